@@ -1,0 +1,21 @@
+import { defineOp, num } from '../op.ts';
+import { fmtShape, numel, sameShape } from '../shape.ts';
+
+/**
+ * The one optimizer step that does not decompose into axpby: Adam's bias-corrected update,
+ * in torch.optim.Adam's order (PyTorch 1.13, single-tensor path):
+ *   t = step + 1; denom = sqrt(v)/sqrt(1 - β2^t) + eps; p -= lr/(1 - β1^t) · m/denom
+ * with m and v already updated for this step. Weight decay is composed around it.
+ */
+export const adamStep = defineOp({
+  name: 'adam_step',
+  doc: 'p - lr/(1-β1^t) · m / (sqrt(v)/sqrt(1-β2^t) + eps), t = step + 1',
+  arity: 4,
+  shape: ([p, m, v, step], a) => {
+    for (const k of ['lr', 'beta1', 'beta2', 'eps']) num(a, k);
+    if (!sameShape(p!, m!) || !sameShape(p!, v!)) throw new Error(`adam_step: ${fmtShape(p!)}, ${fmtShape(m!)}, ${fmtShape(v!)}`);
+    if (numel(step!) !== 1) throw new Error('adam_step: step must be a scalar');
+    return p!;
+  },
+  flops: ([p]) => 6 * numel(p!),
+});

@@ -1,0 +1,60 @@
+import { defineOp, ints, pair } from '../op.ts';
+import { fmtShape, numel, windowOut, type Shape } from '../shape.ts';
+import type { Attrs } from '../graph.ts';
+
+function pooledShape(name: string, [x]: readonly Shape[], a: Attrs): Shape {
+  if (x!.length !== 4) throw new Error(`${name} expects a 4-d input [N, C, H, W], got ${fmtShape(x!)}`);
+  const [kh, kw] = pair(a, 'kernel');
+  const [sh, sw] = pair(a, 'stride');
+  const [ph, pw] = pair(a, 'padding');
+  if (2 * ph > kh || 2 * pw > kw) throw new Error(`${name}: padding must be at most half the kernel size`);
+  const ho = windowOut(x![2]!, kh, sh, ph);
+  const wo = windowOut(x![3]!, kw, sw, pw);
+  if (ho < 1 || wo < 1) throw new Error(`${name} window ${kh}x${kw} does not fit input ${fmtShape(x!)}`);
+  return [x![0]!, x![1]!, ho, wo];
+}
+
+const windowFlops = (_: readonly Shape[], out: Shape, a: Attrs) => {
+  const [kh, kw] = pair(a, 'kernel');
+  return numel(out) * kh * kw;
+};
+
+const poolAttrs = (a: Attrs) => ({ kernel: a.kernel!, stride: a.stride!, padding: a.padding! });
+
+/** Padding counts as -inf, as in PyTorch. */
+export const maxPool2d = defineOp({
+  name: 'max_pool2d',
+  doc: 'max over each window',
+  arity: 1,
+  shape: (s, a) => pooledShape('max_pool2d', s, a),
+  flops: windowFlops,
+  // Recomputes the argmax from x instead of storing indices; ties go to the first maximum in
+  // row-major window order, as PyTorch's CPU kernel does.
+  grad: (b, n, g) => [b.op('max_pool2d_grad', [g, n.inputs[0]!], poolAttrs(n.attrs))],
+});
+
+export const maxPool2dGrad = defineOp({
+  name: 'max_pool2d_grad',
+  doc: 'routes g to the first maximum of each window of x',
+  arity: 2,
+  shape: ([, x]) => x!,
+  flops: ([g], _, a) => windowFlops([], g!, a),
+});
+
+/** count_include_pad=True, PyTorch's default: every window divides by kh·kw. */
+export const avgPool2d = defineOp({
+  name: 'avg_pool2d',
+  doc: 'mean over each window (padding counted)',
+  arity: 1,
+  shape: (s, a) => pooledShape('avg_pool2d', s, a),
+  flops: windowFlops,
+  grad: (b, n, g) => [b.op('avg_pool2d_grad', [g], { ...poolAttrs(n.attrs), shape: b.node(n.inputs[0]!).shape })],
+});
+
+export const avgPool2dGrad = defineOp({
+  name: 'avg_pool2d_grad',
+  doc: 'spreads g evenly over each window',
+  arity: 1,
+  shape: (_, a) => ints(a, 'shape'),
+  flops: ([g], _, a) => windowFlops([], g!, a),
+});

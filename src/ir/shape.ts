@@ -1,0 +1,44 @@
+export type Shape = readonly number[];
+
+export function numel(shape: Shape): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function fmtShape(shape: Shape): string {
+  return `[${shape.join(', ')}]`;
+}
+
+export function sameShape(a: Shape, b: Shape): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** Row-major strides of a contiguous tensor. */
+export function strides(shape: Shape): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i]!;
+  }
+  return s;
+}
+
+/** NumPy/PyTorch broadcasting of two shapes, or undefined when they do not broadcast. */
+export function broadcastShapes(a: Shape, b: Shape): number[] | undefined {
+  const n = Math.max(a.length, b.length);
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const da = a[a.length - n + i] ?? 1;
+    const db = b[b.length - n + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) return undefined;
+    out[i] = da === 1 ? db : da;
+  }
+  return out;
+}
+
+/** Output size of a sliding window (conv, pool), PyTorch's floor rule. */
+export function windowOut(size: number, kernel: number, stride: number, padding: number, dilation = 1): number {
+  return Math.floor((size + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1;
+}
