@@ -13,6 +13,7 @@ export class GraphBuilder implements GradBuilder {
   phase: Phase = 'forward';
   /** Location stamped on new nodes: the model-file call being traced, or the node being differentiated. */
   loc: SourceLoc | undefined;
+  scope: string | undefined;
 
   constructor(from?: Graph) {
     if (from) {
@@ -38,7 +39,7 @@ export class GraphBuilder implements GradBuilder {
       throw new KilnError('shape', (e as Error).message, this.loc);
     }
     const id = this.nodes.length;
-    this.nodes.push({ id, op, inputs: [...inputs], attrs, shape: [...shape], phase: this.phase, loc: this.loc });
+    this.nodes.push({ id, op, inputs: [...inputs], attrs, shape: [...shape], phase: this.phase, loc: this.loc, scope: this.scope });
     return id;
   }
 

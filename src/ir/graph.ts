@@ -16,6 +16,8 @@ export interface Node {
   readonly phase: Phase;
   /** The model file's call that made this node. */
   readonly loc?: SourceLoc;
+  /** The module that made it, by state_dict path (`conv1`, `block.0`). */
+  readonly scope?: string;
 }
 
 /** How a persistent tensor starts, following PyTorch's defaults. */

