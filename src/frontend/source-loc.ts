@@ -16,13 +16,10 @@ const FRAME = /(?:\(|\s)(?:file:\/\/)?(\/[^():]+|[A-Za-z]:\\[^():]+):(\d+):(\d+)
 /**
  * The innermost stack frame outside kiln and node_modules: the line of the model file that
  * called into kiln. Stack positions are the original TypeScript ones because the loader bundles
- * model files with inline source maps and enables source-mapped stacks.
+ * model files with inline source maps and enables source-mapped stacks. Pass an error's stack to
+ * find where in the model it was thrown.
  */
-export function callerLoc(): SourceLoc | undefined {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 64;
-  const stack = new Error().stack ?? '';
-  Error.stackTraceLimit = limit;
+export function callerLoc(stack = currentStack()): SourceLoc | undefined {
   for (const line of stack.split('\n').slice(1)) {
     const m = FRAME.exec(line.trim());
     if (!m) continue;
@@ -31,4 +28,12 @@ export function callerLoc(): SourceLoc | undefined {
     return { file: relative(process.cwd(), file) || file, line: Number(m[2]), col: Number(m[3]) };
   }
   return undefined;
+}
+
+function currentStack(): string {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 64;
+  const stack = new Error().stack ?? '';
+  Error.stackTraceLimit = limit;
+  return stack;
 }
