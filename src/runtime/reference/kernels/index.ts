@@ -1,0 +1,30 @@
+import { batchNormKernels } from './batch-norm.ts';
+import type { RefKernel } from './common.ts';
+import { conv2dKernels } from './conv2d.ts';
+import { dropoutKernels } from './dropout.ts';
+import { elementwiseKernels } from './elementwise.ts';
+import { linearKernels } from './linear.ts';
+import { optimizerKernels } from './optimizer.ts';
+import { poolKernels } from './pool.ts';
+import { reduceKernels } from './reduce.ts';
+import { reshapeKernels } from './reshape.ts';
+import { softmaxKernels } from './softmax.ts';
+
+export type { Arr, KernelContext, RefKernel } from './common.ts';
+
+/**
+ * The reference backend's kernel for every op but the leaves (input, param, const), which the
+ * executor fills itself. One file per op family, mirroring src/ir/ops.
+ */
+export const referenceKernels: Record<string, RefKernel> = {
+  ...reshapeKernels,
+  ...elementwiseKernels,
+  ...reduceKernels,
+  ...conv2dKernels,
+  ...poolKernels,
+  ...linearKernels,
+  ...dropoutKernels,
+  ...batchNormKernels,
+  ...softmaxKernels,
+  ...optimizerKernels,
+};

@@ -1,0 +1,108 @@
+import type { Node } from '../../../ir/graph.ts';
+import { pair } from '../../../ir/op.ts';
+import type { Shape } from '../../../ir/shape.ts';
+import { storeFrom, type Arr, type RefKernel } from './common.ts';
+
+interface Window {
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+}
+
+function windowOf(node: Node): Window {
+  const [kh, kw] = pair(node.attrs, 'kernel');
+  const [sh, sw] = pair(node.attrs, 'stride');
+  const [ph, pw] = pair(node.attrs, 'padding');
+  return { kh, kw, sh, sw, ph, pw };
+}
+
+/**
+ * Flat index in x of the maximum of one window, PyTorch's CPU rule: scan the window row-major,
+ * start from its first in-bounds element and move only to a strictly greater value (or a NaN,
+ * which PyTorch propagates), so ties go to the first maximum. Padding is -inf: never chosen.
+ */
+function argmax(x: Arr, plane: number, H: number, W: number, oh: number, ow: number, p: Window): number {
+  let best = -1;
+  let bestV = -Infinity;
+  for (let kh = 0; kh < p.kh; kh++) {
+    const ih = oh * p.sh - p.ph + kh;
+    if (ih < 0 || ih >= H) continue;
+    for (let kw = 0; kw < p.kw; kw++) {
+      const iw = ow * p.sw - p.pw + kw;
+      if (iw < 0 || iw >= W) continue;
+      const i = plane + ih * W + iw;
+      const v = x[i]!;
+      if (best < 0 || v > bestV || Number.isNaN(v)) {
+        best = i;
+        bestV = v;
+      }
+    }
+  }
+  return best;
+}
+
+/** Calls f(outIndex, planeOffsetInX, oh, ow) for every pooled cell. */
+function eachCell(xs: Shape, os: Shape, f: (o: number, plane: number, oh: number, ow: number) => void): void {
+  const [N, C, H, W] = xs;
+  const [, , HO, WO] = os;
+  for (let nc = 0; nc < N! * C!; nc++)
+    for (let oh = 0; oh < HO!; oh++) for (let ow = 0; ow < WO!; ow++) f((nc * HO! + oh) * WO! + ow, nc * H! * W!, oh, ow);
+}
+
+/** Calls f(flatIndexInX) for every in-bounds element of a window. */
+function eachInWindow(plane: number, H: number, W: number, oh: number, ow: number, p: Window, f: (i: number) => void): void {
+  for (let kh = 0; kh < p.kh; kh++) {
+    const ih = oh * p.sh - p.ph + kh;
+    if (ih < 0 || ih >= H) continue;
+    for (let kw = 0; kw < p.kw; kw++) {
+      const iw = ow * p.sw - p.pw + kw;
+      if (iw >= 0 && iw < W) f(plane + ih * W + iw);
+    }
+  }
+}
+
+export const poolKernels: Record<string, RefKernel> = {
+  max_pool2d: (out, [x], node, [xs]) => {
+    const p = windowOf(node);
+    eachCell(xs!, node.shape, (o, plane, oh, ow) => {
+      out[o] = x![argmax(x!, plane, xs![2]!, xs![3]!, oh, ow, p)]!;
+    });
+  },
+
+  // Recomputes each window's argmax from x by the same rule as the forward; overlapping windows
+  // (stride < kernel) may route several gradients to one element, so they add.
+  max_pool2d_grad: (out, [g, x], node, [gs, xs]) => {
+    const p = windowOf(node);
+    const acc = new Float64Array(out.length);
+    eachCell(xs!, gs!, (o, plane, oh, ow) => {
+      acc[argmax(x!, plane, xs![2]!, xs![3]!, oh, ow, p)]! += g![o]!;
+    });
+    storeFrom(out, acc);
+  },
+
+  // count_include_pad=True: divide by kh·kw. PyTorch divides by the window clipped to the padded
+  // input; with ceil_mode=False and padding <= kernel/2 (the shape rule) no window reaches past
+  // the padding, so that is always kh·kw.
+  avg_pool2d: (out, [x], node, [xs]) => {
+    const p = windowOf(node);
+    eachCell(xs!, node.shape, (o, plane, oh, ow) => {
+      let acc = 0;
+      eachInWindow(plane, xs![2]!, xs![3]!, oh, ow, p, (i) => (acc += x![i]!));
+      out[o] = acc / (p.kh * p.kw);
+    });
+  },
+
+  avg_pool2d_grad: (out, [g], node, [gs]) => {
+    const p = windowOf(node);
+    const xs = node.shape;
+    const acc = new Float64Array(out.length);
+    eachCell(xs, gs!, (o, plane, oh, ow) => {
+      const share = g![o]! / (p.kh * p.kw);
+      eachInWindow(plane, xs[2]!, xs[3]!, oh, ow, p, (i) => (acc[i]! += share));
+    });
+    storeFrom(out, acc);
+  },
+};
