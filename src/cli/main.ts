@@ -1,6 +1,9 @@
 import { Command, CommanderError } from 'commander';
 import { reportError } from './errors.ts';
+import { evalCommand } from './eval.ts';
 import { irCommand } from './ir.ts';
+import { BACKENDS } from './session.ts';
+import { trainCommand } from './train.ts';
 
 const debug = process.argv.includes('--debug');
 
@@ -19,6 +22,45 @@ program
   .option('--batch-size <n>', "batch size (default: the model's training.batchSize)")
   .option('-o, --output <file>', 'write to a file instead of stdout')
   .action(irCommand);
+
+/** Flags shared by train and eval; each overrides the model file's `training` export. */
+function sessionOptions(cmd: Command): Command {
+  return cmd
+    .option('--data <mnist|DIR>', "dataset: 'mnist' (bundled) or a folder of IDX files (raw or .gz)")
+    .option('--normalize <mean,std>', 'pixel normalisation after scaling to [0, 1] (default 0.1307,0.3081)')
+    .option('--batch-size <n>', 'training batch size')
+    .option('--seed <n>', 'seed for initialisation, shuffling and dropout')
+    .option('--backend <name>', BACKENDS.join(' | '), 'reference');
+}
+
+sessionOptions(
+  program
+    .command('train')
+    .description('train a model on MNIST or any IDX dataset, then evaluate it on the test set')
+    .argument('<model>', 'model file (.ts)')
+    .option('--epochs <n>', 'passes over the training set')
+    .option('--lr <x>', 'learning rate')
+    .option('--optimizer <name>', 'adam | adamw | sgd')
+    .option('--momentum <x>', 'SGD momentum')
+    .option('--weight-decay <x>', 'weight decay (L2 for sgd and adam, decoupled for adamw)')
+    .option('--max-steps <n>', 'stop after n steps in total')
+    .option('--no-shuffle', 'keep the file order instead of shuffling each epoch')
+    .option('--init <file>', 'start from these weights (safetensors state_dict, kiln or PyTorch)')
+    .option('--save <file>', 'write the trained weights (safetensors state_dict)')
+    .option('--checkpoint <file>', 'checkpoint file (written on Ctrl-C and every --checkpoint-every steps)')
+    .option('--checkpoint-every <n>', 'write a checkpoint every n steps')
+    .option('--resume <file>', 'continue a run from its checkpoint')
+    .option('--log <file>', 'write {"epoch","step","loss"} per step as JSON Lines')
+    .option('--metrics-json <file>', 'write the final metrics as JSON'),
+).action(trainCommand);
+
+sessionOptions(
+  program
+    .command('eval')
+    .description('test loss, accuracy and confusion matrix of saved weights')
+    .argument('<model>', 'model file (.ts)')
+    .requiredOption('--weights <file>', 'safetensors state_dict to evaluate'),
+).action(evalCommand);
 
 try {
   await program.parseAsync(process.argv);

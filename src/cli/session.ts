@@ -1,0 +1,94 @@
+import { KilnError } from '../ir/errors.ts';
+import { fmtShape } from '../ir/shape.ts';
+import { loadModelFile, type LoadedModel } from '../frontend/loader.ts';
+import { resolveOptimizer, type ResolvedTraining } from '../frontend/training-options.ts';
+import { memoizeSteps, type Backend } from '../runtime/backend.ts';
+import { loadDataset, MNIST_NORMALIZE, type Dataset } from '../runtime/data/dataset.ts';
+import { initialState } from '../runtime/init.ts';
+import { ReferenceBackend } from '../runtime/reference/backend.ts';
+import { graphFor } from './graphs.ts';
+import { choice, nonNegInt, nonNegNumber, positiveInt } from './options.ts';
+
+/** Flags shared by `train` and `eval`; each overrides the model file's `training` export. */
+export interface SessionFlags {
+  data?: string;
+  normalize?: string;
+  batchSize?: string;
+  epochs?: string;
+  lr?: string;
+  optimizer?: string;
+  momentum?: string;
+  weightDecay?: string;
+  seed?: string;
+  backend?: string;
+}
+
+export const BACKENDS = ['reference'] as const;
+
+export interface Session {
+  loaded: LoadedModel;
+  training: ResolvedTraining;
+  data: Dataset;
+  normalize: [number, number];
+  backend: Backend;
+  /** Parameters and buffers: what a state_dict holds. */
+  modelState: string[];
+}
+
+function parseNormalize(v: string | undefined): [number, number] {
+  if (v === undefined) return MNIST_NORMALIZE;
+  const parts = v.split(',').map((s) => Number(s.trim()));
+  if (parts.length !== 2 || parts.some((p) => !Number.isFinite(p)) || !(parts[1]! > 0)) {
+    throw new KilnError('usage', `--normalize must be MEAN,STD with STD > 0; got '${v}'`, undefined, 'e.g. --normalize 0.2860,0.3530 for Fashion-MNIST');
+  }
+  return parts as [number, number];
+}
+
+function mergeFlags(t: ResolvedTraining, f: SessionFlags): ResolvedTraining {
+  const opt: Record<string, unknown> = { ...t.optimizer };
+  if (f.optimizer !== undefined) {
+    const type = choice('--optimizer', f.optimizer, ['sgd', 'adam', 'adamw']);
+    if (type !== opt.type) for (const k of Object.keys(opt)) if (k !== 'lr') delete opt[k];
+    opt.type = type;
+  }
+  if (f.lr !== undefined) opt.lr = nonNegNumber('--lr', f.lr);
+  if (f.momentum !== undefined) opt.momentum = nonNegNumber('--momentum', f.momentum);
+  if (f.weightDecay !== undefined) opt.weightDecay = nonNegNumber('--weight-decay', f.weightDecay);
+  if (opt.type !== 'sgd') delete opt.momentum, delete opt.nesterov;
+  const optimizer = resolveOptimizer(opt as never, (msg) => {
+    throw new KilnError('usage', msg);
+  });
+  return {
+    ...t,
+    optimizer,
+    batchSize: f.batchSize === undefined ? t.batchSize : positiveInt('--batch-size', f.batchSize),
+    epochs: f.epochs === undefined ? t.epochs : positiveInt('--epochs', f.epochs),
+    seed: f.seed === undefined ? t.seed : nonNegInt('--seed', f.seed),
+    dataset: f.data ?? t.dataset,
+  };
+}
+
+/** Loads the model and the data, checks they fit each other, and starts a backend with fresh weights. */
+export async function openSession(modelPath: string, flags: SessionFlags): Promise<Session> {
+  choice('--backend', flags.backend ?? 'reference', BACKENDS);
+  const loaded = await loadModelFile(modelPath);
+  const training = mergeFlags(loaded.training, flags);
+  const normalize = parseNormalize(flags.normalize);
+  const data = loadDataset(training.dataset, { normalize });
+  const steps = memoizeSteps({
+    train: (b) => graphFor(loaded, 'train', { batchSize: b, optimizer: training.optimizer }),
+    eval: (b) => graphFor(loaded, 'eval', { batchSize: b, optimizer: training.optimizer }),
+  });
+  const first = steps.train(training.batchSize);
+  const inputShape = training.input;
+  if (fmtShape(inputShape) !== fmtShape(data.imageShape)) {
+    throw new KilnError('data', `${loaded.file} expects inputs of shape ${fmtShape(inputShape)} but ${data.name} has images of shape ${fmtShape(data.imageShape)}`, undefined, 'set training.input in the model file to the dataset image shape');
+  }
+  const classes = first.nodes[first.outputs.logits!]!.shape;
+  if (classes.length !== 2 || classes[1] !== data.numClasses) {
+    throw new KilnError('data', `${loaded.file} outputs logits of shape ${fmtShape(classes)} but ${data.name} has ${data.numClasses} classes`, undefined, `make the last layer output ${data.numClasses} values per example`);
+  }
+  const backend = new ReferenceBackend(steps, initialState(first.state, training.seed), training.batchSize, training.seed);
+  const modelState = first.state.filter((s) => s.kind !== 'optim').map((s) => s.name);
+  return { loaded, training, data, normalize, backend, modelState };
+}

@@ -1,0 +1,62 @@
+import { KilnError } from '../ir/errors.ts';
+import type { Backend } from './backend.ts';
+import { checkAgainst, readSafetensors, writeSafetensors, type Tensor } from './safetensors.ts';
+
+/** Where a run stands: the next step to run, and its place in the data order. */
+export interface TrainPosition {
+  step: number;
+  epoch: number;
+  /** Index of the next batch within `epoch`. */
+  batch: number;
+}
+
+/** What must agree between a checkpoint and the run resuming from it for the result to be exact. */
+export interface RunIdentity {
+  model: string;
+  seed: number;
+  shuffle: boolean;
+  batchSize: number;
+  trainCount: number;
+  optimizer: string;
+}
+
+const META_KEY = 'kiln.checkpoint';
+
+/**
+ * A checkpoint holds every persistent tensor (parameters, buffers, optimizer state) and the
+ * position. The RNG needs no state of its own: dropout masks and epoch orders are functions of
+ * (seed, step, epoch), which the position and identity pin down.
+ */
+export function saveCheckpoint(path: string, backend: Backend, position: TrainPosition, identity: RunIdentity): void {
+  writeSafetensors(path, snapshot(backend, [...backend.stateShapes.keys()]), { [META_KEY]: JSON.stringify({ version: 1, ...position, ...identity }) });
+}
+
+export function loadCheckpoint(path: string, backend: Backend, identity: RunIdentity): TrainPosition {
+  const file = readSafetensors(path);
+  const raw = file.metadata[META_KEY];
+  if (!raw) throw new KilnError('checkpoint', `${path} is not a kiln checkpoint (no '${META_KEY}' metadata)`, undefined, 'resume from a file written by --checkpoint; use --init for plain weights');
+  const meta = JSON.parse(raw) as TrainPosition & RunIdentity;
+  const diffs = (Object.keys(identity) as (keyof RunIdentity)[]).filter((k) => meta[k] !== identity[k]).map((k) => `${k}: checkpoint has ${JSON.stringify(meta[k])}, this run has ${JSON.stringify(identity[k])}`);
+  if (diffs.length) throw new KilnError('checkpoint', `${path} was written by a different run:\n  ${diffs.join('\n  ')}`, undefined, 'resume with the same model, data and options as the run that wrote the checkpoint');
+  restore(path, file.tensors, backend, [...backend.stateShapes.keys()]);
+  return { step: meta.step, epoch: meta.epoch, batch: meta.batch };
+}
+
+/** Model weights only (parameters and buffers): a PyTorch state_dict as safetensors. */
+export function saveWeights(path: string, backend: Backend, names: readonly string[]): void {
+  writeSafetensors(path, snapshot(backend, names), { format: 'pt' });
+}
+
+/** Loads a state_dict (kiln's or PyTorch's) into the backend; names and shapes must match exactly. */
+export function loadWeights(path: string, backend: Backend, names: readonly string[]): void {
+  restore(path, readSafetensors(path).tensors, backend, names);
+}
+
+function snapshot(backend: Backend, names: readonly string[]): Record<string, Tensor> {
+  return Object.fromEntries(names.map((n) => [n, { shape: [...backend.stateShapes.get(n)!], data: backend.getState(n) }]));
+}
+
+function restore(path: string, tensors: Record<string, Tensor>, backend: Backend, names: readonly string[]): void {
+  checkAgainst(path, tensors, names.map((name) => ({ name, shape: backend.stateShapes.get(name)! })));
+  for (const n of names) backend.setState(n, tensors[n]!.data);
+}

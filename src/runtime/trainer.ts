@@ -1,0 +1,135 @@
+import { closeSync, openSync, writeSync } from 'node:fs';
+import type { Backend } from './backend.ts';
+import type { TrainPosition } from './checkpoint.ts';
+import { fillBatch, type Dataset } from './data/dataset.ts';
+import { batchBounds, epochOrder, numBatches } from './data/shuffle.ts';
+import { argmax, evaluate } from './evaluate.ts';
+
+export interface TrainConfig {
+  epochs: number;
+  batchSize: number;
+  seed: number;
+  shuffle: boolean;
+  normalize: readonly [number, number];
+  /** Stop after this many steps in total (counting steps before a resume). */
+  maxSteps?: number;
+  evalBatchSize: number;
+  /** JSON Lines file: one {"epoch", "step", "loss"} per step. */
+  logFile?: string;
+  /** Called every `every` steps with the position to checkpoint. */
+  checkpoint?: { every: number; save: (p: TrainPosition) => void };
+}
+
+export interface StepInfo {
+  epoch: number;
+  /** 1-based batch number within the epoch. */
+  batch: number;
+  batches: number;
+  step: number;
+  loss: number;
+  /** Accuracy on this epoch's training batches so far. */
+  runningAccuracy: number;
+  imagesPerSec: number;
+}
+
+export interface EpochInfo {
+  epoch: number;
+  trainLoss: number;
+  testLoss: number;
+  testAccuracy: number;
+  seconds: number;
+}
+
+export interface TrainHooks {
+  onEpochStart?(epoch: number, batches: number, firstBatch: number): void;
+  onStep?(s: StepInfo): void;
+  onEpochEnd?(e: EpochInfo): void;
+  /** Polled after every step; true ends the run after that step (Ctrl-C). */
+  stopRequested?(): boolean;
+}
+
+export interface TrainResult {
+  position: TrainPosition;
+  interrupted: boolean;
+  steps: number;
+  epochs: number;
+  trainLoss: number;
+  testLoss: number;
+  testAccuracy: number;
+  imagesPerSec: number;
+  seconds: number;
+}
+
+const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
+
+/**
+ * The training loop: epochs of shuffled batches (the last one short, as PyTorch's DataLoader
+ * without drop_last), a test evaluation after each epoch. Everything that varies between steps
+ * comes from the position, so a run resumed from a checkpoint continues exactly where it stopped.
+ */
+export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, hooks: TrainHooks = {}, start: TrainPosition = { step: 0, epoch: 0, batch: 0 }): Promise<TrainResult> {
+  const { train: split, numClasses } = data;
+  const pixels = split.images.length / split.count;
+  const batches = numBatches(split.count, cfg.batchSize);
+  const x = new Float32Array(cfg.batchSize * pixels);
+  const labels = new Float32Array(cfg.batchSize);
+  const log = cfg.logFile ? openSync(cfg.logFile, 'w') : undefined;
+  const pos = { ...start };
+  const t0 = performance.now();
+  let trainMs = 0;
+  let images = 0;
+  let result: Omit<TrainResult, 'position' | 'interrupted' | 'steps' | 'imagesPerSec' | 'seconds' | 'epochs'> = { trainLoss: NaN, testLoss: NaN, testAccuracy: NaN };
+  let interrupted = false;
+  const done = () => (cfg.maxSteps !== undefined && pos.step >= cfg.maxSteps) || pos.epoch >= cfg.epochs;
+  try {
+    while (!done() && !interrupted) {
+      const epochStart = performance.now();
+      const order = epochOrder(split.count, cfg.seed, pos.epoch, cfg.shuffle);
+      hooks.onEpochStart?.(pos.epoch, batches, pos.batch);
+      let lossSum = 0;
+      let seen = 0;
+      let correct = 0;
+      while (pos.batch < batches && !done()) {
+        const { start: s, size } = batchBounds(pos.batch, split.count, cfg.batchSize);
+        fillBatch(split, order, s, size, x, labels, cfg.normalize[0], cfg.normalize[1]);
+        const t = performance.now();
+        const r = backend.trainStep(x.subarray(0, size * pixels), labels.subarray(0, size), pos.step);
+        trainMs += performance.now() - t;
+        images += size;
+        if (!Number.isFinite(r.loss)) throw new Error(`the loss became ${r.loss} at step ${pos.step}; lower the learning rate`);
+        for (let i = 0; i < size; i++) if (argmax(r.logits, i, numClasses) === labels[i]) correct++;
+        lossSum += r.loss * size;
+        seen += size;
+        if (log !== undefined) writeSync(log, `${JSON.stringify({ epoch: pos.epoch, step: pos.step, loss: r.loss })}\n`);
+        pos.step++;
+        pos.batch++;
+        hooks.onStep?.({ epoch: pos.epoch, batch: pos.batch, batches, step: pos.step, loss: r.loss, runningAccuracy: correct / seen, imagesPerSec: images / (trainMs / 1000) });
+        if (cfg.checkpoint && pos.step % cfg.checkpoint.every === 0) cfg.checkpoint.save(pos.batch === batches ? { step: pos.step, epoch: pos.epoch + 1, batch: 0 } : { ...pos });
+        await yieldToEventLoop();
+        if (hooks.stopRequested?.()) {
+          interrupted = true;
+          break;
+        }
+      }
+      if (pos.batch === batches) {
+        pos.epoch++;
+        pos.batch = 0;
+      }
+      if (interrupted) break;
+      const ev = evaluate(backend, data.test, numClasses, cfg.evalBatchSize, cfg.normalize);
+      result = { trainLoss: seen ? lossSum / seen : NaN, testLoss: ev.loss, testAccuracy: ev.accuracy };
+      hooks.onEpochEnd?.({ epoch: pos.epoch - (pos.batch === 0 ? 1 : 0), ...result, seconds: (performance.now() - epochStart) / 1000 });
+    }
+  } finally {
+    if (log !== undefined) closeSync(log);
+  }
+  return {
+    position: pos,
+    interrupted,
+    steps: pos.step,
+    epochs: pos.epoch,
+    ...result,
+    imagesPerSec: trainMs ? images / (trainMs / 1000) : 0,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
