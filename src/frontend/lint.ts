@@ -11,11 +11,11 @@
 // the fallback also covers expressions whose type is an error (a misspelled tensor method, say).
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { resolve as resolvePath } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve as resolvePath } from 'node:path';
 import type { Project, ts as TS } from 'ts-morph';
 import { KilnError, type SourceLoc } from '../ir/errors.ts';
 import { F, nn } from './api.ts';
+import { kilnRoot } from './source-loc.ts';
 
 /**
  * What `new nn.X(...)` and `F.x(...)` may name: read from the API objects themselves, so a layer
@@ -32,7 +32,8 @@ const DATA_READS = new Set(['item', 'data', 'dataSync', 'tolist', 'numpy', 'arra
 const NOT_TENSOR = new Set([...DATA_READS, 'shape', 'ndim', 'size', 'numel', 'dim', 'dtype', 'toString']);
 const STATIC_GRAPH = 'kiln traces a static graph, so values are not known at compile time';
 
-const DEFAULT_API = fileURLToPath(new URL('./api.ts', import.meta.url));
+// From the package root, so the bundled CLI in dist/ type-checks against the same file.
+const DEFAULT_API = join(kilnRoot, 'src', 'frontend', 'api.ts');
 
 export interface LintOptions {
   /**

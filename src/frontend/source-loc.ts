@@ -3,14 +3,15 @@ import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SourceLoc } from '../ir/errors.ts';
 
-/** kiln's own code: frames here are skipped when looking for the model file's call. */
-function kilnCodeDirs(): string[] {
+/** kiln's package folder, found from this module whether it runs from src/ or bundled in dist/. */
+export const kilnRoot: string = (() => {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  return [join(dir, 'src') + sep, join(dir, 'dist') + sep];
-}
+  return dir;
+})();
 
-const ownDirs = kilnCodeDirs();
+// kiln's own code: frames here are skipped when looking for the model file's call.
+const ownDirs = [join(kilnRoot, 'src') + sep, join(kilnRoot, 'dist') + sep];
 const FRAME = /(?:\(|\s)(?:file:\/\/)?(\/[^():]+|[A-Za-z]:\\[^():]+):(\d+):(\d+)\)?$/;
 
 /**
