@@ -3,7 +3,7 @@ import { fmtShape, numel, type Shape } from '../ir/shape.ts';
 import { callerLoc } from './source-loc.ts';
 import type { Tracer } from './tracer.ts';
 
-function fail(message: string, hint?: string): never {
+function fail(message: string, hint = 'compare with the shapes `kiln ir` prints for each line of the model'): never {
   throw new KilnError('shape', message, callerLoc(), hint);
 }
 

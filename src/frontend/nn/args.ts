@@ -6,7 +6,7 @@ import type { Tensor } from '../tensor.ts';
 
 // Argument checks shared by the layers: a bad constructor argument is reported at the `new`.
 
-export function badArg(layer: string, message: string, hint?: string): never {
+export function badArg(layer: string, message: string, hint = 'arguments follow the PyTorch signature of the same layer'): never {
   throw new KilnError('layer-args', `${layer}: ${message}`, callerLoc(), hint);
 }
 
