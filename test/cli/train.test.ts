@@ -1,0 +1,75 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readSafetensors } from '../../src/runtime/safetensors.ts';
+import { kiln, kilnAsync, miniMnist } from './helpers.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'kiln-cli-'));
+const data = miniMnist(join(dir, 'mini'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const out = (name: string) => join(dir, name);
+
+describe('kiln train / eval on an IDX dataset folder', () => {
+  it('trains, prints the textbook lines, writes weights, log and metrics; eval reads the weights back', () => {
+    const r = kiln(['train', 'samples/simple-cnn.ts', '--data', data, '--batch-size', '32', '--save', out('w.safetensors'), '--log', out('log.jsonl'), '--metrics-json', out('m.json'), '--backend', 'reference']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^Train Batch: 0, Loss: \d\.\d{4}$/m);
+    expect(r.stderr).toMatch(/Epoch 1: train loss [\d.]+, test loss [\d.]+, test accuracy [\d.]+% \([\d.]+ s\)/);
+    const log = readFileSync(out('log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(log).toHaveLength(8);
+    expect(Object.keys(log[0])).toEqual(['epoch', 'step', 'loss']);
+    const m = JSON.parse(readFileSync(out('m.json'), 'utf8'));
+    expect(Object.keys(m)).toEqual(['backend', 'epochs', 'steps', 'trainLoss', 'testLoss', 'testAccuracy', 'imagesPerSec', 'seconds']);
+    expect(m.steps).toBe(8);
+    const w = readSafetensors(out('w.safetensors'));
+    expect(Object.keys(w.tensors).sort()).toEqual(['conv1.bias', 'conv1.weight', 'fc1.bias', 'fc1.weight']);
+
+    const ev = kiln(['eval', 'samples/simple-cnn.ts', '--data', data, '--weights', out('w.safetensors')]);
+    expect(ev.code, ev.stderr).toBe(0);
+    expect(ev.stdout).toContain(`accuracy ${(100 * m.testAccuracy).toFixed(2)}%`);
+    expect(ev.stdout).toMatch(/confusion matrix/);
+  });
+
+  it('--init with weights of another shape lists the differences', () => {
+    const r = kiln(['train', 'samples/mlp.ts', '--data', data, '--init', 'test/fixtures/pytorch/simple-cnn-init.safetensors']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/layers\.1\.weight: missing from the file/);
+    expect(r.stderr).toMatch(/conv1\.weight: in the file \[32, 1, 3, 3\] but not in the model/);
+  });
+
+  it('bad data: a missing folder and a truncated file get one clear message each', () => {
+    const missing = kiln(['train', 'samples/mlp.ts', '--data', out('nope')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^error: .*nope/);
+    const broken = miniMnist(out('broken'));
+    writeFileSync(join(broken, 'train-labels-idx1-ubyte.gz'), Buffer.from([0x1f, 0x8b, 0, 1, 2]));
+    const r = kiln(['train', 'samples/mlp.ts', '--data', broken]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/train-labels-idx1-ubyte/);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it('bad flags are named', () => {
+    expect(kiln(['train', 'samples/mlp.ts', '--lr', 'fast']).stderr).toMatch(/--lr must be a non-negative number; got 'fast'/);
+    expect(kiln(['train', 'samples/mlp.ts', '--optimizer', 'rmsprop']).stderr).toMatch(/--optimizer must be one of sgd, adam, adamw/);
+  });
+
+  it('Ctrl-C finishes the step, writes a checkpoint and exits; --resume finishes the run', async () => {
+    const ckpt = out('int.safetensors');
+    let sent = false;
+    const r = await kilnAsync(['train', 'samples/mlp.ts', '--data', data, '--batch-size', '16', '--checkpoint', ckpt], (line, kill) => {
+      if (!sent && line.startsWith('Train Batch: 0')) {
+        sent = true;
+        kill('SIGINT');
+      }
+    });
+    expect(r.code).toBe(130);
+    expect(r.stderr).toMatch(/stopped at step \d+; checkpoint written to/);
+    expect(existsSync(ckpt)).toBe(true);
+    const resumed = kiln(['train', 'samples/mlp.ts', '--data', data, '--batch-size', '16', '--resume', ckpt]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/resuming from .* at step \d+/);
+    expect(resumed.stderr).toMatch(/16 steps in/);
+  });
+});
