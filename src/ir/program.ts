@@ -16,14 +16,46 @@ export interface Slice {
   readonly offset: number;
   readonly bytes: number;
   readonly shape: Shape;
+  /**
+   * The tensor it holds, for dumps and the verifier: a state or input name (`conv1.weight`, `x`),
+   * a graph value (`%12`), or a value the compiler made (`%7.argmax`). Two slices of one kernel
+   * list with the same name hold the same data.
+   */
+  readonly value?: string;
+}
+
+/**
+ * One op of an elementwise expression, evaluated at every element of the kernel's domain. `op` is
+ * an elementwise op of the op table (the list and the operand rules are in src/ir/kernels.ts),
+ * with that op's attrs; its result has the domain's shape and is rounded to f32.
+ */
+export interface ExprStep {
+  readonly op: string;
+  readonly attrs: Attrs;
+  readonly args: readonly ExprArg[];
+}
+
+/**
+ * An operand of a step: kernel input k (read at the element, broadcast by the op's rule), an
+ * earlier step, the value the kernel's own computation produced at the element (`acc`, for kinds
+ * with an epilogue), or a literal.
+ */
+export type ExprArg = { readonly input: number } | { readonly step: number } | { readonly acc: true } | { readonly value: number };
+
+export interface Expr {
+  readonly steps: readonly ExprStep[];
+  /** What the kernel writes, in output order after the kind's fixed outputs: a step index, or -1 for `acc`. */
+  readonly outputs: readonly number[];
 }
 
 /**
  * One kernel launch. `kind` names what it computes:
  * - any op of the op table (src/ir/ops): inputs in the op's order, one output, the op's attrs;
- * - a fused kind, documented where the fusion pass defines it (src/passes/fuse.ts), whose
- *   inputs, outputs and attrs are listed there.
- * An output slice may equal an input slice (an in-place update) only when the kind allows it.
+ * - `copy`: one input, one output of the same size;
+ * - a fused kind: every one is documented, with its inputs, outputs, attrs and `expr`, in the
+ *   table of src/ir/kernels.ts.
+ * An output slice may equal an input slice (an in-place update) only when the kind allows it
+ * (kernels.ts, `inPlaceAllowed`); outputs never overlap inputs otherwise.
  */
 export interface Kernel {
   readonly name: string;
@@ -33,6 +65,8 @@ export interface Kernel {
   readonly attrs: Attrs;
   readonly inputs: readonly Slice[];
   readonly outputs: readonly Slice[];
+  /** The elementwise part of a fused kind (absent on plain kinds). */
+  readonly expr?: Expr;
 }
 
 /** A tensor that outlives a step: parameter, buffer or optimizer state (names as in the graph). */
@@ -41,6 +75,8 @@ export interface ProgramState {
   readonly kind: 'param' | 'buffer' | 'optim';
   readonly init: Init;
   readonly slice: Slice;
+  /** The value (`Slice.value`) the step leaves in the slice, when the step updates it. */
+  readonly update?: string;
 }
 
 export interface MemoryReport {
@@ -57,11 +93,16 @@ export interface Program {
   readonly batchSize: number;
   readonly kernels: readonly Kernel[];
   readonly state: readonly ProgramState[];
-  /** Per-step inputs the runtime writes: x, labels, step. */
+  /**
+   * Per-step inputs the runtime writes before each step: x, labels, step. Their bytes may be
+   * reused by later kernels of the step once the input is dead, so write them again every step.
+   */
   readonly inputs: Readonly<Record<string, Slice>>;
   /** What the runtime reads after a step: logits, loss. */
   readonly outputs: Readonly<Record<string, Slice>>;
   /** Scalar constants the kernels read, written once at load: slice -> value. */
   readonly constants: readonly { readonly slice: Slice; readonly value: number }[];
+  /** Where the step leaves each parameter's gradient (train stage; never overwritten in the step). */
+  readonly grads?: Readonly<Record<string, Slice>>;
   readonly memory: MemoryReport;
 }
