@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { GraphBuilder } from '../../src/ir/builder.ts';
+import type { Graph } from '../../src/ir/graph.ts';
+import { simplify } from '../../src/passes/simplify.ts';
+import { randomFeeds, runGraph, SAMPLES, sampleGraph } from './helpers.ts';
+
+function graphOf(b: GraphBuilder, outputs: Record<string, number>, x: number): Graph {
+  return { stage: 'eval', nodes: b.nodes, state: b.state, inputs: { x }, outputs, updates: {}, grads: {}, batchSize: 2 };
+}
+
+const ops = (g: Graph) => g.nodes.map((n) => n.op);
+
+describe('simplify', () => {
+  it('folds constant arithmetic, rounding as the step would store it', () => {
+    const b = new GraphBuilder();
+    const x = b.op('input', [], { name: 'x', shape: [2, 3] });
+    const c = b.op('mul', [b.constant(0.1), b.op('add', [b.constant(2), b.constant(1)])]);
+    const g = simplify(graphOf(b, { logits: b.op('mul', [x, c]) }, x));
+    expect(ops(g)).toEqual(['input', 'const', 'mul']);
+    expect(g.nodes[1]!.attrs.value).toBe(Math.fround(Math.fround(0.1) * 3));
+  });
+
+  it('merges common subexpressions, including equal constants and dropouts', () => {
+    const b = new GraphBuilder();
+    const x = b.op('input', [], { name: 'x', shape: [2, 3] });
+    const step = b.op('input', [], { name: 'step', shape: [] });
+    const d1 = b.op('dropout', [x, step], { p: 0.5, stream: 0 });
+    const d2 = b.op('dropout', [x, step], { p: 0.5, stream: 0 });
+    const d3 = b.op('dropout', [x, step], { p: 0.5, stream: 1 });
+    const s = b.op('add', [b.op('mul', [d1, b.constant(2)]), b.op('mul', [d2, b.constant(2)])]);
+    const g = simplify({ ...graphOf(b, { logits: b.op('add', [s, d3]) }, x), inputs: { x, step } });
+    expect(ops(g)).toEqual(['input', 'input', 'dropout', 'dropout', 'const', 'mul', 'add', 'add']);
+    expect(g.nodes[3]!.attrs.stream).toBe(1);
+    expect(g.nodes[6]!.inputs).toEqual([5, 5]);
+  });
+
+  it('collapses reshape chains and removes identity views', () => {
+    const b = new GraphBuilder();
+    const x = b.op('input', [], { name: 'x', shape: [2, 3, 4] });
+    const r = b.op('reshape', [b.op('reshape', [b.op('reshape', [x], { shape: [6, 4] })], { shape: [24] })], { shape: [2, 12] });
+    const same = b.op('expand', [b.op('reshape', [r], { shape: [2, 12] })], { shape: [2, 12] });
+    const g = simplify(graphOf(b, { logits: b.op('relu', [same]) }, x));
+    expect(ops(g)).toEqual(['input', 'reshape', 'relu']);
+    expect(g.nodes[1]!.inputs).toEqual([0]);
+    expect(g.nodes[1]!.shape).toEqual([2, 12]);
+  });
+
+  it('drops what nothing reads and keeps the step interface', () => {
+    const b = new GraphBuilder();
+    const x = b.op('input', [], { name: 'x', shape: [2] });
+    b.op('neg', [x]);
+    const g = simplify(graphOf(b, { logits: b.op('relu', [x]) }, x));
+    expect(ops(g)).toEqual(['input', 'relu']);
+    expect(g.outputs).toEqual({ logits: 1 });
+    expect(g.inputs).toEqual({ x: 0 });
+  });
+
+  // Every rewrite keeps each value bit for bit, so the comparison is exact.
+  it.each(SAMPLES.flatMap((s) => [[s, 'train'], [s, 'eval']] as const))('%s %s step computes exactly the same after simplify', async (name, stage) => {
+    const g = await sampleGraph(name, stage, 4);
+    const s = simplify(g);
+    expect(s.nodes.length).toBeLessThanOrEqual(g.nodes.length);
+    const { feeds, state } = randomFeeds(g, 1);
+    expect(runGraph(s, feeds, state)).toEqual(runGraph(g, feeds, state));
+  });
+});
