@@ -1,0 +1,51 @@
+/**
+ * What the wasm module and its runtime (src/runtime/wasm) agree on: the control block at the start
+ * of linear memory, the module's imports and exports, and the abort codes.
+ *
+ * Linear memory (one shared WebAssembly.Memory per backend, imported by every module):
+ *   [0, CTRL_BYTES)            control words, each on its own 64-byte line (no false sharing)
+ *   [stateBase, +stateBytes)   every persistent tensor, one layout for all modules of a backend
+ *   [arenaBase, ...)           the Program's arena (temporaries), then kernel scratch
+ * Modules of one backend never run at the same time, so their arenas all start at arenaBase.
+ */
+export const CTRL = {
+  /** Bumped by the main thread for every command to the workers. */
+  BELL: 0,
+  /** What the bell means: one of CMD. */
+  CMD: 64,
+  /** Which loaded module a RUN command runs. */
+  MODULE: 128,
+  /** Barrier: threads arrived so far. */
+  BAR_COUNT: 192,
+  /** Barrier: generation, bumped when the last thread arrives. */
+  BAR_GEN: 256,
+  /** Non-zero (an ABORT code) once any thread failed: every barrier returns 1 from then on. */
+  ABORT: 320,
+  /** Workers acknowledge a LOAD by adding 1. */
+  ACK: 384,
+  /** The run's seed, read by dropout kernels. */
+  SEED: 448,
+  /** A barrier waits at most this many milliseconds for the other threads. */
+  TIMEOUT_MS: 512,
+  /** Threads asleep in a barrier; the last arriver notifies only when there are some. */
+  SLEEPERS: 576,
+  /** Written by no one: the main thread naps on it. */
+  NAP: 640,
+} as const;
+
+export const CTRL_BYTES = 1024;
+
+export const CMD = { RUN: 1, LOAD: 2, STOP: 3 } as const;
+
+export const ABORT = { NONE: 0, TRAP: 1, TIMEOUT: 2, STOP: 3 } as const;
+
+/** Imports every module takes: the shared memory and f64 exp/log (softmax, cross-entropy). */
+export const IMPORTS = { module: 'env', memory: 'memory', exp: 'exp', log: 'log' } as const;
+
+/** Maximum pages of the shared memory (4 GiB): shared memories must declare a maximum. */
+export const MAX_PAGES = 65536;
+
+export const PAGE = 65536;
+
+/** Persistent tensors and arena slices are placed at multiples of this (a cache line). */
+export const LINE = 64;

@@ -1,0 +1,236 @@
+import type { Fn, Local, X } from './emitter.ts';
+import { PARALLEL_MIN, span, onThread0, type KernelCtx } from './kernel.ts';
+
+/**
+ * C[M, N] = Σ_k A(m, k)·B(k, n) (+ bias[n]), C row-major; A(m, k) is at a + 4(m·aM + k·aK) and
+ * B(k, n) at b + 4(k·bK + n·bN). Every transpose of matmul and the linear layer is one of three
+ * register-tiled forms, chosen by which operand is contiguous along which index:
+ *
+ * - rows (bN = 1: B's rows contiguous along n): a 4×8 tile of C in 8 vector registers; each k
+ *   loads 2 vectors of B's row and splats 4 values of A: 8 multiply-adds for 6 loads. matmul's
+ *   gradients in the linear layer (K = batch or classes) are this form.
+ * - dots (aK = bK = 1: both contiguous along k): a 2×4 tile of dot products, 4 lanes of k at a
+ *   time, 8 accumulators summed across lanes at the end: 8 multiply-adds for 6 loads. The linear
+ *   forward (x·wᵀ, k = features) is this form.
+ * - columns (aM = 1, bK = 1: Aᵀ·Bᵀ): 4 rows of C at once from A's contiguous columns; the four
+ *   results go to four rows, lane by lane. Rare; simple.
+ *
+ * Tails: tiles shrink at the edges of M and N (down to one row / one partial vector whose loads
+ * read only the valid lanes); along k the dot form zero-fills the last partial vector.
+ */
+export interface Gemm {
+  M: number;
+  N: number;
+  K: number;
+  a: number;
+  aM: number;
+  aK: number;
+  b: number;
+  bK: number;
+  bN: number;
+  c: number;
+  bias?: number;
+}
+
+export function emitGemm(ctx: KernelCtx, g: Gemm): void {
+  ctx.phase((fn, tid) => {
+    const work = g.M * g.N * g.K;
+    const parallel = ctx.T > 1 && work >= 4 * PARALLEL_MIN;
+    let body: X[];
+    if (g.bN === 1) body = rowsForm(ctx, fn, tid, g, parallel);
+    else if (g.aK === 1 && g.bK === 1) body = dotsForm(ctx, fn, tid, g, parallel);
+    else if (g.aM === 1 && g.bK === 1) body = columnsForm(ctx, fn, tid, g, parallel);
+    else body = scalarForm(ctx, fn, tid, g);
+    return parallel ? body : onThread0(ctx.e, tid, body);
+  });
+}
+
+/** Splits rows when there are enough 4-row tiles for every thread, else 8-column blocks. */
+function split(ctx: KernelCtx, fn: Fn, tid: Local, g: Gemm, parallel: boolean, mr: number, nb: number) {
+  const { e } = ctx;
+  const mlo = fn.i32();
+  const mhi = fn.i32();
+  const nlo = fn.i32();
+  const nhi = fn.i32();
+  const init: X[] = [];
+  if (!parallel) {
+    init.push(mlo.set(e.i32(0)), mhi.set(e.i32(g.M)), nlo.set(e.i32(0)), nhi.set(e.i32(g.N)));
+  } else if (g.M >= 2 * mr * ctx.T || g.N < nb * ctx.T) {
+    const s = span(e, fn, tid, g.M, mr);
+    init.push(...s.init, mlo.set(s.lo.get()), mhi.set(s.hi.get()), nlo.set(e.i32(0)), nhi.set(e.i32(g.N)));
+  } else {
+    const s = span(e, fn, tid, g.N, nb);
+    init.push(...s.init, nlo.set(s.lo.get()), nhi.set(s.hi.get()), mlo.set(e.i32(0)), mhi.set(e.i32(g.M)));
+  }
+  return { mlo, mhi, nlo, nhi, init };
+}
+
+/** Vectors of a column block: [4, 4] for 8 columns, [4, 3] for 7, ... */
+function lanesOf(cols: number): number[] {
+  const v: number[] = [];
+  for (let c = cols; c > 0; c -= 4) v.push(Math.min(4, c));
+  return v;
+}
+
+function rowsForm(ctx: KernelCtx, fn: Fn, tid: Local, g: Gemm, parallel: boolean): X[] {
+  const { e } = ctx;
+  const m = e.m;
+  const MR = 4;
+  const NB = 8;
+  const { mlo, mhi, nlo, nhi, init } = split(ctx, fn, tid, g, parallel, MR, NB);
+  const row = fn.i32();
+  const col = fn.i32();
+  const k = fn.i32();
+  const pa = fn.i32();
+  const pb = fn.i32();
+  const pc = fn.i32();
+  const acc = Array.from({ length: MR * 2 }, () => fn.v128());
+  const bv = [fn.v128(), fn.v128()];
+  const av = fn.v128();
+
+  // One mr × (lanes) tile at (row, col).
+  const tile = (mr: number, lanes: number[]): X[] => {
+    const nv = lanes.length;
+    const kBody: X[] = [];
+    lanes.forEach((l, j) => kBody.push(bv[j]!.set(e.vloadN(pb.get(), l, 16 * j))));
+    for (let r = 0; r < mr; r++) {
+      kBody.push(av.set(e.vsplatLoad(pa.get(), 4 * r * g.aM)));
+      for (let j = 0; j < nv; j++) kBody.push(acc[r * 2 + j]!.set(e.madd(av.get(), bv[j]!.get(), acc[r * 2 + j]!.get())));
+    }
+    kBody.push(pa.set(e.addc(pa.get(), 4 * g.aK)), pb.set(e.addc(pb.get(), 4 * g.bK)));
+    const out: X[] = [
+      pa.set(e.add(e.i32(g.a), e.mulc(row.get(), 4 * g.aM))),
+      pb.set(e.add(e.i32(g.b), e.mulc(col.get(), 4))),
+      pc.set(e.add(e.i32(g.c), e.add(e.mulc(row.get(), 4 * g.N), e.mulc(col.get(), 4)))),
+    ];
+    for (let r = 0; r < mr; r++)
+      for (let j = 0; j < nv; j++) out.push(acc[r * 2 + j]!.set(g.bias === undefined ? e.vzero() : e.vloadN(e.add(e.i32(g.bias + 16 * j), e.mulc(col.get(), 4)), lanes[j]!)));
+    out.push(e.forc(k, 0, g.K, 1, kBody));
+    for (let r = 0; r < mr; r++) for (let j = 0; j < nv; j++) out.push(e.vstoreN(pc.get(), acc[r * 2 + j]!.get(), lanes[j]!, 4 * (r * g.N + 4 * j)));
+    return out;
+  };
+
+  const NF = g.N - (g.N % NB);
+  const colsFor = (mr: number): X[] => {
+    const nEnd = fn.i32();
+    const stmts: X[] = [nEnd.set(m.select(m.i32.lt_s(nhi.get(), e.i32(NF)), nhi.get(), e.i32(NF))), e.for(col, nlo.get(), nEnd.get(), NB, tile(mr, [4, 4]))];
+    if (g.N % NB) stmts.push(e.if(m.i32.eq(nhi.get(), e.i32(g.N)), [col.set(e.i32(NF)), ...tile(mr, lanesOf(g.N % NB))]));
+    return stmts;
+  };
+  // Full 4-row tiles while they fit, then single rows.
+  const rEnd = fn.i32();
+  return [
+    ...init,
+    rEnd.set(e.sub(mhi.get(), e.i32(MR - 1))),
+    // e.for leaves `row` at the first row it did not run: the single rows start there.
+    e.for(row, mlo.get(), rEnd.get(), MR, colsFor(MR)),
+    e.for(row, row.get(), mhi.get(), 1, colsFor(1)),
+  ];
+}
+
+function dotsForm(ctx: KernelCtx, fn: Fn, tid: Local, g: Gemm, parallel: boolean): X[] {
+  const { e } = ctx;
+  const m = e.m;
+  const MR = 2;
+  const NR = 4;
+  const { mlo, mhi, nlo, nhi, init } = split(ctx, fn, tid, g, parallel, MR, NR);
+  const row = fn.i32();
+  const col = fn.i32();
+  const k = fn.i32();
+  const pa = fn.i32();
+  const pb = fn.i32();
+  const acc = Array.from({ length: MR * NR }, () => fn.v128());
+  const av = [fn.v128(), fn.v128()];
+  const bv = fn.v128();
+  const t = fn.v128();
+  const K4 = g.K - (g.K % 4);
+
+  const tile = (mr: number, nr: number): X[] => {
+    const step = (lanes: number): X[] => {
+      const s: X[] = [];
+      for (let r = 0; r < mr; r++) s.push(av[r]!.set(e.vloadN(pa.get(), lanes, 4 * r * g.aM)));
+      for (let j = 0; j < nr; j++) {
+        s.push(bv.set(e.vloadN(pb.get(), lanes, 4 * j * g.bN)));
+        for (let r = 0; r < mr; r++) s.push(acc[r * NR + j]!.set(e.madd(av[r]!.get(), bv.get(), acc[r * NR + j]!.get())));
+      }
+      return s;
+    };
+    const out: X[] = [pa.set(e.add(e.i32(g.a), e.mulc(row.get(), 4 * g.aM))), pb.set(e.add(e.i32(g.b), e.mulc(col.get(), 4 * g.bN)))];
+    for (let i = 0; i < mr * NR; i++) out.push(acc[i]!.set(e.vzero()));
+    out.push(e.forc(k, 0, K4, 4, [...step(4), pa.set(e.addc(pa.get(), 16)), pb.set(e.addc(pb.get(), 16))]));
+    if (g.K % 4) out.push(...step(g.K % 4));
+    for (let r = 0; r < mr; r++)
+      for (let j = 0; j < nr; j++) {
+        let v = e.hsum(acc[r * NR + j]!.get(), t);
+        if (g.bias !== undefined) v = m.f32.add(v, e.loadf(e.add(e.i32(g.bias), e.mulc(col.get(), 4)), 4 * j));
+        out.push(e.storef(e.add(e.i32(g.c), e.add(e.mulc(row.get(), 4 * g.N), e.mulc(col.get(), 4))), v, 4 * (r * g.N + j)));
+      }
+    return out;
+  };
+
+  const colsFor = (mr: number): X[] => {
+    const cEnd = fn.i32();
+    return [
+      cEnd.set(e.sub(nhi.get(), e.i32(NR - 1))),
+      e.for(col, nlo.get(), cEnd.get(), NR, tile(mr, NR)),
+      e.for(col, col.get(), nhi.get(), 1, tile(mr, 1)),
+    ];
+  };
+  const rEnd = fn.i32();
+  return [
+    ...init,
+    rEnd.set(e.sub(mhi.get(), e.i32(MR - 1))),
+    e.for(row, mlo.get(), rEnd.get(), MR, colsFor(MR)),
+    e.for(row, row.get(), mhi.get(), 1, colsFor(1)),
+  ];
+}
+
+function columnsForm(ctx: KernelCtx, fn: Fn, tid: Local, g: Gemm, parallel: boolean): X[] {
+  const { e } = ctx;
+  const m = e.m;
+  const { mlo, mhi, init } = split(ctx, fn, tid, { ...g, N: 0 }, parallel, 4, 1);
+  const row = fn.i32();
+  const col = fn.i32();
+  const k = fn.i32();
+  const acc = fn.v128();
+  const pa = fn.i32();
+  const pb = fn.i32();
+  // 4 rows of C (a vector of A's contiguous column) against one column n.
+  const block = (lanes: number): X[] => {
+    const out: X[] = [
+      acc.set(g.bias === undefined ? e.vzero() : e.vsplatLoad(e.add(e.i32(g.bias), e.mulc(col.get(), 4)))),
+      pa.set(e.add(e.i32(g.a), e.mulc(row.get(), 4))),
+      pb.set(e.add(e.i32(g.b), e.mulc(col.get(), 4 * g.bN))),
+      e.forc(k, 0, g.K, 1, [acc.set(e.madd(e.vloadN(pa.get(), lanes), e.vsplatLoad(pb.get()), acc.get())), pa.set(e.addc(pa.get(), 4 * g.aK)), pb.set(e.addc(pb.get(), 4 * g.bK))]),
+    ];
+    for (let l = 0; l < lanes; l++) out.push(m.v128.store32_lane(4 * (l * g.N), 4, l, e.add(e.i32(g.c), e.add(e.mulc(row.get(), 4 * g.N), e.mulc(col.get(), 4))), acc.get()));
+    return out;
+  };
+  const rEnd = fn.i32();
+  return [
+    ...init,
+    rEnd.set(e.sub(mhi.get(), e.i32(3))),
+    e.for(row, mlo.get(), rEnd.get(), 4, [e.forc(col, 0, g.N, 1, block(4))]),
+    e.for(row, row.get(), mhi.get(), 1, [e.forc(col, 0, g.N, 1, block(1))]),
+  ];
+}
+
+function scalarForm(ctx: KernelCtx, fn: Fn, _tid: Local, g: Gemm): X[] {
+  const { e } = ctx;
+  const m = e.m;
+  const row = fn.i32();
+  const col = fn.i32();
+  const k = fn.i32();
+  const s = fn.f32();
+  return [
+    e.forc(row, 0, g.M, 1, [
+      e.forc(col, 0, g.N, 1, [
+        s.set(g.bias === undefined ? e.f32(0) : e.loadf(e.add(e.i32(g.bias), e.mulc(col.get(), 4)))),
+        e.forc(k, 0, g.K, 1, [
+          s.set(m.f32.add(s.get(), m.f32.mul(e.loadf(e.add(e.i32(g.a), e.add(e.mulc(row.get(), 4 * g.aM), e.mulc(k.get(), 4 * g.aK)))), e.loadf(e.add(e.i32(g.b), e.add(e.mulc(k.get(), 4 * g.bK), e.mulc(col.get(), 4 * g.bN))))))),
+        ]),
+        e.storef(e.add(e.i32(g.c), e.add(e.mulc(row.get(), 4 * g.N), e.mulc(col.get(), 4))), s.get()),
+      ]),
+    ]),
+  ];
+}

@@ -1,0 +1,60 @@
+import type { Kernel } from '../../ir/program.ts';
+import type { Shape } from '../../ir/shape.ts';
+import type { Emitter, Fn, Local, X } from './emitter.ts';
+
+/**
+ * What a kernel generator sees: its kernel, the absolute address of every slice, and a way to add
+ * phases. A phase is one wasm function `(param $tid i32)` run by every thread; the step runs a
+ * barrier after each phase, so a kernel that needs all threads' partial results first (a split
+ * reduction) uses two phases.
+ */
+export interface KernelCtx {
+  readonly e: Emitter;
+  readonly k: Kernel;
+  /** Threads the module runs on. */
+  readonly T: number;
+  /** Absolute address of input i / output i. */
+  inAddr(i: number): number;
+  outAddr(i: number): number;
+  inShape(i: number): Shape;
+  outShape(i: number): Shape;
+  /** Adds a phase; `body` gets the function's locals and its thread id. */
+  phase(body: (fn: Fn, tid: Local) => X[]): void;
+  /** Reserves `bytes` of scratch per thread for this kernel; returns an expression: this thread's base. */
+  threadScratch(bytes: number, tid: Local): X;
+  /** Reserves `bytes` of scratch shared by all threads for this kernel; returns its address. */
+  sharedScratch(bytes: number): number;
+}
+
+/** Emits one kernel kind. */
+export type KernelGen = (c: KernelCtx) => void;
+
+/**
+ * Elements below which a kernel runs on thread 0 alone: splitting it would cost more in the
+ * barrier's cache-line traffic (~1 µs) than it saves.
+ */
+export const PARALLEL_MIN = 16384;
+
+/** The [lo, hi) share of `n` items for thread `tid`, boundaries at multiples of `align` (hi = n for the last thread). */
+export function span(e: Emitter, fn: Fn, tid: Local, n: number, align = 1): { lo: Local; hi: Local; init: X[] } {
+  const lo = fn.i32();
+  const hi = fn.i32();
+  const T = e.T;
+  if (T === 1) return { lo, hi, init: [lo.set(e.i32(0)), hi.set(e.i32(n))] };
+  const blocks = Math.ceil(n / align);
+  const m = e.m;
+  // lo = (blocks·tid / T)·align, hi = min(n, (blocks·(tid+1) / T)·align)
+  const at = (t: X) => e.mulc(m.i32.div_u(e.mulc(t, blocks), e.i32(T)), align);
+  const hiRaw = at(e.addc(tid.get(), 1));
+  return {
+    lo,
+    hi,
+    init: [lo.set(at(tid.get())), hi.set(align === 1 ? hiRaw : m.select(m.i32.lt_u(hiRaw, e.i32(n)), e.copyExpr(hiRaw), e.i32(n)))],
+  };
+}
+
+/** Runs `stmts` on thread 0 only. */
+export function onThread0(e: Emitter, tid: Local, stmts: X[]): X[] {
+  if (e.T === 1) return stmts;
+  return [e.if(e.m.i32.eqz(tid.get()), stmts)];
+}

@@ -1,0 +1,42 @@
+import { numel } from '../../../ir/shape.ts';
+import type { X } from '../emitter.ts';
+import type { KernelCtx } from '../kernel.ts';
+import { inBounds, perPlane, windowOf } from './pool.ts';
+
+/** Mean over each window, dividing by kh·kw (count_include_pad, PyTorch's default). */
+export function avgPool2d(c: KernelCtx): void {
+  const { e } = c;
+  const m = e.m;
+  const [N, C, H, W] = c.inShape(0) as [number, number, number, number];
+  const [, , HO, WO] = c.outShape(0) as [number, number, number, number];
+  const p = windowOf(c.k);
+  const x = c.inAddr(0);
+  const y = c.outAddr(0);
+  c.phase((fn, tid) => {
+    const px = fn.i32();
+    const oh = fn.i32();
+    const ow = fn.i32();
+    const acc = fn.f32();
+    const body = (pl: { get(): X }): X[] => {
+      const taps: X[] = [];
+      for (let kh = 0; kh < p.kh; kh++)
+        for (let kw = 0; kw < p.kw; kw++) {
+          const ih = e.addc(e.mulc(oh.get(), p.sh), kh - p.ph);
+          const iw = e.addc(e.mulc(ow.get(), p.sw), kw - p.pw);
+          const upd = acc.set(m.f32.add(acc.get(), e.loadf(e.add(px.get(), e.mulc(e.add(e.mulc(ih, W), iw), 4)))));
+          taps.push(p.ph || p.pw ? e.if(inBounds(e, e.copyExpr(ih), e.copyExpr(iw), H, W), [upd]) : upd);
+        }
+      return [
+        px.set(e.add(e.i32(x), e.mulc(pl.get(), 4 * H * W))),
+        e.forc(oh, 0, HO, 1, [
+          e.forc(ow, 0, WO, 1, [
+            acc.set(e.f32(0)),
+            ...taps,
+            e.storef(e.add(e.i32(y), e.mulc(e.add(e.mulc(pl.get(), HO * WO), e.add(e.mulc(oh.get(), WO), ow.get())), 4)), m.f32.div(acc.get(), e.f32(p.kh * p.kw))),
+          ]),
+        ]),
+      ];
+    };
+    return perPlane(c, fn, tid, N * C, numel(c.inShape(0)), body);
+  });
+}

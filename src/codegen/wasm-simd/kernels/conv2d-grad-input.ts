@@ -1,0 +1,76 @@
+import { ints, pair } from '../../../ir/op.ts';
+import { convImage } from '../conv.ts';
+import type { X } from '../emitter.ts';
+import { PARALLEL_MIN, span, onThread0, type KernelCtx } from '../kernel.ts';
+
+/**
+ * dx of conv2d from (g, w): the transposed convolution, computed as a plain stride-1 convolution
+ * (convImage) of the output gradient, spread out by the stride and bordered by KH-1-ph zeros, with
+ * the weights transposed to [C, O] and flipped. Per image, in this thread's scratch:
+ *   Gs[o, v, u] = g[o, oh, ow] at v = oh·sh + KH-1-ph, u = ow·sw + KW-1-pw (0 elsewhere),
+ *   dx[c, ih, iw] = Σ_{o,kh,kw} Gs[o, ih+kh, iw+kw] · w[o, c, KH-1-kh, KW-1-kw]
+ * Strides > 1 multiply by the zeros in between: the price of one vectorised path.
+ */
+export function conv2dGradInput(c: KernelCtx): void {
+  const { e } = c;
+  const m = e.m;
+  const [N, O, HO, WO] = c.inShape(0) as [number, number, number, number];
+  const [, C, KH, KW] = c.inShape(1) as [number, number, number, number];
+  const [, , H, W] = ints(c.k.attrs, 'shape') as [number, number, number, number];
+  const [sh, sw] = pair(c.k.attrs, 'stride');
+  const [ph, pw] = pair(c.k.attrs, 'padding');
+  const Hs = H + KH - 1;
+  const Ws = W + KW - 1;
+  const g = c.inAddr(0);
+  const w = c.inAddr(1);
+  const dx = c.outAddr(0);
+  const gsBytes = 4 * O * Hs * Ws;
+  const wtBytes = 4 * C * O * KH * KW;
+  // Output cells whose spread position lands inside Gs (all of them unless padding >= kernel).
+  const rowOff = KH - 1 - ph;
+  const colOff = KW - 1 - pw;
+  const ohLo = Math.max(0, Math.ceil(-rowOff / sh));
+  const ohHi = Math.min(HO, Math.floor((Hs - 1 - rowOff) / sh) + 1);
+  const owLo = Math.max(0, Math.ceil(-colOff / sw));
+  const owHi = Math.min(WO, Math.floor((Ws - 1 - colOff) / sw) + 1);
+  c.phase((fn, tid) => {
+    const base = fn.i32();
+    const gs = fn.i32();
+    const wt = fn.i32();
+    const out = fn.i32();
+    const n = fn.i32();
+    const [o, cc, kh, kw, oh, ow] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
+    const parallel = e.T > 1 && N >= e.T && N * O * H * W * C * KH * KW >= PARALLEL_MIN;
+    // wt[c, o, kh, kw] = w[o, c, KH-1-kh, KW-1-kw]
+    const flip = e.forc(cc, 0, C, 1, [
+      e.forc(o, 0, O, 1, [
+        e.forc(kh, 0, KH, 1, [
+          e.forc(kw, 0, KW, 1, [
+            e.storef(
+              e.add(wt.get(), e.mulc(e.add(e.mulc(e.add(e.mulc(e.add(e.mulc(cc.get(), O), o.get()), KH), kh.get()), KW), kw.get()), 4)),
+              e.loadf(e.add(e.i32(w), e.mulc(e.add(e.mulc(e.add(e.mulc(e.add(e.mulc(o.get(), C), cc.get()), KH), e.sub(e.i32(KH - 1), kh.get())), KW), e.sub(e.i32(KW - 1), kw.get())), 4))),
+            ),
+          ]),
+        ]),
+      ]),
+    ]);
+    const gRow = (oo: X, r: X) => e.add(e.i32(g), e.add(e.mulc(n.get(), 4 * O * HO * WO), e.add(e.mulc(oo, 4 * HO * WO), e.mulc(r, 4 * WO))));
+    const gsAt = (oo: X, r: X) => e.add(gs.get(), e.add(e.mulc(oo, 4 * Hs * Ws), e.mulc(e.addc(e.mulc(r, sh), rowOff), 4 * Ws)));
+    const spreadRow: X =
+      sw === 1
+        ? m.memory.copy(e.addc(gsAt(o.get(), oh.get()), 4 * (owLo + colOff)), e.addc(gRow(o.get(), oh.get()), 4 * owLo), e.i32(4 * (owHi - owLo)))
+        : e.forc(ow, owLo, owHi, 1, [e.storef(e.add(gsAt(o.get(), oh.get()), e.mulc(e.addc(e.mulc(ow.get(), sw), colOff), 4)), e.loadf(e.add(gRow(o.get(), oh.get()), e.mulc(ow.get(), 4))))]);
+    const perImage: X[] = [
+      m.memory.fill(gs.get(), e.i32(0), e.i32(gsBytes)),
+      ...(ohHi > ohLo && owHi > owLo ? [e.forc(o, 0, O, 1, [e.forc(oh, ohLo, ohHi, 1, [spreadRow])])] : []),
+      out.set(e.add(e.i32(dx), e.mulc(n.get(), 4 * C * H * W))),
+      ...convImage(e, fn, { C: O, Hp: Hs, Wp: Ws, O: C, KH, KW, sh: 1, sw: 1, HO: H, WO: W, w: wt }, gs, out),
+    ];
+    const init = [base.set(c.threadScratch(gsBytes + 64 + wtBytes, tid)), gs.set(base.get()), wt.set(e.addc(base.get(), gsBytes + 64)), flip];
+    if (parallel) {
+      const s = span(e, fn, tid, N);
+      return [...init, ...s.init, e.for(n, s.lo.get(), s.hi.get(), 1, perImage)];
+    }
+    return onThread0(e, tid, [...init, e.forc(n, 0, N, 1, perImage)]);
+  });
+}

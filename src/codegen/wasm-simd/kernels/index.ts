@@ -1,0 +1,78 @@
+import type { KernelGen } from '../kernel.ts';
+import { adamStep } from './adam-step.ts';
+import { add } from './add.ts';
+import { avgPool2dGrad } from './avg-pool2d-grad.ts';
+import { avgPool2d } from './avg-pool2d.ts';
+import { axpby } from './axpby.ts';
+import { batchMean } from './batch-mean.ts';
+import { batchNormGrad } from './batch-norm-grad.ts';
+import { batchNorm } from './batch-norm.ts';
+import { batchVarGrad } from './batch-var-grad.ts';
+import { batchVar } from './batch-var.ts';
+import { conv2dGradInput } from './conv2d-grad-input.ts';
+import { conv2dGradWeight } from './conv2d-grad-weight.ts';
+import { conv2d } from './conv2d.ts';
+import { copy } from './copy.ts';
+import { crossEntropyGrad } from './cross-entropy-grad.ts';
+import { crossEntropy } from './cross-entropy.ts';
+import { div } from './div.ts';
+import { dropout } from './dropout.ts';
+import { expand } from './expand.ts';
+import { linear } from './linear.ts';
+import { logSoftmaxGrad } from './log-softmax-grad.ts';
+import { logSoftmax } from './log-softmax.ts';
+import { matmul } from './matmul.ts';
+import { maxPool2dGrad } from './max-pool2d-grad.ts';
+import { maxPool2d } from './max-pool2d.ts';
+import { mul } from './mul.ts';
+import { neg } from './neg.ts';
+import { reluGrad } from './relu-grad.ts';
+import { relu } from './relu.ts';
+import { reshape } from './reshape.ts';
+import { softmaxGrad } from './softmax-grad.ts';
+import { softmax } from './softmax.ts';
+import { sub } from './sub.ts';
+import { sumTo } from './sum-to.ts';
+import { sum } from './sum.ts';
+
+/**
+ * The generator of every kernel kind: each op of the op table but the leaves, `copy` (state
+ * write-back), and the fused kinds of src/passes/fuse.ts as they appear. One file per kind.
+ */
+export const kernelGens: Record<string, KernelGen> = {
+  copy,
+  reshape,
+  add,
+  sub,
+  mul,
+  div,
+  neg,
+  relu,
+  relu_grad: reluGrad,
+  axpby,
+  sum,
+  expand,
+  sum_to: sumTo,
+  conv2d,
+  conv2d_grad_input: conv2dGradInput,
+  conv2d_grad_weight: conv2dGradWeight,
+  max_pool2d: maxPool2d,
+  max_pool2d_grad: maxPool2dGrad,
+  avg_pool2d: avgPool2d,
+  avg_pool2d_grad: avgPool2dGrad,
+  linear,
+  matmul,
+  dropout,
+  batch_mean: batchMean,
+  batch_var: batchVar,
+  batch_var_grad: batchVarGrad,
+  batch_norm: batchNorm,
+  batch_norm_grad: batchNormGrad,
+  log_softmax: logSoftmax,
+  log_softmax_grad: logSoftmaxGrad,
+  softmax,
+  softmax_grad: softmaxGrad,
+  cross_entropy: crossEntropy,
+  cross_entropy_grad: crossEntropyGrad,
+  adam_step: adamStep,
+};

@@ -1,0 +1,3 @@
+import { mapKernel } from '../map.ts';
+
+export const neg = mapKernel((e, [x]) => e.m.f32x4.neg(x!));

@@ -1,0 +1,19 @@
+import type { KernelCtx } from '../kernel.ts';
+import { at, dimOf, eachLine, elem, exp, maxAndSumExp } from './lines.ts';
+
+/** exp(x - max) / Σ exp(x - max) along dim. */
+export function softmax(c: KernelCtx): void {
+  const { e } = c;
+  const m = e.m;
+  const x = c.inAddr(0);
+  const y = c.outAddr(0);
+  c.phase((fn, tid) => {
+    const max = fn.f64();
+    const sum = fn.f64();
+    const k = fn.i32();
+    return eachLine(c, fn, tid, c.inShape(0), dimOf(c), (l) => [
+      ...maxAndSumExp(e, fn, x, l, max, sum),
+      e.forc(k, 0, l.n, 1, [e.storef(elem(e, y, l, k), m.f32.demote(m.f64.div(exp(e, m.f64.sub(at(e, x, l, k), max.get())), sum.get())))]),
+    ]);
+  });
+}

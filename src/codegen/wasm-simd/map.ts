@@ -1,0 +1,346 @@
+import { numel, type Shape } from '../../ir/shape.ts';
+import type { Fn, Local, X } from './emitter.ts';
+import { PARALLEL_MIN, span, onThread0, type KernelCtx } from './kernel.ts';
+
+/** A tensor read by a map or reduction, broadcast (NumPy rules) to the iteration domain. */
+export interface Operand {
+  readonly addr: number;
+  readonly shape: Shape;
+}
+
+/** Element strides of `from` read as if broadcast to `to` (0 along broadcast dimensions). */
+export function broadcastStrides(from: Shape, to: Shape): number[] {
+  const lead = to.length - from.length;
+  const st = new Array<number>(to.length).fill(0);
+  let acc = 1;
+  for (let d = to.length - 1; d >= 0; d--) {
+    const n = d < lead ? 1 : from[d - lead]!;
+    st[d] = n === 1 ? 0 : acc;
+    acc *= n;
+  }
+  return st;
+}
+
+/** A dimension of a loop nest: its size and each operand's element stride along it. */
+export interface Dim {
+  n: number;
+  strides: number[];
+  /** For reductions: summed over. */
+  reduced?: boolean;
+}
+
+/**
+ * Drops size-1 dimensions and merges neighbours that every operand walks contiguously (or
+ * broadcasts along both), so [N, C, H, W] + [1, C, 1, 1] becomes [N, C, H·W] and same-shape
+ * operands become one flat dimension.
+ */
+export function collapse(dims: readonly Dim[]): Dim[] {
+  const kept = dims.filter((d) => d.n > 1);
+  const out: Dim[] = [];
+  for (let i = kept.length - 1; i >= 0; i--) {
+    const d = kept[i]!;
+    const inner = out[0];
+    if (inner && inner.reduced === d.reduced && d.strides.every((s, j) => s === inner.strides[j]! * inner.n)) {
+      out[0] = { n: d.n * inner.n, strides: inner.strides, reduced: inner.reduced };
+    } else {
+      out.unshift({ n: d.n, strides: [...d.strides], reduced: d.reduced });
+    }
+  }
+  return out;
+}
+
+/** out = f(ins...) elementwise with broadcasting; f maps f32x4 values to an f32x4 value. */
+export interface MapSpec {
+  out: Operand;
+  ins: readonly Operand[];
+  f: (v: X[], fn: Fn) => X;
+  /** Statements every thread runs first (scalars f reads from locals). */
+  prologue?: (fn: Fn) => X[];
+}
+
+/**
+ * Emits an elementwise kernel: collapsed dimensions, the innermost vectorised 4 lanes at a time
+ * with a partial-vector tail (loads that read only the valid lanes), broadcast operands splatted
+ * once per row. Threads split the outermost dimension, or the flat range in 4-aligned pieces.
+ * An output may alias a same-shape input: each element is read before it is written.
+ */
+export function emitMap(c: KernelCtx, spec: MapSpec): void {
+  const { e } = c;
+  const shape = spec.out.shape;
+  const total = numel(shape);
+  const dims = collapse(shape.map((n, d) => ({ n, strides: [...spec.ins.map((x) => broadcastStrides(x.shape, shape)[d]!), strideOut(shape, d)] })));
+  const parallel = total >= PARALLEL_MIN && e.T > 1;
+  c.phase((fn, tid) => {
+    const pro = spec.prologue?.(fn) ?? [];
+    const body = mapNest(c, fn, tid, dims, spec, parallel);
+    return [...pro, ...(parallel ? body : onThread0(e, tid, body))];
+  });
+}
+
+function strideOut(shape: Shape, d: number): number {
+  let s = 1;
+  for (let i = d + 1; i < shape.length; i++) s *= shape[i]!;
+  return s;
+}
+
+function mapNest(c: KernelCtx, fn: Fn, tid: Local, dims: Dim[], spec: MapSpec, parallel: boolean): X[] {
+  const { e } = c;
+  const m = e.m;
+  const nIn = spec.ins.length;
+  const bases = [...spec.ins.map((x) => x.addr), spec.out.addr];
+  if (dims.length === 0) {
+    // A scalar: one lane.
+    const v = spec.f(spec.ins.map((x) => e.vloadN(e.i32(x.addr), 1)), fn);
+    const t = fn.v128();
+    return [t.set(v), e.vstoreN(e.i32(spec.out.addr), t.get(), 1)];
+  }
+  const inner = dims[dims.length - 1]!;
+  const outer = dims.slice(0, -1);
+  const ptrs = bases.map(() => fn.i32());
+  const idx = outer.map(() => fn.i32());
+  const splats = spec.ins.map((_, j) => (inner.strides[j] === 0 ? fn.v128() : undefined));
+  const L = inner.n;
+  const tmp = fn.v128();
+
+  // The row: pointers at the row start (+ lo for a split flat range), splats, vector loop, tail.
+  const row = (lo: X | null, hi: X | null): X[] => {
+    const stmts: X[] = [];
+    ptrs.forEach((p, j) => {
+      let a: X = e.i32(bases[j]!);
+      outer.forEach((d, k) => (a = e.add(a, e.mulc(idx[k]!.get(), 4 * d.strides[j]!))));
+      if (lo && (j === nIn || inner.strides[j] === 1)) a = e.add(a, e.mulc(e.copyExpr(lo), 4));
+      stmts.push(p.set(a));
+    });
+    splats.forEach((s, j) => s && stmts.push(s.set(e.vsplatLoad(ptrs[j]!.get()))));
+    const vals = (n: number) => spec.ins.map((_, j) => (splats[j] ? splats[j]!.get() : e.vloadN(ptrs[j]!.get(), n)));
+    const step = (n: number): X[] => [tmp.set(spec.f(vals(n), fn)), e.vstoreN(ptrs[nIn]!.get(), tmp.get(), n)];
+    const advance = ptrs.map((p, j) => (j === nIn || inner.strides[j] === 1 ? p.set(e.addc(p.get(), 16)) : e.nop()));
+    const i = fn.i32();
+    const L4 = L - (L % 4);
+    if (lo && hi) {
+      // Split flat range [lo, hi): lo, hi are multiples of 4 except hi = L for the last thread.
+      const end = fn.i32();
+      stmts.push(end.set(m.select(m.i32.lt_s(e.copyExpr(hi), e.i32(L4)), e.copyExpr(hi), e.i32(L4))));
+      stmts.push(e.for(i, e.copyExpr(lo), end.get(), 4, [...step(4), ...advance]));
+      if (L % 4) stmts.push(e.if(m.i32.eq(e.copyExpr(hi), e.i32(L)), step(L % 4)));
+    } else {
+      stmts.push(e.forc(i, 0, L4, 4, [...step(4), ...advance]));
+      if (L % 4) stmts.push(...step(L % 4));
+    }
+    return stmts;
+  };
+
+  if (outer.length === 0) {
+    if (!parallel) return row(null, null);
+    const s = span(e, fn, tid, L, 4);
+    return [...s.init, ...row(s.lo.get(), s.hi.get())];
+  }
+  // Outer loops, the outermost split across threads.
+  let body = row(null, null);
+  for (let k = outer.length - 1; k >= 0; k--) {
+    if (k === 0 && parallel) {
+      const s = span(e, fn, tid, outer[0]!.n);
+      body = [...s.init, e.for(idx[0]!, s.lo.get(), s.hi.get(), 1, body)];
+    } else {
+      body = [e.forc(idx[k]!, 0, outer[k]!.n, 1, body)];
+    }
+  }
+  return body;
+}
+
+/** out[kept] = post(Σ over reduced dims of f(ins...)), ins broadcast to `domain`. */
+export interface ReduceSpec {
+  domain: Shape;
+  /** Per domain dimension: summed over. */
+  reduced: readonly boolean[];
+  /** Output: the kept dimensions, row-major. */
+  out: number;
+  ins: readonly Operand[];
+  f: (v: X[], fn: Fn) => X;
+  /** Applied to each f32 sum before it is stored (a mean's 1/count). */
+  post?: (sum: X) => X;
+  prologue?: (fn: Fn) => X[];
+}
+
+/**
+ * Emits a reduction. Loop order: kept dimensions outermost (split across threads), then the
+ * reduced ones, so every sum lives in registers and is stored once.
+ * - Innermost dimension reduced (per-channel sums over H·W): each contiguous run is summed in
+ *   4 f32 lanes, and runs are added into f64 lanes, so long sums (N·H·W ≈ 43k terms) lose no
+ *   more than a run's rounding.
+ * - Innermost dimension kept (column sums over a batch): 4 outputs per vector, the reduced
+ *   dimensions walked with strided vector loads.
+ */
+export function emitReduce(c: KernelCtx, spec: ReduceSpec): void {
+  const dom = spec.domain;
+  const outStrides: number[] = new Array<number>(dom.length).fill(0);
+  let acc = 1;
+  for (let d = dom.length - 1; d >= 0; d--) {
+    if (!spec.reduced[d]) {
+      outStrides[d] = acc;
+      acc *= dom[d]!;
+    }
+  }
+  const raw: Dim[] = dom.map((n, d) => ({ n, reduced: spec.reduced[d], strides: [...spec.ins.map((x) => broadcastStrides(x.shape, dom)[d]!), outStrides[d]!] }));
+  const dims = collapse(raw);
+  const kept = dims.filter((d) => !d.reduced);
+  const red = dims.filter((d) => d.reduced);
+  // Every dimension has size 1: a run of one element.
+  if (dims.length === 0) red.push({ n: 1, reduced: true, strides: new Array<number>(spec.ins.length + 1).fill(0) });
+  const innerKept = dims.length > 0 && !dims[dims.length - 1]!.reduced;
+  const total = numel(dom);
+  c.phase((fn, tid) => {
+    const pro = spec.prologue?.(fn) ?? [];
+    if (innerKept) return [...pro, ...reduceInnerKept(c, fn, tid, kept, red, spec, total)];
+    return [...pro, ...reduceInnerReduced(c, fn, tid, kept, red, spec, total)];
+  });
+}
+
+/** Address expression for operand j given loop index locals of dims. */
+function addrOf(c: KernelCtx, base: number, dims: readonly Dim[], idx: readonly Local[], j: number): X {
+  const { e } = c;
+  let a: X = e.i32(base);
+  dims.forEach((d, k) => {
+    if (d.strides[j] !== 0) a = e.add(a, e.mulc(idx[k]!.get(), 4 * d.strides[j]!));
+  });
+  return a;
+}
+
+function reduceInnerReduced(c: KernelCtx, fn: Fn, tid: Local, kept: Dim[], red: Dim[], spec: ReduceSpec, total: number): X[] {
+  const { e } = c;
+  const m = e.m;
+  const nIn = spec.ins.length;
+  const inner = red[red.length - 1]!;
+  const outerRed = red.slice(0, -1);
+  const L = inner.n;
+  const keptIdx = kept.map(() => fn.i32());
+  const redIdx = outerRed.map(() => fn.i32());
+  const ptrs = spec.ins.map(() => fn.i32());
+  const splats = spec.ins.map((_, j) => (inner.strides[j] === 0 ? fn.v128() : undefined));
+  const run = fn.v128();
+  const lo64 = fn.v128();
+  const hi64 = fn.v128();
+  const t = fn.v128();
+  const i = fn.i32();
+  const manyRuns = outerRed.reduce((a, d) => a * d.n, 1) > 1;
+
+  const vals = (n: number) => spec.ins.map((_, j) => (splats[j] ? splats[j]!.get() : e.vloadN(ptrs[j]!.get(), n)));
+  const L4 = L - (L % 4);
+  const rowDims = [...kept, ...outerRed];
+  const rowIdx = [...keptIdx, ...redIdx];
+  const runBody: X[] = [
+    ...ptrs.map((p, j) => p.set(addrOf(c, spec.ins[j]!.addr, rowDims, rowIdx, j))),
+    ...splats.flatMap((s, j) => (s ? [s.set(e.vsplatLoad(ptrs[j]!.get()))] : [])),
+    run.set(e.vzero()),
+    e.forc(i, 0, L4, 4, [run.set(e.vadd(run.get(), spec.f(vals(4), fn))), ...ptrs.map((p, j) => (inner.strides[j] === 1 ? p.set(e.addc(p.get(), 16)) : e.nop()))]),
+    ...(L % 4 ? [run.set(e.vadd(run.get(), maskLanes(c, spec.f(vals(L % 4), fn), L % 4)))] : []),
+  ];
+  if (manyRuns) {
+    runBody.push(lo64.set(m.f64x2.add(lo64.get(), m.f64x2.promote_low_f32x4(run.get()))));
+    runBody.push(hi64.set(m.f64x2.add(hi64.get(), m.f64x2.promote_low_f32x4(m.i8x16.shuffle(run.get(), run.get(), [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7])))));
+  }
+  let nest = runBody;
+  for (let k = outerRed.length - 1; k >= 0; k--) nest = [e.forc(redIdx[k]!, 0, outerRed[k]!.n, 1, nest)];
+  let sum: X;
+  if (manyRuns) {
+    const s2 = m.f64x2.add(lo64.get(), hi64.get());
+    sum = m.f32.demote(m.f64.add(m.f64x2.extract_lane(t.tee(s2), 0), m.f64x2.extract_lane(t.get(), 1)));
+  } else {
+    sum = e.hsum(run.get(), t);
+  }
+  const outAddr = addrOf(c, spec.out, kept, keptIdx, nIn);
+  const perOutput: X[] = [...(manyRuns ? [lo64.set(e.vzero()), hi64.set(e.vzero())] : []), ...nest, m.f32.store(0, 4, outAddr, spec.post ? spec.post(sum) : sum)];
+  const parallel = e.T > 1 && total >= PARALLEL_MIN && kept.length > 0 && kept[0]!.n >= e.T;
+  let body = perOutput;
+  for (let k = kept.length - 1; k >= 0; k--) {
+    if (k === 0 && parallel) {
+      const s = span(e, fn, tid, kept[0]!.n);
+      body = [...s.init, e.for(keptIdx[0]!, s.lo.get(), s.hi.get(), 1, body)];
+    } else {
+      body = [e.forc(keptIdx[k]!, 0, kept[k]!.n, 1, body)];
+    }
+  }
+  return parallel ? body : onThread0(e, tid, body);
+}
+
+/** Zeroes lanes n..3 of v (they hold f of zero-filled tails, which need not be 0). */
+function maskLanes(c: KernelCtx, v: X, n: number): X {
+  const mask = new Uint8Array(16);
+  mask.fill(0xff, 0, 4 * n);
+  return c.e.m.v128.and(v, c.e.m.v128.const(mask));
+}
+
+function reduceInnerKept(c: KernelCtx, fn: Fn, tid: Local, kept: Dim[], red: Dim[], spec: ReduceSpec, total: number): X[] {
+  const { e } = c;
+  const m = e.m;
+  const nIn = spec.ins.length;
+  const inner = kept[kept.length - 1]!;
+  const outerKept = kept.slice(0, -1);
+  const L = inner.n;
+  const kIdx = outerKept.map(() => fn.i32());
+  const rIdx = red.map(() => fn.i32());
+  const col = fn.i32();
+  const accv = fn.v128();
+  const tmp = fn.v128();
+  const vals = (n: number) =>
+    spec.ins.map((x, j) => {
+      const dimsAll = [...outerKept, ...red];
+      const idxAll = [...kIdx, ...rIdx];
+      let a = addrOf(c, x.addr, dimsAll, idxAll, j);
+      if (inner.strides[j] === 0) return e.vsplatLoad(a);
+      a = e.add(a, e.mulc(col.get(), 4));
+      return e.vloadN(a, n);
+    });
+  const column = (n: number): X[] => {
+    let nest: X[] = [accv.set(e.vadd(accv.get(), spec.f(vals(n), fn)))];
+    for (let k = red.length - 1; k >= 0; k--) nest = [e.forc(rIdx[k]!, 0, red[k]!.n, 1, nest)];
+    let out = e.add(addrOf(c, spec.out, outerKept, kIdx, nIn), e.mulc(col.get(), 4));
+    const res = spec.post ? postVec(c, accv.get(), spec.post) : accv.get();
+    return [accv.set(e.vzero()), ...nest, tmp.set(res), e.vstoreN(out, tmp.get(), n)];
+  };
+  const L4 = L - (L % 4);
+  const parallel = e.T > 1 && total >= PARALLEL_MIN;
+  let body: X[];
+  const splitOuter = parallel && outerKept.length > 0 && outerKept[0]!.n >= e.T;
+  const splitCols = parallel && !splitOuter && L >= 4 * e.T;
+  if (splitCols) {
+    const s = span(e, fn, tid, L, 4);
+    const end = fn.i32();
+    body = [
+      ...s.init,
+      end.set(m.select(m.i32.lt_s(s.hi.get(), e.i32(L4)), s.hi.get(), e.i32(L4))),
+      e.for(col, s.lo.get(), end.get(), 4, column(4)),
+      ...(L % 4 ? [e.if(m.i32.eq(s.hi.get(), e.i32(L)), [col.set(e.i32(L4)), ...column(L % 4)])] : []),
+    ];
+  } else {
+    body = [e.forc(col, 0, L4, 4, column(4)), ...(L % 4 ? [col.set(e.i32(L4)), ...column(L % 4)] : [])];
+  }
+  for (let k = outerKept.length - 1; k >= 0; k--) {
+    if (k === 0 && splitOuter) {
+      const s = span(e, fn, tid, outerKept[0]!.n);
+      body = [...s.init, e.for(kIdx[0]!, s.lo.get(), s.hi.get(), 1, body)];
+    } else {
+      body = [e.forc(kIdx[k]!, 0, outerKept[k]!.n, 1, body)];
+    }
+  }
+  return splitOuter || splitCols ? body : onThread0(e, tid, body);
+}
+
+/** Applies a scalar post-op to each lane. */
+function postVec(c: KernelCtx, v: X, post: (s: X) => X): X {
+  const m = c.e.m;
+  // post is a scalar expression builder; apply it per lane (reductions' outputs are few).
+  let out = v;
+  for (let lane = 0; lane < 4; lane++) out = m.f32x4.replace_lane(out, lane, post(m.f32x4.extract_lane(c.e.copyExpr(v), lane)));
+  return out;
+}
+
+/** A kernel whose output is f of its inputs elementwise, inputs broadcast to the output. */
+export function mapKernel(f: (e: KernelCtx['e'], v: X[], c: KernelCtx) => X): (c: KernelCtx) => void {
+  return (c) =>
+    emitMap(c, {
+      out: { addr: c.outAddr(0), shape: c.outShape(0) },
+      ins: c.k.inputs.map((_, i) => ({ addr: c.inAddr(i), shape: c.inShape(i) })),
+      f: (v) => f(c.e, v, c),
+    });
+}

@@ -1,0 +1,242 @@
+import type { Kernel, Program, Slice } from '../../ir/program.ts';
+import { numel } from '../../ir/shape.ts';
+import { ABORT, CTRL, IMPORTS, LINE, MAX_PAGES } from './abi.ts';
+import { binaryenLoaded, Emitter, Fn, roundUp, type Local, type X } from './emitter.ts';
+import type { KernelCtx } from './kernel.ts';
+import { kernelGens } from './kernels/index.ts';
+import { addressOf, type MemoryLayout } from './layout.ts';
+import { viewAliases } from './views.ts';
+
+export interface CompileOptions {
+  threads: number;
+  /** Use f32x4.relaxed_madd (the runtime must support relaxed SIMD). */
+  relaxed: boolean;
+  layout: MemoryLayout;
+  /** Keep the module's text (kernel by kernel) for dumps. */
+  text?: boolean;
+  /** Run binaryen's optimizer (default true). */
+  optimize?: boolean;
+}
+
+export interface CompiledProgram {
+  readonly binary: Uint8Array;
+  readonly threads: number;
+  readonly relaxed: boolean;
+  /** Absolute address of a Program slice. */
+  readonly addr: (s: Slice) => number;
+  /** Bytes of linear memory the module uses: control, state, arena and scratch. */
+  readonly memoryBytes: number;
+  /** Text form, kernel by kernel, when asked for. */
+  readonly text?: string;
+  readonly kernels: readonly { name: string; kind: string; phases: string[] }[];
+}
+
+/** Spins on the barrier word this many times before sleeping on it (a few µs). */
+const SPINS = 20000;
+/** A sleeping barrier wakes this often (ns) to look for an abort and count towards the timeout. */
+const WAIT_NS = 1_000_000;
+
+/** Kinds this backend compiles. */
+export function supportedKinds(): string[] {
+  return Object.keys(kernelGens);
+}
+
+/**
+ * Compiles a Program into one wasm module (SIMD128, shared memory, optimized and validated by
+ * binaryen). Exports `step(tid) -> status`: every thread calls it once per step; it runs each
+ * kernel's share for `tid`, with a barrier after every kernel phase; 0 means done, 1 means some
+ * thread aborted (see CTRL.ABORT).
+ */
+export function compileProgram(program: Program, opts: CompileOptions): CompiledProgram {
+  const lib = binaryenLoaded();
+  const T = opts.threads;
+  const e = new Emitter(lib, { relaxed: opts.relaxed, threads: T });
+  const { m, b } = e;
+  try {
+    let features = b.Features.SIMD128 | b.Features.Atomics | b.Features.BulkMemory | b.Features.BulkMemoryOpt | b.Features.MutableGlobals | b.Features.SignExt | b.Features.NontrappingFPToInt;
+    if (opts.relaxed) features |= b.Features.RelaxedSIMD;
+    m.setFeatures(features);
+    // The runtime's memory is at least memoryBytes (it grows it before instantiating): declare 1 page.
+    m.setMemory(1, MAX_PAGES, null, [], true, false, 'mem');
+    m.addMemoryImport('mem', IMPORTS.module, IMPORTS.memory, true);
+
+    const baseAddr = addressOf(program, opts.layout);
+    const alias = viewAliases(program);
+    const addr = (s: Slice) => baseAddr(alias(s));
+    const arenaEnd = opts.layout.arenaBase + roundUp(program.memory.arenaBytes, LINE) + LINE;
+    let sharedMax = 0;
+    let threadMax = 0;
+    const sharedBase = arenaEnd;
+
+    m.addFunctionImport('exp', IMPORTS.module, IMPORTS.exp, b.f64, b.f64);
+    m.addFunctionImport('log', IMPORTS.module, IMPORTS.log, b.f64, b.f64);
+
+    const kernels: { name: string; kind: string; phases: string[] }[] = [];
+    const used = new Set<string>();
+    for (const k of program.kernels) {
+      const gen = kernelGens[k.kind];
+      if (!gen) throw new Error(`wasm backend: no kernel for kind '${k.kind}' (kernel ${k.name})`);
+      const base = sanitize(k.name);
+      let name = base;
+      for (let i = 1; used.has(name); i++) name = `${base}_${i}`;
+      used.add(name);
+      const phases: string[] = [];
+      const ctx: KernelCtx = {
+        e,
+        k,
+        T,
+        inAddr: (i) => addr(k.inputs[i]!),
+        outAddr: (i) => addr(k.outputs[i]!),
+        inShape: (i) => k.inputs[i]!.shape,
+        outShape: (i) => k.outputs[i]!.shape,
+        phase(body) {
+          const fn = new Fn(e, [b.i32]);
+          const stmts = body(fn, fn.params[0]!);
+          const fname = phases.length === 0 ? name : `${name}$${phases.length}`;
+          m.addFunction(fname, b.i32, b.none, fn.vars, e.block(stmts.length ? stmts : [e.nop()]));
+          phases.push(fname);
+        },
+        threadScratch(bytes: number, tid: Local): X {
+          threadMax = Math.max(threadMax, bytes);
+          return m.i32.add(m.global.get('tscratch', b.i32), m.i32.mul(tid.get(), m.global.get('tstride', b.i32)));
+        },
+        sharedScratch(bytes: number): number {
+          sharedMax = Math.max(sharedMax, bytes);
+          return sharedBase;
+        },
+      };
+      gen(ctx);
+      kernels.push({ name, kind: k.kind, phases });
+    }
+
+    const tscratch = sharedBase + roundUp(sharedMax, LINE) + LINE;
+    // One line of slack after each thread's scratch: vector over-reads stay inside.
+    const tstride = roundUp(threadMax, LINE) + LINE;
+    const memoryBytes = tscratch + T * tstride;
+    m.addGlobal('tscratch', b.i32, false, m.i32.const(tscratch));
+    m.addGlobal('tstride', b.i32, false, m.i32.const(tstride));
+
+    if (T > 1) addBarrier(e);
+    const tid = new Fn(e, [b.i32]).params[0]!;
+    const calls: X[] = [];
+    for (const k of kernels) {
+      for (const p of k.phases) {
+        calls.push(m.call(p, [tid.get()], b.none));
+        if (T > 1) calls.push(m.if(m.call('barrier', [], b.i32), m.return(m.i32.const(1))));
+      }
+    }
+    calls.push(m.return(m.i32.const(0)));
+    m.addFunction('step', b.i32, b.i32, [], m.block(null, calls, b.i32));
+    m.addFunctionExport('step', 'step');
+
+    if (!m.validate()) throw new Error(`wasm backend: binaryen rejected the module built for ${program.stage} batch ${program.batchSize}`);
+    if (opts.optimize !== false) {
+      lib.setOptimizeLevel(3);
+      lib.setShrinkLevel(0);
+      m.optimize();
+    }
+    const binary = m.emitBinary();
+    const text = opts.text ? annotate(m.emitText(), program, kernels, addr, { tscratch, tstride, sharedBase, memoryBytes }) : undefined;
+    return { binary, threads: T, relaxed: opts.relaxed, addr, memoryBytes, text, kernels };
+  } finally {
+    m.dispose();
+  }
+}
+
+function sanitize(name: string): string {
+  return name.replace(/[^A-Za-z0-9_.]/g, '_');
+}
+
+/**
+ * Central barrier with a generation counter (the last thread to arrive resets the count and bumps
+ * the generation). Waiters spin briefly, then sleep on the generation word in 1 ms slices, and
+ * give up when CTRL.ABORT is set or after CTRL.TIMEOUT_MS slices (setting ABORT.TIMEOUT), so a
+ * trapped or hung thread can never block the others for good. Returns 0, or 1 when aborted.
+ */
+function addBarrier(e: Emitter): void {
+  const { m, b } = e;
+  const fn = new Fn(e, []);
+  const gen = fn.i32();
+  const spins = fn.i32();
+  const waited = fn.i32();
+  const c = (n: number) => m.i32.const(n);
+  const load = (a: number) => m.i32.atomic.load(0, c(a));
+  const top = 'wait';
+  const body = m.block(null, [
+    gen.set(load(CTRL.BAR_GEN)),
+    m.if(
+      m.i32.eq(m.i32.atomic.rmw.add(0, c(CTRL.BAR_COUNT), c(1)), c(e.T - 1)),
+      m.block(null, [
+        m.i32.atomic.store(0, c(CTRL.BAR_COUNT), c(0)),
+        m.i32.atomic.store(0, c(CTRL.BAR_GEN), m.i32.add(gen.get(), c(1))),
+        m.if(m.i32.ne(load(CTRL.SLEEPERS), c(0)), m.drop(m.memory.atomic.notify(c(CTRL.BAR_GEN), c(e.T)))),
+        m.return(c(0)),
+      ]),
+    ),
+    m.loop(
+      top,
+      m.block(null, [
+        m.if(m.i32.ne(load(CTRL.BAR_GEN), gen.get()), m.return(c(0))),
+        m.if(m.i32.ne(load(CTRL.ABORT), c(ABORT.NONE)), m.return(c(1))),
+        spins.set(m.i32.add(spins.get(), c(1))),
+        m.br(top, m.i32.lt_u(spins.get(), c(SPINS))),
+        m.drop(m.i32.atomic.rmw.add(0, c(CTRL.SLEEPERS), c(1))),
+        m.drop(m.memory.atomic.wait32(c(CTRL.BAR_GEN), gen.get(), m.i64.const(BigInt(WAIT_NS) as unknown as number))),
+        m.drop(m.i32.atomic.rmw.sub(0, c(CTRL.SLEEPERS), c(1))),
+        waited.set(m.i32.add(waited.get(), c(1))),
+        m.br(top, m.i32.le_u(waited.get(), load(CTRL.TIMEOUT_MS))),
+        m.drop(m.i32.atomic.rmw.cmpxchg(0, c(CTRL.ABORT), c(ABORT.NONE), c(ABORT.TIMEOUT))),
+        m.drop(m.memory.atomic.notify(c(CTRL.BAR_GEN), c(e.T))),
+        m.return(c(1)),
+      ]),
+    ),
+  ], b.i32);
+  m.addFunction('barrier', b.none, b.i32, fn.vars, body);
+}
+
+/** The module text with a header and a comment before each kernel's functions. */
+function annotate(
+  text: string,
+  program: Program,
+  kernels: readonly { name: string; kind: string; phases: string[] }[],
+  addr: (s: Slice) => number,
+  mem: { tscratch: number; tstride: number; sharedBase: number; memoryBytes: number },
+): string {
+  // Cut the printed module into top-level items, keeping each function's text by name.
+  const lines = text.split('\n');
+  const funcs = new Map<string, string[]>();
+  const rest: string[] = [];
+  let cur: string[] | undefined;
+  for (const line of lines) {
+    const f = /^ \(func \$([^\s()]+)/.exec(line);
+    if (f) {
+      cur = [];
+      funcs.set(f[1]!, cur);
+    } else if (/^ \(/.test(line) || line === ')') {
+      cur = undefined;
+    }
+    (cur ?? rest).push(line);
+  }
+  const fmt = (s: Slice) => `[${s.shape.join(',')}] @${addr(s)}`;
+  const out: string[] = [
+    `;; kiln wasm module: ${program.stage} step, batch ${program.batchSize}, ${program.kernels.length} kernels`,
+    `;; memory: arena ${program.memory.arenaBytes} bytes, shared scratch @${mem.sharedBase}, thread scratch @${mem.tscratch} stride ${mem.tstride}, ${mem.memoryBytes} bytes in all`,
+    ...rest.filter((l) => l !== ')'),
+  ];
+  const shown = new Set<string>();
+  kernels.forEach((k, i) => {
+    const kernel: Kernel = program.kernels[i]!;
+    out.push('', ` ;; ---- kernel ${k.name}: ${k.kind}${kernel.ops.length > 1 ? ` (${kernel.ops.join(' + ')})` : ''}`);
+    out.push(` ;;   in:  ${kernel.inputs.map(fmt).join('  ') || '-'}`);
+    out.push(` ;;   out: ${kernel.outputs.map(fmt).join('  ')}`);
+    for (const p of k.phases) {
+      shown.add(p);
+      out.push(...(funcs.get(p) ?? [` ;; (${p} was inlined into step by the optimizer)`]));
+    }
+  });
+  out.push('', ' ;; ---- runtime');
+  for (const [name, body] of funcs) if (!shown.has(name)) out.push(...body);
+  out.push(')');
+  void numel;
+  return out.join('\n') + '\n';
+}
