@@ -5,7 +5,9 @@ import type { Module } from '../../src/frontend/module.ts';
 import { resolveOptimizer, type OptimizerOptions } from '../../src/frontend/training-options.ts';
 import type { Graph } from '../../src/ir/graph.ts';
 import { numel } from '../../src/ir/shape.ts';
+import type { Program } from '../../src/ir/program.ts';
 import { executeGraph } from '../../src/runtime/reference/execute.ts';
+import { executeProgram, newArena, sliceOf } from '../../src/runtime/reference/program.ts';
 import { initialState } from '../../src/runtime/init.ts';
 import { buildEvalGraph, buildTrainGraph } from '../../src/passes/train-graph.ts';
 import { rng } from '../runtime/reference/helpers.ts';
@@ -54,5 +56,18 @@ export function runGraph(g: Graph, feeds: Record<string, Float32Array>, state: M
   for (const [k, id] of Object.entries(g.outputs)) out.set(k, values[id] as Float32Array);
   for (const [k, id] of Object.entries(g.updates)) out.set(`update ${k}`, values[id] as Float32Array);
   for (const [k, id] of Object.entries(g.grads)) out.set(`grad ${k}`, values[id] as Float32Array);
+  return out;
+}
+
+/** What a Program's step computes, by the same names as runGraph. */
+export function runProgram(p: Program, feeds: Record<string, Float32Array>, state: Map<string, Float32Array>, seed = 0): Map<string, Float32Array> {
+  const arena = newArena(p);
+  for (const s of p.state) sliceOf(arena, s.slice).set(state.get(s.name)!);
+  for (const [name, s] of Object.entries(p.inputs)) sliceOf(arena, s).set(feeds[name]!);
+  executeProgram(p, arena, { seed });
+  const out = new Map<string, Float32Array>();
+  for (const [k, s] of Object.entries(p.outputs)) out.set(k, Float32Array.from(sliceOf(arena, s)));
+  for (const s of p.state) if (s.update !== undefined) out.set(`update ${s.name}`, Float32Array.from(sliceOf(arena, s.slice)));
+  for (const [k, s] of Object.entries(p.grads ?? {})) out.set(`grad ${k}`, Float32Array.from(sliceOf(arena, s)));
   return out;
 }

@@ -3,7 +3,7 @@ import { pair } from '../../../ir/op.ts';
 import type { Shape } from '../../../ir/shape.ts';
 import { storeFrom, type Arr, type RefKernel } from './common.ts';
 
-interface Window {
+export interface Window {
   kh: number;
   kw: number;
   sh: number;
@@ -12,7 +12,7 @@ interface Window {
   pw: number;
 }
 
-function windowOf(node: Node): Window {
+export function windowOf(node: Pick<Node, 'attrs'>): Window {
   const [kh, kw] = pair(node.attrs, 'kernel');
   const [sh, sw] = pair(node.attrs, 'stride');
   const [ph, pw] = pair(node.attrs, 'padding');
@@ -24,7 +24,7 @@ function windowOf(node: Node): Window {
  * start from its first in-bounds element and move only to a strictly greater value (or a NaN,
  * which PyTorch propagates), so ties go to the first maximum. Padding is -inf: never chosen.
  */
-function argmax(x: Arr, plane: number, H: number, W: number, oh: number, ow: number, p: Window): number {
+export function argmax(x: Arr, plane: number, H: number, W: number, oh: number, ow: number, p: Window): number {
   let best = -1;
   let bestV = -Infinity;
   for (let kh = 0; kh < p.kh; kh++) {
@@ -45,7 +45,7 @@ function argmax(x: Arr, plane: number, H: number, W: number, oh: number, ow: num
 }
 
 /** Calls f(outIndex, planeOffsetInX, oh, ow) for every pooled cell. */
-function eachCell(xs: Shape, os: Shape, f: (o: number, plane: number, oh: number, ow: number) => void): void {
+export function eachCell(xs: Shape, os: Shape, f: (o: number, plane: number, oh: number, ow: number) => void): void {
   const [N, C, H, W] = xs;
   const [, , HO, WO] = os;
   for (let nc = 0; nc < N! * C!; nc++)

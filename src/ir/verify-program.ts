@@ -1,0 +1,118 @@
+import { inPlaceAllowed, KERNEL_KINDS, MAX_STORAGE_BUFFERS, storageBuffers } from './kernels.ts';
+import { allOps } from './op.ts';
+import { ARENA_ALIGN, type Program, type Slice } from './program.ts';
+import { numel } from './shape.ts';
+
+/** A value in one place: when it is written (kernel index, -1 before the step) and last read (kernels.length: after it). */
+interface Instance {
+  name: string;
+  offset: number;
+  bytes: number;
+  write: number;
+  lastRead: number;
+}
+
+const overlap = (a: { offset: number; bytes: number }, b: { offset: number; bytes: number }) => a.offset < b.offset + b.bytes && b.offset < a.offset + a.bytes;
+const span = (s: { offset: number; bytes: number }) => `[${s.offset}, ${s.offset + s.bytes})`;
+
+/**
+ * Proves a Program's memory plan sound, returning what is wrong (nothing, for a sound plan):
+ * - every slice is aligned, inside the arena, as large as its shape, and names its value;
+ * - every kernel binds at most MAX_STORAGE_BUFFERS storage buffers;
+ * - no two live values overlap: two values sharing bytes are never live at once, except an
+ *   output written over an input at the kernel that reads it last, which must be the same slice
+ *   and a kind that may write in place (kernels.ts);
+ * - running the step symbolically, word by word of the arena, every kernel finds each input
+ *   holding the value it names, and the step ends with every output, gradient and persistent
+ *   tensor holding its value (the new one, where the step updates it). This is also what makes
+ *   every in-place update legal: a later read of the old value would find the new one.
+ */
+export function verifyProgram(p: Program, maxStorageBuffers = MAX_STORAGE_BUFFERS): string[] {
+  const problems: string[] = [];
+  const K = p.kernels.length;
+  const known = new Set([...allOps().map((o) => o.name), ...Object.keys(KERNEL_KINDS)]);
+  const check = (s: Slice, where: string) => {
+    if (s.offset % ARENA_ALIGN !== 0) problems.push(`${where}: offset ${s.offset} is not a multiple of ${ARENA_ALIGN}`);
+    if (s.offset < 0 || s.offset + s.bytes > p.memory.arenaBytes) problems.push(`${where}: ${span(s)} is outside the ${p.memory.arenaBytes}-byte arena`);
+    if (s.bytes !== 4 * Math.max(1, numel(s.shape))) problems.push(`${where}: ${s.bytes} bytes for shape [${s.shape}]`);
+    if (!s.value) problems.push(`${where}: the slice names no value`);
+  };
+  const finals: [string, Slice][] = [
+    ...p.state.map((s): [string, Slice] => [`state ${s.name}`, { ...s.slice, value: s.update ?? s.slice.value }]),
+    ...Object.entries(p.outputs).map(([n, s]): [string, Slice] => [`output ${n}`, s]),
+    ...Object.entries(p.grads ?? {}).map(([n, s]): [string, Slice] => [`gradient of ${n}`, s]),
+  ];
+  const initial: [string, Slice][] = [
+    ...p.state.map((s): [string, Slice] => [`state ${s.name}`, s.slice]),
+    ...Object.entries(p.inputs).map(([n, s]): [string, Slice] => [`input ${n}`, s]),
+    ...p.constants.map((c, i): [string, Slice] => [`constant ${i}`, c.slice]),
+  ];
+  for (const [where, s] of [...initial, ...finals]) check(s, where);
+  p.kernels.forEach((k) => {
+    if (!known.has(k.kind)) problems.push(`${k.name}: unknown kind ${k.kind}`);
+    k.inputs.forEach((s, i) => check(s, `${k.name} input ${i}`));
+    k.outputs.forEach((s, i) => check(s, `${k.name} output ${i}`));
+    const n = storageBuffers(k);
+    if (n > maxStorageBuffers) problems.push(`${k.name}: binds ${n} storage buffers, more than ${maxStorageBuffers}`);
+  });
+  if (problems.length) return problems;
+
+  // Symbolic execution: which value each 4-byte word holds.
+  const ids = new Map<string, number>();
+  const id = (name: string) => ids.get(name) ?? (ids.set(name, ids.size + 1), ids.size);
+  const nameOf = (i: number) => (i === 0 ? 'nothing' : [...ids.keys()][i - 1]!);
+  const words = new Int32Array(p.memory.arenaBytes / 4);
+  const holds = (s: Slice) => {
+    const want = id(s.value!);
+    for (let w = s.offset / 4; w < (s.offset + s.bytes) / 4; w++) if (words[w] !== want) return nameOf(words[w]!);
+    return undefined;
+  };
+  const write = (s: Slice) => words.fill(id(s.value!), s.offset / 4, (s.offset + s.bytes) / 4);
+  const instances = new Map<string, Instance>();
+  const born = (s: Slice, at: number) => instances.set(`${s.value}@${s.offset}`, { name: s.value!, offset: s.offset, bytes: s.bytes, write: at, lastRead: at });
+  const read = (s: Slice, at: number) => {
+    const inst = instances.get(`${s.value}@${s.offset}`);
+    if (inst) inst.lastRead = Math.max(inst.lastRead, at);
+  };
+  for (const [, s] of initial) {
+    write(s);
+    born(s, -1);
+  }
+  p.kernels.forEach((k, t) => {
+    k.inputs.forEach((s, i) => {
+      const found = holds(s);
+      if (found !== undefined) problems.push(`${k.name} reads ${s.value} at ${span(s)}, which holds ${found}`);
+      read(s, t);
+    });
+    k.outputs.forEach((o, oi) => {
+      k.outputs.forEach((o2, oj) => {
+        if (oj > oi && overlap(o, o2)) problems.push(`${k.name}: outputs ${oi} and ${oj} overlap`);
+      });
+      k.inputs.forEach((s, i) => {
+        if (!overlap(o, s)) return;
+        const same = o.offset === s.offset && o.bytes === s.bytes;
+        if (!same || !inPlaceAllowed(k, i, oi)) problems.push(`${k.name}: output ${oi} (${o.value}) overlaps input ${i} (${s.value}) and ${k.kind} may not write it in place`);
+      });
+    });
+    k.outputs.forEach((o) => {
+      write(o);
+      born(o, t);
+    });
+  });
+  for (const [where, s] of finals) {
+    const found = holds(s);
+    if (found !== undefined) problems.push(`${where} should end the step as ${s.value} at ${span(s)}, but that holds ${found}`);
+    read(s, K);
+  }
+
+  // Liveness: values sharing bytes must live one after the other.
+  const all = [...instances.values()].sort((a, b) => a.offset - b.offset);
+  for (let i = 0; i < all.length; i++) {
+    for (let j = i + 1; j < all.length && all[j]!.offset < all[i]!.offset + all[i]!.bytes; j++) {
+      const [a, b] = [all[i]!, all[j]!];
+      if (a.name === b.name) continue;
+      if (!(a.lastRead <= b.write || b.lastRead <= a.write)) problems.push(`${a.name} ${span(a)} and ${b.name} ${span(b)} are live at once (kernels ${a.write}..${a.lastRead} and ${b.write}..${b.lastRead})`);
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,201 @@
+import type { Attrs, Graph, Node } from '../ir/graph.ts';
+import { sameShape, type Shape } from '../ir/shape.ts';
+
+/** What the fusion pass knows of the graph while it matches. */
+export interface FuseCtx {
+  readonly g: Graph;
+  /** Distinct readers of each node. */
+  readonly users: readonly (readonly number[])[];
+  /** Nodes a step must write: outputs, updates, gradients. */
+  readonly roots: ReadonlySet<number>;
+  /** Values beyond the graph's nodes (pool argmax), from id g.nodes.length on. */
+  readonly addValue: (name: string, shape: Shape) => number;
+}
+
+/**
+ * A kernel in the making. `nodes` are the graph nodes it computes; `inputs` and `outputs` are the
+ * kind's fixed operands. A draft that takes an elementwise epilogue has `epilogue` (its member
+ * nodes), `domain` (their shape) and, for anchored kinds, `acc` (the node the epilogue reads).
+ */
+export interface Draft {
+  kind: string;
+  attrs: Attrs;
+  nodes: number[];
+  inputs: number[];
+  outputs: number[];
+  acc?: number;
+  epilogue?: number[];
+  domain?: Shape;
+}
+
+const eqList = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+const sameConv = (a: Attrs, b: Attrs) => eqList(a.stride, b.stride) && eqList(a.padding, b.padding);
+const samePool = (a: Attrs, b: Attrs) => eqList(a.kernel, b.kernel) && eqList(a.stride, b.stride) && eqList(a.padding, b.padding);
+const isSum = (n: Node, axes: number[]) => n.op === 'sum' && eqList(n.attrs.axes, axes) && n.attrs.keepdim !== true;
+
+interface ConvBackward {
+  /** Gradient of the block's output. */
+  gy: number;
+  nodes: number[];
+  dw: number;
+  db?: number;
+  dx?: number;
+}
+
+/**
+ * The backward nodes of a conv block (c = conv2d, a = relu(c) or c, pool of a), found from the
+ * weight gradient, which reads the block's input x: walks up from it through the ReLU mask and
+ * the pool backward. Undefined unless exactly one chain matches and its intermediates feed
+ * nothing else.
+ */
+function matchConvBackward(ctx: FuseCtx, c: Node, a: number, act: 'relu' | 'none', p: Node | undefined): ConvBackward | undefined {
+  const { g, users, roots } = ctx;
+  const [x, w, b] = c.inputs as [number, number, number | undefined];
+  const chain = (dw: Node): ConvBackward | undefined => {
+    const gconv = dw.inputs[0]!;
+    const internal: number[] = [];
+    let ga = gconv;
+    if (act === 'relu') {
+      const n = g.nodes[gconv]!;
+      if (n.op !== 'relu_grad' || n.inputs[1] !== a) return undefined;
+      internal.push(gconv);
+      ga = n.inputs[0]!;
+    }
+    let gy = ga;
+    if (p) {
+      const n = g.nodes[ga]!;
+      const ok = p.op === 'max_pool2d' ? n.op === 'max_pool2d_grad' && n.inputs[1] === a : n.op === 'avg_pool2d_grad' && sameShape(n.shape, g.nodes[a]!.shape);
+      if (!ok || !samePool(n.attrs, p.attrs)) return undefined;
+      if (ga !== gconv && (users[ga]!.length !== 1 || roots.has(ga))) return undefined;
+      internal.push(ga);
+      gy = n.inputs[0]!;
+    }
+    const gu = users[gconv]!.map((u) => g.nodes[u]!);
+    const db = gu.find((n) => isSum(n, [0, 2, 3]))?.id;
+    const dx = gu.find((n) => n.op === 'conv2d_grad_input' && n.inputs[1] === w && sameConv(n.attrs, c.attrs) && sameShape(n.shape, g.nodes[x]!.shape))?.id;
+    if ((b === undefined) !== (db === undefined)) return undefined;
+    const grads = [dw.id, ...(db === undefined ? [] : [db]), ...(dx === undefined ? [] : [dx])];
+    if (internal.length > 0 && (roots.has(gconv) || !users[gconv]!.every((u) => grads.includes(u)))) return undefined;
+    return { gy, nodes: [...internal, ...grads], dw: dw.id, db, dx };
+  };
+  const found = users[x]!.map((u) => g.nodes[u]!)
+    .filter((n) => n.op === 'conv2d_grad_weight' && n.inputs[1] === x && sameConv(n.attrs, c.attrs) && sameShape(n.shape, g.nodes[w]!.shape))
+    .flatMap((n) => chain(n) ?? []);
+  return found.length === 1 ? found[0] : undefined;
+}
+
+/**
+ * conv2d (+ ReLU) (+ max or average pool) forward, and the matching backward: pool backward,
+ * ReLU mask and the weight, bias and input gradients. The forward writes only the block's output
+ * y (and, for max pooling, the argmax the backward routes by: the recompute pass may trade it for
+ * recomputing the convolution). A ReLU or pool joins only when its input feeds nothing else.
+ */
+export function matchConvBlocks(ctx: FuseCtx, claimed: ReadonlySet<number>): Draft[] {
+  const { g, users, roots } = ctx;
+  const drafts: Draft[] = [];
+  for (const c of g.nodes) {
+    if (c.op !== 'conv2d' || claimed.has(c.id)) continue;
+    const [x, w, b] = c.inputs as [number, number, number | undefined];
+    let a = c.id;
+    let act: 'relu' | 'none' = 'none';
+    const cu = users[c.id]!;
+    if (cu.length === 1 && g.nodes[cu[0]!]!.op === 'relu' && !roots.has(c.id)) [a, act] = [cu[0]!, 'relu'];
+    const pools = users[a]!.map((u) => g.nodes[u]!).filter((n) => n.op === 'max_pool2d' || n.op === 'avg_pool2d');
+    let p = pools.length === 1 && !roots.has(a) ? pools[0] : undefined;
+    let bwd = matchConvBackward(ctx, c, a, act, p);
+    if (p) {
+      const allowed = new Set([p.id, ...(bwd?.nodes ?? [])]);
+      if (!users[a]!.every((u) => allowed.has(u))) {
+        p = undefined;
+        bwd = matchConvBackward(ctx, c, a, act, undefined);
+      }
+    }
+    const y = p?.id ?? a;
+    const pool = p ? (p.op === 'max_pool2d' ? 'max' : 'avg') : 'none';
+    const saved = pool === 'max' ? 'argmax' : act === 'relu' ? (pool === 'none' ? 'output' : 'recompute') : 'none';
+    const attrs: Attrs = {
+      stride: c.attrs.stride!,
+      padding: c.attrs.padding!,
+      bias: b !== undefined,
+      act,
+      pool,
+      ...(p ? { poolKernel: p.attrs.kernel!, poolStride: p.attrs.stride!, poolPadding: p.attrs.padding! } : {}),
+    };
+    const argmax = bwd && saved === 'argmax' ? ctx.addValue(`%${y}.argmax`, g.nodes[y]!.shape) : undefined;
+    const nodes = [c.id, ...(act === 'relu' ? [a] : []), ...(p ? [p.id] : [])];
+    if (act === 'none' && !p) drafts.push({ kind: 'conv2d', attrs: c.attrs, nodes, inputs: [...c.inputs], outputs: [c.id] });
+    else drafts.push({ kind: 'conv_block', attrs: { ...attrs, argmax: argmax !== undefined }, nodes, inputs: [...c.inputs], outputs: [y, ...(argmax === undefined ? [] : [argmax])] });
+    if (!bwd) continue;
+    const savedIn = saved === 'argmax' ? [y, argmax!] : saved === 'output' ? [y] : [];
+    const needW = bwd.dx !== undefined || saved === 'recompute';
+    drafts.push({
+      kind: 'conv_block_grad',
+      attrs: { ...attrs, saved, fold: false, dx: bwd.dx !== undefined },
+      nodes: bwd.nodes,
+      inputs: [bwd.gy, ...savedIn, x, ...(needW ? [w] : []), ...(saved === 'recompute' && b !== undefined ? [b] : [])],
+      outputs: [bwd.dw, ...(bwd.db === undefined ? [] : [bwd.db]), ...(bwd.dx === undefined ? [] : [bwd.dx])],
+    });
+  }
+  return drafts;
+}
+
+/**
+ * Cross-entropy forward and backward in one pass over the logits, with the linear layer that
+ * makes them when the logits feed nothing else: the step's last two kernels become one.
+ */
+export function matchCrossEntropy(ctx: FuseCtx, claimed: ReadonlySet<number>): Draft[] {
+  const { g, users } = ctx;
+  const drafts: Draft[] = [];
+  for (const ce of g.nodes) {
+    if (ce.op !== 'cross_entropy' || claimed.has(ce.id)) continue;
+    const [logits, labels] = ce.inputs as [number, number];
+    const grad = users[logits]!.map((u) => g.nodes[u]!).find((n) => n.op === 'cross_entropy_grad' && n.inputs[1] === logits && n.inputs[2] === labels && g.nodes[n.inputs[0]!]!.op === 'const');
+    const attrs = { grad: grad !== undefined, gradScale: grad ? (g.nodes[grad.inputs[0]!]!.attrs.value as number) : 1 };
+    const outs = [ce.id, ...(grad ? [grad.id] : [])];
+    const l = g.nodes[logits]!;
+    const mine = new Set(outs);
+    if (l.op === 'linear' && !claimed.has(l.id) && users[logits]!.every((u) => mine.has(u))) {
+      drafts.push({ kind: 'linear_cross_entropy', attrs: { bias: l.inputs.length === 3, ...attrs }, nodes: [l.id, ...outs], inputs: [...l.inputs, labels], outputs: [l.id, ...outs] });
+    } else {
+      drafts.push({ kind: 'softmax_cross_entropy', attrs, nodes: outs, inputs: [logits, labels], outputs: outs });
+    }
+  }
+  return drafts;
+}
+
+/**
+ * The three gradients of a linear layer from dL/dy: dw = gᵀx, db = Σ g, dx = g·w. Found from the
+ * weight gradient, the one that always exists; dx takes an epilogue (the previous layer's ReLU
+ * mask and dropout), filled in by the fusion driver.
+ */
+export function matchLinearGrads(ctx: FuseCtx, claimed: ReadonlySet<number>): Draft[] {
+  const { g, users } = ctx;
+  const drafts: Draft[] = [];
+  for (const l of g.nodes) {
+    if (l.op !== 'linear') continue;
+    const [x, w, b] = l.inputs as [number, number, number | undefined];
+    const found = users[x]!.map((u) => g.nodes[u]!).flatMap((dw) => {
+      if (dw.op !== 'matmul' || dw.inputs[1] !== x || dw.attrs.transA !== true || dw.attrs.transB === true || !sameShape(dw.shape, g.nodes[w]!.shape)) return [];
+      const grad = dw.inputs[0]!;
+      if (!sameShape(g.nodes[grad]!.shape, l.shape) || claimed.has(dw.id)) return [];
+      const gu = users[grad]!.map((u) => g.nodes[u]!);
+      const db = gu.find((n) => isSum(n, [0]))?.id;
+      const dx = gu.find((n) => n.op === 'matmul' && n.inputs[1] === w && n.attrs.transA !== true && n.attrs.transB !== true)?.id;
+      if ((b === undefined) !== (db === undefined)) return [];
+      return [{ grad, dw: dw.id, db, dx }];
+    });
+    if (found.length !== 1) continue;
+    const { grad, dw, db, dx } = found[0]!;
+    const nodes = [dw, ...(db === undefined ? [] : [db]), ...(dx === undefined ? [] : [dx])];
+    if (nodes.some((n) => claimed.has(n))) continue;
+    drafts.push({
+      kind: 'linear_grad',
+      attrs: { bias: db !== undefined, dx: dx !== undefined },
+      nodes,
+      inputs: [grad, x, ...(dx === undefined ? [] : [w])],
+      outputs: [dw, ...(db === undefined ? [] : [db])],
+      ...(dx === undefined ? {} : { acc: dx, epilogue: [], domain: g.nodes[dx]!.shape }),
+    });
+  }
+  return drafts;
+}

@@ -1,0 +1,212 @@
+import type { Graph, Node } from '../ir/graph.ts';
+import { EXPR_OPS, MAX_STORAGE_BUFFERS } from '../ir/kernels.ts';
+import type { ExprArg } from '../ir/program.ts';
+import { numel, sameShape } from '../ir/shape.ts';
+import { packUpdates } from './fuse-foreach.ts';
+import { matchConvBlocks, matchCrossEntropy, matchLinearGrads, type Draft, type FuseCtx } from './fuse-patterns.ts';
+import { baseOf, graphValues, producers, type FusedKernel, type KernelGraph, type KValue } from './kernel-graph.ts';
+
+export interface FuseOptions {
+  /** Most storage buffers a kernel may bind (src/ir/kernels.ts); fusion splits to respect it. */
+  maxStorageBuffers?: number;
+}
+
+const LEAVES = new Set(['input', 'param', 'const']);
+
+/** Ops an expression step can compute: the elementwise ones (batch_norm_grad only for x). */
+export function isElementwise(n: Node): boolean {
+  return EXPR_OPS.has(n.op) && (n.op !== 'batch_norm_grad' || n.attrs.wrt === 'x');
+}
+
+/**
+ * Graph -> kernels, fusing by default and splitting by exception. First the patterns the kinds
+ * of src/ir/kernels.ts exist for (conv blocks and their backward, cross-entropy with its linear
+ * layer, linear gradients); then, in graph order, every elementwise op joins the kernel that
+ * makes one of its operands (an epilogue) when the shapes agree, no cycle between kernels
+ * arises and the kernel stays within the storage-buffer limit; what is left runs as its op kind.
+ * Last, the per-parameter optimizer updates merge into multi-tensor kernels (fuse-foreach.ts).
+ */
+export function fuse(g: Graph, opts: FuseOptions = {}): KernelGraph {
+  const limit = opts.maxStorageBuffers ?? MAX_STORAGE_BUFFERS;
+  const values: KValue[] = graphValues(g);
+  const users = g.nodes.map(() => [] as number[]);
+  for (const n of g.nodes) for (const i of new Set(n.inputs)) users[i]!.push(n.id);
+  const roots = new Set([...Object.values(g.outputs), ...Object.values(g.updates), ...Object.values(g.grads)]);
+  const ctx: FuseCtx = {
+    g,
+    users,
+    roots,
+    addValue: (name, shape) => {
+      values.push({ id: values.length, name, shape });
+      return values.length - 1;
+    },
+  };
+
+  const drafts: (Draft | undefined)[] = [];
+  const owner = new Map<number, number>();
+  const claimed = new Set<number>();
+  const add = (d: Draft) => {
+    for (const n of [...d.nodes, ...d.outputs]) owner.set(n, drafts.length);
+    for (const n of d.nodes) claimed.add(n);
+    drafts.push(d);
+  };
+  for (const match of [matchConvBlocks, matchCrossEntropy, matchLinearGrads]) for (const d of match(ctx, claimed)) add(d);
+
+  const producerOf = (v: number) => owner.get(baseOf(values, v));
+  /** Values a set of nodes (with fixed inputs) reads from outside itself. */
+  const readsOf = (nodes: ReadonlySet<number>, fixed: readonly number[], members: readonly number[]) => {
+    const r = new Set(fixed);
+    for (const m of members) for (const u of g.nodes[m]!.inputs) if (!nodes.has(u)) r.add(u);
+    return r;
+  };
+  const reads = (d: Draft) => readsOf(new Set(d.nodes), d.inputs, d.epilogue ?? []);
+  const reaches = (from: number, targets: ReadonlySet<number>) => {
+    const seen = new Set([from]);
+    const stack = [from];
+    while (stack.length) {
+      for (const v of reads(drafts[stack.pop()!]!)) {
+        const p = producerOf(v);
+        if (p === undefined || seen.has(p)) continue;
+        if (targets.has(p)) return true;
+        seen.add(p);
+        stack.push(p);
+      }
+    }
+    return false;
+  };
+  /** Whether a value must reach memory: a root, or read (directly or through views) outside `inside`. */
+  const viewUsers = (v: number): number[] => users[v]!.flatMap((u) => (g.nodes[u]!.op === 'reshape' ? [u, ...viewUsers(u)] : [u]));
+  const needed = (v: number, inside: ReadonlySet<number>) => roots.has(v) || viewUsers(v).some((u) => (g.nodes[u]!.op === 'reshape' ? roots.has(u) : !inside.has(u)));
+  const big = (v: number) => numel(values[v]!.shape) > 1;
+
+  /** Drafts `ids` (at most one anchored) and node e as one kernel: legal, and within the limit? */
+  const canMerge = (ids: readonly number[], e: Node) => {
+    const group = ids.map((i) => drafts[i]!);
+    const nodes = new Set([...group.flatMap((d) => d.nodes), e.id]);
+    const open = new Set([...group.flatMap((d) => [...(d.epilogue ?? []), ...(d.acc === undefined ? [] : [d.acc])]), e.id]);
+    const members = [...group.flatMap((d) => d.epilogue ?? []), e.id];
+    // An epilogue reads the anchor's value and its own steps, never the kernel's other outputs.
+    if (members.some((m) => g.nodes[m]!.inputs.some((u) => nodes.has(u) && !open.has(u)))) return false;
+    const fixedIn = group.flatMap((d) => d.inputs);
+    const ext = readsOf(nodes, fixedIn, members);
+    const inside = new Set(ids);
+    for (const v of ext) {
+      const p = producerOf(v);
+      if (p !== undefined && !inside.has(p) && reaches(p, inside)) return false;
+    }
+    const fixedOut = group.flatMap((d) => d.outputs);
+    const outs = [...open].filter((m) => m === e.id || needed(m, nodes));
+    const buffers = new Set([...[...ext].filter((v) => big(v) && values[v]!.constant === undefined), ...fixedOut.filter(big), ...outs.filter(big)]);
+    return buffers.size <= limit;
+  };
+
+  const attach = (e: Node): boolean => {
+    const cands = [...new Set(e.inputs.flatMap((u) => {
+      const i = owner.get(u);
+      const d = i === undefined ? undefined : drafts[i];
+      return d?.epilogue && sameShape(d.domain!, e.shape) && (u === d.acc || d.epilogue.includes(u)) ? [i!] : [];
+    }))];
+    const options = cands.length > 1 ? [cands, ...cands.map((c) => [c])] : cands.map((c) => [c]);
+    for (const ids of options) {
+      const anchored = ids.filter((i) => drafts[i]!.kind !== 'elementwise');
+      if (anchored.length > 1 || !canMerge(ids, e)) continue;
+      const target = anchored[0] ?? ids[0]!;
+      const d = drafts[target]!;
+      for (const i of ids) {
+        if (i === target) continue;
+        const other = drafts[i]!;
+        d.nodes.push(...other.nodes);
+        d.epilogue!.push(...other.epilogue!);
+        for (const n of other.nodes) owner.set(n, target);
+        drafts[i] = undefined;
+      }
+      d.nodes.push(e.id);
+      d.epilogue!.push(e.id);
+      owner.set(e.id, target);
+      claimed.add(e.id);
+      return true;
+    }
+    return false;
+  };
+
+  for (const n of g.nodes) {
+    if (claimed.has(n.id) || LEAVES.has(n.op) || n.op === 'reshape') continue;
+    if (n.op === 'linear') add({ kind: 'linear_ew', attrs: { bias: n.inputs.length === 3 }, nodes: [n.id], inputs: [...n.inputs], outputs: [], acc: n.id, epilogue: [], domain: n.shape });
+    else if (isElementwise(n)) {
+      if (!attach(n)) add({ kind: 'elementwise', attrs: {}, nodes: [n.id], inputs: [], outputs: [], epilogue: [n.id], domain: n.shape });
+    } else add({ kind: n.op, attrs: n.attrs, nodes: [n.id], inputs: [...n.inputs], outputs: [n.id] });
+  }
+
+  const finalize = (d: Draft): FusedKernel => {
+    const ops = [...d.nodes].sort((a, b) => a - b).map((n) => g.nodes[n]!.op);
+    if (!d.epilogue) return { kind: d.kind, ops, attrs: d.attrs, inputs: d.inputs, outputs: d.outputs };
+    const members = [...d.epilogue].sort((a, b) => a - b);
+    const inside = new Set(d.nodes);
+    if (members.length === 0) {
+      if (d.kind === 'linear_ew') return { kind: 'linear', ops, attrs: {}, inputs: d.inputs, outputs: [d.acc!] };
+      return { kind: d.kind, ops, attrs: d.attrs, inputs: d.inputs, outputs: [...d.outputs, d.acc!] };
+    }
+    const operands: number[] = [];
+    const operand = (v: number): ExprArg => {
+      if (d.inputs.includes(v)) return { input: d.inputs.indexOf(v) };
+      if (!operands.includes(v)) operands.push(v);
+      return { input: d.inputs.length + operands.indexOf(v) };
+    };
+    const stepOf = new Map(members.map((m, i) => [m, i]));
+    const steps = members.map((m) => {
+      const n = g.nodes[m]!;
+      const args = n.inputs.map((u): ExprArg => {
+        if (u === d.acc) return { acc: true };
+        if (stepOf.has(u)) return { step: stepOf.get(u)! };
+        const c = values[u]!.constant;
+        return c === undefined ? operand(u) : { value: c };
+      });
+      return { op: n.op, attrs: n.attrs, args };
+    });
+    const written = [...(d.acc === undefined ? [] : [d.acc]), ...members].filter((v) => needed(v, inside));
+    return {
+      kind: d.kind,
+      ops,
+      attrs: d.attrs,
+      inputs: [...d.inputs, ...operands],
+      outputs: [...d.outputs, ...written],
+      expr: { steps, outputs: written.map((v) => (v === d.acc ? -1 : stepOf.get(v)!)) },
+    };
+  };
+
+  const live = drafts.filter((d): d is Draft => d !== undefined);
+  const kernels = ordered(values, live.map(finalize), live.map((d) => Math.min(...d.nodes)));
+  const kg: KernelGraph = {
+    stage: g.stage,
+    batchSize: g.batchSize,
+    values,
+    kernels,
+    state: g.state.map((s) => ({ name: s.name, kind: s.kind, init: s.init, value: s.node })),
+    inputs: g.inputs,
+    outputs: g.outputs,
+    updates: g.updates,
+    grads: g.grads,
+  };
+  return packUpdates(kg, limit);
+}
+
+/** A topological order of the kernels, earliest graph position first among the ready ones. */
+function ordered(values: readonly KValue[], kernels: FusedKernel[], key: number[]): FusedKernel[] {
+  const prod = producers({ values, kernels });
+  const deps = kernels.map((k, i) => new Set(k.inputs.flatMap((v) => {
+    const p = prod.get(baseOf(values, v));
+    return p === undefined || p === i ? [] : [p];
+  })));
+  const done = new Set<number>();
+  const out: FusedKernel[] = [];
+  while (out.length < kernels.length) {
+    let best = -1;
+    kernels.forEach((_, i) => {
+      if (!done.has(i) && [...deps[i]!].every((d) => done.has(d)) && (best < 0 || key[i]! < key[best]!)) best = i;
+    });
+    if (best < 0) throw new Error('fuse: the kernels depend on each other in a cycle');
+    done.add(best);
+    out.push(kernels[best]!);
+  }
+  return out;
+}

@@ -1,0 +1,152 @@
+import { inPlaceAllowed } from '../ir/kernels.ts';
+import { ARENA_ALIGN, type Kernel, type Program, type Slice } from '../ir/program.ts';
+import { numel } from '../ir/shape.ts';
+import { baseOf, producers, type KernelGraph } from './kernel-graph.ts';
+import { persistentValues } from './schedule.ts';
+
+const align = (n: number) => Math.ceil(n / ARENA_ALIGN) * ARENA_ALIGN;
+
+/** One place in the arena, shared by the values merged into it (views and in-place updates). */
+interface Buffer {
+  bytes: number;
+  /** Kernel index of the first write (-1: written before the step) and of the last read (K: read after it). */
+  start: number;
+  end: number;
+  offset: number;
+  persistent: boolean;
+}
+
+/**
+ * Places every value of a scheduled kernel graph in one arena and emits the Program.
+ * - Persistent tensors (state, gradients, constants) get places of their own, first.
+ * - A persistent tensor's new value is written over the old one when that is legal: the kernel
+ *   that computes it may write in place (src/ir/kernels.ts) and no later kernel reads the old
+ *   value. Otherwise it goes to a temporary and a `copy` kernel ends the step.
+ * - An elementwise kernel writes an output over an input that dies there (same size).
+ * - Everything else shares by liveness over the schedule: buffers are placed largest first, each
+ *   at the lowest offset of the tightest gap left by the buffers live at the same time (best
+ *   fit), offsets aligned to ARENA_ALIGN.
+ * The report: arena bytes; naive bytes (every value its own place); the lower bound, the
+ * persistent bytes plus the most bytes live at once (each buffer counted at its aligned size, the
+ * least any plan can give it).
+ */
+export function planMemory(kg: KernelGraph): Program {
+  const K = kg.kernels.length;
+  const base = (v: number) => baseOf(kg.values, v);
+  const size = (v: number) => 4 * Math.max(1, numel(kg.values[v]!.shape));
+  const used = new Set(
+    [...kg.kernels.flatMap((k) => [...k.inputs, ...k.outputs]), ...Object.values(kg.inputs), ...Object.values(kg.outputs), ...Object.values(kg.updates), ...Object.values(kg.grads)].map(base),
+  );
+  const persistent = new Set([...persistentValues(kg)].filter((v) => used.has(v) || kg.values[v]!.constant === undefined));
+  const prod = producers(kg);
+  const lastRead = new Map<number, number>();
+  kg.kernels.forEach((k, i) => k.inputs.forEach((v) => lastRead.set(base(v), i)));
+  for (const v of Object.values(kg.outputs)) lastRead.set(base(v), K);
+
+  const bufOf = new Map<number, Buffer>();
+  const newBuffer = (v: number, persist: boolean) => {
+    const b: Buffer = { bytes: size(v), start: prod.get(v) ?? -1, end: Math.max(prod.get(v) ?? -1, lastRead.get(v) ?? -1), offset: -1, persistent: persist };
+    bufOf.set(v, b);
+    return b;
+  };
+  for (const v of persistent) newBuffer(v, true);
+
+  // New values of persistent tensors, in place where legal.
+  const copies: { from: number; to: number }[] = [];
+  const stateOf = new Map(kg.state.map((s) => [s.value, s]));
+  for (const s of kg.state) {
+    const u = kg.updates[s.name];
+    if (u === undefined || base(u) === s.value) continue;
+    const w = prod.get(u);
+    const k = w === undefined ? undefined : kg.kernels[w]!;
+    const legal =
+      k !== undefined && u === base(u) && !bufOf.has(u) && size(u) === size(s.value) &&
+      kg.kernels.every((r, i) => i <= w! || !r.inputs.some((v) => base(v) === s.value)) &&
+      k.inputs.every((v, i) => base(v) !== s.value || inPlaceAllowed(slices(k, kg), i, k.outputs.indexOf(u)));
+    if (legal) bufOf.set(u, bufOf.get(s.value)!);
+    else copies.push({ from: u, to: s.value });
+  }
+
+  // Temporaries, merging an elementwise kernel's output into an input that dies there.
+  const lastOf = (b: Buffer) => b.end;
+  kg.kernels.forEach((k, i) => {
+    k.outputs.forEach((o, oi) => {
+      if (bufOf.has(o) || o !== base(o)) return;
+      const j = k.inputs.findIndex((v, ii) => {
+        const b = bufOf.get(base(v));
+        return b && !b.persistent && lastOf(b) === i && !stateOf.has(base(v)) && inPlaceAllowed(slices(k, kg), ii, oi) && !k.outputs.some((x, xi) => xi !== oi && bufOf.get(x) === b);
+      });
+      if (j >= 0) {
+        const b = bufOf.get(base(k.inputs[j]!))!;
+        b.end = Math.max(b.end, lastRead.get(o) ?? i);
+        bufOf.set(o, b);
+      } else newBuffer(o, false);
+    });
+  });
+  for (const v of used) if (!bufOf.has(v)) newBuffer(v, false);
+  // A temporary holding a new value lives until its copy at the end.
+  for (const c of copies) bufOf.get(base(c.from))!.end = K;
+
+  const buffers = [...new Set(bufOf.values())];
+  let top = 0;
+  for (const b of buffers.filter((x) => x.persistent)) {
+    b.offset = top;
+    top += align(b.bytes);
+  }
+  const persistentBytes = top;
+  const placed: Buffer[] = [];
+  const temps = buffers.filter((b) => !b.persistent).sort((a, b) => b.bytes - a.bytes || a.start - b.start);
+  for (const b of temps) {
+    const live = placed.filter((p) => p.start <= b.end && b.start <= p.end).sort((x, y) => x.offset - y.offset);
+    let best: { at: number; gap: number } | undefined;
+    let cursor = persistentBytes;
+    for (const p of live) {
+      const gap = p.offset - cursor;
+      if (gap >= b.bytes && (!best || gap < best.gap)) best = { at: cursor, gap };
+      cursor = Math.max(cursor, p.offset + align(p.bytes));
+    }
+    b.offset = best?.at ?? cursor;
+    placed.push(b);
+    top = Math.max(top, b.offset + align(b.bytes));
+  }
+
+  let peak = 0;
+  for (let t = -1; t <= K; t++) peak = Math.max(peak, temps.filter((b) => b.start <= t && t <= b.end).reduce((a, b) => a + align(b.bytes), 0));
+  const naiveBytes = [...used, ...persistent].filter((v, i, all) => all.indexOf(v) === i).reduce((a, v) => a + align(size(v)), 0);
+
+  // A view reads its base's bytes: it holds the same tensor, so it carries the base's name.
+  const slice = (v: number): Slice => ({ offset: bufOf.get(base(v))!.offset, bytes: size(v), shape: kg.values[v]!.shape, value: kg.values[base(v)]!.name });
+  const kernels: Kernel[] = kg.kernels.map((k, i) => ({
+    name: `k${i}_${k.kind}`,
+    kind: k.kind,
+    ops: k.ops,
+    attrs: k.attrs,
+    inputs: k.inputs.map(slice),
+    outputs: k.outputs.map(slice),
+    ...(k.expr ? { expr: k.expr } : {}),
+  }));
+  for (const c of copies) {
+    kernels.push({ name: `k${kernels.length}_copy`, kind: 'copy', ops: [], attrs: {}, inputs: [slice(c.from)], outputs: [{ ...slice(c.to), value: kg.values[c.from]!.name }] });
+  }
+  const rec = (r: Readonly<Record<string, number>>) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, slice(v)]));
+  return {
+    stage: kg.stage,
+    batchSize: kg.batchSize,
+    kernels,
+    state: kg.state.map((s) => {
+      const u = kg.updates[s.name];
+      return { name: s.name, kind: s.kind, init: s.init, slice: slice(s.value), ...(u === undefined || base(u) === s.value ? {} : { update: kg.values[u]!.name }) };
+    }),
+    inputs: rec(kg.inputs),
+    outputs: rec(kg.outputs),
+    constants: kg.values.filter((v) => v.constant !== undefined && used.has(v.id)).map((v) => ({ slice: slice(v.id), value: v.constant! })),
+    grads: rec(kg.grads),
+    memory: { arenaBytes: top, naiveBytes, lowerBoundBytes: persistentBytes + peak },
+  };
+}
+
+/** A kernel's operands as shapes and sizes, enough to ask whether it may write in place. */
+function slices(k: KernelGraph['kernels'][number], kg: KernelGraph): Pick<Kernel, 'kind' | 'attrs' | 'inputs' | 'outputs'> {
+  const s = (v: number): Slice => ({ offset: 0, bytes: 4 * Math.max(1, numel(kg.values[v]!.shape)), shape: kg.values[v]!.shape });
+  return { kind: k.kind, attrs: k.attrs, inputs: k.inputs.map(s), outputs: k.outputs.map(s) };
+}

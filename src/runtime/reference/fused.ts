@@ -1,0 +1,150 @@
+import type { Attrs, Node } from '../../ir/graph.ts';
+import { getOp } from '../../ir/op.ts';
+import type { Expr, Kernel } from '../../ir/program.ts';
+import { numel, type Shape } from '../../ir/shape.ts';
+import { referenceKernels, type KernelContext } from './kernels/index.ts';
+import { argmax, eachCell, windowOf } from './kernels/pool.ts';
+
+/** A tensor in the reference backend: f32 data and its shape. */
+export interface Tensor {
+  readonly data: Float32Array;
+  readonly shape: Shape;
+}
+
+/** Runs one op of the op table with its reference kernel into a fresh f32 tensor. */
+export function runOp(op: string, attrs: Attrs, ins: readonly Tensor[], ctx: KernelContext, shape?: Shape): Tensor {
+  const kernel = referenceKernels[op];
+  if (!kernel) throw new Error(`reference backend: no kernel for op '${op}'`);
+  const out = shape ?? getOp(op).shape(ins.map((t) => t.shape), attrs);
+  const node: Node = { id: -1, op, inputs: [], attrs, shape: out, phase: 'forward' };
+  const data = new Float32Array(numel(out));
+  kernel(data, ins.map((t) => t.data), node, ins.map((t) => t.shape), ctx);
+  return { data, shape: out };
+}
+
+/** An expression, step by step over whole tensors with the op kernels: each step stored in f32, as the unfused graph stores it. */
+export function evalExpr(expr: Expr, operands: readonly Tensor[], acc: Tensor | undefined, domain: Shape, ctx: KernelContext): Tensor[] {
+  const steps: Tensor[] = [];
+  for (const s of expr.steps) {
+    const ins = s.args.map((a): Tensor => {
+      if ('input' in a) return operands[a.input]!;
+      if ('step' in a) return steps[a.step]!;
+      if ('acc' in a) return acc!;
+      return { data: Float32Array.of(a.value), shape: [] };
+    });
+    steps.push(runOp(s.op, s.attrs, ins, ctx, domain));
+  }
+  return expr.outputs.map((o) => (o === -1 ? acc! : steps[o]!));
+}
+
+const scalar = (v: number): Tensor => ({ data: Float32Array.of(v), shape: [] });
+const view = (t: Tensor, shape: Shape): Tensor => ({ data: t.data, shape });
+const poolAttrs = (a: Attrs): Attrs => ({ kernel: a.poolKernel!, stride: a.poolStride!, padding: a.poolPadding! });
+const poolOp = (a: Attrs) => (a.pool === 'max' ? 'max_pool2d' : 'avg_pool2d');
+
+/** The block's activation before pooling: conv2d, then ReLU when act = relu. */
+function activation(a: Attrs, x: Tensor, w: Tensor, b: Tensor | undefined, ctx: KernelContext): Tensor {
+  const c = runOp('conv2d', { stride: a.stride!, padding: a.padding! }, b ? [x, w, b] : [x, w], ctx);
+  return a.act === 'relu' ? runOp('relu', {}, [c], ctx) : c;
+}
+
+type FusedKernel = (k: Kernel, ins: readonly Tensor[], ctx: KernelContext) => Tensor[];
+
+/**
+ * Every fused kind of src/ir/kernels.ts, as the ops it fuses run one after another with the op
+ * kernels: obviously what the unfused graph computes, value for value. Only the argmax is new
+ * code, and it uses the max-pool kernel's own window rule.
+ */
+export const fusedKernels: Record<string, FusedKernel> = {
+  copy: (_, [src]) => [{ data: Float32Array.from(src!.data), shape: src!.shape }],
+
+  elementwise: (k, ins, ctx) => evalExpr(k.expr!, ins, undefined, k.outputs[0]!.shape, ctx),
+
+  foreach: (k, ins, ctx) => {
+    const [T, A, B] = [k.attrs.groups as number, k.attrs.groupInputs as number, k.attrs.groupOutputs as number];
+    const shared = ins.slice(T * A);
+    return Array.from({ length: T }, (_, t) => evalExpr(k.expr!, [...ins.slice(t * A, (t + 1) * A), ...shared], undefined, k.outputs[t * B]!.shape, ctx)).flat();
+  },
+
+  linear_ew: (k, ins, ctx) => {
+    const n = k.attrs.bias === true ? 3 : 2;
+    const acc = runOp('linear', {}, ins.slice(0, n), ctx);
+    return evalExpr(k.expr!, ins, acc, acc.shape, ctx);
+  },
+
+  linear_grad: (k, ins, ctx) => {
+    const [g, x, w] = ins as [Tensor, Tensor, Tensor | undefined];
+    const out = [runOp('matmul', { transA: true, transB: false }, [g, x], ctx)];
+    if (k.attrs.bias === true) out.push(runOp('sum', { axes: [0], keepdim: false }, [g], ctx));
+    if (k.attrs.dx !== true) return out;
+    const dx = runOp('matmul', { transA: false, transB: false }, [g, w!], ctx);
+    return [...out, ...(k.expr ? evalExpr(k.expr, ins, dx, dx.shape, ctx) : [dx])];
+  },
+
+  softmax_cross_entropy: (k, [logits, labels], ctx) => crossEntropy(k, logits!, labels!, ctx),
+
+  linear_cross_entropy: (k, ins, ctx) => {
+    const n = k.attrs.bias === true ? 3 : 2;
+    const logits = runOp('linear', {}, ins.slice(0, n), ctx);
+    return [logits, ...crossEntropy(k, logits, ins[n]!, ctx)];
+  },
+
+  conv_block: (k, [x, w, b], ctx) => {
+    const a = activation(k.attrs, x!, w!, k.attrs.bias === true ? b : undefined, ctx);
+    if (k.attrs.pool === 'none') return [a];
+    const y = runOp(poolOp(k.attrs), poolAttrs(k.attrs), [a], ctx);
+    if (k.attrs.argmax !== true) return [y];
+    const idx = new Float32Array(y.data.length);
+    const win = windowOf({ attrs: poolAttrs(k.attrs) });
+    eachCell(a.shape, y.shape, (o, plane, oh, ow) => {
+      idx[o] = argmax(a.data, plane, a.shape[2]!, a.shape[3]!, oh, ow, win) - plane;
+    });
+    return [y, { data: idx, shape: y.shape }];
+  },
+
+  conv_block_grad: (k, ins, ctx) => {
+    const at = k.attrs;
+    let i = 0;
+    const next = () => ins[i++]!;
+    const grad = at.fold === true ? [next(), next()] : [next()];
+    const y = at.saved === 'output' || at.saved === 'argmax' ? next() : undefined;
+    const idx = at.saved === 'argmax' ? next() : undefined;
+    const x = next();
+    const w = at.dx === true || at.saved === 'recompute' ? next() : undefined;
+    const b = at.saved === 'recompute' && at.bias === true ? next() : undefined;
+    const wShape = k.outputs[0]!.shape;
+    const aShape = getOp('conv2d').shape([x.shape, wShape], at);
+    const yShape = at.pool === 'none' ? aShape : getOp(poolOp(at)).shape([aShape], poolAttrs(at));
+    const gy = grad.length === 2 ? view(runOp('matmul', { transA: false, transB: false }, grad, ctx), yShape) : grad[0]!;
+    let gc: Tensor;
+    if (at.saved === 'argmax') {
+      // Routes each cell's gradient to its stored argmax (overlapping windows add, in f64 like
+      // max_pool2d_grad), then applies the ReLU mask: the activation there is y, the maximum.
+      const acc = new Float64Array(numel(aShape));
+      const cells = yShape[2]! * yShape[3]!;
+      const position = (o: number) => Math.floor(o / cells) * aShape[2]! * aShape[3]! + idx!.data[o]!;
+      for (let o = 0; o < gy.data.length; o++) acc[position(o)]! += gy.data[o]!;
+      const data = Float32Array.from(acc);
+      if (at.act === 'relu') for (let o = 0; o < gy.data.length; o++) if (!(y!.data[o]! > 0)) data[position(o)] = 0;
+      gc = { data, shape: aShape };
+    } else if (at.saved === 'output') {
+      gc = runOp('relu_grad', {}, [gy, y!], ctx);
+    } else {
+      const a = at.saved === 'recompute' ? activation(at, x, w!, b, ctx) : undefined;
+      const ga = at.pool === 'max' ? runOp('max_pool2d_grad', poolAttrs(at), [gy, a!], ctx) : at.pool === 'avg' ? runOp('avg_pool2d_grad', { ...poolAttrs(at), shape: aShape }, [gy], ctx) : gy;
+      gc = at.act === 'relu' ? runOp('relu_grad', {}, [ga, a!], ctx) : ga;
+    }
+    const conv = { stride: at.stride!, padding: at.padding! };
+    return [
+      runOp('conv2d_grad_weight', { ...conv, shape: wShape }, [gc, x], ctx),
+      ...(at.bias === true ? [runOp('sum', { axes: [0, 2, 3], keepdim: false }, [gc], ctx)] : []),
+      ...(at.dx === true ? [runOp('conv2d_grad_input', { ...conv, shape: x.shape }, [gc, w!], ctx)] : []),
+    ];
+  },
+};
+
+function crossEntropy(k: Kernel, logits: Tensor, labels: Tensor, ctx: KernelContext): Tensor[] {
+  const loss = runOp('cross_entropy', {}, [logits, labels], ctx);
+  if (k.attrs.grad !== true) return [loss];
+  return [loss, runOp('cross_entropy_grad', {}, [scalar(k.attrs.gradScale as number), logits, labels], ctx)];
+}
