@@ -6,6 +6,7 @@ import { memoizeSteps, type Backend } from '../runtime/backend.ts';
 import { loadDataset, MNIST_NORMALIZE, type Dataset } from '../runtime/data/dataset.ts';
 import { initialState } from '../runtime/init.ts';
 import { ReferenceBackend } from '../runtime/reference/backend.ts';
+import { compileProgram } from '../passes/compile.ts';
 import { graphFor } from './graphs.ts';
 import { choice, nonNegInt, nonNegNumber, positiveInt } from './options.ts';
 
@@ -88,7 +89,8 @@ export async function openSession(modelPath: string, flags: SessionFlags): Promi
   if (classes.length !== 2 || classes[1] !== data.numClasses) {
     throw new KilnError('data', `${loaded.file} outputs logits of shape ${fmtShape(classes)} but ${data.name} has ${data.numClasses} classes`, undefined, `make the last layer output ${data.numClasses} values per example`);
   }
-  const backend = new ReferenceBackend(steps, initialState(first.state, training.seed), training.batchSize, training.seed);
+  // The reference backend runs the compiled Program: what every other backend runs.
+  const backend = new ReferenceBackend(steps, initialState(first.state, training.seed), training.batchSize, training.seed, { lower: compileProgram });
   const modelState = first.state.filter((s) => s.kind !== 'optim').map((s) => s.name);
   return { loaded, training, data, normalize, backend, modelState };
 }

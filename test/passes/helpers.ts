@@ -2,6 +2,7 @@ import { graphFor } from '../../src/cli/graphs.ts';
 import { loadModelFile } from '../../src/frontend/loader.ts';
 import { trace } from '../../src/frontend/trace.ts';
 import type { Module } from '../../src/frontend/module.ts';
+import * as nn from '../../src/frontend/nn/index.ts';
 import { resolveOptimizer, type OptimizerOptions } from '../../src/frontend/training-options.ts';
 import type { Graph } from '../../src/ir/graph.ts';
 import { numel } from '../../src/ir/shape.ts';
@@ -70,4 +71,52 @@ export function runProgram(p: Program, feeds: Record<string, Float32Array>, stat
   for (const s of p.state) if (s.update !== undefined) out.set(`update ${s.name}`, Float32Array.from(sliceOf(arena, s.slice)));
   for (const [k, s] of Object.entries(p.grads ?? {})) out.set(`grad ${k}`, Float32Array.from(sliceOf(arena, s)));
   return out;
+}
+
+/**
+ * A random small Sequential model over [C, H, W] images: conv blocks (conv, maybe batch norm,
+ * maybe ReLU, maybe max or average pooling, maybe dropout), then linear layers (maybe batch norm,
+ * ReLU, dropout), then a classifier. Returns its description too, for failure messages.
+ */
+export function randomModel(seed: number): { make: () => Module; input: number[]; describe: string } {
+  const r = rng(seed);
+  const pick = <T>(xs: readonly T[]): T => xs[r.int(0, xs.length - 1)]!;
+  let [c, h, w] = [r.int(1, 3), r.int(6, 10), r.int(6, 10)];
+  const input = [c, h, w];
+  const steps: ((n: typeof nn) => Module)[] = [];
+  const words: string[] = [];
+  for (let i = r.int(0, 2); i > 0; i--) {
+    const [out, pad, stride] = [r.int(2, 4), r.int(0, 1), pick([1, 1, 2])];
+    const k = Math.min(pick([1, 2, 3]), h + 2 * pad, w + 2 * pad);
+    const c0 = c;
+    steps.push((n) => new n.Conv2d(c0, out, k, { padding: pad, stride }));
+    [c, h, w] = [out, Math.floor((h + 2 * pad - k) / stride) + 1, Math.floor((w + 2 * pad - k) / stride) + 1];
+    words.push(`conv${k}x${k}/${stride}p${pad}→${out}`);
+    if (r.next() < 0.3) steps.push((n) => new n.BatchNorm2d(out)), words.push('bn');
+    if (r.next() < 0.7) steps.push((n) => new n.ReLU()), words.push('relu');
+    if (h >= 2 && w >= 2 && r.next() < 0.6) {
+      const max = r.next() < 0.6;
+      const [pk, ps] = pick([[2, 2], [2, 1]] as const);
+      steps.push((n) => (max ? new n.MaxPool2d(pk, ps) : new n.AvgPool2d(pk, ps)));
+      [h, w] = [Math.floor((h - pk) / ps) + 1, Math.floor((w - pk) / ps) + 1];
+      words.push(`${max ? 'max' : 'avg'}${pk}/${ps}`);
+    }
+    if (r.next() < 0.2) steps.push((n) => new n.Dropout(0.3)), words.push('drop');
+  }
+  steps.push((n) => new n.Flatten());
+  let features = c * h * w;
+  for (let i = r.int(0, 2); i > 0; i--) {
+    const [f0, out] = [features, r.int(3, 12)];
+    steps.push((n) => new n.Linear(f0, out));
+    words.push(`linear→${out}`);
+    if (r.next() < 0.3) steps.push((n) => new n.BatchNorm1d(out)), words.push('bn');
+    if (r.next() < 0.7) steps.push((n) => new n.ReLU()), words.push('relu');
+    if (r.next() < 0.3) steps.push((n) => new n.Dropout(0.25)), words.push('drop');
+    features = out;
+  }
+  const classes = r.int(2, 5);
+  const f0 = features;
+  steps.push((n) => new n.Linear(f0, classes));
+  words.push(`linear→${classes}`);
+  return { make: () => new nn.Sequential(...steps.map((s) => s(nn))), input, describe: `[${input}] ${words.join(' ')}` };
 }

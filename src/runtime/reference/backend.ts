@@ -1,18 +1,34 @@
 import type { Graph } from '../../ir/graph.ts';
+import type { Program } from '../../ir/program.ts';
 import type { Backend, StepResult, StepSource } from '../backend.ts';
 import { executeGraph } from './execute.ts';
+import { executeProgram, newArena, sliceOf } from './program.ts';
 
-/** The oracle backend: runs each step's graph node by node with the reference kernels. `steps` should be memoized. */
+export interface ReferenceOptions {
+  /**
+   * Graph -> Program (src/passes/compile.ts: compileProgram). With it the backend runs each step's
+   * planned Program kernel by kernel over one arena; without it, the graph node by node.
+   */
+  lower?: (g: Graph) => Program;
+}
+
+/**
+ * The oracle backend: plain loops over Float32Array. It runs either the unfused graph (each node
+ * its own array) or the compiled Program (every kernel on one arena, as the other backends do),
+ * so the two can be compared step by step. `steps` should be memoized.
+ */
 export class ReferenceBackend implements Backend {
   readonly name = 'reference';
   readonly stateShapes: ReadonlyMap<string, readonly number[]>;
   private readonly state = new Map<string, Float32Array>();
+  private readonly programs = new WeakMap<Graph, { program: Program; arena: Float32Array }>();
 
   constructor(
     private readonly steps: StepSource,
     initial: ReadonlyMap<string, Float32Array>,
     batchSize: number,
     private readonly seed: number,
+    private readonly opts: ReferenceOptions = {},
   ) {
     this.stateShapes = new Map(steps.train(batchSize).state.map((s) => [s.name, s.shape]));
     for (const [name, data] of initial) this.setState(name, data);
@@ -32,9 +48,25 @@ export class ReferenceBackend implements Backend {
   }
 
   private run(g: Graph, x: Float32Array, labels: Float32Array, step: number): StepResult {
+    if (this.opts.lower) return this.runProgram(g, this.opts.lower, { x, labels, step: Float32Array.of(step) });
     const values = executeGraph(g, { x, labels, step: [step] }, this.state, { seed: this.seed });
     for (const [name, node] of Object.entries(g.updates)) this.state.set(name, values[node] as Float32Array);
     return { loss: values[g.outputs.loss!]![0]!, logits: values[g.outputs.logits!] as Float32Array };
+  }
+
+  /** One step of the graph's Program: state and inputs into their slices, run, new state out. */
+  private runProgram(g: Graph, lower: (g: Graph) => Program, feeds: Record<string, Float32Array>): StepResult {
+    let compiled = this.programs.get(g);
+    if (!compiled) {
+      const program = lower(g);
+      this.programs.set(g, (compiled = { program, arena: newArena(program) }));
+    }
+    const { program: p, arena } = compiled;
+    for (const s of p.state) sliceOf(arena, s.slice).set(this.state.get(s.name)!);
+    for (const [name, s] of Object.entries(p.inputs)) sliceOf(arena, s).set(feeds[name]!);
+    executeProgram(p, arena, { seed: this.seed });
+    for (const s of p.state) if (s.update !== undefined) this.state.set(s.name, Float32Array.from(sliceOf(arena, s.slice)));
+    return { loss: sliceOf(arena, p.outputs.loss!)[0]!, logits: Float32Array.from(sliceOf(arena, p.outputs.logits!)) };
   }
 
   trainStep(x: Float32Array, labels: Float32Array, step: number): StepResult {
