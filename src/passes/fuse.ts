@@ -78,6 +78,9 @@ export function fuse(g: Graph, opts: FuseOptions = {}): KernelGraph {
   const viewUsers = (v: number): number[] => users[v]!.flatMap((u) => (g.nodes[u]!.op === 'reshape' ? [u, ...viewUsers(u)] : [u]));
   const needed = (v: number, inside: ReadonlySet<number>) => roots.has(v) || viewUsers(v).some((u) => (g.nodes[u]!.op === 'reshape' ? roots.has(u) : !inside.has(u)));
   const big = (v: number) => numel(values[v]!.shape) > 1;
+  const stateNode = new Map(g.state.map((s) => [s.name, s.node]));
+  /** New value of a persistent tensor -> the leaf holding its old value. */
+  const updated = new Map(Object.entries(g.updates).map(([name, v]) => [v, stateNode.get(name)!]));
 
   /** Drafts `ids` (at most one anchored) and node e as one kernel: legal, and within the limit? */
   const canMerge = (ids: readonly number[], e: Node) => {
@@ -95,7 +98,9 @@ export function fuse(g: Graph, opts: FuseOptions = {}): KernelGraph {
       if (p !== undefined && !inside.has(p) && reaches(p, inside)) return false;
     }
     const fixedOut = group.flatMap((d) => d.outputs);
-    const outs = [...open].filter((m) => m === e.id || needed(m, nodes));
+    // A new value of a persistent tensor the kernel reads is written over it (plan-memory.ts): one binding.
+    const inPlace = (v: number) => updated.has(v) && ext.has(updated.get(v)!);
+    const outs = [...open].filter((m) => (m === e.id || needed(m, nodes)) && !inPlace(m));
     const buffers = new Set([...[...ext].filter((v) => big(v) && values[v]!.constant === undefined), ...fixedOut.filter(big), ...outs.filter(big)]);
     return buffers.size <= limit;
   };

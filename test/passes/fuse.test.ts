@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { GraphBuilder } from '../../src/ir/builder.ts';
+import type { Graph } from '../../src/ir/graph.ts';
+import { KERNEL_KINDS } from '../../src/ir/kernels.ts';
+import { getOp } from '../../src/ir/op.ts';
+import { numel } from '../../src/ir/shape.ts';
+import { fuse } from '../../src/passes/fuse.ts';
+import type { KernelGraph } from '../../src/passes/kernel-graph.ts';
+import { simplify } from '../../src/passes/simplify.ts';
+import { modelGraphs, randomModel, sampleGraph } from './helpers.ts';
+
+const kinds = (kg: KernelGraph) => kg.kernels.map((k) => k.kind);
+const names = (kg: KernelGraph, vs: readonly number[]) => vs.map((v) => kg.values[v]!.name);
+/** Storage buffers a kernel will bind: new values of persistent tensors it reads are written in place. */
+const buffers = (kg: KernelGraph, i: number) => {
+  const k = kg.kernels[i]!;
+  const stateValue = new Map(kg.state.map((s) => [s.name, s.value]));
+  const inPlace = new Set(Object.entries(kg.updates).filter(([n]) => k.inputs.includes(stateValue.get(n)!)).map(([, v]) => v));
+  return new Set([...k.inputs, ...k.outputs.filter((v) => !inPlace.has(v))].filter((v) => numel(kg.values[v]!.shape) > 1)).size;
+};
+
+describe('fuse', () => {
+  it('SimpleCNN train: conv block, linear + cross-entropy, linear grads, conv block grad, two Adam launches', async () => {
+    const kg = fuse(simplify(await sampleGraph('simple-cnn', 'train', 64)));
+    expect(kinds(kg)).toEqual(['conv_block', 'linear_cross_entropy', 'linear_grad', 'conv_block_grad', 'foreach', 'foreach']);
+    const [conv, ce, lg, cg, opt] = kg.kernels;
+    expect(conv!.ops).toEqual(['conv2d', 'relu', 'max_pool2d']);
+    expect(names(kg, conv!.inputs)).toEqual(['x', 'conv1.weight', 'conv1.bias']);
+    expect(conv!.outputs.map((v) => kg.values[v]!.shape)).toEqual([[64, 32, 13, 13], [64, 32, 13, 13]]); // pooled, argmax
+    expect(ce!.ops).toEqual(['linear', 'cross_entropy', 'cross_entropy_grad']);
+    expect(lg!.ops).toEqual(['matmul', 'matmul', 'sum']);
+    expect(cg!.ops).toEqual(['max_pool2d_grad', 'relu_grad', 'conv2d_grad_weight', 'sum']);
+    expect(cg!.attrs).toMatchObject({ saved: 'argmax', act: 'relu', pool: 'max', dx: false });
+    // Adam for two parameters per launch: their p, g, m, v are eight buffers.
+    expect(opt!.attrs).toEqual({ groups: 2, groupInputs: 4, groupOutputs: 3 });
+    expect(names(kg, opt!.inputs)).toEqual(['conv1.weight.exp_avg', '%21', 'conv1.weight.exp_avg_sq', 'conv1.weight', 'conv1.bias.exp_avg', '%22', 'conv1.bias.exp_avg_sq', 'conv1.bias', 'step']);
+    expect(opt!.expr!.steps.map((s) => s.op)).toEqual(['axpby', 'mul', 'axpby', 'adam_step']);
+    // No stand-alone elementwise kernel is left.
+    expect(kinds(kg)).not.toContain('elementwise');
+    kg.kernels.forEach((_, i) => expect(buffers(kg, i)).toBeLessThanOrEqual(8));
+  });
+
+  it('SimpleCNN eval: two kernels, and the forward writes no argmax nothing reads', async () => {
+    const kg = fuse(simplify(await sampleGraph('simple-cnn', 'eval', 64)));
+    expect(kinds(kg)).toEqual(['conv_block', 'linear_cross_entropy']);
+    expect(kg.kernels[0]!.attrs.argmax).toBe(false);
+    expect(kg.kernels[0]!.outputs).toHaveLength(1);
+    expect(kg.kernels[1]!.attrs).toEqual({ bias: true, grad: false, gradScale: 1 });
+  });
+
+  it('MLP: ReLU and dropout ride on the linear layers, the masks on their input gradients', async () => {
+    const kg = fuse(simplify(await sampleGraph('mlp', 'train', 64)));
+    expect(kinds(kg)).toEqual(['linear_ew', 'linear_ew', 'linear_cross_entropy', 'linear_grad', 'linear_grad', 'linear_grad', 'foreach', 'foreach', 'foreach']);
+    const first = kg.kernels[0]!;
+    expect(first.ops).toEqual(['linear', 'relu', 'dropout']);
+    // Both the ReLU output (the mask backward reads) and the dropout output (the next layer's input) are written.
+    expect(first.expr!.steps.map((s) => s.op)).toEqual(['relu', 'dropout']);
+    expect(first.expr!.outputs).toEqual([0, 1]);
+    const back = kg.kernels[4]!;
+    expect(back.ops).toEqual(['matmul', 'matmul', 'sum', 'dropout', 'relu_grad']);
+    expect(back.expr!.steps[0]!.args[0]).toEqual({ acc: true });
+    expect(back.expr!.outputs).toEqual([1]);
+    expect(kg.kernels[5]!.attrs).toEqual({ bias: true, dx: false });
+  });
+
+  it('every kernel kind is a documented fused kind or an op of the op table', async () => {
+    for (const g of [await sampleGraph('lenet', 'train'), await sampleGraph('lenet', 'eval')]) {
+      for (const k of fuse(simplify(g)).kernels) expect(KERNEL_KINDS[k.kind] ?? getOp(k.kind)).toBeDefined();
+    }
+  });
+
+  it('splits by exception: a ReLU output read elsewhere is written, and the pool stays apart', () => {
+    const b = new GraphBuilder();
+    const x = b.op('input', [], { name: 'x', shape: [2, 1, 6, 6] });
+    const w = b.addState({ name: 'w', shape: [3, 1, 3, 3], kind: 'param', init: { kind: 'constant', value: 0.1 } });
+    const r = b.op('relu', [b.op('conv2d', [x, w], { stride: [1, 1], padding: [0, 0] })]);
+    const p = b.op('max_pool2d', [r], { kernel: [2, 2], stride: [2, 2], padding: [0, 0] });
+    const out = b.op('add', [b.op('sum', [r], { axes: [2, 3], keepdim: false }), b.op('sum', [p], { axes: [2, 3], keepdim: false })]);
+    const g: Graph = { stage: 'eval', nodes: b.nodes, state: b.state, inputs: { x }, outputs: { logits: out }, updates: {}, grads: {}, batchSize: 2 };
+    const kg = fuse(g);
+    expect(kinds(kg)).toEqual(['conv_block', 'max_pool2d', 'sum', 'sum', 'elementwise']);
+    expect(kg.kernels[0]!.attrs).toMatchObject({ act: 'relu', pool: 'none' });
+  });
+
+  it('respects a tighter storage-buffer limit by fusing less', async () => {
+    const g = simplify(await sampleGraph('simple-cnn', 'train', 8));
+    const kg = fuse(g, { maxStorageBuffers: 4 });
+    // One Adam group binds four buffers: no packing, one update kernel per parameter.
+    expect(kinds(kg).filter((k) => k === 'elementwise')).toHaveLength(4);
+    expect(kinds(kg)).not.toContain('foreach');
+  });
+
+  it('random models: kernels in a runnable order, within the limit, covering every computed node', () => {
+    for (let seed = 0; seed < 40; seed++) {
+      const m = randomModel(seed);
+      for (const g of Object.values(modelGraphs(m.make, m.input, 3))) {
+        const s = simplify(g);
+        const kg = fuse(s);
+        const written = new Set(s.nodes.filter((n) => ['input', 'param', 'const'].includes(n.op)).map((n) => n.id));
+        const base = (v: number): number => (kg.values[v]!.viewOf === undefined ? v : base(kg.values[v]!.viewOf!));
+        kg.kernels.forEach((k, i) => {
+          for (const v of k.inputs) expect(written.has(base(v)), `${m.describe}: kernel ${i} reads ${kg.values[v]!.name} before it is written`).toBe(true);
+          for (const v of k.outputs) written.add(v);
+          expect(buffers(kg, i)).toBeLessThanOrEqual(8);
+        });
+        const ops = s.nodes.filter((n) => !['input', 'param', 'const', 'reshape'].includes(n.op)).map((n) => n.op).sort();
+        expect(kg.kernels.flatMap((k) => k.ops).sort(), m.describe).toEqual(ops);
+      }
+    }
+  });
+});
