@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { benchCommand } from './bench.ts';
 import { reportError } from './errors.ts';
 import { evalCommand } from './eval.ts';
 import { irCommand } from './ir.ts';
@@ -61,6 +62,22 @@ sessionOptions(
     .argument('<model>', 'model file (.ts)')
     .requiredOption('--weights <file>', 'safetensors state_dict to evaluate'),
 ).action(evalCommand);
+
+program
+  .command('bench')
+  .description('training and inference speed of every backend, and of TensorFlow.js, jax-js and PyTorch with --peers')
+  .option('--model <file>', 'model file (repeatable; default: the three samples)', (v: string, prev: string[] = []) => [...prev, v])
+  .option('--backends <list>', `comma-separated backends (default: all registered: ${BACKENDS.join(', ')})`)
+  .option('--threads <list>', 'thread counts for backends that use threads, comma-separated', '1,2')
+  .option('--peers', 'also train the same models with TensorFlow.js, jax-js and PyTorch')
+  .option('--json <file>', 'write { machine, results } as JSON')
+  .option('--markdown <file>', 'rewrite the figures section of this Markdown file (BENCHMARKS.md)')
+  .option('--svg <file>', 'draw training images/s per configuration as a bar chart')
+  .option('--steps <n>', 'measured training steps per configuration, at most', '30')
+  .option('--warmup <n>', 'warm-up steps before measuring', '2')
+  .option('--seconds <s>', 'stop measuring a configuration after this long', '8')
+  .option('--data <mnist|DIR>', "dataset the batches come from (default: the model's)")
+  .action(benchCommand);
 
 try {
   await program.parseAsync(process.argv);

@@ -7,6 +7,7 @@ import { resolveOptimizer, type OptimizerOptions } from '../../src/frontend/trai
 import type { Graph } from '../../src/ir/graph.ts';
 import { numel } from '../../src/ir/shape.ts';
 import type { Program } from '../../src/ir/program.ts';
+import { verifyProgram } from '../../src/ir/verify-program.ts';
 import { executeGraph } from '../../src/runtime/reference/execute.ts';
 import { executeProgram, newArena, sliceOf } from '../../src/runtime/reference/program.ts';
 import { initialState } from '../../src/runtime/init.ts';
@@ -60,8 +61,10 @@ export function runGraph(g: Graph, feeds: Record<string, Float32Array>, state: M
   return out;
 }
 
-/** What a Program's step computes, by the same names as runGraph. */
+/** What a Program's step computes, by the same names as runGraph. Every Program run here is verified first. */
 export function runProgram(p: Program, feeds: Record<string, Float32Array>, state: Map<string, Float32Array>, seed = 0): Map<string, Float32Array> {
+  const problems = verifyProgram(p);
+  if (problems.length) throw new Error(`unsound Program:\n${problems.join('\n')}`);
   const arena = newArena(p);
   for (const s of p.state) sliceOf(arena, s.slice).set(state.get(s.name)!);
   for (const [name, s] of Object.entries(p.inputs)) sliceOf(arena, s).set(feeds[name]!);

@@ -1,0 +1,98 @@
+/**
+ * How `kiln bench` talks to a peer harness (bench/peers/*.ts here, pytorch.py in Python): the
+ * job as JSON in argv[2]; `progress: TEXT` lines on stderr while it runs; one JSON line on stdout
+ * at the end, a `PeerOutput` or `{ "error": "..." }`. The harness times; the bench computes the
+ * medians, so every system is summarised the same way.
+ */
+import { readFileSync } from 'node:fs';
+
+export type Layer =
+  | { op: 'conv2d'; in: number; out: number; kernel: number; padding: number }
+  | { op: 'batchNorm'; features: number }
+  | { op: 'relu' }
+  | { op: 'maxPool2d'; kernel: number }
+  | { op: 'avgPool2d'; kernel: number }
+  | { op: 'flatten' }
+  | { op: 'linear'; in: number; out: number }
+  | { op: 'dropout'; p: number };
+
+export type Optimizer =
+  | { type: 'sgd'; lr: number; momentum: number; nesterov: boolean; weightDecay: number }
+  | { type: 'adam' | 'adamw'; lr: number; betas: [number, number]; eps: number; weightDecay: number };
+
+export interface PeerJob {
+  model: string;
+  layers: Layer[];
+  /** One example's shape, [C, H, W]. */
+  input: number[];
+  classes: number;
+  batchSize: number;
+  optimizer: Optimizer;
+  warmup: number;
+  steps: number;
+  /** Stop measuring training after this many seconds (at least one step is measured). */
+  seconds: number;
+  inferBatch: number;
+  /** Raw little-endian f32 files: x [batch, ...input], y [batch] class indices, and the inference batch. */
+  data: { x: string; y: string; xi: string; yi: string };
+  /** The harness's own settings (threads, backend, memory format, ...). */
+  options: Record<string, unknown>;
+}
+
+export interface PeerOutput {
+  /** Threads the peer ran on, as it reports them. */
+  threads: number;
+  /** Seconds to build the model, optimizer and (where there is one) the compiled step, before the first step. */
+  setupSeconds: number;
+  /** The first step, warm-up included in nothing else: compilation on first use shows here. */
+  firstStepSeconds: number;
+  trainSeconds: number[];
+  inferSeconds: number[];
+  paramCount: number;
+  version: string;
+  note?: string;
+}
+
+export function readJob(): PeerJob {
+  return JSON.parse(process.argv[2]!) as PeerJob;
+}
+
+export function readF32(path: string): Float32Array {
+  const b = readFileSync(path);
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+}
+
+export function progress(text: string): void {
+  process.stderr.write(`progress: ${text}\n`);
+}
+
+/** Warm-up, then measured calls until `steps` or `seconds`; the first call's time is kept apart. */
+export async function timeLoop(n: { warmup: number; steps: number; seconds: number }, what: string, fn: (i: number) => Promise<void> | void): Promise<{ first: number; times: number[] }> {
+  let first = NaN;
+  const times: number[] = [];
+  const start = performance.now();
+  for (let i = 0; ; i++) {
+    const measuring = i >= n.warmup;
+    if (measuring && (times.length >= n.steps || (times.length > 0 && (performance.now() - start) / 1000 > n.seconds))) break;
+    progress(measuring ? `${what} ${times.length + 1}/${n.steps}` : `${what} warm-up ${i + 1}/${n.warmup}`);
+    const t = performance.now();
+    await fn(i);
+    const dt = (performance.now() - t) / 1000;
+    if (i === 0) first = dt;
+    if (measuring) times.push(dt);
+  }
+  return { first, times };
+}
+
+/** Runs the harness body and prints its one JSON line; an exception becomes `{ error }`. */
+export async function main(body: (job: PeerJob) => Promise<PeerOutput>): Promise<void> {
+  let out: PeerOutput | { error: string };
+  try {
+    out = await body(readJob());
+  } catch (e) {
+    out = { error: e instanceof Error ? e.message.split('\n')[0]! : String(e) };
+  }
+  process.stdout.write(`\n${JSON.stringify(out)}\n`);
+  // Worker pools (jax-js, TF.js) keep the event loop alive.
+  process.exit(0);
+}

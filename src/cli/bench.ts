@@ -1,0 +1,305 @@
+/**
+ * `kiln bench`: every registered backend (and, with --peers, TensorFlow.js, jax-js and PyTorch)
+ * training the same models in one run, with a table, JSON, Markdown and an SVG chart.
+ *
+ * What a backend may tell the bench, beyond the `Backend` interface (all optional, read by name so
+ * a new backend needs no bench edit):
+ * - `program: Program`, or `compiled('train', batch).program` — the Program its training step runs:
+ *   kernels per step and the arena plan (otherwise the bench compiles the graph the way the
+ *   session's reference backend does, with src/passes/compile.ts);
+ * - `dispatchesPerStep: number` — launches per step when it differs from the kernel count;
+ * - `threads: number` — the threads it runs on; a backend without it is run once, not per `--threads`;
+ * - `queued` (src/runtime/backend.ts) — steps are queued `depth` at a time and flushed, and each
+ *   measurement is a flush divided by the steps in it.
+ */
+import { cpus, release, totalmem, type } from 'node:os';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { measureSimdPeak, measureSimdPeakThreads } from '../../bench/simd-peak.ts';
+import { KilnError } from '../ir/errors.ts';
+import type { Program } from '../ir/program.ts';
+import { summarize } from '../ir/printer/summary.ts';
+import { loadModelFile, type LoadedModel } from '../frontend/loader.ts';
+import { kilnRoot } from '../frontend/source-loc.ts';
+import type { Backend } from '../runtime/backend.ts';
+import { fillBatch, loadDataset, type Dataset } from '../runtime/data/dataset.ts';
+import { compileProgram } from '../passes/compile.ts';
+import { formatMachine, formatSvg, formatTable, label, stepStats, writeMarkdown, type BenchReport, type BenchResult, type Budget, type MachineInfo } from './bench-report.ts';
+import { peerConfigs, runPeer, type PeerJob } from './bench-peers.ts';
+import { graphFor } from './graphs.ts';
+import { nonNegInt, nonNegNumber, positiveInt } from './options.ts';
+import { BACKENDS, openSession, type SessionFlags } from './session.ts';
+
+export interface BenchFlags {
+  model?: string[];
+  backends?: string;
+  threads?: string;
+  peers?: boolean;
+  json?: string;
+  markdown?: string;
+  svg?: string;
+  steps?: string;
+  warmup?: string;
+  seconds?: string;
+  data?: string;
+}
+
+export const DEFAULT_MODELS = ['samples/simple-cnn.ts', 'samples/lenet.ts', 'samples/mlp.ts'];
+export const INFER_BATCH = 1000;
+
+/** A one-line status on a terminal (rewritten in place), one line per change elsewhere. */
+export class Progress {
+  private readonly tty: boolean;
+  private last = '';
+  constructor(private readonly out: NodeJS.WriteStream = process.stderr) {
+    this.tty = out.isTTY === true;
+  }
+  /** `detail` changes often (step counts): shown on a terminal only. */
+  update(what: string, detail = ''): void {
+    if (this.tty) {
+      const cols = this.out.columns ?? 100;
+      this.out.write(`\r\x1b[2K${`bench: ${what}${detail ? ` · ${detail}` : ''}`.slice(0, cols - 1)}`);
+    } else if (what !== this.last) {
+      this.out.write(`bench: ${what}\n`);
+    }
+    this.last = what;
+  }
+  done(): void {
+    if (this.tty) this.out.write('\r\x1b[2K');
+  }
+}
+
+/** Fills `x`/`labels` with `count` consecutive samples of `split`, wrapping around a small split. */
+function batchOf(data: Dataset['train'], first: number, count: number, normalize: readonly [number, number]): { x: Float32Array; labels: Float32Array } {
+  const pixels = data.images.length / data.count;
+  const idx = Uint32Array.from({ length: count }, (_, i) => (first + i) % data.count);
+  const x = new Float32Array(count * pixels);
+  const labels = new Float32Array(count);
+  fillBatch(data, idx, 0, count, x, labels, normalize[0], normalize[1]);
+  return { x, labels };
+}
+
+/** What the FLOP counts and the peers need of a model, computed once per model. */
+interface ModelInfo {
+  path: string;
+  loaded: LoadedModel;
+  trainFlops: number;
+  paramCount: number;
+  /** The training step's Program as compiled for the reference backend, for backends that expose none. */
+  program: Program;
+}
+
+async function modelInfo(path: string): Promise<ModelInfo> {
+  const loaded = await loadModelFile(path);
+  const t = loaded.training;
+  const g = graphFor(loaded, 'train', { batchSize: t.batchSize, optimizer: t.optimizer });
+  const s = summarize(g);
+  return { path, loaded, trainFlops: s.flopsPerStep, paramCount: s.paramCount, program: compileProgram(g) };
+}
+
+/** The optional facts a backend may expose (see the top of this file). */
+interface Introspect {
+  program?: Program;
+  compiled?: (kind: 'train', batch: number) => { program: Program };
+  dispatchesPerStep?: number;
+  threads?: number;
+  queued?: {
+    depth: number;
+    queueTrainStep(x: Float32Array, labels: Float32Array, step: number): void;
+    queueEvalStep(x: Float32Array, labels: Float32Array): void;
+    flush(): Promise<{ loss: number }[]>;
+  };
+}
+
+/**
+ * Times `fn` over warm-up then measured calls within a budget; returns the first call's time and
+ * the measured ones. `fn` runs `per` steps a call (queued backends); times are per step.
+ */
+async function timeSteps(fn: (i: number) => Promise<void> | void, b: Budget, onStep: (i: number, measuring: boolean) => void, per = 1): Promise<{ first: number; times: number[] }> {
+  let first = NaN;
+  const times: number[] = [];
+  const start = performance.now();
+  for (let i = 0; ; i++) {
+    const measuring = i >= b.warmup;
+    if (measuring && (times.length >= b.steps || (times.length > 0 && (performance.now() - start) / 1000 > b.seconds))) break;
+    onStep(i, measuring);
+    const t = performance.now();
+    await fn(i);
+    const dt = (performance.now() - t) / 1000 / per;
+    if (i === 0) first = dt;
+    if (measuring) times.push(dt);
+  }
+  return { first, times };
+}
+
+export interface KilnRunOptions {
+  backend: string;
+  threads: number;
+  data?: string;
+  budget: Budget;
+  /** GFLOP/s of the SIMD peak by thread count (missing counts scale the 1-thread peak). */
+  peak: (threads: number) => number;
+  progress: Progress;
+}
+
+/** Measures one kiln backend on one model. Returns the row and whether the backend is threaded. */
+export async function benchKiln(m: ModelInfo, o: KilnRunOptions): Promise<{ result: BenchResult; threaded: boolean }> {
+  const t = m.loaded.training;
+  const base: BenchResult = {
+    name: m.loaded.name, model: m.path, system: 'kiln', backend: o.backend, settings: o.threads > 1 ? `${o.threads} threads` : 'default', threads: o.threads, batchSize: t.batchSize,
+    trainImagesPerSec: null, trainSpread: null, inferImagesPerSec: null, compileSeconds: null, gflops: null, peakFraction: null,
+    kernelsPerStep: null, dispatchesPerStep: null, arenaBytes: null, lowerBoundBytes: null, steps: 0,
+  };
+  const what = `${m.loaded.name} · ${label(base)}`;
+  o.progress.update(what, 'compiling');
+  let backend: Backend | undefined;
+  try {
+    // Data loading is a file read; it is timed apart and left out of the compile time.
+    const d0 = performance.now();
+    loadDataset(o.data ?? t.dataset);
+    const dataSeconds = (performance.now() - d0) / 1000;
+    const c0 = performance.now();
+    const flags = { backend: o.backend, threads: String(o.threads), data: o.data } as SessionFlags;
+    const session = await openSession(m.path, flags);
+    const openSeconds = Math.max(0, (performance.now() - c0) / 1000 - dataSeconds);
+    backend = session.backend;
+    const info = backend as Backend & Introspect;
+    const threaded = typeof info.threads === 'number';
+    const threads = threaded ? info.threads! : 1;
+    const { x, labels } = batchOf(session.data.train, 0, t.batchSize, session.normalize);
+    const q = info.queued;
+    const per = q ? Math.max(1, q.depth) : 1;
+    const checkLoss = (loss: number, i: number) => {
+      if (!Number.isFinite(loss)) throw new Error(`the loss became ${loss} at step ${i}`);
+    };
+    const train = await timeSteps(
+      async (i) => {
+        if (!q) return checkLoss(backend!.trainStep(x, labels, i).loss, i);
+        for (let k = 0; k < per; k++) q.queueTrainStep(x, labels, i * per + k);
+        for (const r of await q.flush()) checkLoss(r.loss, i);
+      },
+      o.budget,
+      (i, measuring) => o.progress.update(what, measuring ? `training step ${i - o.budget.warmup + 1}/${o.budget.steps}` : `warm-up step ${i + 1}/${o.budget.warmup}`),
+      per,
+    );
+    const stats = stepStats(train.times, t.batchSize)!;
+    const steady = t.batchSize / stats.median;
+    const inferData = batchOf(session.data.test, 0, INFER_BATCH, session.normalize);
+    // One warm-up batch builds the batch-1000 step; a slow backend (reference) gets one measured batch.
+    const inferBudget = { warmup: 1, steps: Math.max(1, Math.min(o.budget.steps, 10)), seconds: o.budget.seconds / 2 };
+    const infer = await timeSteps(
+      async () => {
+        if (!q) return void backend!.evalStep(inferData.x, inferData.labels);
+        q.queueEvalStep(inferData.x, inferData.labels);
+        await q.flush();
+      },
+      inferBudget,
+      (i, measuring) => o.progress.update(what, measuring ? `inference batch ${i}` : 'inference warm-up'),
+    );
+    const gflops = m.trainFlops / steady / 1e9;
+    const own = info.program ?? info.compiled?.('train', t.batchSize).program;
+    const program = own ?? m.program;
+    return {
+      threaded,
+      result: {
+        ...base,
+        threads,
+        trainImagesPerSec: stats.median,
+        trainSpread: stats.spread,
+        inferImagesPerSec: stepStats(infer.times, INFER_BATCH)!.median,
+        compileSeconds: openSeconds + Math.max(0, train.first - steady),
+        gflops,
+        peakFraction: gflops / o.peak(threads),
+        kernelsPerStep: program.kernels.length,
+        dispatchesPerStep: info.dispatchesPerStep ?? program.kernels.length,
+        arenaBytes: program.memory.arenaBytes,
+        lowerBoundBytes: program.memory.lowerBoundBytes,
+        steps: train.times.length,
+        ...(own ? {} : { note: `${o.backend}: kernels and arena of the Program compiled as the session compiles it for the reference backend` }),
+      },
+    };
+  } catch (e) {
+    const msg = e instanceof KilnError ? e.message : (e as Error).message;
+    return { threaded: false, result: { ...base, note: `${label(base)} failed: ${msg}` } };
+  } finally {
+    backend?.dispose();
+  }
+}
+
+function parseList(flag: string, v: string): string[] {
+  const items = v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (!items.length) throw new KilnError('usage', `${flag} needs a comma-separated list; got '${v}'`);
+  return items;
+}
+
+function machineInfo(peaks: Record<string, number>, argv: readonly string[]): MachineInfo {
+  const cpu = cpus();
+  return {
+    cpu: (cpu[0]?.model ?? 'unknown CPU').trim(),
+    cores: cpu.length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    os: `${type()} ${release()}`,
+    node: process.versions.node,
+    simdPeakGflops: peaks,
+    date: new Date().toISOString().slice(0, 10),
+    command: ['kiln', 'bench', ...argv].join(' '),
+  };
+}
+
+export async function benchCommand(flags: BenchFlags): Promise<void> {
+  const budget: Budget = {
+    warmup: flags.warmup === undefined ? 2 : nonNegInt('--warmup', flags.warmup),
+    steps: flags.steps === undefined ? 30 : positiveInt('--steps', flags.steps),
+    seconds: flags.seconds === undefined ? 8 : nonNegNumber('--seconds', flags.seconds),
+  };
+  const registered: readonly string[] = BACKENDS;
+  const backends = flags.backends ? parseList('--backends', flags.backends) : [...registered];
+  for (const b of backends) {
+    if (!registered.includes(b)) throw new KilnError('usage', `--backends: unknown backend '${b}' (registered: ${registered.join(', ')})`);
+  }
+  const threadCounts = flags.threads ? parseList('--threads', flags.threads).map((t) => positiveInt('--threads', t)) : [1, 2];
+  const models = flags.model?.length ? flags.model : DEFAULT_MODELS.map((p) => relative(process.cwd(), join(kilnRoot, p)) || p);
+  const progress = new Progress();
+
+  progress.update('measuring the WebAssembly SIMD peak');
+  const peaks: Record<string, number> = { '1': measureSimdPeak() };
+  for (const t of threadCounts) if (t > 1) peaks[String(t)] = await measureSimdPeakThreads(t);
+  const peak = (t: number) => peaks[String(t)] ?? peaks['1']! * t;
+
+  const results: BenchResult[] = [];
+  const tmp = mkdtempSync(join(tmpdir(), 'kiln-bench-'));
+  try {
+    for (const path of models) {
+      progress.update(`loading ${path}`);
+      const m = await modelInfo(path);
+      for (const backend of backends) {
+        for (const threads of threadCounts) {
+          const { result, threaded } = await benchKiln(m, { backend, threads, data: flags.data, budget, peak, progress });
+          results.push(result);
+          if (!threaded) break;
+        }
+      }
+      if (flags.peers) {
+        const data = loadDataset(flags.data ?? m.loaded.training.dataset);
+        const job: PeerJob = { model: m.loaded, paramCount: m.paramCount, budget, dir: tmp, train: batchOf(data.train, 0, m.loaded.training.batchSize, data.normalize), infer: batchOf(data.test, 0, INFER_BATCH, data.normalize) };
+        for (const cfg of peerConfigs(threadCounts)) {
+          const r = await runPeer(cfg, job, (detail) => progress.update(`${m.loaded.name} · ${cfg.system} ${cfg.backend}, ${cfg.settings}`, detail));
+          const gflops = r.trainImagesPerSec === null ? null : (m.trainFlops * r.trainImagesPerSec) / m.loaded.training.batchSize / 1e9;
+          results.push({ ...r, model: path, gflops, peakFraction: gflops === null ? null : gflops / peak(r.threads) });
+        }
+      }
+    }
+  } finally {
+    progress.done();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+
+  const report: BenchReport = { machine: machineInfo(peaks, process.argv.slice(process.argv.indexOf('bench') + 1)), results };
+  process.stdout.write(`${formatMachine(report.machine)}\n\n${formatTable(results)}`);
+  if (!flags.peers) process.stdout.write('\n(--peers adds TensorFlow.js, jax-js and PyTorch on the same models)\n');
+  if (flags.json) writeFileSync(flags.json, JSON.stringify(report, null, 2) + '\n');
+  if (flags.markdown) writeMarkdown(flags.markdown, report);
+  if (flags.svg) writeFileSync(flags.svg, formatSvg(report));
+  for (const [f, what] of [[flags.json, 'JSON'], [flags.markdown, 'Markdown'], [flags.svg, 'SVG']] as const) if (f) process.stderr.write(`bench: ${what} written to ${f}${existsSync(f) ? '' : ' (missing!)'}\n`);
+}

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { GraphBuilder } from '../../src/ir/builder.ts';
+import type { Graph } from '../../src/ir/graph.ts';
+import { ARENA_ALIGN } from '../../src/ir/program.ts';
+import { verifyProgram } from '../../src/ir/verify-program.ts';
+import { compileProgram } from '../../src/passes/compile.ts';
+import { randomFeeds, runGraph, runProgram, SAMPLES, sampleGraph } from './helpers.ts';
+
+describe('plan memory', () => {
+  it.each(SAMPLES.flatMap((s) => [[s, 'train'], [s, 'eval']] as const))('%s %s: sound, within 1.10 of the lower bound, well under naive', async (name, stage) => {
+    const p = compileProgram(await sampleGraph(name, stage, 64));
+    expect(verifyProgram(p)).toEqual([]);
+    const { arenaBytes, naiveBytes, lowerBoundBytes } = p.memory;
+    expect(arenaBytes).toBeLessThanOrEqual(1.1 * lowerBoundBytes);
+    expect(arenaBytes).toBeGreaterThanOrEqual(lowerBoundBytes);
+    expect(arenaBytes).toBeLessThan(naiveBytes);
+    for (const k of p.kernels) for (const s of [...k.inputs, ...k.outputs]) expect(s.offset % ARENA_ALIGN).toBe(0);
+  });
+
+  it.each(SAMPLES)('%s train: persistent tensors are updated in place, gradients persist, no copies', async (name) => {
+    const p = compileProgram(await sampleGraph(name, 'train', 16));
+    expect(p.kernels.map((k) => k.kind)).not.toContain('copy');
+    const updated = p.state.filter((s) => s.update !== undefined);
+    expect(updated.length).toBe(p.state.length);
+    for (const s of updated) {
+      const writer = p.kernels.find((k) => k.outputs.some((o) => o.value === s.update))!;
+      expect(writer.outputs.find((o) => o.value === s.update)!.offset).toBe(s.slice.offset);
+    }
+    // Gradients never share their place with anything else.
+    const grads = Object.values(p.grads!);
+    for (const k of p.kernels) for (const o of k.outputs) for (const g of grads) if (o.offset === g.offset) expect(o.value).toBe(g.value);
+  });
+
+  it('copies a new value when a later kernel still reads the old one', () => {
+    // s' = x - s, and a linear layer reads s' with s as its weight: it runs after s' is made and
+    // before s may be overwritten.
+    const b = new GraphBuilder();
+    const x = b.op('input', [], { name: 'x', shape: [3, 4] });
+    const s = b.addState({ name: 's', shape: [3, 4], kind: 'buffer', init: { kind: 'constant', value: 2 } });
+    const next = b.op('sub', [x, s]);
+    const out = b.op('linear', [next, s]);
+    const g: Graph = { stage: 'train', nodes: b.nodes, state: b.state, inputs: { x }, outputs: { logits: out }, updates: { s: next }, grads: {}, batchSize: 3 };
+    const p = compileProgram(g);
+    expect(p.kernels.at(-1)!.kind).toBe('copy');
+    expect(p.state[0]!.update).toBe(p.kernels.at(-1)!.outputs[0]!.value);
+    const { feeds, state } = randomFeeds(g, 3);
+    expect(runProgram(p, feeds, state)).toEqual(runGraph(g, feeds, state));
+  });
+
+  it('writes an elementwise result over an input that dies there', () => {
+    const b = new GraphBuilder();
+    const x = b.op('input', [], { name: 'x', shape: [2, 1, 8, 8] });
+    const w = b.addState({ name: 'w', shape: [4, 1, 3, 3], kind: 'param', init: { kind: 'constant', value: 0.5 } });
+    const c = b.op('conv2d', [x, w], { stride: [1, 1], padding: [0, 0] });
+    // c is read by the mean and then, last, by the elementwise kernel.
+    const m = b.op('batch_mean', [c]);
+    const y = b.op('sum', [b.op('neg', [b.op('mul', [c, c])])], { axes: [1, 2, 3], keepdim: false });
+    const g: Graph = { stage: 'eval', nodes: b.nodes, state: b.state, inputs: { x }, outputs: { logits: y, mean: m }, updates: {}, grads: {}, batchSize: 2 };
+    const p = compileProgram(g);
+    const ew = p.kernels.find((k) => k.kind === 'elementwise')!;
+    expect(ew.outputs[0]!.offset).toBe(ew.inputs[0]!.offset);
+    const { feeds, state } = randomFeeds(g, 4);
+    expect(runProgram(p, feeds, state)).toEqual(runGraph(g, feeds, state));
+  });
+});
