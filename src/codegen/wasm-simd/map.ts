@@ -291,12 +291,21 @@ function reduceInnerKept(c: KernelCtx, fn: Fn, tid: Local, kept: Dim[], red: Dim
       a = e.add(a, e.mulc(col.get(), 4));
       return e.vloadN(a, n);
     });
+  // Column sums accumulate in f64 (two f64x2 per 4 columns): they are short and cheap, and a
+  // bias gradient summed over the batch is often a small difference of large terms.
+  const lo = fn.v128();
+  const hi = fn.v128();
   const column = (n: number): X[] => {
-    let nest: X[] = [accv.set(e.vadd(accv.get(), spec.f(vals(n), fn)))];
+    let nest: X[] = [
+      tmp.set(spec.f(vals(n), fn)),
+      lo.set(m.f64x2.add(lo.get(), m.f64x2.promote_low_f32x4(tmp.get()))),
+      hi.set(m.f64x2.add(hi.get(), m.f64x2.promote_low_f32x4(m.i8x16.shuffle(tmp.get(), tmp.get(), [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7])))),
+    ];
     for (let k = red.length - 1; k >= 0; k--) nest = [e.forc(rIdx[k]!, 0, red[k]!.n, 1, nest)];
-    let out = e.add(addrOf(c, spec.out, outerKept, kIdx, nIn), e.mulc(col.get(), 4));
+    const out = e.add(addrOf(c, spec.out, outerKept, kIdx, nIn), e.mulc(col.get(), 4));
+    const sum = m.i8x16.shuffle(m.f32x4.demote_f64x2_zero(lo.get()), m.f32x4.demote_f64x2_zero(hi.get()), [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]);
     const res = spec.post ? postVec(c, accv.get(), spec.post) : accv.get();
-    return [accv.set(e.vzero()), ...nest, tmp.set(res), e.vstoreN(out, tmp.get(), n)];
+    return [lo.set(e.vzero()), hi.set(e.vzero()), ...nest, accv.set(sum), tmp.set(res), e.vstoreN(out, tmp.get(), n)];
   };
   const L4 = L - (L % 4);
   const parallel = e.T > 1 && total >= PARALLEL_MIN;

@@ -1,0 +1,360 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { graphFor } from '../../src/cli/graphs.ts';
+import { loadModelFile } from '../../src/frontend/loader.ts';
+import { GraphBuilder } from '../../src/ir/builder.ts';
+import type { Attrs, Graph } from '../../src/ir/graph.ts';
+import '../../src/ir/ops/index.ts';
+import { numel } from '../../src/ir/shape.ts';
+import { memoizeSteps, type Backend, type StepSource } from '../../src/runtime/backend.ts';
+import { initialState } from '../../src/runtime/init.ts';
+import { ReferenceBackend } from '../../src/runtime/reference/backend.ts';
+import { executeGraph } from '../../src/runtime/reference/execute.ts';
+import { createWasmBackend } from '../../src/runtime/wasm/backend.ts';
+import { rng } from './reference/helpers.ts';
+
+// One parity suite for every backend: each op on small random shapes that hit the scalar tails
+// (sizes that are not multiples of 4, odd channel counts, stride 2, padding), plus shapes large
+// enough to be split across threads; then a few training steps and an eval step of each sample
+// model. Everything is compared with the reference backend.
+//
+// Tolerance: 1e-4 relative, normwise: max |ours - reference| <= 1e-4 · max |reference| per
+// tensor. The reference accumulates in f64 and rounds once; an f32 backend sums in another order,
+// so elements near zero can differ in their own leading digits while the tensor agrees to ~1e-6.
+
+interface BackendUnderTest {
+  name: string;
+  create(steps: StepSource, initial: ReadonlyMap<string, Float32Array>, batchSize: number, seed: number): Promise<Backend>;
+}
+
+// Add a backend here and it runs the whole suite.
+const BACKENDS: BackendUnderTest[] = [
+  { name: 'wasm, 1 thread', create: (s, i, b, seed) => createWasmBackend(s, i, b, seed, { threads: 1 }) },
+  { name: 'wasm, 2 threads, plain SIMD', create: (s, i, b, seed) => createWasmBackend(s, i, b, seed, { threads: 2, relaxed: false }) },
+];
+
+const TOL = 1e-4;
+
+/** max |a - b| / max |b|: the normwise relative error. */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    num = Number.isNaN(d) ? Infinity : Math.max(num, d);
+    den = Math.max(den, Math.abs(b[i]!));
+  }
+  return den === 0 ? num : num / den;
+}
+
+// ---- one op at a time ----------------------------------------------------------------------
+
+interface OpCase {
+  name: string;
+  op: string;
+  ins: { shape: number[]; values: number[] }[];
+  attrs?: Attrs;
+}
+
+/**
+ * A one-op step: the operands are persistent tensors (set with setState), the op's output viewed
+ * as logits [1, n] is what the step returns, and the loss is cross-entropy against label 0 (every
+ * backend's eval interface wants one).
+ */
+function opSteps(c: OpCase): StepSource {
+  const build = (stage: 'train' | 'eval'): Graph => {
+    const b = new GraphBuilder();
+    const ins = c.ins.map((x, k) => b.addState({ name: `in${k}`, shape: x.shape, kind: 'param', init: { kind: 'constant', value: 0 } }));
+    const x = b.op('input', [], { name: 'x', shape: [1, 1] });
+    const step = b.op('input', [], { name: 'step', shape: [] });
+    const y = b.op(c.op, ins, c.attrs ?? {});
+    const logits = b.op('reshape', [y], { shape: [1, Math.max(1, numel(b.node(y).shape))] });
+    const labels = b.op('input', [], { name: 'labels', shape: [1] });
+    const loss = b.op('cross_entropy', [logits, labels]);
+    return { stage, nodes: b.nodes, state: b.state, inputs: { x, labels, step }, outputs: { logits, loss }, updates: {}, grads: {}, batchSize: 1 };
+  };
+  return memoizeSteps({ train: () => build('train'), eval: () => build('eval') });
+}
+
+function opCases(): OpCase[] {
+  const r = rng(5150);
+  const rand = (shape: number[]) => ({ shape, values: r.uniform(numel(shape)) });
+  const away = (shape: number[]) => ({ shape, values: r.awayFromZero(numel(shape)) });
+  const distinct = (shape: number[]) => ({ shape, values: r.distinct(numel(shape)) });
+  const out: OpCase[] = [];
+  const add = (c: OpCase) => out.push(c);
+
+  // Elementwise, with every broadcasting pattern and lengths 1..7 past a multiple of 4.
+  const pairs: [number[], number[]][] = [
+    [[13], [13]],
+    [[2, 3, 5], [3, 1]],
+    [[7], []],
+    [[], [6]],
+    [[2, 1, 5], [4, 1]],
+    [[3, 4, 1, 7], [1, 4, 5, 1]],
+    [[6, 35], [35]],
+    [[70, 300], [70, 1]],
+    [[33, 517], [33, 517]],
+  ];
+  for (const op of ['add', 'sub', 'mul', 'div'])
+    for (const [a, b2] of pairs) add({ name: `${op} [${a}] [${b2}]`, op, ins: [rand(a), op === 'div' ? away(b2) : rand(b2)] });
+  for (const n of [1, 2, 3, 5, 13, 33, 20001]) {
+    add({ name: `neg [${n}]`, op: 'neg', ins: [rand([n])] });
+    add({ name: `relu [${n}]`, op: 'relu', ins: [away([n])] });
+    add({ name: `relu_grad [${n}]`, op: 'relu_grad', ins: [rand([n]), away([n])] });
+    add({ name: `axpby [${n}]`, op: 'axpby', ins: [rand([n]), rand([n])], attrs: { alpha: 0.9, beta: 0.1 } });
+  }
+  add({ name: 'expand [3,1] -> [2,3,7]', op: 'expand', ins: [rand([3, 1])], attrs: { shape: [2, 3, 7] } });
+  add({ name: 'expand [5] -> [4,9,5]', op: 'expand', ins: [rand([5])], attrs: { shape: [4, 9, 5] } });
+
+  // Reductions: inner axis summed, inner axis kept, several axes, all axes, big enough to split.
+  const sums: [number[], number[], boolean][] = [
+    [[2, 3, 5], [1], false],
+    [[2, 3, 5], [0, 2], false],
+    [[2, 3, 5], [2], true],
+    [[2, 3, 5], [0, 1, 2], false],
+    [[13, 10], [0], false],
+    [[7, 3, 9, 11], [0, 2, 3], false],
+    [[9, 33, 27, 29], [0, 2, 3], false],
+    [[300, 70], [0], false],
+    [[70, 301], [1], false],
+  ];
+  for (const [s, axes, keepdim] of sums) add({ name: `sum [${s}] axes [${axes}]${keepdim ? ' keepdim' : ''}`, op: 'sum', ins: [rand(s)], attrs: { axes, keepdim } });
+  add({ name: 'sum_to [4,3,5] -> [3,1]', op: 'sum_to', ins: [rand([4, 3, 5])], attrs: { shape: [3, 1] } });
+  add({ name: 'sum_to [6,7] -> [7]', op: 'sum_to', ins: [rand([6, 7])], attrs: { shape: [7] } });
+
+  // Convolutions: odd sizes, stride 1/2 (and unequal), padding 0/1/2 (and unequal), with and
+  // without bias, 1..5 channels; the last ones big enough for threads.
+  const convs: [number[], number[], number[], number[], boolean][] = [
+    // x, w, stride, padding, bias
+    [[2, 1, 7, 9], [3, 1, 3, 3], [1, 1], [0, 0], true],
+    [[1, 3, 7, 5], [5, 3, 3, 2], [1, 1], [1, 1], false],
+    [[2, 2, 9, 7], [3, 2, 3, 3], [2, 2], [0, 0], true],
+    [[1, 3, 8, 6], [2, 3, 3, 3], [2, 2], [1, 1], false],
+    [[2, 2, 7, 5], [3, 2, 3, 2], [1, 2], [2, 2], true],
+    [[1, 1, 6, 7], [4, 1, 2, 3], [2, 1], [2, 1], false],
+    [[3, 1, 28, 28], [6, 1, 5, 5], [1, 1], [2, 2], true],
+    [[4, 1, 28, 28], [32, 1, 3, 3], [1, 1], [0, 0], true],
+    [[4, 6, 14, 14], [16, 6, 5, 5], [1, 1], [0, 0], true],
+    [[5, 3, 11, 13], [7, 3, 3, 3], [3, 3], [1, 1], true],
+  ];
+  for (const [xs, ws, stride, padding, bias] of convs) {
+    const desc = `x[${xs}] w[${ws}] stride ${stride} padding ${padding}`;
+    const ho = Math.floor((xs[2]! + 2 * padding[0]! - ws[2]!) / stride[0]!) + 1;
+    const wo = Math.floor((xs[3]! + 2 * padding[1]! - ws[3]!) / stride[1]!) + 1;
+    const gs = [xs[0]!, ws[0]!, ho, wo];
+    add({ name: `conv2d ${desc}${bias ? ' +bias' : ''}`, op: 'conv2d', ins: [rand(xs), rand(ws), ...(bias ? [rand([ws[0]!])] : [])], attrs: { stride, padding } });
+    add({ name: `conv2d_grad_input ${desc}`, op: 'conv2d_grad_input', ins: [rand(gs), rand(ws)], attrs: { stride, padding, shape: xs } });
+    add({ name: `conv2d_grad_weight ${desc}`, op: 'conv2d_grad_weight', ins: [rand(gs), rand(xs)], attrs: { stride, padding, shape: ws } });
+  }
+
+  // Pooling: the 2×2/2 fast paths with odd sizes, overlapping and padded windows, ties.
+  const pools: [number[], number[], number[], number[]][] = [
+    // x, kernel, stride, padding
+    [[2, 3, 8, 8], [2, 2], [2, 2], [0, 0]],
+    [[1, 3, 7, 9], [2, 2], [2, 2], [0, 0]],
+    [[2, 2, 5, 26], [2, 2], [2, 2], [0, 0]],
+    [[1, 2, 7, 6], [3, 3], [2, 2], [1, 1]],
+    [[1, 2, 6, 5], [2, 2], [1, 1], [0, 0]],
+    [[2, 1, 7, 7], [3, 2], [2, 1], [1, 0]],
+    [[8, 32, 26, 26], [2, 2], [2, 2], [0, 0]],
+  ];
+  for (const [xs, kernel, stride, padding] of pools) {
+    const attrs = { kernel, stride, padding };
+    const ho = Math.floor((xs[2]! + 2 * padding[0]! - kernel[0]!) / stride[0]!) + 1;
+    const wo = Math.floor((xs[3]! + 2 * padding[1]! - kernel[1]!) / stride[1]!) + 1;
+    const gs = [xs[0]!, xs[1]!, ho, wo];
+    const desc = `x[${xs}] kernel ${kernel} stride ${stride} padding ${padding}`;
+    add({ name: `max_pool2d ${desc}`, op: 'max_pool2d', ins: [distinct(xs)], attrs });
+    add({ name: `max_pool2d_grad ${desc}`, op: 'max_pool2d_grad', ins: [rand(gs), distinct(xs)], attrs });
+    add({ name: `avg_pool2d ${desc}`, op: 'avg_pool2d', ins: [rand(xs)], attrs });
+    add({ name: `avg_pool2d_grad ${desc}`, op: 'avg_pool2d_grad', ins: [rand(gs)], attrs: { ...attrs, shape: xs } });
+  }
+  // Ties: every window's maximum appears twice or more; the gradient goes to the first.
+  const tied = { shape: [1, 2, 6, 9], values: Array.from({ length: 108 }, (_, i) => Math.floor(i / 3) % 4) };
+  add({ name: 'max_pool2d_grad ties, 2×2/2', op: 'max_pool2d_grad', ins: [rand([1, 2, 3, 4]), tied], attrs: { kernel: [2, 2], stride: [2, 2], padding: [0, 0] } });
+  add({ name: 'max_pool2d_grad ties, 3×3/2 padded', op: 'max_pool2d_grad', ins: [rand([1, 2, 3, 5]), tied], attrs: { kernel: [3, 3], stride: [2, 2], padding: [1, 1] } });
+
+  // Dense layers: every transpose, odd M, N, K; the linear shapes of the samples.
+  for (const [m, n, k] of [
+    [5, 7, 9],
+    [13, 6, 11],
+    [1, 1, 3],
+    [64, 10, 301],
+    [10, 301, 64],
+  ] as const) {
+    for (const [ta, tb] of [
+      [false, false],
+      [true, false],
+      [false, true],
+      [true, true],
+    ] as const) {
+      const as = ta ? [k, m] : [m, k];
+      const bs = tb ? [n, k] : [k, n];
+      add({ name: `matmul ${m}×${n}×${k} transA ${ta} transB ${tb}`, op: 'matmul', ins: [rand(as), rand(bs)], attrs: { transA: ta, transB: tb } });
+    }
+  }
+  for (const [n, i, o, bias] of [
+    [3, 7, 5, true],
+    [13, 33, 10, false],
+    [64, 845, 13, true],
+    [2, 1, 1, true],
+  ] as const)
+    add({ name: `linear x[${n},${i}] w[${o},${i}]${bias ? ' +bias' : ''}`, op: 'linear', ins: [rand([n, i]), rand([o, i]), ...(bias ? [rand([o])] : [])] });
+
+  // Dropout: the mask must be the reference's bit for bit.
+  for (const [shape, p, step] of [
+    [[3, 37], 0.25, 5],
+    [[150, 151], 0.5, 0],
+    [[7], 0.1, 123],
+  ] as const)
+    add({ name: `dropout [${shape}] p ${p} step ${step}`, op: 'dropout', ins: [rand([...shape]), { shape: [], values: [step] }], attrs: { p, stream: 1 } });
+
+  // Batch norm pieces on [N, C] and [N, C, H, W].
+  for (const xs of [
+    [5, 3, 4, 6],
+    [7, 5],
+    [16, 6, 13, 13],
+  ]) {
+    const c = xs[1]!;
+    const x = rand(xs);
+    const mean = rand([c]);
+    const variance = { shape: [c], values: r.uniform(c, 0.2, 1.5) };
+    const gamma = rand([c]);
+    add({ name: `batch_mean [${xs}]`, op: 'batch_mean', ins: [x] });
+    add({ name: `batch_var [${xs}]`, op: 'batch_var', ins: [x, mean] });
+    add({ name: `batch_var_grad [${xs}]`, op: 'batch_var_grad', ins: [rand([c]), x, mean] });
+    add({ name: `batch_norm [${xs}]`, op: 'batch_norm', ins: [x, mean, variance, gamma, rand([c])], attrs: { eps: 1e-5 } });
+    for (const wrt of ['x', 'mean', 'var', 'gamma'])
+      add({ name: `batch_norm_grad wrt ${wrt} [${xs}]`, op: 'batch_norm_grad', ins: [rand(xs), x, mean, variance, gamma], attrs: { eps: 1e-5, wrt } });
+  }
+
+  // Softmax family along every axis.
+  for (const [xs, dim] of [
+    [[4, 10], 1],
+    [[4, 10], 0],
+    [[2, 3, 5], 1],
+    [[3, 7], 1],
+  ] as const) {
+    const x = rand([...xs]);
+    add({ name: `log_softmax [${xs}] dim ${dim}`, op: 'log_softmax', ins: [x], attrs: { dim } });
+    add({ name: `softmax [${xs}] dim ${dim}`, op: 'softmax', ins: [x], attrs: { dim } });
+    add({ name: `log_softmax_grad [${xs}] dim ${dim}`, op: 'log_softmax_grad', ins: [rand([...xs]), { shape: [...xs], values: r.uniform(numel(xs), -3, -0.1) }], attrs: { dim } });
+    add({ name: `softmax_grad [${xs}] dim ${dim}`, op: 'softmax_grad', ins: [rand([...xs]), { shape: [...xs], values: r.uniform(numel(xs), 0, 1) }], attrs: { dim } });
+  }
+  for (const [n, k] of [
+    [5, 10],
+    [13, 3],
+  ]) {
+    const labels = { shape: [n], values: Array.from({ length: n }, () => r.int(0, k - 1)) };
+    add({ name: `cross_entropy [${n},${k}]`, op: 'cross_entropy', ins: [rand([n, k]), labels] });
+    add({ name: `cross_entropy_grad [${n},${k}]`, op: 'cross_entropy_grad', ins: [{ shape: [], values: [0.7] }, rand([n, k]), labels] });
+  }
+
+  // Adam, at the first step and a later one.
+  for (const [n, step] of [
+    [13, 0],
+    [301, 7],
+  ]) {
+    const v = { shape: [n], values: r.uniform(n, 0, 0.01) };
+    add({ name: `adam_step [${n}] step ${step}`, op: 'adam_step', ins: [rand([n]), rand([n]), v, { shape: [], values: [step] }], attrs: { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 } });
+  }
+  return out;
+}
+
+// ---- sample models ----------------------------------------------------------------------------
+
+const MODELS = ['samples/simple-cnn.ts', 'samples/lenet.ts', 'samples/mlp.ts'];
+
+/** The reference step in f64: how far the f32 reference itself is from exact arithmetic. */
+function f64Step(g: Graph, state: Map<string, Float64Array>, x: Float32Array, labels: Float32Array, step: number, seed: number): void {
+  const values = executeGraph(g, { x, labels, step: [step] }, state, { dtype: 'f64', seed });
+  for (const [name, node] of Object.entries(g.updates)) state.set(name, values[node] as Float64Array);
+}
+
+/**
+ * got within TOL of the f32 reference, unless the f32 reference is itself more than TOL from
+ * exact arithmetic (f64). Only LeNet gets there: the biases of its three layers followed by batch
+ * norm have a gradient that is zero in exact arithmetic, so in f32 it is rounding noise (the
+ * reference's, summed in f64, is 1-3× smaller than an f32 backend's), which Adam's normalisation
+ * turns into steps of up to ±lr. Then:
+ * - the biases and the running means (some correct digits): got no farther from exact than 4×
+ *   the reference's own distance, plus TOL;
+ * - the biases' Adam moments (pure noise, no correct digit): got of the same order as the
+ *   reference's noise, max |got| <= 10·max |reference|.
+ */
+function expectParity(what: string, got: ArrayLike<number>, want: ArrayLike<number>, exact: ArrayLike<number>): void {
+  const refFromExact = relErr(want, exact);
+  if (refFromExact <= TOL) {
+    const err = relErr(got, want);
+    expect(err, `${what}: relative error ${err.toExponential(2)}`).toBeLessThanOrEqual(TOL);
+  } else if (refFromExact < 0.5) {
+    const err = relErr(got, exact);
+    const bound = 4 * refFromExact + TOL;
+    expect(err, `${what}: relative error from exact ${err.toExponential(2)} (bound ${bound.toExponential(2)})`).toBeLessThanOrEqual(bound);
+  } else {
+    const size = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    expect(size(got), `${what}: rounding noise of another order than the reference's`).toBeLessThanOrEqual(10 * size(want) + 1e-30);
+  }
+}
+
+for (const be of BACKENDS) {
+  describe(`parity: ${be.name}`, () => {
+    const opened: Backend[] = [];
+    afterAll(() => opened.forEach((b) => b.dispose()));
+
+    describe('every op, against the reference backend', () => {
+      it.each(opCases().map((c) => [c.name, c] as const))('%s', async (_, c) => {
+        const steps = opSteps(c);
+        const initial = new Map(c.ins.map((x, k) => [`in${k}`, Float32Array.from(x.values)]));
+        const ref = new ReferenceBackend(steps, initial, 1, 7);
+        const ours = await be.create(steps, initial, 1, 7);
+        opened.push(ours);
+        const x = new Float32Array(1);
+        const labels = new Float32Array(1);
+        const want = ref.trainStep(x, labels, 3).logits;
+        const got = ours.trainStep(x, labels, 3).logits;
+        ours.dispose();
+        expect(got.length).toBe(want.length);
+        const err = relErr(got, want);
+        expect(err, `relative error ${err.toExponential(2)}`).toBeLessThanOrEqual(TOL);
+      });
+    });
+
+    describe('sample models: training steps and an eval step', () => {
+      it.each(MODELS)('%s', async (file) => {
+        // Batch 13: every batch-sized loop has a tail.
+        const B = 13;
+        const seed = 3;
+        const loaded = await loadModelFile(file, { lint: false });
+        const optimizer = loaded.training.optimizer;
+        const steps = memoizeSteps({ train: (b) => graphFor(loaded, 'train', { batchSize: b, optimizer }), eval: (b) => graphFor(loaded, 'eval', { batchSize: b, optimizer }) });
+        const train = steps.train(B);
+        const initial = initialState(train.state, seed);
+        const ref = new ReferenceBackend(steps, initial, B, seed);
+        const ours = await be.create(steps, initial, B, seed);
+        opened.push(ours);
+        const exact = new Map([...initial].map(([k, v]) => [k, Float64Array.from(v)]));
+        const r = rng(99);
+        const pixels = numel(loaded.training.input);
+        for (let step = 0; step < 3; step++) {
+          const x = Float32Array.from(r.uniform(B * pixels, -0.5, 2.5));
+          const labels = Float32Array.from({ length: B }, () => r.int(0, 9));
+          const got = ours.trainStep(x, labels, step);
+          const want = ref.trainStep(x, labels, step);
+          f64Step(train, exact, x, labels, step, seed);
+          expect(Math.abs(got.loss - want.loss) / Math.abs(want.loss), `loss at step ${step}`).toBeLessThanOrEqual(TOL);
+          expect(relErr(got.logits, want.logits), `logits at step ${step}`).toBeLessThanOrEqual(TOL);
+        }
+        // Persistent tensors after the steps (see expectParity for the ill-conditioned ones).
+        for (const name of ours.stateShapes.keys()) expectParity(name, ours.getState(name), ref.getState(name), exact.get(name)!);
+        // Eval uses the running statistics, which carry those biases: same rule.
+        const x = Float32Array.from(r.uniform(B * pixels, -0.5, 2.5));
+        const labels = Float32Array.from({ length: B }, () => r.int(0, 9));
+        const evalGraph = steps.eval(B);
+        const exactLogits = executeGraph(evalGraph, { x, labels }, exact, { dtype: 'f64', seed })[evalGraph.outputs.logits!]!;
+        expectParity('eval logits', ours.evalStep(x, labels).logits, ref.evalStep(x, labels).logits, exactLogits);
+        ours.dispose();
+      });
+    });
+  });
+}
