@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { compileProgram } from '../../../src/passes/compile.ts';
+import { modelGraphs, randomFeeds, randomModel, runGraph, runProgram, SAMPLES, sampleGraph } from '../../passes/helpers.ts';
+
+// The planned Program and the unfused graph compute every value with the same op kernels,
+// rounded to f32 at the same points, so they agree exactly (tighter than the 1e-5 asked for):
+// any difference is a planning bug, such as a value overwritten while still live.
+describe('executeProgram: the planned step computes what the graph computes', () => {
+  it.each(SAMPLES.flatMap((s) => [[s, 'train'], [s, 'eval']] as const))('%s %s', async (name, stage) => {
+    const g = await sampleGraph(name, stage, 8);
+    const { feeds, state } = randomFeeds(g, 11);
+    expect(runProgram(compileProgram(g), feeds, state)).toEqual(runGraph(g, feeds, state));
+  });
+
+  const optimizers = [
+    { type: 'adam', lr: 1e-3 },
+    { type: 'sgd', lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.01 },
+    { type: 'adamw', lr: 1e-3, weightDecay: 0.1 },
+    { type: 'sgd', lr: 0.1 },
+  ] as const;
+
+  it('random models, every optimizer: sound plans within 1.10 of the lower bound, exact results', () => {
+    for (let seed = 0; seed < 80; seed++) {
+      const m = randomModel(seed);
+      const graphs = modelGraphs(m.make, m.input, 3, optimizers[seed % optimizers.length]);
+      for (const g of [graphs.train, graphs.eval]) {
+        const p = compileProgram(g);
+        expect(p.memory.arenaBytes, m.describe).toBeLessThanOrEqual(1.1 * p.memory.lowerBoundBytes);
+        const { feeds, state } = randomFeeds(g, seed);
+        expect(runProgram(p, feeds, state), `${g.stage}: ${m.describe}`).toEqual(runGraph(g, feeds, state));
+      }
+    }
+  });
+});
