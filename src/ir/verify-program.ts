@@ -1,16 +1,8 @@
+import { lifetimes, stepBoundary } from './lifetimes.ts';
 import { inPlaceAllowed, KERNEL_KINDS, MAX_STORAGE_BUFFERS, storageBuffers } from './kernels.ts';
 import { allOps } from './op.ts';
 import { ARENA_ALIGN, type Program, type Slice } from './program.ts';
 import { numel } from './shape.ts';
-
-/** A value in one place: when it is written (kernel index, -1 before the step) and last read (kernels.length: after it). */
-interface Instance {
-  name: string;
-  offset: number;
-  bytes: number;
-  write: number;
-  lastRead: number;
-}
 
 const overlap = (a: { offset: number; bytes: number }, b: { offset: number; bytes: number }) => a.offset < b.offset + b.bytes && b.offset < a.offset + a.bytes;
 const span = (s: { offset: number; bytes: number }) => `[${s.offset}, ${s.offset + s.bytes})`;
@@ -29,7 +21,6 @@ const span = (s: { offset: number; bytes: number }) => `[${s.offset}, ${s.offset
  */
 export function verifyProgram(p: Program, maxStorageBuffers = MAX_STORAGE_BUFFERS): string[] {
   const problems: string[] = [];
-  const K = p.kernels.length;
   const known = new Set([...allOps().map((o) => o.name), ...Object.keys(KERNEL_KINDS)]);
   const check = (s: Slice, where: string) => {
     if (s.offset % ARENA_ALIGN !== 0) problems.push(`${where}: offset ${s.offset} is not a multiple of ${ARENA_ALIGN}`);
@@ -37,16 +28,7 @@ export function verifyProgram(p: Program, maxStorageBuffers = MAX_STORAGE_BUFFER
     if (s.bytes !== 4 * Math.max(1, numel(s.shape))) problems.push(`${where}: ${s.bytes} bytes for shape [${s.shape}]`);
     if (!s.value) problems.push(`${where}: the slice names no value`);
   };
-  const finals: [string, Slice][] = [
-    ...p.state.map((s): [string, Slice] => [`state ${s.name}`, { ...s.slice, value: s.update ?? s.slice.value }]),
-    ...Object.entries(p.outputs).map(([n, s]): [string, Slice] => [`output ${n}`, s]),
-    ...Object.entries(p.grads ?? {}).map(([n, s]): [string, Slice] => [`gradient of ${n}`, s]),
-  ];
-  const initial: [string, Slice][] = [
-    ...p.state.map((s): [string, Slice] => [`state ${s.name}`, s.slice]),
-    ...Object.entries(p.inputs).map(([n, s]): [string, Slice] => [`input ${n}`, s]),
-    ...p.constants.map((c, i): [string, Slice] => [`constant ${i}`, c.slice]),
-  ];
+  const { initial, finals } = stepBoundary(p);
   for (const [where, s] of [...initial, ...finals]) check(s, where);
   p.kernels.forEach((k) => {
     if (!known.has(k.kind)) problems.push(`${k.name}: unknown kind ${k.kind}`);
@@ -68,21 +50,11 @@ export function verifyProgram(p: Program, maxStorageBuffers = MAX_STORAGE_BUFFER
     return undefined;
   };
   const write = (s: Slice) => words.fill(id(s.value!), s.offset / 4, (s.offset + s.bytes) / 4);
-  const instances = new Map<string, Instance>();
-  const born = (s: Slice, at: number) => instances.set(`${s.value}@${s.offset}`, { name: s.value!, offset: s.offset, bytes: s.bytes, write: at, lastRead: at });
-  const read = (s: Slice, at: number) => {
-    const inst = instances.get(`${s.value}@${s.offset}`);
-    if (inst) inst.lastRead = Math.max(inst.lastRead, at);
-  };
-  for (const [, s] of initial) {
-    write(s);
-    born(s, -1);
-  }
-  p.kernels.forEach((k, t) => {
-    k.inputs.forEach((s, i) => {
+  for (const [, s] of initial) write(s);
+  p.kernels.forEach((k) => {
+    k.inputs.forEach((s) => {
       const found = holds(s);
       if (found !== undefined) problems.push(`${k.name} reads ${s.value} at ${span(s)}, which holds ${found}`);
-      read(s, t);
     });
     k.outputs.forEach((o, oi) => {
       k.outputs.forEach((o2, oj) => {
@@ -94,19 +66,15 @@ export function verifyProgram(p: Program, maxStorageBuffers = MAX_STORAGE_BUFFER
         if (!same || !inPlaceAllowed(k, i, oi)) problems.push(`${k.name}: output ${oi} (${o.value}) overlaps input ${i} (${s.value}) and ${k.kind} may not write it in place`);
       });
     });
-    k.outputs.forEach((o) => {
-      write(o);
-      born(o, t);
-    });
+    k.outputs.forEach(write);
   });
   for (const [where, s] of finals) {
     const found = holds(s);
     if (found !== undefined) problems.push(`${where} should end the step as ${s.value} at ${span(s)}, but that holds ${found}`);
-    read(s, K);
   }
 
   // Liveness: values sharing bytes must live one after the other.
-  const all = [...instances.values()].sort((a, b) => a.offset - b.offset);
+  const all = lifetimes(p).sort((a, b) => a.offset - b.offset);
   for (let i = 0; i < all.length; i++) {
     for (let j = i + 1; j < all.length && all[j]!.offset < all[i]!.offset + all[i]!.bytes; j++) {
       const [a, b] = [all[i]!, all[j]!];
