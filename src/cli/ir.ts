@@ -1,30 +1,57 @@
 import { writeFileSync } from 'node:fs';
 import { KilnError } from '../ir/errors.ts';
-import type { Stage } from '../ir/graph.ts';
+import type { Graph } from '../ir/graph.ts';
 import { printDot } from '../ir/printer/dot.ts';
 import { printJson } from '../ir/printer/json.ts';
+import { printProgramJson, printProgramSvg, printProgramText } from '../ir/printer/program.ts';
 import { printText } from '../ir/printer/text.ts';
 import { loadModelFile } from '../frontend/loader.ts';
+import { kernelStages } from '../passes/compile.ts';
+import { printKernelGraphJson, printKernelGraphText } from '../passes/dump.ts';
+import { planMemory } from '../passes/plan-memory.ts';
 import { graphFor } from './graphs.ts';
 import { choice, positiveInt } from './options.ts';
 
 export interface IrFlags {
   stage: string;
   format: string;
+  step: string;
   batchSize?: string;
   output?: string;
 }
 
-const printers = { text: printText, json: printJson, dot: printDot };
-const stages: Stage[] = ['traced', 'train', 'eval'];
+const graphStages = ['traced', 'train', 'eval', 'simplified'] as const;
+const kernelStageNames = ['fused', 'scheduled', 'planned'] as const;
+const stages = [...graphStages, ...kernelStageNames];
+const formats = ['text', 'json', 'dot', 'svg'] as const;
+
+const graphPrinters: Record<string, ((g: Graph) => string) | undefined> = { text: printText, json: printJson, dot: printDot };
 
 export async function irCommand(modelPath: string, flags: IrFlags): Promise<void> {
   const stage = choice('--stage', flags.stage, stages);
-  const format = choice('--format', flags.format, Object.keys(printers) as (keyof typeof printers)[]);
+  const format = choice('--format', flags.format, formats);
+  const step = choice('--step', flags.step, ['train', 'eval'] as const);
   const loaded = await loadModelFile(modelPath);
   const batchSize = flags.batchSize === undefined ? loaded.training.batchSize : positiveInt('--batch-size', flags.batchSize);
-  const graph = graphFor(loaded, stage, { batchSize, optimizer: loaded.training.optimizer });
-  const text = printers[format](graph);
+  const opts = { batchSize, optimizer: loaded.training.optimizer };
+  let text: string | undefined;
+  if (stage === 'traced' || stage === 'train' || stage === 'eval') {
+    text = graphPrinters[format]?.(graphFor(loaded, stage, opts));
+  } else {
+    const kernels = kernelStages(graphFor(loaded, step, opts));
+    if (stage === 'simplified') text = graphPrinters[format]?.(kernels.simplified);
+    else if (stage === 'planned') {
+      const p = planMemory(kernels.scheduled);
+      text = format === 'text' ? printProgramText(p) : format === 'json' ? printProgramJson(p) : format === 'svg' ? printProgramSvg(p) : undefined;
+    } else {
+      const kg = kernels[stage];
+      text = format === 'text' ? printKernelGraphText(kg, stage) : format === 'json' ? printKernelGraphJson(kg, stage) : undefined;
+    }
+  }
+  if (text === undefined) {
+    const fits = stage === 'planned' ? 'text, json, svg' : (kernelStageNames as readonly string[]).includes(stage) ? 'text, json' : 'text, json, dot';
+    throw new KilnError('usage', `--format ${format} does not apply to --stage ${stage}`, undefined, `use one of ${fits}`);
+  }
   if (!flags.output) {
     process.stdout.write(text);
     return;

@@ -16,10 +16,11 @@ const program = new Command('kiln')
 
 program
   .command('ir')
-  .description('print the IR of a model: nodes, shapes, source lines, FLOPs')
+  .description('print the IR of a model: nodes, shapes, source lines, FLOPs; kernels and memory plan')
   .argument('<model>', 'model file (.ts)')
-  .option('--stage <stage>', 'traced | train | eval', 'traced')
-  .option('--format <format>', 'text | json | dot', 'text')
+  .option('--stage <stage>', 'traced | train | eval | simplified | fused | scheduled | planned', 'traced')
+  .option('--step <step>', 'train | eval: the step the simplified, fused, scheduled and planned stages show', 'train')
+  .option('--format <format>', 'text | json | dot (graph stages) | svg (planned: buffer lifetimes)', 'text')
   .option('--batch-size <n>', "batch size (default: the model's training.batchSize)")
   .option('-o, --output <file>', 'write to a file instead of stdout')
   .action(irCommand);
