@@ -28,8 +28,10 @@ export interface PeerConfig {
   harness: 'pytorch' | 'tfjs' | 'jax';
   options: Record<string, unknown>;
   env?: Record<string, string>;
-  /** Only for models with a convolution (channels_last changes nothing else). */
+  /** Only for models with a convolution (channels_last, TF.js's missing conv gradient): others skip it. */
   convOnly?: boolean;
+  /** The label and options for a model without convolutions, where they differ. */
+  noConv?: { settings: string; options: Record<string, unknown> };
   /** Set when this configuration cannot run here: the row says why and how to enable it. */
   unavailable?: string;
 }
@@ -61,15 +63,20 @@ export function peerConfigs(threadCounts: readonly number[]): PeerConfig[] {
       { system: tv, backend: 'eager', settings: `${maxT} threads, channels_last`, threads: maxT, harness: 'pytorch', options: { threads: maxT, channelsLast: true }, convOnly: true, unavailable: torchMissing },
     );
   }
+  const blas = { threads: maxT, channelsLast: maxT > 1, openblas: true };
   configs.push({
-    system: tv, backend: 'eager', settings: `${maxT} thread${maxT > 1 ? 's' : ''}, ${maxT > 1 ? 'channels_last, ' : ''}OpenBLAS`, threads: maxT, harness: 'pytorch',
-    options: { threads: maxT, channelsLast: maxT > 1, openblas: true }, env: { LD_LIBRARY_PATH: OPENBLAS_DIR },
+    system: tv, backend: 'eager', settings: `${maxT} thread${maxT > 1 ? 's, channels_last' : ''}, OpenBLAS`, threads: maxT, harness: 'pytorch', options: blas,
+    noConv: { settings: `${maxT} thread${maxT > 1 ? 's' : ''}, OpenBLAS`, options: { ...blas, channelsLast: false } },
+    env: { LD_LIBRARY_PATH: OPENBLAS_DIR },
     unavailable: torchMissing ?? (existsSync(join(OPENBLAS_DIR, 'libblas.so.3')) ? undefined : 'OpenBLAS is not installed: `apt-get install libopenblas0-pthread` makes it the BLAS PyTorch uses (Debian\'s default is the slow reference BLAS)'),
   });
   configs.push(
     { system: 'TensorFlow.js', backend: 'cpu', settings: 'default', threads: 1, harness: 'tfjs', options: { backend: 'cpu' } },
     { system: 'TensorFlow.js', backend: 'wasm', settings: 'as shipped', threads: 1, harness: 'tfjs', options: { backend: 'wasm', addFilterGrad: false }, convOnly: true },
-    { system: 'TensorFlow.js', backend: 'wasm', settings: 'JS filter gradient added', threads: 1, harness: 'tfjs', options: { backend: 'wasm', addFilterGrad: true } },
+    {
+      system: 'TensorFlow.js', backend: 'wasm', settings: 'with a JS Conv2DBackpropFilter', threads: 1, harness: 'tfjs', options: { backend: 'wasm', addFilterGrad: true },
+      noConv: { settings: 'as shipped', options: { backend: 'wasm' } },
+    },
     { system: 'jax-js', backend: 'wasm', settings: '1 thread (default in Node)', threads: 1, harness: 'jax', options: { workers: 0 } },
   );
   if (maxT > 1) configs.push({ system: 'jax-js', backend: 'wasm', settings: `${maxT} threads (worker_threads as Worker)`, threads: maxT, harness: 'jax', options: { workers: maxT } });
@@ -134,7 +141,20 @@ function runChild(cmd: string, args: string[], env: Record<string, string> | und
 
 const f32 = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
-/** Runs one configuration on one model; never throws: a failure is a row with the reason. */
+/** The configuration as it applies to a model: null when it does not (a conv-only setting on a model without convolutions). */
+export function configFor(cfg: PeerConfig, model: string): PeerConfig | null {
+  const layers = peerModels()[model];
+  const conv = layers === undefined || layers.some((l) => l.op === 'conv2d');
+  if (conv) return cfg;
+  if (cfg.convOnly) return null;
+  return cfg.noConv ? { ...cfg, ...cfg.noConv } : cfg;
+}
+
+function peerModels(): Record<string, { op: string }[]> {
+  return JSON.parse(readFileSync(join(PEERS_DIR, 'models.json'), 'utf8')) as Record<string, { op: string }[]>;
+}
+
+/** Runs one configuration (as given by configFor) on one model; never throws: a failure is a row with the reason. */
 export async function runPeer(cfg: PeerConfig, job: PeerJob, onProgress: (detail: string) => void): Promise<BenchResult> {
   const t = job.model.training;
   const row: BenchResult = {
@@ -144,10 +164,8 @@ export async function runPeer(cfg: PeerConfig, job: PeerJob, onProgress: (detail
   };
   const fail = (why: string): BenchResult => ({ ...row, note: `${cfg.system} ${cfg.backend}, ${cfg.settings}: ${why}` });
   if (cfg.unavailable) return fail(cfg.unavailable);
-  const models = JSON.parse(readFileSync(join(PEERS_DIR, 'models.json'), 'utf8')) as Record<string, { op: string }[]>;
-  const layers = models[job.model.name];
+  const layers = peerModels()[job.model.name];
   if (!layers) return fail(`no peer definition of ${job.model.name} in bench/peers/models.json`);
-  if (cfg.convOnly && !layers.some((l) => l.op === 'conv2d')) return fail('not run: the model has no convolution, so this is the configuration above');
   const data = { x: join(job.dir, `${job.model.name}.x`), y: join(job.dir, `${job.model.name}.y`), xi: join(job.dir, `${job.model.name}.xi`), yi: join(job.dir, `${job.model.name}.yi`) };
   if (!existsSync(data.yi)) {
     writeFileSync(data.x, f32(job.train.x));

@@ -26,7 +26,7 @@ import type { Backend } from '../runtime/backend.ts';
 import { fillBatch, loadDataset, type Dataset } from '../runtime/data/dataset.ts';
 import { compileProgram } from '../passes/compile.ts';
 import { formatMachine, formatSvg, formatTable, label, stepStats, writeMarkdown, type BenchReport, type BenchResult, type Budget, type MachineInfo } from './bench-report.ts';
-import { peerConfigs, runPeer, type PeerJob } from './bench-peers.ts';
+import { configFor, peerConfigs, runPeer, type PeerJob } from './bench-peers.ts';
 import { graphFor } from './graphs.ts';
 import { nonNegInt, nonNegNumber, positiveInt } from './options.ts';
 import { BACKENDS, openSession, type SessionFlags } from './session.ts';
@@ -283,7 +283,9 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
       if (flags.peers) {
         const data = loadDataset(flags.data ?? m.loaded.training.dataset);
         const job: PeerJob = { model: m.loaded, paramCount: m.paramCount, budget, dir: tmp, train: batchOf(data.train, 0, m.loaded.training.batchSize, data.normalize), infer: batchOf(data.test, 0, INFER_BATCH, data.normalize) };
-        for (const cfg of peerConfigs(threadCounts)) {
+        for (const all of peerConfigs(threadCounts)) {
+          const cfg = configFor(all, m.loaded.name);
+          if (!cfg) continue;
           const r = await runPeer(cfg, job, (detail) => progress.update(`${m.loaded.name} · ${cfg.system} ${cfg.backend}, ${cfg.settings}`, detail));
           const gflops = r.trainImagesPerSec === null ? null : (m.trainFlops * r.trainImagesPerSec) / m.loaded.training.batchSize / 1e9;
           results.push({ ...r, model: path, gflops, peakFraction: gflops === null ? null : gflops / peak(r.threads) });
