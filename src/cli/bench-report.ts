@@ -3,6 +3,7 @@
  * the SVG bar chart. Pure functions of the results, so the tests check them without timing anything.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, relative, resolve, sep } from 'node:path';
 
 /** One measured configuration: a kiln backend at a thread count, or a peer with its settings. */
 export interface BenchResult {
@@ -163,7 +164,7 @@ export function formatMachine(m: MachineInfo): string {
 }
 
 /** The figures section of BENCHMARKS.md (between the markers): command, machine, table, notes. */
-export function formatMarkdown(report: BenchReport): string {
+export function formatMarkdown(report: BenchReport, chart?: string): string {
   const { head, body, notes } = rows(report.results);
   const m = report.machine;
   return [
@@ -178,6 +179,7 @@ export function formatMarkdown(report: BenchReport): string {
     `|${head.map((_, c) => (NUMERIC.has(c) ? '---:' : '---')).join('|')}|`,
     ...body.map((r) => `| ${r.map(mdEscape).join(' | ')} |`),
     ...(notes.length ? ['', ...notes.map((n, i) => `${i + 1}. ${n}`)] : []),
+    ...(chart ? ['', `![Training images/s per configuration](${chart})`] : []),
   ].join('\n');
 }
 
@@ -196,9 +198,11 @@ export function rewriteFigures(text: string, section: string): string {
   return `${text.trimEnd()}${text.trim() ? '\n\n' : ''}## Figures (\`npm run bench\`)\n\n${block}\n`;
 }
 
-export function writeMarkdown(file: string, report: BenchReport): void {
+/** `chart`: the SVG written in the same run, linked relative to the Markdown file. */
+export function writeMarkdown(file: string, report: BenchReport, chart?: string): void {
   const before = existsSync(file) ? readFileSync(file, 'utf8') : '# kiln benchmarks\n';
-  writeFileSync(file, rewriteFigures(before, formatMarkdown(report)));
+  const link = chart === undefined ? undefined : relative(dirname(resolve(file)), resolve(chart)).split(sep).join('/');
+  writeFileSync(file, rewriteFigures(before, formatMarkdown(report, link)));
 }
 
 const xml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');

@@ -301,7 +301,7 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
   process.stdout.write(`${formatMachine(report.machine)}\n\n${formatTable(results)}`);
   if (!flags.peers) process.stdout.write('\n(--peers adds TensorFlow.js, jax-js and PyTorch on the same models)\n');
   if (flags.json) writeFileSync(flags.json, JSON.stringify(report, null, 2) + '\n');
-  if (flags.markdown) writeMarkdown(flags.markdown, report);
   if (flags.svg) writeFileSync(flags.svg, formatSvg(report));
+  if (flags.markdown) writeMarkdown(flags.markdown, report, flags.svg);
   for (const [f, what] of [[flags.json, 'JSON'], [flags.markdown, 'Markdown'], [flags.svg, 'SVG']] as const) if (f) process.stderr.write(`bench: ${what} written to ${f}${existsSync(f) ? '' : ' (missing!)'}\n`);
 }

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatSvg, formatTable, MARK_END, MARK_START, ratio, rewriteFigures, stepStats, type BenchReport, type BenchResult } from '../../src/cli/bench-report.ts';
 import { peakModuleBytes } from '../../bench/simd-peak.ts';
+import { configFor, peerConfigs, runPeer } from '../../src/cli/bench-peers.ts';
+import type { LoadedModel } from '../../src/frontend/loader.ts';
 import { kiln, miniMnist } from './helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kiln-bench-'));
@@ -91,6 +93,29 @@ describe('bench report', () => {
     expect(added).toMatch(/^# Benchmarks\n\nintro\n\n## Figures[^\n]*\n\n<!-- bench:start -->\nX\n<!-- bench:end -->\n$/);
   });
 
+  it('peer configurations: defaults first, settings that need a convolution skipped or relabelled on the MLP', () => {
+    const all = peerConfigs([1, 2]);
+    const labels = (model: string) => all.map((c) => configFor(c, model)).filter((c) => c !== null).map((c) => `${c.system} ${c.backend}, ${c.settings}`);
+    const cnn = labels('SimpleCNN');
+    expect(cnn).toContain('TensorFlow.js wasm, as shipped');
+    expect(cnn).toContain('TensorFlow.js wasm, with a JS Conv2DBackpropFilter');
+    expect(cnn.some((l) => /channels_last/.test(l))).toBe(true);
+    const mlp = labels('MLP');
+    expect(mlp.some((l) => /channels_last|Conv2DBackpropFilter/.test(l))).toBe(false);
+    expect(mlp.filter((l) => l === 'TensorFlow.js wasm, as shipped')).toHaveLength(1);
+    expect(mlp.some((l) => /^jax-js wasm, 2 threads/.test(l))).toBe(true);
+    // Each system's default comes before its tuned settings.
+    expect(all.find((c) => c.harness === 'pytorch')!.settings).toMatch(/default/);
+  });
+
+  it('a peer that cannot run gives a row saying why', async () => {
+    const model = { name: 'NoSuchModel', file: 'x.ts', training: { batchSize: 8, input: [1, 28, 28], optimizer: { type: 'sgd', lr: 0.1, momentum: 0, nesterov: false, weightDecay: 0 } } } as unknown as LoadedModel;
+    const z = { x: new Float32Array(8 * 784), labels: new Float32Array(8) };
+    const r = await runPeer(peerConfigs([1]).find((c) => c.harness === 'tfjs')!, { model, paramCount: 1, budget: { warmup: 0, steps: 1, seconds: 0 }, dir, train: z, infer: z }, () => {});
+    expect(r.trainImagesPerSec).toBeNull();
+    expect(r.note).toMatch(/no peer definition of NoSuchModel in bench\/peers\/models\.json/);
+  });
+
   it('the SIMD peak kernel is a valid wasm module', () => {
     expect(WebAssembly.validate(peakModuleBytes())).toBe(true);
     const run = new WebAssembly.Instance(new WebAssembly.Module(peakModuleBytes())).exports.run as (n: number) => number;
@@ -127,6 +152,7 @@ describe('kiln bench end to end (reference backend, one step: checks shapes, nev
     expect(after.endsWith(rest!.slice(rest!.indexOf(MARK_END)))).toBe(true);
     expect(after).toMatch(/\| MLP \| kiln reference \[1\] \|/);
     expect(after).toContain('shared 2-core machine');
+    expect(after).toContain('![Training images/s per configuration](b.svg)');
 
     const { tags } = checkXml(readFileSync(out('b.svg'), 'utf8'));
     expect(tags.filter((t) => t === 'rect.bar')).toHaveLength(1);
