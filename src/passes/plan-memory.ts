@@ -53,7 +53,6 @@ export function planMemory(kg: KernelGraph): Program {
 
   // New values of persistent tensors, in place where legal.
   const copies: { from: number; to: number }[] = [];
-  const stateOf = new Map(kg.state.map((s) => [s.value, s]));
   for (const s of kg.state) {
     const u = kg.updates[s.name];
     if (u === undefined || base(u) === s.value) continue;
@@ -68,13 +67,12 @@ export function planMemory(kg: KernelGraph): Program {
   }
 
   // Temporaries, merging an elementwise kernel's output into an input that dies there.
-  const lastOf = (b: Buffer) => b.end;
   kg.kernels.forEach((k, i) => {
     k.outputs.forEach((o, oi) => {
       if (bufOf.has(o) || o !== base(o)) return;
       const j = k.inputs.findIndex((v, ii) => {
         const b = bufOf.get(base(v));
-        return b && !b.persistent && lastOf(b) === i && !stateOf.has(base(v)) && inPlaceAllowed(slices(k, kg), ii, oi) && !k.outputs.some((x, xi) => xi !== oi && bufOf.get(x) === b);
+        return b && !b.persistent && b.end === i && inPlaceAllowed(slices(k, kg), ii, oi) && !k.outputs.some((x, xi) => xi !== oi && bufOf.get(x) === b);
       });
       if (j >= 0) {
         const b = bufOf.get(base(k.inputs[j]!))!;

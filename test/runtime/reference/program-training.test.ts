@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { graphFor } from '../../../src/cli/graphs.ts';
 import { loadModelFile } from '../../../src/frontend/loader.ts';
 import type { Graph } from '../../../src/ir/graph.ts';
+import { verifyProgram } from '../../../src/ir/verify-program.ts';
 import { compileProgram } from '../../../src/passes/compile.ts';
 import { memoizeSteps } from '../../../src/runtime/backend.ts';
 import { fillBatch, loadDataset } from '../../../src/runtime/data/dataset.ts';
@@ -38,12 +39,18 @@ describe('training from the planned Program on the reference backend', () => {
   // The Program's kernels compute every value exactly as the graph's nodes do (the same op
   // kernels, rounded to f32 at the same points), so the comparison is exact, not approximate.
   it.each([
-    ['simple-cnn', 12],
-    ['mlp', 12],
-    ['lenet', 6],
+    ['simple-cnn', 8],
+    ['mlp', 8],
+    ['lenet', 4],
   ] as const)('%s: the same losses and weights as the unfused graph, step for step', async (sample, steps) => {
     const graph = await losses(sample, steps, {});
-    const planned = await losses(sample, steps, { lower: compileProgram });
+    // Every Program the backend builds (train and eval, full and short batch) is verified first.
+    const verified = (g: Graph) => {
+      const p = compileProgram(g);
+      expect(verifyProgram(p)).toEqual([]);
+      return p;
+    };
+    const planned = await losses(sample, steps, { lower: verified });
     expect(planned.train).toEqual(graph.train);
     expect(planned.eval).toEqual(graph.eval);
     expect(planned.weights).toEqual(graph.weights);

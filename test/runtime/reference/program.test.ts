@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { F, Module, nn, type Tensor } from '../../../src/frontend/api.ts';
 import { compileProgram } from '../../../src/passes/compile.ts';
 import { modelGraphs, randomFeeds, randomModel, runGraph, runProgram, SAMPLES, sampleGraph } from '../../passes/helpers.ts';
 
@@ -28,6 +29,26 @@ describe('executeProgram: the planned step computes what the graph computes', ()
         expect(p.memory.arenaBytes, m.describe).toBeLessThanOrEqual(1.1 * p.memory.lowerBoundBytes);
         const { feeds, state } = randomFeeds(g, seed);
         expect(runProgram(p, feeds, state), `${g.stage}: ${m.describe}`).toEqual(runGraph(g, feeds, state));
+      }
+    }
+  });
+
+  it('tensor arithmetic: broadcasting, constants, softmax and log-softmax between linear layers', () => {
+    class Odd extends Module {
+      fc = new nn.Linear(12, 6);
+      fc2 = new nn.Linear(6, 4);
+      override forward(x: Tensor): Tensor {
+        let h = this.fc.forward(x.flatten(1));
+        h = h.sub(h.mean(1, true)).mul(0.5).relu();
+        h = F.softmax(h, 1).add(F.logSoftmax(h, 1).neg()).div(2).add(h.sum(1, true));
+        return this.fc2.forward(h);
+      }
+    }
+    for (const [i, opt] of optimizers.entries()) {
+      const graphs = modelGraphs(() => new Odd(), [3, 2, 2], 5, opt);
+      for (const g of [graphs.train, graphs.eval]) {
+        const { feeds, state } = randomFeeds(g, i);
+        expect(runProgram(compileProgram(g), feeds, state)).toEqual(runGraph(g, feeds, state));
       }
     }
   });
