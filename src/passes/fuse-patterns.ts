@@ -10,6 +10,8 @@ export interface FuseCtx {
   readonly roots: ReadonlySet<number>;
   /** Values beyond the graph's nodes (pool argmax), from id g.nodes.length on. */
   readonly addValue: (name: string, shape: Shape) => number;
+  /** Whether a kernel reading `inputs` and writing `outputs` (plus `extra` new buffers) is within the storage-buffer limit. */
+  readonly fits: (inputs: readonly number[], outputs: readonly number[], extra?: number) => boolean;
 }
 
 /**
@@ -121,20 +123,20 @@ export function matchConvBlocks(ctx: FuseCtx, claimed: ReadonlySet<number>): Dra
       pool,
       ...(p ? { poolKernel: p.attrs.kernel!, poolStride: p.attrs.stride!, poolPadding: p.attrs.padding! } : {}),
     };
-    const argmax = bwd && saved === 'argmax' ? ctx.addValue(`%${y}.argmax`, g.nodes[y]!.shape) : undefined;
+    const withArgmax = bwd !== undefined && saved === 'argmax';
+    const needW = bwd?.dx !== undefined || saved === 'recompute';
+    const savedIn = saved === 'argmax' || saved === 'output' ? [y] : [];
+    const bwdIn = bwd ? [bwd.gy, ...savedIn, x, ...(needW ? [w] : []), ...(saved === 'recompute' && b !== undefined ? [b] : [])] : [];
+    const bwdOut = bwd ? [bwd.dw, ...(bwd.db === undefined ? [] : [bwd.db]), ...(bwd.dx === undefined ? [] : [bwd.dx])] : [];
+    // Past the limit the block is not fused at all: its backward needs the activation stored.
+    if (!ctx.fits(c.inputs, [y], withArgmax ? 1 : 0) || (bwd && !ctx.fits(bwdIn, bwdOut, withArgmax ? 1 : 0))) continue;
+    const argmax = withArgmax ? ctx.addValue(`%${y}.argmax`, g.nodes[y]!.shape) : undefined;
     const nodes = [c.id, ...(act === 'relu' ? [a] : []), ...(p ? [p.id] : [])];
     if (act === 'none' && !p) drafts.push({ kind: 'conv2d', attrs: c.attrs, nodes, inputs: [...c.inputs], outputs: [c.id] });
     else drafts.push({ kind: 'conv_block', attrs: { ...attrs, argmax: argmax !== undefined }, nodes, inputs: [...c.inputs], outputs: [y, ...(argmax === undefined ? [] : [argmax])] });
     if (!bwd) continue;
-    const savedIn = saved === 'argmax' ? [y, argmax!] : saved === 'output' ? [y] : [];
-    const needW = bwd.dx !== undefined || saved === 'recompute';
-    drafts.push({
-      kind: 'conv_block_grad',
-      attrs: { ...attrs, saved, fold: false, dx: bwd.dx !== undefined },
-      nodes: bwd.nodes,
-      inputs: [bwd.gy, ...savedIn, x, ...(needW ? [w] : []), ...(saved === 'recompute' && b !== undefined ? [b] : [])],
-      outputs: [bwd.dw, ...(bwd.db === undefined ? [] : [bwd.db]), ...(bwd.dx === undefined ? [] : [bwd.dx])],
-    });
+    const inputs = argmax === undefined ? bwdIn : [bwd.gy, y, argmax, ...bwdIn.slice(2)];
+    drafts.push({ kind: 'conv_block_grad', attrs: { ...attrs, saved, fold: false, dx: bwd.dx !== undefined }, nodes: bwd.nodes, inputs, outputs: bwdOut });
   }
   return drafts;
 }
@@ -154,9 +156,10 @@ export function matchCrossEntropy(ctx: FuseCtx, claimed: ReadonlySet<number>): D
     const outs = [ce.id, ...(grad ? [grad.id] : [])];
     const l = g.nodes[logits]!;
     const mine = new Set(outs);
-    if (l.op === 'linear' && !claimed.has(l.id) && users[logits]!.every((u) => mine.has(u))) {
-      drafts.push({ kind: 'linear_cross_entropy', attrs: { bias: l.inputs.length === 3, ...attrs }, nodes: [l.id, ...outs], inputs: [...l.inputs, labels], outputs: [l.id, ...outs] });
-    } else {
+    const linearIn = [...l.inputs, labels];
+    if (l.op === 'linear' && !claimed.has(l.id) && users[logits]!.every((u) => mine.has(u)) && ctx.fits(linearIn, [l.id, ...outs])) {
+      drafts.push({ kind: 'linear_cross_entropy', attrs: { bias: l.inputs.length === 3, ...attrs }, nodes: [l.id, ...outs], inputs: linearIn, outputs: [l.id, ...outs] });
+    } else if (ctx.fits([logits, labels], outs)) {
       drafts.push({ kind: 'softmax_cross_entropy', attrs, nodes: outs, inputs: [logits, labels], outputs: outs });
     }
   }
@@ -187,7 +190,7 @@ export function matchLinearGrads(ctx: FuseCtx, claimed: ReadonlySet<number>): Dr
     if (found.length !== 1) continue;
     const { grad, dw, db, dx } = found[0]!;
     const nodes = [dw, ...(db === undefined ? [] : [db]), ...(dx === undefined ? [] : [dx])];
-    if (nodes.some((n) => claimed.has(n))) continue;
+    if (nodes.some((n) => claimed.has(n)) || !ctx.fits([grad, x, ...(dx === undefined ? [] : [w])], nodes)) continue;
     drafts.push({
       kind: 'linear_grad',
       attrs: { bias: db !== undefined, dx: dx !== undefined },

@@ -40,6 +40,7 @@ export function fuse(g: Graph, opts: FuseOptions = {}): KernelGraph {
       values.push({ id: values.length, name, shape });
       return values.length - 1;
     },
+    fits: (ins, outs, extra = 0) => new Set([...ins, ...outs].filter((v) => numel(values[v]!.shape) > 1)).size + extra <= limit,
   };
 
   const drafts: (Draft | undefined)[] = [];

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { F, Module, nn, type Tensor } from '../../../src/frontend/api.ts';
+import { verifyProgram } from '../../../src/ir/verify-program.ts';
 import { compileProgram } from '../../../src/passes/compile.ts';
 import { modelGraphs, randomFeeds, randomModel, runGraph, runProgram, SAMPLES, sampleGraph } from '../../passes/helpers.ts';
 
@@ -30,6 +31,18 @@ describe('executeProgram: the planned step computes what the graph computes', ()
         const { feeds, state } = randomFeeds(g, seed);
         expect(runProgram(p, feeds, state), `${g.stage}: ${m.describe}`).toEqual(runGraph(g, feeds, state));
       }
+    }
+  });
+
+  // Batch norm's plain kernels bind 6 buffers, so 6 is the tightest limit every model meets.
+  it.each([6, 7])('random models under a limit of %i storage buffers: split to fit, still exact', (limit) => {
+    for (let seed = 0; seed < 40; seed++) {
+      const m = randomModel(seed);
+      const g = modelGraphs(m.make, m.input, 3, optimizers[seed % optimizers.length]).train;
+      const p = compileProgram(g, { maxStorageBuffers: limit });
+      expect(verifyProgram(p, limit), m.describe).toEqual([]);
+      const { feeds, state } = randomFeeds(g, seed);
+      expect(runProgram(p, feeds, state), m.describe).toEqual(runGraph(g, feeds, state));
     }
   });
 
