@@ -89,8 +89,9 @@ export function fuse(g: Graph, opts: FuseOptions = {}): KernelGraph {
     const nodes = new Set([...group.flatMap((d) => d.nodes), e.id]);
     const open = new Set([...group.flatMap((d) => [...(d.epilogue ?? []), ...(d.acc === undefined ? [] : [d.acc])]), e.id]);
     const members = [...group.flatMap((d) => d.epilogue ?? []), e.id];
-    // An epilogue reads the anchor's value and its own steps, never the kernel's other outputs.
-    if (members.some((m) => g.nodes[m]!.inputs.some((u) => nodes.has(u) && !open.has(u)))) return false;
+    // An epilogue reads the anchor's value and its own steps, never the kernel's other outputs
+    // (nor any of its values through a view).
+    if (members.some((m) => g.nodes[m]!.inputs.some((u) => nodes.has(baseOf(values, u)) && !open.has(u)))) return false;
     const fixedIn = group.flatMap((d) => d.inputs);
     const ext = readsOf(nodes, fixedIn, members);
     const inside = new Set(ids);
