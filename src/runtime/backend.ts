@@ -37,4 +37,44 @@ export interface Backend {
   trainStep(x: Float32Array, labels: Float32Array, step: number): StepResult;
   evalStep(x: Float32Array, labels: Float32Array): StepResult;
   dispose(): void;
+  /**
+   * Present on backends whose device runs behind the host (webgpu), whose trainStep and evalStep
+   * cannot answer at once: steps are queued and their results read back in batches.
+   */
+  readonly queued?: QueuedSteps;
+}
+
+/**
+ * Steps that run asynchronously: queue as many as `depth` (the inputs are copied before queueing
+ * returns), then flush to run them and read back each one's loss and logits. After any step
+ * getState throws until sync() resolves; setState may be called at any time.
+ */
+export interface QueuedSteps {
+  /** Steps worth queueing between flushes. */
+  readonly depth: number;
+  queueTrainStep(x: Float32Array, labels: Float32Array, step: number): void;
+  queueEvalStep(x: Float32Array, labels: Float32Array): void;
+  /** Runs every queued step; their results, in queueing order. */
+  flush(): Promise<StepResult[]>;
+  /** Brings getState up to date with the device. */
+  sync(): Promise<void>;
+}
+
+/** One training step on any backend. */
+export async function runTrainStep(b: Backend, x: Float32Array, labels: Float32Array, step: number): Promise<StepResult> {
+  if (!b.queued) return b.trainStep(x, labels, step);
+  b.queued.queueTrainStep(x, labels, step);
+  return (await b.queued.flush()).at(-1)!;
+}
+
+/** One evaluation step on any backend. */
+export async function runEvalStep(b: Backend, x: Float32Array, labels: Float32Array): Promise<StepResult> {
+  if (!b.queued) return b.evalStep(x, labels);
+  b.queued.queueEvalStep(x, labels);
+  return (await b.queued.flush()).at(-1)!;
+}
+
+/** Makes getState current on any backend (a no-op on synchronous ones). */
+export async function syncState(b: Backend): Promise<void> {
+  await b.queued?.sync();
 }

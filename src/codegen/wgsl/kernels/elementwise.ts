@@ -1,0 +1,57 @@
+import { num } from '../../../ir/op.ts';
+import type { Expr } from '../../../ir/program.ts';
+import { numel } from '../../../ir/shape.ts';
+import { exprCode } from '../expr.ts';
+import { partsDispatch, type Part } from '../grid.ts';
+import { Shader, u32, type KernelCtx, type WgslDispatch } from '../shader.ts';
+
+/** A plain elementwise op kernel is the one-step expression of that op over its output. */
+export function elementwiseOp(ctx: KernelCtx): WgslDispatch[] {
+  const k = ctx.kernel;
+  const expr: Expr = { steps: [{ op: k.kind, attrs: k.attrs, args: k.inputs.map((_, input) => ({ input })) }], outputs: [0] };
+  return elementwise({ ...ctx, kernel: { ...k, expr } });
+}
+
+/** `elementwise`: a chain of elementwise steps over the outputs' shape, one thread per element. */
+export function elementwise(ctx: KernelCtx): WgslDispatch[] {
+  const sh = new Shader(ctx);
+  const k = ctx.kernel;
+  const domain = k.outputs[0]!.shape;
+  const { lines, outputs } = exprCode({ sh, domain, input: (j) => k.inputs[j]!, i: 'o' }, k.expr!);
+  const store = [...lines, ...outputs.map((v, j) => `${sh.write(k.outputs[j]!, 'o')} = ${v};`)].join('\n');
+  return [partsDispatch(sh, k.name, [{ count: numel(domain), length: 0, store }])];
+}
+
+/**
+ * `foreach`: group t is an `elementwise` kernel over its own tensors; one dispatch runs them all,
+ * thread o finding its group among the groups' consecutive element ranges (the multi-tensor
+ * optimizer update in one launch).
+ */
+export function foreach(ctx: KernelCtx): WgslDispatch[] {
+  const sh = new Shader(ctx);
+  const k = ctx.kernel;
+  const T = num(k.attrs, 'groups');
+  const A = num(k.attrs, 'groupInputs');
+  const B = num(k.attrs, 'groupOutputs');
+  const shared = k.inputs.slice(T * A);
+  const body: string[] = [];
+  let start = 0;
+  for (let t = 0; t < T; t++) {
+    const outs = k.outputs.slice(t * B, (t + 1) * B);
+    const domain = outs[0]!.shape;
+    const n = numel(domain);
+    const input = (j: number) => (j < A ? k.inputs[t * A + j]! : shared[j - A]!);
+    const { lines, outputs } = exprCode({ sh, domain, input, i: 'i' }, k.expr!);
+    body.push(
+      `if (o < ${u32(start + n)}) {`,
+      `  let i = o - ${u32(start)};`,
+      ...lines.map((l) => `  ${l}`),
+      ...outputs.map((v, j) => `  ${sh.write(outs[j]!, 'i')} = ${v};`),
+      '  return;',
+      '}',
+    );
+    start += n;
+  }
+  const part: Part = { count: start, length: 0, store: body.join('\n') };
+  return [partsDispatch(sh, k.name, [part])];
+}

@@ -1,0 +1,57 @@
+import type { KernelCtx, WgslDispatch } from '../shader.ts';
+import { copy } from './copy.ts';
+import { elementwise, elementwiseOp, foreach } from './elementwise.ts';
+import { batchMean, batchNormGrad, batchVar } from './ops/batch-norm.ts';
+import { conv2d, conv2dGradInput, conv2dGradWeight } from './ops/conv2d.ts';
+import { linear, matmul } from './ops/linear.ts';
+import { avgPool2d, avgPool2dGrad, maxPool2d, maxPool2dGrad } from './ops/pool.ts';
+import { sum, sumTo } from './ops/reduce.ts';
+import { crossEntropy, crossEntropyGrad, logSoftmax, logSoftmaxGrad, softmax, softmaxGrad } from './ops/softmax.ts';
+
+/** Emits one kernel kind as the dispatches that compute it, in order. */
+export type KernelGen = (ctx: KernelCtx) => WgslDispatch[];
+
+/**
+ * Every kernel kind a Program may hold: each op of the op table but the leaves (plain kinds,
+ * kernels/ops/, by op family as src/ir/ops), then `copy` and the fused kinds of src/ir/kernels.ts
+ * (one file each).
+ */
+export const WGSL_KERNELS: Readonly<Record<string, KernelGen>> = {
+  reshape: copy,
+  add: elementwiseOp,
+  sub: elementwiseOp,
+  mul: elementwiseOp,
+  div: elementwiseOp,
+  neg: elementwiseOp,
+  relu: elementwiseOp,
+  relu_grad: elementwiseOp,
+  axpby: elementwiseOp,
+  expand: elementwiseOp,
+  dropout: elementwiseOp,
+  adam_step: elementwiseOp,
+  batch_norm: elementwiseOp,
+  batch_var_grad: elementwiseOp,
+  batch_norm_grad: batchNormGrad,
+  batch_mean: batchMean,
+  batch_var: batchVar,
+  sum,
+  sum_to: sumTo,
+  conv2d,
+  conv2d_grad_input: conv2dGradInput,
+  conv2d_grad_weight: conv2dGradWeight,
+  max_pool2d: maxPool2d,
+  max_pool2d_grad: maxPool2dGrad,
+  avg_pool2d: avgPool2d,
+  avg_pool2d_grad: avgPool2dGrad,
+  linear,
+  matmul,
+  log_softmax: logSoftmax,
+  log_softmax_grad: logSoftmaxGrad,
+  softmax,
+  softmax_grad: softmaxGrad,
+  cross_entropy: crossEntropy,
+  cross_entropy_grad: crossEntropyGrad,
+  copy,
+  elementwise,
+  foreach,
+};

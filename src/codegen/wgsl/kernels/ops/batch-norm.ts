@@ -1,0 +1,54 @@
+import { num } from '../../../../ir/op.ts';
+import type { Slice } from '../../../../ir/program.ts';
+import { numel } from '../../../../ir/shape.ts';
+import { partsDispatch } from '../../grid.ts';
+import { f32, Shader, u32, type KernelCtx, type WgslDispatch } from '../../shader.ts';
+import { elementwiseOp } from '../elementwise.ts';
+
+// Per-channel statistics over [N, C] or [N, C, H, W]: output c sums the N·H·W elements of
+// channel c, term r = (n, hw) at flat index (n·C + c)·HW + hw.
+
+function channelIndex(x: Slice): string {
+  const [, C, H, W] = x.shape;
+  const hw = x.shape.length === 4 ? H! * W! : 1;
+  return hw === 1 ? `r * ${u32(C!)} + o` : `((r / ${u32(hw)}) * ${u32(C!)} + o) * ${u32(hw)} + r % ${u32(hw)}`;
+}
+
+const count = (x: Slice) => numel(x.shape) / x.shape[1]!;
+
+export function batchMean(ctx: KernelCtx): WgslDispatch[] {
+  const sh = new Shader(ctx);
+  const x = ctx.kernel.inputs[0]!;
+  const out = ctx.kernel.outputs[0]!;
+  const term = `return ${sh.read(x, channelIndex(x))};`;
+  return [partsDispatch(sh, ctx.kernel.name, [{ count: x.shape[1]!, length: count(x), term, store: `${sh.write(out, 'o')} = acc / ${f32(count(x))};` }])];
+}
+
+/** Biased, as PyTorch's training forward; mean is batch_mean(x). */
+export function batchVar(ctx: KernelCtx): WgslDispatch[] {
+  const sh = new Shader(ctx);
+  const [x, mean] = ctx.kernel.inputs;
+  const out = ctx.kernel.outputs[0]!;
+  const term = `let d = ${sh.read(x!, channelIndex(x!))} - ${sh.read(mean!, 'o')};\nreturn d * d;`;
+  return [partsDispatch(sh, ctx.kernel.name, [{ count: x!.shape[1]!, length: count(x!), term, store: `${sh.write(out, 'o')} = acc / ${f32(count(x!))};` }])];
+}
+
+/**
+ * wrt x is elementwise; wrt mean, var, gamma are per-channel sums, with the per-channel factors
+ * (γ, r = 1/sqrt(var + eps)) taken out of the sum:
+ *   mean: -γr·Σ g   var: -½γr³·Σ g·(x-μ)   gamma: r·Σ g·(x-μ)
+ */
+export function batchNormGrad(ctx: KernelCtx): WgslDispatch[] {
+  const wrt = ctx.kernel.attrs.wrt;
+  if (wrt === 'x') return elementwiseOp(ctx);
+  const sh = new Shader(ctx);
+  const [g, x, mean, v, gamma] = ctx.kernel.inputs;
+  const out = ctx.kernel.outputs[0]!;
+  const i = channelIndex(x!);
+  const term = wrt === 'mean' ? `return ${sh.read(g!, i)};` : `return ${sh.read(g!, i)} * (${sh.read(x!, i)} - ${sh.read(mean!, 'o')});`;
+  const r = `(1.0 / sqrt(${sh.read(v!, 'o')} + ${f32(num(ctx.kernel.attrs, 'eps'))}))`;
+  const gm = sh.read(gamma!, 'o');
+  const scale = wrt === 'mean' ? `-${gm} * ${r}` : wrt === 'var' ? `-0.5 * ${gm} * ${r} * ${r} * ${r}` : wrt === 'gamma' ? r : undefined;
+  if (!scale) throw new Error(`wgsl: batch_norm_grad: unknown wrt ${String(wrt)}`);
+  return [partsDispatch(sh, ctx.kernel.name, [{ count: x!.shape[1]!, length: count(x!), term, store: `${sh.write(out, 'o')} = ${scale} * acc;` }])];
+}

@@ -1,0 +1,156 @@
+import { pair } from '../../../../ir/op.ts';
+import type { Slice } from '../../../../ir/program.ts';
+import { numel } from '../../../../ir/shape.ts';
+import { partsDispatch } from '../../grid.ts';
+import { f32, i32, Shader, u32, unflatten, type KernelCtx, type WgslDispatch } from '../../shader.ts';
+
+export interface PoolWindow {
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+}
+
+export function poolWindow(attrs: KernelCtx['kernel']['attrs'], prefix = ''): PoolWindow {
+  const key = (k: string) => (prefix ? prefix + k[0]!.toUpperCase() + k.slice(1) : k);
+  const [kh, kw] = pair(attrs, key('kernel'));
+  const [sh, sw] = pair(attrs, key('stride'));
+  const [ph, pw] = pair(attrs, key('padding'));
+  return { kh, kw, sh, sw, ph, pw };
+}
+
+/**
+ * A WGSL function `name(plane: u32, oh: u32, ow: u32) -> u32` giving the in-plane position
+ * ih·W + iw of the maximum of window (oh, ow), PyTorch's CPU rule: scan row-major from the first
+ * in-bounds element, move only to a strictly greater value or a NaN, so ties go to the first
+ * maximum; padding (-inf) is never chosen. `value(idx)` reads the plane's element idx, where
+ * plane is the offset of the plane.
+ */
+export function argmaxFn(name: string, H: number, W: number, p: PoolWindow, value: (idx: string) => string): string {
+  return `fn ${name}(plane: u32, oh: u32, ow: u32) -> u32 {
+  var best = 0xffffffffu;
+  var bestV: f32 = 0.0;
+  for (var kh = 0u; kh < ${u32(p.kh)}; kh++) {
+    let ih = ${i32(-p.ph)} + i32(oh * ${u32(p.sh)} + kh);
+    if (ih < 0i || ih >= ${i32(H)}) { continue; }
+    for (var kw = 0u; kw < ${u32(p.kw)}; kw++) {
+      let iw = ${i32(-p.pw)} + i32(ow * ${u32(p.sw)} + kw);
+      if (iw < 0i || iw >= ${i32(W)}) { continue; }
+      let pos = u32(ih) * ${u32(W)} + u32(iw);
+      let v = ${value('plane + pos')};
+      if (best == 0xffffffffu || v > bestV || v != v) { best = pos; bestV = v; }
+    }
+  }
+  return best;
+}
+`;
+}
+
+/** `let lo/hi` bounds (i32, inclusive) of the pooled rows/cols whose windows contain input (ih, iw). */
+export function coveringRange(p: PoolWindow, HO: number, WO: number, ih: string, iw: string): string {
+  // oh covers ih iff oh·sh - ph <= ih <= oh·sh - ph + kh - 1, so oh runs from
+  // ceil((ih + ph - kh + 1)/sh) to floor((ih + ph)/sh); the ceiling is taken of a numerator shifted
+  // positive by sh·(kh + 1), because WGSL's integer division truncates toward zero.
+  return [
+    `let ohLo = max(0i, (i32(${ih}) + ${i32(p.ph - p.kh + 1 + p.sh * (p.kh + 1) + p.sh - 1)}) / ${i32(p.sh)} - ${i32(p.kh + 1)});`,
+    `let ohHi = min(${i32(HO - 1)}, i32(${ih} + ${u32(p.ph)}) / ${i32(p.sh)});`,
+    `let owLo = max(0i, (i32(${iw}) + ${i32(p.pw - p.kw + 1 + p.sw * (p.kw + 1) + p.sw - 1)}) / ${i32(p.sw)} - ${i32(p.kw + 1)});`,
+    `let owHi = min(${i32(WO - 1)}, i32(${iw} + ${u32(p.pw)}) / ${i32(p.sw)});`,
+  ].join('\n');
+}
+
+function planes(x: Slice) {
+  const [, , H, W] = x.shape;
+  return { H: H!, W: W! };
+}
+
+export function maxPool2d(ctx: KernelCtx): WgslDispatch[] {
+  const sh = new Shader(ctx);
+  const x = ctx.kernel.inputs[0]!;
+  const y = ctx.kernel.outputs[0]!;
+  const p = poolWindow(ctx.kernel.attrs);
+  const { H, W } = planes(x);
+  const [, , HO, WO] = y.shape;
+  sh.helper('argmax', argmaxFn('window_argmax', H, W, p, (i) => sh.read(x, i)));
+  const store = [
+    `let cell = o % ${u32(HO! * WO!)};`,
+    `let plane = (o / ${u32(HO! * WO!)}) * ${u32(H * W)};`,
+    `let a = window_argmax(plane, cell / ${u32(WO!)}, cell % ${u32(WO!)});`,
+    `${sh.write(y, 'o')} = ${sh.read(x, 'plane + a')};`,
+  ].join('\n');
+  return [partsDispatch(sh, ctx.kernel.name, [{ count: numel(y.shape), length: 0, store }])];
+}
+
+/**
+ * Gathers, for each input element, the gradients of the windows whose argmax it is (overlapping
+ * windows add), recomputing each argmax by the forward's rule.
+ */
+export function maxPool2dGrad(ctx: KernelCtx): WgslDispatch[] {
+  const sh = new Shader(ctx);
+  const [g, x] = ctx.kernel.inputs;
+  const dx = ctx.kernel.outputs[0]!;
+  const p = poolWindow(ctx.kernel.attrs);
+  const { H, W } = planes(x!);
+  const [, , HO, WO] = g!.shape;
+  sh.helper('argmax', argmaxFn('window_argmax', H, W, p, (i) => sh.read(x!, i)));
+  const store = [
+    `let pos = o % ${u32(H * W)};`,
+    `let nc = o / ${u32(H * W)};`,
+    coveringRange(p, HO!, WO!, `(pos / ${u32(W)})`, `(pos % ${u32(W)})`),
+    'var sum: f32 = 0.0;',
+    'for (var oh = ohLo; oh <= ohHi; oh++) {',
+    '  for (var ow = owLo; ow <= owHi; ow++) {',
+    `    if (window_argmax(nc * ${u32(H * W)}, u32(oh), u32(ow)) == pos) { sum += ${sh.read(g!, `(nc * ${u32(HO!)} + u32(oh)) * ${u32(WO!)} + u32(ow)`)}; }`,
+    '  }',
+    '}',
+    `${sh.write(dx, 'o')} = sum;`,
+  ].join('\n');
+  return [partsDispatch(sh, ctx.kernel.name, [{ count: numel(dx.shape), length: 0, store }])];
+}
+
+/** count_include_pad=True: every window divides by kh·kw (see the reference kernel for why that is PyTorch's divisor here). */
+export function avgPool2d(ctx: KernelCtx): WgslDispatch[] {
+  const sh = new Shader(ctx);
+  const x = ctx.kernel.inputs[0]!;
+  const y = ctx.kernel.outputs[0]!;
+  const p = poolWindow(ctx.kernel.attrs);
+  const { H, W } = planes(x);
+  const [, , HO, WO] = y.shape;
+  const store = [
+    unflatten('o', [numel(y.shape) / (HO! * WO!), HO!, WO!], ['nc', 'oh', 'ow']),
+    'var sum: f32 = 0.0;',
+    `for (var kh = 0u; kh < ${u32(p.kh)}; kh++) {`,
+    `  let ih = ${i32(-p.ph)} + i32(oh * ${u32(p.sh)} + kh);`,
+    `  if (ih < 0i || ih >= ${i32(H)}) { continue; }`,
+    `  for (var kw = 0u; kw < ${u32(p.kw)}; kw++) {`,
+    `    let iw = ${i32(-p.pw)} + i32(ow * ${u32(p.sw)} + kw);`,
+    `    if (iw < 0i || iw >= ${i32(W)}) { continue; }`,
+    `    sum += ${sh.read(x, `nc * ${u32(H * W)} + u32(ih) * ${u32(W)} + u32(iw)`)};`,
+    '  }',
+    '}',
+    `${sh.write(y, 'o')} = sum / ${f32(p.kh * p.kw)};`,
+  ].join('\n');
+  return [partsDispatch(sh, ctx.kernel.name, [{ count: numel(y.shape), length: 0, store }])];
+}
+
+export function avgPool2dGrad(ctx: KernelCtx): WgslDispatch[] {
+  const sh = new Shader(ctx);
+  const g = ctx.kernel.inputs[0]!;
+  const dx = ctx.kernel.outputs[0]!;
+  const p = poolWindow(ctx.kernel.attrs);
+  const [, , H, W] = dx.shape;
+  const [, , HO, WO] = g.shape;
+  const store = [
+    `let pos = o % ${u32(H! * W!)};`,
+    `let nc = o / ${u32(H! * W!)};`,
+    coveringRange(p, HO!, WO!, `(pos / ${u32(W!)})`, `(pos % ${u32(W!)})`),
+    'var sum: f32 = 0.0;',
+    'for (var oh = ohLo; oh <= ohHi; oh++) {',
+    `  for (var ow = owLo; ow <= owHi; ow++) { sum += ${sh.read(g, `(nc * ${u32(HO!)} + u32(oh)) * ${u32(WO!)} + u32(ow)`)}; }`,
+    '}',
+    `${sh.write(dx, 'o')} = sum / ${f32(p.kh * p.kw)};`,
+  ].join('\n');
+  return [partsDispatch(sh, ctx.kernel.name, [{ count: numel(dx.shape), length: 0, store }])];
+}

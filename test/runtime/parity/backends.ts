@@ -1,0 +1,77 @@
+import type { Graph } from '../../../src/ir/graph.ts';
+import type { Program, Slice } from '../../../src/ir/program.ts';
+import type { Backend, StepSource } from '../../../src/runtime/backend.ts';
+
+/**
+ * A backend under the parity suite. The suite is written once and run against every entry here:
+ * a backend joins by adding one.
+ */
+export interface ParityBackend {
+  readonly name: string;
+  /** Why it cannot run on this machine, or undefined when it can (checked once per file). */
+  unavailable(): Promise<string | undefined>;
+  /** Runs one step of `program` over a fresh zeroed arena (constants written) after writing `feeds`; returns `reads`. */
+  runProgram(program: Program, feeds: readonly { slice: Slice; data: Float32Array }[], reads: readonly Slice[], seed: number): Promise<Float32Array[]>;
+  /** A training backend over `steps`, lowering each graph with `lower`. */
+  open(steps: StepSource, initial: ReadonlyMap<string, Float32Array>, batchSize: number, seed: number, lower: (g: Graph) => Program): Promise<Backend>;
+  /** Releases what the backend holds for the whole file. */
+  close(): Promise<void>;
+}
+
+async function webgpu(): Promise<ParityBackend> {
+  const { openGpu } = await import('../../../src/runtime/webgpu/device.ts');
+  const { runProgramOnce } = await import('../../../src/runtime/webgpu/run-program.ts');
+  const { WebGpuBackend } = await import('../../../src/runtime/webgpu/backend.ts');
+  let gpu: Awaited<ReturnType<typeof openGpu>> | undefined;
+  let why: string | undefined;
+  return {
+    name: 'webgpu',
+    async unavailable() {
+      if (gpu || why) return why;
+      try {
+        gpu = await openGpu();
+      } catch (e) {
+        why = (e as Error).message;
+      }
+      return why;
+    },
+    runProgram: (p, feeds, reads, seed) => runProgramOnce(gpu!, p, feeds, reads, seed),
+    async open(steps, initial, batchSize, seed, lower) {
+      const b = new WebGpuBackend(gpu!, steps, initial, batchSize, seed, { lower, gpu });
+      await b.flush();
+      return b;
+    },
+    async close() {
+      gpu?.device.destroy();
+      gpu = undefined;
+    },
+  };
+}
+
+/** Every backend the suite runs against (the reference backend is the oracle, not an entry). */
+export const PARITY_BACKENDS: readonly (() => Promise<ParityBackend>)[] = [webgpu];
+
+/**
+ * The error of `got` against the oracle `want`: max |got - want| / max(|want|, floor), floor = 1%
+ * of want's largest magnitude. Relative per element, except that elements 100 times smaller than
+ * the tensor's largest are judged against that 1%: an f32 sum of n terms is off by about n·2^-24
+ * of the terms' magnitudes, so an element that cancels to near zero (a gradient summed over a
+ * batch) has no meaningful relative error of its own.
+ */
+export function parityError(got: ArrayLike<number>, want: ArrayLike<number>): { error: number; at: number } {
+  if (got.length !== want.length) return { error: Infinity, at: -1 };
+  let peak = 0;
+  for (let i = 0; i < want.length; i++) peak = Math.max(peak, Math.abs(want[i]!));
+  const floor = Math.max(peak * 1e-2, 1e-30);
+  let error = 0;
+  let at = -1;
+  for (let i = 0; i < want.length; i++) {
+    const e = Math.abs(got[i]! - want[i]!) / Math.max(Math.abs(want[i]!), floor);
+    if (Number.isNaN(e)) return { error: Infinity, at: i };
+    if (e > error) {
+      error = e;
+      at = i;
+    }
+  }
+  return { error, at };
+}
