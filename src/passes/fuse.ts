@@ -83,12 +83,13 @@ export function fuse(g: Graph, opts: FuseOptions = {}): KernelGraph {
   /** New value of a persistent tensor -> the leaf holding its old value. */
   const updated = new Map(Object.entries(g.updates).map(([name, v]) => [v, stateNode.get(name)!]));
 
-  /** Drafts `ids` (at most one anchored) and node e as one kernel: legal, and within the limit? */
-  const canMerge = (ids: readonly number[], e: Node) => {
+  /** Drafts `ids` (at most one anchored) and node e, if any, as one kernel: legal, and within the limit? */
+  const canMerge = (ids: readonly number[], e?: Node) => {
     const group = ids.map((i) => drafts[i]!);
-    const nodes = new Set([...group.flatMap((d) => d.nodes), e.id]);
-    const open = new Set([...group.flatMap((d) => [...(d.epilogue ?? []), ...(d.acc === undefined ? [] : [d.acc])]), e.id]);
-    const members = [...group.flatMap((d) => d.epilogue ?? []), e.id];
+    const extra = e ? [e.id] : [];
+    const nodes = new Set([...group.flatMap((d) => d.nodes), ...extra]);
+    const open = new Set([...group.flatMap((d) => [...(d.epilogue ?? []), ...(d.acc === undefined ? [] : [d.acc])]), ...extra]);
+    const members = [...group.flatMap((d) => d.epilogue ?? []), ...extra];
     // An epilogue reads the anchor's value and its own steps, never the kernel's other outputs
     // (nor any of its values through a view).
     if (members.some((m) => g.nodes[m]!.inputs.some((u) => nodes.has(baseOf(values, u)) && !open.has(u)))) return false;
@@ -102,9 +103,23 @@ export function fuse(g: Graph, opts: FuseOptions = {}): KernelGraph {
     const fixedOut = group.flatMap((d) => d.outputs);
     // A new value of a persistent tensor the kernel reads is written over it (plan-memory.ts): one binding.
     const inPlace = (v: number) => updated.has(v) && ext.has(updated.get(v)!);
-    const outs = [...open].filter((m) => (m === e.id || needed(m, nodes)) && !inPlace(m));
+    const outs = [...open].filter((m) => (m === e?.id || needed(m, nodes)) && !inPlace(m));
     const buffers = new Set([...[...ext].filter((v) => big(v) && values[v]!.constant === undefined), ...fixedOut.filter(big), ...outs.filter(big)]);
     return buffers.size <= limit;
+  };
+
+  /** Moves the elementwise drafts `ids` into draft `target`. */
+  const merge = (target: number, ids: readonly number[]) => {
+    const d = drafts[target]!;
+    for (const i of ids) {
+      if (i === target) continue;
+      const other = drafts[i]!;
+      d.nodes.push(...other.nodes);
+      d.epilogue!.push(...other.epilogue!);
+      for (const n of other.nodes) owner.set(n, target);
+      drafts[i] = undefined;
+    }
+    return d;
   };
 
   const attach = (e: Node): boolean => {
@@ -118,15 +133,7 @@ export function fuse(g: Graph, opts: FuseOptions = {}): KernelGraph {
       const anchored = ids.filter((i) => drafts[i]!.kind !== 'elementwise');
       if (anchored.length > 1 || !canMerge(ids, e)) continue;
       const target = anchored[0] ?? ids[0]!;
-      const d = drafts[target]!;
-      for (const i of ids) {
-        if (i === target) continue;
-        const other = drafts[i]!;
-        d.nodes.push(...other.nodes);
-        d.epilogue!.push(...other.epilogue!);
-        for (const n of other.nodes) owner.set(n, target);
-        drafts[i] = undefined;
-      }
+      const d = merge(target, ids);
       d.nodes.push(e.id);
       d.epilogue!.push(e.id);
       owner.set(e.id, target);
@@ -142,6 +149,27 @@ export function fuse(g: Graph, opts: FuseOptions = {}): KernelGraph {
     else if (isElementwise(n)) {
       if (!attach(n)) add({ kind: 'elementwise', attrs: {}, nodes: [n.id], inputs: [], outputs: [], epilogue: [n.id], domain: n.shape });
     } else add({ kind: n.op, attrs: n.attrs, nodes: [n.id], inputs: [...n.inputs], outputs: [n.id] });
+  }
+
+  // Independent elementwise kernels of one phase over the same domain run as one launch when
+  // that saves a read (they share an operand) or the domain is small enough that running them
+  // together cannot matter to peak memory (per-channel running statistics, step counters). The
+  // optimizer's updates are left to packUpdates, which groups them by parameter.
+  const SMALL_DOMAIN = 4096;
+  const operandsOf = (d: Draft) => new Set([...reads(d)].filter((v) => values[v]!.constant === undefined));
+  const phaseOf = (d: Draft) => {
+    const phases = new Set(d.nodes.map((n) => g.nodes[n]!.phase));
+    return phases.size === 1 && !phases.has('update') ? [...phases][0] : undefined;
+  };
+  for (let i = 0; i < drafts.length; i++) {
+    for (let j = i + 1; j < drafts.length; j++) {
+      const [a, b] = [drafts[i], drafts[j]];
+      if (a?.kind !== 'elementwise' || b?.kind !== 'elementwise' || !sameShape(a.domain!, b.domain!)) continue;
+      if (phaseOf(a) === undefined || phaseOf(a) !== phaseOf(b)) continue;
+      const ra = operandsOf(a);
+      const shares = [...operandsOf(b)].some((v) => ra.has(v));
+      if ((shares || numel(a.domain!) <= SMALL_DOMAIN) && canMerge([i, j])) merge(i, [i, j]);
+    }
   }
 
   const finalize = (d: Draft): FusedKernel => {

@@ -63,6 +63,17 @@ describe('fuse', () => {
     expect(kg.kernels[5]!.attrs).toEqual({ bias: true, dx: false });
   });
 
+  it('LeNet: independent small elementwise kernels of one phase share a launch; the optimizer packs by parameter', async () => {
+    const kg = fuse(simplify(await sampleGraph('lenet', 'train', 64)));
+    const ops = kg.kernels.filter((k) => k.kind === 'elementwise').map((k) => k.ops.join(' '));
+    // Each batch norm's running mean and variance in one kernel; the three step counters in one.
+    expect(ops.filter((o) => o === 'axpby mul axpby')).toHaveLength(3);
+    expect(ops).toContain('add add add');
+    // 16 parameters, Adam, two per launch.
+    expect(kinds(kg).filter((k) => k === 'foreach')).toHaveLength(8);
+    kg.kernels.forEach((_, i) => expect(buffers(kg, i)).toBeLessThanOrEqual(8));
+  });
+
   it('every kernel kind is a documented fused kind or an op of the op table', async () => {
     for (const g of [await sampleGraph('lenet', 'train'), await sampleGraph('lenet', 'eval')]) {
       for (const k of fuse(simplify(g)).kernels) expect(KERNEL_KINDS[k.kind] ?? getOp(k.kind)).toBeDefined();
