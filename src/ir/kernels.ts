@@ -11,8 +11,9 @@ import { numel } from './shape.ts';
  * - Shapes are the slices' shapes; "[N, I]" names dimensions for the formulas.
  * - Inputs and outputs marked "(if attr)" are present only when that attr is true; the others
  *   keep their order.
- * - Every value is rounded to f32 where the unfused graph would store it (after each op), so a
- *   fused kernel computes what the op-by-op graph computes.
+ * - Values are f32. The reference backend rounds every op's result to f32 where the op-by-op
+ *   graph would store it, so a fused kernel there computes exactly what the graph computes;
+ *   other backends match it to rounding (their sums may run in another order).
  *
  * Elementwise expressions (`Kernel.expr`): `steps` run in order at each element of the kernel's
  * domain. A step is one of EXPR_OPS, with that op's attrs and its operands in the op's order; it
@@ -21,10 +22,11 @@ import { numel } from './shape.ts';
  * - add, sub, mul, div: NumPy broadcasting of the operand's shape against the domain;
  * - expand: its one operand broadcast (NumPy rules) to the domain;
  * - batch_norm, batch_norm_grad (wrt 'x' only), batch_var_grad: per-channel operands ([C]) at
- *   the element's channel, axis 1 of the domain ([N, C] or [N, C, H, W]);
+ *   the element's channel, axis 1 of the domain ([N, C] or [N, C, H, W]); batch_var_grad's count
+ *   is numel(domain)/C;
  * - scalars (shape []) everywhere; dropout's mask index is the element's flat index in the domain.
- * `{ acc }` is the value the kind computed at the element (its epilogue input), `{ value }` a
- * literal. `expr.outputs` lists what the kernel writes after its fixed outputs: a step, or -1
+ * Every step's value has the domain's shape. `{ acc }` is the value the kind computed at the
+ * element (its epilogue input), `{ value }` a literal. `expr.outputs` lists what the kernel writes after its fixed outputs: a step, or -1
  * for acc itself.
  */
 export interface KernelKind {
