@@ -54,22 +54,24 @@ export function peerConfigs(threadCounts: readonly number[]): PeerConfig[] {
   const torch = probeTorch();
   const torchMissing = 'error' in torch ? torch.error : undefined;
   const tv = 'version' in torch ? `PyTorch ${torch.version.replace(/a0$/, '').replace(/^(\d+\.\d+).*/, '$1')}` : 'PyTorch';
+  // Defaults, then the best found: channels_last (oneDNN's NHWC convolutions) and OpenBLAS for the
+  // linear layers, on one thread and on all of them. On a loaded 2-core machine two OpenMP threads
+  // can lose to one (a descheduled thread stalls every barrier), so both are kept.
+  const openblas = existsSync(join(OPENBLAS_DIR, 'libblas.so.3'))
+    ? undefined
+    : 'OpenBLAS is not installed: `apt-get install libopenblas0-pthread` makes it the BLAS PyTorch uses (Debian\'s default is the slow reference BLAS)';
+  const tuned = (t: number): PeerConfig => ({
+    system: tv, backend: 'eager', settings: `${t} thread${t > 1 ? 's' : ''}, channels_last, OpenBLAS`, threads: t, harness: 'pytorch',
+    options: { threads: t, channelsLast: true, openblas: true },
+    noConv: { settings: `${t} thread${t > 1 ? 's' : ''}, OpenBLAS`, options: { threads: t, openblas: true } },
+    env: { LD_LIBRARY_PATH: OPENBLAS_DIR },
+    unavailable: torchMissing ?? openblas,
+  });
   const configs: PeerConfig[] = [
     { system: tv, backend: 'eager', settings: '1 thread (default)', threads: 1, harness: 'pytorch', options: { threads: 1 }, unavailable: torchMissing },
+    tuned(1),
   ];
-  if (maxT > 1) {
-    configs.push(
-      { system: tv, backend: 'eager', settings: `${maxT} threads`, threads: maxT, harness: 'pytorch', options: { threads: maxT }, unavailable: torchMissing },
-      { system: tv, backend: 'eager', settings: `${maxT} threads, channels_last`, threads: maxT, harness: 'pytorch', options: { threads: maxT, channelsLast: true }, convOnly: true, unavailable: torchMissing },
-    );
-  }
-  const blas = { threads: maxT, channelsLast: maxT > 1, openblas: true };
-  configs.push({
-    system: tv, backend: 'eager', settings: `${maxT} thread${maxT > 1 ? 's, channels_last' : ''}, OpenBLAS`, threads: maxT, harness: 'pytorch', options: blas,
-    noConv: { settings: `${maxT} thread${maxT > 1 ? 's' : ''}, OpenBLAS`, options: { ...blas, channelsLast: false } },
-    env: { LD_LIBRARY_PATH: OPENBLAS_DIR },
-    unavailable: torchMissing ?? (existsSync(join(OPENBLAS_DIR, 'libblas.so.3')) ? undefined : 'OpenBLAS is not installed: `apt-get install libopenblas0-pthread` makes it the BLAS PyTorch uses (Debian\'s default is the slow reference BLAS)'),
-  });
+  if (maxT > 1) configs.push({ system: tv, backend: 'eager', settings: `${maxT} threads`, threads: maxT, harness: 'pytorch', options: { threads: maxT }, unavailable: torchMissing }, tuned(maxT));
   configs.push(
     { system: 'TensorFlow.js', backend: 'cpu', settings: 'default', threads: 1, harness: 'tfjs', options: { backend: 'cpu' } },
     { system: 'TensorFlow.js', backend: 'wasm', settings: 'as shipped', threads: 1, harness: 'tfjs', options: { backend: 'wasm', addFilterGrad: false }, convOnly: true },

@@ -111,12 +111,13 @@ export function bytes(n: number | null): string {
 /** The columns, shared by the terminal table and the Markdown one. */
 function rows(results: readonly BenchResult[]): { head: string[]; body: string[][]; notes: string[] } {
   const head = ['model', 'configuration', 'compile s', 'train img/s', '±', 'infer img/s', 'GFLOP/s', '% SIMD peak', 'kernels / dispatches', 'arena / lower bound', 'kiln ÷ this'];
+  // One number per distinct note: rows that say the same thing share it.
   const notes: string[] = [];
   const body = results.map((r) => {
     let cfg = label(r);
     if (r.note) {
-      notes.push(r.note);
-      cfg += ` [${notes.length}]`;
+      if (!notes.includes(r.note)) notes.push(r.note);
+      cfg += ` [${notes.indexOf(r.note) + 1}]`;
     }
     const t = r.trainImagesPerSec;
     const spread = t !== null && r.trainSpread ? `${Math.round((50 * (r.trainSpread[1] - r.trainSpread[0])) / t)}%` : '—';

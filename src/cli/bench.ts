@@ -216,7 +216,7 @@ export async function benchKiln(m: ModelInfo, o: KilnRunOptions): Promise<{ resu
         arenaBytes: program.memory.arenaBytes,
         lowerBoundBytes: program.memory.lowerBoundBytes,
         steps: train.times.length,
-        ...(own ? {} : { note: `${o.backend}: kernels and arena of the Program compiled as the session compiles it for the reference backend` }),
+        ...(own ? {} : { note: `kiln ${o.backend}: kernels and arena of the Program the session compiles for it (src/passes/compile.ts); the backend exposes none` }),
       },
     };
   } catch (e) {
