@@ -217,7 +217,8 @@ const COLORS: Record<string, string> = { kiln: '#d9480f', PyTorch: '#5c7cfa', 'T
  */
 export function formatSvg(report: BenchReport): string {
   const results = report.results;
-  const labelW = 330;
+  // About 6.5 px per character of 12 px sans-serif: the longest label fits.
+  const labelW = Math.max(200, Math.ceil(6.5 * Math.max(0, ...results.map((r) => label(r).length))) + 16);
   const plotW = 420;
   const barH = 16;
   const gap = 4;
@@ -239,7 +240,7 @@ export function formatSvg(report: BenchReport): string {
     }
     const v = r.trainImagesPerSec;
     const w = v !== null && v > 0 ? Math.max(1, x(v)) : 0;
-    const color = COLORS[r.system] ?? '#868e96';
+    const color = Object.entries(COLORS).find(([k]) => r.system.startsWith(k))?.[1] ?? '#868e96';
     parts.push(`<text x="${labelW - 6}" y="${y + 12}" text-anchor="end">${xml(label(r))}</text>`);
     parts.push(`<rect class="bar" x="${labelW}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${color}"><title>${xml(`${r.name}: ${label(r)}: ${v === null ? 'did not train' : `${Math.round(v)} images/s`}`)}</title></rect>`);
     parts.push(`<text x="${labelW + w + 4}" y="${y + 12}">${v === null ? 'did not train' : Math.round(v).toLocaleString('en-US')}</text>`);
