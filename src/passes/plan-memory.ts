@@ -23,9 +23,10 @@ interface Buffer {
  *   that computes it may write in place (src/ir/kernels.ts) and no later kernel reads the old
  *   value. Otherwise it goes to a temporary and a `copy` kernel ends the step.
  * - An elementwise kernel writes an output over an input that dies there (same size).
- * - Everything else shares by liveness over the schedule: buffers are placed largest first, each
- *   at the lowest offset of the tightest gap left by the buffers live at the same time (best
- *   fit), offsets aligned to ARENA_ALIGN.
+ * - Everything else shares by liveness over the schedule: buffers are placed one by one, each at
+ *   the lowest offset of the tightest gap left by the buffers live at the same time (best fit),
+ *   offsets aligned to ARENA_ALIGN; of a few placement orders (largest first, longest-lived
+ *   first, ...), the tightest plan wins.
  * The report: arena bytes; naive bytes (every value its own place); the lower bound, the
  * persistent bytes plus the most bytes live at once (each buffer counted at its aligned size, the
  * least any plan can give it).
@@ -92,21 +93,20 @@ export function planMemory(kg: KernelGraph): Program {
     top += align(b.bytes);
   }
   const persistentBytes = top;
-  const placed: Buffer[] = [];
-  const temps = buffers.filter((b) => !b.persistent).sort((a, b) => b.bytes - a.bytes || a.start - b.start);
-  for (const b of temps) {
-    const live = placed.filter((p) => p.start <= b.end && b.start <= p.end).sort((x, y) => x.offset - y.offset);
-    let best: { at: number; gap: number } | undefined;
-    let cursor = persistentBytes;
-    for (const p of live) {
-      const gap = p.offset - cursor;
-      if (gap >= b.bytes && (!best || gap < best.gap)) best = { at: cursor, gap };
-      cursor = Math.max(cursor, p.offset + align(p.bytes));
-    }
-    b.offset = best?.at ?? cursor;
-    placed.push(b);
-    top = Math.max(top, b.offset + align(b.bytes));
-  }
+  const temps = buffers.filter((b) => !b.persistent);
+  const length = (b: Buffer) => b.end - b.start + 1;
+  // Greedy placement depends on the order buffers are placed in, and no one order is best for
+  // every schedule; each of these is the better one somewhere, and all are cheap: keep the tightest.
+  const orders: ((a: Buffer, b: Buffer) => number)[] = [
+    (a, b) => b.bytes - a.bytes || a.start - b.start,
+    (a, b) => length(b) - length(a) || b.bytes - a.bytes,
+    (a, b) => b.bytes * length(b) - a.bytes * length(a),
+    (a, b) => a.start - b.start || b.bytes - a.bytes,
+  ];
+  const plans = orders.map((order) => bestFit([...temps].sort(order), persistentBytes));
+  const plan = plans.reduce((a, b) => (b.top < a.top ? b : a));
+  temps.forEach((b) => (b.offset = plan.offsets.get(b)!));
+  top = Math.max(top, plan.top);
 
   let peak = 0;
   for (let t = -1; t <= K; t++) peak = Math.max(peak, temps.filter((b) => b.start <= t && t <= b.end).reduce((a, b) => a + align(b.bytes), 0));
@@ -141,6 +141,29 @@ export function planMemory(kg: KernelGraph): Program {
     grads: rec(kg.grads),
     memory: { arenaBytes: top, naiveBytes, lowerBoundBytes: persistentBytes + peak },
   };
+}
+
+/**
+ * Places buffers in the given order, each at the start of the tightest gap among the buffers
+ * already placed that are live at the same time (best fit), or above them all.
+ */
+function bestFit(order: readonly Buffer[], base: number): { offsets: Map<Buffer, number>; top: number } {
+  const offsets = new Map<Buffer, number>();
+  let top = base;
+  for (const b of order) {
+    const live = [...offsets].filter(([p]) => p.start <= b.end && b.start <= p.end).sort((x, y) => x[1] - y[1]);
+    let best: { at: number; gap: number } | undefined;
+    let cursor = base;
+    for (const [p, at] of live) {
+      const gap = at - cursor;
+      if (gap >= b.bytes && (!best || gap < best.gap)) best = { at: cursor, gap };
+      cursor = Math.max(cursor, at + align(p.bytes));
+    }
+    const at = best?.at ?? cursor;
+    offsets.set(b, at);
+    top = Math.max(top, at + align(b.bytes));
+  }
+  return { offsets, top };
 }
 
 /** A kernel's operands as shapes and sizes, enough to ask whether it may write in place. */

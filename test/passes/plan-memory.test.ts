@@ -4,7 +4,7 @@ import type { Graph } from '../../src/ir/graph.ts';
 import { ARENA_ALIGN } from '../../src/ir/program.ts';
 import { verifyProgram } from '../../src/ir/verify-program.ts';
 import { compileProgram } from '../../src/passes/compile.ts';
-import { randomFeeds, runGraph, runProgram, SAMPLES, sampleGraph } from './helpers.ts';
+import { modelGraphs, randomFeeds, randomModel, runGraph, runProgram, SAMPLES, sampleGraph } from './helpers.ts';
 
 describe('plan memory', () => {
   it.each(SAMPLES.flatMap((s) => [[s, 'train'], [s, 'eval']] as const))('%s %s: sound, within 1.10 of the lower bound, well under naive', async (name, stage) => {
@@ -29,6 +29,20 @@ describe('plan memory', () => {
     // Gradients never share their place with anything else.
     const grads = Object.values(p.grads!);
     for (const k of p.kernels) for (const o of k.outputs) for (const g of grads) if (o.offset === g.offset) expect(o.value).toBe(g.value);
+  });
+
+  it('random models at batch 2, 16 and 32: sound and within 1.10 of the lower bound', () => {
+    for (let seed = 0; seed < 100; seed++) {
+      const m = randomModel(seed);
+      for (const batch of [2, 16, 32]) {
+        const graphs = modelGraphs(m.make, m.input, batch);
+        for (const g of [graphs.train, graphs.eval]) {
+          const p = compileProgram(g);
+          expect(verifyProgram(p), m.describe).toEqual([]);
+          expect(p.memory.arenaBytes, `${m.describe}, batch ${batch}`).toBeLessThanOrEqual(1.1 * p.memory.lowerBoundBytes);
+        }
+      }
+    }
   });
 
   it('copies a new value when a later kernel still reads the old one', () => {
