@@ -141,6 +141,8 @@ export interface KilnRunOptions {
   /** GFLOP/s of the SIMD peak by thread count (missing counts scale the 1-thread peak). */
   peak: (threads: number) => number;
   progress: Progress;
+  /** How a session is opened (tests and experiments substitute their own). Default: openSession. */
+  open?: typeof openSession;
 }
 
 /** Measures one kiln backend on one model. Returns the row and whether the backend is threaded. */
@@ -161,7 +163,7 @@ export async function benchKiln(m: ModelInfo, o: KilnRunOptions): Promise<{ resu
     const dataSeconds = (performance.now() - d0) / 1000;
     const c0 = performance.now();
     const flags = { backend: o.backend, threads: String(o.threads), data: o.data } as SessionFlags;
-    const session = await openSession(m.path, flags);
+    const session = await (o.open ?? openSession)(m.path, flags);
     const openSeconds = Math.max(0, (performance.now() - c0) / 1000 - dataSeconds);
     backend = session.backend;
     const info = backend as Backend & Introspect;
@@ -270,6 +272,12 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
   const results: BenchResult[] = [];
   const tmp = mkdtempSync(join(tmpdir(), 'kiln-bench-'));
   try {
+    // One throwaway session per backend first, so no configuration's compile time carries the
+    // process's one-time costs (importing binaryen, starting a device): those are not per model.
+    for (const backend of backends) {
+      progress.update(`starting the ${backend} backend`);
+      await openSession(models[0]!, { backend, threads: String(threadCounts[0]), data: flags.data } as SessionFlags).then((s) => s.backend.dispose(), () => {});
+    }
     for (const path of models) {
       progress.update(`loading ${path}`);
       const m = await modelInfo(path);
