@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Kernel, Program, Slice } from '../../src/ir/program.ts';
 import { verifyProgram } from '../../src/ir/verify-program.ts';
 import { compileProgram } from '../../src/passes/compile.ts';
@@ -47,8 +47,11 @@ describe('verifyProgram', () => {
     ]);
   });
 
-  describe('on the compiled SimpleCNN step', async () => {
-    const p = compileProgram(await sampleGraph('simple-cnn', 'train', 16));
+  describe('on the compiled SimpleCNN step', () => {
+    let p: Program;
+    beforeAll(async () => {
+      p = compileProgram(await sampleGraph('simple-cnn', 'train', 16));
+    });
 
     it('is sound', () => {
       expect(verifyProgram(p)).toEqual([]);
