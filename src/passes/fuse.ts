@@ -14,7 +14,7 @@ export interface FuseOptions {
 const LEAVES = new Set(['input', 'param', 'const']);
 
 /** Ops an expression step can compute: the elementwise ones (batch_norm_grad only for x). */
-export function isElementwise(n: Node): boolean {
+function isElementwise(n: Node): boolean {
   return EXPR_OPS.has(n.op) && (n.op !== 'batch_norm_grad' || n.attrs.wrt === 'x');
 }
 

@@ -23,7 +23,7 @@ export function runOp(op: string, attrs: Attrs, ins: readonly Tensor[], ctx: Ker
 }
 
 /** An expression, step by step over whole tensors with the op kernels: each step stored in f32, as the unfused graph stores it. */
-export function evalExpr(expr: Expr, operands: readonly Tensor[], acc: Tensor | undefined, domain: Shape, ctx: KernelContext): Tensor[] {
+function evalExpr(expr: Expr, operands: readonly Tensor[], acc: Tensor | undefined, domain: Shape, ctx: KernelContext): Tensor[] {
   const steps: Tensor[] = [];
   for (const s of expr.steps) {
     const ins = s.args.map((a): Tensor => {
