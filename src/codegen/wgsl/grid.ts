@@ -6,6 +6,18 @@ import { u32, type Shader, type WgslDispatch } from './shader.ts';
  * parts side by side (a kernel's outputs of different shapes, e.g. dw and db), each over its own
  * range of workgroups; parts of one dispatch must not read each other's outputs.
  */
+export type AnyPart = Part | GroupPart;
+
+/**
+ * A part written by hand: `groups` workgroups run `code` with `wg` (this workgroup's index within
+ * the part, uniform) and `lid` (the thread's index in it), and may use the workgroup array `red`
+ * of WG floats with barriers: the code runs in uniform control flow.
+ */
+export interface GroupPart {
+  readonly groups: number;
+  readonly code: string;
+}
+
 export interface Part {
   /** Outputs computed, indexed o = 0..count-1. */
   readonly count: number;
@@ -37,11 +49,19 @@ export function modeOf(p: Part): 'thread' | 'workgroup' {
 const MAX_DIM = 65535;
 
 /** Emits the entry point computing `parts` into `sh`; returns the dispatch. */
-export function partsDispatch(sh: Shader, label: string, parts: readonly Part[]): WgslDispatch {
+export function partsDispatch(sh: Shader, label: string, parts: readonly AnyPart[]): WgslDispatch {
   const body: string[] = [];
   let first = 0;
   let anyWorkgroup = false;
   parts.forEach((p, k) => {
+    if ('groups' in p) {
+      if (p.groups === 0) return;
+      anyWorkgroup = true;
+      const end = first + p.groups;
+      body.push(`if (g < ${u32(end)}) {`, `  let wg = g - ${u32(first)};`, indent(p.code, '  '), '  return;', '}');
+      first = end;
+      return;
+    }
     const mode = modeOf(p);
     const groups = mode === 'thread' ? Math.ceil(p.count / WG) : p.count;
     if (groups === 0) return;
@@ -92,4 +112,22 @@ export function indent(s: string, by = '  '): string {
     .split('\n')
     .map((l) => (l.length ? by + l : l))
     .join('\n');
+}
+
+/**
+ * Statements for a GroupPart: every thread contributes `value`, the sum over the workgroup
+ * (a tree: log2(WG) barrier rounds) goes to `store` on thread 0; ends with a barrier so `red`
+ * can be used again. Must run in uniform control flow.
+ */
+export function workgroupSum(value: string, store: (sum: string) => string): string {
+  return [
+    `red[lid] = ${value};`,
+    'workgroupBarrier();',
+    `for (var s = ${u32(WG / 2)}; s > 0u; s >>= 1u) {`,
+    '  if (lid < s) { red[lid] += red[lid + s]; }',
+    '  workgroupBarrier();',
+    '}',
+    `if (lid == 0u) { ${store('red[0]')} }`,
+    'workgroupBarrier();',
+  ].join('\n');
 }

@@ -5,19 +5,18 @@ import type { Gpu } from './device.ts';
 import { PipelineCache, ProgramInstance } from './instance.ts';
 
 /**
- * Runs a Program once outside any backend: writes `feeds` into the arena (the step input, when
- * fed, also into the step uniform), runs every kernel, reads `reads` back. For kernel-level tests
- * and benchmarks of one Program.
+ * Runs a Program once outside any backend: writes `feeds` into the arena (any byte range: a
+ * feed may cover the whole arena) and `step` into the step uniform, runs every kernel, reads
+ * `reads` back. For kernel-level tests and benchmarks of one Program.
  */
-export async function runProgramOnce(gpu: Gpu, program: Program, feeds: readonly { slice: Slice; data: Float32Array }[], reads: readonly Slice[], seed: number): Promise<Float32Array[]> {
+export async function runProgramOnce(gpu: Gpu, program: Program, feeds: readonly { offset: number; data: Float32Array }[], reads: readonly Slice[], opts: { seed: number; step?: number }): Promise<Float32Array[]> {
+  const seed = opts.seed;
   const { device } = gpu;
   const step = device.createBuffer({ size: STEP_SLOT_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   device.pushErrorScope('validation');
   const inst = new ProgramInstance('once', program, { device, pipelines: new PipelineCache(device), stepBuffer: step, seed });
-  for (const f of feeds) {
-    device.queue.writeBuffer(inst.arena, f.slice.offset, f.data.buffer, f.data.byteOffset, f.data.byteLength);
-    if (program.inputs.step && f.slice.offset === program.inputs.step.offset) device.queue.writeBuffer(step, 0, Float32Array.of(f.data[0]!, 0, 0, 0));
-  }
+  for (const f of feeds) device.queue.writeBuffer(inst.arena, f.offset, f.data.buffer, f.data.byteOffset, f.data.byteLength);
+  device.queue.writeBuffer(step, 0, Float32Array.of(opts.step ?? 0, 0, 0, 0));
   const size = reads.reduce((n, s) => n + Math.ceil(s.bytes / 16) * 16, 0);
   const rb = device.createBuffer({ size: Math.max(16, size), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   const enc = device.createCommandEncoder();

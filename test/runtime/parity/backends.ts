@@ -10,8 +10,11 @@ export interface ParityBackend {
   readonly name: string;
   /** Why it cannot run on this machine, or undefined when it can (checked once per file). */
   unavailable(): Promise<string | undefined>;
-  /** Runs one step of `program` over a fresh zeroed arena (constants written) after writing `feeds`; returns `reads`. */
-  runProgram(program: Program, feeds: readonly { slice: Slice; data: Float32Array }[], reads: readonly Slice[], seed: number): Promise<Float32Array[]>;
+  /**
+   * Runs one step of `program` over a fresh zeroed arena (constants written) after writing
+   * `feeds` (byte offset, data: any range of the arena) with the step counter `step`; returns `reads`.
+   */
+  runProgram(program: Program, feeds: readonly { offset: number; data: Float32Array }[], reads: readonly Slice[], opts: { seed: number; step?: number }): Promise<Float32Array[]>;
   /** A training backend over `steps`, lowering each graph with `lower`. */
   open(steps: StepSource, initial: ReadonlyMap<string, Float32Array>, batchSize: number, seed: number, lower: (g: Graph) => Program): Promise<Backend>;
   /** Releases what the backend holds for the whole file. */
@@ -35,7 +38,7 @@ async function webgpu(): Promise<ParityBackend> {
       }
       return why;
     },
-    runProgram: (p, feeds, reads, seed) => runProgramOnce(gpu!, p, feeds, reads, seed),
+    runProgram: (p, feeds, reads, opts) => runProgramOnce(gpu!, p, feeds, reads, opts),
     async open(steps, initial, batchSize, seed, lower) {
       const b = new WebGpuBackend(gpu!, steps, initial, batchSize, seed, { lower, gpu });
       await b.flush();
@@ -52,17 +55,18 @@ async function webgpu(): Promise<ParityBackend> {
 export const PARITY_BACKENDS: readonly (() => Promise<ParityBackend>)[] = [webgpu];
 
 /**
- * The error of `got` against the oracle `want`: max |got - want| / max(|want|, floor), floor = 1%
- * of want's largest magnitude. Relative per element, except that elements 100 times smaller than
- * the tensor's largest are judged against that 1%: an f32 sum of n terms is off by about n·2^-24
- * of the terms' magnitudes, so an element that cancels to near zero (a gradient summed over a
- * batch) has no meaningful relative error of its own.
+ * The error of `got` against the oracle `want`: max |got - want| / max(|want|, floor), with
+ * floor = max(1% of want's largest magnitude, 1e-3·scale). Relative per element, except that
+ * tiny elements are judged against the floor: an f32 sum of n terms is off by about √n·2^-24 of
+ * the terms' magnitudes, so an element that cancels to near zero (a gradient summed over a batch)
+ * has no meaningful relative error of its own. `scale` is the magnitude of what was summed, e.g.
+ * the kernel's largest input: a bias feeding a batch norm has a gradient that is exactly zero but
+ * for rounding (~1e-8 here), and only such a scale can judge it; with a 1e-4 bound the floor
+ * allows 1e-7·scale absolute.
  */
-export function parityError(got: ArrayLike<number>, want: ArrayLike<number>): { error: number; at: number } {
+export function parityError(got: ArrayLike<number>, want: ArrayLike<number>, scale = 0): { error: number; at: number } {
   if (got.length !== want.length) return { error: Infinity, at: -1 };
-  let peak = 0;
-  for (let i = 0; i < want.length; i++) peak = Math.max(peak, Math.abs(want[i]!));
-  const floor = Math.max(peak * 1e-2, 1e-30);
+  const floor = Math.max(peak(want) * 1e-2, scale * 1e-3, 1e-30);
   let error = 0;
   let at = -1;
   for (let i = 0; i < want.length; i++) {
@@ -74,4 +78,11 @@ export function parityError(got: ArrayLike<number>, want: ArrayLike<number>): { 
     }
   }
   return { error, at };
+}
+
+/** The largest magnitude in `xs`. */
+export function peak(xs: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < xs.length; i++) m = Math.max(m, Math.abs(xs[i]!));
+  return m;
 }

@@ -138,9 +138,8 @@ for (const make of PARITY_BACKENDS) {
       const feeds: Record<string, number[]> = c.step === undefined ? {} : { step: [c.step] };
       const want = executeGraph(graph, feeds, state, { seed: SEED })[y]!;
       const program = lowerNaive(graph);
-      const programFeeds = program.state.map((s) => ({ slice: s.slice, data: state[s.name]! }));
-      if (program.inputs.step) programFeeds.push({ slice: program.inputs.step, data: Float32Array.of(c.step!) });
-      const [got] = await backend.runProgram(program, programFeeds, [program.outputs.y!], SEED);
+      const programFeeds = program.state.map((s) => ({ offset: s.slice.offset, data: state[s.name]! }));
+      const [got] = await backend.runProgram(program, programFeeds, [program.outputs.y!], { seed: SEED, step: c.step });
       const { error, at } = parityError(got!, want);
       expect(error, `element ${at}: ${got![at]} vs ${want[at]}`).toBeLessThanOrEqual(1e-4);
     });

@@ -1,12 +1,18 @@
 import type { KernelCtx, WgslDispatch } from '../shader.ts';
+import { convBlockKernel } from './conv-block.ts';
+import { convBlockGradKernel } from './conv-block-grad.ts';
 import { copy } from './copy.ts';
 import { elementwise, elementwiseOp, foreach } from './elementwise.ts';
+import { linearCrossEntropy } from './linear-cross-entropy.ts';
+import { linearEw } from './linear-ew.ts';
+import { linearGrad } from './linear-grad.ts';
 import { batchMean, batchNormGrad, batchVar } from './ops/batch-norm.ts';
 import { conv2d, conv2dGradInput, conv2dGradWeight } from './ops/conv2d.ts';
 import { linear, matmul } from './ops/linear.ts';
 import { avgPool2d, avgPool2dGrad, maxPool2d, maxPool2dGrad } from './ops/pool.ts';
 import { sum, sumTo } from './ops/reduce.ts';
 import { crossEntropy, crossEntropyGrad, logSoftmax, logSoftmaxGrad, softmax, softmaxGrad } from './ops/softmax.ts';
+import { softmaxCrossEntropy } from './softmax-cross-entropy.ts';
 
 /** Emits one kernel kind as the dispatches that compute it, in order. */
 export type KernelGen = (ctx: KernelCtx) => WgslDispatch[];
@@ -54,4 +60,10 @@ export const WGSL_KERNELS: Readonly<Record<string, KernelGen>> = {
   copy,
   elementwise,
   foreach,
+  linear_ew: linearEw,
+  linear_grad: linearGrad,
+  softmax_cross_entropy: softmaxCrossEntropy,
+  linear_cross_entropy: linearCrossEntropy,
+  conv_block: convBlockKernel,
+  conv_block_grad: convBlockGradKernel,
 };

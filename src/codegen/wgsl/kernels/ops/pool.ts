@@ -25,10 +25,10 @@ export function poolWindow(attrs: KernelCtx['kernel']['attrs'], prefix = ''): Po
  * A WGSL function `name(plane: u32, oh: u32, ow: u32) -> u32` giving the in-plane position
  * ih·W + iw of the maximum of window (oh, ow), PyTorch's CPU rule: scan row-major from the first
  * in-bounds element, move only to a strictly greater value or a NaN, so ties go to the first
- * maximum; padding (-inf) is never chosen. `value(idx)` reads the plane's element idx, where
- * plane is the offset of the plane.
+ * maximum; padding (-inf) is never chosen. `value(plane, pos, ih, iw)` is the element at (ih, iw)
+ * (u32 expressions), pos = ih·W + iw, of the plane numbered `plane`.
  */
-export function argmaxFn(name: string, H: number, W: number, p: PoolWindow, value: (idx: string) => string): string {
+export function argmaxFn(name: string, H: number, W: number, p: PoolWindow, value: (plane: string, pos: string, ih: string, iw: string) => string): string {
   return `fn ${name}(plane: u32, oh: u32, ow: u32) -> u32 {
   var best = 0xffffffffu;
   var bestV: f32 = 0.0;
@@ -39,7 +39,7 @@ export function argmaxFn(name: string, H: number, W: number, p: PoolWindow, valu
       let iw = ${i32(-p.pw)} + i32(ow * ${u32(p.sw)} + kw);
       if (iw < 0i || iw >= ${i32(W)}) { continue; }
       let pos = u32(ih) * ${u32(W)} + u32(iw);
-      let v = ${value('plane + pos')};
+      let v = ${value('plane', 'pos', 'u32(ih)', 'u32(iw)')};
       if (best == 0xffffffffu || v > bestV || v != v) { best = pos; bestV = v; }
     }
   }
@@ -73,7 +73,7 @@ export function maxPool2d(ctx: KernelCtx): WgslDispatch[] {
   const p = poolWindow(ctx.kernel.attrs);
   const { H, W } = planes(x);
   const [, , HO, WO] = y.shape;
-  sh.helper('argmax', argmaxFn('window_argmax', H, W, p, (i) => sh.read(x, i)));
+  sh.helper('argmax', argmaxFn('window_argmax', H, W, p, (plane, pos) => sh.read(x, `${plane} + ${pos}`)));
   const store = [
     `let cell = o % ${u32(HO! * WO!)};`,
     `let plane = (o / ${u32(HO! * WO!)}) * ${u32(H * W)};`,
@@ -94,7 +94,7 @@ export function maxPool2dGrad(ctx: KernelCtx): WgslDispatch[] {
   const p = poolWindow(ctx.kernel.attrs);
   const { H, W } = planes(x!);
   const [, , HO, WO] = g!.shape;
-  sh.helper('argmax', argmaxFn('window_argmax', H, W, p, (i) => sh.read(x!, i)));
+  sh.helper('argmax', argmaxFn('window_argmax', H, W, p, (plane, pos) => sh.read(x!, `${plane} + ${pos}`)));
   const store = [
     `let pos = o % ${u32(H * W)};`,
     `let nc = o / ${u32(H * W)};`,
