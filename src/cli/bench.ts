@@ -81,7 +81,7 @@ function batchOf(data: Dataset['train'], first: number, count: number, normalize
 }
 
 /** What the FLOP counts and the peers need of a model, computed once per model. */
-interface ModelInfo {
+export interface ModelInfo {
   path: string;
   loaded: LoadedModel;
   trainFlops: number;
@@ -90,7 +90,7 @@ interface ModelInfo {
   program: Program;
 }
 
-async function modelInfo(path: string): Promise<ModelInfo> {
+export async function modelInfo(path: string): Promise<ModelInfo> {
   const loaded = await loadModelFile(path);
   const t = loaded.training;
   const g = graphFor(loaded, 'train', { batchSize: t.batchSize, optimizer: t.optimizer });
@@ -172,6 +172,8 @@ export async function benchKiln(m: ModelInfo, o: KilnRunOptions): Promise<{ resu
     const { x, labels } = batchOf(session.data.train, 0, t.batchSize, session.normalize);
     const q = info.queued;
     const per = q ? Math.max(1, q.depth) : 1;
+    // A queued measurement is `depth` steps already: one warm-up flush is enough.
+    const budget = q ? { ...o.budget, warmup: Math.min(o.budget.warmup, 1) } : o.budget;
     const checkLoss = (loss: number, i: number) => {
       if (!Number.isFinite(loss)) throw new Error(`the loss became ${loss} at step ${i}`);
     };
@@ -181,8 +183,8 @@ export async function benchKiln(m: ModelInfo, o: KilnRunOptions): Promise<{ resu
         for (let k = 0; k < per; k++) q.queueTrainStep(x, labels, i * per + k);
         for (const r of await q.flush()) checkLoss(r.loss, i);
       },
-      o.budget,
-      (i, measuring) => o.progress.update(what, measuring ? `training step ${i - o.budget.warmup + 1}/${o.budget.steps}` : `warm-up step ${i + 1}/${o.budget.warmup}`),
+      budget,
+      (i, measuring) => o.progress.update(what, measuring ? `training ${per > 1 ? `${per} steps` : 'step'} ${i - budget.warmup + 1}/${budget.steps}` : `warm-up ${i + 1}/${budget.warmup}`),
       per,
     );
     const stats = stepStats(train.times, t.batchSize)!;

@@ -7,6 +7,9 @@ import { peakModuleBytes } from '../../bench/simd-peak.ts';
 import { configFor, peerConfigs, runPeer } from '../../src/cli/bench-peers.ts';
 import type { LoadedModel } from '../../src/frontend/loader.ts';
 import { kiln, miniMnist } from './helpers.ts';
+import { benchKiln, modelInfo, Progress } from '../../src/cli/bench.ts';
+import { openSession } from '../../src/cli/session.ts';
+import type { Backend, StepResult } from '../../src/runtime/backend.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kiln-bench-'));
 const data = miniMnist(join(dir, 'mini'));
@@ -121,6 +124,41 @@ describe('bench report', () => {
     const run = new WebAssembly.Instance(new WebAssembly.Module(peakModuleBytes())).exports.run as (n: number) => number;
     // Every chain converges towards a / (1 - m) = 1; twelve chains summed.
     expect(run(20_000)).toBeCloseTo(12, 2);
+  });
+});
+
+describe('measuring a backend through what it exposes', () => {
+  it('a queued backend is timed a flush of `depth` steps at a time; its Program and thread count are reported', async () => {
+    const m = await modelInfo('samples/mlp.ts');
+    const flushed: number[] = [];
+    const open: typeof openSession = async (path, flags) => {
+      const s = await openSession(path, { ...flags, backend: 'reference' });
+      const inner = s.backend;
+      let queue: (() => StepResult)[] = [];
+      const queued = {
+        depth: 3,
+        queueTrainStep: (x: Float32Array, l: Float32Array, step: number) => void queue.push(() => inner.trainStep(x, l, step)),
+        queueEvalStep: (x: Float32Array, l: Float32Array) => void queue.push(() => inner.evalStep(x, l)),
+        flush: async () => {
+          flushed.push(queue.length);
+          const r = queue.map((f) => f());
+          queue = [];
+          return r;
+        },
+        sync: async () => {},
+      };
+      const program = { ...m.program, kernels: m.program.kernels.slice(0, 2), memory: { arenaBytes: 4096, naiveBytes: 8192, lowerBoundBytes: 2048 } };
+      s.backend = Object.assign(Object.create(inner) as Backend, { name: 'fake', queued, threads: 2, program, dispatchesPerStep: 1 });
+      return s;
+    };
+    const { result, threaded } = await benchKiln(m, { backend: 'fake', threads: 2, data, budget: { warmup: 2, steps: 2, seconds: 60 }, peak: () => 10, progress: new Progress(), open });
+    expect(result.note).toBeUndefined();
+    expect(threaded).toBe(true);
+    // One warm-up flush, two measured, then inference: one warm-up and measured batches of one.
+    expect(flushed.slice(0, 3)).toEqual([3, 3, 3]);
+    expect(flushed.slice(3).every((n) => n === 1)).toBe(true);
+    expect(result).toMatchObject({ threads: 2, steps: 2, kernelsPerStep: 2, dispatchesPerStep: 1, arenaBytes: 4096, lowerBoundBytes: 2048 });
+    expect(result.peakFraction).toBeCloseTo(result.gflops! / 10);
   });
 });
 
