@@ -39,8 +39,23 @@ export const CMD = { RUN: 1, LOAD: 2, STOP: 3 } as const;
 
 export const ABORT = { NONE: 0, TRAP: 1, TIMEOUT: 2, STOP: 3 } as const;
 
-/** Imports every module takes: the shared memory and f64 exp/log (softmax, cross-entropy). */
-export const IMPORTS = { module: 'env', memory: 'memory', exp: 'exp', log: 'log' } as const;
+/**
+ * Imports every module takes: the shared memory, f64 exp/log (softmax, cross-entropy), and
+ * wait(addr, expected, ms): Atomics.wait on the i32 at addr, 0 when woken, 1 when the value
+ * differed, 2 on timeout. The barrier sleeps through this import rather than
+ * memory.atomic.wait32, whose timeout Node 20's baseline compiler (Liftoff) can lose inside a
+ * loop, leaving the wait blocked for good (seen here: the first timed wait never returned).
+ */
+export const IMPORTS = { module: 'env', memory: 'memory', exp: 'exp', log: 'log', wait: 'wait' } as const;
+
+/** The `wait` import for a memory. */
+export function waitImport(memory: WebAssembly.Memory): (addr: number, expected: number, ms: number) => number {
+  const i32 = new Int32Array(memory.buffer, 0, CTRL_BYTES / 4);
+  return (addr, expected, ms) => {
+    const r = Atomics.wait(i32, addr >> 2, expected, ms);
+    return r === 'ok' ? 0 : r === 'not-equal' ? 1 : 2;
+  };
+}
 
 /** Maximum pages of the shared memory (4 GiB): shared memories must declare a maximum. */
 export const MAX_PAGES = 65536;

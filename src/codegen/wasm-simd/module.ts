@@ -16,6 +16,8 @@ export interface CompileOptions {
   text?: boolean;
   /** Run binaryen's optimizer (default true). */
   optimize?: boolean;
+  /** For tests of the runtime's failure paths: thread `trap` traps, thread `hang` spins forever, at the start of the step. */
+  fault?: { trap?: number; hang?: number };
 }
 
 export interface CompiledProgram {
@@ -33,8 +35,8 @@ export interface CompiledProgram {
 
 /** Spins on the barrier word this many times before sleeping on it (a few µs). */
 const SPINS = 20000;
-/** A sleeping barrier wakes this often (ns) to look for an abort and count towards the timeout. */
-const WAIT_NS = 1_000_000;
+/** A sleeping barrier wakes this often (ms) to look for an abort and count towards the timeout. */
+const WAIT_MS = 1;
 
 /** Kinds this backend compiles. */
 export function supportedKinds(): string[] {
@@ -70,6 +72,7 @@ export function compileProgram(program: Program, opts: CompileOptions): Compiled
 
     m.addFunctionImport('exp', IMPORTS.module, IMPORTS.exp, b.f64, b.f64);
     m.addFunctionImport('log', IMPORTS.module, IMPORTS.log, b.f64, b.f64);
+    m.addFunctionImport('wait', IMPORTS.module, IMPORTS.wait, b.createType([b.i32, b.i32, b.i32]), b.i32);
 
     const kernels: { name: string; kind: string; phases: string[] }[] = [];
     const used = new Set<string>();
@@ -119,6 +122,8 @@ export function compileProgram(program: Program, opts: CompileOptions): Compiled
     if (T > 1) addBarrier(e);
     const tid = new Fn(e, [b.i32]).params[0]!;
     const calls: X[] = [];
+    if (opts.fault?.trap !== undefined) calls.push(m.if(m.i32.eq(tid.get(), m.i32.const(opts.fault.trap)), m.unreachable()));
+    if (opts.fault?.hang !== undefined) calls.push(m.if(m.i32.eq(tid.get(), m.i32.const(opts.fault.hang)), m.loop('hang', m.br('hang'))));
     for (const k of kernels) {
       for (const p of k.phases) {
         calls.push(m.call(p, [tid.get()], b.none));
@@ -161,7 +166,7 @@ function addBarrier(e: Emitter): void {
   const waited = fn.i32();
   const c = (n: number) => m.i32.const(n);
   const load = (a: number) => m.i32.atomic.load(0, c(a));
-  const top = 'wait';
+  const top = 'sleep';
   const body = m.block(null, [
     gen.set(load(CTRL.BAR_GEN)),
     m.if(
@@ -181,7 +186,7 @@ function addBarrier(e: Emitter): void {
         spins.set(m.i32.add(spins.get(), c(1))),
         m.br(top, m.i32.lt_u(spins.get(), c(SPINS))),
         m.drop(m.i32.atomic.rmw.add(0, c(CTRL.SLEEPERS), c(1))),
-        m.drop(m.memory.atomic.wait32(c(CTRL.BAR_GEN), gen.get(), m.i64.const(BigInt(WAIT_NS) as unknown as number))),
+        m.drop(m.call('wait', [c(CTRL.BAR_GEN), gen.get(), c(WAIT_MS)], b.i32)),
         m.drop(m.i32.atomic.rmw.sub(0, c(CTRL.SLEEPERS), c(1))),
         waited.set(m.i32.add(waited.get(), c(1))),
         m.br(top, m.i32.le_u(waited.get(), load(CTRL.TIMEOUT_MS))),

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
-import { ABORT, CMD, CTRL, CTRL_BYTES, IMPORTS, MAX_PAGES, PAGE } from '../../codegen/wasm-simd/abi.ts';
+import { ABORT, CMD, CTRL, CTRL_BYTES, IMPORTS, MAX_PAGES, PAGE, waitImport } from '../../codegen/wasm-simd/abi.ts';
 import { loadBinaryen } from '../../codegen/wasm-simd/emitter.ts';
 import { layoutState, type MemoryLayout } from '../../codegen/wasm-simd/layout.ts';
 import { compileProgram, type CompiledProgram } from '../../codegen/wasm-simd/module.ts';
@@ -23,6 +23,8 @@ export interface WasmBackendOptions {
   lower?: (g: Graph) => Program;
   /** How long an idle worker spins before sleeping, in ms. Default 2. */
   spinMs?: number;
+  /** Tests of the failure paths: make a thread trap or hang (see CompileOptions.fault). */
+  fault?: { trap?: number; hang?: number };
 }
 
 interface Loaded {
@@ -75,6 +77,7 @@ export class WasmBackend implements Backend {
   private readonly workers: WorkerHandle[] = [];
   private readonly lower: (g: Graph) => Program;
   private readonly spinMs: number;
+  private readonly fault: WasmBackendOptions['fault'];
   private active: Loaded | undefined;
   private failed: Error | undefined;
   private disposed = false;
@@ -89,6 +92,7 @@ export class WasmBackend implements Backend {
     this.relaxed = opts.relaxed === undefined || opts.relaxed === 'auto' ? relaxedSimdSupported() : opts.relaxed && relaxedSimdSupported();
     this.lower = opts.lower ?? lowerForWasm;
     this.spinMs = opts.spinMs ?? 2;
+    this.fault = opts.fault;
     const train = steps.train(batchSize);
     this.stateShapes = new Map(train.state.map((s) => [s.name, s.shape]));
     this.layout = layoutState([...train.state, ...steps.eval(batchSize).state]);
@@ -179,7 +183,7 @@ export class WasmBackend implements Backend {
     if (mod) return mod;
     const t0 = performance.now();
     const program = this.lower(this.steps[kind](batch));
-    const compiled = compileProgram(program, { threads: this.threads, relaxed: this.relaxed, layout: this.layout });
+    const compiled = compileProgram(program, { threads: this.threads, relaxed: this.relaxed, layout: this.layout, fault: this.fault });
     const module = new WebAssembly.Module(compiled.binary as Uint8Array<ArrayBuffer>);
     const pages = Math.ceil(compiled.memoryBytes / PAGE);
     const have = this.memory.buffer.byteLength / PAGE;
@@ -193,7 +197,7 @@ export class WasmBackend implements Backend {
   }
 
   private imports(): WebAssembly.Imports {
-    return { [IMPORTS.module]: { [IMPORTS.memory]: this.memory, [IMPORTS.exp]: Math.exp, [IMPORTS.log]: Math.log } };
+    return { [IMPORTS.module]: { [IMPORTS.memory]: this.memory, [IMPORTS.exp]: Math.exp, [IMPORTS.log]: Math.log, [IMPORTS.wait]: waitImport(this.memory) } };
   }
 
   private ring(cmd: number): void {

@@ -17,7 +17,11 @@ const { workerData, receiveMessageOnPort, parentPort } = require('node:worker_th
 const { memory, tid, port, spinMs } = workerData;
 const i32 = new Int32Array(memory.buffer, 0, ${CTRL_BYTES / 4});
 const BELL = ${CTRL.BELL / 4}, CMDW = ${CTRL.CMD / 4}, MODULE = ${CTRL.MODULE / 4}, ABORTW = ${CTRL.ABORT / 4}, ACK = ${CTRL.ACK / 4}, BAR_GEN = ${CTRL.BAR_GEN / 4};
-const imports = { env: { memory, exp: Math.exp, log: Math.log } };
+function wait(addr, expected, ms) {
+  const r = Atomics.wait(i32, addr >> 2, expected, ms);
+  return r === 'ok' ? 0 : r === 'not-equal' ? 1 : 2;
+}
+const imports = { env: { memory, exp: Math.exp, log: Math.log, wait } };
 const instances = new Map();
 
 function fail(err) {

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { graphFor } from '../../../src/cli/graphs.ts';
+import { loadModelFile } from '../../../src/frontend/loader.ts';
+import { memoizeSteps, type StepSource } from '../../../src/runtime/backend.ts';
+import { initialState } from '../../../src/runtime/init.ts';
+import { createWasmBackend, type WasmBackendOptions } from '../../../src/runtime/wasm/backend.ts';
+
+// The worker pool's failure paths: a trap on any thread, or a thread that never reaches a
+// barrier, must surface as an error in the caller within a second, and nothing may hang.
+
+async function simpleCnn(): Promise<{ steps: StepSource; initial: Map<string, Float32Array> }> {
+  const loaded = await loadModelFile('samples/simple-cnn.ts', { lint: false });
+  const optimizer = loaded.training.optimizer;
+  const steps = memoizeSteps({ train: (b) => graphFor(loaded, 'train', { batchSize: b, optimizer }), eval: (b) => graphFor(loaded, 'eval', { batchSize: b, optimizer }) });
+  return { steps, initial: initialState(steps.train(8).state, 0) };
+}
+
+async function stepWith(opts: WasmBackendOptions): Promise<{ error: Error; ms: number; again: Error }> {
+  const { steps, initial } = await simpleCnn();
+  const b = await createWasmBackend(steps, initial, 8, 0, opts);
+  b.compiled('train', 8);
+  const x = new Float32Array(8 * 784);
+  const labels = new Float32Array(8);
+  const t0 = performance.now();
+  let error: Error | undefined;
+  try {
+    b.trainStep(x, labels, 0);
+  } catch (e) {
+    error = e as Error;
+  }
+  const ms = performance.now() - t0;
+  let again: Error | undefined;
+  try {
+    b.trainStep(x, labels, 1);
+  } catch (e) {
+    again = e as Error;
+  }
+  b.dispose();
+  if (!error || !again) throw new Error('expected the step to fail');
+  return { error, ms, again };
+}
+
+describe('wasm worker pool', () => {
+  it('runs steps on 2 threads with the same result as 1', async () => {
+    const { steps, initial } = await simpleCnn();
+    const one = await createWasmBackend(steps, initial, 8, 0, { threads: 1 });
+    const two = await createWasmBackend(steps, initial, 8, 0, { threads: 2 });
+    const x = Float32Array.from({ length: 8 * 784 }, (_, i) => Math.sin(i));
+    const labels = Float32Array.from({ length: 8 }, (_, i) => i % 10);
+    for (let s = 0; s < 3; s++) expect(two.trainStep(x, labels, s).loss).toBeCloseTo(one.trainStep(x, labels, s).loss, 6);
+    one.dispose();
+    two.dispose();
+  });
+
+  it('a trap in a worker surfaces as an error within a second', async () => {
+    const { error, ms, again } = await stepWith({ threads: 2, fault: { trap: 1 } });
+    expect(error.message).toMatch(/worker 1 trapped: .*unreachable/);
+    expect(ms).toBeLessThan(1000);
+    expect(again.message).toMatch(/stopped after an earlier failure/);
+  });
+
+  it('a trap on the main thread releases the workers and surfaces', async () => {
+    const { error, ms } = await stepWith({ threads: 2, fault: { trap: 0 } });
+    expect(error.message).toMatch(/step trapped: .*unreachable/);
+    expect(ms).toBeLessThan(1000);
+  });
+
+  it('a thread that never reaches its barrier times out instead of hanging', async () => {
+    const { error, ms } = await stepWith({ threads: 2, fault: { hang: 1 }, barrierTimeoutMs: 300 });
+    expect(error.message).toMatch(/did not reach a barrier within 300 ms/);
+    expect(ms).toBeLessThan(1000);
+  });
+});
