@@ -29,6 +29,43 @@ export interface KernelCtx {
 /** Emits one kernel kind. */
 export type KernelGen = (c: KernelCtx) => void;
 
+/** A tensor a sub-kernel reads or writes: its absolute address and shape. */
+export interface At {
+  readonly addr: number;
+  readonly shape: Shape;
+}
+
+/**
+ * A context for running another kind's generator inside a fused kernel, on given addresses
+ * (intermediates in scratch). Its phases and scratch come out of the parent's.
+ */
+export function derive(c: KernelCtx, kind: string, attrs: Kernel['attrs'], ins: readonly At[], outs: readonly At[]): KernelCtx {
+  const slice = (t: At) => ({ offset: -1, bytes: 4 * Math.max(1, t.shape.reduce((a, d) => a * d, 1)), shape: t.shape });
+  const k: Kernel = { name: `${c.k.name}.${kind}`, kind, ops: [kind], attrs, inputs: ins.map(slice), outputs: outs.map(slice) };
+  return {
+    e: c.e,
+    k,
+    T: c.T,
+    inAddr: (i) => ins[i]!.addr,
+    outAddr: (i) => outs[i]!.addr,
+    inShape: (i) => ins[i]!.shape,
+    outShape: (i) => outs[i]!.shape,
+    phase: (body) => c.phase(body),
+    threadScratch: (bytes, tid) => c.threadScratch(bytes, tid),
+    sharedScratch: (bytes) => c.sharedScratch(bytes),
+  };
+}
+
+/** Input i of the kernel as an At. */
+export function input(c: KernelCtx, i: number): At {
+  return { addr: c.inAddr(i), shape: c.inShape(i) };
+}
+
+/** Output i of the kernel as an At. */
+export function output(c: KernelCtx, i: number): At {
+  return { addr: c.outAddr(i), shape: c.outShape(i) };
+}
+
 /**
  * Elements below which a kernel runs on thread 0 alone: splitting it would cost more in the
  * barrier's cache-line traffic (~1 µs) than it saves.

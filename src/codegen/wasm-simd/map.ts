@@ -49,11 +49,19 @@ export function collapse(dims: readonly Dim[]): Dim[] {
   return out;
 }
 
-/** out = f(ins...) elementwise with broadcasting; f maps f32x4 values to an f32x4 value. */
+/** What f may ask of the element it computes. */
+export interface Lanes {
+  /** The flat indices of the 4 elements in the domain (i32x4). */
+  index(): X;
+}
+
+/** outs = f(ins...) elementwise with broadcasting; f maps f32x4 values to one f32x4 per output. */
 export interface MapSpec {
-  out: Operand;
+  /** One output (or `outs`, several; all have the domain's shape). */
+  out?: Operand;
+  outs?: readonly Operand[];
   ins: readonly Operand[];
-  f: (v: X[], fn: Fn) => X;
+  f: (v: X[], fn: Fn, at: Lanes) => X | X[];
   /** Statements every thread runs first (scalars f reads from locals). */
   prologue?: (fn: Fn) => X[];
 }
@@ -62,17 +70,19 @@ export interface MapSpec {
  * Emits an elementwise kernel: collapsed dimensions, the innermost vectorised 4 lanes at a time
  * with a partial-vector tail (loads that read only the valid lanes), broadcast operands splatted
  * once per row. Threads split the outermost dimension, or the flat range in 4-aligned pieces.
- * An output may alias a same-shape input: each element is read before it is written.
+ * An output may alias a same-shape input: every value of a vector is computed before any is
+ * stored, so each element is read before it is written.
  */
 export function emitMap(c: KernelCtx, spec: MapSpec): void {
   const { e } = c;
-  const shape = spec.out.shape;
+  const outs = spec.outs ?? [spec.out!];
+  const shape = outs[0]!.shape;
   const total = numel(shape);
-  const dims = collapse(shape.map((n, d) => ({ n, strides: [...spec.ins.map((x) => broadcastStrides(x.shape, shape)[d]!), strideOut(shape, d)] })));
+  const dims = collapse(shape.map((n, d) => ({ n, strides: [...spec.ins.map((x) => broadcastStrides(x.shape, shape)[d]!), ...outs.map(() => strideOut(shape, d))] })));
   const parallel = total >= PARALLEL_MIN && e.T > 1;
   c.phase((fn, tid) => {
     const pro = spec.prologue?.(fn) ?? [];
-    const body = mapNest(c, fn, tid, dims, spec, parallel);
+    const body = mapNest(c, fn, tid, dims, spec, outs, parallel);
     return [...pro, ...(parallel ? body : onThread0(e, tid, body))];
   });
 }
@@ -83,16 +93,20 @@ function strideOut(shape: Shape, d: number): number {
   return s;
 }
 
-function mapNest(c: KernelCtx, fn: Fn, tid: Local, dims: Dim[], spec: MapSpec, parallel: boolean): X[] {
+const IOTA = new Uint8Array(new Int32Array([0, 1, 2, 3]).buffer);
+
+function mapNest(c: KernelCtx, fn: Fn, tid: Local, dims: Dim[], spec: MapSpec, outs: readonly Operand[], parallel: boolean): X[] {
   const { e } = c;
   const m = e.m;
   const nIn = spec.ins.length;
-  const bases = [...spec.ins.map((x) => x.addr), spec.out.addr];
+  const bases = [...spec.ins.map((x) => x.addr), ...outs.map((o) => o.addr)];
+  const results = outs.map(() => fn.v128());
+  const asList = (r: X | X[]) => (Array.isArray(r) ? r : [r]);
   if (dims.length === 0) {
     // A scalar: one lane.
-    const v = spec.f(spec.ins.map((x) => e.vloadN(e.i32(x.addr), 1)), fn);
-    const t = fn.v128();
-    return [t.set(v), e.vstoreN(e.i32(spec.out.addr), t.get(), 1)];
+    const at: Lanes = { index: () => m.v128.const(IOTA) };
+    const v = asList(spec.f(spec.ins.map((x) => e.vloadN(e.i32(x.addr), 1)), fn, at));
+    return [...v.map((x, j) => results[j]!.set(x)), ...outs.map((o, j) => e.vstoreN(e.i32(o.addr), results[j]!.get(), 1))];
   }
   const inner = dims[dims.length - 1]!;
   const outer = dims.slice(0, -1);
@@ -100,7 +114,9 @@ function mapNest(c: KernelCtx, fn: Fn, tid: Local, dims: Dim[], spec: MapSpec, p
   const idx = outer.map(() => fn.i32());
   const splats = spec.ins.map((_, j) => (inner.strides[j] === 0 ? fn.v128() : undefined));
   const L = inner.n;
-  const tmp = fn.v128();
+  const isOut = (j: number) => j >= nIn;
+  // The flat index of the current vector's first element: where the first output's pointer is.
+  const at: Lanes = { index: () => m.i32x4.add(m.i32x4.splat(m.i32.shr_u(e.sub(ptrs[nIn]!.get(), e.i32(outs[0]!.addr)), e.i32(2))), m.v128.const(IOTA)) };
 
   // The row: pointers at the row start (+ lo for a split flat range), splats, vector loop, tail.
   const row = (lo: X | null, hi: X | null): X[] => {
@@ -108,13 +124,16 @@ function mapNest(c: KernelCtx, fn: Fn, tid: Local, dims: Dim[], spec: MapSpec, p
     ptrs.forEach((p, j) => {
       let a: X = e.i32(bases[j]!);
       outer.forEach((d, k) => (a = e.add(a, e.mulc(idx[k]!.get(), 4 * d.strides[j]!))));
-      if (lo && (j === nIn || inner.strides[j] === 1)) a = e.add(a, e.mulc(e.copyExpr(lo), 4));
+      if (lo && (isOut(j) || inner.strides[j] === 1)) a = e.add(a, e.mulc(e.copyExpr(lo), 4));
       stmts.push(p.set(a));
     });
     splats.forEach((s, j) => s && stmts.push(s.set(e.vsplatLoad(ptrs[j]!.get()))));
     const vals = (n: number) => spec.ins.map((_, j) => (splats[j] ? splats[j]!.get() : e.vloadN(ptrs[j]!.get(), n)));
-    const step = (n: number): X[] => [tmp.set(spec.f(vals(n), fn)), e.vstoreN(ptrs[nIn]!.get(), tmp.get(), n)];
-    const advance = ptrs.map((p, j) => (j === nIn || inner.strides[j] === 1 ? p.set(e.addc(p.get(), 16)) : e.nop()));
+    const step = (n: number): X[] => {
+      const v = asList(spec.f(vals(n), fn, at));
+      return [...v.map((x, j) => results[j]!.set(x)), ...outs.map((_, j) => e.vstoreN(ptrs[nIn + j]!.get(), results[j]!.get(), n))];
+    };
+    const advance = ptrs.map((p, j) => (isOut(j) || inner.strides[j] === 1 ? p.set(e.addc(p.get(), 16)) : e.nop()));
     const i = fn.i32();
     const L4 = L - (L % 4);
     if (lo && hi) {
@@ -344,12 +363,3 @@ function postVec(c: KernelCtx, v: X, post: (s: X) => X): X {
   return out;
 }
 
-/** A kernel whose output is f of its inputs elementwise, inputs broadcast to the output. */
-export function mapKernel(f: (e: KernelCtx['e'], v: X[], c: KernelCtx) => X): (c: KernelCtx) => void {
-  return (c) =>
-    emitMap(c, {
-      out: { addr: c.outAddr(0), shape: c.outShape(0) },
-      ins: c.k.inputs.map((_, i) => ({ addr: c.inAddr(i), shape: c.inShape(i) })),
-      f: (v) => f(c.e, v, c),
-    });
-}

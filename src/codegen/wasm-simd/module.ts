@@ -84,6 +84,10 @@ export function compileProgram(program: Program, opts: CompileOptions): Compiled
       for (let i = 1; used.has(name); i++) name = `${base}_${i}`;
       used.add(name);
       const phases: string[] = [];
+      // Scratch is allocated afresh for each kernel (its phases and sub-kernels get disjoint
+      // pieces); the regions are as large as the largest kernel's need.
+      let shared = 0;
+      let perThread = 0;
       const ctx: KernelCtx = {
         e,
         k,
@@ -100,21 +104,25 @@ export function compileProgram(program: Program, opts: CompileOptions): Compiled
           phases.push(fname);
         },
         threadScratch(bytes: number, tid: Local): X {
-          threadMax = Math.max(threadMax, bytes);
-          return m.i32.add(m.global.get('tscratch', b.i32), m.i32.mul(tid.get(), m.global.get('tstride', b.i32)));
+          const at = perThread;
+          perThread += roundUp(bytes, LINE) + LINE;
+          threadMax = Math.max(threadMax, perThread);
+          return m.i32.add(m.global.get('tscratch', b.i32), m.i32.add(m.i32.mul(tid.get(), m.global.get('tstride', b.i32)), m.i32.const(at)));
         },
         sharedScratch(bytes: number): number {
-          sharedMax = Math.max(sharedMax, bytes);
-          return sharedBase;
+          const at = shared;
+          shared += roundUp(bytes, LINE) + LINE;
+          sharedMax = Math.max(sharedMax, shared);
+          return sharedBase + at;
         },
       };
       gen(ctx);
       kernels.push({ name, kind: k.kind, phases });
     }
 
-    const tscratch = sharedBase + roundUp(sharedMax, LINE) + LINE;
-    // One line of slack after each thread's scratch: vector over-reads stay inside.
-    const tstride = roundUp(threadMax, LINE) + LINE;
+    const tscratch = sharedBase + roundUp(sharedMax, LINE);
+    // Each piece of scratch has a line of slack after it: vector over-reads stay inside.
+    const tstride = roundUp(threadMax, LINE);
     const memoryBytes = tscratch + T * tstride;
     m.addGlobal('tscratch', b.i32, false, m.i32.const(tscratch));
     m.addGlobal('tstride', b.i32, false, m.i32.const(tstride));

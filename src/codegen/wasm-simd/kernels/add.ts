@@ -1,4 +1,4 @@
-import { mapKernel } from '../map.ts';
+import { opKernel } from '../expr.ts';
 
 /** a + b, broadcasting. */
-export const add = mapKernel((e, [a, b]) => e.vadd(a!, b!));
+export const add = opKernel;

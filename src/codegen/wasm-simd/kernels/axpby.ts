@@ -1,9 +1,4 @@
-import { num } from '../../../ir/op.ts';
-import { mapKernel } from '../map.ts';
+import { opKernel } from '../expr.ts';
 
-/** alpha·a + beta·b: Adam's moments, SGD momentum, running statistics. */
-export const axpby = mapKernel((e, [a, b], c) => {
-  const alpha = num(c.k.attrs, 'alpha');
-  const beta = num(c.k.attrs, 'beta');
-  return e.vadd(e.vmul(e.vconst(alpha), a!), e.vmul(e.vconst(beta), b!));
-});
+/** alpha·a + beta·b: moments, momentum buffers, running statistics. */
+export const axpby = opKernel;

@@ -1,7 +1,8 @@
 import { num } from '../../../ir/op.ts';
 import type { Fn, X } from '../emitter.ts';
 import type { KernelCtx } from '../kernel.ts';
-import { emitMap, emitReduce } from '../map.ts';
+import { opKernel } from '../expr.ts';
+import { emitReduce } from '../map.ts';
 import { allButChannel, channelView } from './channels.ts';
 
 /**
@@ -22,10 +23,7 @@ export function batchNormGrad(c: KernelCtx): void {
     ...[2, 3, 4].map((i) => ({ addr: c.inAddr(i), shape: ch })),
   ];
   const rOf = (variance: X) => e.vdiv(e.vconst(1), e.m.f32x4.sqrt(e.vadd(variance, e.vconst(eps))));
-  if (wrt === 'x') {
-    emitMap(c, { out: { addr: c.outAddr(0), shape: x }, ins, f: ([g, , , variance, gamma]) => e.vmul(e.vmul(g!, gamma!), rOf(variance!)) });
-    return;
-  }
+  if (wrt === 'x') return opKernel(c);
   let f: (v: X[], fn: Fn) => X;
   if (wrt === 'mean') f = ([g, , , variance, gamma]) => e.m.f32x4.neg(e.vmul(e.vmul(g!, gamma!), rOf(variance!)));
   else if (wrt === 'var')

@@ -1,4 +1,4 @@
-import { mapKernel } from '../map.ts';
+import { opKernel } from '../expr.ts';
 
 /** a / b, broadcasting (IEEE: x/0 is ±inf or NaN, as in the reference). */
-export const div = mapKernel((e, [a, b]) => e.vdiv(a!, b!));
+export const div = opKernel;

@@ -1,4 +1,4 @@
-import { mapKernel } from '../map.ts';
+import { opKernel } from '../expr.ts';
 
 /** a · b, broadcasting. */
-export const mul = mapKernel((e, [a, b]) => e.vmul(a!, b!));
+export const mul = opKernel;

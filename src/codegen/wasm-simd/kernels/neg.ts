@@ -1,3 +1,4 @@
-import { mapKernel } from '../map.ts';
+import { opKernel } from '../expr.ts';
 
-export const neg = mapKernel((e, [x]) => e.m.f32x4.neg(x!));
+/** -x. */
+export const neg = opKernel;

@@ -1,4 +1,4 @@
-import { mapKernel } from '../map.ts';
+import { opKernel } from '../expr.ts';
 
 /** a - b, broadcasting. */
-export const sub = mapKernel((e, [a, b]) => e.vsub(a!, b!));
+export const sub = opKernel;
