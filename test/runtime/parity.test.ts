@@ -3,13 +3,18 @@ import { graphFor } from '../../src/cli/graphs.ts';
 import { loadModelFile } from '../../src/frontend/loader.ts';
 import { GraphBuilder } from '../../src/ir/builder.ts';
 import type { Attrs, Graph } from '../../src/ir/graph.ts';
+import type { Program } from '../../src/ir/program.ts';
 import '../../src/ir/ops/index.ts';
 import { numel } from '../../src/ir/shape.ts';
-import { memoizeSteps, type Backend, type StepSource } from '../../src/runtime/backend.ts';
+import { compileProgram } from '../../src/passes/compile.ts';
+import { lowerNaive } from '../../src/passes/lower.ts';
+import { memoizeSteps, runEvalStep, runTrainStep, syncState, type Backend, type StepSource } from '../../src/runtime/backend.ts';
 import { initialState } from '../../src/runtime/init.ts';
 import { ReferenceBackend } from '../../src/runtime/reference/backend.ts';
 import { executeGraph } from '../../src/runtime/reference/execute.ts';
 import { createWasmBackend } from '../../src/runtime/wasm/backend.ts';
+import { openGpu, type Gpu } from '../../src/runtime/webgpu/device.ts';
+import { openWebGpuBackend } from '../../src/runtime/webgpu/backend.ts';
 import { rng } from './reference/helpers.ts';
 
 // One parity suite for every backend: each op on small random shapes that hit the scalar tails
@@ -23,13 +28,25 @@ import { rng } from './reference/helpers.ts';
 
 interface BackendUnderTest {
   name: string;
-  create(steps: StepSource, initial: ReadonlyMap<string, Float32Array>, batchSize: number, seed: number): Promise<Backend>;
+  /** A backend over `steps`, each graph lowered with `lower`. */
+  create(steps: StepSource, initial: ReadonlyMap<string, Float32Array>, batchSize: number, seed: number, lower: (g: Graph) => Program): Promise<Backend>;
 }
 
-// Add a backend here and it runs the whole suite.
+// One Dawn device for the whole file: opening one per case would cost more than the cases.
+let gpu: Promise<Gpu> | undefined;
+
+// Add a backend here and it runs the whole suite. Steps go through runTrainStep/runEvalStep and
+// state reads follow syncState, so a backend whose steps are asynchronous (webgpu) runs it too.
 const BACKENDS: BackendUnderTest[] = [
-  { name: 'wasm, 1 thread', create: (s, i, b, seed) => createWasmBackend(s, i, b, seed, { threads: 1 }) },
-  { name: 'wasm, 2 threads, plain SIMD', create: (s, i, b, seed) => createWasmBackend(s, i, b, seed, { threads: 2, relaxed: false }) },
+  { name: 'wasm, 1 thread', create: (s, i, b, seed, lower) => createWasmBackend(s, i, b, seed, { threads: 1, lower }) },
+  { name: 'wasm, 2 threads, plain SIMD', create: (s, i, b, seed, lower) => createWasmBackend(s, i, b, seed, { threads: 2, relaxed: false, lower }) },
+  { name: 'webgpu (Dawn; llvmpipe without a GPU)', create: async (s, i, b, seed, lower) => openWebGpuBackend(s, i, b, seed, { gpu: await (gpu ??= openGpu()), lower }) },
+];
+
+/** The lowerings every model runs under: the full pipeline (fused kinds) and one kernel per op (plain kinds). */
+const LOWERINGS: [string, (g: Graph) => Program][] = [
+  ['planned', (g) => compileProgram(g)],
+  ['naive', lowerNaive],
 ];
 
 const TOL = 1e-4;
@@ -307,12 +324,12 @@ for (const be of BACKENDS) {
         const steps = opSteps(c);
         const initial = new Map(c.ins.map((x, k) => [`in${k}`, Float32Array.from(x.values)]));
         const ref = new ReferenceBackend(steps, initial, 1, 7);
-        const ours = await be.create(steps, initial, 1, 7);
+        const ours = await be.create(steps, initial, 1, 7, lowerNaive);
         opened.push(ours);
         const x = new Float32Array(1);
         const labels = new Float32Array(1);
         const want = ref.trainStep(x, labels, 3).logits;
-        const got = ours.trainStep(x, labels, 3).logits;
+        const got = (await runTrainStep(ours, x, labels, 3)).logits;
         ours.dispose();
         expect(got.length).toBe(want.length);
         const err = relErr(got, want);
@@ -321,7 +338,7 @@ for (const be of BACKENDS) {
     });
 
     describe('sample models: training steps and an eval step', () => {
-      it.each(MODELS)('%s', async (file) => {
+      it.each(MODELS.flatMap((m) => LOWERINGS.map(([how, lower]) => [m, how, lower] as const)))('%s, %s', async (file, _, lower) => {
         // Batch 13: every batch-sized loop has a tail.
         const B = 13;
         const seed = 3;
@@ -331,7 +348,7 @@ for (const be of BACKENDS) {
         const train = steps.train(B);
         const initial = initialState(train.state, seed);
         const ref = new ReferenceBackend(steps, initial, B, seed);
-        const ours = await be.create(steps, initial, B, seed);
+        const ours = await be.create(steps, initial, B, seed, lower);
         opened.push(ours);
         const exact = new Map([...initial].map(([k, v]) => [k, Float64Array.from(v)]));
         const r = rng(99);
@@ -339,20 +356,21 @@ for (const be of BACKENDS) {
         for (let step = 0; step < 3; step++) {
           const x = Float32Array.from(r.uniform(B * pixels, -0.5, 2.5));
           const labels = Float32Array.from({ length: B }, () => r.int(0, 9));
-          const got = ours.trainStep(x, labels, step);
+          const got = await runTrainStep(ours, x, labels, step);
           const want = ref.trainStep(x, labels, step);
           f64Step(train, exact, x, labels, step, seed);
           expect(Math.abs(got.loss - want.loss) / Math.abs(want.loss), `loss at step ${step}`).toBeLessThanOrEqual(TOL);
           expect(relErr(got.logits, want.logits), `logits at step ${step}`).toBeLessThanOrEqual(TOL);
         }
         // Persistent tensors after the steps (see expectParity for the ill-conditioned ones).
+        await syncState(ours);
         for (const name of ours.stateShapes.keys()) expectParity(name, ours.getState(name), ref.getState(name), exact.get(name)!);
         // Eval uses the running statistics, which carry those biases: same rule.
         const x = Float32Array.from(r.uniform(B * pixels, -0.5, 2.5));
         const labels = Float32Array.from({ length: B }, () => r.int(0, 9));
         const evalGraph = steps.eval(B);
         const exactLogits = executeGraph(evalGraph, { x, labels }, exact, { dtype: 'f64', seed })[evalGraph.outputs.logits!]!;
-        expectParity('eval logits', ours.evalStep(x, labels).logits, ref.evalStep(x, labels).logits, exactLogits);
+        expectParity('eval logits', (await runEvalStep(ours, x, labels)).logits, ref.evalStep(x, labels).logits, exactLogits);
         ours.dispose();
       });
     });

@@ -6,7 +6,7 @@ import { Stream } from '../../runtime/rng.ts';
 import { CTRL } from './abi.ts';
 import type { Emitter, Fn, Local, X } from './emitter.ts';
 import type { At, KernelCtx } from './kernel.ts';
-import { emitMap, type Lanes, type Operand } from './map.ts';
+import { mapBody, type Lanes, type Operand } from './map.ts';
 
 /**
  * Elementwise expressions (Kernel.expr, src/ir/kernels.ts) compiled into one vectorised map:
@@ -41,8 +41,13 @@ function channelView(domain: Shape): number[] {
   return domain.map((d, i) => (i === 1 ? d : 1));
 }
 
-/** Emits `outs[i] = expr output i` over `domain`. */
+/** Emits `outs[i] = expr output i` over `domain`, as one phase. */
 export function emitExpr(c: KernelCtx, domain: Shape, expr: Expr, src: ExprSources, outs: readonly At[]): void {
+  c.phase((fn, tid) => exprBody(c, fn, tid, domain, expr, src, outs));
+}
+
+/** The statements of an expression map (see mapBody for `thread`). */
+export function exprBody(c: KernelCtx, fn: Fn, tid: Local, domain: Shape, expr: Expr, src: ExprSources, outs: readonly At[], thread = 0): X[] {
   const { e } = c;
   const m = e.m;
   const ins: Operand[] = [];
@@ -76,7 +81,7 @@ export function emitExpr(c: KernelCtx, domain: Shape, expr: Expr, src: ExprSourc
   const accOperand = expr.outputs.includes(-1) ? operandOf(src.acc!.addr, domain) : -1;
   const scalars: Scalars[] = expr.steps.map(() => ({}));
 
-  emitMap(c, {
+  return mapBody(c, fn, tid, {
     outs,
     ins,
     prologue: (fn) => {
@@ -114,7 +119,7 @@ export function emitExpr(c: KernelCtx, domain: Shape, expr: Expr, src: ExprSourc
       vals[0] = m.block(null, [...body, first], e.b.v128);
       return vals;
     },
-  });
+  }, thread);
 }
 
 /** One step on f32x4 values. */

@@ -74,17 +74,24 @@ export interface MapSpec {
  * stored, so each element is read before it is written.
  */
 export function emitMap(c: KernelCtx, spec: MapSpec): void {
+  c.phase((fn, tid) => mapBody(c, fn, tid, spec));
+}
+
+/**
+ * The statements of a map, for a phase that runs several (foreach's groups). `thread`: the
+ * thread that runs it alone when it is too small to split (default 0).
+ */
+export function mapBody(c: KernelCtx, fn: Fn, tid: Local, spec: MapSpec, thread = 0): X[] {
   const { e } = c;
   const outs = spec.outs ?? [spec.out!];
   const shape = outs[0]!.shape;
   const total = numel(shape);
   const dims = collapse(shape.map((n, d) => ({ n, strides: [...spec.ins.map((x) => broadcastStrides(x.shape, shape)[d]!), ...outs.map(() => strideOut(shape, d))] })));
   const parallel = total >= PARALLEL_MIN && e.T > 1;
-  c.phase((fn, tid) => {
-    const pro = spec.prologue?.(fn) ?? [];
-    const body = mapNest(c, fn, tid, dims, spec, outs, parallel);
-    return [...pro, ...(parallel ? body : onThread0(e, tid, body))];
-  });
+  const pro = spec.prologue?.(fn) ?? [];
+  const body = mapNest(c, fn, tid, dims, spec, outs, parallel);
+  if (parallel || e.T === 1) return [...pro, ...body];
+  return [e.if(e.m.i32.eq(tid.get(), e.i32(thread % e.T)), [...pro, ...body])];
 }
 
 function strideOut(shape: Shape, d: number): number {

@@ -49,7 +49,7 @@ export function supportedKinds(): string[] {
  * kernel's share for `tid`, with a barrier after every kernel phase; 0 means done, 1 means some
  * thread aborted (see CTRL.ABORT).
  */
-export function compileProgram(program: Program, opts: CompileOptions): CompiledProgram {
+export function buildModule(program: Program, opts: CompileOptions): CompiledProgram {
   const lib = binaryenLoaded();
   const T = opts.threads;
   const e = new Emitter(lib, { relaxed: opts.relaxed, threads: T });

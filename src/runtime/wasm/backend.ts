@@ -3,11 +3,11 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
 import { ABORT, CMD, CTRL, CTRL_BYTES, IMPORTS, MAX_PAGES, PAGE, waitImport } from '../../codegen/wasm-simd/abi.ts';
 import { loadBinaryen } from '../../codegen/wasm-simd/emitter.ts';
 import { layoutState, type MemoryLayout } from '../../codegen/wasm-simd/layout.ts';
-import { compileProgram, type CompiledProgram } from '../../codegen/wasm-simd/module.ts';
+import { buildModule, type CompiledProgram } from '../../codegen/wasm-simd/module.ts';
 import type { Graph } from '../../ir/graph.ts';
 import type { Program } from '../../ir/program.ts';
 import { numel } from '../../ir/shape.ts';
-import { lowerNaive } from '../../passes/lower.ts';
+import { compileProgram } from '../../passes/compile.ts';
 import type { Backend, StepResult, StepSource } from '../backend.ts';
 import { relaxedSimdSupported } from './features.ts';
 import { WORKER_SOURCE } from './worker-source.ts';
@@ -40,9 +40,9 @@ interface WorkerHandle {
   port: MessagePort;
 }
 
-/** The default Graph → Program lowering. */
+/** The default Graph → Program lowering: the full pipeline (simplify, fuse, schedule, plan memory). */
 export function lowerForWasm(g: Graph): Program {
-  return lowerNaive(g);
+  return compileProgram(g);
 }
 
 /**
@@ -183,7 +183,7 @@ export class WasmBackend implements Backend {
     if (mod) return mod;
     const t0 = performance.now();
     const program = this.lower(this.steps[kind](batch));
-    const compiled = compileProgram(program, { threads: this.threads, relaxed: this.relaxed, layout: this.layout, fault: this.fault });
+    const compiled = buildModule(program, { threads: this.threads, relaxed: this.relaxed, layout: this.layout, fault: this.fault });
     const module = new WebAssembly.Module(compiled.binary as Uint8Array<ArrayBuffer>);
     const pages = Math.ceil(compiled.memoryBytes / PAGE);
     const have = this.memory.buffer.byteLength / PAGE;

@@ -9,6 +9,8 @@ import { batchNormGrad } from './batch-norm-grad.ts';
 import { batchNorm } from './batch-norm.ts';
 import { batchVarGrad } from './batch-var-grad.ts';
 import { batchVar } from './batch-var.ts';
+import { convBlockGrad } from './conv-block-grad.ts';
+import { convBlock } from './conv-block.ts';
 import { conv2dGradInput } from './conv2d-grad-input.ts';
 import { conv2dGradWeight } from './conv2d-grad-weight.ts';
 import { conv2d } from './conv2d.ts';
@@ -17,7 +19,12 @@ import { crossEntropyGrad } from './cross-entropy-grad.ts';
 import { crossEntropy } from './cross-entropy.ts';
 import { div } from './div.ts';
 import { dropout } from './dropout.ts';
+import { elementwise } from './elementwise.ts';
 import { expand } from './expand.ts';
+import { foreach } from './foreach.ts';
+import { linearCrossEntropy } from './linear-cross-entropy.ts';
+import { linearEw } from './linear-ew.ts';
+import { linearGrad } from './linear-grad.ts';
 import { linear } from './linear.ts';
 import { logSoftmaxGrad } from './log-softmax-grad.ts';
 import { logSoftmax } from './log-softmax.ts';
@@ -29,6 +36,7 @@ import { neg } from './neg.ts';
 import { reluGrad } from './relu-grad.ts';
 import { relu } from './relu.ts';
 import { reshape } from './reshape.ts';
+import { softmaxCrossEntropy } from './softmax-cross-entropy.ts';
 import { softmaxGrad } from './softmax-grad.ts';
 import { softmax } from './softmax.ts';
 import { sub } from './sub.ts';
@@ -75,4 +83,13 @@ export const kernelGens: Record<string, KernelGen> = {
   cross_entropy: crossEntropy,
   cross_entropy_grad: crossEntropyGrad,
   adam_step: adamStep,
+  // Fused kinds (src/ir/kernels.ts).
+  elementwise,
+  foreach,
+  linear_ew: linearEw,
+  linear_grad: linearGrad,
+  softmax_cross_entropy: softmaxCrossEntropy,
+  linear_cross_entropy: linearCrossEntropy,
+  conv_block: convBlock,
+  conv_block_grad: convBlockGrad,
 };

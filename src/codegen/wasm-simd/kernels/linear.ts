@@ -1,9 +1,13 @@
 import { emitGemm } from '../gemm.ts';
-import type { KernelCtx } from '../kernel.ts';
+import { input, output, type At, type KernelCtx } from '../kernel.ts';
 
 /** y = x·wᵀ + b, w [out, in] as in PyTorch: dot products along `in` (gemm's dots form). */
 export function linear(c: KernelCtx): void {
-  const [N, I] = c.inShape(0) as [number, number];
-  const [O] = c.inShape(1) as [number];
-  emitGemm(c, { M: N, N: O, K: I, a: c.inAddr(0), aM: I, aK: 1, b: c.inAddr(1), bK: 1, bN: I, c: c.outAddr(0), bias: c.k.inputs.length > 2 ? c.inAddr(2) : undefined });
+  linearInto(c, input(c, 0), input(c, 1), c.k.inputs.length > 2 ? input(c, 2) : undefined, output(c, 0));
+}
+
+export function linearInto(c: KernelCtx, x: At, w: At, bias: At | undefined, y: At): void {
+  const [N, I] = x.shape as [number, number];
+  const [O] = w.shape as [number];
+  emitGemm(c, { M: N, N: O, K: I, a: x.addr, aM: I, aK: 1, b: w.addr, bK: 1, bN: I, c: y.addr, bias: bias?.addr });
 }

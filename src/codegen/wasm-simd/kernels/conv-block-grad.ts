@@ -1,0 +1,116 @@
+import { numel } from '../../../ir/shape.ts';
+import { opKernel } from '../expr.ts';
+import { emitGemm } from '../gemm.ts';
+import { derive, input, output, type At, type KernelCtx } from '../kernel.ts';
+import { avgPool2dGrad } from './avg-pool2d-grad.ts';
+import { convBlock, convShape, poolAttrs, poolWindow } from './conv-block.ts';
+import { conv2dGradInput } from './conv2d-grad-input.ts';
+import { conv2dGradWeight } from './conv2d-grad-weight.ts';
+import { maxPool2dGrad } from './max-pool2d-grad.ts';
+import { perPlane } from './pool.ts';
+import { sum } from './sum.ts';
+
+/**
+ * The backward of a conv block (src/ir/kernels.ts): gy (or g2·w2 when folded) routed back through
+ * the pooling to gc, masked by the ReLU, then dw, db and dx. This general form builds gc in
+ * scratch with the plain kernels and runs the plain convolution gradients on it.
+ */
+export function convBlockGrad(c: KernelCtx): void {
+  const a = c.k.attrs;
+  let i = 0;
+  const next = () => input(c, i++);
+  const grad = a.fold === true ? [next(), next()] : [next()];
+  const y = a.saved === 'output' || a.saved === 'argmax' ? next() : undefined;
+  const idx = a.saved === 'argmax' ? next() : undefined;
+  const x = next();
+  const w = a.dx === true || a.saved === 'recompute' ? next() : undefined;
+  const b = a.saved === 'recompute' && a.bias === true ? next() : undefined;
+  const dwOut = output(c, 0);
+  const aShape = convShape(a, x.shape, dwOut.shape);
+  const yShape = a.pool === 'none' ? aShape : [aShape[0]!, aShape[1]!, ...poolOut(a, aShape)];
+  const scratch = (shape: number[]): At => ({ addr: c.sharedScratch(4 * numel(shape)), shape });
+
+  // gy: given, or the next linear layer's input gradient g2·w2 viewed as y's shape.
+  let gy: At;
+  if (grad.length === 2) {
+    const [g2, w2] = grad as [At, At];
+    const [N, K] = g2.shape as [number, number];
+    const F = w2.shape[1]!;
+    gy = scratch(yShape);
+    emitGemm(c, { M: N, N: F, K, a: g2.addr, aM: K, aK: 1, b: w2.addr, bK: F, bN: 1, c: gy.addr });
+  } else {
+    gy = { addr: grad[0]!.addr, shape: yShape };
+  }
+
+  let gc: At;
+  if (a.saved === 'argmax') {
+    gc = scratch(aShape);
+    routeToArgmax(c, gy, y!, idx!, gc, a.act === 'relu');
+  } else if (a.saved === 'output') {
+    gc = scratch(aShape);
+    opKernel(derive(c, 'relu_grad', {}, [gy, { addr: y!.addr, shape: aShape }], [gc]));
+  } else {
+    let act: At | undefined;
+    if (a.saved === 'recompute') {
+      // a = the block's activation, recomputed: a conv_block without pooling.
+      act = scratch(aShape);
+      convBlock(derive(c, 'conv_block', { ...a, pool: 'none', argmax: false }, b ? [x, w!, b] : [x, w!], [act]));
+    }
+    let ga: At = gy;
+    if (a.pool === 'max') {
+      ga = scratch(aShape);
+      maxPool2dGrad(derive(c, 'max_pool2d_grad', poolAttrs(a), [gy, act!], [ga]));
+    } else if (a.pool === 'avg') {
+      ga = scratch(aShape);
+      avgPool2dGrad(derive(c, 'avg_pool2d_grad', { ...poolAttrs(a), shape: aShape }, [gy], [ga]));
+    }
+    gc = ga;
+    if (a.act === 'relu') {
+      gc = scratch(aShape);
+      opKernel(derive(c, 'relu_grad', {}, [ga, act!], [gc]));
+    }
+  }
+
+  const conv = { stride: a.stride!, padding: a.padding! };
+  let o = 1;
+  conv2dGradWeight(derive(c, 'conv2d_grad_weight', { ...conv, shape: dwOut.shape }, [gc, x], [dwOut]));
+  if (a.bias === true) sum(derive(c, 'sum', { axes: [0, 2, 3], keepdim: false }, [gc], [output(c, o++)]));
+  if (a.dx === true) conv2dGradInput(derive(c, 'conv2d_grad_input', { ...conv, shape: x.shape }, [gc, w!], [output(c, o++)]));
+}
+
+function poolOut(a: KernelCtx['k']['attrs'], s: readonly number[]): [number, number] {
+  const p = poolWindow(a);
+  return [Math.floor((s[2]! + 2 * p.ph - p.kh) / p.sh) + 1, Math.floor((s[3]! + 2 * p.pw - p.kw) / p.sw) + 1];
+}
+
+/**
+ * gc = 0, then each cell's gradient added at its stored argmax (overlapping windows add), then
+ * the ReLU mask: zero where the window's maximum y is not > 0. Threads take whole planes.
+ */
+function routeToArgmax(c: KernelCtx, gy: At, y: At, idx: At, gc: At, relu: boolean): void {
+  const { e } = c;
+  const m = e.m;
+  const [N, O, H, W] = gc.shape as [number, number, number, number];
+  const cells = gy.shape[2]! * gy.shape[3]!;
+  c.phase((fn, tid) => {
+    const plane = fn.i32();
+    const cell = fn.i32();
+    const at = fn.i32();
+    const src = fn.i32();
+    return perPlane(c, fn, tid, N * O, N * O * H * W, (pl) => {
+      const route = (mask: boolean) => [
+        src.set(e.add(e.mulc(pl.get(), 4 * cells), e.mulc(cell.get(), 4))),
+        at.set(e.add(plane.get(), e.mulc(m.i32.trunc_s_sat.f32(e.loadf(e.add(e.i32(idx.addr), src.get()))), 4))),
+        mask
+          ? e.if(m.i32.eqz(m.f32.gt(e.loadf(e.add(e.i32(y.addr), src.get())), e.f32(0))), [e.storef(at.get(), e.f32(0))])
+          : e.storef(at.get(), m.f32.add(e.loadf(at.get()), e.loadf(e.add(e.i32(gy.addr), src.get())))),
+      ];
+      return [
+        plane.set(e.add(e.i32(gc.addr), e.mulc(pl.get(), 4 * H * W))),
+        m.memory.fill(plane.get(), e.i32(0), e.i32(4 * H * W)),
+        e.forc(cell, 0, cells, 1, route(false)),
+        ...(relu ? [e.forc(cell, 0, cells, 1, route(true))] : []),
+      ];
+    });
+  });
+}

@@ -1,0 +1,92 @@
+import type { Attrs } from '../../../ir/graph.ts';
+import { pair } from '../../../ir/op.ts';
+import { windowOut } from '../../../ir/shape.ts';
+import { opKernel } from '../expr.ts';
+import type { Emitter, Fn, Local, X } from '../emitter.ts';
+import { derive, input, output, type At, type KernelCtx } from '../kernel.ts';
+import { avgPool2d } from './avg-pool2d.ts';
+import { conv2d } from './conv2d.ts';
+import { maxPool2d } from './max-pool2d.ts';
+import { inBounds, perPlane, type Window } from './pool.ts';
+
+/** The pooling attributes of a conv block as max_pool2d / avg_pool2d attrs. */
+export function poolAttrs(a: Attrs): Attrs {
+  return { kernel: a.poolKernel!, stride: a.poolStride!, padding: a.poolPadding! };
+}
+
+export function poolWindow(a: Attrs): Window {
+  const [kh, kw] = pair(a, 'poolKernel');
+  const [sh, sw] = pair(a, 'poolStride');
+  const [ph, pw] = pair(a, 'poolPadding');
+  return { kh, kw, sh, sw, ph, pw };
+}
+
+/** [N, O, HO, WO] of the block's convolution. */
+export function convShape(a: Attrs, x: readonly number[], w: readonly number[]): number[] {
+  const [sh, sw] = pair(a, 'stride');
+  const [ph, pw] = pair(a, 'padding');
+  return [x[0]!, w[0]!, windowOut(x[2]!, w[2]!, sh, ph), windowOut(x[3]!, w[3]!, sw, pw)];
+}
+
+/**
+ * c = conv2d(x, w) + b; a = relu(c) or c; y = pool(a), and the argmax of each max window when
+ * asked. This general form keeps a in scratch and runs the plain kernels one after another.
+ */
+export function convBlock(c: KernelCtx): void {
+  const a = c.k.attrs;
+  const x = input(c, 0);
+  const w = input(c, 1);
+  const ins = a.bias === true ? [x, w, input(c, 2)] : [x, w];
+  const aShape = convShape(a, x.shape, w.shape);
+  const y = output(c, 0);
+  const act: At = a.pool === 'none' ? y : { addr: c.sharedScratch(4 * aShape.reduce((p, d) => p * d, 1)), shape: aShape };
+  conv2d(derive(c, 'conv2d', { stride: a.stride!, padding: a.padding! }, ins, [act]));
+  if (a.act === 'relu') opKernel(derive(c, 'relu', {}, [act], [act]));
+  if (a.pool === 'none') return;
+  (a.pool === 'max' ? maxPool2d : avgPool2d)(derive(c, a.pool === 'max' ? 'max_pool2d' : 'avg_pool2d', poolAttrs(a), [act], [y]));
+  if (a.argmax === true) emitArgmax(c, act, poolWindow(a), output(c, 1));
+}
+
+/**
+ * Byte offset in its plane of a window's maximum, by the reference rule (row-major scan, move to
+ * a strictly greater value or to a NaN): statements that leave it in `bi`.
+ */
+export function argmaxOf(e: Emitter, fn: Fn, px: Local, H: number, W: number, oh: X, ow: X, p: Window, bi: Local): X[] {
+  const m = e.m;
+  const bv = fn.f32();
+  const v = fn.f32();
+  const s: X[] = [bi.set(e.i32(-1))];
+  for (let kh = 0; kh < p.kh; kh++)
+    for (let kw = 0; kw < p.kw; kw++) {
+      const ih = e.addc(e.mulc(e.copyExpr(oh), p.sh), kh - p.ph);
+      const iw = e.addc(e.mulc(e.copyExpr(ow), p.sw), kw - p.pw);
+      const off = e.mulc(e.add(e.mulc(ih, W), iw), 4);
+      const take = m.i32.or(m.i32.or(m.i32.lt_s(bi.get(), e.i32(0)), m.f32.gt(v.tee(e.loadf(e.add(px.get(), off))), bv.get())), m.f32.ne(v.get(), v.get()));
+      const upd = e.if(take, [bi.set(e.copyExpr(off)), bv.set(v.get())]);
+      s.push(p.ph || p.pw ? e.if(inBounds(e, e.copyExpr(ih), e.copyExpr(iw), H, W), [upd]) : upd);
+    }
+  return s;
+}
+
+/** idx[n, o, ph, pw] = position ih·W + iw of the window maximum in its plane of a, as f32. */
+function emitArgmax(c: KernelCtx, act: At, p: Window, idx: At): void {
+  const { e } = c;
+  const m = e.m;
+  const [N, C, H, W] = act.shape as [number, number, number, number];
+  const [, , PH, PW] = idx.shape as [number, number, number, number];
+  c.phase((fn, tid) => {
+    const px = fn.i32();
+    const oh = fn.i32();
+    const ow = fn.i32();
+    const bi = fn.i32();
+    return perPlane(c, fn, tid, N * C, N * C * H * W, (pl) => [
+      px.set(e.add(e.i32(act.addr), e.mulc(pl.get(), 4 * H * W))),
+      e.forc(oh, 0, PH, 1, [
+        e.forc(ow, 0, PW, 1, [
+          ...argmaxOf(e, fn, px, H, W, oh.get(), ow.get(), p, bi),
+          e.storef(e.add(e.i32(idx.addr), e.mulc(e.add(e.mulc(pl.get(), PH * PW), e.add(e.mulc(oh.get(), PW), ow.get())), 4)), m.f32.convert_s.i32(m.i32.shr_u(bi.get(), e.i32(2)))),
+        ]),
+      ]),
+    ]);
+  });
+}
