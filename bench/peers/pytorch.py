@@ -40,12 +40,16 @@ def time_loop(warmup, steps, seconds, what, fn):
 
 
 def loaded_blas():
+    """Which BLAS the process mapped: OpenBLAS's own library, else the libblas.so.3 it found."""
     try:
         with open("/proc/self/maps") as f:
-            libs = {line.split()[-1] for line in f if "blas" in line}
-        return ", ".join(sorted(l.rsplit("/", 2)[-2] + "/" + l.rsplit("/", 1)[-1] for l in libs)) or "none"
+            libs = sorted({line.split()[-1].rsplit("/", 1)[-1] for line in f if "blas" in line})
     except OSError:
         return "unknown"
+    openblas = [l for l in libs if l.startswith("libopenblas")]
+    if openblas:
+        return f"OpenBLAS ({openblas[0]})"
+    return f"reference BLAS ({libs[0]})" if libs else "none"
 
 
 def build(nn, layers):
