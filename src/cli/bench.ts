@@ -237,7 +237,21 @@ function parseList(flag: string, v: string): string[] {
   return items;
 }
 
-function machineInfo(peaks: Record<string, number>, argv: readonly string[]): MachineInfo {
+/** The command as the user typed it: `npm run bench -- --peers` when npm ran the bench script. */
+export function commandLine(args: readonly string[], env: NodeJS.ProcessEnv = process.env): string {
+  const script = env.npm_lifecycle_event === 'bench' ? env.npm_lifecycle_script?.trim().split(/\s+/) : undefined;
+  const at = script?.indexOf('bench') ?? -1;
+  if (script && at >= 0) {
+    const own = script.slice(at + 1);
+    if (own.every((a, i) => args[i] === a)) {
+      const extra = args.slice(own.length);
+      return `npm run bench${extra.length ? ` -- ${extra.join(' ')}` : ''}`;
+    }
+  }
+  return ['kiln', 'bench', ...args].join(' ');
+}
+
+function machineInfo(peaks: Record<string, number>, command: string): MachineInfo {
   const cpu = cpus();
   return {
     cpu: (cpu[0]?.model ?? 'unknown CPU').trim(),
@@ -247,7 +261,7 @@ function machineInfo(peaks: Record<string, number>, argv: readonly string[]): Ma
     node: process.versions.node,
     simdPeakGflops: peaks,
     date: new Date().toISOString().slice(0, 10),
-    command: ['kiln', 'bench', ...argv].join(' '),
+    command,
   };
 }
 
@@ -315,7 +329,7 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
   }
   for (const r of results) if (r.gflops !== null) r.peakFraction = r.gflops / peak(r.threads);
 
-  const report: BenchReport = { machine: machineInfo(peaks, process.argv.slice(process.argv.indexOf('bench') + 1)), results };
+  const report: BenchReport = { machine: machineInfo(peaks, commandLine(process.argv.slice(process.argv.indexOf('bench') + 1))), results };
   process.stdout.write(`${formatMachine(report.machine)}\n\n${formatTable(results)}`);
   if (!flags.peers) process.stdout.write('\n(--peers adds TensorFlow.js, jax-js and PyTorch on the same models)\n');
   if (flags.json) writeFileSync(flags.json, JSON.stringify(report, null, 2) + '\n');

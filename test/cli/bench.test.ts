@@ -7,7 +7,7 @@ import { peakModuleBytes } from '../../bench/simd-peak.ts';
 import { configFor, peerConfigs, runPeer } from '../../src/cli/bench-peers.ts';
 import type { LoadedModel } from '../../src/frontend/loader.ts';
 import { kiln, miniMnist } from './helpers.ts';
-import { benchKiln, modelInfo, Progress } from '../../src/cli/bench.ts';
+import { benchKiln, commandLine, modelInfo, Progress } from '../../src/cli/bench.ts';
 import { openSession } from '../../src/cli/session.ts';
 import type { Backend, StepResult } from '../../src/runtime/backend.ts';
 
@@ -117,6 +117,13 @@ describe('bench report', () => {
     const r = await runPeer(peerConfigs([1]).find((c) => c.harness === 'tfjs')!, { model, paramCount: 1, budget: { warmup: 0, steps: 1, seconds: 0 }, dir, train: z, infer: z }, () => {});
     expect(r.trainImagesPerSec).toBeNull();
     expect(r.note).toMatch(/no peer definition of NoSuchModel in bench\/peers\/models\.json/);
+  });
+
+  it('names the command as typed: npm run bench with its extra arguments, else kiln bench', () => {
+    const env = { npm_lifecycle_event: 'bench', npm_lifecycle_script: 'node bin/kiln.js bench --json bench/results.json --svg x.svg' };
+    expect(commandLine(['--json', 'bench/results.json', '--svg', 'x.svg', '--peers'], env)).toBe('npm run bench -- --peers');
+    expect(commandLine(['--json', 'bench/results.json', '--svg', 'x.svg'], env)).toBe('npm run bench');
+    expect(commandLine(['--peers'], {})).toBe('kiln bench --peers');
   });
 
   it('the SIMD peak kernel is a valid wasm module', () => {
