@@ -39,6 +39,22 @@ fn random_bits(key: u32, index: u32) -> u32 {
 }
 `;
 
+/**
+ * 1 - b^t for Adam's bias corrections, given ln b. Computed as -expm1(t·ln b): the plain
+ * 1 - pow(b, t) loses to cancellation exactly where it matters (t small, b = 0.999: 1 - b^t =
+ * 0.001, so pow's own rounding, large on llvmpipe, is multiplied by 1000). The Taylor series of
+ * expm1 in Horner form is exact to f32 rounding for |y| <= 1, where the loss would be; beyond,
+ * b^t <= 1/e and 1 - exp(y) is already well conditioned.
+ */
+const ONE_MINUS_POW = `fn one_minus_pow(lnb: f32, t: f32) -> f32 {
+  let y = t * lnb;
+  if (y < -1.0) { return 1.0 - exp(y); }
+  var s: f32 = 1.0;
+  for (var k = 14; k >= 2; k--) { s = 1.0 + s * y / f32(k); }
+  return -(y * s);
+}
+`;
+
 export interface ExprEnv {
   readonly sh: Shader;
   readonly domain: Shape;
@@ -108,9 +124,10 @@ function stepValue(env: ExprEnv, op: string, attrs: Readonly<Record<string, unkn
     }
     case 'adam_step': {
       // torch.optim.Adam (1.13): t = step + 1; denom = sqrt(v)/sqrt(1 - β2^t) + eps; p -= lr/(1 - β1^t)·m/denom.
+      env.sh.helper('one_minus_pow', ONE_MINUS_POW);
       const t = `(${d} + 1.0)`;
-      const bc1 = `(1.0 - pow(${f32(num(A, 'beta1'))}, ${t}))`;
-      const bc2 = `sqrt(1.0 - pow(${f32(num(A, 'beta2'))}, ${t}))`;
+      const bc1 = `one_minus_pow(${f32(Math.log(num(A, 'beta1')))}, ${t})`;
+      const bc2 = `sqrt(one_minus_pow(${f32(Math.log(num(A, 'beta2')))}, ${t}))`;
       return `${a} - (${f32(num(A, 'lr'))} / ${bc1}) * (${b} / (sqrt(${c}) / ${bc2} + ${f32(num(A, 'eps'))}))`;
     }
     case 'batch_norm':

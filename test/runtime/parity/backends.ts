@@ -63,14 +63,22 @@ export const PARITY_BACKENDS: readonly (() => Promise<ParityBackend>)[] = [webgp
  * the kernel's largest input: a bias feeding a batch norm has a gradient that is exactly zero but
  * for rounding (~1e-8 here), and only such a scale can judge it; with a 1e-4 bound the floor
  * allows 1e-7·scale absolute.
+ *
+ * `spread`, when given, is per element how far the oracle itself moves under rounding-sized
+ * changes (run in f64 instead of f32, or with its inputs jittered by 1e-6): the element's own
+ * sensitivity to rounding. An element may differ by SPREAD_FACTOR times that before the 1e-4 is
+ * charged. It matters after an optimizer step: Adam moves a weight by lr·g/(|g| + eps) whatever
+ * g's size, so a gradient that cancels to 1e-8 (f32 and f64 oracles already 20% apart) moves
+ * its weight by an amount no two f32 backends agree on.
  */
-export function parityError(got: ArrayLike<number>, want: ArrayLike<number>, scale = 0): { error: number; at: number } {
+export function parityError(got: ArrayLike<number>, want: ArrayLike<number>, scale = 0, spread?: ArrayLike<number>): { error: number; at: number } {
   if (got.length !== want.length) return { error: Infinity, at: -1 };
   const floor = Math.max(peak(want) * 1e-2, scale * 1e-3, 1e-30);
   let error = 0;
   let at = -1;
   for (let i = 0; i < want.length; i++) {
-    const e = Math.abs(got[i]! - want[i]!) / Math.max(Math.abs(want[i]!), floor);
+    const slack = spread ? SPREAD_FACTOR * spread[i]! : 0;
+    const e = Math.max(0, Math.abs(got[i]! - want[i]!) - slack) / Math.max(Math.abs(want[i]!), floor);
     if (Number.isNaN(e)) return { error: Infinity, at: i };
     if (e > error) {
       error = e;
@@ -79,6 +87,12 @@ export function parityError(got: ArrayLike<number>, want: ArrayLike<number>, sca
   }
   return { error, at };
 }
+
+/**
+ * How many times the oracle's own spread an element may differ by, on top of the 1e-4: a backend
+ * that sums in f32 rounds more often than the oracle, which stores f32 but accumulates in f64.
+ */
+export const SPREAD_FACTOR = 10;
 
 /** The largest magnitude in `xs`. */
 export function peak(xs: ArrayLike<number>): number {
