@@ -22,12 +22,17 @@ def time_loop(warmup, steps, seconds, what, fn):
     first = None
     times = []
     start = time.perf_counter()
+    warmed_at = None
     i = 0
     while True:
-        measuring = i >= warmup
-        if measuring and (len(times) >= steps or (times and time.perf_counter() - start > seconds)):
+        # As kiln bench warms kiln: `warmup` calls and at least a second.
+        elapsed = time.perf_counter() - start
+        if warmed_at is None and i >= warmup and (warmup == 0 or elapsed >= min(1, seconds / 4)):
+            warmed_at = elapsed
+        measuring = warmed_at is not None
+        if measuring and (len(times) >= steps or (times and elapsed - warmed_at > seconds)):
             break
-        progress(f"{what} {len(times) + 1}/{steps}" if measuring else f"{what} warm-up {i + 1}/{warmup}")
+        progress(f"{what} {len(times) + 1}/{steps}" if measuring else f"{what} warm-up {i + 1}")
         t = time.perf_counter()
         fn(i)
         dt = time.perf_counter() - t

@@ -161,9 +161,10 @@ describe('measuring a backend through what it exposes', () => {
     const { result, threaded } = await benchKiln(m, { backend: 'fake', threads: 2, data, budget: { warmup: 2, steps: 2, seconds: 60 }, peak: () => 10, progress: new Progress(), open });
     expect(result.note).toBeUndefined();
     expect(threaded).toBe(true);
-    // One warm-up flush, two measured, then inference: one warm-up and measured batches of one.
-    expect(flushed.slice(0, 3)).toEqual([3, 3, 3]);
-    expect(flushed.slice(3).every((n) => n === 1)).toBe(true);
+    // Warm-up and two measured flushes of three steps, then inference batches queued one at a time.
+    const train = flushed.findIndex((n) => n !== 3);
+    expect(train).toBeGreaterThanOrEqual(3);
+    expect(flushed.slice(train).every((n) => n === 1)).toBe(true);
     expect(result).toMatchObject({ threads: 2, steps: 2, kernelsPerStep: 2, dispatchesPerStep: 1, arenaBytes: 4096, lowerBoundBytes: 2048 });
     expect(result.peakFraction).toBeCloseTo(result.gflops! / 10);
   });
@@ -206,6 +207,6 @@ describe('kiln bench end to end (reference backend, one step: checks shapes, nev
   it('an unknown backend is a usage error naming the registered ones', () => {
     const r = kiln(['bench', '--backends', 'nope']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/unknown backend 'nope' \(registered: reference/);
+    expect(r.stderr).toMatch(/unknown backend 'nope' \(registered: [^)]*reference/);
   });
 });
