@@ -32,7 +32,8 @@ function sessionOptions(cmd: Command): Command {
     .option('--normalize <mean,std>', 'pixel normalisation after scaling to [0, 1] (default 0.1307,0.3081)')
     .option('--batch-size <n>', 'training batch size')
     .option('--seed <n>', 'seed for initialisation, shuffling and dropout')
-    .option('--backend <name>', BACKENDS.join(' | '), 'reference');
+    .option('--backend <name>', BACKENDS.join(' | '), BACKENDS[0])
+    .option('--threads <n>', 'threads for the wasm backend (default: the number of cores)');
 }
 
 sessionOptions(

@@ -6,6 +6,7 @@ import { memoizeSteps, type Backend } from '../runtime/backend.ts';
 import { loadDataset, MNIST_NORMALIZE, type Dataset } from '../runtime/data/dataset.ts';
 import { initialState } from '../runtime/init.ts';
 import { ReferenceBackend } from '../runtime/reference/backend.ts';
+import { createWasmBackend } from '../runtime/wasm/backend.ts';
 import { compileProgram } from '../passes/compile.ts';
 import { graphFor } from './graphs.ts';
 import { choice, nonNegInt, nonNegNumber, positiveInt } from './options.ts';
@@ -22,9 +23,12 @@ export interface SessionFlags {
   weightDecay?: string;
   seed?: string;
   backend?: string;
+  /** Threads for the wasm backend (default: the number of cores). */
+  threads?: string;
 }
 
-export const BACKENDS = ['reference'] as const;
+/** The first is the default. */
+export const BACKENDS = ['wasm', 'reference'] as const;
 
 export interface Session {
   loaded: LoadedModel;
@@ -71,7 +75,8 @@ function mergeFlags(t: ResolvedTraining, f: SessionFlags): ResolvedTraining {
 
 /** Loads the model and the data, checks they fit each other, and starts a backend with fresh weights. */
 export async function openSession(modelPath: string, flags: SessionFlags): Promise<Session> {
-  choice('--backend', flags.backend ?? 'reference', BACKENDS);
+  const backendName = choice('--backend', flags.backend ?? BACKENDS[0], BACKENDS);
+  const threads = flags.threads === undefined ? undefined : positiveInt('--threads', flags.threads);
   const loaded = await loadModelFile(modelPath);
   const training = mergeFlags(loaded.training, flags);
   const normalize = parseNormalize(flags.normalize);
@@ -90,7 +95,11 @@ export async function openSession(modelPath: string, flags: SessionFlags): Promi
     throw new KilnError('data', `${loaded.file} outputs logits of shape ${fmtShape(classes)} but ${data.name} has ${data.numClasses} classes`, undefined, `make the last layer output ${data.numClasses} values per example`);
   }
   // The reference backend runs the compiled Program: what every other backend runs.
-  const backend = new ReferenceBackend(steps, initialState(first.state, training.seed), training.batchSize, training.seed, { lower: compileProgram });
+  const initial = initialState(first.state, training.seed);
+  const backend =
+    backendName === 'wasm'
+      ? await createWasmBackend(steps, initial, training.batchSize, training.seed, { threads, lower: compileProgram })
+      : new ReferenceBackend(steps, initial, training.batchSize, training.seed, { lower: compileProgram });
   const modelState = first.state.filter((s) => s.kind !== 'optim').map((s) => s.name);
   return { loaded, training, data, normalize, backend, modelState };
 }
