@@ -22,7 +22,7 @@ export interface IrFlags {
 
 const graphStages = ['traced', 'train', 'eval', 'simplified'] as const;
 const kernelStageNames = ['fused', 'scheduled', 'planned'] as const;
-const stages = [...graphStages, ...kernelStageNames];
+const stages = [...graphStages, ...kernelStageNames, 'wasm'] as const;
 const formats = ['text', 'json', 'dot', 'svg'] as const;
 
 const graphPrinters: Record<string, ((g: Graph) => string) | undefined> = { text: printText, json: printJson, dot: printDot };
@@ -35,7 +35,11 @@ export async function irCommand(modelPath: string, flags: IrFlags): Promise<void
   const batchSize = flags.batchSize === undefined ? loaded.training.batchSize : positiveInt('--batch-size', flags.batchSize);
   const opts = { batchSize, optimizer: loaded.training.optimizer };
   let text: string | undefined;
-  if (stage === 'traced' || stage === 'train' || stage === 'eval') {
+  if (stage === 'wasm') {
+    // The module the wasm backend runs for this step, in text form, kernel by kernel.
+    const { wasmText } = await import('../runtime/wasm/dump.ts');
+    text = format === 'text' ? await wasmText(planMemory(kernelStages(graphFor(loaded, step, opts)).scheduled)) : undefined;
+  } else if (stage === 'traced' || stage === 'train' || stage === 'eval') {
     text = graphPrinters[format]?.(graphFor(loaded, stage, opts));
   } else {
     const kernels = kernelStages(graphFor(loaded, step, opts));
@@ -49,7 +53,7 @@ export async function irCommand(modelPath: string, flags: IrFlags): Promise<void
     }
   }
   if (text === undefined) {
-    const fits = stage === 'planned' ? 'text, json, svg' : (kernelStageNames as readonly string[]).includes(stage) ? 'text, json' : 'text, json, dot';
+    const fits = stage === 'wasm' ? 'text' : stage === 'planned' ? 'text, json, svg' : (kernelStageNames as readonly string[]).includes(stage) ? 'text, json' : 'text, json, dot';
     throw new KilnError('usage', `--format ${format} does not apply to --stage ${stage}`, undefined, `use one of ${fits}`);
   }
   if (!flags.output) {

@@ -146,6 +146,11 @@ export function buildModule(program: Program, opts: CompileOptions): CompiledPro
     if (opts.optimize !== false) {
       lib.setOptimizeLevel(3);
       lib.setShrinkLevel(0);
+      // Kernels stay functions of their own: the dump reads kernel by kernel, and V8 compiles
+      // (and register-allocates) each one separately instead of one huge step.
+      lib.setOneCallerInlineMaxSize(0);
+      lib.setFlexibleInlineMaxSize(0);
+      lib.setAlwaysInlineMaxSize(0);
       m.optimize();
     }
     const binary = m.emitBinary();
