@@ -10,7 +10,7 @@ export interface EvalFlags extends SessionFlags {
 export async function evalCommand(modelPath: string, flags: EvalFlags): Promise<void> {
   const s = await openSession(modelPath, flags);
   loadWeights(flags.weights, s.backend, s.modelState);
-  const ev = evaluate(s.backend, s.data.test, s.data.numClasses, 1000, s.normalize);
+  const ev = await evaluate(s.backend, s.data.test, s.data.numClasses, 1000, s.normalize);
   const out = process.stdout;
   out.write(`${s.loaded.name} with ${flags.weights} on ${s.data.name} (${s.data.test.count.toLocaleString('en-US')} test images)\n`);
   out.write(`test loss ${ev.loss.toFixed(4)}, accuracy ${(100 * ev.accuracy).toFixed(2)}%\n\nconfusion matrix (rows: true class, columns: predicted)\n`);

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { KilnError } from '../ir/errors.ts';
 import { loadCheckpoint, loadWeights, saveCheckpoint, saveWeights, type RunIdentity, type TrainPosition } from '../runtime/checkpoint.ts';
+import { syncState } from '../runtime/backend.ts';
 import { train } from '../runtime/trainer.ts';
 import { nonNegInt, positiveInt } from './options.ts';
 import { progressHooks } from './progress.ts';
@@ -70,6 +71,7 @@ export async function trainCommand(modelPath: string, flags: TrainFlags): Promis
     process.off('SIGINT', onSigint);
   }
 
+  await syncState(backend);
   if (result.interrupted) {
     save(result.position);
     err.write(`kiln: stopped at step ${result.position.step}; checkpoint written to ${checkpointPath}\n  resume with: kiln train ${s.loaded.file} --resume ${checkpointPath}\n`);

@@ -1,4 +1,4 @@
-import type { Backend } from './backend.ts';
+import type { Backend, StepResult } from './backend.ts';
 import { fillBatch, type Split } from './data/dataset.ts';
 
 export interface Evaluation {
@@ -15,8 +15,11 @@ export function argmax(logits: Float32Array, r: number, classes: number): number
   return best;
 }
 
-/** Mean loss and accuracy over a whole split with the eval step, in file order. */
-export function evaluate(backend: Backend, split: Split, classes: number, batchSize: number, normalize: readonly [number, number]): Evaluation {
+/**
+ * Mean loss and accuracy over a whole split with the eval step, in file order. A queued backend
+ * (webgpu) runs up to `depth` batches per read-back.
+ */
+export async function evaluate(backend: Backend, split: Split, classes: number, batchSize: number, normalize: readonly [number, number]): Promise<Evaluation> {
   const pixels = split.images.length / split.count;
   const order = Uint32Array.from({ length: split.count }, (_, i) => i);
   const x = new Float32Array(batchSize * pixels);
@@ -24,15 +27,28 @@ export function evaluate(backend: Backend, split: Split, classes: number, batchS
   const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
   let lossSum = 0;
   let correct = 0;
+  const count = (r: StepResult, lab: Float32Array) => {
+    lossSum += r.loss * lab.length;
+    for (let i = 0; i < lab.length; i++) {
+      const p = argmax(r.logits, i, classes);
+      confusion[lab[i]!]![p]!++;
+      if (p === lab[i]) correct++;
+    }
+  };
+  const q = backend.queued;
+  let pending: Float32Array[] = [];
   for (let start = 0; start < split.count; start += batchSize) {
     const n = Math.min(batchSize, split.count - start);
     fillBatch(split, order, start, n, x, labels, normalize[0], normalize[1]);
-    const r = backend.evalStep(x.subarray(0, n * pixels), labels.subarray(0, n));
-    lossSum += r.loss * n;
-    for (let i = 0; i < n; i++) {
-      const p = argmax(r.logits, i, classes);
-      confusion[labels[i]!]![p]!++;
-      if (p === labels[i]) correct++;
+    if (!q) {
+      count(backend.evalStep(x.subarray(0, n * pixels), labels.subarray(0, n)), labels.subarray(0, n));
+      continue;
+    }
+    q.queueEvalStep(x.subarray(0, n * pixels), labels.subarray(0, n));
+    pending.push(labels.slice(0, n));
+    if (pending.length >= q.depth || start + n >= split.count) {
+      (await q.flush()).forEach((r, i) => count(r, pending[i]!));
+      pending = [];
     }
   }
   return { loss: lossSum / split.count, accuracy: correct / split.count, confusion };

@@ -1,5 +1,5 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
-import type { Backend } from './backend.ts';
+import { syncState, type Backend, type StepResult } from './backend.ts';
 import type { TrainPosition } from './checkpoint.ts';
 import { fillBatch, type Dataset } from './data/dataset.ts';
 import { batchBounds, epochOrder, numBatches } from './data/shuffle.ts';
@@ -81,6 +81,10 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
   let result: Omit<TrainResult, 'position' | 'interrupted' | 'steps' | 'imagesPerSec' | 'seconds' | 'epochs'> = { trainLoss: NaN, testLoss: NaN, testAccuracy: NaN };
   let interrupted = false;
   const done = () => (cfg.maxSteps !== undefined && pos.step >= cfg.maxSteps) || pos.epoch >= cfg.epochs;
+  const queue = backend.queued;
+  const depth = queue?.depth ?? 1;
+  /** Whether the run must look at the state after this many steps in total: a checkpoint, or the end. */
+  const endsGroup = (steps: number) => (cfg.checkpoint !== undefined && steps % cfg.checkpoint.every === 0) || (cfg.maxSteps !== undefined && steps >= cfg.maxSteps);
   try {
     while (!done() && !interrupted) {
       const epochStart = performance.now();
@@ -90,21 +94,42 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
       let seen = 0;
       let correct = 0;
       while (pos.batch < batches && !done()) {
-        const { start: s, size } = batchBounds(pos.batch, split.count, cfg.batchSize);
-        fillBatch(split, order, s, size, x, labels, cfg.normalize[0], cfg.normalize[1]);
-        const t = performance.now();
-        const r = backend.trainStep(x.subarray(0, size * pixels), labels.subarray(0, size), pos.step);
-        trainMs += performance.now() - t;
-        images += size;
-        if (!Number.isFinite(r.loss)) throw new Error(`the loss became ${r.loss} at step ${pos.step}; lower the learning rate`);
-        for (let i = 0; i < size; i++) if (argmax(r.logits, i, numClasses) === labels[i]) correct++;
-        lossSum += r.loss * size;
-        seen += size;
-        if (log !== undefined) writeSync(log, `${JSON.stringify({ epoch: pos.epoch, step: pos.step, loss: r.loss })}\n`);
-        pos.step++;
-        pos.batch++;
-        hooks.onStep?.({ epoch: pos.epoch, batch: pos.batch, batches, step: pos.step, loss: r.loss, runningAccuracy: correct / seen, imagesPerSec: images / (trainMs / 1000) });
-        if (cfg.checkpoint && pos.step % cfg.checkpoint.every === 0) cfg.checkpoint.save(pos.batch === batches ? { step: pos.step, epoch: pos.epoch + 1, batch: 0 } : { ...pos });
+        // Run steps in a group: one step on a synchronous backend, up to `depth` on a queued one
+        // (webgpu), whose results are read back once for the group. A group ends early where the
+        // run needs the state itself (a checkpoint) or stops.
+        const group: { labels: Float32Array; r?: StepResult }[] = [];
+        do {
+          const step = pos.step + group.length;
+          const { start: s, size } = batchBounds(pos.batch + group.length, split.count, cfg.batchSize);
+          fillBatch(split, order, s, size, x, labels, cfg.normalize[0], cfg.normalize[1]);
+          const t = performance.now();
+          if (queue) queue.queueTrainStep(x.subarray(0, size * pixels), labels.subarray(0, size), step);
+          const r = queue ? undefined : backend.trainStep(x.subarray(0, size * pixels), labels.subarray(0, size), step);
+          trainMs += performance.now() - t;
+          group.push({ labels: labels.slice(0, size), r });
+        } while (group.length < depth && pos.batch + group.length < batches && !endsGroup(pos.step + group.length));
+        if (queue) {
+          const t = performance.now();
+          const rs = await queue.flush();
+          trainMs += performance.now() - t;
+          rs.forEach((r, i) => (group[i]!.r = r));
+        }
+        for (const { labels: lab, r } of group) {
+          const size = lab.length;
+          images += size;
+          if (!Number.isFinite(r!.loss)) throw new Error(`the loss became ${r!.loss} at step ${pos.step}; lower the learning rate`);
+          for (let i = 0; i < size; i++) if (argmax(r!.logits, i, numClasses) === lab[i]) correct++;
+          lossSum += r!.loss * size;
+          seen += size;
+          if (log !== undefined) writeSync(log, `${JSON.stringify({ epoch: pos.epoch, step: pos.step, loss: r!.loss })}\n`);
+          pos.step++;
+          pos.batch++;
+          hooks.onStep?.({ epoch: pos.epoch, batch: pos.batch, batches, step: pos.step, loss: r!.loss, runningAccuracy: correct / seen, imagesPerSec: images / (trainMs / 1000) });
+        }
+        if (cfg.checkpoint && pos.step % cfg.checkpoint.every === 0) {
+          await syncState(backend);
+          cfg.checkpoint.save(pos.batch === batches ? { step: pos.step, epoch: pos.epoch + 1, batch: 0 } : { ...pos });
+        }
         await yieldToEventLoop();
         if (hooks.stopRequested?.()) {
           interrupted = true;
@@ -116,7 +141,7 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
         pos.batch = 0;
       }
       if (interrupted) break;
-      const ev = evaluate(backend, data.test, numClasses, cfg.evalBatchSize, cfg.normalize);
+      const ev = await evaluate(backend, data.test, numClasses, cfg.evalBatchSize, cfg.normalize);
       result = { trainLoss: seen ? lossSum / seen : NaN, testLoss: ev.loss, testAccuracy: ev.accuracy };
       hooks.onEpochEnd?.({ epoch: pos.epoch - (pos.batch === 0 ? 1 : 0), ...result, seconds: (performance.now() - epochStart) / 1000 });
     }

@@ -3,13 +3,13 @@ import { STEP_SLOT_BYTES } from '../../codegen/wgsl/index.ts';
 import type { Graph } from '../../ir/graph.ts';
 import type { Program, Slice } from '../../ir/program.ts';
 import { numel } from '../../ir/shape.ts';
-import { lowerNaive } from '../../passes/lower.ts';
+import { compileProgram } from '../../passes/compile.ts';
 import type { Backend, QueuedSteps, StepResult, StepSource } from '../backend.ts';
 import { openGpu, type Gpu, type OpenGpuOptions } from './device.ts';
 import { PipelineCache, ProgramInstance } from './instance.ts';
 
 export interface WebGpuOptions extends OpenGpuOptions {
-  /** Graph → Program for each step (default: the naive lowering). */
+  /** Graph → Program for each step (default: the full pipeline, fused and planned). */
   readonly lower?: (g: Graph) => Program;
   /** Steps recorded before a submit (each step is one command buffer). Default 16. */
   readonly depth?: number;
@@ -117,7 +117,7 @@ export class WebGpuBackend implements Backend, QueuedSteps {
     this.device = gpu.device;
     this.description = gpu.description;
     this.depth = opts.depth ?? 16;
-    this.lower = opts.lower ?? lowerNaive;
+    this.lower = opts.lower ?? ((g) => compileProgram(g));
     this.ownsDevice = !opts.gpu;
     this.device.onuncapturederror = (e) => {
       this.error ??= e.error.message;
