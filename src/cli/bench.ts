@@ -301,11 +301,25 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
   const results: BenchResult[] = [];
   const tmp = mkdtempSync(join(tmpdir(), 'kiln-bench-'));
   try {
-    // One throwaway session per backend first, so no configuration's compile time carries the
-    // process's one-time costs (importing binaryen, starting a device): those are not per model.
+    // One throwaway session and step per backend first, so no configuration's compile time carries
+    // the process's one-time costs (importing binaryen and warming its own code, starting a device).
     for (const backend of backends) {
       progress.update(`starting the ${backend} backend`);
-      await openSession(models[0]!, { backend, threads: String(threadCounts[0]), data: flags.data } as SessionFlags).then((s) => s.backend.dispose(), () => {});
+      try {
+        const s = await openSession(models[0]!, { backend, threads: String(threadCounts[0]), data: flags.data } as SessionFlags);
+        try {
+          const { x, labels } = batchOf(s.data.train, 0, s.training.batchSize, s.normalize);
+          const q = (s.backend as Backend & Introspect).queued;
+          if (q) {
+            q.queueTrainStep(x, labels, 0);
+            await q.flush();
+          } else s.backend.trainStep(x, labels, 0);
+        } finally {
+          s.backend.dispose();
+        }
+      } catch {
+        // The measured run reports the failure.
+      }
     }
     for (const path of models) {
       progress.update(`loading ${path}`);
