@@ -2,7 +2,7 @@ import { KilnError } from '../ir/errors.ts';
 import { fmtShape } from '../ir/shape.ts';
 import { loadModelFile, type LoadedModel } from '../frontend/loader.ts';
 import { resolveOptimizer, type ResolvedTraining } from '../frontend/training-options.ts';
-import { memoizeSteps, type Backend } from '../runtime/backend.ts';
+import { memoizeSteps, type Backend, type StepSource } from '../runtime/backend.ts';
 import { loadDataset, MNIST_NORMALIZE, type Dataset } from '../runtime/data/dataset.ts';
 import { initialState } from '../runtime/init.ts';
 import { ReferenceBackend } from '../runtime/reference/backend.ts';
@@ -28,7 +28,7 @@ export interface SessionFlags {
 }
 
 /** The first is the default. */
-export const BACKENDS = ['wasm', 'reference'] as const;
+export const BACKENDS = ['wasm', 'reference', 'webgpu'] as const;
 
 export interface Session {
   loaded: LoadedModel;
@@ -73,6 +73,14 @@ function mergeFlags(t: ResolvedTraining, f: SessionFlags): ResolvedTraining {
   };
 }
 
+/** The webgpu backend on the best adapter, loaded only when asked for (Dawn is a native addon); says which adapter. */
+async function openWebGpu(steps: StepSource, initial: Map<string, Float32Array>, batchSize: number, seed: number): Promise<Backend> {
+  const { openWebGpuBackend } = await import('../runtime/webgpu/backend.ts');
+  const b = await openWebGpuBackend(steps, initial, batchSize, seed);
+  process.stderr.write(`kiln: webgpu adapter: ${b.description}${b.software ? ' — a software rasterizer: correct but slow' : ''}\n`);
+  return b;
+}
+
 /** Loads the model and the data, checks they fit each other, and starts a backend with fresh weights. */
 export async function openSession(modelPath: string, flags: SessionFlags): Promise<Session> {
   const backendName = choice('--backend', flags.backend ?? BACKENDS[0], BACKENDS);
@@ -99,7 +107,9 @@ export async function openSession(modelPath: string, flags: SessionFlags): Promi
   const backend =
     backendName === 'wasm'
       ? await createWasmBackend(steps, initial, training.batchSize, training.seed, { threads, lower: compileProgram })
-      : new ReferenceBackend(steps, initial, training.batchSize, training.seed, { lower: compileProgram });
+      : backendName === 'webgpu'
+        ? await openWebGpu(steps, initial, training.batchSize, training.seed)
+        : new ReferenceBackend(steps, initial, training.batchSize, training.seed, { lower: compileProgram });
   const modelState = first.state.filter((s) => s.kind !== 'optim').map((s) => s.name);
   return { loaded, training, data, normalize, backend, modelState };
 }

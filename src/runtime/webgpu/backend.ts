@@ -87,7 +87,10 @@ export class WebGpuBackend implements Backend, QueuedSteps {
   readonly stateShapes: ReadonlyMap<string, readonly number[]>;
   readonly depth: number;
   readonly queued: QueuedSteps = this;
+  /** The adapter, in words. */
   readonly description: string;
+  /** Whether the adapter is a software rasterizer (llvmpipe). */
+  readonly software: boolean;
   private readonly device: GPUDevice;
   private readonly instances = new Map<string, ProgramInstance>();
   private readonly owner = new Map<string, ProgramInstance>();
@@ -116,6 +119,7 @@ export class WebGpuBackend implements Backend, QueuedSteps {
   ) {
     this.device = gpu.device;
     this.description = gpu.description;
+    this.software = gpu.software;
     this.depth = opts.depth ?? 16;
     this.lower = opts.lower ?? ((g) => compileProgram(g));
     this.ownsDevice = !opts.gpu;
