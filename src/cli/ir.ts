@@ -22,7 +22,7 @@ export interface IrFlags {
 
 const graphStages = ['traced', 'train', 'eval', 'simplified'] as const;
 const kernelStageNames = ['fused', 'scheduled', 'planned'] as const;
-const stages = [...graphStages, ...kernelStageNames, 'wasm'] as const;
+const stages = [...graphStages, ...kernelStageNames, 'wasm', 'wgsl'] as const;
 const formats = ['text', 'json', 'dot', 'svg'] as const;
 
 const graphPrinters: Record<string, ((g: Graph) => string) | undefined> = { text: printText, json: printJson, dot: printDot };
@@ -39,6 +39,10 @@ export async function irCommand(modelPath: string, flags: IrFlags): Promise<void
     // The module the wasm backend runs for this step, in text form, kernel by kernel.
     const { wasmText } = await import('../runtime/wasm/dump.ts');
     text = format === 'text' ? await wasmText(planMemory(kernelStages(graphFor(loaded, step, opts)).scheduled)) : undefined;
+  } else if (stage === 'wgsl') {
+    // The compute shaders the webgpu backend runs for this step, dispatch by dispatch.
+    const { emitWgsl, printWgsl } = await import('../codegen/wgsl/index.ts');
+    text = format === 'text' ? printWgsl(emitWgsl(planMemory(kernelStages(graphFor(loaded, step, opts)).scheduled), { seed: loaded.training.seed })) : undefined;
   } else if (stage === 'traced' || stage === 'train' || stage === 'eval') {
     text = graphPrinters[format]?.(graphFor(loaded, stage, opts));
   } else {
@@ -53,7 +57,7 @@ export async function irCommand(modelPath: string, flags: IrFlags): Promise<void
     }
   }
   if (text === undefined) {
-    const fits = stage === 'wasm' ? 'text' : stage === 'planned' ? 'text, json, svg' : (kernelStageNames as readonly string[]).includes(stage) ? 'text, json' : 'text, json, dot';
+    const fits = stage === 'wasm' || stage === 'wgsl' ? 'text' : stage === 'planned' ? 'text, json, svg' : (kernelStageNames as readonly string[]).includes(stage) ? 'text, json' : 'text, json, dot';
     throw new KilnError('usage', `--format ${format} does not apply to --stage ${stage}`, undefined, `use one of ${fits}`);
   }
   if (!flags.output) {

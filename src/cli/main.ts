@@ -18,7 +18,7 @@ program
   .command('ir')
   .description('print the IR of a model: nodes, shapes, source lines, FLOPs; kernels and memory plan')
   .argument('<model>', 'model file (.ts)')
-  .option('--stage <stage>', 'traced | train | eval | simplified | fused | scheduled | planned | wasm', 'traced')
+  .option('--stage <stage>', 'traced | train | eval | simplified | fused | scheduled | planned | wasm | wgsl', 'traced')
   .option('--step <step>', 'train | eval: the step the simplified, fused, scheduled, planned and wasm stages show', 'train')
   .option('--format <format>', 'text | json | dot (graph stages) | svg (planned: buffer lifetimes)', 'text')
   .option('--batch-size <n>', "batch size (default: the model's training.batchSize)")
