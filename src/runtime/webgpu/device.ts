@@ -83,7 +83,7 @@ export async function openGpu(opts: OpenGpuOptions = {}): Promise<Gpu> {
     'backend',
     'no WebGPU adapter found: Dawn found neither a Vulkan device nor an OpenGL one',
     undefined,
-    'on a GPU machine install the Vulkan loader and driver (Debian: libvulkan1 and the vendor driver; NVIDIA containers need NVIDIA_DRIVER_CAPABILITIES=compute,graphics); without a GPU install Mesa for llvmpipe: apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri',
+    'on a GPU machine install the Vulkan loader and driver (Debian: libvulkan1 and the vendor driver; NVIDIA containers need NVIDIA_DRIVER_CAPABILITIES=compute,graphics); without a GPU install Mesa for llvmpipe: apt-get install libegl1 libegl-dev libegl-mesa0 libgl1-mesa-dri (Dawn loads libEGL.so, which only libegl-dev provides)',
   );
 }
 
