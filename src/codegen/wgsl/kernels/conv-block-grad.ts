@@ -3,7 +3,7 @@ import { numel } from '../../../ir/shape.ts';
 import { partsDispatch, WG, workgroupSum, type AnyPart } from '../grid.ts';
 import { at, f32, i32, Shader, u32, unflatten, type KernelCtx, type WgslDispatch } from '../shader.ts';
 import { actAtFn, convBlock, poolArgmaxFn, type ConvBlock } from './conv-common.ts';
-import { coveringRange } from './ops/pool.ts';
+import { coveringRange, WINDOW_MAX } from './ops/pool.ts';
 
 /** The inputs of a conv_block_grad in the order src/ir/kernels.ts lists them, by what is present. */
 function inputsOf(k: KernelCtx['kernel']) {
@@ -62,17 +62,21 @@ export function convBlockGradKernel(ctx: KernelCtx): WgslDispatch[] {
 
   const cellIndex = `((n * ${u32(g.O)} + oc) * ${u32(g.PH)} + ph) * ${u32(g.PW)} + pw`;
   if (g.pool === 'max') {
-    // The argmax of a cell's window, and whether the ReLU passes there (y, the window's max, is a there).
-    const argmax = a.saved === 'argmax' ? `u32(${sh.read(ins.am!, cellIndex)})` : `pool_argmax(n * ${u32(g.O)} + oc, ph, pw)`;
-    const pass = !relu ? 'true' : a.saved === 'argmax' ? `${sh.read(ins.y!, cellIndex)} > 0.0` : `act_at(n, oc, m / ${u32(g.WO)}, m % ${u32(g.WO)}) > 0.0`;
+    // A cell's window maximum (where its gradient goes) and the activation there, which is y:
+    // the ReLU passes iff it is > 0. Saved, or recomputed from x, w, b.
+    const cell =
+      a.saved === 'argmax'
+        ? `return WindowMax(u32(${sh.read(ins.am!, cellIndex)}), ${relu ? sh.read(ins.y!, cellIndex) : '1.0'});`
+        : `return pool_argmax(n * ${u32(g.O)} + oc, ph, pw);`;
+    if (a.saved === 'argmax') sh.helper('window_max', WINDOW_MAX);
     sh.helper(
       'cell',
-      `fn cell_argmax(n: u32, oc: u32, ph: u32, pw: u32) -> u32 {
-  return ${argmax};
+      `fn cell_max(n: u32, oc: u32, ph: u32, pw: u32) -> WindowMax {
+  ${cell}
 }
 
-fn cell_grad(n: u32, oc: u32, ph: u32, pw: u32, m: u32) -> f32 {
-  if (!(${pass})) { return 0.0; }
+fn cell_grad(n: u32, oc: u32, ph: u32, pw: u32, m: WindowMax) -> f32 {
+  if (!(${relu ? 'm.v > 0.0' : 'true'})) { return 0.0; }
   return gy_at(n, oc, ph, pw);
 }
 `,
@@ -88,7 +92,7 @@ fn cell_grad(n: u32, oc: u32, ph: u32, pw: u32, m: u32) -> f32 {
     const p = g.win!;
     const per =
       g.pool === 'max'
-        ? `if (cell_argmax(n, oc, u32(ph), u32(pw)) == pos) { s += cell_grad(n, oc, u32(ph), u32(pw), pos); }`
+        ? `let m = cell_max(n, oc, u32(ph), u32(pw)); if (m.pos == pos) { s += cell_grad(n, oc, u32(ph), u32(pw), m); }`
         : `s += gy_at(n, oc, u32(ph), u32(pw));`;
     gcBody = [
       g.pool === 'avg' ? mask : '',
@@ -109,7 +113,7 @@ fn cell_grad(n: u32, oc: u32, ph: u32, pw: u32, m: u32) -> f32 {
   const R = g.pool === 'max' ? g.N * cells : g.N * g.HO * g.WO;
   const contrib =
     g.pool === 'max'
-      ? [unflatten('r', [g.N, g.PH, g.PW], ['n', 'ph', 'pw']), 'let m = cell_argmax(n, oc, ph, pw);', `return Contrib(cell_grad(n, oc, ph, pw, m), n, m / ${u32(g.WO)}, m % ${u32(g.WO)});`]
+      ? [unflatten('r', [g.N, g.PH, g.PW], ['n', 'ph', 'pw']), 'let m = cell_max(n, oc, ph, pw);', `return Contrib(cell_grad(n, oc, ph, pw, m), n, m.pos / ${u32(g.WO)}, m.pos % ${u32(g.WO)});`]
       : [unflatten('r', [g.N, g.HO, g.WO], ['n', 'oh', 'ow']), 'return Contrib(gc_at(n, oc, oh, ow), n, oh, ow);'];
   sh.helper('contrib', `struct Contrib { v: f32, n: u32, oh: u32, ow: u32 }\n\nfn contrib(oc: u32, r: u32) -> Contrib {\n${contrib.map((l) => `  ${l}`).join('\n')}\n}\n`);
 

@@ -20,8 +20,8 @@ export function convBlockKernel(ctx: KernelCtx): WgslDispatch[] {
     lines.push(`${sh.write(y!, 'o')} = act_at(n, oc, ph, pw);`);
   } else if (g.pool === 'max') {
     sh.helper('pool_argmax', poolArgmaxFn(g));
-    lines.push(`let m = pool_argmax(n * ${u32(g.O)} + oc, ph, pw);`, `${sh.write(y!, 'o')} = act_at(n, oc, m / ${u32(g.WO)}, m % ${u32(g.WO)});`);
-    if (k.attrs.argmax === true) lines.push(`${sh.write(am!, 'o')} = f32(m);`);
+    lines.push(`let m = pool_argmax(n * ${u32(g.O)} + oc, ph, pw);`, `${sh.write(y!, 'o')} = m.v;`);
+    if (k.attrs.argmax === true) lines.push(`${sh.write(am!, 'o')} = f32(m.pos);`);
   } else {
     // count_include_pad=True: padding counts in the divisor (see the avg_pool2d reference kernel).
     const p = g.win!;

@@ -3,7 +3,7 @@ import { pair } from '../../../ir/op.ts';
 import type { Slice } from '../../../ir/program.ts';
 import { windowOut, type Shape } from '../../../ir/shape.ts';
 import { at, i32, u32, type Shader } from '../shader.ts';
-import { argmaxFn, poolWindow, type PoolWindow } from './ops/pool.ts';
+import { argmaxFn, poolWindow, WINDOW_MAX, type PoolWindow } from './ops/pool.ts';
 
 /** The geometry of a conv_block (src/ir/kernels.ts): convolution, activation, pooling. */
 export interface ConvBlock {
@@ -67,7 +67,7 @@ export function actAtFn(sh: Shader, g: ConvBlock, x: Slice, w: Slice, b: Slice |
 `;
 }
 
-/** `fn pool_argmax(plane, ph, pw) -> u32` over act_at, plane = n·O + oc: the max-pool window rule of max_pool2d. */
+/** `fn pool_argmax(plane, ph, pw) -> WindowMax` over act_at, plane = n·O + oc: the max-pool window rule of max_pool2d. */
 export function poolArgmaxFn(g: ConvBlock): string {
-  return argmaxFn('pool_argmax', g.HO, g.WO, g.win!, (plane, _, ih, iw) => `act_at(${plane} / ${u32(g.O)}, ${plane} % ${u32(g.O)}, ${ih}, ${iw})`);
+  return WINDOW_MAX + '\n' + argmaxFn('pool_argmax', g.HO, g.WO, g.win!, (plane, _, ih, iw) => `act_at(${plane} / ${u32(g.O)}, ${plane} % ${u32(g.O)}, ${ih}, ${iw})`);
 }

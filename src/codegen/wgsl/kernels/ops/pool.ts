@@ -21,15 +21,18 @@ export function poolWindow(attrs: KernelCtx['kernel']['attrs'], prefix = ''): Po
   return { kh, kw, sh, sw, ph, pw };
 }
 
+/** What argmaxFn's functions return: the in-plane position of a window's maximum and its value. */
+export const WINDOW_MAX = 'struct WindowMax { pos: u32, v: f32 }\n';
+
 /**
- * A WGSL function `name(plane: u32, oh: u32, ow: u32) -> u32` giving the in-plane position
- * ih·W + iw of the maximum of window (oh, ow), PyTorch's CPU rule: scan row-major from the first
+ * A WGSL function `name(plane: u32, oh: u32, ow: u32) -> WindowMax` giving the in-plane position
+ * ih·W + iw of the maximum of window (oh, ow) and the maximum, PyTorch's CPU rule: scan row-major from the first
  * in-bounds element, move only to a strictly greater value or a NaN, so ties go to the first
  * maximum; padding (-inf) is never chosen. `value(plane, pos, ih, iw)` is the element at (ih, iw)
  * (u32 expressions), pos = ih·W + iw, of the plane numbered `plane`.
  */
 export function argmaxFn(name: string, H: number, W: number, p: PoolWindow, value: (plane: string, pos: string, ih: string, iw: string) => string): string {
-  return `fn ${name}(plane: u32, oh: u32, ow: u32) -> u32 {
+  return `fn ${name}(plane: u32, oh: u32, ow: u32) -> WindowMax {
   var best = 0xffffffffu;
   var bestV: f32 = 0.0;
   for (var kh = 0u; kh < ${u32(p.kh)}; kh++) {
@@ -43,7 +46,7 @@ export function argmaxFn(name: string, H: number, W: number, p: PoolWindow, valu
       if (best == 0xffffffffu || v > bestV || v != v) { best = pos; bestV = v; }
     }
   }
-  return best;
+  return WindowMax(best, bestV);
 }
 `;
 }
@@ -73,12 +76,12 @@ export function maxPool2d(ctx: KernelCtx): WgslDispatch[] {
   const p = poolWindow(ctx.kernel.attrs);
   const { H, W } = planes(x);
   const [, , HO, WO] = y.shape;
+  sh.helper('window_max', WINDOW_MAX);
   sh.helper('argmax', argmaxFn('window_argmax', H, W, p, (plane, pos) => sh.read(x, `${plane} + ${pos}`)));
   const store = [
     `let cell = o % ${u32(HO! * WO!)};`,
     `let plane = (o / ${u32(HO! * WO!)}) * ${u32(H * W)};`,
-    `let a = window_argmax(plane, cell / ${u32(WO!)}, cell % ${u32(WO!)});`,
-    `${sh.write(y, 'o')} = ${sh.read(x, 'plane + a')};`,
+    `${sh.write(y, 'o')} = window_argmax(plane, cell / ${u32(WO!)}, cell % ${u32(WO!)}).v;`,
   ].join('\n');
   return [partsDispatch(sh, ctx.kernel.name, [{ count: numel(y.shape), length: 0, store }])];
 }
@@ -94,6 +97,7 @@ export function maxPool2dGrad(ctx: KernelCtx): WgslDispatch[] {
   const p = poolWindow(ctx.kernel.attrs);
   const { H, W } = planes(x!);
   const [, , HO, WO] = g!.shape;
+  sh.helper('window_max', WINDOW_MAX);
   sh.helper('argmax', argmaxFn('window_argmax', H, W, p, (plane, pos) => sh.read(x!, `${plane} + ${pos}`)));
   const store = [
     `let pos = o % ${u32(H * W)};`,
@@ -102,7 +106,7 @@ export function maxPool2dGrad(ctx: KernelCtx): WgslDispatch[] {
     'var sum: f32 = 0.0;',
     'for (var oh = ohLo; oh <= ohHi; oh++) {',
     '  for (var ow = owLo; ow <= owHi; ow++) {',
-    `    if (window_argmax(nc * ${u32(H * W)}, u32(oh), u32(ow)) == pos) { sum += ${sh.read(g!, `(nc * ${u32(HO!)} + u32(oh)) * ${u32(WO!)} + u32(ow)`)}; }`,
+    `    if (window_argmax(nc * ${u32(H * W)}, u32(oh), u32(ow)).pos == pos) { sum += ${sh.read(g!, `(nc * ${u32(HO!)} + u32(oh)) * ${u32(WO!)} + u32(ow)`)}; }`,
     '  }',
     '}',
     `${sh.write(dx, 'o')} = sum;`,
