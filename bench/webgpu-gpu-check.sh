@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The webgpu backend on a real GPU (README.md, "WebGPU"): on a Linux x86-64 machine with an NVIDIA
+# GPU and no Node install, with a carried Node binary and this repository's node_modules (which
+# hold the webgpu package's prebuilt dawn.node):
+#
+#   NODE=/path/to/node-v20.x-linux-x64/bin/node bench/webgpu-gpu-check.sh
+#
+# 1. the parity suite on the GPU through Dawn's Vulkan backend (every op, every kernel of the
+#    compiled sample and random-model programs, every sample's training step, the trainer);
+# 2. one MNIST epoch of SimpleCNN at batch 64 (938 steps), timed with data upload: adapter,
+#    per-step time, epoch time, images/s, dispatches per step, against the targets (H100: epoch
+#    <= 1 s, <= 8 dispatches per step). The figures also go to bench/webgpu-epoch.json.
+#
+# Exits non-zero if anything fails or a target is missed. Prepare the copy where there is
+# network: `npm ci` on any Linux x86-64 machine (optional dependencies included), then carry the
+# folder and a Node 20 binary (nodejs.org: node-v20.*-linux-x64.tar.xz, bin/node).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fail() {
+  echo "webgpu-gpu-check: $*" >&2
+  exit 1
+}
+
+NODE="${NODE:-$(command -v node || true)}"
+[[ -n "$NODE" && -x "$NODE" ]] || fail "no Node binary: set NODE to a carried Node 20 linux-x64 binary (nodejs.org: node-v20.*-linux-x64.tar.xz, bin/node)"
+"$NODE" -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || fail "NODE is $("$NODE" --version); kiln needs Node 20 or newer"
+[[ "$(uname -sm)" == "Linux x86_64" ]] || fail "this check is for Linux x86-64, not $(uname -sm)"
+[[ -f node_modules/webgpu/dist/linux-x64/dawn.node ]] || fail "node_modules/webgpu/dist/linux-x64/dawn.node is missing: run 'npm ci' (optional dependencies included) where there is network and carry node_modules"
+[[ -f node_modules/vitest/vitest.mjs ]] || fail "node_modules/vitest is missing: carry the node_modules of 'npm ci' (dev dependencies included)"
+
+# Dawn reaches an NVIDIA GPU through Vulkan: the loader (libvulkan.so.1, Debian/Ubuntu package
+# libvulkan1) and the driver's ICD (nvidia_icd.json, from the driver; in a container only with
+# NVIDIA_DRIVER_CAPABILITIES including graphics).
+loader=""
+IFS=: read -r -a libdirs <<<"${LD_LIBRARY_PATH:-}"
+for d in "${libdirs[@]}" /usr/lib/x86_64-linux-gnu /lib/x86_64-linux-gnu /usr/lib64 /usr/lib /usr/local/lib; do
+  [[ -n "$d" && -e "$d/libvulkan.so.1" ]] && loader="$d/libvulkan.so.1" && break
+done
+[[ -n "$loader" ]] || fail "no Vulkan loader (libvulkan.so.1): install libvulkan1 (apt-get install libvulkan1), or carry libvulkan.so.1 and point LD_LIBRARY_PATH at it"
+icd=""
+for f in /usr/share/vulkan/icd.d/nvidia_icd*.json /etc/vulkan/icd.d/nvidia_icd*.json; do
+  [[ -e "$f" ]] && icd="$f" && break
+done
+[[ -n "$icd" ]] || echo "webgpu-gpu-check: warning: no NVIDIA Vulkan ICD (nvidia_icd.json) found; in a container set NVIDIA_DRIVER_CAPABILITIES=compute,graphics (or all)" >&2
+echo "node    $("$NODE" --version) ($NODE)"
+echo "vulkan  $loader${icd:+, ICD $icd}"
+if command -v nvidia-smi >/dev/null; then echo "gpu     $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | head -1)"; fi
+
+# Vulkan only (never llvmpipe through OpenGL), and an adapter is required: the tests fail rather
+# than skip without one.
+export KILN_WEBGPU_BACKEND=vulkan KILN_REQUIRE_WEBGPU=1
+
+echo
+echo "== 1. parity suite, webgpu backend"
+"$NODE" node_modules/vitest/vitest.mjs run test/runtime/parity.test.ts test/runtime/parity test/runtime/webgpu -t webgpu
+
+echo
+echo "== 2. one MNIST epoch of SimpleCNN, batch 64"
+"$NODE" bench/run.mjs bench/webgpu-epoch.ts --model samples/simple-cnn.ts --targets --json bench/webgpu-epoch.json
