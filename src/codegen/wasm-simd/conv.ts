@@ -33,60 +33,64 @@ export function loadStrided(e: Emitter, ptr: X, off: number, stride: number, lan
 }
 
 /**
+ * Runs `body` once per tap (c, kh, kw) of a convolution with `px` at the tap's input (relative to
+ * a tile's base: + c·plane + (kh·Wp + kw)·4) and `pw` at its weight (+ ((c·KH + kh)·KW + kw)·4).
+ *
+ * One tap per loop iteration is deliberate. V8's optimizing compiler places a block's loads first
+ * (they are ordered on the effect chain; the multiply-adds float down to their uses), so a tile
+ * with all taps unrolled loads every input vector and weight up front and spills them to the stack
+ * (measured: 338 stack moves in SimpleCNN's conv tile, 30% of peak). With one tap per block the
+ * loads of an iteration fit in registers next to the accumulators.
+ */
+export function tapLoop(e: Emitter, fn: Fn, p: Pick<ConvImage, 'C' | 'Hp' | 'Wp' | 'KH' | 'KW'>, xBase: X, wBase: X, body: (px: Local, pw: Local) => X[]): X[] {
+  const [px, pw, c, kh, kw] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
+  const row = 4 * p.Wp;
+  return [
+    px.set(xBase),
+    pw.set(wBase),
+    e.forc(c, 0, p.C, 1, [
+      e.forc(kh, 0, p.KH, 1, [e.forc(kw, 0, p.KW, 1, [...body(px, pw), px.set(e.addc(px.get(), 4)), pw.set(e.addc(pw.get(), 4))]), px.set(e.addc(px.get(), row - 4 * p.KW))]),
+      px.set(e.addc(px.get(), 4 * p.Hp * p.Wp - p.KH * row)),
+    ]),
+  ];
+}
+
+/**
  * Direct convolution of one image, vectorised along output columns. Register tile: 2 output rows
  * × 4 output channels = 8 accumulators; each tap loads 2 input vectors and splats 4 weights, so
  * 8 multiply-adds cost 6 loads, and the 8 independent chains cover the multiply-add latency
- * (4 cycles, 2 per cycle). Measured against 1 row × 8 channels (9 loads per 8, slower) and
- * 1 × 4 (5 per 4). Taps are unrolled; channels too while C·KH·KW ≤ 36, else a loop over c.
- * Edges: a last odd row, a last block of fewer channels, a last vector of fewer columns (its
- * lanes are computed from whatever lies past the row, and not stored).
+ * (4 cycles, 2 per cycle). Taps run in a loop (see tapLoop). Edges: a last odd row, a last block
+ * of fewer channels, a last vector of fewer columns (its lanes are computed from whatever lies
+ * past the row, and not stored).
  */
 export function convImage(e: Emitter, fn: Fn, p: ConvImage, x: Local, out: Local): X[] {
   const OB = Math.min(4, p.O);
   const R = p.HO >= 2 ? 2 : 1;
   const taps = p.KH * p.KW;
-  const unrollC = p.C * taps <= 36;
-  const o0 = fn.i32();
-  const oh = fn.i32();
-  const ow = fn.i32();
-  const c = fn.i32();
-  const prow = fn.i32();
-  const pw = fn.i32();
-  const pwc = fn.i32();
+  const [o0, oh, ow, pwo, po] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
   const acc = Array.from({ length: R * OB }, () => fn.v128());
   const xv = Array.from({ length: R }, () => fn.v128());
   const s = fn.v128();
   const wBase = typeof p.w === 'number' ? e.i32(p.w) : p.w.get();
-  const plane = 4 * p.Hp * p.Wp;
   const wPerO = p.C * taps;
 
   const tile = (ob: number, r: number, lanes: number): X[] => {
     const st: X[] = [];
     for (let rr = 0; rr < r; rr++)
       for (let j = 0; j < ob; j++) st.push(acc[rr * OB + j]!.set(p.bias === undefined ? e.vzero() : e.vsplatLoad(e.add(e.i32(p.bias), e.mulc(o0.get(), 4)), 4 * j)));
-    // prow: x at (channel c, row oh·sh, column ow·sw); pwc: w at (o0, c).
-    const chan = (cOff: number, xBase: X, wb: X): X[] => {
-      const t: X[] = [];
-      for (let kh = 0; kh < p.KH; kh++)
-        for (let kw = 0; kw < p.KW; kw++) {
-          for (let rr = 0; rr < r; rr++) t.push(xv[rr]!.set(loadStrided(e, e.copyExpr(xBase), cOff * plane + 4 * ((rr * p.sh + kh) * p.Wp + kw), p.sw)));
-          for (let j = 0; j < ob; j++) {
-            t.push(s.set(e.vsplatLoad(e.copyExpr(wb), 4 * (j * wPerO + cOff * taps + kh * p.KW + kw))));
-            for (let rr = 0; rr < r; rr++) t.push(acc[rr * OB + j]!.set(e.madd(xv[rr]!.get(), s.get(), acc[rr * OB + j]!.get())));
-          }
+    const base = e.add(x.get(), e.add(e.mulc(oh.get(), 4 * p.sh * p.Wp), e.mulc(ow.get(), 4 * p.sw)));
+    st.push(
+      ...tapLoop(e, fn, p, base, pwo.get(), (px, pw) => {
+        const t: X[] = [];
+        for (let rr = 0; rr < r; rr++) t.push(xv[rr]!.set(loadStrided(e, px.get(), 4 * rr * p.sh * p.Wp, p.sw)));
+        for (let j = 0; j < ob; j++) {
+          t.push(s.set(e.vsplatLoad(pw.get(), 4 * j * wPerO)));
+          for (let rr = 0; rr < r; rr++) t.push(acc[rr * OB + j]!.set(e.madd(xv[rr]!.get(), s.get(), acc[rr * OB + j]!.get())));
         }
-      return t;
-    };
-    st.push(prow.set(e.add(x.get(), e.add(e.mulc(oh.get(), 4 * p.sh * p.Wp), e.mulc(ow.get(), 4 * p.sw)))));
-    if (unrollC) {
-      for (let cc = 0; cc < p.C; cc++) st.push(...chan(cc, prow.get(), pw.get()));
-    } else {
-      st.push(pwc.set(pw.get()));
-      st.push(e.forc(c, 0, p.C, 1, [...chan(0, prow.get(), pwc.get()), prow.set(e.addc(prow.get(), plane)), pwc.set(e.addc(pwc.get(), 4 * taps))]));
-    }
-    const pout = e.add(out.get(), e.add(e.mulc(o0.get(), 4 * p.HO * p.WO), e.add(e.mulc(oh.get(), 4 * p.WO), e.mulc(ow.get(), 4))));
-    const po = fn.i32();
-    st.push(po.set(pout));
+        return t;
+      }),
+    );
+    st.push(po.set(e.add(out.get(), e.add(e.mulc(o0.get(), 4 * p.HO * p.WO), e.add(e.mulc(oh.get(), 4 * p.WO), e.mulc(ow.get(), 4))))));
     for (let rr = 0; rr < r; rr++) for (let j = 0; j < ob; j++) st.push(e.vstoreN(po.get(), acc[rr * OB + j]!.get(), lanes, 4 * (j * p.HO * p.WO + rr * p.WO)));
     return st;
   };
@@ -94,11 +98,216 @@ export function convImage(e: Emitter, fn: Fn, p: ConvImage, x: Local, out: Local
   const W4 = p.WO - (p.WO % 4);
   const cols = (ob: number, r: number): X[] => [e.forc(ow, 0, W4, 4, tile(ob, r, 4)), ...(p.WO % 4 ? [ow.set(e.i32(W4)), ...tile(ob, r, p.WO % 4)] : [])];
   const HR = p.HO - (p.HO % R);
-  const rows = (ob: number): X[] => [e.forc(oh, 0, HR, R, cols(ob, R)), ...(p.HO % R ? [oh.set(e.i32(HR)), ...cols(ob, 1)] : [])];
+  const rows = (ob: number): X[] => [pwo.set(e.add(e.copyExpr(wBase), e.mulc(o0.get(), 4 * wPerO))), e.forc(oh, 0, HR, R, cols(ob, R)), ...(p.HO % R ? [oh.set(e.i32(HR)), ...cols(ob, 1)] : [])];
   const OF = p.O - (p.O % OB);
-  const setW = pw.set(e.add(wBase, e.mulc(o0.get(), 4 * wPerO)));
+  return [e.forc(o0, 0, OF, OB, rows(OB)), ...(p.O % OB ? [o0.set(e.i32(OF)), ...rows(p.O % OB)] : [])];
+}
+
+/** Lanes 0, 2, 4, 6 / 1, 3, 5, 7 of the 8 floats of two vectors, and their interleavings. */
+const lanesOf = (...idx: number[]) => idx.flatMap((i) => [4 * i, 4 * i + 1, 4 * i + 2, 4 * i + 3]);
+export const EVEN = lanesOf(0, 2, 4, 6);
+export const ODD = lanesOf(1, 3, 5, 7);
+export const ZIP_LO = lanesOf(0, 4, 1, 5);
+export const ZIP_HI = lanesOf(2, 6, 3, 7);
+
+/** A conv block with a 2×2 stride-2 max pool: one image, x already padded. */
+export interface ConvPoolImage extends ConvImage {
+  /** Pooled rows and columns. */
+  PH: number;
+  PW: number;
+  relu: boolean;
+}
+
+/**
+ * conv → (relu) → 2×2/2 max pool of one image with the convolution in registers: a tile is 2
+ * conv rows × 8 conv columns (two vectors) × 2 output channels = 8 accumulators, exactly the
+ * 4 pooled outputs of each channel it feeds. Each tap (one per loop iteration, see tapLoop)
+ * loads 4 input vectors and splats 2 weights for 8 multiply-adds. The pool is two vertical
+ * maxes, a deinterleave of even and odd columns and one more max; ReLU after the max (they
+ * commute, NaN included). Only y is stored: the conv output never reaches memory.
+ */
+export function convPoolImage(e: Emitter, fn: Fn, p: ConvPoolImage, x: Local, out: Local): X[] {
+  const m = e.m;
+  const OB = Math.min(2, p.O);
+  const wPerO = p.C * p.KH * p.KW;
+  const [o0, ph, pw, pwo, po] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
+  const acc = Array.from({ length: 4 * OB }, () => fn.v128()); // [r][v][j] at (r·2 + v)·OB + j
+  const xv = Array.from({ length: 4 }, () => fn.v128());
+  const s = fn.v128();
+  const m0 = fn.v128();
+  const m1 = fn.v128();
+  const wBase = typeof p.w === 'number' ? e.i32(p.w) : p.w.get();
+  const A = (r: number, v: number, j: number) => acc[(r * 2 + v) * OB + j]!;
+
+  const tile = (ob: number, lanes: number): X[] => {
+    const st: X[] = [];
+    for (let r = 0; r < 2; r++)
+      for (let v = 0; v < 2; v++)
+        for (let j = 0; j < ob; j++) st.push(A(r, v, j).set(p.bias === undefined ? e.vzero() : e.vsplatLoad(e.add(e.i32(p.bias), e.mulc(o0.get(), 4)), 4 * j)));
+    // The tile's input: conv row 2·ph·sh, conv column 2·pw·sw.
+    const base = e.add(x.get(), e.add(e.mulc(ph.get(), 8 * p.sh * p.Wp), e.mulc(pw.get(), 8 * p.sw)));
+    st.push(
+      ...tapLoop(e, fn, p, base, pwo.get(), (px, pwt) => {
+        const t: X[] = [];
+        for (let r = 0; r < 2; r++) for (let v = 0; v < 2; v++) t.push(xv[r * 2 + v]!.set(loadStrided(e, px.get(), 4 * (r * p.sh * p.Wp + 4 * v * p.sw), p.sw)));
+        for (let j = 0; j < ob; j++) {
+          t.push(s.set(e.vsplatLoad(pwt.get(), 4 * j * wPerO)));
+          for (let r = 0; r < 2; r++) for (let v = 0; v < 2; v++) t.push(A(r, v, j).set(e.madd(xv[r * 2 + v]!.get(), s.get(), A(r, v, j).get())));
+        }
+        return t;
+      }),
+    );
+    st.push(po.set(e.add(out.get(), e.add(e.mulc(o0.get(), 4 * p.PH * p.PW), e.add(e.mulc(ph.get(), 4 * p.PW), e.mulc(pw.get(), 4))))));
+    for (let j = 0; j < ob; j++) {
+      st.push(m0.set(e.vmax(A(0, 0, j).get(), A(1, 0, j).get())), m1.set(e.vmax(A(0, 1, j).get(), A(1, 1, j).get())));
+      let y = e.vmax(m.i8x16.shuffle(m0.get(), m1.get(), EVEN), m.i8x16.shuffle(m0.get(), m1.get(), ODD));
+      if (p.relu) y = m.f32x4.pmax(y, e.vzero());
+      st.push(s.set(y), e.vstoreN(po.get(), s.get(), lanes, 4 * j * p.PH * p.PW));
+    }
+    return st;
+  };
+  const P4 = p.PW - (p.PW % 4);
+  const cols = (ob: number): X[] => [e.forc(pw, 0, P4, 4, tile(ob, 4)), ...(p.PW % 4 ? [pw.set(e.i32(P4)), ...tile(ob, p.PW % 4)] : [])];
+  const rows = (ob: number): X[] => [pwo.set(e.add(e.copyExpr(wBase), e.mulc(o0.get(), 4 * wPerO))), e.forc(ph, 0, p.PH, 1, cols(ob))];
+  const OF = p.O - (p.O % OB);
+  return [e.forc(o0, 0, OF, OB, rows(OB)), ...(p.O % OB ? [o0.set(e.i32(OF)), ...rows(p.O % OB)] : [])];
+}
+
+/** The backward of a conv → relu → 2×2/2 max pool block for one output channel, x padded. */
+export interface ConvPoolGrad extends ConvPoolImage {
+  /** Address of gy [N, O, PH, PW]. */
+  gy: number;
+}
+
+/**
+ * dw and db of output channels o0 .. o0+ob-1 (ob = 1 or 2) over all images, for a conv → relu →
+ * 2×2/2 max pool block whose conv output was not kept. For each block of 4 pooled cells:
+ * - the 2×8 conv tile of both channels is recomputed (4·ob accumulators; a loop over taps
+ *   loading 4 input vectors and splatting ob weights per iteration, see tapLoop);
+ * - per channel: ReLU, the four window candidates deinterleaved, the first maximum (strictly
+ *   greater, or NaN: the reference's rule) gives each cell's position and value; gy is masked
+ *   by that value > 0 (the ReLU's mask there);
+ * - per cell (lane): only its argmax position has a gradient, so dw[c, kh, 0..KW-1] += g·x[c,
+ *   ih+kh, iw..iw+3] for each (c, kh): one load and one multiply-add per kernel row, the KW taps
+ *   of a row in the lanes of one accumulator (KW <= 4; the fourth lane collects junk and is never
+ *   read). That is 1/4 of a dense correlation's work, since 3 of every 4 conv outputs get no
+ *   gradient from the pool.
+ * Row accumulators hold one image's sums and are added into totals per image (rounding grows with
+ * PH·PW + N terms, not N·PH·PW); they are registers while ob·C·KH <= 8, else scratch.
+ */
+export function convPoolGradChannels(
+  e: Emitter,
+  fn: Fn,
+  p: ConvPoolGrad,
+  N: number,
+  image: (n: Local) => X,
+  o0: Local,
+  ob: number,
+  sums: X,
+  dw: X,
+  db: X | undefined,
+): X[] {
+  const m = e.m;
+  const T = p.C * p.KH * p.KW;
+  const rowsPer = p.C * p.KH;
+  const R = ob * rowsPer;
+  const inRegs = R <= 8;
+  const [n, ph, pw, img, pg, wo, sp, tile, at, sl] = Array.from({ length: 10 }, () => fn.i32());
+  const cacc = Array.from({ length: 4 * ob }, () => fn.v128());
+  const q = Array.from({ length: 4 }, () => fn.v128());
+  const [best, sel, take, g, gv, s, t] = Array.from({ length: 7 }, () => fn.v128());
+  const bacc = Array.from({ length: ob }, () => fn.v128());
+  const btot = Array.from({ length: ob }, () => fn.v128());
+  const regs = inRegs ? Array.from({ length: R }, () => fn.v128()) : [];
+  // sums (scratch): R vectors of totals, then (when not in registers) R vectors of this image's rows.
+  const acc = (r: number) =>
+    inRegs ? { get: () => regs[r]!.get(), set: (v: X) => regs[r]!.set(v) } : { get: () => e.vload(sp.get(), 16 * (R + r)), set: (v: X) => e.vstore(sp.get(), v, 16 * (R + r)) };
+  const plane = 4 * p.Hp * p.Wp;
+  const rowOff = (r: number, v: number) => 4 * (r * p.sh * p.Wp + 4 * v * p.sw);
+  const pgStride = 4 * p.PH * p.PW;
+
+  const block = (lanes: number): X[] => {
+    const st: X[] = [tile.set(e.add(img.get(), e.add(e.mulc(ph.get(), 8 * p.sh * p.Wp), e.mulc(pw.get(), 8 * p.sw))))];
+    for (let j = 0; j < ob; j++)
+      for (let i = 0; i < 4; i++) st.push(cacc[4 * j + i]!.set(p.bias === undefined ? e.vzero() : e.vsplatLoad(e.add(e.i32(p.bias), e.mulc(o0.get(), 4)), 4 * j)));
+    st.push(
+      ...tapLoop(e, fn, p, tile.get(), wo.get(), (px, pwt) => {
+        const u: X[] = [];
+        const xs = [0, 1, 2, 3].map((i) => loadStrided(e, px.get(), rowOff(i >> 1, i & 1), p.sw));
+        // ob = 2: load each input vector once into q (free here), use it for both channels.
+        if (ob === 1) {
+          u.push(s.set(e.vsplatLoad(pwt.get())));
+          for (let i = 0; i < 4; i++) u.push(cacc[i]!.set(e.madd(xs[i]!, s.get(), cacc[i]!.get())));
+        } else {
+          for (let i = 0; i < 4; i++) u.push(q[i]!.set(xs[i]!));
+          for (let j = 0; j < ob; j++) {
+            u.push(s.set(e.vsplatLoad(pwt.get(), 4 * j * T)));
+            for (let i = 0; i < 4; i++) u.push(cacc[4 * j + i]!.set(e.madd(q[i]!.get(), s.get(), cacc[4 * j + i]!.get())));
+          }
+        }
+        return u;
+      }),
+    );
+    for (let j = 0; j < ob; j++) {
+      const C = (i: number) => cacc[4 * j + i]!;
+      const act = (i: number) => (p.relu ? m.f32x4.pmax(C(i).get(), e.vzero()) : C(i).get());
+      // Window candidates in row-major order: (0,0) (0,1) (1,0) (1,1).
+      for (let r = 0; r < 2; r++) {
+        st.push(C(r * 2).set(act(r * 2)), C(r * 2 + 1).set(act(r * 2 + 1)));
+        st.push(q[2 * r]!.set(m.i8x16.shuffle(C(r * 2).get(), C(r * 2 + 1).get(), EVEN)), q[2 * r + 1]!.set(m.i8x16.shuffle(C(r * 2).get(), C(r * 2 + 1).get(), ODD)));
+      }
+      st.push(best.set(q[0]!.get()), sel.set(e.vzero()));
+      for (let c2 = 1; c2 < 4; c2++) {
+        st.push(take.set(m.v128.or(m.f32x4.gt(q[c2]!.get(), best.get()), m.f32x4.ne(q[c2]!.get(), q[c2]!.get()))));
+        st.push(best.set(m.v128.bitselect(q[c2]!.get(), best.get(), take.get())), sel.set(m.v128.bitselect(m.i32x4.splat(e.i32(c2)), sel.get(), take.get())));
+      }
+      st.push(g.set(e.vloadN(pg.get(), lanes, j * pgStride)));
+      if (p.relu) st.push(g.set(m.v128.and(g.get(), m.f32x4.gt(best.get(), e.vzero()))));
+      st.push(bacc[j]!.set(e.vadd(bacc[j]!.get(), g.get())));
+      for (let l = 0; l < lanes; l++) {
+        // The cell's argmax: conv row sel>>1, conv column 2l + (sel&1) of the tile.
+        st.push(
+          sl.set(m.i32x4.extract_lane(sel.get(), l)),
+          at.set(e.add(tile.get(), e.add(e.mulc(m.i32.shr_u(sl.get(), e.i32(1)), 4 * p.sh * p.Wp), e.mulc(e.addc(m.i32.and(sl.get(), e.i32(1)), 2 * l), 4 * p.sw)))),
+          gv.set(m.i8x16.shuffle(g.get(), g.get(), [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3, 4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3, 4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3, 4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3])),
+        );
+        for (let c = 0; c < p.C; c++)
+          for (let kh = 0; kh < p.KH; kh++) {
+            const a = acc(j * rowsPer + c * p.KH + kh);
+            st.push(a.set(e.madd(gv.get(), e.vload(at.get(), c * plane + 4 * kh * p.Wp), a.get())));
+          }
+      }
+    }
+    st.push(pg.set(e.addc(pg.get(), 4 * lanes)));
+    return st;
+  };
+  const P4 = p.PW - (p.PW % 4);
+  const wBase = typeof p.w === 'number' ? e.i32(p.w) : p.w.get();
+  const zeroRows = inRegs ? regs.map((r) => r.set(e.vzero())) : [m.memory.fill(e.addc(sp.get(), 16 * R), e.i32(0), e.i32(16 * R))];
+  const flush = Array.from({ length: R }, (_, r) => e.vstore(sp.get(), e.vadd(e.vload(sp.get(), 16 * r), acc(r).get()), 16 * r));
+  const store: X[] = [];
+  for (let j = 0; j < ob; j++)
+    for (let c = 0; c < p.C; c++)
+      for (let kh = 0; kh < p.KH; kh++) {
+        const r = j * rowsPer + c * p.KH + kh;
+        store.push(t.set(e.vload(sp.get(), 16 * r)));
+        for (let kw = 0; kw < p.KW; kw++) store.push(e.storef(e.add(e.copyExpr(dw), e.mulc(o0.get(), 4 * T)), m.f32x4.extract_lane(t.get(), kw), 4 * (j * T + (c * p.KH + kh) * p.KW + kw)));
+      }
   return [
-    e.forc(o0, 0, OF, OB, [setW, ...rows(OB)]),
-    ...(p.O % OB ? [o0.set(e.i32(OF)), pw.set(e.add(e.copyExpr(wBase), e.mulc(o0.get(), 4 * wPerO))), ...rows(p.O % OB)] : []),
+    wo.set(e.add(wBase, e.mulc(o0.get(), 4 * T))),
+    sp.set(sums),
+    m.memory.fill(sp.get(), e.i32(0), e.i32(16 * R)),
+    ...btot.map((b) => b.set(e.vzero())),
+    e.forc(n, 0, N, 1, [
+      img.set(image(n)),
+      pg.set(e.add(e.i32(p.gy), e.add(e.mulc(n.get(), 4 * p.O * p.PH * p.PW), e.mulc(o0.get(), pgStride)))),
+      ...zeroRows,
+      ...bacc.map((b) => b.set(e.vzero())),
+      e.forc(ph, 0, p.PH, 1, [e.forc(pw, 0, P4, 4, block(4)), ...(p.PW % 4 ? [pw.set(e.i32(P4)), ...block(p.PW % 4)] : [])]),
+      ...flush,
+      ...bacc.map((b, j) => btot[j]!.set(e.vadd(btot[j]!.get(), b.get()))),
+    ]),
+    ...store,
+    ...(db !== undefined ? btot.map((b, j) => e.storef(e.add(e.copyExpr(db), e.mulc(o0.get(), 4)), e.hsum(b.get(), t), 4 * j)) : []),
   ];
 }

@@ -14,8 +14,10 @@ export interface CompileOptions {
   layout: MemoryLayout;
   /** Keep the module's text (kernel by kernel) for dumps. */
   text?: boolean;
-  /** Run binaryen's optimizer (default true). */
-  optimize?: boolean;
+  /** binaryen optimisation: false (none), a level 1-4, or a list of passes (default: see OPTIMIZE). */
+  optimize?: boolean | number | readonly string[];
+  /** Call the `mark(kernel)` import on thread 0 after each kernel (and mark(-1) first): per-kernel timing. */
+  profile?: boolean;
   /** For tests of the runtime's failure paths: thread `trap` traps, thread `hang` spins forever, at the start of the step. */
   fault?: { trap?: number; hang?: number };
 }
@@ -32,6 +34,16 @@ export interface CompiledProgram {
   readonly text?: string;
   readonly kernels: readonly { name: string; kind: string; phases: string[] }[];
 }
+
+/**
+ * binaryen's passes, chosen for what V8 does with the result. The kernels are emitted already
+ * scheduled (independent accumulator chains interleaved, loads next to their uses, constant
+ * offsets in the instructions), and V8's optimizing compiler keeps instruction order on x64. The
+ * full -O2/-O3 pipeline sinks every load into its single use, which turns a tile's interleaved
+ * chains into one nested expression per accumulator: every operand is then live at once and
+ * V8 spills. So only passes that fold constants and clean up without moving code run.
+ */
+const OPTIMIZE: readonly string[] = ['precompute', 'optimize-instructions', 'remove-unused-brs', 'vacuum', 'merge-blocks', 'coalesce-locals', 'reorder-locals', 'remove-unused-names', 'vacuum'];
 
 /** Spins on the barrier word this many times before sleeping on it (a few µs). */
 const SPINS = 20000;
@@ -73,6 +85,7 @@ export function buildModule(program: Program, opts: CompileOptions): CompiledPro
     m.addFunctionImport('exp', IMPORTS.module, IMPORTS.exp, b.f64, b.f64);
     m.addFunctionImport('log', IMPORTS.module, IMPORTS.log, b.f64, b.f64);
     m.addFunctionImport('wait', IMPORTS.module, IMPORTS.wait, b.createType([b.i32, b.i32, b.i32]), b.i32);
+    if (opts.profile) m.addFunctionImport('mark', IMPORTS.module, IMPORTS.mark, b.i32, b.none);
 
     const kernels: { name: string; kind: string; phases: string[] }[] = [];
     const used = new Set<string>();
@@ -132,26 +145,31 @@ export function buildModule(program: Program, opts: CompileOptions): CompiledPro
     const calls: X[] = [];
     if (opts.fault?.trap !== undefined) calls.push(m.if(m.i32.eq(tid.get(), m.i32.const(opts.fault.trap)), m.unreachable()));
     if (opts.fault?.hang !== undefined) calls.push(m.if(m.i32.eq(tid.get(), m.i32.const(opts.fault.hang)), m.loop('hang', m.br('hang'))));
-    for (const k of kernels) {
+    const mark = (i: number) => m.if(m.i32.eqz(tid.get()), m.call('mark', [m.i32.const(i)], b.none));
+    if (opts.profile) calls.push(mark(-1));
+    kernels.forEach((k, i) => {
       for (const p of k.phases) {
         calls.push(m.call(p, [tid.get()], b.none));
         if (T > 1) calls.push(m.if(m.call('barrier', [], b.i32), m.return(m.i32.const(1))));
       }
-    }
+      if (opts.profile) calls.push(mark(i));
+    });
     calls.push(m.return(m.i32.const(0)));
     m.addFunction('step', b.i32, b.i32, [], m.block(null, calls, b.i32));
     m.addFunctionExport('step', 'step');
 
     if (!m.validate()) throw new Error(`wasm backend: binaryen rejected the module built for ${program.stage} batch ${program.batchSize}`);
-    if (opts.optimize !== false) {
-      lib.setOptimizeLevel(3);
+    const how = opts.optimize ?? OPTIMIZE;
+    if (how !== false) {
+      lib.setOptimizeLevel(typeof how === 'number' ? how : 2);
       lib.setShrinkLevel(0);
       // Kernels stay functions of their own: the dump reads kernel by kernel, and V8 compiles
       // (and register-allocates) each one separately instead of one huge step.
       lib.setOneCallerInlineMaxSize(0);
       lib.setFlexibleInlineMaxSize(0);
       lib.setAlwaysInlineMaxSize(0);
-      m.optimize();
+      if (Array.isArray(how)) m.runPasses(how);
+      else m.optimize();
     }
     const binary = m.emitBinary();
     const text = opts.text ? annotate(m.emitText(), program, kernels, addr, { tscratch, tstride, sharedBase, memoryBytes }) : undefined;

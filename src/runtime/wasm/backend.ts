@@ -23,6 +23,10 @@ export interface WasmBackendOptions {
   lower?: (g: Graph) => Program;
   /** How long an idle worker spins before sleeping, in ms. Default 2. */
   spinMs?: number;
+  /** binaryen optimisation (CompileOptions.optimize), for experiments. */
+  optimize?: boolean | number | readonly string[];
+  /** Time every kernel (see `profile()`); costs a host call per kernel. */
+  profile?: boolean;
   /** Tests of the failure paths: make a thread trap or hang (see CompileOptions.fault). */
   fault?: { trap?: number; hang?: number };
 }
@@ -78,6 +82,12 @@ export class WasmBackend implements Backend {
   private readonly lower: (g: Graph) => Program;
   private readonly spinMs: number;
   private readonly fault: WasmBackendOptions['fault'];
+  private readonly profiling: boolean;
+  private readonly optimize: WasmBackendOptions['optimize'];
+  /** Per module key: total ms per kernel over the steps run, and the step count. */
+  private readonly times = new Map<string, { ms: number[]; steps: number }>();
+  private markAt = 0;
+  private marks: number[] | undefined;
   private active: Loaded | undefined;
   private failed: Error | undefined;
   private disposed = false;
@@ -93,6 +103,8 @@ export class WasmBackend implements Backend {
     this.lower = opts.lower ?? lowerForWasm;
     this.spinMs = opts.spinMs ?? 2;
     this.fault = opts.fault;
+    this.profiling = opts.profile === true;
+    this.optimize = opts.optimize;
     const train = steps.train(batchSize);
     this.stateShapes = new Map(train.state.map((s) => [s.name, s.shape]));
     this.layout = layoutState([...train.state, ...steps.eval(batchSize).state]);
@@ -151,6 +163,14 @@ export class WasmBackend implements Backend {
     return this.module(kind, batch);
   }
 
+  /** With `profile`: mean ms per step of each kernel of a step. */
+  profile(kind: 'train' | 'eval', batch: number): { kernel: string; kind: string; ms: number }[] {
+    const mod = this.modules.get(`${kind}/${batch}`);
+    const t = this.times.get(`${kind}/${batch}`);
+    if (!mod || !t) return [];
+    return mod.program.kernels.map((k, i) => ({ kernel: k.name, kind: k.kind, ms: (t.ms[i] ?? 0) / t.steps }));
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
@@ -183,7 +203,7 @@ export class WasmBackend implements Backend {
     if (mod) return mod;
     const t0 = performance.now();
     const program = this.lower(this.steps[kind](batch));
-    const compiled = buildModule(program, { threads: this.threads, relaxed: this.relaxed, layout: this.layout, fault: this.fault });
+    const compiled = buildModule(program, { threads: this.threads, relaxed: this.relaxed, layout: this.layout, fault: this.fault, profile: this.profiling, optimize: this.optimize });
     const module = new WebAssembly.Module(compiled.binary as Uint8Array<ArrayBuffer>);
     const pages = Math.ceil(compiled.memoryBytes / PAGE);
     const have = this.memory.buffer.byteLength / PAGE;
@@ -197,7 +217,12 @@ export class WasmBackend implements Backend {
   }
 
   private imports(): WebAssembly.Imports {
-    return { [IMPORTS.module]: { [IMPORTS.memory]: this.memory, [IMPORTS.exp]: Math.exp, [IMPORTS.log]: Math.log, [IMPORTS.wait]: waitImport(this.memory) } };
+    const mark = (k: number) => {
+      const now = performance.now();
+      if (k >= 0 && this.marks) this.marks[k] = (this.marks[k] ?? 0) + now - this.markAt;
+      this.markAt = now;
+    };
+    return { [IMPORTS.module]: { [IMPORTS.memory]: this.memory, [IMPORTS.exp]: Math.exp, [IMPORTS.log]: Math.log, [IMPORTS.wait]: waitImport(this.memory), [IMPORTS.mark]: mark } };
   }
 
   private ring(cmd: number): void {
@@ -247,6 +272,13 @@ export class WasmBackend implements Backend {
       this.f32(addr(p.inputs.step), 1)[0] = step;
     }
 
+    if (this.profiling) {
+      const key = `${p.stage}/${p.batchSize}`;
+      let t = this.times.get(key);
+      if (!t) this.times.set(key, (t = { ms: [], steps: 0 }));
+      this.marks = t.ms;
+      t.steps++;
+    }
     if (this.workers.length) {
       Atomics.store(this.ctrl, CTRL.MODULE / 4, mod.id);
       this.ring(CMD.RUN);

@@ -1,13 +1,15 @@
 import { numel } from '../../../ir/shape.ts';
 import { opKernel } from '../expr.ts';
 import { emitGemm } from '../gemm.ts';
-import { derive, input, output, type At, type KernelCtx } from '../kernel.ts';
+import { pair } from '../../../ir/op.ts';
+import { convPoolGradChannels } from '../conv.ts';
+import { derive, input, onThread0, output, PARALLEL_MIN, span, type At, type KernelCtx } from '../kernel.ts';
 import { avgPool2dGrad } from './avg-pool2d-grad.ts';
-import { convBlock, convShape, poolAttrs, poolWindow } from './conv-block.ts';
+import { convBlock, convShape, padImage, poolAttrs, poolWindow } from './conv-block.ts';
 import { conv2dGradInput } from './conv2d-grad-input.ts';
 import { conv2dGradWeight } from './conv2d-grad-weight.ts';
 import { maxPool2dGrad } from './max-pool2d-grad.ts';
-import { perPlane } from './pool.ts';
+import { isPair, perPlane } from './pool.ts';
 import { sum } from './sum.ts';
 
 /**
@@ -29,6 +31,7 @@ export function convBlockGrad(c: KernelCtx): void {
   const aShape = convShape(a, x.shape, dwOut.shape);
   const yShape = a.pool === 'none' ? aShape : [aShape[0]!, aShape[1]!, ...poolOut(a, aShape)];
   const scratch = (shape: number[]): At => ({ addr: c.sharedScratch(4 * numel(shape)), shape });
+  const fast = a.saved === 'recompute' && a.pool === 'max' && isPair(poolWindow(a)) && a.dx !== true && dwOut.shape[3]! <= 4;
 
   // gy: given, or the next linear layer's input gradient g2·w2 viewed as y's shape.
   let gy: At;
@@ -41,6 +44,8 @@ export function convBlockGrad(c: KernelCtx): void {
   } else {
     gy = { addr: grad[0]!.addr, shape: yShape };
   }
+
+  if (fast) return convPoolGrad(c, gy, x, w!, b, dwOut, a.bias === true ? output(c, 1) : undefined);
 
   let gc: At;
   if (a.saved === 'argmax') {
@@ -112,5 +117,56 @@ function routeToArgmax(c: KernelCtx, gy: At, y: At, idx: At, gc: At, relu: boole
         ...(relu ? [e.forc(cell, 0, cells, 1, route(true))] : []),
       ];
     });
+  });
+}
+
+/**
+ * The fast form for a recomputed conv → relu → 2×2/2 max pool block without dx (SimpleCNN's):
+ * threads take output channels, and convPoolGradChannel recomputes each tile, finds the argmax,
+ * masks and correlates in registers; no gradient tensor of the conv's size is ever written. A
+ * padded input is copied once, image by image, into a zero-bordered shared buffer first.
+ */
+function convPoolGrad(c: KernelCtx, gy: At, x: At, w: At, b: At | undefined, dw: At, db: At | undefined): void {
+  const { e } = c;
+  const a = c.k.attrs;
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const [O, , KH, KW] = dw.shape as [number, number, number, number];
+  const [, , PH, PW] = gy.shape as [number, number, number, number];
+  const [sh, sw] = pair(a, 'stride');
+  const [ph, pw] = pair(a, 'padding');
+  const padded = ph > 0 || pw > 0;
+  const Hp = H + 2 * ph;
+  const Wp = W + 2 * pw;
+  let xs = x.addr;
+  if (padded) {
+    xs = c.sharedScratch(4 * N * C * Hp * Wp);
+    c.phase((fn, tid) => {
+      const n = fn.i32();
+      const dst = fn.i32();
+      const body = [dst.set(e.add(e.i32(xs), e.mulc(n.get(), 4 * C * Hp * Wp))), ...padImage(e, fn, dst, x.addr, n, C, H, W, ph, pw)];
+      if (e.T > 1 && N >= e.T) {
+        const s = span(e, fn, tid, N);
+        return [...s.init, e.for(n, s.lo.get(), s.hi.get(), 1, body)];
+      }
+      return onThread0(e, tid, [e.forc(n, 0, N, 1, body)]);
+    });
+  }
+  c.phase((fn, tid) => {
+    const o = fn.i32();
+    const p = { C, Hp, Wp, O, KH, KW, sh, sw, HO: 2 * PH, WO: 2 * PW, w: w.addr, bias: b?.addr, PH, PW, relu: a.act === 'relu', gy: gy.addr };
+    const image = (n: { get(): number }) => e.add(e.i32(xs), e.mulc(n.get(), 4 * C * Hp * Wp));
+    const sums = fn.i32();
+    // Channels in pairs (one recomputed tile feeds both), a last single one when O is odd.
+    const pairs = Math.floor(O / 2);
+    const body = (ob: number) => convPoolGradChannels(e, fn, p, N, image, o, ob, sums.get(), e.i32(dw.addr), db ? e.i32(db.addr) : undefined);
+    const init = [sums.set(c.threadScratch(2 * 16 * 2 * C * KH, tid))];
+    const pair = fn.i32();
+    const pairBody = [o.set(e.mulc(pair.get(), 2)), ...body(2)];
+    const last = O % 2 ? [o.set(e.i32(O - 1)), ...body(1)] : [];
+    if (e.T > 1 && pairs >= e.T && N * O * PH * PW * 4 * C * KH * KW >= PARALLEL_MIN) {
+      const s = span(e, fn, tid, pairs);
+      return [...init, ...s.init, e.for(pair, s.lo.get(), s.hi.get(), 1, pairBody), ...(last.length ? [e.if(e.m.i32.eq(tid.get(), e.i32(e.T - 1)), last)] : [])];
+    }
+    return onThread0(e, tid, [...init, e.forc(pair, 0, pairs, 1, pairBody), ...last]);
   });
 }

@@ -3,11 +3,12 @@ import { pair } from '../../../ir/op.ts';
 import { windowOut } from '../../../ir/shape.ts';
 import { opKernel } from '../expr.ts';
 import type { Emitter, Fn, Local, X } from '../emitter.ts';
-import { derive, input, output, type At, type KernelCtx } from '../kernel.ts';
+import { convPoolImage } from '../conv.ts';
+import { derive, input, onThread0, output, PARALLEL_MIN, span, type At, type KernelCtx } from '../kernel.ts';
 import { avgPool2d } from './avg-pool2d.ts';
 import { conv2d } from './conv2d.ts';
 import { maxPool2d } from './max-pool2d.ts';
-import { inBounds, perPlane, type Window } from './pool.ts';
+import { inBounds, isPair, perPlane, type Window } from './pool.ts';
 
 /** The pooling attributes of a conv block as max_pool2d / avg_pool2d attrs. */
 export function poolAttrs(a: Attrs): Attrs {
@@ -34,6 +35,7 @@ export function convShape(a: Attrs, x: readonly number[], w: readonly number[]):
  */
 export function convBlock(c: KernelCtx): void {
   const a = c.k.attrs;
+  if (a.pool === 'max' && a.argmax !== true && isPair(poolWindow(a))) return convPool(c);
   const x = input(c, 0);
   const w = input(c, 1);
   const ins = a.bias === true ? [x, w, input(c, 2)] : [x, w];
@@ -89,4 +91,63 @@ function emitArgmax(c: KernelCtx, act: At, p: Window, idx: At): void {
       ]),
     ]);
   });
+}
+
+/**
+ * The fast form for a 2×2 stride-2 max pool: convolution, ReLU and pool of each image in
+ * registers (convPoolImage), threads taking whole images; a padded input is first copied into
+ * this thread's scratch with its zero border, as conv2d does.
+ */
+function convPool(c: KernelCtx): void {
+  const { e } = c;
+  const a = c.k.attrs;
+  const [N, C, H, W] = c.inShape(0) as [number, number, number, number];
+  const [O, , KH, KW] = c.inShape(1) as [number, number, number, number];
+  const [, , PH, PW] = c.outShape(0) as [number, number, number, number];
+  const [sh, sw] = pair(a, 'stride');
+  const [ph, pw] = pair(a, 'padding');
+  const padded = ph > 0 || pw > 0;
+  const Hp = H + 2 * ph;
+  const Wp = W + 2 * pw;
+  const x = c.inAddr(0);
+  const y = c.outAddr(0);
+  const bias = a.bias === true ? c.inAddr(2) : undefined;
+  c.phase((fn, tid) => {
+    const n = fn.i32();
+    const img = fn.i32();
+    const out = fn.i32();
+    const scratch = fn.i32();
+    const parallel = e.T > 1 && N >= e.T && N * O * PH * PW * 4 * C * KH * KW >= PARALLEL_MIN;
+    const perImage: X[] = [
+      ...(padded ? padImage(e, fn, scratch, x, n, C, H, W, ph, pw) : []),
+      img.set(padded ? scratch.get() : e.add(e.i32(x), e.mulc(n.get(), 4 * C * H * W))),
+      out.set(e.add(e.i32(y), e.mulc(n.get(), 4 * O * PH * PW))),
+      ...convPoolImage(e, fn, { C, Hp, Wp, O, KH, KW, sh, sw, HO: 2 * PH, WO: 2 * PW, w: c.inAddr(1), bias, PH, PW, relu: a.act === 'relu' }, img, out),
+    ];
+    const init = padded ? [scratch.set(c.threadScratch(4 * C * Hp * Wp, tid))] : [];
+    if (parallel) {
+      const s = span(e, fn, tid, N);
+      return [...init, ...s.init, e.for(n, s.lo.get(), s.hi.get(), 1, perImage)];
+    }
+    return onThread0(e, tid, [...init, e.forc(n, 0, N, 1, perImage)]);
+  });
+}
+
+/** Copies image n of x [N, C, H, W] into `scratch` with a zero border of (ph, pw). */
+export function padImage(e: Emitter, fn: Fn, scratch: Local, x: number, n: Local, C: number, H: number, W: number, ph: number, pw: number): X[] {
+  const m = e.m;
+  const Hp = H + 2 * ph;
+  const Wp = W + 2 * pw;
+  const r = fn.i32();
+  return [
+    m.memory.fill(scratch.get(), e.i32(0), e.i32(4 * C * Hp * Wp)),
+    // Row r = c·H + h of the image.
+    e.forc(r, 0, C * H, 1, [
+      m.memory.copy(
+        e.add(scratch.get(), e.addc(e.add(e.mulc(m.i32.div_u(r.get(), e.i32(H)), 4 * Hp * Wp), e.mulc(m.i32.rem_u(r.get(), e.i32(H)), 4 * Wp)), 4 * (ph * Wp + pw))),
+        e.add(e.i32(x), e.add(e.mulc(n.get(), 4 * C * H * W), e.mulc(r.get(), 4 * W))),
+        e.i32(4 * W),
+      ),
+    ]),
+  ];
 }

@@ -1,0 +1,101 @@
+/**
+ * The wasm backend on SimpleCNN, as the issue measures it: compile time, training images/s at
+ * batch 64 on 1 and 2 threads (real MNIST batches, the sample's Adam step), inference images/s at
+ * batch 1000, GFLOP/s over the IR's FLOP count, the fraction of this machine's SIMD peak
+ * (bench/simd-peak.ts), and with --profile the time of every kernel.
+ *
+ *   node bench/run.mjs bench/wasm-simple-cnn.ts [--model samples/simple-cnn.ts] [--threads 1,2] [--steps 300] [--profile]
+ */
+import { availableParallelism } from 'node:os';
+import { graphFor } from '../src/cli/graphs.ts';
+import { loadBinaryen } from '../src/codegen/wasm-simd/emitter.ts';
+import { loadModelFile } from '../src/frontend/loader.ts';
+import { getOp } from '../src/ir/op.ts';
+import { memoizeSteps } from '../src/runtime/backend.ts';
+import { fillBatch, loadDataset } from '../src/runtime/data/dataset.ts';
+import { initialState } from '../src/runtime/init.ts';
+import { createWasmBackend } from '../src/runtime/wasm/backend.ts';
+import { measureSimdPeak, measureSimdPeakThreads } from './simd-peak.ts';
+
+const arg = (name: string, dflt: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1]! : dflt;
+};
+const model = arg('model', 'samples/simple-cnn.ts');
+const threadList = arg('threads', [1, availableParallelism()].filter((t, i, a) => a.indexOf(t) === i).join(',')).split(',').map(Number);
+const steps = Number(arg('steps', '300'));
+const profile = process.argv.includes('--profile');
+const optArg = arg('optimize', '');
+const optimize = optArg === '' ? undefined : optArg === 'none' ? false : /^\d$/.test(optArg) ? Number(optArg) : optArg.split(',');
+const say = (s: string) => process.stdout.write(`${s}\n`);
+
+const t0 = performance.now();
+await loadBinaryen();
+const importMs = performance.now() - t0;
+const loaded = await loadModelFile(model, { lint: false });
+const t = loaded.training;
+const source = memoizeSteps({ train: (b) => graphFor(loaded, 'train', { batchSize: b, optimizer: t.optimizer }), eval: (b) => graphFor(loaded, 'eval', { batchSize: b, optimizer: t.optimizer }) });
+const B = t.batchSize;
+const flops = (kind: 'train' | 'eval', b: number) => {
+  const g = source[kind](b);
+  return g.nodes.reduce((s, n) => s + getOp(n.op).flops(n.inputs.map((i) => g.nodes[i]!.shape), n.shape, n.attrs), 0);
+};
+const data = loadDataset('mnist');
+const pixels = data.train.images.length / data.train.count;
+const batch = (split: typeof data.train, first: number, n: number) => {
+  const idx = Uint32Array.from({ length: n }, (_, i) => (first + i) % split.count);
+  const x = new Float32Array(n * pixels);
+  const labels = new Float32Array(n);
+  fillBatch(split, idx, 0, n, x, labels);
+  return { x, labels };
+};
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+say(`${loaded.name} (${model}), batch ${B}; binaryen import ${importMs.toFixed(0)} ms`);
+const peak1 = measureSimdPeak();
+for (const threads of threadList) {
+  const peak = threads === 1 ? peak1 : await measureSimdPeakThreads(threads);
+  const c0 = performance.now();
+  const backend = await createWasmBackend(source, initialState(source.train(B).state, t.seed), B, t.seed, { threads, profile, optimize });
+  const trainCompile = backend.compiled('train', B).compileMs;
+  const evalCompile = backend.compiled('eval', 1000).compileMs;
+  const compileMs = performance.now() - c0;
+  // Training: warm up (tier-up), then time each step, as the trainer calls it.
+  const batches = Array.from({ length: 16 }, (_, i) => batch(data.train, i * B, B));
+  for (let s = 0; s < 20; s++) backend.trainStep(batches[s % 16]!.x, batches[s % 16]!.labels, s);
+  const times: number[] = [];
+  for (let s = 0; s < steps; s++) {
+    const { x, labels } = batches[s % 16]!;
+    const a = performance.now();
+    backend.trainStep(x, labels, 20 + s);
+    times.push(performance.now() - a);
+  }
+  const stepMs = median(times);
+  const trainIps = B / (stepMs / 1000);
+  const gflops = flops('train', B) / (stepMs / 1000) / 1e9;
+  // Inference at batch 1000.
+  const ev = batch(data.test, 0, 1000);
+  for (let s = 0; s < 3; s++) backend.evalStep(ev.x, ev.labels);
+  const evTimes: number[] = [];
+  for (let s = 0; s < 15; s++) {
+    const a = performance.now();
+    backend.evalStep(ev.x, ev.labels);
+    evTimes.push(performance.now() - a);
+  }
+  const evMs = median(evTimes);
+  say(
+    `${threads} thread${threads > 1 ? 's' : ''} (${backend.relaxed ? 'relaxed SIMD' : 'SIMD128'}): train ${Math.round(trainIps).toLocaleString('en-US')} img/s ` +
+      `(${stepMs.toFixed(2)} ms/step, ${gflops.toFixed(1)} GFLOP/s, ${((100 * gflops) / peak).toFixed(0)}% of the ${peak.toFixed(1)} GFLOP/s SIMD peak); ` +
+      `infer ${Math.round(1000 / (evMs / 1000)).toLocaleString('en-US')} img/s (${evMs.toFixed(1)} ms/batch of 1000, ${(flops('eval', 1000) / (evMs / 1000) / 1e9).toFixed(1)} GFLOP/s); ` +
+      `compile ${compileMs.toFixed(0)} ms (train module ${trainCompile.toFixed(0)} ms, eval module ${evalCompile.toFixed(0)} ms)`,
+  );
+  if (profile) {
+    for (const [kind, b] of [['train', B], ['eval', 1000]] as const) {
+      const rows = backend.profile(kind, b);
+      const total = rows.reduce((s, r) => s + r.ms, 0);
+      say(`  ${kind} ${b}: ${total.toFixed(3)} ms per step in kernels`);
+      for (const r of rows) say(`    ${r.ms.toFixed(3).padStart(8)} ms  ${r.kernel}`);
+    }
+  }
+  backend.dispose();
+}
