@@ -6,7 +6,8 @@
  * Prints the adapter, per-step and epoch time, images/s, dispatches per step, and checks them
  * against the targets (H100: epoch <= 1 s, <= 8 dispatches per step) when --targets is given.
  *
- *   node bench/run.mjs bench/webgpu-epoch.ts [--model samples/simple-cnn.ts] [--steps N] [--depth 64] [--targets] [--json FILE]
+ *   bench/webgpu-gpu-check.sh --skip-parity -- [--steps N] [--depth 64]
+ *   (or bundle it with esbuild and run: [--model samples/simple-cnn.ts] [--steps N] [--depth 64] [--targets] [--json FILE])
  *
  * --steps times only the first N steps (llvmpipe takes minutes for a whole epoch).
  */
