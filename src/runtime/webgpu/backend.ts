@@ -303,9 +303,14 @@ export class WebGpuBackend implements Backend, QueuedSteps {
     }
   }
 
-  /** Every loaded program's WGSL, for reports and dumps. */
+  /** Every loaded program, with its WGSL, for reports and dumps (the training program first). */
   get programs(): ProgramInstance[] {
     return [...this.instances.values()];
+  }
+
+  /** The training step's Program at the batch size the backend was made for (`kiln bench` reads it). */
+  get program(): Program {
+    return this.programs[0]!.program;
   }
 
   dispose(): void {
