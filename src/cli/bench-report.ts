@@ -171,7 +171,7 @@ export function formatMarkdown(report: BenchReport, chart?: string): string {
   return [
     `Measured ${m.date} with \`${m.command}\` on ${formatMachine(m)}.`,
     '',
-    'Training images/s is the median over the measured steps after warm-up at the model\'s batch size (± is half the spread between',
+    'Training images/s is the median over the measured steps after warm-up (2 steps and at least 1 s) at the model\'s batch size (± is half the spread between',
     'the slowest and fastest step, relative to the median); inference is at batch 1000. GFLOP/s counts the FLOPs of kiln\'s IR',
     'for every row, so rows of one model compare directly. These are medians on a shared 2-core machine: other work on it',
     'moves them by several percent.',
