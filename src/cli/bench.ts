@@ -60,7 +60,8 @@ export class Progress {
   /** `detail` changes often (step counts): shown on a terminal only. */
   update(what: string, detail = ''): void {
     if (this.tty) {
-      const cols = this.out.columns ?? 100;
+      // A pseudo-terminal without a size reports 0 columns.
+      const cols = this.out.columns || 100;
       this.out.write(`\r\x1b[2K${`bench: ${what}${detail ? ` · ${detail}` : ''}`.slice(0, cols - 1)}`);
     } else if (what !== this.last) {
       this.out.write(`bench: ${what}\n`);
