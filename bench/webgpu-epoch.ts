@@ -19,6 +19,7 @@ import { fillBatch, loadDataset, MNIST_NORMALIZE } from '../src/runtime/data/dat
 import { batchBounds, epochOrder, numBatches } from '../src/runtime/data/shuffle.ts';
 import { initialState } from '../src/runtime/init.ts';
 import { openWebGpuBackend } from '../src/runtime/webgpu/backend.ts';
+import { profileDispatches } from '../src/runtime/webgpu/profile.ts';
 
 const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -99,7 +100,20 @@ say(`epoch              ${seconds.toFixed(3)} s${steps < batches ? ` for ${steps
 say(`images/s           ${Math.round(result.imagesPerSec).toLocaleString('en-US')}`);
 say(`dispatches/step    ${result.dispatchesPerStep} (${result.kernelsPerStep} kernels)`);
 say(`loss               ${result.firstLoss.toFixed(4)} -> ${result.lastLoss.toFixed(4)}`);
-if (jsonOut) writeFileSync(jsonOut, JSON.stringify(result, null, 2) + '\n');
+// GPU time per dispatch (timestamp queries, where the adapter has them): where the step's time goes.
+// Untried on a GPU when written: a failure here is reported, not fatal.
+const profile = await profileDispatches(backend.device, backend.programs[0]!).catch((e: Error) => {
+  say(`GPU time/step      (profiling failed: ${e.message})`);
+  return null;
+});
+if (profile) {
+  const gpuUs = profile.reduce((s, d) => s + d.us, 0);
+  say(`GPU time/step      ${(gpuUs / 1000).toFixed(3)} ms (sum of dispatches; the rest of a step is host work and waiting)`);
+  for (const d of profile) say(`  ${d.label.padEnd(36)} ${d.us.toFixed(1).padStart(9)} µs`);
+} else if (profile === undefined) {
+  say('GPU time/step      (no timestamp queries on this adapter)');
+}
+if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ ...result, dispatchMicros: profile ?? null }, null, 2) + '\n');
 backend.dispose();
 
 if (!Number.isFinite(result.lastLoss) || !(result.lastLoss < result.firstLoss)) {

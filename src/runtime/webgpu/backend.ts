@@ -91,7 +91,7 @@ export class WebGpuBackend implements Backend, QueuedSteps {
   readonly description: string;
   /** Whether the adapter is a software rasterizer (llvmpipe). */
   readonly software: boolean;
-  private readonly device: GPUDevice;
+  readonly device: GPUDevice;
   private readonly instances = new Map<string, ProgramInstance>();
   private readonly owner = new Map<string, ProgramInstance>();
   private readonly pipelines: PipelineCache;

@@ -93,6 +93,8 @@ async function open(instance: GPU, adapter: GPUAdapter, backend: DawnBackend, co
   // The adapter's own maxima for what kernels bind (one storage buffer per slice), and core
   // WebGPU's 256-invocation workgroups, which compatibility mode lowers to 128 by default.
   const device = await adapter.requestDevice({
+    // For per-dispatch GPU times (profile.ts) where the adapter has them (Vulkan; not OpenGL).
+    requiredFeatures: adapter.features.has('timestamp-query') ? ['timestamp-query'] : [],
     requiredLimits: {
       maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
