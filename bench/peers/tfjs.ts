@@ -5,8 +5,9 @@
  *
  * What it needed: TF.js's wasm backend ships no `Conv2DBackpropFilter` kernel, so conv models
  * cannot train on it as shipped. With `addFilterGrad` this harness registers one written in plain
- * JS (below), and the row says so. TF.js disables wasm threads in Node (tfjs issue 3830: its
- * threaded build needs browser Workers), so the wasm backend runs on one thread here.
+ * JS (below); with `convGrad` it computes the weight gradient as a convolution on TF.js's own
+ * kernels instead (tf.customGrad); each row says which. TF.js disables wasm threads in Node (tfjs
+ * issue 3830: its threaded build needs browser Workers), so the wasm backend runs on one thread.
  */
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
@@ -86,13 +87,44 @@ function build(layers: Layer[]): Params {
   });
 }
 
-function forward(layers: Layer[], params: Params, x: tf.Tensor, training: boolean): tf.Tensor {
+/**
+ * conv2d (stride 1) whose weight gradient is itself a convolution, so it runs on the backend's own
+ * conv kernel: dW[i, j, c, k] = Σ_{n,y,x} x[n, y+i−p, x+j−p, c] · dy[n, y, x, k] is a conv of x
+ * seen as [C, H, W, N] (channels as the batch, the batch as channels) with dy seen as a filter
+ * [OH, OW, N, K]; its output [C, KH, KW, K] transposed is dW. The input gradient is
+ * conv2dTranspose (Conv2DBackpropInput, which TF.js wasm has).
+ */
+function conv2dConvGrad(x: tf.Tensor4D, w: tf.Tensor4D, pad: number): tf.Tensor4D {
+  const padding = pad === 0 ? 'valid' : pad;
+  const f = tf.customGrad(((xs: tf.Tensor, ws: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [xv, wv] = [xs as tf.Tensor4D, ws as tf.Tensor4D];
+    save([xv, wv]);
+    return {
+      value: tf.conv2d(xv, wv, 1, padding),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs2, ws2] = saved as [tf.Tensor4D, tf.Tensor4D];
+        const dy4 = dy as tf.Tensor4D;
+        const dx = tf.conv2dTranspose(dy4, ws2, xs2.shape, 1, padding);
+        const xT = tf.transpose(xs2, [3, 1, 2, 0]);
+        const dyT = tf.transpose(dy4, [1, 2, 0, 3]);
+        const dw = tf.transpose(tf.conv2d(xT, dyT, 1, padding), [1, 2, 0, 3]);
+        return [dx, dw];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(x, w) as tf.Tensor4D;
+}
+
+function forward(layers: Layer[], params: Params, x: tf.Tensor, training: boolean, convGrad = false): tf.Tensor {
   let h = x;
   layers.forEach((l, i) => {
     const p = params[i]!;
     switch (l.op) {
       case 'conv2d':
-        h = tf.add(tf.conv2d(h as tf.Tensor4D, p.vars[0] as tf.Tensor4D, 1, l.padding === 0 ? 'valid' : l.padding), p.vars[1]!);
+        h = tf.add(
+          convGrad ? conv2dConvGrad(h as tf.Tensor4D, p.vars[0] as tf.Tensor4D, l.padding) : tf.conv2d(h as tf.Tensor4D, p.vars[0] as tf.Tensor4D, 1, l.padding === 0 ? 'valid' : l.padding),
+          p.vars[1]!,
+        );
         break;
       case 'linear':
         h = tf.add(tf.matMul(h as tf.Tensor2D, p.vars[0] as tf.Tensor2D), p.vars[1]!);
@@ -152,6 +184,7 @@ await main(async (job: PeerJob) => {
       registerFilterGrad();
       notes.push('Conv2DBackpropFilter added in plain JS by kiln bench (TF.js wasm has none)');
     }
+    if (hasConv && job.options.convGrad) notes.push('conv weight gradient computed as a convolution on TF.js\'s own wasm kernels (tf.customGrad), as TF.js wasm has no Conv2DBackpropFilter');
   }
   progress(`starting the ${backend} backend`);
   if (!(await tf.setBackend(backend))) throw new Error(`the TF.js ${backend} backend did not start`);
@@ -168,7 +201,7 @@ await main(async (job: PeerJob) => {
   if (job.optimizer.weightDecay) notes.push('weight decay left out (the TF.js optimizers have none)');
 
   const step = () => {
-    const loss = opt.minimize(() => tf.losses.softmaxCrossEntropy(y, forward(job.layers, params, x, true)) as tf.Scalar, true, trainable)!;
+    const loss = opt.minimize(() => tf.losses.softmaxCrossEntropy(y, forward(job.layers, params, x, true, job.options.convGrad === true)) as tf.Scalar, true, trainable)!;
     loss.dataSync();
     loss.dispose();
   };

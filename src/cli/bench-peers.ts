@@ -79,6 +79,7 @@ export function peerConfigs(threadCounts: readonly number[]): PeerConfig[] {
       system: 'TensorFlow.js', backend: 'wasm', settings: 'with a JS Conv2DBackpropFilter', threads: 1, harness: 'tfjs', options: { backend: 'wasm', addFilterGrad: true },
       noConv: { settings: 'as shipped', options: { backend: 'wasm' } },
     },
+    { system: 'TensorFlow.js', backend: 'wasm', settings: 'weight gradient as a conv', threads: 1, harness: 'tfjs', options: { backend: 'wasm', convGrad: true }, convOnly: true },
     { system: 'jax-js', backend: 'wasm', settings: '1 thread (default in Node)', threads: 1, harness: 'jax', options: { workers: 0 } },
   );
   if (maxT > 1) configs.push({ system: 'jax-js', backend: 'wasm', settings: `${maxT} threads (worker_threads as Worker)`, threads: maxT, harness: 'jax', options: { workers: maxT } });
