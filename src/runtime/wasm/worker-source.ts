@@ -43,8 +43,10 @@ function receive() {
   throw new Error('worker ' + tid + ': no module arrived with the LOAD command');
 }
 
-parentPort.postMessage('ready');
+// Read the bell before saying ready: the main thread rings only after it hears 'ready', so no
+// ring can fall between the two (a worker descheduled there would otherwise miss its first LOAD).
 let seen = Atomics.load(i32, BELL);
+parentPort.postMessage('ready');
 for (;;) {
   let v = Atomics.load(i32, BELL);
   if (v === seen) {
