@@ -6,7 +6,7 @@ import { memoizeSteps, type Backend, type StepSource } from '../runtime/backend.
 import { loadDataset, MNIST_NORMALIZE, type Dataset } from '../runtime/data/dataset.ts';
 import { initialState } from '../runtime/init.ts';
 import { ReferenceBackend } from '../runtime/reference/backend.ts';
-import { createWasmBackend } from '../runtime/wasm/backend.ts';
+import { createWasmBackend, preloadWasmBackend } from '../runtime/wasm/backend.ts';
 import { compileProgram } from '../passes/compile.ts';
 import { graphFor } from './graphs.ts';
 import { choice, nonNegInt, nonNegNumber, positiveInt } from './options.ts';
@@ -85,6 +85,7 @@ async function openWebGpu(steps: StepSource, initial: Map<string, Float32Array>,
 export async function openSession(modelPath: string, flags: SessionFlags): Promise<Session> {
   const backendName = choice('--backend', flags.backend ?? BACKENDS[0], BACKENDS);
   const threads = flags.threads === undefined ? undefined : positiveInt('--threads', flags.threads);
+  if (backendName === 'wasm') preloadWasmBackend();
   const loaded = await loadModelFile(modelPath);
   const training = mergeFlags(loaded.training, flags);
   const normalize = parseNormalize(flags.normalize);

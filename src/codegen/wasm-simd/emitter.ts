@@ -13,10 +13,11 @@ export type Binaryen = typeof binaryenNs;
 export type X = number;
 
 let lib: Binaryen | undefined;
+let loading: Promise<Binaryen> | undefined;
 
-export async function loadBinaryen(): Promise<Binaryen> {
-  lib ??= (await import('binaryen')).default;
-  return lib;
+export function loadBinaryen(): Promise<Binaryen> {
+  loading ??= import('binaryen').then((m) => (lib = m.default));
+  return loading;
 }
 
 export function binaryenLoaded(): Binaryen {

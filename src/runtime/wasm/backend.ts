@@ -44,6 +44,13 @@ interface WorkerHandle {
   port: MessagePort;
 }
 
+/** Starts importing binaryen (~0.4 s) now, so that it overlaps other start-up work. */
+export function preloadWasmBackend(): void {
+  loadBinaryen().catch(() => {
+    // reported by createWasmBackend, which awaits the same import
+  });
+}
+
 /** The default Graph → Program lowering: the full pipeline (simplify, fuse, schedule, plan memory). */
 export function lowerForWasm(g: Graph): Program {
   return compileProgram(g);
