@@ -170,7 +170,7 @@ export async function benchKiln(m: ModelInfo, o: KilnRunOptions): Promise<{ resu
     loadDataset(o.data ?? t.dataset);
     const dataSeconds = (performance.now() - d0) / 1000;
     const c0 = performance.now();
-    const flags = { backend: o.backend, threads: String(o.threads), data: o.data } as SessionFlags;
+    const flags: SessionFlags = { backend: o.backend, threads: String(o.threads), data: o.data };
     const session = await (o.open ?? openSession)(m.path, flags);
     const openSeconds = Math.max(0, (performance.now() - c0) / 1000 - dataSeconds);
     backend = session.backend;
@@ -307,7 +307,7 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
     for (const backend of backends) {
       progress.update(`starting the ${backend} backend`);
       try {
-        const s = await openSession(models[0]!, { backend, threads: String(threadCounts[0]), data: flags.data } as SessionFlags);
+        const s = await openSession(models[0]!, { backend, threads: String(threadCounts[0]), data: flags.data });
         try {
           const { x, labels } = batchOf(s.data.train, 0, s.training.batchSize, s.normalize);
           const q = (s.backend as Backend & Introspect).queued;
