@@ -6,14 +6,12 @@ import { PARALLEL_MIN, span, onThread0, type KernelCtx } from '../kernel.ts';
 /**
  * dw[o, c, kh, kw] = Σ_{n, oh, ow} g[n, o, oh, ow] · x[n, c, oh·sh - ph + kh, ow·sw - pw + kw].
  *
- * One task per (o, c) pair, tasks split across threads (no two threads write the same dw). A
- * task keeps one accumulator vector per tap (up to 9 taps at a time: 3×3 is 9 registers, 5×5 is
- * done in groups of 9, 9, 7) and walks its output-gradient plane once per group, 4 columns at a
- * time: each vector of g is loaded once and multiplied into every tap's shifted vector of x, so
- * g, the big operand, streams through exactly once for 3×3. Sums run over N·HO·WO terms (43k for
- * SimpleCNN): each image's partial sums are added into a second set of vectors, so rounding grows
- * with HO·WO/4 + N terms, not N·HO·WO/4. A padded input is first copied, image by image, into a
- * zero-bordered shared buffer (its own phase, split by image).
+ * Tasks are (pair of output channels, input channel) for each group of 4 taps, split across
+ * threads (no two threads write the same dw). A task walks its two output-gradient planes and the
+ * input plane over all images, 4 output columns at a time, each gradient vector multiplied into
+ * the 4 taps' shifted input vectors. Sums run over N·HO·WO terms: each image's partial sums are
+ * added into totals, so rounding grows with HO·WO/4 + N terms, not N·HO·WO/4. A padded input is
+ * first copied, image by image, into a zero-bordered shared buffer (its own phase, split by image).
  */
 export function conv2dGradWeight(c: KernelCtx): void {
   const { e } = c;
@@ -55,57 +53,73 @@ export function conv2dGradWeight(c: KernelCtx): void {
     });
   }
 
-  // Taps in groups of at most 9 (row-major).
+  // Register tile: OB = 2 output channels × TB = 4 taps = 8 accumulators; per 4 output columns
+  // it loads 2 gradient vectors and 4 shifted input vectors for 8 multiply-adds (6 loads per 8,
+  // all of a block's loads fit in registers next to the accumulators, see tapLoop in conv.ts).
+  // Taps go in groups of 4 (row-major), each group a pass over the gradient planes.
+  const OB = Math.min(2, O);
+  const TB = 4;
   const taps: [number, number][] = [];
   for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) taps.push([kh, kw]);
   const groups: [number, number][][] = [];
-  for (let i = 0; i < taps.length; i += 9) groups.push(taps.slice(i, i + 9));
+  for (let i = 0; i < taps.length; i += TB) groups.push(taps.slice(i, i + TB));
+  const oBlocks = Math.ceil(O / OB);
 
   c.phase((fn, tid) => {
-    const task = fn.i32();
-    const o = fn.i32();
-    const cc = fn.i32();
-    const n = fn.i32();
-    const oh = fn.i32();
-    const ow = fn.i32();
-    const pg = fn.i32();
-    const px = fn.i32();
-    const gv = fn.v128();
+    const [task, o0, cc, n, oh, ow, pg, px, tp] = Array.from({ length: 9 }, () => fn.i32());
+    const gv = Array.from({ length: OB }, () => fn.v128());
     const xv = fn.v128();
     const t = fn.v128();
-    const G = Math.max(...groups.map((gr) => gr.length));
-    const acc = Array.from({ length: G }, () => fn.v128());
-    const tot = Array.from({ length: G }, () => fn.v128());
+    const acc = Array.from({ length: OB * TB }, () => fn.v128());
     const W4 = WO - (WO % 4);
+    // Per-image sums are added into totals in this thread's scratch (OB·TB vectors).
+    const tot = c.threadScratch(16 * OB * TB, tid);
 
-    const group = (gr: [number, number][]): X[] => {
+    const group = (gr: [number, number][], ob: number): X[] => {
+      const A = (j: number, i: number) => acc[j * TB + i]!;
       const col = (lanes: number): X[] => {
-        const s: X[] = [gv.set(e.vloadN(pg.get(), lanes))];
+        const st: X[] = [];
+        for (let j = 0; j < ob; j++) st.push(gv[j]!.set(e.vloadN(pg.get(), lanes, 4 * j * HO * WO)));
         gr.forEach(([kh, kw], i) => {
-          s.push(xv.set(loadStrided(e, px.get(), 4 * (kh * Wp + kw), sw, lanes)));
-          s.push(acc[i]!.set(e.madd(gv.get(), xv.get(), acc[i]!.get())));
+          st.push(xv.set(loadStrided(e, px.get(), 4 * (kh * Wp + kw), sw, lanes)));
+          for (let j = 0; j < ob; j++) st.push(A(j, i).set(e.madd(gv[j]!.get(), xv.get(), A(j, i).get())));
         });
-        s.push(pg.set(e.addc(pg.get(), 16)), px.set(e.addc(px.get(), 16 * sw)));
-        return s;
+        st.push(pg.set(e.addc(pg.get(), 16)), px.set(e.addc(px.get(), 16 * sw)));
+        return st;
       };
       const row: X[] = [
-        pg.set(e.add(e.i32(g), e.add(e.mulc(n.get(), 4 * O * HO * WO), e.add(e.mulc(o.get(), 4 * HO * WO), e.mulc(oh.get(), 4 * WO))))),
+        pg.set(e.add(e.i32(g), e.add(e.mulc(n.get(), 4 * O * HO * WO), e.add(e.mulc(o0.get(), 4 * HO * WO), e.mulc(oh.get(), 4 * WO))))),
         px.set(e.add(e.i32(xs), e.add(e.mulc(n.get(), 4 * C * Hp * Wp), e.add(e.mulc(cc.get(), 4 * Hp * Wp), e.mulc(oh.get(), 4 * sh * Wp))))),
         e.forc(ow, 0, W4, 4, col(4)),
         ...(WO % 4 ? col(WO % 4) : []),
       ];
-      const image: X[] = [...gr.map((_, i) => acc[i]!.set(e.vzero())), e.forc(oh, 0, HO, 1, row), ...gr.map((_, i) => tot[i]!.set(e.vadd(tot[i]!.get(), acc[i]!.get())))];
+      const sums: X[] = [];
+      const stores: X[] = [];
+      for (let j = 0; j < ob; j++)
+        gr.forEach(([kh, kw], i) => {
+          const at = 16 * (j * TB + i);
+          sums.push(e.vstore(tp.get(), e.vadd(e.vload(tp.get(), at), A(j, i).get()), at));
+          stores.push(e.storef(e.add(e.i32(dw), e.mulc(e.add(e.mulc(e.addc(o0.get(), j), C * KH * KW), e.mulc(cc.get(), KH * KW)), 4)), e.hsum(e.vload(tp.get(), at), t), 4 * (kh * KW + kw)));
+        });
       return [
-        ...gr.map((_, i) => tot[i]!.set(e.vzero())),
-        e.forc(n, 0, N, 1, image),
-        ...gr.map(([kh, kw], i) => e.storef(e.add(e.i32(dw), e.mulc(e.add(e.mulc(o.get(), C * KH * KW), e.mulc(cc.get(), KH * KW)), 4)), e.hsum(tot[i]!.get(), t), 4 * (kh * KW + kw))),
+        m.memory.fill(tp.get(), e.i32(0), e.i32(16 * OB * TB)),
+        e.forc(n, 0, N, 1, [...acc.map((a) => a.set(e.vzero())), e.forc(oh, 0, HO, 1, row), ...sums]),
+        ...stores,
       ];
     };
-    const perTask: X[] = [o.set(m.i32.div_u(task.get(), e.i32(C))), cc.set(m.i32.rem_u(task.get(), e.i32(C))), ...groups.flatMap(group)];
-    if (parallel) {
-      const s = span(e, fn, tid, O * C);
-      return [...s.init, e.for(task, s.lo.get(), s.hi.get(), 1, perTask)];
+    const body: X[] = [tp.set(tot)];
+    for (const gr of groups) {
+      // task = o-block·C + c
+      const perTask: X[] = [o0.set(e.mulc(m.i32.div_u(task.get(), e.i32(C)), OB)), cc.set(m.i32.rem_u(task.get(), e.i32(C)))];
+      if (O % OB) perTask.push(e.if(m.i32.eq(o0.get(), e.i32(O - (O % OB))), group(gr, O % OB), group(gr, OB)));
+      else perTask.push(...group(gr, OB));
+      if (parallel) {
+        const s = span(e, fn, tid, oBlocks * C);
+        body.push(...s.init, e.for(task, s.lo.get(), s.hi.get(), 1, perTask));
+      } else {
+        body.push(...onThread0(e, tid, [e.forc(task, 0, oBlocks * C, 1, perTask)]));
+      }
     }
-    return onThread0(e, tid, [e.forc(task, 0, O * C, 1, perTask)]);
+    return body;
   });
 }
