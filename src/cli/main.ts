@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { benchCommand } from './bench.ts';
+import { compileCommand } from './compile.ts';
 import { reportError } from './errors.ts';
 import { evalCommand } from './eval.ts';
 import { irCommand } from './ir.ts';
@@ -15,9 +16,21 @@ const program = new Command('kiln')
   .exitOverride();
 
 program
+  .command('compile')
+  .description('compile a model file into a bundle (.kiln) of planned training and evaluation steps')
+  .argument('<model>', 'model file (.ts)')
+  .option('-o, --output <file>', 'bundle to write (default: <model>.kiln in the working directory)')
+  .option('--batch-size <n>', 'training batch size')
+  .option('--lr <x>', 'learning rate')
+  .option('--optimizer <name>', 'adam | adamw | sgd')
+  .option('--momentum <x>', 'SGD momentum')
+  .option('--weight-decay <x>', 'weight decay')
+  .action(compileCommand);
+
+program
   .command('ir')
   .description('print the IR of a model: nodes, shapes, source lines, FLOPs; kernels and memory plan')
-  .argument('<model>', 'model file (.ts)')
+  .argument('<model>', 'model file (.ts) or bundle (.kiln)')
   .option('--stage <stage>', 'traced | train | eval | simplified | fused | scheduled | planned | wasm | wgsl', 'traced')
   .option('--step <step>', 'train | eval: the step the simplified, fused, scheduled, planned and wasm stages show', 'train')
   .option('--format <format>', 'text | json | dot (graph stages) | svg (planned: buffer lifetimes)', 'text')
@@ -40,7 +53,7 @@ sessionOptions(
   program
     .command('train')
     .description('train a model on MNIST or any IDX dataset, then evaluate it on the test set')
-    .argument('<model>', 'model file (.ts)')
+    .argument('<model>', 'model file (.ts) or bundle (.kiln)')
     .option('--epochs <n>', 'passes over the training set')
     .option('--lr <x>', 'learning rate')
     .option('--optimizer <name>', 'adam | adamw | sgd')
@@ -61,7 +74,7 @@ sessionOptions(
   program
     .command('eval')
     .description('test loss, accuracy and confusion matrix of saved weights')
-    .argument('<model>', 'model file (.ts)')
+    .argument('<model>', 'model file (.ts) or bundle (.kiln)')
     .requiredOption('--weights <file>', 'safetensors state_dict to evaluate'),
 ).action(evalCommand);
 

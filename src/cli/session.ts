@@ -1,6 +1,9 @@
 import { KilnError } from '../ir/errors.ts';
 import { fmtShape } from '../ir/shape.ts';
+import { programKey } from '../frontend/bundle.ts';
 import { loadModelFile, type LoadedModel } from '../frontend/loader.ts';
+import type { Graph } from '../ir/graph.ts';
+import type { Program } from '../ir/program.ts';
 import { resolveOptimizer, type ResolvedTraining } from '../frontend/training-options.ts';
 import { memoizeSteps, type Backend, type StepSource } from '../runtime/backend.ts';
 import { loadDataset, MNIST_NORMALIZE, type Dataset } from '../runtime/data/dataset.ts';
@@ -49,7 +52,7 @@ function parseNormalize(v: string | undefined): [number, number] {
   return parts as [number, number];
 }
 
-function mergeFlags(t: ResolvedTraining, f: SessionFlags): ResolvedTraining {
+export function mergeFlags(t: ResolvedTraining, f: SessionFlags): ResolvedTraining {
   const opt: Record<string, unknown> = { ...t.optimizer };
   if (f.optimizer !== undefined) {
     const type = choice('--optimizer', f.optimizer, ['sgd', 'adam', 'adamw']);
@@ -74,11 +77,21 @@ function mergeFlags(t: ResolvedTraining, f: SessionFlags): ResolvedTraining {
 }
 
 /** The webgpu backend on the best adapter, loaded only when asked for (Dawn is a native addon); says which adapter. */
-async function openWebGpu(steps: StepSource, initial: Map<string, Float32Array>, batchSize: number, seed: number): Promise<Backend> {
+async function openWebGpu(steps: StepSource, initial: Map<string, Float32Array>, batchSize: number, seed: number, lower: (g: Graph) => Program): Promise<Backend> {
   const { openWebGpuBackend } = await import('../runtime/webgpu/backend.ts');
-  const b = await openWebGpuBackend(steps, initial, batchSize, seed);
+  const b = await openWebGpuBackend(steps, initial, batchSize, seed, { lower });
   process.stderr.write(`kiln: webgpu adapter: ${b.description}${b.software ? ' — a software rasterizer: correct but slow' : ''}\n`);
   return b;
+}
+
+/**
+ * Graph -> Program: a bundle's precompiled Program for that step when the optimizer settings are
+ * the ones it was compiled with (their values are baked into the update kernels), else the passes.
+ */
+export function lowerFor(loaded: LoadedModel, training: ResolvedTraining): (g: Graph) => Program {
+  const programs = loaded.programs;
+  const same = programs !== undefined && JSON.stringify(training.optimizer) === JSON.stringify(loaded.training.optimizer);
+  return (g) => (same ? programs[programKey(g.stage, g.batchSize)] : undefined) ?? compileProgram(g);
 }
 
 /** Loads the model and the data, checks they fit each other, and starts a backend with fresh weights. */
@@ -103,14 +116,15 @@ export async function openSession(modelPath: string, flags: SessionFlags): Promi
   if (classes.length !== 2 || classes[1] !== data.numClasses) {
     throw new KilnError('data', `${loaded.file} outputs logits of shape ${fmtShape(classes)} but ${data.name} has ${data.numClasses} classes`, undefined, `make the last layer output ${data.numClasses} values per example`);
   }
-  // The reference backend runs the compiled Program: what every other backend runs.
+  // Every backend, the reference included, runs the compiled Program.
   const initial = initialState(first.state, training.seed);
+  const lower = lowerFor(loaded, training);
   const backend =
     backendName === 'wasm'
-      ? await createWasmBackend(steps, initial, training.batchSize, training.seed, { threads, lower: compileProgram })
+      ? await createWasmBackend(steps, initial, training.batchSize, training.seed, { threads, lower })
       : backendName === 'webgpu'
-        ? await openWebGpu(steps, initial, training.batchSize, training.seed)
-        : new ReferenceBackend(steps, initial, training.batchSize, training.seed, { lower: compileProgram });
+        ? await openWebGpu(steps, initial, training.batchSize, training.seed, lower)
+        : new ReferenceBackend(steps, initial, training.batchSize, training.seed, { lower });
   const modelState = first.state.filter((s) => s.kind !== 'optim').map((s) => s.name);
   return { loaded, training, data, normalize, backend, modelState };
 }

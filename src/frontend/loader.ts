@@ -5,6 +5,8 @@ import { pathToFileURL } from 'node:url';
 import * as api from './api.ts';
 import { KilnError, type SourceLoc } from '../ir/errors.ts';
 import { Module } from './module.ts';
+import type { Program } from '../ir/program.ts';
+import { BUNDLE_EXT, readBundle } from './bundle.ts';
 import { callerLoc } from './source-loc.ts';
 import { resolveTraining, type ResolvedTraining } from './training-options.ts';
 
@@ -24,6 +26,10 @@ export interface LoadedModel {
   readonly training: ResolvedTraining;
   /** Builds a fresh instance (each trace names the modules of its own instance). */
   readonly create: () => Module;
+  /** The model's code bundled by esbuild: what `kiln compile` stores. */
+  readonly code: string;
+  /** Precompiled Programs when loaded from a bundle, keyed `train/64`, `eval/1000`. */
+  readonly programs?: Readonly<Record<string, Program>>;
 }
 
 export interface LoadOptions {
@@ -31,21 +37,32 @@ export interface LoadOptions {
   lint?: boolean;
 }
 
+/** Loads a model file (.ts, .js) or a bundle written by `kiln compile` (.kiln). */
 export async function loadModelFile(path: string, opts: LoadOptions = {}): Promise<LoadedModel> {
   const abs = resolve(path);
   const file = relative(process.cwd(), abs) || abs;
-  const at: SourceLoc = { file, line: 1, col: 1 };
   if (!existsSync(abs) || !statSync(abs).isFile()) {
     throw new KilnError('no-file', `model file not found: ${file}`, undefined, 'pass the path of a .ts model file, e.g. samples/simple-cnn.ts');
   }
+  if (extname(abs) === BUNDLE_EXT) {
+    const b = readBundle(abs, file);
+    const loaded = instantiate(await importCode(b.code, b.file), b.file, b.code, () => b.training);
+    return { ...loaded, programs: b.programs };
+  }
   if (!['.ts', '.mts', '.js', '.mjs'].includes(extname(abs))) {
-    throw new KilnError('not-a-model', `${file} is not a TypeScript or JavaScript model file`, undefined, 'model files end in .ts (bundles from `kiln compile` are run with `kiln train BUNDLE`)');
+    throw new KilnError('not-a-model', `${file} is not a model file`, undefined, `model files end in .ts (or .js); compiled bundles end in ${BUNDLE_EXT}`);
   }
   if (opts.lint !== false) {
     const { lintModelFile } = await import('./lint.ts');
     await lintModelFile(file);
   }
-  const exports = await importBundled(abs, file);
+  const code = await bundleModel(abs, file);
+  const at: SourceLoc = { file, line: 1, col: 1 };
+  return instantiate(await importCode(code, file), file, code, (raw) => resolveTraining(raw, locateTraining(abs, file) ?? at));
+}
+
+function instantiate(exports: Record<string, unknown>, file: string, code: string, training: (raw: unknown) => ResolvedTraining): LoadedModel {
+  const at: SourceLoc = { file, line: 1, col: 1 };
   const Ctor = exports.default;
   if (typeof Ctor !== 'function' || !(Ctor.prototype instanceof Module)) {
     throw new KilnError('no-default-module', `${file} has no default-exported Module subclass`, at, "declare the model as `export default class MyModel extends Module { ... }` with Module imported from 'kiln'");
@@ -58,9 +75,7 @@ export async function loadModelFile(path: string, opts: LoadOptions = {}): Promi
       throw new KilnError('model-error', `constructing ${Ctor.name} failed: ${(e as Error).message}`, callerLoc((e as Error).stack) ?? at, 'fix the model code at this line');
     }
   };
-  const model = create();
-  const trainingLoc = locateTraining(abs, file) ?? at;
-  return { file, name: Ctor.name, model, training: resolveTraining(exports.training, trainingLoc), create };
+  return { file, name: Ctor.name, model: create(), training: training(exports.training), create, code };
 }
 
 /** Where `export const training` is, so option errors point at it. */
@@ -72,20 +87,18 @@ function locateTraining(abs: string, file: string): SourceLoc | undefined {
   return { file, line: before.length, col: before.at(-1)!.length + 1 };
 }
 
-async function importBundled(abs: string, file: string): Promise<Record<string, unknown>> {
+/** The model file and its local imports as one ESM module, with an inline source map. */
+async function bundleModel(abs: string, file: string): Promise<string> {
   const esbuild = await import('esbuild');
-  const dir = mkdtempSync(join(tmpdir(), 'kiln-model-'));
-  const outfile = join(dir, 'model.mjs');
-  let result;
   try {
-    result = await esbuild.build({
+    const result = await esbuild.build({
       entryPoints: [abs],
       bundle: true,
       format: 'esm',
       platform: 'node',
       target: 'node20',
       sourcemap: 'inline',
-      outfile,
+      outfile: join(tmpdir(), 'model.mjs'),
       write: false,
       logLevel: 'silent',
       plugins: [
@@ -98,14 +111,19 @@ async function importBundled(abs: string, file: string): Promise<Record<string, 
         },
       ],
     });
+    return result.outputFiles[0]!.text;
   } catch (e) {
-    rmSync(dir, { recursive: true, force: true });
     const first = (e as { errors?: { text: string; location?: { file: string; line: number; column: number } }[] }).errors?.[0];
     const loc = first?.location ? { file: first.location.file, line: first.location.line, col: first.location.column + 1 } : { file, line: 1, col: 1 };
     throw new KilnError('syntax', first?.text ?? String(e), loc, 'fix the model file so that it compiles');
   }
+}
+
+async function importCode(code: string, file: string): Promise<Record<string, unknown>> {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-model-'));
+  const outfile = join(dir, 'model.mjs');
   try {
-    writeFileSync(outfile, result.outputFiles[0]!.contents);
+    writeFileSync(outfile, code);
     // Stack traces through the bundle then point at the model's own lines (see source-loc.ts).
     process.setSourceMapsEnabled(true);
     return (await import(pathToFileURL(outfile).href)) as Record<string, unknown>;

@@ -41,7 +41,7 @@ describe('SimpleCNN losses match PyTorch 1.13 step by step (same init, no shuffl
     ['adam', 100],
     ['sgd', 30],
   ] as const)('%s, %i steps', async (name, steps) => {
-    const opt = { type: name, ...expected.meta[name] } as OptimizerOptions;
+    const opt = { ...expected.meta[name], type: name } as OptimizerOptions;
     const ours = await kilnLosses(opt, steps);
     const theirs = expected.losses[name]!.slice(0, steps);
     const worst = Math.max(...ours.map((l, i) => Math.abs(l - theirs[i]!) / Math.abs(theirs[i]!)));
