@@ -56,7 +56,7 @@ const peak1 = measureSimdPeak();
 for (const threads of threadList) {
   const peak = threads === 1 ? peak1 : await measureSimdPeakThreads(threads);
   const c0 = performance.now();
-  const backend = await createWasmBackend(source, initialState(source.train(B).state, t.seed), B, t.seed, { threads, profile, optimize });
+  const backend = await createWasmBackend(source, initialState(source.train(B).state, t.seed), B, t.seed, { threads, profile, optimize, relaxed: process.argv.includes('--plain') ? false : 'auto' });
   const trainCompile = backend.compiled('train', B).compileMs;
   const evalCompile = backend.compiled('eval', 1000).compileMs;
   const compileMs = performance.now() - c0;

@@ -1,5 +1,5 @@
-import type { Fn, Local, X } from './emitter.ts';
-import { PARALLEL_MIN, span, onThread0, type KernelCtx } from './kernel.ts';
+import type { Fn, X } from './emitter.ts';
+import { PARALLEL_MIN, onThread0, sharedLoop, type KernelCtx } from './kernel.ts';
 
 /**
  * C[M, N] = Σ_k A(m, k)·B(k, n) (+ bias[n]), C row-major; A(m, k) is at a + 4(m·aM + k·aK) and
@@ -37,32 +37,49 @@ export function emitGemm(ctx: KernelCtx, g: Gemm): void {
     const work = g.M * g.N * g.K;
     const parallel = ctx.T > 1 && work >= 4 * PARALLEL_MIN;
     let body: X[];
-    if (g.bN === 1) body = rowsForm(ctx, fn, tid, g, parallel);
-    else if (g.aK === 1 && g.bK === 1) body = dotsForm(ctx, fn, tid, g, parallel);
-    else if (g.aM === 1 && g.bK === 1) body = columnsForm(ctx, fn, tid, g, parallel);
-    else body = scalarForm(ctx, fn, tid, g);
+    if (g.bN === 1) body = rowsForm(ctx, fn, g, parallel);
+    else if (g.aK === 1 && g.bK === 1) body = dotsForm(ctx, fn, g, parallel);
+    else if (g.aM === 1 && g.bK === 1) body = columnsForm(ctx, fn, g, parallel);
+    else body = scalarForm(ctx, fn, g);
     return parallel ? body : onThread0(ctx.e, tid, body);
   });
 }
 
-/** Splits rows when there are enough 4-row tiles for every thread, else 8-column blocks. */
-function split(ctx: KernelCtx, fn: Fn, tid: Local, g: Gemm, parallel: boolean, mr: number, nb: number) {
+/**
+ * The rows and columns a thread computes: everything on one thread; else chunks of rows (when
+ * there are enough 4-row tiles for every thread several times over) or of 8-column blocks, taken
+ * from a shared counter (sharedLoop) so a thread that loses its core does not hold the others up.
+ */
+function split(ctx: KernelCtx, fn: Fn, g: Gemm, parallel: boolean, mr: number, nb: number) {
   const { e } = ctx;
+  const m = e.m;
   const mlo = fn.i32();
   const mhi = fn.i32();
   const nlo = fn.i32();
   const nhi = fn.i32();
-  const init: X[] = [];
-  if (!parallel) {
-    init.push(mlo.set(e.i32(0)), mhi.set(e.i32(g.M)), nlo.set(e.i32(0)), nhi.set(e.i32(g.N)));
-  } else if (g.M >= 2 * mr * ctx.T || g.N < nb * ctx.T) {
-    const s = span(e, fn, tid, g.M, mr);
-    init.push(...s.init, mlo.set(s.lo.get()), mhi.set(s.hi.get()), nlo.set(e.i32(0)), nhi.set(e.i32(g.N)));
-  } else {
-    const s = span(e, fn, tid, g.N, nb);
-    init.push(...s.init, nlo.set(s.lo.get()), nhi.set(s.hi.get()), mlo.set(e.i32(0)), mhi.set(e.i32(g.M)));
-  }
-  return { mlo, mhi, nlo, nhi, init };
+  if (!parallel) return { mlo, mhi, nlo, nhi, wrap: (body: X[]) => [mlo.set(e.i32(0)), mhi.set(e.i32(g.M)), nlo.set(e.i32(0)), nhi.set(e.i32(g.N)), ...body] };
+  const byRows = g.M >= 2 * mr * ctx.T || g.N < nb * ctx.T;
+  const [total, unit] = byRows ? [g.M, mr] : [g.N, nb];
+  const units = Math.ceil(total / unit);
+  const size = Math.ceil(units / (8 * ctx.T));
+  const chunks = Math.ceil(units / size);
+  const [lo, hi, fullLo, fullHi, full] = byRows ? [mlo, mhi, nlo, nhi, g.N] : [nlo, nhi, mlo, mhi, g.M];
+  const chunk = fn.i32();
+  return {
+    mlo,
+    mhi,
+    nlo,
+    nhi,
+    wrap: (body: X[]) => [
+      fullLo.set(e.i32(0)),
+      fullHi.set(e.i32(full)),
+      ...sharedLoop(ctx, fn, chunk, chunks, [
+        lo.set(e.mulc(chunk.get(), size * unit)),
+        hi.set(m.select(m.i32.lt_s(e.addc(lo.get(), size * unit), e.i32(total)), e.addc(lo.get(), size * unit), e.i32(total))),
+        ...body,
+      ]),
+    ],
+  };
 }
 
 /** Vectors of a column block: [4, 4] for 8 columns, [4, 3] for 7, ... */
@@ -72,12 +89,12 @@ function lanesOf(cols: number): number[] {
   return v;
 }
 
-function rowsForm(ctx: KernelCtx, fn: Fn, tid: Local, g: Gemm, parallel: boolean): X[] {
+function rowsForm(ctx: KernelCtx, fn: Fn, g: Gemm, parallel: boolean): X[] {
   const { e } = ctx;
   const m = e.m;
   const MR = 4;
   const NB = 8;
-  const { mlo, mhi, nlo, nhi, init } = split(ctx, fn, tid, g, parallel, MR, NB);
+  const { mlo, mhi, nlo, nhi, wrap } = split(ctx, fn, g, parallel, MR, NB);
   const row = fn.i32();
   const col = fn.i32();
   const k = fn.i32();
@@ -119,21 +136,20 @@ function rowsForm(ctx: KernelCtx, fn: Fn, tid: Local, g: Gemm, parallel: boolean
   };
   // Full 4-row tiles while they fit, then single rows.
   const rEnd = fn.i32();
-  return [
-    ...init,
+  return wrap([
     rEnd.set(e.sub(mhi.get(), e.i32(MR - 1))),
     // e.for leaves `row` at the first row it did not run: the single rows start there.
     e.for(row, mlo.get(), rEnd.get(), MR, colsFor(MR)),
     e.for(row, row.get(), mhi.get(), 1, colsFor(1)),
-  ];
+  ]);
 }
 
-function dotsForm(ctx: KernelCtx, fn: Fn, tid: Local, g: Gemm, parallel: boolean): X[] {
+function dotsForm(ctx: KernelCtx, fn: Fn, g: Gemm, parallel: boolean): X[] {
   const { e } = ctx;
   const m = e.m;
   const MR = 2;
   const NR = 4;
-  const { mlo, mhi, nlo, nhi, init } = split(ctx, fn, tid, g, parallel, MR, NR);
+  const { mlo, mhi, nlo, nhi, wrap } = split(ctx, fn, g, parallel, MR, NR);
   const row = fn.i32();
   const col = fn.i32();
   const k = fn.i32();
@@ -177,18 +193,17 @@ function dotsForm(ctx: KernelCtx, fn: Fn, tid: Local, g: Gemm, parallel: boolean
     ];
   };
   const rEnd = fn.i32();
-  return [
-    ...init,
+  return wrap([
     rEnd.set(e.sub(mhi.get(), e.i32(MR - 1))),
     e.for(row, mlo.get(), rEnd.get(), MR, colsFor(MR)),
     e.for(row, row.get(), mhi.get(), 1, colsFor(1)),
-  ];
+  ]);
 }
 
-function columnsForm(ctx: KernelCtx, fn: Fn, tid: Local, g: Gemm, parallel: boolean): X[] {
+function columnsForm(ctx: KernelCtx, fn: Fn, g: Gemm, parallel: boolean): X[] {
   const { e } = ctx;
   const m = e.m;
-  const { mlo, mhi, init } = split(ctx, fn, tid, { ...g, N: 0 }, parallel, 4, 1);
+  const { mlo, mhi, wrap } = split(ctx, fn, { ...g, N: 0 }, parallel, 4, 1);
   const row = fn.i32();
   const col = fn.i32();
   const k = fn.i32();
@@ -207,15 +222,14 @@ function columnsForm(ctx: KernelCtx, fn: Fn, tid: Local, g: Gemm, parallel: bool
     return out;
   };
   const rEnd = fn.i32();
-  return [
-    ...init,
+  return wrap([
     rEnd.set(e.sub(mhi.get(), e.i32(3))),
     e.for(row, mlo.get(), rEnd.get(), 4, [e.forc(col, 0, g.N, 1, block(4))]),
     e.for(row, row.get(), mhi.get(), 1, [e.forc(col, 0, g.N, 1, block(1))]),
-  ];
+  ]);
 }
 
-function scalarForm(ctx: KernelCtx, fn: Fn, _tid: Local, g: Gemm): X[] {
+function scalarForm(ctx: KernelCtx, fn: Fn, g: Gemm): X[] {
   const { e } = ctx;
   const m = e.m;
   const row = fn.i32();

@@ -24,6 +24,8 @@ export interface KernelCtx {
   threadScratch(bytes: number, tid: Local): X;
   /** Reserves `bytes` of scratch shared by all threads for this kernel; returns its address. */
   sharedScratch(bytes: number): number;
+  /** A work counter (an i32 on its own cache line, zero when the step starts); returns its address. */
+  counter(): X;
 }
 
 /** Emits one kernel kind. */
@@ -53,6 +55,7 @@ export function derive(c: KernelCtx, kind: string, attrs: Kernel['attrs'], ins: 
     phase: (body) => c.phase(body),
     threadScratch: (bytes, tid) => c.threadScratch(bytes, tid),
     sharedScratch: (bytes) => c.sharedScratch(bytes),
+    counter: () => c.counter(),
   };
 }
 
@@ -88,6 +91,28 @@ export function span(e: Emitter, fn: Fn, tid: Local, n: number, align = 1): { lo
     hi,
     init: [lo.set(at(tid.get())), hi.set(align === 1 ? hiRaw : m.select(m.i32.lt_u(hiRaw, e.i32(n)), e.copyExpr(hiRaw), e.i32(n)))],
   };
+}
+
+/**
+ * for (i = 0; i < n; i++) body(i), the iterations shared out between threads as they come: each
+ * thread takes the next i from a counter (atomic add) until none is left. On a shared machine a
+ * thread may lose its core for a while; a static split would leave the whole step waiting for
+ * its share, here the other threads take it over. One atomic per iteration: iterations should be
+ * worth microseconds (an image of a convolution, a channel of its gradient, a block of a gemm).
+ * With one thread it is a plain loop.
+ */
+export function sharedLoop(c: KernelCtx, fn: Fn, i: Local, n: number, body: X[]): X[] {
+  const e = c.e;
+  const m = e.m;
+  if (e.T === 1) return [e.forc(i, 0, n, 1, body)];
+  const ctr = c.counter();
+  const top = e.label('take');
+  const done = e.label('taken');
+  return [
+    m.block(done, [
+      m.loop(top, e.block([i.set(m.i32.atomic.rmw.add(0, ctr, e.i32(1))), m.br(done, m.i32.ge_u(i.get(), e.i32(n))), ...body, m.br(top)])),
+    ]),
+  ];
 }
 
 /** Runs `stmts` on thread 0 only. */

@@ -80,6 +80,8 @@ export function buildModule(program: Program, opts: CompileOptions): CompiledPro
     const arenaEnd = opts.layout.arenaBase + roundUp(program.memory.arenaBytes, LINE) + LINE;
     let sharedMax = 0;
     let threadMax = 0;
+    /** Work counters of dynamically scheduled loops, one cache line each, zeroed at the start of a step. */
+    let counters = 0;
     const sharedBase = arenaEnd;
 
     m.addFunctionImport('exp', IMPORTS.module, IMPORTS.exp, b.f64, b.f64);
@@ -122,6 +124,9 @@ export function buildModule(program: Program, opts: CompileOptions): CompiledPro
           threadMax = Math.max(threadMax, perThread);
           return m.i32.add(m.global.get('tscratch', b.i32), m.i32.add(m.i32.mul(tid.get(), m.global.get('tstride', b.i32)), m.i32.const(at)));
         },
+        counter(): X {
+          return m.i32.add(m.global.get('counters', b.i32), m.i32.const(LINE * counters++));
+        },
         sharedScratch(bytes: number): number {
           const at = shared;
           shared += roundUp(bytes, LINE) + LINE;
@@ -136,8 +141,10 @@ export function buildModule(program: Program, opts: CompileOptions): CompiledPro
     const tscratch = sharedBase + roundUp(sharedMax, LINE);
     // Each piece of scratch has a line of slack after it: vector over-reads stay inside.
     const tstride = roundUp(threadMax, LINE);
-    const memoryBytes = tscratch + T * tstride;
+    const counterBase = tscratch + T * tstride;
+    const memoryBytes = counterBase + LINE * counters;
     m.addGlobal('tscratch', b.i32, false, m.i32.const(tscratch));
+    m.addGlobal('counters', b.i32, false, m.i32.const(counterBase));
     m.addGlobal('tstride', b.i32, false, m.i32.const(tstride));
 
     if (T > 1) addBarrier(e);
@@ -145,6 +152,11 @@ export function buildModule(program: Program, opts: CompileOptions): CompiledPro
     const calls: X[] = [];
     if (opts.fault?.trap !== undefined) calls.push(m.if(m.i32.eq(tid.get(), m.i32.const(opts.fault.trap)), m.unreachable()));
     if (opts.fault?.hang !== undefined) calls.push(m.if(m.i32.eq(tid.get(), m.i32.const(opts.fault.hang)), m.loop('hang', m.br('hang'))));
+    if (T > 1 && counters > 0) {
+      // Thread 0 zeroes the work counters; the barrier publishes them before any kernel runs.
+      calls.push(m.if(m.i32.eqz(tid.get()), m.memory.fill(m.i32.const(counterBase), m.i32.const(0), m.i32.const(LINE * counters))));
+      calls.push(m.if(m.call('barrier', [], b.i32), m.return(m.i32.const(1))));
+    }
     const mark = (i: number) => m.if(m.i32.eqz(tid.get()), m.call('mark', [m.i32.const(i)], b.none));
     if (opts.profile) calls.push(mark(-1));
     kernels.forEach((k, i) => {

@@ -3,7 +3,7 @@ import { opKernel } from '../expr.ts';
 import { emitGemm } from '../gemm.ts';
 import { pair } from '../../../ir/op.ts';
 import { convPoolGradChannels } from '../conv.ts';
-import { derive, input, onThread0, output, PARALLEL_MIN, span, type At, type KernelCtx } from '../kernel.ts';
+import { derive, input, onThread0, output, PARALLEL_MIN, sharedLoop, span, type At, type KernelCtx } from '../kernel.ts';
 import { avgPool2dGrad } from './avg-pool2d-grad.ts';
 import { convBlock, convShape, padImage, poolAttrs, poolWindow } from './conv-block.ts';
 import { conv2dGradInput } from './conv2d-grad-input.ts';
@@ -160,13 +160,11 @@ function convPoolGrad(c: KernelCtx, gy: At, x: At, w: At, b: At | undefined, dw:
     const pairs = Math.floor(O / 2);
     const body = (ob: number) => convPoolGradChannels(e, fn, p, N, image, o, ob, sums.get(), e.i32(dw.addr), db ? e.i32(db.addr) : undefined);
     const init = [sums.set(c.threadScratch(2 * 16 * 2 * C * KH, tid))];
-    const pair = fn.i32();
-    const pairBody = [o.set(e.mulc(pair.get(), 2)), ...body(2)];
-    const last = O % 2 ? [o.set(e.i32(O - 1)), ...body(1)] : [];
-    if (e.T > 1 && pairs >= e.T && N * O * PH * PW * 4 * C * KH * KW >= PARALLEL_MIN) {
-      const s = span(e, fn, tid, pairs);
-      return [...init, ...s.init, e.for(pair, s.lo.get(), s.hi.get(), 1, pairBody), ...(last.length ? [e.if(e.m.i32.eq(tid.get(), e.i32(e.T - 1)), last)] : [])];
-    }
-    return onThread0(e, tid, [...init, e.forc(pair, 0, pairs, 1, pairBody), ...last]);
+    // Work item i < pairs: channels 2i, 2i+1; i = pairs (O odd): the last channel.
+    const item = fn.i32();
+    const work = [o.set(e.mulc(item.get(), 2)), ...(O % 2 ? [e.if(e.m.i32.eq(item.get(), e.i32(pairs)), body(1), body(2))] : body(2))];
+    const items = pairs + (O % 2);
+    if (e.T > 1 && items >= e.T && N * O * PH * PW * 4 * C * KH * KW >= PARALLEL_MIN) return [...init, ...sharedLoop(c, fn, item, items, work)];
+    return onThread0(e, tid, [...init, e.forc(item, 0, items, 1, work)]);
   });
 }

@@ -4,7 +4,7 @@ import { windowOut } from '../../../ir/shape.ts';
 import { opKernel } from '../expr.ts';
 import type { Emitter, Fn, Local, X } from '../emitter.ts';
 import { convPoolImage } from '../conv.ts';
-import { derive, input, onThread0, output, PARALLEL_MIN, span, type At, type KernelCtx } from '../kernel.ts';
+import { derive, input, onThread0, output, PARALLEL_MIN, sharedLoop, type At, type KernelCtx } from '../kernel.ts';
 import { avgPool2d } from './avg-pool2d.ts';
 import { conv2d } from './conv2d.ts';
 import { maxPool2d } from './max-pool2d.ts';
@@ -125,10 +125,7 @@ function convPool(c: KernelCtx): void {
       ...convPoolImage(e, fn, { C, Hp, Wp, O, KH, KW, sh, sw, HO: 2 * PH, WO: 2 * PW, w: c.inAddr(1), bias, PH, PW, relu: a.act === 'relu' }, img, out),
     ];
     const init = padded ? [scratch.set(c.threadScratch(4 * C * Hp * Wp, tid))] : [];
-    if (parallel) {
-      const s = span(e, fn, tid, N);
-      return [...init, ...s.init, e.for(n, s.lo.get(), s.hi.get(), 1, perImage)];
-    }
+    if (parallel) return [...init, ...sharedLoop(c, fn, n, N, perImage)];
     return onThread0(e, tid, [...init, e.forc(n, 0, N, 1, perImage)]);
   });
 }

@@ -1,7 +1,7 @@
 import { ints, pair } from '../../../ir/op.ts';
 import { convImage } from '../conv.ts';
 import type { X } from '../emitter.ts';
-import { PARALLEL_MIN, span, onThread0, type KernelCtx } from '../kernel.ts';
+import { PARALLEL_MIN, onThread0, sharedLoop, type KernelCtx } from '../kernel.ts';
 
 /**
  * dx of conv2d from (g, w): the transposed convolution, computed as a plain stride-1 convolution
@@ -67,10 +67,7 @@ export function conv2dGradInput(c: KernelCtx): void {
       ...convImage(e, fn, { C: O, Hp: Hs, Wp: Ws, O: C, KH, KW, sh: 1, sw: 1, HO: H, WO: W, w: wt }, gs, out),
     ];
     const init = [base.set(c.threadScratch(gsBytes + 64 + wtBytes, tid)), gs.set(base.get()), wt.set(e.addc(base.get(), gsBytes + 64)), flip];
-    if (parallel) {
-      const s = span(e, fn, tid, N);
-      return [...init, ...s.init, e.for(n, s.lo.get(), s.hi.get(), 1, perImage)];
-    }
+    if (parallel) return [...init, ...sharedLoop(c, fn, n, N, perImage)];
     return onThread0(e, tid, [...init, e.forc(n, 0, N, 1, perImage)]);
   });
 }

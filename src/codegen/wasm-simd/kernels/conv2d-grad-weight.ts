@@ -1,7 +1,7 @@
 import { ints, pair } from '../../../ir/op.ts';
 import { loadStrided } from '../conv.ts';
 import type { X } from '../emitter.ts';
-import { PARALLEL_MIN, span, onThread0, type KernelCtx } from '../kernel.ts';
+import { PARALLEL_MIN, onThread0, sharedLoop, span, type KernelCtx } from '../kernel.ts';
 
 /**
  * dw[o, c, kh, kw] = Σ_{n, oh, ow} g[n, o, oh, ow] · x[n, c, oh·sh - ph + kh, ow·sw - pw + kw].
@@ -114,8 +114,7 @@ export function conv2dGradWeight(c: KernelCtx): void {
       if (O % OB) perTask.push(e.if(m.i32.eq(o0.get(), e.i32(O - (O % OB))), group(gr, O % OB), group(gr, OB)));
       else perTask.push(...group(gr, OB));
       if (parallel) {
-        const s = span(e, fn, tid, oBlocks * C);
-        body.push(...s.init, e.for(task, s.lo.get(), s.hi.get(), 1, perTask));
+        body.push(...sharedLoop(c, fn, task, oBlocks * C, perTask));
       } else {
         body.push(...onThread0(e, tid, [e.forc(task, 0, oBlocks * C, 1, perTask)]));
       }

@@ -1,12 +1,12 @@
 import { pair } from '../../../ir/op.ts';
 import { convImage } from '../conv.ts';
 import type { X } from '../emitter.ts';
-import { PARALLEL_MIN, span, onThread0, type KernelCtx } from '../kernel.ts';
+import { PARALLEL_MIN, onThread0, sharedLoop, type KernelCtx } from '../kernel.ts';
 
 /**
  * y = conv(x, w) + b, NCHW × OIHW, stride and zero padding. Threads take whole images. A padded
  * convolution first copies each image into this thread's scratch with its zero border, so the
- * inner loops never test bounds. The image loop: see convImage.
+ * inner loops never test bounds. Images are shared out as threads come for them (sharedLoop). The image loop: see convImage.
  */
 export function conv2d(c: KernelCtx): void {
   const { e } = c;
@@ -28,7 +28,6 @@ export function conv2d(c: KernelCtx): void {
     const img = fn.i32();
     const out = fn.i32();
     const parallel = e.T > 1 && N >= e.T && N * O * HO * WO * C * KH * KW >= PARALLEL_MIN;
-    const s = parallel ? span(e, fn, tid, N) : undefined;
     const scratch = fn.i32();
     const pad: X[] = [];
     if (padded) {
@@ -52,7 +51,7 @@ export function conv2d(c: KernelCtx): void {
     }
     const perImage = [...pad, out.set(e.add(e.i32(y), e.mulc(n.get(), 4 * O * HO * WO))), ...convImage(e, fn, { C, Hp, Wp, O, KH, KW, sh, sw, HO, WO, w, bias }, img, out)];
     const init = padded ? [scratch.set(c.threadScratch(4 * C * Hp * Wp, tid))] : [];
-    if (s) return [...init, ...s.init, e.for(n, s.lo.get(), s.hi.get(), 1, perImage)];
+    if (parallel) return [...init, ...sharedLoop(c, fn, n, N, perImage)];
     return onThread0(e, tid, [...init, e.forc(n, 0, N, 1, perImage)]);
   });
 }
