@@ -114,7 +114,8 @@ export class WasmBackend implements Backend {
     this.optimize = opts.optimize;
     const train = steps.train(batchSize);
     this.stateShapes = new Map(train.state.map((s) => [s.name, s.shape]));
-    this.layout = layoutState([...train.state, ...steps.eval(batchSize).state]);
+    // The training step holds every persistent tensor (an eval step reads a subset of them).
+    this.layout = layoutState(train.state);
     this.memory = new WebAssembly.Memory({ initial: Math.ceil(this.layout.arenaBase / PAGE) + 1, maximum: MAX_PAGES, shared: true });
     this.ctrl = new Int32Array(this.memory.buffer, 0, CTRL_BYTES / 4);
     Atomics.store(this.ctrl, CTRL.SEED / 4, seed | 0);

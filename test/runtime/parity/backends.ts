@@ -1,6 +1,7 @@
 import type { Graph } from '../../../src/ir/graph.ts';
 import type { Program, Slice } from '../../../src/ir/program.ts';
 import type { Backend, StepSource } from '../../../src/runtime/backend.ts';
+import { wasm } from './wasm.ts';
 
 /**
  * A backend under the parity suite. The suite is written once and run against every entry here:
@@ -54,7 +55,7 @@ async function webgpu(): Promise<ParityBackend> {
 }
 
 /** Every backend the suite runs against (the reference backend is the oracle, not an entry). */
-export const PARITY_BACKENDS: readonly (() => Promise<ParityBackend>)[] = [webgpu];
+export const PARITY_BACKENDS: readonly (() => Promise<ParityBackend>)[] = [wasm, webgpu];
 
 /**
  * The error of `got` against the oracle `want`: max |got - want| / max(|want|, floor), with
