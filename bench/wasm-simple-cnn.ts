@@ -8,7 +8,8 @@
  */
 import { availableParallelism } from 'node:os';
 import { graphFor } from '../src/cli/graphs.ts';
-import { loadBinaryen } from '../src/codegen/wasm-simd/emitter.ts';
+import { Emitter, Fn, loadBinaryen } from '../src/codegen/wasm-simd/emitter.ts';
+import { relaxedSimdSupported } from '../src/runtime/wasm/features.ts';
 import { loadModelFile } from '../src/frontend/loader.ts';
 import { getOp } from '../src/ir/op.ts';
 import { memoizeSteps } from '../src/runtime/backend.ts';
@@ -51,8 +52,46 @@ const batch = (split: typeof data.train, first: number, n: number) => {
 };
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+/**
+ * The peak of f32x4.relaxed_madd on one thread: 12 independent chains acc = acc·m + a, one
+ * instruction (8 flops) per chain and iteration; bench/simd-peak.ts measures the same with a
+ * separate multiply and add, what plain SIMD128 can do.
+ */
+async function fmaPeak(): Promise<number | undefined> {
+  if (!relaxedSimdSupported()) return undefined;
+  const lib = await loadBinaryen();
+  const e = new Emitter(lib, { relaxed: true, threads: 1 });
+  const { m, b } = e;
+  m.setFeatures(b.Features.SIMD128 | b.Features.RelaxedSIMD);
+  const fn = new Fn(e, [b.i32]);
+  const n = fn.params[0]!;
+  const acc = Array.from({ length: 12 }, () => fn.v128());
+  const [mv, av] = [fn.v128(), fn.v128()];
+  const body = [
+    ...acc.map((x, k) => x.set(e.vconst(1 + k / 16))),
+    mv.set(e.vconst(0.999)),
+    av.set(e.vconst(0.001)),
+    m.loop('l', e.block([...acc.map((x) => x.set(e.madd(x.get(), mv.get(), av.get()))), n.set(m.i32.sub(n.get(), e.i32(1))), m.br('l', n.get())])),
+    acc.reduce((s: number, x) => m.f32.add(s, m.f32x4.extract_lane(x.get(), 0)), e.f32(0)),
+  ];
+  m.addFunction('run', b.i32, b.f32, fn.vars, e.block([...body.slice(0, -1), m.return(body[body.length - 1]!)]));
+  m.addFunctionExport('run', 'run');
+  const run = new WebAssembly.Instance(new WebAssembly.Module(m.emitBinary() as Uint8Array<ArrayBuffer>)).exports.run as (n: number) => number;
+  m.dispose();
+  run(100_000);
+  let best = 0;
+  for (let r = 0; r < 5; r++) {
+    const t = performance.now();
+    run(5_000_000);
+    best = Math.max(best, (5_000_000 * 12 * 8) / ((performance.now() - t) * 1e6));
+  }
+  return best;
+}
+
 say(`${loaded.name} (${model}), batch ${B}; binaryen import ${importMs.toFixed(0)} ms`);
 const peak1 = measureSimdPeak();
+const fma = await fmaPeak();
+say(`SIMD peak on 1 thread: ${peak1.toFixed(1)} GFLOP/s with f32x4 mul+add (bench/simd-peak.ts)${fma ? `, ${fma.toFixed(1)} GFLOP/s with f32x4.relaxed_madd` : ''}`);
 for (const threads of threadList) {
   const peak = threads === 1 ? peak1 : await measureSimdPeakThreads(threads);
   const c0 = performance.now();

@@ -1,4 +1,4 @@
-import type { Emitter, Fn, Local, X } from './emitter.ts';
+import { EVEN, ODD, type Emitter, type Fn, type Local, type X } from './emitter.ts';
 
 /** One image of a convolution whose input is already padded: x [C, Hp, Wp], w [O, C, KH, KW], y [O, HO, WO]. */
 export interface ConvImage {
@@ -102,13 +102,6 @@ export function convImage(e: Emitter, fn: Fn, p: ConvImage, x: Local, out: Local
   const OF = p.O - (p.O % OB);
   return [e.forc(o0, 0, OF, OB, rows(OB)), ...(p.O % OB ? [o0.set(e.i32(OF)), ...rows(p.O % OB)] : [])];
 }
-
-/** Lanes 0, 2, 4, 6 / 1, 3, 5, 7 of the 8 floats of two vectors, and their interleavings. */
-const lanesOf = (...idx: number[]) => idx.flatMap((i) => [4 * i, 4 * i + 1, 4 * i + 2, 4 * i + 3]);
-export const EVEN = lanesOf(0, 2, 4, 6);
-export const ODD = lanesOf(1, 3, 5, 7);
-export const ZIP_LO = lanesOf(0, 4, 1, 5);
-export const ZIP_HI = lanesOf(2, 6, 3, 7);
 
 /** A conv block with a 2×2 stride-2 max pool: one image, x already padded. */
 export interface ConvPoolImage extends ConvImage {

@@ -245,6 +245,16 @@ interface RawApi {
   _BinaryenSIMDTernary(module: number, op: number, a: X, b: X, c: X): X;
 }
 
+/** Byte indices for i8x16.shuffle picking f32 lanes (0-3 of the first vector, 4-7 of the second). */
+const lanes = (...idx: number[]) => idx.flatMap((i) => [4 * i, 4 * i + 1, 4 * i + 2, 4 * i + 3]);
+/** Lanes 0, 2, 4, 6 of the 8 floats in (a, b): the even columns. */
+export const EVEN = lanes(0, 2, 4, 6);
+/** Lanes 1, 3, 5, 7: the odd columns. */
+export const ODD = lanes(1, 3, 5, 7);
+/** Interleaves a and b: a0 b0 a1 b1 (ZIP_LO) and a2 b2 a3 b3 (ZIP_HI). */
+export const ZIP_LO = lanes(0, 4, 1, 5);
+export const ZIP_HI = lanes(2, 6, 3, 7);
+
 /** ceil(n / k)·k */
 export function roundUp(n: number, k: number): number {
   return Math.ceil(n / k) * k;

@@ -1,7 +1,8 @@
 import { numel } from '../../../ir/shape.ts';
 import type { X } from '../emitter.ts';
 import type { KernelCtx } from '../kernel.ts';
-import { EVEN, ODD, ZIP_HI, ZIP_LO, inBounds, isPair, perPlane, windowOf } from './pool.ts';
+import { EVEN, ODD, ZIP_HI, ZIP_LO } from '../emitter.ts';
+import { inBounds, isPair, perPlane, windowOf } from './pool.ts';
 
 /**
  * Routes each g to its window's argmax, recomputed from x by the reference's rule (PyTorch's CPU

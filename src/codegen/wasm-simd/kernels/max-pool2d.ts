@@ -1,7 +1,8 @@
 import { numel } from '../../../ir/shape.ts';
 import type { X } from '../emitter.ts';
 import type { KernelCtx } from '../kernel.ts';
-import { EVEN, ODD, inBounds, isPair, perPlane, windowOf } from './pool.ts';
+import { EVEN, ODD } from '../emitter.ts';
+import { inBounds, isPair, perPlane, windowOf } from './pool.ts';
 
 /**
  * Max over each window; padding is -inf. f32.max propagates NaN, as PyTorch does, and the value

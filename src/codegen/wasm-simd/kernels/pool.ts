@@ -4,8 +4,7 @@ import type { Kernel } from '../../../ir/program.ts';
 import type { Emitter, Fn, Local, X } from '../emitter.ts';
 import { PARALLEL_MIN, span, onThread0, type KernelCtx } from '../kernel.ts';
 
-// Shared by the pooling kernels: window attributes, the per-plane loop split across threads, and
-// the lane shuffles of the 2×2 stride-2 fast paths.
+// Shared by the pooling kernels: window attributes and the per-plane loop split across threads.
 
 export interface Window {
   kh: number;
@@ -38,15 +37,6 @@ export function perPlane(c: KernelCtx, fn: Fn, tid: Local, planes: number, work:
   }
   return onThread0(e, tid, [e.forc(pl, 0, planes, 1, body(pl))]);
 }
-
-const lanes = (...idx: number[]) => idx.flatMap((i) => [4 * i, 4 * i + 1, 4 * i + 2, 4 * i + 3]);
-/** Lanes 0, 2, 4, 6 of the 8 floats in (a, b). */
-export const EVEN = lanes(0, 2, 4, 6);
-/** Lanes 1, 3, 5, 7. */
-export const ODD = lanes(1, 3, 5, 7);
-/** Interleaves a and b: a0 b0 a1 b1 / a2 b2 a3 b3. */
-export const ZIP_LO = lanes(0, 4, 1, 5);
-export const ZIP_HI = lanes(2, 6, 3, 7);
 
 /** ih in [0, H) and iw in [0, W) (negative values compare as huge unsigned). */
 export function inBounds(e: Emitter, ih: X, iw: X, H: number, W: number): X {
