@@ -112,6 +112,24 @@ export interface ConvPoolImage extends ConvImage {
 }
 
 /**
+ * The first maximum of 4 window candidates q[0..3] (row-major: (0,0) (0,1) (1,0) (1,1)) by the
+ * reference's rule (move to a strictly greater value, or to a NaN): its value in `best`, its
+ * index 0-3 in `sel` (i32 lanes).
+ */
+export function windowArgmax(e: Emitter, q: readonly Local[], best: Local, sel: Local, take: Local): X[] {
+  const m = e.m;
+  const st: X[] = [best.set(q[0]!.get()), sel.set(e.vzero())];
+  for (let j = 1; j < 4; j++) {
+    st.push(take.set(m.v128.or(m.f32x4.gt(q[j]!.get(), best.get()), m.f32x4.ne(q[j]!.get(), q[j]!.get()))));
+    st.push(best.set(m.v128.bitselect(q[j]!.get(), best.get(), take.get())), sel.set(m.v128.bitselect(m.i32x4.splat(e.i32(j)), sel.get(), take.get())));
+  }
+  return st;
+}
+
+/** i32x4 [0, 2, 4, 6]: the first conv column of each of 4 pooled columns, relative to the first. */
+const EVEN_COLS = new Uint8Array(new Int32Array([0, 2, 4, 6]).buffer);
+
+/**
  * conv → (relu) → 2×2/2 max pool of one image with the convolution in registers: a tile is 2
  * conv rows × 8 conv columns (two vectors) × 2 output channels = 8 accumulators, exactly the
  * 4 pooled outputs of each channel it feeds. Each tap (one per loop iteration, see tapLoop)
@@ -119,8 +137,10 @@ export interface ConvPoolImage extends ConvImage {
  * maxes, a deinterleave of even and odd columns and one more max; ReLU after the max (they
  * commute, NaN included). Only y is stored: the conv output never reaches memory.
  */
-export function convPoolImage(e: Emitter, fn: Fn, p: ConvPoolImage, x: Local, out: Local): X[] {
+export function convPoolImage(e: Emitter, fn: Fn, p: ConvPoolImage, x: Local, out: Local, argmax?: Local): X[] {
   const m = e.m;
+  const q = argmax ? Array.from({ length: 4 }, () => fn.v128()) : [];
+  const [best, sel, take] = argmax ? [fn.v128(), fn.v128(), fn.v128()] : [];
   const OB = Math.min(2, p.O);
   const wPerO = p.C * p.KH * p.KW;
   const [o0, ph, pw, pwo, po] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
@@ -152,10 +172,24 @@ export function convPoolImage(e: Emitter, fn: Fn, p: ConvPoolImage, x: Local, ou
     );
     st.push(po.set(e.add(out.get(), e.add(e.mulc(o0.get(), 4 * p.PH * p.PW), e.add(e.mulc(ph.get(), 4 * p.PW), e.mulc(pw.get(), 4))))));
     for (let j = 0; j < ob; j++) {
-      st.push(m0.set(e.vmax(A(0, 0, j).get(), A(1, 0, j).get())), m1.set(e.vmax(A(0, 1, j).get(), A(1, 1, j).get())));
-      let y = e.vmax(m.i8x16.shuffle(m0.get(), m1.get(), EVEN), m.i8x16.shuffle(m0.get(), m1.get(), ODD));
-      if (p.relu) y = m.f32x4.pmax(y, e.vzero());
-      st.push(s.set(y), e.vstoreN(po.get(), s.get(), lanes, 4 * j * p.PH * p.PW));
+      if (!argmax) {
+        st.push(m0.set(e.vmax(A(0, 0, j).get(), A(1, 0, j).get())), m1.set(e.vmax(A(0, 1, j).get(), A(1, 1, j).get())));
+        let y = e.vmax(m.i8x16.shuffle(m0.get(), m1.get(), EVEN), m.i8x16.shuffle(m0.get(), m1.get(), ODD));
+        if (p.relu) y = m.f32x4.pmax(y, e.vzero());
+        st.push(s.set(y), e.vstoreN(po.get(), s.get(), lanes, 4 * j * p.PH * p.PW));
+        continue;
+      }
+      // With the argmax: the window's first maximum of the activation and its position
+      // ih·WO + iw in the conv output's plane, as f32.
+      const act = (r: number, v: number) => (p.relu ? m.f32x4.pmax(A(r, v, j).get(), e.vzero()) : A(r, v, j).get());
+      for (let r = 0; r < 2; r++) {
+        st.push(m0.set(act(r, 0)), m1.set(act(r, 1)));
+        st.push(q[2 * r]!.set(m.i8x16.shuffle(m0.get(), m1.get(), EVEN)), q[2 * r + 1]!.set(m.i8x16.shuffle(m0.get(), m1.get(), ODD)));
+      }
+      st.push(...windowArgmax(e, q, best!, sel!, take!), e.vstoreN(po.get(), best!.get(), lanes, 4 * j * p.PH * p.PW));
+      const base = m.i32x4.add(m.i32x4.splat(e.add(e.mulc(ph.get(), 2 * p.WO), e.mulc(pw.get(), 2))), m.v128.const(EVEN_COLS));
+      const pos = m.i32x4.add(m.i32x4.add(base, m.i32x4.mul(m.i32x4.shr_u(sel!.get(), e.i32(1)), m.i32x4.splat(e.i32(p.WO)))), m.v128.and(sel!.get(), m.i32x4.splat(e.i32(1))));
+      st.push(s.set(m.f32x4.convert_i32x4_s(pos)), e.vstoreN(e.add(argmax.get(), e.sub(po.get(), out.get())), s.get(), lanes, 4 * j * p.PH * p.PW));
     }
     return st;
   };
@@ -170,6 +204,8 @@ export function convPoolImage(e: Emitter, fn: Fn, p: ConvPoolImage, x: Local, ou
 export interface ConvPoolGrad extends ConvPoolImage {
   /** Address of gy [N, O, PH, PW]. */
   gy: number;
+  /** The forward's pooled output and argmax [N, O, PH, PW] when it stored them; else the tiles are recomputed. */
+  saved?: { y: number; argmax: number };
 }
 
 /**
@@ -221,9 +257,9 @@ export function convPoolGradChannels(
 
   const block = (lanes: number): X[] => {
     const st: X[] = [tile.set(e.add(img.get(), e.add(e.mulc(ph.get(), 8 * p.sh * p.Wp), e.mulc(pw.get(), 8 * p.sw))))];
-    for (let j = 0; j < ob; j++)
+    if (!p.saved) for (let j = 0; j < ob; j++)
       for (let i = 0; i < 4; i++) st.push(cacc[4 * j + i]!.set(p.bias === undefined ? e.vzero() : e.vsplatLoad(e.add(e.i32(p.bias), e.mulc(o0.get(), 4)), 4 * j)));
-    st.push(
+    if (!p.saved) st.push(
       ...tapLoop(e, fn, p, tile.get(), wo.get(), (px, pwt) => {
         const u: X[] = [];
         const xs = [0, 1, 2, 3].map((i) => loadStrided(e, px.get(), rowOff(i >> 1, i & 1), p.sw));
@@ -242,17 +278,22 @@ export function convPoolGradChannels(
       }),
     );
     for (let j = 0; j < ob; j++) {
-      const C = (i: number) => cacc[4 * j + i]!;
-      const act = (i: number) => (p.relu ? m.f32x4.pmax(C(i).get(), e.vzero()) : C(i).get());
-      // Window candidates in row-major order: (0,0) (0,1) (1,0) (1,1).
-      for (let r = 0; r < 2; r++) {
-        st.push(C(r * 2).set(act(r * 2)), C(r * 2 + 1).set(act(r * 2 + 1)));
-        st.push(q[2 * r]!.set(m.i8x16.shuffle(C(r * 2).get(), C(r * 2 + 1).get(), EVEN)), q[2 * r + 1]!.set(m.i8x16.shuffle(C(r * 2).get(), C(r * 2 + 1).get(), ODD)));
-      }
-      st.push(best.set(q[0]!.get()), sel.set(e.vzero()));
-      for (let c2 = 1; c2 < 4; c2++) {
-        st.push(take.set(m.v128.or(m.f32x4.gt(q[c2]!.get(), best.get()), m.f32x4.ne(q[c2]!.get(), q[c2]!.get()))));
-        st.push(best.set(m.v128.bitselect(q[c2]!.get(), best.get(), take.get())), sel.set(m.v128.bitselect(m.i32x4.splat(e.i32(c2)), sel.get(), take.get())));
+      if (p.saved) {
+        // The stored argmax as a window index: d = position - the window's first, in {0, 1, WO, WO+1}.
+        const base = m.i32x4.add(m.i32x4.splat(e.add(e.mulc(ph.get(), 2 * p.WO), e.mulc(pw.get(), 2))), m.v128.const(EVEN_COLS));
+        st.push(take.set(m.i32x4.sub(m.i32x4.trunc_sat_f32x4_s(e.vloadN(e.add(e.i32(p.saved.argmax), e.sub(pg.get(), e.i32(p.gy))), lanes, j * pgStride)), base)));
+        st.push(sel.set(m.i32x4.ge_s(take.get(), m.i32x4.splat(e.i32(p.WO)))));
+        st.push(sel.set(m.v128.or(m.v128.and(sel.get(), m.i32x4.splat(e.i32(2))), m.i32x4.sub(take.get(), m.v128.and(sel.get(), m.i32x4.splat(e.i32(p.WO)))))));
+        st.push(best.set(e.vloadN(e.add(e.i32(p.saved.y), e.sub(pg.get(), e.i32(p.gy))), lanes, j * pgStride)));
+      } else {
+        const C = (i: number) => cacc[4 * j + i]!;
+        const act = (i: number) => (p.relu ? m.f32x4.pmax(C(i).get(), e.vzero()) : C(i).get());
+        // Window candidates in row-major order: (0,0) (0,1) (1,0) (1,1).
+        for (let r = 0; r < 2; r++) {
+          st.push(C(r * 2).set(act(r * 2)), C(r * 2 + 1).set(act(r * 2 + 1)));
+          st.push(q[2 * r]!.set(m.i8x16.shuffle(C(r * 2).get(), C(r * 2 + 1).get(), EVEN)), q[2 * r + 1]!.set(m.i8x16.shuffle(C(r * 2).get(), C(r * 2 + 1).get(), ODD)));
+        }
+        st.push(...windowArgmax(e, q, best, sel, take));
       }
       st.push(g.set(e.vloadN(pg.get(), lanes, j * pgStride)));
       if (p.relu) st.push(g.set(m.v128.and(g.get(), m.f32x4.gt(best.get(), e.vzero()))));

@@ -31,7 +31,7 @@ export function convBlockGrad(c: KernelCtx): void {
   const aShape = convShape(a, x.shape, dwOut.shape);
   const yShape = a.pool === 'none' ? aShape : [aShape[0]!, aShape[1]!, ...poolOut(a, aShape)];
   const scratch = (shape: number[]): At => ({ addr: c.sharedScratch(4 * numel(shape)), shape });
-  const fast = a.saved === 'recompute' && a.pool === 'max' && isPair(poolWindow(a)) && a.dx !== true && dwOut.shape[3]! <= 4;
+  const fast = (a.saved === 'recompute' || a.saved === 'argmax') && a.pool === 'max' && isPair(poolWindow(a)) && a.dx !== true && dwOut.shape[3]! <= 4;
 
   // gy: given, or the next linear layer's input gradient g2·w2 viewed as y's shape.
   let gy: At;
@@ -45,7 +45,7 @@ export function convBlockGrad(c: KernelCtx): void {
     gy = { addr: grad[0]!.addr, shape: yShape };
   }
 
-  if (fast) return convPoolGrad(c, gy, x, w!, b, dwOut, a.bias === true ? output(c, 1) : undefined);
+  if (fast) return convPoolGrad(c, gy, x, w, b, dwOut, a.bias === true ? output(c, 1) : undefined, y && idx ? { y: y.addr, argmax: idx.addr } : undefined);
 
   let gc: At;
   if (a.saved === 'argmax') {
@@ -121,12 +121,13 @@ function routeToArgmax(c: KernelCtx, gy: At, y: At, idx: At, gc: At, relu: boole
 }
 
 /**
- * The fast form for a recomputed conv → relu → 2×2/2 max pool block without dx (SimpleCNN's):
- * threads take output channels, and convPoolGradChannel recomputes each tile, finds the argmax,
- * masks and correlates in registers; no gradient tensor of the conv's size is ever written. A
- * padded input is copied once, image by image, into a zero-bordered shared buffer first.
+ * The fast form for a conv → relu → 2×2/2 max pool block without dx (SimpleCNN's): threads take
+ * pairs of output channels, and convPoolGradChannels recomputes each tile and finds the argmax
+ * (or reads the stored one), masks and correlates in registers; no gradient tensor of the conv's
+ * size is ever written. A padded input is copied once, image by image, into a zero-bordered
+ * shared buffer first.
  */
-function convPoolGrad(c: KernelCtx, gy: At, x: At, w: At, b: At | undefined, dw: At, db: At | undefined): void {
+function convPoolGrad(c: KernelCtx, gy: At, x: At, w: At | undefined, b: At | undefined, dw: At, db: At | undefined, saved: { y: number; argmax: number } | undefined): void {
   const { e } = c;
   const a = c.k.attrs;
   const [N, C, H, W] = x.shape as [number, number, number, number];
@@ -153,7 +154,8 @@ function convPoolGrad(c: KernelCtx, gy: At, x: At, w: At, b: At | undefined, dw:
   }
   c.phase((fn, tid) => {
     const o = fn.i32();
-    const p = { C, Hp, Wp, O, KH, KW, sh, sw, HO: 2 * PH, WO: 2 * PW, w: w.addr, bias: b?.addr, PH, PW, relu: a.act === 'relu', gy: gy.addr };
+    const [, , HO, WO] = convShape(a, x.shape, dw.shape);
+    const p = { C, Hp, Wp, O, KH, KW, sh, sw, HO: HO!, WO: WO!, w: w?.addr ?? 0, bias: b?.addr, PH, PW, relu: a.act === 'relu', gy: gy.addr, saved };
     const image = (n: { get(): number }) => e.add(e.i32(xs), e.mulc(n.get(), 4 * C * Hp * Wp));
     const sums = fn.i32();
     // Channels in pairs (one recomputed tile feeds both), a last single one when O is odd.

@@ -35,7 +35,7 @@ export function convShape(a: Attrs, x: readonly number[], w: readonly number[]):
  */
 export function convBlock(c: KernelCtx): void {
   const a = c.k.attrs;
-  if (a.pool === 'max' && a.argmax !== true && isPair(poolWindow(a))) return convPool(c);
+  if (a.pool === 'max' && isPair(poolWindow(a))) return convPool(c);
   const x = input(c, 0);
   const w = input(c, 1);
   const ins = a.bias === true ? [x, w, input(c, 2)] : [x, w];
@@ -94,9 +94,10 @@ function emitArgmax(c: KernelCtx, act: At, p: Window, idx: At): void {
 }
 
 /**
- * The fast form for a 2×2 stride-2 max pool: convolution, ReLU and pool of each image in
- * registers (convPoolImage), threads taking whole images; a padded input is first copied into
- * this thread's scratch with its zero border, as conv2d does.
+ * The fast form for a 2×2 stride-2 max pool: convolution, ReLU and pool (and the argmax, when
+ * the backward wants it stored) of each image in registers (convPoolImage), threads taking whole
+ * images; a padded input is first copied into this thread's scratch with its zero border, as
+ * conv2d does.
  */
 function convPool(c: KernelCtx): void {
   const { e } = c;
@@ -118,11 +119,14 @@ function convPool(c: KernelCtx): void {
     const out = fn.i32();
     const scratch = fn.i32();
     const parallel = e.T > 1 && N >= e.T && N * O * PH * PW * 4 * C * KH * KW >= PARALLEL_MIN;
+    const idx = a.argmax === true ? fn.i32() : undefined;
+    const [, , HO, WO] = convShape(a, c.inShape(0), c.inShape(1));
     const perImage: X[] = [
       ...(padded ? padImage(e, fn, scratch, x, n, C, H, W, ph, pw) : []),
       img.set(padded ? scratch.get() : e.add(e.i32(x), e.mulc(n.get(), 4 * C * H * W))),
       out.set(e.add(e.i32(y), e.mulc(n.get(), 4 * O * PH * PW))),
-      ...convPoolImage(e, fn, { C, Hp, Wp, O, KH, KW, sh, sw, HO: 2 * PH, WO: 2 * PW, w: c.inAddr(1), bias, PH, PW, relu: a.act === 'relu' }, img, out),
+      ...(idx ? [idx.set(e.add(e.i32(c.outAddr(1)), e.mulc(n.get(), 4 * O * PH * PW)))] : []),
+      ...convPoolImage(e, fn, { C, Hp, Wp, O, KH, KW, sh, sw, HO: HO!, WO: WO!, w: c.inAddr(1), bias, PH, PW, relu: a.act === 'relu' }, img, out, idx),
     ];
     const init = padded ? [scratch.set(c.threadScratch(4 * C * Hp * Wp, tid))] : [];
     if (parallel) return [...init, ...sharedLoop(c, fn, n, N, perImage)];
