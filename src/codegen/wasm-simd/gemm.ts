@@ -186,10 +186,13 @@ function dotsForm(ctx: KernelCtx, fn: Fn, g: Gemm, parallel: boolean): X[] {
 
   const colsFor = (mr: number): X[] => {
     const cEnd = fn.i32();
+    // Full tiles of NR columns; the last N % NR columns (only ever at the end: column splits fall
+    // on multiples of NR) as one narrower tile rather than single columns.
+    const rest = g.N % NR;
     return [
       cEnd.set(e.sub(nhi.get(), e.i32(NR - 1))),
       e.for(col, nlo.get(), cEnd.get(), NR, tile(mr, NR)),
-      e.for(col, col.get(), nhi.get(), 1, tile(mr, 1)),
+      ...(rest ? [e.if(m.i32.eq(nhi.get(), e.i32(g.N)), [col.set(e.i32(g.N - rest)), ...tile(mr, rest)])] : []),
     ];
   };
   const rEnd = fn.i32();
