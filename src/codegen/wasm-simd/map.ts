@@ -67,19 +67,12 @@ export interface MapSpec {
 }
 
 /**
- * Emits an elementwise kernel: collapsed dimensions, the innermost vectorised 4 lanes at a time
- * with a partial-vector tail (loads that read only the valid lanes), broadcast operands splatted
- * once per row. Threads split the outermost dimension, or the flat range in 4-aligned pieces.
- * An output may alias a same-shape input: every value of a vector is computed before any is
- * stored, so each element is read before it is written.
- */
-export function emitMap(c: KernelCtx, spec: MapSpec): void {
-  c.phase((fn, tid) => mapBody(c, fn, tid, spec));
-}
-
-/**
- * The statements of a map, for a phase that runs several (foreach's groups). `thread`: the
- * thread that runs it alone when it is too small to split (default 0).
+ * The statements of an elementwise map (one phase, or part of one: foreach runs several):
+ * collapsed dimensions, the innermost vectorised 4 lanes at a time with a partial-vector tail
+ * (loads that read only the valid lanes), broadcast operands splatted once per row. Threads split
+ * the outermost dimension, or the flat range in 4-aligned pieces; a map too small to split runs
+ * on thread `thread` (default 0). An output may alias a same-shape input: every value of a vector
+ * is computed before any is stored, so each element is read before it is written.
  */
 export function mapBody(c: KernelCtx, fn: Fn, tid: Local, spec: MapSpec, thread = 0): X[] {
   const { e } = c;

@@ -1,5 +1,4 @@
 import type { Kernel, Program, Slice } from '../../ir/program.ts';
-import { numel } from '../../ir/shape.ts';
 import { ABORT, CTRL, IMPORTS, LINE, MAX_PAGES } from './abi.ts';
 import { binaryenLoaded, Emitter, Fn, roundUp, type Local, type X } from './emitter.ts';
 import type { KernelCtx } from './kernel.ts';
@@ -285,6 +284,5 @@ function annotate(
   out.push('', ' ;; ---- runtime');
   for (const [name, body] of funcs) if (!shown.has(name)) out.push(...body);
   out.push(')');
-  void numel;
   return out.join('\n') + '\n';
 }
