@@ -248,7 +248,7 @@ export class WasmBackend implements Backend {
     for (;;) {
       const ack = Atomics.load(this.ctrl, CTRL.ACK / 4);
       if (ack >= want) return;
-      if (Atomics.load(this.ctrl, CTRL.ABORT / 4) !== ABORT.NONE) this.fail(new Error('a wasm worker failed to load the module'));
+      if (Atomics.load(this.ctrl, CTRL.ABORT / 4) !== ABORT.NONE) this.fail(this.workerError());
       if (performance.now() > deadline) this.fail(new Error('wasm workers did not load the module within 30 s'));
       Atomics.wait(this.ctrl, CTRL.ACK / 4, ack, 50);
     }
