@@ -1,6 +1,6 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { extname, join, relative, resolve } from 'node:path';
+import { dirname, extname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as api from './api.ts';
 import { KilnError, type SourceLoc } from '../ir/errors.ts';
@@ -97,7 +97,7 @@ async function bundleModel(abs: string, file: string): Promise<string> {
       format: 'esm',
       platform: 'node',
       target: 'node20',
-      sourcemap: 'inline',
+      sourcemap: 'external',
       outfile: join(tmpdir(), 'model.mjs'),
       write: false,
       logLevel: 'silent',
@@ -111,12 +111,25 @@ async function bundleModel(abs: string, file: string): Promise<string> {
         },
       ],
     });
-    return result.outputFiles[0]!.text;
+    const map = result.outputFiles.find((f) => f.path.endsWith('.map'))!;
+    const code = result.outputFiles.find((f) => f.path.endsWith('.mjs'))!;
+    return withAbsoluteSourceMap(code.text, JSON.parse(map.text), dirname(code.path));
   } catch (e) {
     const first = (e as { errors?: { text: string; location?: { file: string; line: number; column: number } }[] }).errors?.[0];
     const loc = first?.location ? { file: first.location.file, line: first.location.line, col: first.location.column + 1 } : { file, line: 1, col: 1 };
     throw new KilnError('syntax', first?.text ?? String(e), loc, 'fix the model file so that it compiles');
   }
+}
+
+/**
+ * Inlines the source map with absolute paths as its sources: the bundle is imported from a
+ * temporary folder (or later, from a .kiln file), so paths relative to where esbuild put it would
+ * point nowhere, and stack traces must name the model file itself (see source-loc.ts).
+ */
+function withAbsoluteSourceMap(code: string, map: { sources: string[] }, outDir: string): string {
+  map.sources = map.sources.map((s) => (s.includes(':') ? s : resolve(outDir, s)));
+  const body = code.replace(/\n\/\/# sourceMappingURL=.*\s*$/, '\n');
+  return `${body}//# sourceMappingURL=data:application/json;base64,${Buffer.from(JSON.stringify(map)).toString('base64')}\n`;
 }
 
 async function importCode(code: string, file: string): Promise<Record<string, unknown>> {
