@@ -58,3 +58,30 @@ export const avgPool2dGrad = defineOp({
   shape: (_, a) => ints(a, 'shape'),
   flops: ([g], _, a) => windowFlops([], g!, a),
 });
+
+/** A pooling window: kernel, stride and zero/-inf padding per axis. */
+export interface PoolWindow {
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+}
+
+/**
+ * The window of a max_pool2d / avg_pool2d (or their gradients), or with prefix 'pool' the pooling
+ * of a conv_block (attrs poolKernel, poolStride, poolPadding): every backend reads it here.
+ */
+export function poolWindow(attrs: Attrs, prefix = ''): PoolWindow {
+  const key = (k: string) => (prefix ? prefix + k[0]!.toUpperCase() + k.slice(1) : k);
+  const [kh, kw] = pair(attrs, key('kernel'));
+  const [sh, sw] = pair(attrs, key('stride'));
+  const [ph, pw] = pair(attrs, key('padding'));
+  return { kh, kw, sh, sw, ph, pw };
+}
+
+/** A conv_block's pooling attributes as max_pool2d / avg_pool2d attrs. */
+export function convBlockPoolAttrs(a: Attrs): Attrs {
+  return { kernel: a.poolKernel!, stride: a.poolStride!, padding: a.poolPadding! };
+}

@@ -3,7 +3,8 @@ import { getOp } from '../../ir/op.ts';
 import type { Expr, Kernel } from '../../ir/program.ts';
 import { numel, type Shape } from '../../ir/shape.ts';
 import { referenceKernels, type KernelContext } from './kernels/index.ts';
-import { argmax, eachCell, windowOf } from './kernels/pool.ts';
+import { argmax, eachCell } from './kernels/pool.ts';
+import { convBlockPoolAttrs as poolAttrs, poolWindow } from '../../ir/ops/pool.ts';
 
 /** A tensor in the reference backend: f32 data and its shape. */
 export interface Tensor {
@@ -39,7 +40,6 @@ function evalExpr(expr: Expr, operands: readonly Tensor[], acc: Tensor | undefin
 
 const scalar = (v: number): Tensor => ({ data: Float32Array.of(v), shape: [] });
 const view = (t: Tensor, shape: Shape): Tensor => ({ data: t.data, shape });
-const poolAttrs = (a: Attrs): Attrs => ({ kernel: a.poolKernel!, stride: a.poolStride!, padding: a.poolPadding! });
 const poolOp = (a: Attrs) => (a.pool === 'max' ? 'max_pool2d' : 'avg_pool2d');
 
 /** The block's activation before pooling: conv2d, then ReLU when act = relu. */
@@ -95,7 +95,7 @@ export const fusedKernels: Record<string, FusedKernel> = {
     const y = runOp(poolOp(k.attrs), poolAttrs(k.attrs), [a], ctx);
     if (k.attrs.argmax !== true) return [y];
     const idx = new Float32Array(y.data.length);
-    const win = windowOf({ attrs: poolAttrs(k.attrs) });
+    const win = poolWindow(k.attrs, 'pool');
     eachCell(a.shape, y.shape, (o, plane, oh, ow) => {
       idx[o] = argmax(a.data, plane, a.shape[2]!, a.shape[3]!, oh, ow, win) - plane;
     });

@@ -1,7 +1,8 @@
 import { ints } from '../../../ir/op.ts';
 import type { X } from '../emitter.ts';
 import type { KernelCtx } from '../kernel.ts';
-import { inBounds, perPlane, windowOf } from './pool.ts';
+import { inBounds, perPlane } from './pool.ts';
+import { poolWindow } from '../../../ir/ops/pool.ts';
 
 /** Spreads g/(kh·kw) over each window; overlapping windows add. */
 export function avgPool2dGrad(c: KernelCtx): void {
@@ -9,7 +10,7 @@ export function avgPool2dGrad(c: KernelCtx): void {
   const m = e.m;
   const [N, C, HO, WO] = c.inShape(0) as [number, number, number, number];
   const [, , H, W] = ints(c.k.attrs, 'shape') as [number, number, number, number];
-  const p = windowOf(c.k);
+  const p = poolWindow(c.k.attrs);
   const g = c.inAddr(0);
   const dx = c.outAddr(0);
   c.phase((fn, tid) => {

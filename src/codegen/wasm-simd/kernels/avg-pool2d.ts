@@ -1,7 +1,8 @@
 import { numel } from '../../../ir/shape.ts';
 import type { X } from '../emitter.ts';
 import type { KernelCtx } from '../kernel.ts';
-import { inBounds, perPlane, windowOf } from './pool.ts';
+import { inBounds, perPlane } from './pool.ts';
+import { poolWindow } from '../../../ir/ops/pool.ts';
 
 /** Mean over each window, dividing by kh·kw (count_include_pad, PyTorch's default). */
 export function avgPool2d(c: KernelCtx): void {
@@ -9,7 +10,7 @@ export function avgPool2d(c: KernelCtx): void {
   const m = e.m;
   const [N, C, H, W] = c.inShape(0) as [number, number, number, number];
   const [, , HO, WO] = c.outShape(0) as [number, number, number, number];
-  const p = windowOf(c.k);
+  const p = poolWindow(c.k.attrs);
   const x = c.inAddr(0);
   const y = c.outAddr(0);
   c.phase((fn, tid) => {

@@ -5,7 +5,8 @@ import { pair } from '../../../ir/op.ts';
 import { convPoolGradChannels } from '../conv.ts';
 import { derive, input, onThread0, output, PARALLEL_MIN, sharedLoop, span, type At, type KernelCtx } from '../kernel.ts';
 import { avgPool2dGrad } from './avg-pool2d-grad.ts';
-import { convBlock, convShape, padImage, poolAttrs, poolWindow } from './conv-block.ts';
+import { convBlock, convShape, padImage } from './conv-block.ts';
+import { convBlockPoolAttrs as poolAttrs, poolWindow } from '../../../ir/ops/pool.ts';
 import { conv2dGradInput } from './conv2d-grad-input.ts';
 import { conv2dGradWeight } from './conv2d-grad-weight.ts';
 import { maxPool2dGrad } from './max-pool2d-grad.ts';
@@ -31,7 +32,7 @@ export function convBlockGrad(c: KernelCtx): void {
   const aShape = convShape(a, x.shape, dwOut.shape);
   const yShape = a.pool === 'none' ? aShape : [aShape[0]!, aShape[1]!, ...poolOut(a, aShape)];
   const scratch = (shape: number[]): At => ({ addr: c.sharedScratch(4 * numel(shape)), shape });
-  const fast = (a.saved === 'recompute' || a.saved === 'argmax') && a.pool === 'max' && isPair(poolWindow(a)) && a.dx !== true && dwOut.shape[3]! <= 4;
+  const fast = (a.saved === 'recompute' || a.saved === 'argmax') && a.pool === 'max' && isPair(poolWindow(a, 'pool')) && a.dx !== true && dwOut.shape[3]! <= 4;
 
   // gy: given, or the next linear layer's input gradient g2·w2 viewed as y's shape.
   let gy: At;
@@ -84,7 +85,7 @@ export function convBlockGrad(c: KernelCtx): void {
 }
 
 function poolOut(a: KernelCtx['k']['attrs'], s: readonly number[]): [number, number] {
-  const p = poolWindow(a);
+  const p = poolWindow(a, 'pool');
   return [Math.floor((s[2]! + 2 * p.ph - p.kh) / p.sh) + 1, Math.floor((s[3]! + 2 * p.pw - p.kw) / p.sw) + 1];
 }
 

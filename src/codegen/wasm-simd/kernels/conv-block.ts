@@ -8,19 +8,8 @@ import { derive, input, onThread0, output, PARALLEL_MIN, sharedLoop, type At, ty
 import { avgPool2d } from './avg-pool2d.ts';
 import { conv2d } from './conv2d.ts';
 import { maxPool2d } from './max-pool2d.ts';
-import { inBounds, isPair, perPlane, type Window } from './pool.ts';
-
-/** The pooling attributes of a conv block as max_pool2d / avg_pool2d attrs. */
-export function poolAttrs(a: Attrs): Attrs {
-  return { kernel: a.poolKernel!, stride: a.poolStride!, padding: a.poolPadding! };
-}
-
-export function poolWindow(a: Attrs): Window {
-  const [kh, kw] = pair(a, 'poolKernel');
-  const [sh, sw] = pair(a, 'poolStride');
-  const [ph, pw] = pair(a, 'poolPadding');
-  return { kh, kw, sh, sw, ph, pw };
-}
+import { inBounds, isPair, perPlane } from './pool.ts';
+import { convBlockPoolAttrs as poolAttrs, poolWindow, type PoolWindow } from '../../../ir/ops/pool.ts';
 
 /** [N, O, HO, WO] of the block's convolution. */
 export function convShape(a: Attrs, x: readonly number[], w: readonly number[]): number[] {
@@ -35,7 +24,7 @@ export function convShape(a: Attrs, x: readonly number[], w: readonly number[]):
  */
 export function convBlock(c: KernelCtx): void {
   const a = c.k.attrs;
-  if (a.pool === 'max' && isPair(poolWindow(a))) return convPool(c);
+  if (a.pool === 'max' && isPair(poolWindow(a, 'pool'))) return convPool(c);
   const x = input(c, 0);
   const w = input(c, 1);
   const ins = a.bias === true ? [x, w, input(c, 2)] : [x, w];
@@ -46,14 +35,14 @@ export function convBlock(c: KernelCtx): void {
   if (a.act === 'relu') opKernel(derive(c, 'relu', {}, [act], [act]));
   if (a.pool === 'none') return;
   (a.pool === 'max' ? maxPool2d : avgPool2d)(derive(c, a.pool === 'max' ? 'max_pool2d' : 'avg_pool2d', poolAttrs(a), [act], [y]));
-  if (a.argmax === true) emitArgmax(c, act, poolWindow(a), output(c, 1));
+  if (a.argmax === true) emitArgmax(c, act, poolWindow(a, 'pool'), output(c, 1));
 }
 
 /**
  * Byte offset in its plane of a window's maximum, by the reference rule (row-major scan, move to
  * a strictly greater value or to a NaN): statements that leave it in `bi`.
  */
-export function argmaxOf(e: Emitter, fn: Fn, px: Local, H: number, W: number, oh: X, ow: X, p: Window, bi: Local): X[] {
+export function argmaxOf(e: Emitter, fn: Fn, px: Local, H: number, W: number, oh: X, ow: X, p: PoolWindow, bi: Local): X[] {
   const m = e.m;
   const bv = fn.f32();
   const v = fn.f32();
@@ -71,7 +60,7 @@ export function argmaxOf(e: Emitter, fn: Fn, px: Local, H: number, W: number, oh
 }
 
 /** idx[n, o, ph, pw] = position ih·W + iw of the window maximum in its plane of a, as f32. */
-function emitArgmax(c: KernelCtx, act: At, p: Window, idx: At): void {
+function emitArgmax(c: KernelCtx, act: At, p: PoolWindow, idx: At): void {
   const { e } = c;
   const m = e.m;
   const [N, C, H, W] = act.shape as [number, number, number, number];

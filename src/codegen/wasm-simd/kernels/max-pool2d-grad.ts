@@ -2,7 +2,8 @@ import { numel } from '../../../ir/shape.ts';
 import type { X } from '../emitter.ts';
 import type { KernelCtx } from '../kernel.ts';
 import { EVEN, ODD, ZIP_HI, ZIP_LO } from '../emitter.ts';
-import { inBounds, isPair, perPlane, windowOf } from './pool.ts';
+import { inBounds, isPair, perPlane } from './pool.ts';
+import { poolWindow } from '../../../ir/ops/pool.ts';
 
 /**
  * Routes each g to its window's argmax, recomputed from x by the reference's rule (PyTorch's CPU
@@ -19,7 +20,7 @@ export function maxPool2dGrad(c: KernelCtx): void {
   const m = e.m;
   const [N, C, HO, WO] = c.inShape(0) as [number, number, number, number];
   const [, , H, W] = c.inShape(1) as [number, number, number, number];
-  const p = windowOf(c.k);
+  const p = poolWindow(c.k.attrs);
   const g = c.inAddr(0);
   const x = c.inAddr(1);
   const dx = c.outAddr(0);

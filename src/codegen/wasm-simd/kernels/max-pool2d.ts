@@ -2,7 +2,8 @@ import { numel } from '../../../ir/shape.ts';
 import type { X } from '../emitter.ts';
 import type { KernelCtx } from '../kernel.ts';
 import { EVEN, ODD } from '../emitter.ts';
-import { inBounds, isPair, perPlane, windowOf } from './pool.ts';
+import { inBounds, isPair, perPlane } from './pool.ts';
+import { poolWindow } from '../../../ir/ops/pool.ts';
 
 /**
  * Max over each window; padding is -inf. f32.max propagates NaN, as PyTorch does, and the value
@@ -14,7 +15,7 @@ export function maxPool2d(c: KernelCtx): void {
   const m = e.m;
   const [N, C, H, W] = c.inShape(0) as [number, number, number, number];
   const [, , HO, WO] = c.outShape(0) as [number, number, number, number];
-  const p = windowOf(c.k);
+  const p = poolWindow(c.k.attrs);
   const x = c.inAddr(0);
   const y = c.outAddr(0);
   c.phase((fn, tid) => {

@@ -1,29 +1,11 @@
-import type { Node } from '../../../ir/graph.ts';
-import { pair } from '../../../ir/op.ts';
-import type { Kernel } from '../../../ir/program.ts';
+import type { PoolWindow } from '../../../ir/ops/pool.ts';
 import type { Emitter, Fn, Local, X } from '../emitter.ts';
 import { PARALLEL_MIN, span, onThread0, type KernelCtx } from '../kernel.ts';
 
-// Shared by the pooling kernels: window attributes and the per-plane loop split across threads.
-
-export interface Window {
-  kh: number;
-  kw: number;
-  sh: number;
-  sw: number;
-  ph: number;
-  pw: number;
-}
-
-export function windowOf(k: Kernel | Node): Window {
-  const [kh, kw] = pair(k.attrs, 'kernel');
-  const [sh, sw] = pair(k.attrs, 'stride');
-  const [ph, pw] = pair(k.attrs, 'padding');
-  return { kh, kw, sh, sw, ph, pw };
-}
+// Shared by the pooling kernels: the per-plane loop split across threads.
 
 /** The 2×2 stride-2 unpadded window of SimpleCNN and LeNet: vectorised. */
-export function isPair(p: Window): boolean {
+export function isPair(p: PoolWindow): boolean {
   return p.kh === 2 && p.kw === 2 && p.sh === 2 && p.sw === 2 && p.ph === 0 && p.pw === 0;
 }
 

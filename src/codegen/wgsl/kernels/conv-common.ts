@@ -3,7 +3,8 @@ import { pair } from '../../../ir/op.ts';
 import type { Slice } from '../../../ir/program.ts';
 import { windowOut, type Shape } from '../../../ir/shape.ts';
 import { at, i32, u32, type Shader } from '../shader.ts';
-import { argmaxFn, poolWindow, WINDOW_MAX, type PoolWindow } from './ops/pool.ts';
+import { argmaxFn, WINDOW_MAX } from './ops/pool.ts';
+import { poolWindow, type PoolWindow } from '../../../ir/ops/pool.ts';
 
 /** The geometry of a conv_block (src/ir/kernels.ts): convolution, activation, pooling. */
 export interface ConvBlock {

@@ -1,30 +1,13 @@
-import type { Node } from '../../../ir/graph.ts';
-import { pair } from '../../../ir/op.ts';
+import { poolWindow, type PoolWindow } from '../../../ir/ops/pool.ts';
 import type { Shape } from '../../../ir/shape.ts';
 import { storeFrom, type Arr, type RefKernel } from './common.ts';
-
-export interface Window {
-  kh: number;
-  kw: number;
-  sh: number;
-  sw: number;
-  ph: number;
-  pw: number;
-}
-
-export function windowOf(node: Pick<Node, 'attrs'>): Window {
-  const [kh, kw] = pair(node.attrs, 'kernel');
-  const [sh, sw] = pair(node.attrs, 'stride');
-  const [ph, pw] = pair(node.attrs, 'padding');
-  return { kh, kw, sh, sw, ph, pw };
-}
 
 /**
  * Flat index in x of the maximum of one window, PyTorch's CPU rule: scan the window row-major,
  * start from its first in-bounds element and move only to a strictly greater value (or a NaN,
  * which PyTorch propagates), so ties go to the first maximum. Padding is -inf: never chosen.
  */
-export function argmax(x: Arr, plane: number, H: number, W: number, oh: number, ow: number, p: Window): number {
+export function argmax(x: Arr, plane: number, H: number, W: number, oh: number, ow: number, p: PoolWindow): number {
   let best = -1;
   let bestV = -Infinity;
   for (let kh = 0; kh < p.kh; kh++) {
@@ -53,7 +36,7 @@ export function eachCell(xs: Shape, os: Shape, f: (o: number, plane: number, oh:
 }
 
 /** Calls f(flatIndexInX) for every in-bounds element of a window. */
-function eachInWindow(plane: number, H: number, W: number, oh: number, ow: number, p: Window, f: (i: number) => void): void {
+function eachInWindow(plane: number, H: number, W: number, oh: number, ow: number, p: PoolWindow, f: (i: number) => void): void {
   for (let kh = 0; kh < p.kh; kh++) {
     const ih = oh * p.sh - p.ph + kh;
     if (ih < 0 || ih >= H) continue;
@@ -66,7 +49,7 @@ function eachInWindow(plane: number, H: number, W: number, oh: number, ow: numbe
 
 export const poolKernels: Record<string, RefKernel> = {
   max_pool2d: (out, [x], node, [xs]) => {
-    const p = windowOf(node);
+    const p = poolWindow(node.attrs);
     eachCell(xs!, node.shape, (o, plane, oh, ow) => {
       out[o] = x![argmax(x!, plane, xs![2]!, xs![3]!, oh, ow, p)]!;
     });
@@ -75,7 +58,7 @@ export const poolKernels: Record<string, RefKernel> = {
   // Recomputes each window's argmax from x by the same rule as the forward; overlapping windows
   // (stride < kernel) may route several gradients to one element, so they add.
   max_pool2d_grad: (out, [g, x], node, [gs, xs]) => {
-    const p = windowOf(node);
+    const p = poolWindow(node.attrs);
     const acc = new Float64Array(out.length);
     eachCell(xs!, gs!, (o, plane, oh, ow) => {
       acc[argmax(x!, plane, xs![2]!, xs![3]!, oh, ow, p)]! += g![o]!;
@@ -87,7 +70,7 @@ export const poolKernels: Record<string, RefKernel> = {
   // input; with ceil_mode=False and padding <= kernel/2 (the shape rule) no window reaches past
   // the padding, so that is always kh·kw.
   avg_pool2d: (out, [x], node, [xs]) => {
-    const p = windowOf(node);
+    const p = poolWindow(node.attrs);
     eachCell(xs!, node.shape, (o, plane, oh, ow) => {
       let acc = 0;
       eachInWindow(plane, xs![2]!, xs![3]!, oh, ow, p, (i) => (acc += x![i]!));
@@ -96,7 +79,7 @@ export const poolKernels: Record<string, RefKernel> = {
   },
 
   avg_pool2d_grad: (out, [g], node, [gs]) => {
-    const p = windowOf(node);
+    const p = poolWindow(node.attrs);
     const xs = node.shape;
     const acc = new Float64Array(out.length);
     eachCell(xs, gs!, (o, plane, oh, ow) => {

@@ -1,25 +1,8 @@
-import { pair } from '../../../../ir/op.ts';
+import { poolWindow, type PoolWindow } from '../../../../ir/ops/pool.ts';
 import type { Slice } from '../../../../ir/program.ts';
 import { numel } from '../../../../ir/shape.ts';
 import { partsDispatch } from '../../grid.ts';
 import { f32, i32, Shader, u32, unflatten, type KernelCtx, type WgslDispatch } from '../../shader.ts';
-
-export interface PoolWindow {
-  kh: number;
-  kw: number;
-  sh: number;
-  sw: number;
-  ph: number;
-  pw: number;
-}
-
-export function poolWindow(attrs: KernelCtx['kernel']['attrs'], prefix = ''): PoolWindow {
-  const key = (k: string) => (prefix ? prefix + k[0]!.toUpperCase() + k.slice(1) : k);
-  const [kh, kw] = pair(attrs, key('kernel'));
-  const [sh, sw] = pair(attrs, key('stride'));
-  const [ph, pw] = pair(attrs, key('padding'));
-  return { kh, kw, sh, sw, ph, pw };
-}
 
 /** What argmaxFn's functions return: the in-plane position of a window's maximum and its value. */
 export const WINDOW_MAX = 'struct WindowMax { pos: u32, v: f32 }\n';
