@@ -2,34 +2,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { graphFor } from '../../src/cli/graphs.ts';
-import { nn } from '../../src/frontend/api.ts';
-import type { LoadedModel } from '../../src/frontend/loader.ts';
-import { resolveTraining } from '../../src/frontend/training-options.ts';
-import { memoizeSteps, type Backend } from '../../src/runtime/backend.ts';
-import { loadCheckpoint, saveCheckpoint, type RunIdentity } from '../../src/runtime/checkpoint.ts';
-import type { Dataset } from '../../src/runtime/data/dataset.ts';
+import type { Backend } from '../../src/runtime/backend.ts';
+import { loadCheckpoint, saveCheckpoint } from '../../src/runtime/checkpoint.ts';
 import { initialState } from '../../src/runtime/init.ts';
 import { ReferenceBackend } from '../../src/runtime/reference/backend.ts';
-import { train, type TrainConfig } from '../../src/runtime/trainer.ts';
-
-// A model that uses every source of step-to-step state: batch-norm buffers, dropout masks
-// (keyed by step), Adam moments, and shuffled epochs with a short last batch (150 = 4·32 + 22).
-const training = resolveTraining({ input: [1, 6, 6], batchSize: 32, epochs: 2, optimizer: { type: 'adam', lr: 0.01 } }, { file: 'test', line: 1, col: 1 });
-const create = () => new nn.Sequential(new nn.Flatten(), new nn.Linear(36, 16), new nn.BatchNorm1d(16), new nn.ReLU(), new nn.Dropout(0.3), new nn.Linear(16, 3));
-const loaded: LoadedModel = { file: 'test', name: 'Tiny', model: create(), training, create, code: '' };
-
-function split(count: number, salt: number) {
-  const images = Uint8Array.from({ length: count * 36 }, (_, i) => (i * 37 + salt * 11 + ((i * i) % 13)) % 256);
-  const labels = Uint8Array.from({ length: count }, (_, i) => (images[i * 36 + 7]! + images[i * 36 + 20]!) % 3);
-  return { images, labels, count };
-}
-const data: Dataset = { name: 'synthetic', train: split(150, 1), test: split(40, 2), numClasses: 3, imageShape: [1, 6, 6], normalize: [0.5, 0.25] };
-const cfg: TrainConfig = { epochs: 2, batchSize: 32, seed: 7, shuffle: true, normalize: [0.5, 0.25], evalBatchSize: 16 };
-const identity: RunIdentity = { model: 'Tiny', seed: 7, shuffle: true, batchSize: 32, trainCount: 150, optimizer: 'adam' };
+import { train } from '../../src/runtime/trainer.ts';
+import { cfg, data, identity, steps } from './tiny-run.ts';
 
 function freshBackend(): ReferenceBackend {
-  const steps = memoizeSteps({ train: (b) => graphFor(loaded, 'train', { batchSize: b, optimizer: training.optimizer }), eval: (b) => graphFor(loaded, 'eval', { batchSize: b, optimizer: training.optimizer }) });
   return new ReferenceBackend(steps, initialState(steps.train(32).state, 7), 32, 7);
 }
 

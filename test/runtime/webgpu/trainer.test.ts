@@ -2,38 +2,21 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { graphFor } from '../../../src/cli/graphs.ts';
-import { nn } from '../../../src/frontend/api.ts';
-import type { LoadedModel } from '../../../src/frontend/loader.ts';
-import { resolveTraining } from '../../../src/frontend/training-options.ts';
-import { memoizeSteps, syncState, type Backend } from '../../../src/runtime/backend.ts';
-import { loadCheckpoint, saveCheckpoint, type RunIdentity } from '../../../src/runtime/checkpoint.ts';
-import type { Dataset } from '../../../src/runtime/data/dataset.ts';
+import { syncState, type Backend } from '../../../src/runtime/backend.ts';
+import { loadCheckpoint, saveCheckpoint } from '../../../src/runtime/checkpoint.ts';
 import { initialState } from '../../../src/runtime/init.ts';
 import { ReferenceBackend } from '../../../src/runtime/reference/backend.ts';
-import { train, type TrainConfig } from '../../../src/runtime/trainer.ts';
+import { train } from '../../../src/runtime/trainer.ts';
 import { openGpu, type Gpu } from '../../../src/runtime/webgpu/device.ts';
 import { WebGpuBackend } from '../../../src/runtime/webgpu/backend.ts';
+import { cfg, data, identity, steps } from '../tiny-run.ts';
 
 // The trainer on the queued (webgpu) path: steps grouped `depth` at a time and read back once per
 // group, groups cut at checkpoints, evaluation batched the same way, state read for checkpoints
 // only after a sync. The model has every source of step-to-step state (batch-norm buffers,
 // dropout keyed by step, Adam moments) and a short last batch (150 = 4·32 + 22), so train(32),
-// train(22) and eval(16), eval(8) programs pass the state among themselves on the device.
-
-const training = resolveTraining({ input: [1, 6, 6], batchSize: 32, epochs: 2, optimizer: { type: 'adam', lr: 0.01 } }, { file: 'test', line: 1, col: 1 });
-const create = () => new nn.Sequential(new nn.Flatten(), new nn.Linear(36, 16), new nn.BatchNorm1d(16), new nn.ReLU(), new nn.Dropout(0.3), new nn.Linear(16, 3));
-const loaded: LoadedModel = { file: 'test', name: 'Tiny', model: create(), training, create, code: '' };
-
-function split(count: number, salt: number) {
-  const images = Uint8Array.from({ length: count * 36 }, (_, i) => (i * 37 + salt * 11 + ((i * i) % 13)) % 256);
-  const labels = Uint8Array.from({ length: count }, (_, i) => (images[i * 36 + 7]! + images[i * 36 + 20]!) % 3);
-  return { images, labels, count };
-}
-const data: Dataset = { name: 'synthetic', train: split(150, 1), test: split(40, 2), numClasses: 3, imageShape: [1, 6, 6], normalize: [0.5, 0.25] };
-const cfg: TrainConfig = { epochs: 2, batchSize: 32, seed: 7, shuffle: true, normalize: [0.5, 0.25], evalBatchSize: 16 };
-const identity: RunIdentity = { model: 'Tiny', seed: 7, shuffle: true, batchSize: 32, trainCount: 150, optimizer: 'adam' };
-const steps = memoizeSteps({ train: (b) => graphFor(loaded, 'train', { batchSize: b, optimizer: training.optimizer }), eval: (b) => graphFor(loaded, 'eval', { batchSize: b, optimizer: training.optimizer }) });
+// train(22) and eval(16), eval(8) programs pass the state among themselves on the device
+// (the run is test/runtime/tiny-run.ts, shared with the reference trainer tests).
 
 let gpu: Gpu | undefined;
 let why: string | undefined;
