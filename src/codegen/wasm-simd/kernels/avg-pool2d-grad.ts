@@ -1,7 +1,7 @@
 import { ints } from '../../../ir/op.ts';
 import type { X } from '../emitter.ts';
 import type { KernelCtx } from '../kernel.ts';
-import { inBounds, perPlane } from './pool.ts';
+import { perPlane, windowTaps } from './pool.ts';
 import { poolWindow } from '../../../ir/ops/pool.ts';
 
 /** Spreads g/(kh·kw) over each window; overlapping windows add. */
@@ -19,15 +19,7 @@ export function avgPool2dGrad(c: KernelCtx): void {
     const ow = fn.i32();
     const share = fn.f32();
     const body = (pl: { get(): X }): X[] => {
-      const taps: X[] = [];
-      for (let kh = 0; kh < p.kh; kh++)
-        for (let kw = 0; kw < p.kw; kw++) {
-          const ih = e.addc(e.mulc(oh.get(), p.sh), kh - p.ph);
-          const iw = e.addc(e.mulc(ow.get(), p.sw), kw - p.pw);
-          const at = e.add(pd.get(), e.mulc(e.add(e.mulc(ih, W), iw), 4));
-          const upd = e.storef(at, m.f32.add(e.loadf(e.copyExpr(at)), share.get()));
-          taps.push(p.ph || p.pw ? e.if(inBounds(e, e.copyExpr(ih), e.copyExpr(iw), H, W), [upd]) : upd);
-        }
+      const taps = windowTaps(e, p, oh, ow, H, W, pd, (at) => e.storef(at, m.f32.add(e.loadf(e.copyExpr(at)), share.get())));
       return [
         pd.set(e.add(e.i32(dx), e.mulc(pl.get(), 4 * H * W))),
         m.memory.fill(pd.get(), e.i32(0), e.i32(4 * H * W)),

@@ -1,7 +1,7 @@
 import { numel } from '../../../ir/shape.ts';
 import type { X } from '../emitter.ts';
 import type { KernelCtx } from '../kernel.ts';
-import { inBounds, perPlane } from './pool.ts';
+import { perPlane, windowTaps } from './pool.ts';
 import { poolWindow } from '../../../ir/ops/pool.ts';
 
 /** Mean over each window, dividing by kh·kw (count_include_pad, PyTorch's default). */
@@ -19,14 +19,7 @@ export function avgPool2d(c: KernelCtx): void {
     const ow = fn.i32();
     const acc = fn.f32();
     const body = (pl: { get(): X }): X[] => {
-      const taps: X[] = [];
-      for (let kh = 0; kh < p.kh; kh++)
-        for (let kw = 0; kw < p.kw; kw++) {
-          const ih = e.addc(e.mulc(oh.get(), p.sh), kh - p.ph);
-          const iw = e.addc(e.mulc(ow.get(), p.sw), kw - p.pw);
-          const upd = acc.set(m.f32.add(acc.get(), e.loadf(e.add(px.get(), e.mulc(e.add(e.mulc(ih, W), iw), 4)))));
-          taps.push(p.ph || p.pw ? e.if(inBounds(e, e.copyExpr(ih), e.copyExpr(iw), H, W), [upd]) : upd);
-        }
+      const taps = windowTaps(e, p, oh, ow, H, W, px, (at) => acc.set(m.f32.add(acc.get(), e.loadf(at))));
       return [
         px.set(e.add(e.i32(x), e.mulc(pl.get(), 4 * H * W))),
         e.forc(oh, 0, HO, 1, [

@@ -2,7 +2,7 @@ import type { PoolWindow } from '../../../ir/ops/pool.ts';
 import type { Emitter, Fn, Local, X } from '../emitter.ts';
 import { PARALLEL_MIN, span, onThread0, type KernelCtx } from '../kernel.ts';
 
-// Shared by the pooling kernels: the per-plane loop split across threads.
+// Shared by the pooling kernels: the per-plane loop split across threads, and window taps.
 
 /** The 2×2 stride-2 unpadded window of SimpleCNN and LeNet: vectorised. */
 export function isPair(p: PoolWindow): boolean {
@@ -24,4 +24,20 @@ export function perPlane(c: KernelCtx, fn: Fn, tid: Local, planes: number, work:
 export function inBounds(e: Emitter, ih: X, iw: X, H: number, W: number): X {
   const m = e.m;
   return m.i32.and(m.i32.lt_u(ih, e.i32(H)), m.i32.lt_u(iw, e.i32(W)));
+}
+
+/**
+ * One statement per tap of window (oh, ow) in the plane starting at byte address `plane`:
+ * f(address of the tap), guarded by a bounds check only when the window has padding.
+ */
+export function windowTaps(e: Emitter, p: PoolWindow, oh: Local, ow: Local, H: number, W: number, plane: Local, f: (at: X) => X): X[] {
+  const taps: X[] = [];
+  for (let kh = 0; kh < p.kh; kh++)
+    for (let kw = 0; kw < p.kw; kw++) {
+      const ih = e.addc(e.mulc(oh.get(), p.sh), kh - p.ph);
+      const iw = e.addc(e.mulc(ow.get(), p.sw), kw - p.pw);
+      const tap = f(e.add(plane.get(), e.mulc(e.add(e.mulc(ih, W), iw), 4)));
+      taps.push(p.ph || p.pw ? e.if(inBounds(e, e.copyExpr(ih), e.copyExpr(iw), H, W), [tap]) : tap);
+    }
+  return taps;
 }
