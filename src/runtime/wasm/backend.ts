@@ -78,6 +78,8 @@ export async function createWasmBackend(steps: StepSource, initial: ReadonlyMap<
  */
 export class WasmBackend implements Backend {
   readonly name = 'wasm';
+  /** JavaScript calls the module's `step` once; the kernels run inside it, parted by barriers. */
+  readonly dispatchesPerStep = 1;
   readonly stateShapes: ReadonlyMap<string, readonly number[]>;
   readonly threads: number;
   readonly relaxed: boolean;
