@@ -2,8 +2,9 @@
  * What `kiln bench` writes: the terminal table, the JSON, the figures section of BENCHMARKS.md and
  * the SVG bar chart. Pure functions of the results, so the tests check them without timing anything.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, relative, resolve, sep } from 'node:path';
+import { writeFileAtomic } from '../runtime/output-file.ts';
 
 /** One measured configuration: a kiln backend at a thread count, or a peer with its settings. */
 export interface BenchResult {
@@ -203,7 +204,7 @@ export function rewriteFigures(text: string, section: string): string {
 export function writeMarkdown(file: string, report: BenchReport, chart?: string): void {
   const before = existsSync(file) ? readFileSync(file, 'utf8') : '# kiln benchmarks\n';
   const link = chart === undefined ? undefined : relative(dirname(resolve(file)), resolve(chart)).split(sep).join('/');
-  writeFileSync(file, rewriteFigures(before, formatMarkdown(report, link)));
+  writeFileAtomic(file, rewriteFigures(before, formatMarkdown(report, link)), 'Markdown report');
 }
 
 const xml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');

@@ -13,7 +13,7 @@
  *   measurement is a flush divided by the steps in it.
  */
 import { cpus, release, totalmem, type } from 'node:os';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { measureSimdPeak, measureSimdPeakThreads } from '../../bench/simd-peak.ts';
@@ -24,6 +24,7 @@ import { loadModelFile, type LoadedModel } from '../frontend/loader.ts';
 import { kilnRoot } from '../frontend/source-loc.ts';
 import type { Backend } from '../runtime/backend.ts';
 import { fillBatch, loadDataset, type Dataset } from '../runtime/data/dataset.ts';
+import { checkWritable, writeFileAtomic } from '../runtime/output-file.ts';
 import { compileProgram } from '../passes/compile.ts';
 import { formatMachine, formatSvg, formatTable, label, stepStats, writeMarkdown, type BenchReport, type BenchResult, type Budget, type MachineInfo } from './bench-report.ts';
 import { configFor, peerConfigs, runPeer, type PeerJob } from './bench-peers.ts';
@@ -285,6 +286,7 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
     if (!registered.includes(b)) throw new KilnError('usage', `--backends: unknown backend '${b}' (registered: ${registered.join(', ')})`);
   }
   const threadCounts = flags.threads ? parseList('--threads', flags.threads).map((t) => positiveInt('--threads', t)) : [1, 2];
+  for (const [flag, path] of [['--json', flags.json], ['--markdown', flags.markdown], ['--svg', flags.svg]] as const) if (path) checkWritable(flag, path);
   const models = flags.model?.length ? flags.model : DEFAULT_MODELS.map((p) => relative(process.cwd(), join(kilnRoot, p)) || p);
   const progress = new Progress();
 
@@ -354,8 +356,8 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
   const report: BenchReport = { machine: machineInfo(peaks, commandLine(process.argv.slice(process.argv.indexOf('bench') + 1))), results };
   process.stdout.write(`${formatMachine(report.machine)}\n\n${formatTable(results)}`);
   if (!flags.peers) process.stdout.write('\n(--peers adds TensorFlow.js, jax-js and PyTorch on the same models)\n');
-  if (flags.json) writeFileSync(flags.json, JSON.stringify(report, null, 2) + '\n');
-  if (flags.svg) writeFileSync(flags.svg, formatSvg(report));
+  if (flags.json) writeFileAtomic(flags.json, JSON.stringify(report, null, 2) + '\n', 'JSON report');
+  if (flags.svg) writeFileAtomic(flags.svg, formatSvg(report), 'SVG chart');
   if (flags.markdown) writeMarkdown(flags.markdown, report, flags.svg);
   for (const [f, what] of [[flags.json, 'JSON'], [flags.markdown, 'Markdown'], [flags.svg, 'SVG']] as const) if (f) process.stderr.write(`bench: ${what} written to ${f}${existsSync(f) ? '' : ' (missing!)'}\n`);
 }

@@ -5,6 +5,7 @@ import { loadModelFile } from '../frontend/loader.ts';
 import type { Program } from '../ir/program.ts';
 import { humanCount, summarize } from '../ir/printer/summary.ts';
 import { compileProgram } from '../passes/compile.ts';
+import { checkWritable } from '../runtime/output-file.ts';
 import { graphFor } from './graphs.ts';
 import { mergeFlags, type SessionFlags } from './session.ts';
 
@@ -23,6 +24,7 @@ export async function compileCommand(modelPath: string, flags: CompileFlags): Pr
   const loaded = await loadModelFile(modelPath);
   const training = mergeFlags(loaded.training, flags);
   const out = flags.output ?? `${basename(loaded.file).replace(/\.[^.]+$/, '')}${BUNDLE_EXT}`;
+  checkWritable('-o', out);
   const programs: Record<string, Program> = {};
   const lines: string[] = [];
   for (const [stage, batch] of [['train', training.batchSize], ['eval', EVAL_BATCH]] as const) {

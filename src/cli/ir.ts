@@ -1,4 +1,3 @@
-import { writeFileSync } from 'node:fs';
 import { KilnError } from '../ir/errors.ts';
 import type { Graph } from '../ir/graph.ts';
 import { printDot } from '../ir/printer/dot.ts';
@@ -10,6 +9,7 @@ import { kernelStages } from '../passes/compile.ts';
 import { printKernelGraphJson, printKernelGraphText } from '../passes/dump.ts';
 import { planMemory } from '../passes/plan-memory.ts';
 import { graphFor } from './graphs.ts';
+import { writeFileAtomic } from '../runtime/output-file.ts';
 import { choice, positiveInt } from './options.ts';
 
 export interface IrFlags {
@@ -64,9 +64,5 @@ export async function irCommand(modelPath: string, flags: IrFlags): Promise<void
     process.stdout.write(text);
     return;
   }
-  try {
-    writeFileSync(flags.output, text);
-  } catch (e) {
-    throw new KilnError('io', `cannot write ${flags.output}: ${(e as Error).message}`, undefined, 'choose a writable path for --output');
-  }
+  writeFileAtomic(flags.output, text, 'IR dump', 'choose a writable path for --output');
 }

@@ -1,8 +1,8 @@
-import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { KilnError } from '../ir/errors.ts';
 import { loadCheckpoint, loadWeights, saveCheckpoint, saveWeights, type RunIdentity, type TrainPosition } from '../runtime/checkpoint.ts';
 import { syncState } from '../runtime/backend.ts';
+import { checkWritable, writeFileAtomic } from '../runtime/output-file.ts';
 import { train } from '../runtime/trainer.ts';
 import { nonNegInt, positiveInt } from './options.ts';
 import { progressHooks } from './progress.ts';
@@ -25,6 +25,7 @@ export async function trainCommand(modelPath: string, flags: TrainFlags): Promis
   if (flags.checkpointEvery && !flags.checkpoint) throw new KilnError('usage', '--checkpoint-every needs --checkpoint FILE');
   const maxSteps = flags.maxSteps === undefined ? undefined : nonNegInt('--max-steps', flags.maxSteps);
   const every = flags.checkpointEvery === undefined ? undefined : positiveInt('--checkpoint-every', flags.checkpointEvery);
+  for (const [flag, path] of [['--save', flags.save], ['--checkpoint', flags.checkpoint], ['--log', flags.log], ['--metrics-json', flags.metricsJson]] as const) if (path) checkWritable(flag, path);
 
   const s = await openSession(modelPath, flags);
   const { training: t, backend, data } = s;
@@ -85,6 +86,6 @@ export async function trainCommand(modelPath: string, flags: TrainFlags): Promis
   }
   if (flags.metricsJson) {
     const { trainLoss, testLoss, testAccuracy, imagesPerSec, seconds, steps, epochs } = result;
-    writeFileSync(flags.metricsJson, JSON.stringify({ backend: backend.name, epochs, steps, trainLoss, testLoss, testAccuracy, imagesPerSec, seconds }, null, 2) + '\n');
+    writeFileAtomic(flags.metricsJson, JSON.stringify({ backend: backend.name, epochs, steps, trainLoss, testLoss, testAccuracy, imagesPerSec, seconds }, null, 2) + '\n');
   }
 }

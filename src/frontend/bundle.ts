@@ -1,6 +1,7 @@
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { KilnError } from '../ir/errors.ts';
 import type { Program } from '../ir/program.ts';
+import { writeFileAtomic } from '../runtime/output-file.ts';
 import type { ResolvedTraining } from './training-options.ts';
 
 /**
@@ -28,14 +29,7 @@ export function programKey(stage: string, batchSize: number): string {
 
 /** Written to a temporary file and renamed, so a failed write never leaves half a bundle. */
 export function writeBundle(path: string, bundle: Bundle): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, JSON.stringify(bundle));
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw new KilnError('io', `cannot write ${path}: ${(e as Error).message}`, undefined, 'choose a writable path with -o');
-  }
+  writeFileAtomic(path, JSON.stringify(bundle), 'bundle', 'choose a writable path with -o');
 }
 
 export function readBundle(path: string, file: string): Bundle {

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { findSourceMap } from 'node:module';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SourceLoc } from '../ir/errors.ts';
@@ -16,22 +17,69 @@ const FRAME = /(?:\(|\s)(?:file:\/\/)?(\/[^():]+|[A-Za-z]:\\[^():]+):(\d+):(\d+)
 
 /**
  * The innermost stack frame outside kiln and node_modules: the line of the model file that
- * called into kiln. Stack positions are the original TypeScript ones because the loader bundles
- * model files with inline source maps and enables source-mapped stacks. Pass an error's stack to
- * find where in the model it was thrown.
+ * called into kiln, in the model's own TypeScript (the loader bundles model files with inline
+ * source maps). Pass an error's stack to find where in the model it was thrown.
  */
-export function callerLoc(stack = currentStack()): SourceLoc | undefined {
+export function callerLoc(stack?: string): SourceLoc | undefined {
+  return stack === undefined ? callerFromCallSites() : callerFromStackText(stack);
+}
+
+function isModelFile(file: string): boolean {
+  return !ownDirs.some((d) => file.startsWith(d)) && !file.includes(`${sep}node_modules${sep}`);
+}
+
+function toLoc(file: string, line: number, col: number): SourceLoc {
+  return { file: relative(process.cwd(), file) || file, line, col };
+}
+
+function callerFromStackText(stack: string): SourceLoc | undefined {
   for (const line of stack.split('\n').slice(1)) {
     const m = FRAME.exec(line.trim());
     if (!m) continue;
     const file = decodeURIComponent(m[1]!);
-    if (ownDirs.some((d) => file.startsWith(d)) || file.includes(`${sep}node_modules${sep}`)) continue;
-    return { file: relative(process.cwd(), file) || file, line: Number(m[2]), col: Number(m[3]) };
+    if (isModelFile(file)) return toLoc(file, Number(m[2]), Number(m[3]));
   }
   return undefined;
 }
 
-function currentStack(): string {
+/**
+ * The same from V8's raw call sites, mapping only the frame that matters through the bundle's
+ * source map: formatting a source-mapped `new Error().stack` maps every frame and made tracing
+ * cost ~50 µs per op. Where Node holds no map for the frame (vitest loads modules itself and
+ * maps stacks its own way), the formatted stack is the fallback.
+ */
+function callerFromCallSites(): SourceLoc | undefined {
+  for (const site of callSites()) {
+    const name = site.getFileName();
+    const [line, col] = [site.getLineNumber(), site.getColumnNumber()];
+    if (!name || line === null || col === null) continue;
+    const map = findSourceMap(name);
+    if (!map) {
+      if (isModelFile(name.startsWith('file:') ? fileURLToPath(name) : name)) return callerFromStackText(formattedStack());
+      continue;
+    }
+    const entry = map.findEntry(line - 1, col - 1);
+    if (!('originalSource' in entry)) continue;
+    const source = entry.originalSource.startsWith('file:') ? fileURLToPath(entry.originalSource) : entry.originalSource;
+    if (isModelFile(source)) return toLoc(source, entry.originalLine + 1, entry.originalColumn + 1);
+  }
+  return undefined;
+}
+
+function callSites(): NodeJS.CallSite[] {
+  const [prepare, limit] = [Error.prepareStackTrace, Error.stackTraceLimit];
+  Error.prepareStackTrace = (_e, sites) => sites;
+  Error.stackTraceLimit = 64;
+  try {
+    const holder: { stack?: NodeJS.CallSite[] } = {};
+    Error.captureStackTrace(holder, callerLoc);
+    return holder.stack ?? [];
+  } finally {
+    [Error.prepareStackTrace, Error.stackTraceLimit] = [prepare, limit];
+  }
+}
+
+function formattedStack(): string {
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = 64;
   const stack = new Error().stack ?? '';

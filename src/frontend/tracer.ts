@@ -8,6 +8,12 @@ import { Tensor } from './tensor.ts';
 
 export type Mode = 'train' | 'eval';
 
+/**
+ * More ops than any real forward records (a 1000-step unrolled RNN is ~10k): past this, forward
+ * is almost surely looping forever, and failing beats tracing until memory runs out.
+ */
+export const MAX_TRACED_OPS = 100_000;
+
 /** Records the ops a forward pass performs on symbolic tensors into a graph. */
 export class Tracer {
   readonly b = new GraphBuilder();
@@ -23,6 +29,9 @@ export class Tracer {
   op(op: string, inputs: readonly Tensor[], attrs: Attrs = {}): Tensor {
     for (const t of inputs) {
       if (t.tracer !== this) throw new KilnError('trace', 'a tensor from another trace was used', callerLoc());
+    }
+    if (this.b.nodes.length >= MAX_TRACED_OPS) {
+      throw new KilnError('trace', `forward recorded ${MAX_TRACED_OPS.toLocaleString('en-US')} ops without returning; does a loop in it never end?`, callerLoc(), 'loops in forward must end after a fixed number of iterations');
     }
     const outer = this.b.loc;
     this.b.loc = outer ?? callerLoc();

@@ -9,8 +9,9 @@
  * f32) and I64 for `num_batches_tracked`. Typed-array views assume a little-endian host, as every
  * platform Node supports is.
  */
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { KilnError } from '../ir/errors.ts';
+import { writeFileAtomic } from './output-file.ts';
 
 export interface Tensor {
   shape: number[];
@@ -86,14 +87,7 @@ export function writeSafetensors(path: string, tensors: Record<string, Tensor>, 
       out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), begin);
     }
   }
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, out);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    fail(path, `cannot write checkpoint (${(e as Error).message})`, 'check that the directory exists and is writable');
-  }
+  writeFileAtomic(path, out, 'checkpoint');
 }
 
 function half(h: number): number {

@@ -55,6 +55,20 @@ describe('kiln train / eval on an IDX dataset folder', () => {
     expect(kiln(['train', 'samples/mlp.ts', '--optimizer', 'rmsprop']).stderr).toMatch(/--optimizer must be one of sgd, adam, adamw/);
   });
 
+  it('an output path that cannot be written fails before training, naming the flag', () => {
+    for (const [flag, path, problem] of [
+      ['--save', out('missing/w.safetensors'), `directory ${out('missing')} does not exist`],
+      ['--log', out('missing/log.jsonl'), `directory ${out('missing')} does not exist`],
+      ['--metrics-json', dir, 'is a directory'],
+      ['--checkpoint', join(data, 'train-images-idx3-ubyte.gz', 'c.safetensors'), `${join(data, 'train-images-idx3-ubyte.gz')} is not a directory`],
+    ]) {
+      const r = kiln(['train', 'samples/mlp.ts', '--data', data, flag!, path!]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`error: ${flag} ${path}: ${problem}`);
+      expect(r.stderr).not.toMatch(/Train Batch|training/);
+    }
+  });
+
   it('Ctrl-C finishes the step, writes a checkpoint and exits; --resume finishes the run', async () => {
     const ckpt = out('int.safetensors');
     let sent = false;
