@@ -59,7 +59,7 @@ describe('trace-time errors name the model line and the cause', () => {
     ['bad-layer-arg', 'layer-args', '4:8', 'Linear: out_features must be a positive integer, got 0'],
     ['returns-nothing', 'model-error', '', 'forward must return the output Tensor, got undefined'],
     ['throws-in-forward', 'model-error', '8:23', 'forward failed: Cannot read properties of undefined'],
-    ['endless-loop', 'trace', '8:40', 'forward recorded 100,000 ops without returning; does a loop in it never end?'],
+    ['endless-loop', 'trace', '8:40', 'forward recorded 20,000 ops without returning; does a loop in it never end?'],
     ['bad-training', 'training-options', '11:1', 'training: batchSize must be a positive integer, got 0'],
   ])('%s', async (name, code, at, message) => {
     const e = await traceError(fixture(name));
