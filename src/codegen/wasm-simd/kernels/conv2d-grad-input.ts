@@ -64,7 +64,7 @@ export function conv2dGradInput(c: KernelCtx): void {
       m.memory.fill(gs.get(), e.i32(0), e.i32(gsBytes)),
       ...(ohHi > ohLo && owHi > owLo ? [e.forc(o, 0, O, 1, [e.forc(oh, ohLo, ohHi, 1, [spreadRow])])] : []),
       out.set(e.add(e.i32(dx), e.mulc(n.get(), 4 * C * H * W))),
-      ...convImage(e, fn, { C: O, Hp: Hs, Wp: Ws, O: C, KH, KW, sh: 1, sw: 1, HO: H, WO: W, w: wt }, gs, out),
+      ...convImage(e, fn, { C: O, Hp: Hs, Wp: Ws, O: C, KH, KW, sh: 1, sw: 1, HO: H, WO: W, w: wt, live: { r0: ohLo * sh + rowOff, r1: (ohHi - 1) * sh + rowOff + 1, c0: owLo * sw + colOff, c1: (owHi - 1) * sw + colOff + 1 } }, gs, out),
     ];
     const init = [base.set(c.threadScratch(gsBytes + 64 + wtBytes, tid)), gs.set(base.get()), wt.set(e.addc(base.get(), gsBytes + 64)), flip];
     if (parallel) return [...init, ...sharedLoop(c, fn, n, N, perImage)];

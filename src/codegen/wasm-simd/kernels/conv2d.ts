@@ -49,7 +49,7 @@ export function conv2d(c: KernelCtx): void {
     } else {
       pad.push(img.set(e.add(e.i32(x), e.mulc(n.get(), 4 * C * H * W))));
     }
-    const perImage = [...pad, out.set(e.add(e.i32(y), e.mulc(n.get(), 4 * O * HO * WO))), ...convImage(e, fn, { C, Hp, Wp, O, KH, KW, sh, sw, HO, WO, w, bias }, img, out)];
+    const perImage = [...pad, out.set(e.add(e.i32(y), e.mulc(n.get(), 4 * O * HO * WO))), ...convImage(e, fn, { C, Hp, Wp, O, KH, KW, sh, sw, HO, WO, w, bias, live: { r0: ph, r1: ph + H, c0: pw, c1: pw + W } }, img, out)];
     const init = padded ? [scratch.set(c.threadScratch(4 * C * Hp * Wp, tid))] : [];
     if (parallel) return [...init, ...sharedLoop(c, fn, n, N, perImage)];
     return onThread0(e, tid, [...init, e.forc(n, 0, N, 1, perImage)]);
