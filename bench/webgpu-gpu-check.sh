@@ -73,7 +73,7 @@ status=0
 if ((parity)); then
   echo
   echo "== 1. parity suite, webgpu backend"
-  "$NODE" node_modules/vitest/vitest.mjs run test/runtime/parity.test.ts test/runtime/parity test/runtime/webgpu -t webgpu || status=1
+  "$NODE" node_modules/vitest/vitest.mjs run test/runtime/parity test/runtime/webgpu -t webgpu || status=1
 fi
 
 echo

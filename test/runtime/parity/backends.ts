@@ -55,7 +55,7 @@ async function webgpu(): Promise<ParityBackend> {
 }
 
 /** Every backend the suite runs against (the reference backend is the oracle, not an entry). */
-export const PARITY_BACKENDS: readonly (() => Promise<ParityBackend>)[] = [wasm, webgpu];
+export const PARITY_BACKENDS: readonly (() => Promise<ParityBackend>)[] = [wasm(), wasm(false), webgpu];
 
 /**
  * The error of `got` against the oracle `want`: max |got - want| / max(|want|, floor), with

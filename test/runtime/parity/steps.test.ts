@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileProgram } from '../../../src/passes/compile.ts';
+import { lowerNaive } from '../../../src/passes/lower.ts';
+import type { Program } from '../../../src/ir/program.ts';
 import { memoizeSteps, runEvalStep, runTrainStep, syncState, type Backend, type StepResult } from '../../../src/runtime/backend.ts';
 import type { Graph } from '../../../src/ir/graph.ts';
 import { initialState } from '../../../src/runtime/init.ts';
@@ -9,14 +11,18 @@ import { sampleGraph, SAMPLES } from '../../passes/helpers.ts';
 import { rng } from '../reference/helpers.ts';
 import { PARITY_BACKENDS, parityError, peak, type ParityBackend } from './backends.ts';
 
-// Every sample's training step on the backend, compiled by the full pipeline (fused, planned),
-// against the reference backend running the graph: from the same state and batch, the loss, the
+// Every sample's training step on the backend, compiled by the full pipeline (fused, planned) and
+// lowered one op per kernel (the plain kernels at the samples' shapes), against the reference backend running the graph: from the same state and batch, the loss, the
 // logits and every persistent tensor after the step (parameters, buffers, optimizer state),
 // within 1e-4 beyond ten times the oracle's own spread under rounding (parityError, JITTER). The
 // schedule mixes batch sizes and evaluation, so persistent tensors must travel between programs
 // (train 4 → eval 6 → train 3, a short last batch → train 4).
 
 const SEED = 2;
+const LOWERINGS: [string, (g: Graph) => Program][] = [
+  ['planned', compileProgram],
+  ['one op per kernel', lowerNaive],
+];
 /**
  * The oracle's sensitivity to rounding, measured: it runs each step again with every image value
  * scaled by 1 ± JITTER, a relative perturbation of the size of an f32 backend's own errors
@@ -86,7 +92,7 @@ for (const make of PARITY_BACKENDS) {
     });
     afterAll(() => backend.close());
 
-    it.each(SAMPLES)(`${backend.name}: %s`, async (name) => {
+    it.each(SAMPLES.flatMap((s) => LOWERINGS.map(([how, lower]) => [s, how, lower] as const)))(`${backend.name}: %s, %s`, async (name, _how, lower) => {
       if (why) return void console.warn(`skipped: ${why}`);
       const graphs = new Map<string, Awaited<ReturnType<typeof sampleGraph>>>();
       const graph = async (stage: 'train' | 'eval', b: number) => {
@@ -98,7 +104,7 @@ for (const make of PARITY_BACKENDS) {
       const steps = memoizeSteps({ train: (b) => graphs.get(`train/${b}`)!, eval: (b) => graphs.get(`eval/${b}`)! });
       const init = initialState(steps.train(4).state, SEED);
       const ref = new ReferenceBackend(steps, init, 4, SEED);
-      const dut = await backend.open(steps, init, 4, SEED, compileProgram);
+      const dut = await backend.open(steps, init, 4, SEED, lower);
       const failures: string[] = [];
       const check = (what: string, g: ArrayLike<number>, w: ArrayLike<number>, w64: ArrayLike<number>, wj: ArrayLike<number>) => {
         const spread = Float64Array.from(w, (v, k) => Math.max(Math.abs(v - w64[k]!), Math.abs(v - wj[k]!)));

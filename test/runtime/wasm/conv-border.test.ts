@@ -29,7 +29,7 @@ const cases: Case[] = [
 ];
 
 function program(c: Case): Program {
-  const [N, C, H, W] = c.x;
+  const [N, , H, W] = c.x;
   const [O, , KH, KW] = c.w;
   const HO = Math.floor((H + 2 * c.padding - KH) / c.stride) + 1;
   const WO = Math.floor((W + 2 * c.padding - KW) / c.stride) + 1;

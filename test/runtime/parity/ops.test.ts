@@ -1,53 +1,22 @@
-import { afterAll, describe, expect, it } from 'vitest';
-import { graphFor } from '../../src/cli/graphs.ts';
-import { loadModelFile } from '../../src/frontend/loader.ts';
-import { GraphBuilder } from '../../src/ir/builder.ts';
-import type { Attrs, Graph } from '../../src/ir/graph.ts';
-import type { Program } from '../../src/ir/program.ts';
-import '../../src/ir/ops/index.ts';
-import { numel } from '../../src/ir/shape.ts';
-import { compileProgram } from '../../src/passes/compile.ts';
-import { lowerNaive } from '../../src/passes/lower.ts';
-import { memoizeSteps, runEvalStep, runTrainStep, syncState, type Backend, type StepSource } from '../../src/runtime/backend.ts';
-import { initialState } from '../../src/runtime/init.ts';
-import { ReferenceBackend } from '../../src/runtime/reference/backend.ts';
-import { executeGraph } from '../../src/runtime/reference/execute.ts';
-import { createWasmBackend } from '../../src/runtime/wasm/backend.ts';
-import { openGpu, type Gpu } from '../../src/runtime/webgpu/device.ts';
-import { openWebGpuBackend } from '../../src/runtime/webgpu/backend.ts';
-import { rng } from './reference/helpers.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GraphBuilder } from '../../../src/ir/builder.ts';
+import type { Attrs, Graph } from '../../../src/ir/graph.ts';
+import '../../../src/ir/ops/index.ts';
+import { numel } from '../../../src/ir/shape.ts';
+import { lowerNaive } from '../../../src/passes/lower.ts';
+import { memoizeSteps, runTrainStep, type StepSource } from '../../../src/runtime/backend.ts';
+import { ReferenceBackend } from '../../../src/runtime/reference/backend.ts';
+import { rng } from '../reference/helpers.ts';
+import { PARITY_BACKENDS, type ParityBackend } from './backends.ts';
 
-// One parity suite for every backend: each op on small random shapes that hit the scalar tails
-// (sizes that are not multiples of 4, odd channel counts, stride 2, padding), plus shapes large
-// enough to be split across threads; then a few training steps and an eval step of each sample
-// model. Everything is compared with the reference backend.
+// Every op alone, as its own plain kernel (one op per kernel: the naive lowering), on small random
+// shapes that hit the scalar tails (sizes that are not multiples of 4, odd channel counts, stride
+// 2, padding), plus shapes large enough to be split across threads, against the reference
+// backend. The fused kernels are kernels.test.ts's; whole steps, steps.test.ts's.
 //
 // Tolerance: 1e-4 relative, normwise: max |ours - reference| <= 1e-4 · max |reference| per
 // tensor. The reference accumulates in f64 and rounds once; an f32 backend sums in another order,
 // so elements near zero can differ in their own leading digits while the tensor agrees to ~1e-6.
-
-interface BackendUnderTest {
-  name: string;
-  /** A backend over `steps`, each graph lowered with `lower`. */
-  create(steps: StepSource, initial: ReadonlyMap<string, Float32Array>, batchSize: number, seed: number, lower: (g: Graph) => Program): Promise<Backend>;
-}
-
-// One Dawn device for the whole file: opening one per case would cost more than the cases.
-let gpu: Promise<Gpu> | undefined;
-
-// Add a backend here and it runs the whole suite. Steps go through runTrainStep/runEvalStep and
-// state reads follow syncState, so a backend whose steps are asynchronous (webgpu) runs it too.
-const BACKENDS: BackendUnderTest[] = [
-  { name: 'wasm, 1 thread', create: (s, i, b, seed, lower) => createWasmBackend(s, i, b, seed, { threads: 1, lower }) },
-  { name: 'wasm, 2 threads, plain SIMD', create: (s, i, b, seed, lower) => createWasmBackend(s, i, b, seed, { threads: 2, relaxed: false, lower }) },
-  { name: 'webgpu (Dawn; llvmpipe without a GPU)', create: async (s, i, b, seed, lower) => openWebGpuBackend(s, i, b, seed, { gpu: await (gpu ??= openGpu()), lower }) },
-];
-
-/** The lowerings every model runs under: the full pipeline (fused kinds) and one kernel per op (plain kinds). */
-const LOWERINGS: [string, (g: Graph) => Program][] = [
-  ['planned', (g) => compileProgram(g)],
-  ['naive', lowerNaive],
-];
 
 const TOL = 1e-4;
 
@@ -62,8 +31,6 @@ function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   }
   return den === 0 ? num : num / den;
 }
-
-// ---- one op at a time ----------------------------------------------------------------------
 
 interface OpCase {
   name: string;
@@ -278,101 +245,29 @@ function opCases(): OpCase[] {
   return out;
 }
 
-// ---- sample models ----------------------------------------------------------------------------
-
-const MODELS = ['samples/simple-cnn.ts', 'samples/lenet.ts', 'samples/mlp.ts'];
-
-/** The reference step in f64: how far the f32 reference itself is from exact arithmetic. */
-function f64Step(g: Graph, state: Map<string, Float64Array>, x: Float32Array, labels: Float32Array, step: number, seed: number): void {
-  const values = executeGraph(g, { x, labels, step: [step] }, state, { dtype: 'f64', seed });
-  for (const [name, node] of Object.entries(g.updates)) state.set(name, values[node] as Float64Array);
-}
-
-/**
- * got within TOL of the f32 reference, unless the f32 reference is itself more than TOL from
- * exact arithmetic (f64). Only LeNet gets there: the biases of its three layers followed by batch
- * norm have a gradient that is zero in exact arithmetic, so in f32 it is rounding noise (the
- * reference's, summed in f64, is 1-3× smaller than an f32 backend's), which Adam's normalisation
- * turns into steps of up to ±lr. Then:
- * - the biases and the running means (some correct digits): got no farther from exact than 4×
- *   the reference's own distance, plus TOL;
- * - the biases' Adam moments (pure noise, no correct digit): got of the same order as the
- *   reference's noise, max |got| <= 10·max |reference|.
- */
-function expectParity(what: string, got: ArrayLike<number>, want: ArrayLike<number>, exact: ArrayLike<number>): void {
-  const refFromExact = relErr(want, exact);
-  if (refFromExact <= TOL) {
-    const err = relErr(got, want);
-    expect(err, `${what}: relative error ${err.toExponential(2)}`).toBeLessThanOrEqual(TOL);
-  } else if (refFromExact < 0.5) {
-    const err = relErr(got, exact);
-    const bound = 4 * refFromExact + TOL;
-    expect(err, `${what}: relative error from exact ${err.toExponential(2)} (bound ${bound.toExponential(2)})`).toBeLessThanOrEqual(bound);
-  } else {
-    const size = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    expect(size(got), `${what}: rounding noise of another order than the reference's`).toBeLessThanOrEqual(10 * size(want) + 1e-30);
-  }
-}
-
-for (const be of BACKENDS) {
-  describe(`parity: ${be.name}`, () => {
-    const opened: Backend[] = [];
-    afterAll(() => opened.forEach((b) => b.dispose()));
-
-    describe('every op, against the reference backend', () => {
-      it.each(opCases().map((c) => [c.name, c] as const))('%s', async (_, c) => {
-        const steps = opSteps(c);
-        const initial = new Map(c.ins.map((x, k) => [`in${k}`, Float32Array.from(x.values)]));
-        const ref = new ReferenceBackend(steps, initial, 1, 7);
-        const ours = await be.create(steps, initial, 1, 7, lowerNaive);
-        opened.push(ours);
-        const x = new Float32Array(1);
-        const labels = new Float32Array(1);
-        const want = ref.trainStep(x, labels, 3).logits;
-        const got = (await runTrainStep(ours, x, labels, 3)).logits;
-        ours.dispose();
-        expect(got.length).toBe(want.length);
-        const err = relErr(got, want);
-        expect(err, `relative error ${err.toExponential(2)}`).toBeLessThanOrEqual(TOL);
-      });
+for (const make of PARITY_BACKENDS) {
+  describe('op parity: every op alone', async () => {
+    const backend: ParityBackend = await make();
+    let why: string | undefined;
+    beforeAll(async () => {
+      why = await backend.unavailable();
     });
+    afterAll(() => backend.close());
 
-    describe('sample models: training steps and an eval step', () => {
-      it.each(MODELS.flatMap((m) => LOWERINGS.map(([how, lower]) => [m, how, lower] as const)))('%s, %s', async (file, _, lower) => {
-        // Batch 13: every batch-sized loop has a tail.
-        const B = 13;
-        const seed = 3;
-        const loaded = await loadModelFile(file, { lint: false });
-        const optimizer = loaded.training.optimizer;
-        const steps = memoizeSteps({ train: (b) => graphFor(loaded, 'train', { batchSize: b, optimizer }), eval: (b) => graphFor(loaded, 'eval', { batchSize: b, optimizer }) });
-        const train = steps.train(B);
-        const initial = initialState(train.state, seed);
-        const ref = new ReferenceBackend(steps, initial, B, seed);
-        const ours = await be.create(steps, initial, B, seed, lower);
-        opened.push(ours);
-        const exact = new Map([...initial].map(([k, v]) => [k, Float64Array.from(v)]));
-        const r = rng(99);
-        const pixels = numel(loaded.training.input);
-        for (let step = 0; step < 3; step++) {
-          const x = Float32Array.from(r.uniform(B * pixels, -0.5, 2.5));
-          const labels = Float32Array.from({ length: B }, () => r.int(0, 9));
-          const got = await runTrainStep(ours, x, labels, step);
-          const want = ref.trainStep(x, labels, step);
-          f64Step(train, exact, x, labels, step, seed);
-          expect(Math.abs(got.loss - want.loss) / Math.abs(want.loss), `loss at step ${step}`).toBeLessThanOrEqual(TOL);
-          expect(relErr(got.logits, want.logits), `logits at step ${step}`).toBeLessThanOrEqual(TOL);
-        }
-        // Persistent tensors after the steps (see expectParity for the ill-conditioned ones).
-        await syncState(ours);
-        for (const name of ours.stateShapes.keys()) expectParity(name, ours.getState(name), ref.getState(name), exact.get(name)!);
-        // Eval uses the running statistics, which carry those biases: same rule.
-        const x = Float32Array.from(r.uniform(B * pixels, -0.5, 2.5));
-        const labels = Float32Array.from({ length: B }, () => r.int(0, 9));
-        const evalGraph = steps.eval(B);
-        const exactLogits = executeGraph(evalGraph, { x, labels }, exact, { dtype: 'f64', seed })[evalGraph.outputs.logits!]!;
-        expectParity('eval logits', (await runEvalStep(ours, x, labels)).logits, ref.evalStep(x, labels).logits, exactLogits);
-        ours.dispose();
-      });
+    it.each(opCases().map((c) => [c.name, c] as const))(`${backend.name}: %s`, async (_, c) => {
+      if (why) return void console.warn(`skipped: ${why}`);
+      const steps = opSteps(c);
+      const initial = new Map(c.ins.map((x, k) => [`in${k}`, Float32Array.from(x.values)]));
+      const ref = new ReferenceBackend(steps, initial, 1, 7);
+      const ours = await backend.open(steps, initial, 1, 7, lowerNaive);
+      const x = new Float32Array(1);
+      const labels = new Float32Array(1);
+      const want = ref.trainStep(x, labels, 3).logits;
+      const got = (await runTrainStep(ours, x, labels, 3)).logits;
+      ours.dispose();
+      expect(got.length).toBe(want.length);
+      const err = relErr(got, want);
+      expect(err, `relative error ${err.toExponential(2)}`).toBeLessThanOrEqual(TOL);
     });
   });
 }
