@@ -1,6 +1,7 @@
 import type { Graph } from '../../../src/ir/graph.ts';
 import type { Program, Slice } from '../../../src/ir/program.ts';
 import type { Backend, StepSource } from '../../../src/runtime/backend.ts';
+import { afterAll, beforeAll, describe } from 'vitest';
 import { wasm } from './wasm.ts';
 
 /**
@@ -56,6 +57,27 @@ async function webgpu(): Promise<ParityBackend> {
 
 /** Every backend the suite runs against (the reference backend is the oracle, not an entry). */
 export const PARITY_BACKENDS: readonly (() => Promise<ParityBackend>)[] = [wasm(), wasm(false), webgpu];
+
+/**
+ * Declares `suite` once for every backend of the registry. Inside a test, `skipped()` is true
+ * (and warns why) when the backend cannot run on this machine, asked once per file.
+ */
+export function describeEachBackend(title: string, suite: (backend: ParityBackend, skipped: () => boolean) => void): void {
+  for (const make of PARITY_BACKENDS) {
+    describe(title, async () => {
+      const backend = await make();
+      let why: string | undefined;
+      beforeAll(async () => {
+        why = await backend.unavailable();
+      });
+      afterAll(() => backend.close());
+      suite(backend, () => {
+        if (why) console.warn(`skipped: ${why}`);
+        return why !== undefined;
+      });
+    });
+  }
+}
 
 /**
  * The error of `got` against the oracle `want`: max |got - want| / max(|want|, floor), with

@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { Graph } from '../../../src/ir/graph.ts';
 import type { Program } from '../../../src/ir/program.ts';
 import { compileProgram } from '../../../src/passes/compile.ts';
 import { executeProgram, newArena, sliceOf } from '../../../src/runtime/reference/program.ts';
 import { modelGraphs, randomFeeds, randomModel, sampleGraph, SAMPLES } from '../../passes/helpers.ts';
-import { PARITY_BACKENDS, parityError, peak, type ParityBackend } from './backends.ts';
+import { describeEachBackend, parityError, peak } from './backends.ts';
 
 // Every kernel of the compiled (fused, planned) Programs of the samples and of random models,
 // one at a time: the reference runs the Program up to the kernel, the backend runs that kernel
@@ -63,43 +63,34 @@ function referenceArenas(p: Program, g: Graph): Float32Array[] {
   return before;
 }
 
-for (const make of PARITY_BACKENDS) {
-  describe('kernel parity on compiled programs', async () => {
-    const backend: ParityBackend = await make();
-    let why: string | undefined;
-    beforeAll(async () => {
-      why = await backend.unavailable();
-    });
-    afterAll(() => backend.close());
-
-    it.each(subjects.map((s) => [s.name, s] as const))(`${backend.name}: %s`, async (_, s) => {
-      if (why) return void console.warn(`skipped: ${why}`);
-      const g = await s.graph();
-      const p = compileProgram(g);
-      const arenas = referenceArenas(p, g);
-      const failures: string[] = [];
-      for (const [i, k] of p.kernels.entries()) {
-        const got = await backend.runProgram({ ...p, kernels: [k] }, [{ offset: 0, data: arenas[i]! }], k.outputs, { seed: SEED, step: STEP });
-        const scale = Math.max(...k.inputs.map((s) => peak(sliceOf(arenas[i]!, s))));
-        k.outputs.forEach((o, j) => {
-          const want = sliceOf(arenas[i + 1]!, o);
-          const { error, at } = parityError(got[j]!, want, scale);
-          if (!(error <= 1e-4)) failures.push(`${k.name} (${k.kind}) output ${j} [${o.shape}]: error ${error.toExponential(2)} at ${at}: ${got[j]![at]} vs ${want[at]}`);
-        });
-      }
-      expect(failures).toEqual([]);
-    });
-
-    it.each(handMade().map((h) => [h.name, h.program] as const))(`${backend.name}: %s`, async (_, p) => {
-      if (why) return void console.warn(`skipped: ${why}`);
-      const arena = newArena(p);
-      arena.set(Array.from({ length: 20 }, (_, i) => Math.sin(i) * 3));
-      sliceOf(arena, p.inputs.labels!).set([3, 0, 1, 3, 2]);
-      const want = Float32Array.from(arena);
-      executeProgram(p, want, { seed: SEED });
-      const k = p.kernels[0]!;
-      const got = await backend.runProgram(p, [{ offset: 0, data: arena }], k.outputs, { seed: SEED });
-      k.outputs.forEach((o, j) => expect(parityError(got[j]!, sliceOf(want, o)).error).toBeLessThanOrEqual(1e-4));
-    });
+describeEachBackend('kernel parity on compiled programs', (backend, skipped) => {
+  it.each(subjects.map((s) => [s.name, s] as const))(`${backend.name}: %s`, async (_, s) => {
+    if (skipped()) return;
+    const g = await s.graph();
+    const p = compileProgram(g);
+    const arenas = referenceArenas(p, g);
+    const failures: string[] = [];
+    for (const [i, k] of p.kernels.entries()) {
+      const got = await backend.runProgram({ ...p, kernels: [k] }, [{ offset: 0, data: arenas[i]! }], k.outputs, { seed: SEED, step: STEP });
+      const scale = Math.max(...k.inputs.map((s) => peak(sliceOf(arenas[i]!, s))));
+      k.outputs.forEach((o, j) => {
+        const want = sliceOf(arenas[i + 1]!, o);
+        const { error, at } = parityError(got[j]!, want, scale);
+        if (!(error <= 1e-4)) failures.push(`${k.name} (${k.kind}) output ${j} [${o.shape}]: error ${error.toExponential(2)} at ${at}: ${got[j]![at]} vs ${want[at]}`);
+      });
+    }
+    expect(failures).toEqual([]);
   });
-}
+
+  it.each(handMade().map((h) => [h.name, h.program] as const))(`${backend.name}: %s`, async (_, p) => {
+    if (skipped()) return;
+    const arena = newArena(p);
+    arena.set(Array.from({ length: 20 }, (_, i) => Math.sin(i) * 3));
+    sliceOf(arena, p.inputs.labels!).set([3, 0, 1, 3, 2]);
+    const want = Float32Array.from(arena);
+    executeProgram(p, want, { seed: SEED });
+    const k = p.kernels[0]!;
+    const got = await backend.runProgram(p, [{ offset: 0, data: arena }], k.outputs, { seed: SEED });
+    k.outputs.forEach((o, j) => expect(parityError(got[j]!, sliceOf(want, o)).error).toBeLessThanOrEqual(1e-4));
+  });
+});

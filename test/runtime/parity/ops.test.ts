@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { GraphBuilder } from '../../../src/ir/builder.ts';
 import type { Attrs, Graph } from '../../../src/ir/graph.ts';
 import '../../../src/ir/ops/index.ts';
@@ -7,7 +7,7 @@ import { lowerNaive } from '../../../src/passes/lower.ts';
 import { memoizeSteps, runTrainStep, type StepSource } from '../../../src/runtime/backend.ts';
 import { ReferenceBackend } from '../../../src/runtime/reference/backend.ts';
 import { rng } from '../reference/helpers.ts';
-import { PARITY_BACKENDS, type ParityBackend } from './backends.ts';
+import { describeEachBackend } from './backends.ts';
 
 // Every op alone, as its own plain kernel (one op per kernel: the naive lowering), on small random
 // shapes that hit the scalar tails (sizes that are not multiples of 4, odd channel counts, stride
@@ -245,29 +245,20 @@ function opCases(): OpCase[] {
   return out;
 }
 
-for (const make of PARITY_BACKENDS) {
-  describe('op parity: every op alone', async () => {
-    const backend: ParityBackend = await make();
-    let why: string | undefined;
-    beforeAll(async () => {
-      why = await backend.unavailable();
-    });
-    afterAll(() => backend.close());
-
-    it.each(opCases().map((c) => [c.name, c] as const))(`${backend.name}: %s`, async (_, c) => {
-      if (why) return void console.warn(`skipped: ${why}`);
-      const steps = opSteps(c);
-      const initial = new Map(c.ins.map((x, k) => [`in${k}`, Float32Array.from(x.values)]));
-      const ref = new ReferenceBackend(steps, initial, 1, 7);
-      const ours = await backend.open(steps, initial, 1, 7, lowerNaive);
-      const x = new Float32Array(1);
-      const labels = new Float32Array(1);
-      const want = ref.trainStep(x, labels, 3).logits;
-      const got = (await runTrainStep(ours, x, labels, 3)).logits;
-      ours.dispose();
-      expect(got.length).toBe(want.length);
-      const err = relErr(got, want);
-      expect(err, `relative error ${err.toExponential(2)}`).toBeLessThanOrEqual(TOL);
-    });
+describeEachBackend('op parity: every op alone', (backend, skipped) => {
+  it.each(opCases().map((c) => [c.name, c] as const))(`${backend.name}: %s`, async (_, c) => {
+    if (skipped()) return;
+    const steps = opSteps(c);
+    const initial = new Map(c.ins.map((x, k) => [`in${k}`, Float32Array.from(x.values)]));
+    const ref = new ReferenceBackend(steps, initial, 1, 7);
+    const ours = await backend.open(steps, initial, 1, 7, lowerNaive);
+    const x = new Float32Array(1);
+    const labels = new Float32Array(1);
+    const want = ref.trainStep(x, labels, 3).logits;
+    const got = (await runTrainStep(ours, x, labels, 3)).logits;
+    ours.dispose();
+    expect(got.length).toBe(want.length);
+    const err = relErr(got, want);
+    expect(err, `relative error ${err.toExponential(2)}`).toBeLessThanOrEqual(TOL);
   });
-}
+});

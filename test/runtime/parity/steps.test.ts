@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { compileProgram } from '../../../src/passes/compile.ts';
 import { lowerNaive } from '../../../src/passes/lower.ts';
 import type { Program } from '../../../src/ir/program.ts';
@@ -9,7 +9,7 @@ import { executeGraph } from '../../../src/runtime/reference/execute.ts';
 import { ReferenceBackend } from '../../../src/runtime/reference/backend.ts';
 import { sampleGraph, SAMPLES } from '../../passes/helpers.ts';
 import { rng } from '../reference/helpers.ts';
-import { PARITY_BACKENDS, parityError, peak, type ParityBackend } from './backends.ts';
+import { describeEachBackend, parityError, peak } from './backends.ts';
 
 // Every sample's training step on the backend, compiled by the full pipeline (fused, planned) and
 // lowered one op per kernel (the plain kernels at the samples' shapes), against the reference backend running the graph: from the same state and batch, the loss, the
@@ -83,59 +83,50 @@ function zeroGradient(grads: ReadonlyMap<string, number>): Set<string> {
   return new Set([...grads].filter(([, m]) => m <= 1e-10 * top).map(([n]) => n));
 }
 
-for (const make of PARITY_BACKENDS) {
-  describe('training-step parity on the samples', async () => {
-    const backend: ParityBackend = await make();
-    let why: string | undefined;
-    beforeAll(async () => {
-      why = await backend.unavailable();
-    });
-    afterAll(() => backend.close());
-
-    it.each(SAMPLES.flatMap((s) => LOWERINGS.map(([how, lower]) => [s, how, lower] as const)))(`${backend.name}: %s, %s`, async (name, _how, lower) => {
-      if (why) return void console.warn(`skipped: ${why}`);
-      const graphs = new Map<string, Awaited<ReturnType<typeof sampleGraph>>>();
-      const graph = async (stage: 'train' | 'eval', b: number) => {
-        const key = `${stage}/${b}`;
-        if (!graphs.has(key)) graphs.set(key, await sampleGraph(name, stage, b));
-        return graphs.get(key)!;
-      };
-      for (const s of SCHEDULE) await graph(s.kind, s.batch);
-      const steps = memoizeSteps({ train: (b) => graphs.get(`train/${b}`)!, eval: (b) => graphs.get(`eval/${b}`)! });
-      const init = initialState(steps.train(4).state, SEED);
-      const ref = new ReferenceBackend(steps, init, 4, SEED);
-      const dut = await backend.open(steps, init, 4, SEED, lower);
-      const failures: string[] = [];
-      const check = (what: string, g: ArrayLike<number>, w: ArrayLike<number>, w64: ArrayLike<number>, wj: ArrayLike<number>) => {
-        const spread = Float64Array.from(w, (v, k) => Math.max(Math.abs(v - w64[k]!), Math.abs(v - wj[k]!)));
-        const { error, at } = parityError(g, w, 0, spread);
-        if (!(error <= 1e-4)) failures.push(`${what}: error ${error.toExponential(2)} at ${at}: ${g[at]} vs ${w[at]}`);
-      };
-      // Each step starts both backends from the oracle's state: a step is compared, not a
-      // trajectory (Adam moves every weight by ~lr whatever its gradient's size, so rounding
-      // differences in tiny gradients would compound over steps on any two backends).
-      let state: Map<string, Float32Array> | undefined;
-      const skipped = new Set<string>();
-      for (const [i, s] of SCHEDULE.entries()) {
-        const before = state ?? init;
-        const want = await step(ref, i, state);
-        const want64 = oracle64(steps[s.kind](s.batch), i, before);
-        const jittered = await step(ref, i, state ?? init, JITTER);
-        const got = await step(dut, i, state);
-        check(`step ${i} (${s.kind}) loss`, [got.result.loss], [want.result.loss], [want64.loss], [jittered.result.loss]);
-        check(`step ${i} (${s.kind}) logits`, got.result.logits, want.result.logits, want64.logits, jittered.result.logits);
-        const skip = zeroGradient(want64.grads);
-        if (skip.size) skipped.add([...skip].join(', '));
-        for (const [n, w] of want.state) {
-          expect(got.state.get(n)!.length).toBe(w.length);
-          if (skip.has(n) || skip.has(n.slice(0, n.lastIndexOf('.')))) continue;
-          check(`step ${i} (${s.kind}) state ${n}`, got.state.get(n)!, w, want64.state.get(n) ?? before.get(n)!, jittered.state.get(n)!);
-        }
-        state = want.state;
+describeEachBackend('training-step parity on the samples', (backend, skipped) => {
+  it.each(SAMPLES.flatMap((s) => LOWERINGS.map(([how, lower]) => [s, how, lower] as const)))(`${backend.name}: %s, %s`, async (name, _how, lower) => {
+    if (skipped()) return;
+    const graphs = new Map<string, Awaited<ReturnType<typeof sampleGraph>>>();
+    const graph = async (stage: 'train' | 'eval', b: number) => {
+      const key = `${stage}/${b}`;
+      if (!graphs.has(key)) graphs.set(key, await sampleGraph(name, stage, b));
+      return graphs.get(key)!;
+    };
+    for (const s of SCHEDULE) await graph(s.kind, s.batch);
+    const steps = memoizeSteps({ train: (b) => graphs.get(`train/${b}`)!, eval: (b) => graphs.get(`eval/${b}`)! });
+    const init = initialState(steps.train(4).state, SEED);
+    const ref = new ReferenceBackend(steps, init, 4, SEED);
+    const dut = await backend.open(steps, init, 4, SEED, lower);
+    const failures: string[] = [];
+    const check = (what: string, g: ArrayLike<number>, w: ArrayLike<number>, w64: ArrayLike<number>, wj: ArrayLike<number>) => {
+      const spread = Float64Array.from(w, (v, k) => Math.max(Math.abs(v - w64[k]!), Math.abs(v - wj[k]!)));
+      const { error, at } = parityError(g, w, 0, spread);
+      if (!(error <= 1e-4)) failures.push(`${what}: error ${error.toExponential(2)} at ${at}: ${g[at]} vs ${w[at]}`);
+    };
+    // Each step starts both backends from the oracle's state: a step is compared, not a
+    // trajectory (Adam moves every weight by ~lr whatever its gradient's size, so rounding
+    // differences in tiny gradients would compound over steps on any two backends).
+    let state: Map<string, Float32Array> | undefined;
+    const leftOut = new Set<string>();
+    for (const [i, s] of SCHEDULE.entries()) {
+      const before = state ?? init;
+      const want = await step(ref, i, state);
+      const want64 = oracle64(steps[s.kind](s.batch), i, before);
+      const jittered = await step(ref, i, state ?? init, JITTER);
+      const got = await step(dut, i, state);
+      check(`step ${i} (${s.kind}) loss`, [got.result.loss], [want.result.loss], [want64.loss], [jittered.result.loss]);
+      check(`step ${i} (${s.kind}) logits`, got.result.logits, want.result.logits, want64.logits, jittered.result.logits);
+      const skip = zeroGradient(want64.grads);
+      if (skip.size) leftOut.add([...skip].join(', '));
+      for (const [n, w] of want.state) {
+        expect(got.state.get(n)!.length).toBe(w.length);
+        if (skip.has(n) || skip.has(n.slice(0, n.lastIndexOf('.')))) continue;
+        check(`step ${i} (${s.kind}) state ${n}`, got.state.get(n)!, w, want64.state.get(n) ?? before.get(n)!, jittered.state.get(n)!);
       }
-      dut.dispose();
-      if (skipped.size) console.info(`${name}: zero-gradient parameters left out: ${[...skipped].join('; ')}`);
-      expect(failures).toEqual([]);
-    });
+      state = want.state;
+    }
+    dut.dispose();
+    if (leftOut.size) console.info(`${name}: zero-gradient parameters left out: ${[...leftOut].join('; ')}`);
+    expect(failures).toEqual([]);
   });
-}
+});
