@@ -94,6 +94,28 @@ export function lowerFor(loaded: LoadedModel, training: ResolvedTraining): (g: G
   return (g) => (same ? programs[programKey(g.stage, g.batchSize)] : undefined) ?? compileProgram(g);
 }
 
+/**
+ * Traces the step of an epoch's short last batch now, so that a model it does not fit (batch norm
+ * over a single example, as in PyTorch) fails before training rather than at the end of an epoch.
+ */
+function traceLastBatch(steps: StepSource, count: number, batchSize: number): void {
+  const last = count % batchSize;
+  if (last === 0 || count < batchSize) return;
+  try {
+    steps.train(last);
+  } catch (e) {
+    if (!(e instanceof KilnError)) throw e;
+    const hint = `choose a --batch-size that leaves a last batch of 2 or more (e.g. ${suggestBatch(count, batchSize)})`;
+    throw new KilnError(e.code, `the last batch of each epoch holds ${last} of the ${count.toLocaleString('en-US')} images (batch ${batchSize}): ${e.message}`, e.loc, hint);
+  }
+}
+
+/** The nearest batch size below `batchSize` whose last batch is not a single example. */
+function suggestBatch(count: number, batchSize: number): number {
+  for (let b = batchSize - 1; b > 1; b--) if (count % b !== 1) return b;
+  return 2;
+}
+
 /** Loads the model and the data, checks they fit each other, and starts a backend with fresh weights. */
 export async function openSession(modelPath: string, flags: SessionFlags): Promise<Session> {
   const backendName = choice('--backend', flags.backend ?? BACKENDS[0], BACKENDS);
@@ -108,6 +130,7 @@ export async function openSession(modelPath: string, flags: SessionFlags): Promi
     eval: (b) => graphFor(loaded, 'eval', { batchSize: b, optimizer: training.optimizer }),
   });
   const first = steps.train(training.batchSize);
+  traceLastBatch(steps, data.train.count, training.batchSize);
   const inputShape = training.input;
   if (fmtShape(inputShape) !== fmtShape(data.imageShape)) {
     throw new KilnError('data', `${loaded.file} expects inputs of shape ${fmtShape(inputShape)} but ${data.name} has images of shape ${fmtShape(data.imageShape)}`, undefined, 'set training.input in the model file to the dataset image shape');

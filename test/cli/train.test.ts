@@ -55,6 +55,14 @@ describe('kiln train / eval on an IDX dataset folder', () => {
     expect(kiln(['train', 'samples/mlp.ts', '--optimizer', 'rmsprop']).stderr).toMatch(/--optimizer must be one of sgd, adam, adamw/);
   });
 
+  it('a last batch that batch norm cannot train on (one example) fails before training', () => {
+    const r = kiln(['train', 'samples/lenet.ts', '--data', data, '--batch-size', '255']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/samples\/lenet\.ts:\d+:\d+: the last batch of each epoch holds 1 of the 256 images \(batch 255\): BatchNorm1d 'bn3' expects more than 1 value per channel/);
+    expect(r.stderr).toContain('hint: choose a --batch-size that leaves a last batch of 2 or more (e.g. 254)');
+    expect(r.stderr).not.toContain('Train Batch');
+  });
+
   it('an output path that cannot be written fails before training, naming the flag', () => {
     for (const [flag, path, problem] of [
       ['--save', out('missing/w.safetensors'), `directory ${out('missing')} does not exist`],

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { KilnError } from '../../ir/errors.ts';
 import { ABORT, CMD, CTRL, CTRL_BYTES, IMPORTS, MAX_PAGES, PAGE, waitImport } from '../../codegen/wasm-simd/abi.ts';
 import { loadBinaryen } from '../../codegen/wasm-simd/emitter.ts';
 import { layoutState, type MemoryLayout } from '../../codegen/wasm-simd/layout.ts';
@@ -217,7 +218,16 @@ export class WasmBackend implements Backend {
     const module = new WebAssembly.Module(compiled.binary as Uint8Array<ArrayBuffer>);
     const pages = Math.ceil(compiled.memoryBytes / PAGE);
     const have = this.memory.buffer.byteLength / PAGE;
-    if (pages > have) this.memory.grow(pages - have);
+    if (pages > have) {
+      const need = `the ${kind} step at batch ${batch} needs ${(compiled.memoryBytes / 2 ** 30).toFixed(2)} GiB of wasm memory`;
+      const hint = 'use a smaller --batch-size';
+      if (pages > MAX_PAGES) throw new KilnError('resources', `${need}; WebAssembly memory is at most 4 GiB`, undefined, hint);
+      try {
+        this.memory.grow(pages - have);
+      } catch (e) {
+        throw new KilnError('resources', `${need}, and growing it failed: ${(e as Error).message}`, undefined, hint);
+      }
+    }
     const instance = new WebAssembly.Instance(module, this.imports());
     const id = this.modules.size + 1;
     if (this.workers.length) this.loadOnWorkers(id, module);
