@@ -1,7 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { KilnError } from '../../src/ir/errors.ts';
-import { closest, KNOWN, lintModelFile, lintModelSource, type LintOptions } from '../../src/frontend/lint.ts';
+import { closest } from '../../src/frontend/closest.ts';
+import { KNOWN, lintModelFile, lintModelSource, type LintOptions } from '../../src/frontend/lint.ts';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/models/${name}`, import.meta.url));
 const STUB_API = fileURLToPath(new URL('../fixtures/kiln-api-stub.ts', import.meta.url));

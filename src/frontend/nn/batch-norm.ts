@@ -1,11 +1,21 @@
 import { Module } from '../module.ts';
 import type { Tensor } from '../tensor.ts';
-import { badArg, inputMismatch, positiveInt } from './args.ts';
+import { badArg, inputMismatch, layerOptions, positiveInt, type OptionSpec } from './args.ts';
 
 export interface BatchNormOptions {
   eps?: number;
   momentum?: number;
+  /** PyTorch's; kiln implements only true. */
+  affine?: boolean;
+  /** PyTorch's; kiln implements only true. */
+  trackRunningStats?: boolean;
 }
+
+const OPTIONS: OptionSpec = {
+  positional: ['eps', 'momentum', 'affine', 'trackRunningStats'],
+  supported: ['eps', 'momentum'],
+  fixed: { affine: true, trackRunningStats: true },
+};
 
 /**
  * torch.nn.BatchNorm{1,2}d with affine weights and running statistics. Training normalises with
@@ -21,9 +31,11 @@ abstract class BatchNorm extends Module {
     private readonly layer: string,
     private readonly rank: number,
     numFeatures: number,
-    options: BatchNormOptions,
+    rest: readonly unknown[],
   ) {
     super();
+    const options: BatchNormOptions = layerOptions(layer, rest, OPTIONS);
+    if (options.momentum === null) badArg(layer, 'momentum=null (a cumulative average) is not supported by kiln', 'pass a momentum in [0, 1]; PyTorch\'s default is 0.1');
     this.numFeatures = positiveInt(layer, 'num_features', numFeatures);
     this.eps = options.eps ?? 1e-5;
     this.momentum = options.momentum ?? 0.1;
@@ -71,13 +83,17 @@ abstract class BatchNorm extends Module {
 }
 
 export class BatchNorm2d extends BatchNorm {
-  constructor(numFeatures: number, options: BatchNormOptions = {}) {
-    super('BatchNorm2d', 4, numFeatures, options);
+  constructor(numFeatures: number, options?: BatchNormOptions);
+  constructor(numFeatures: number, eps?: number, momentum?: number, affine?: boolean, trackRunningStats?: boolean);
+  constructor(numFeatures: number, ...rest: unknown[]) {
+    super('BatchNorm2d', 4, numFeatures, rest);
   }
 }
 
 export class BatchNorm1d extends BatchNorm {
-  constructor(numFeatures: number, options: BatchNormOptions = {}) {
-    super('BatchNorm1d', 2, numFeatures, options);
+  constructor(numFeatures: number, options?: BatchNormOptions);
+  constructor(numFeatures: number, eps?: number, momentum?: number, affine?: boolean, trackRunningStats?: boolean);
+  constructor(numFeatures: number, ...rest: unknown[]) {
+    super('BatchNorm1d', 2, numFeatures, rest);
   }
 }

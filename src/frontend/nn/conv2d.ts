@@ -1,15 +1,26 @@
 import { Module } from '../module.ts';
 import type { Tensor } from '../tensor.ts';
-import { badArg, inputMismatch, nonNegInt, pairArg, positiveInt } from './args.ts';
+import { badArg, boolArg, inputMismatch, layerOptions, nonNegInt, pairArg, positiveInt } from './args.ts';
+
+type Pair = number | [number, number];
 
 export interface Conv2dOptions {
-  stride?: number | [number, number];
+  stride?: Pair;
   /** Zero padding per side, or 'valid' (none) or 'same' (stride 1, output size = input size). */
-  padding?: number | [number, number] | 'valid' | 'same';
+  padding?: Pair | 'valid' | 'same';
   bias?: boolean;
+  /** PyTorch's; kiln implements only 1. */
+  dilation?: Pair;
+  /** PyTorch's; kiln implements only 1. */
+  groups?: number;
+  /** PyTorch's; kiln implements only 'zeros'. */
+  paddingMode?: 'zeros';
 }
 
-/** torch.nn.Conv2d: weight [out, in, kh, kw], bias [out], kaiming-uniform(a=√5) init. */
+/**
+ * torch.nn.Conv2d: weight [out, in, kh, kw], bias [out], kaiming-uniform(a=√5) init. Options
+ * named (`{ stride: 2, padding: 1 }`) or positional in PyTorch's order.
+ */
 export class Conv2d extends Module {
   readonly inChannels: number;
   readonly outChannels: number;
@@ -18,14 +29,21 @@ export class Conv2d extends Module {
   readonly padding: [number, number];
   readonly bias: boolean;
 
-  constructor(inChannels: number, outChannels: number, kernelSize: number | [number, number], options: Conv2dOptions = {}) {
+  constructor(inChannels: number, outChannels: number, kernelSize: Pair, options?: Conv2dOptions);
+  constructor(inChannels: number, outChannels: number, kernelSize: Pair, stride?: Pair, padding?: Conv2dOptions['padding'], dilation?: Pair, groups?: number, bias?: boolean, paddingMode?: 'zeros');
+  constructor(inChannels: number, outChannels: number, kernelSize: Pair, ...rest: unknown[]) {
     super();
+    const options: Conv2dOptions = layerOptions('Conv2d', rest, {
+      positional: ['stride', 'padding', 'dilation', 'groups', 'bias', 'paddingMode'],
+      supported: ['stride', 'padding', 'bias'],
+      fixed: { dilation: 1, groups: 1, paddingMode: 'zeros' },
+    });
     this.inChannels = positiveInt('Conv2d', 'in_channels', inChannels);
     this.outChannels = positiveInt('Conv2d', 'out_channels', outChannels);
     this.kernelSize = pairArg('Conv2d', 'kernel_size', kernelSize);
     this.stride = pairArg('Conv2d', 'stride', options.stride ?? 1);
     this.padding = this.resolvePadding(options.padding ?? 0);
-    this.bias = options.bias ?? true;
+    this.bias = boolArg('Conv2d', 'bias', options.bias ?? true);
     const fanIn = this.inChannels * this.kernelSize[0] * this.kernelSize[1];
     const bound = 1 / Math.sqrt(fanIn);
     this.declareState('weight', { shape: [this.outChannels, this.inChannels, ...this.kernelSize], init: { kind: 'uniform', bound }, kind: 'param' });

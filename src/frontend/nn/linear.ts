@@ -1,6 +1,6 @@
 import { Module } from '../module.ts';
 import type { Tensor } from '../tensor.ts';
-import { inputMismatch, positiveInt } from './args.ts';
+import { boolArg, inputMismatch, layerOptions, positiveInt } from './args.ts';
 
 /** torch.nn.Linear: weight [out, in], bias [out], kaiming-uniform(a=√5) init. */
 export class Linear extends Module {
@@ -8,11 +8,14 @@ export class Linear extends Module {
   readonly outFeatures: number;
   readonly bias: boolean;
 
-  constructor(inFeatures: number, outFeatures: number, options: { bias?: boolean } = {}) {
+  constructor(inFeatures: number, outFeatures: number, options?: { bias?: boolean });
+  constructor(inFeatures: number, outFeatures: number, bias?: boolean);
+  constructor(inFeatures: number, outFeatures: number, ...rest: unknown[]) {
     super();
+    const options: { bias?: boolean } = layerOptions('Linear', rest, { positional: ['bias'], supported: ['bias'] });
     this.inFeatures = positiveInt('Linear', 'in_features', inFeatures);
     this.outFeatures = positiveInt('Linear', 'out_features', outFeatures);
-    this.bias = options.bias ?? true;
+    this.bias = boolArg('Linear', 'bias', options.bias ?? true);
     const bound = 1 / Math.sqrt(this.inFeatures);
     this.declareState('weight', { shape: [this.outFeatures, this.inFeatures], init: { kind: 'uniform', bound }, kind: 'param' });
     if (this.bias) this.declareState('bias', { shape: [this.outFeatures], init: { kind: 'uniform', bound }, kind: 'param' });

@@ -1,8 +1,14 @@
 import { Module } from '../module.ts';
 import type { Tensor } from '../tensor.ts';
-import { badArg, inputMismatch, nonNegInt, pairArg } from './args.ts';
+import { badArg, inputMismatch, layerOptions, nonNegInt, pairArg, type OptionSpec } from './args.ts';
 
 type Pair = number | [number, number];
+
+export interface Pool2dOptions {
+  /** Default: the kernel size. */
+  stride?: Pair | null;
+  padding?: Pair;
+}
 
 /** Shared by max and average pooling: torch's kernel_size, stride (default kernel), padding. */
 abstract class Pool2d extends Module {
@@ -11,11 +17,12 @@ abstract class Pool2d extends Module {
   readonly padding: [number, number];
   protected abstract readonly op: string;
 
-  constructor(layer: string, kernelSize: Pair, stride?: Pair | null, padding: Pair = 0) {
+  constructor(layer: string, spec: OptionSpec, kernelSize: Pair, rest: readonly unknown[]) {
     super();
+    const { stride, padding } = layerOptions(layer, rest, spec) as Pool2dOptions;
     this.kernelSize = pairArg(layer, 'kernel_size', kernelSize);
     this.stride = pairArg(layer, 'stride', stride ?? kernelSize);
-    this.padding = pairArg(layer, 'padding', padding, nonNegInt);
+    this.padding = pairArg(layer, 'padding', padding ?? 0, nonNegInt);
     if (this.padding.some((p, i) => 2 * p > this.kernelSize[i]!)) badArg(layer, `padding ${this.padding} must be at most half the kernel size ${this.kernelSize}`);
   }
 
@@ -29,14 +36,18 @@ abstract class Pool2d extends Module {
 
 export class MaxPool2d extends Pool2d {
   protected readonly op = 'max_pool2d';
-  constructor(kernelSize: Pair, stride?: Pair | null, padding: Pair = 0) {
-    super('MaxPool2d', kernelSize, stride, padding);
+  constructor(kernelSize: Pair, options?: Pool2dOptions & { dilation?: 1; returnIndices?: false; ceilMode?: false });
+  constructor(kernelSize: Pair, stride?: Pair | null, padding?: Pair, dilation?: 1, returnIndices?: false, ceilMode?: false);
+  constructor(kernelSize: Pair, ...rest: unknown[]) {
+    super('MaxPool2d', { positional: ['stride', 'padding', 'dilation', 'returnIndices', 'ceilMode'], supported: ['stride', 'padding'], fixed: { dilation: 1, returnIndices: false, ceilMode: false } }, kernelSize, rest);
   }
 }
 
 export class AvgPool2d extends Pool2d {
   protected readonly op = 'avg_pool2d';
-  constructor(kernelSize: Pair, stride?: Pair | null, padding: Pair = 0) {
-    super('AvgPool2d', kernelSize, stride, padding);
+  constructor(kernelSize: Pair, options?: Pool2dOptions & { ceilMode?: false; countIncludePad?: true; divisorOverride?: null });
+  constructor(kernelSize: Pair, stride?: Pair | null, padding?: Pair, ceilMode?: false, countIncludePad?: true, divisorOverride?: null);
+  constructor(kernelSize: Pair, ...rest: unknown[]) {
+    super('AvgPool2d', { positional: ['stride', 'padding', 'ceilMode', 'countIncludePad', 'divisorOverride'], supported: ['stride', 'padding'], fixed: { ceilMode: false, countIncludePad: true, divisorOverride: null } }, kernelSize, rest);
   }
 }
