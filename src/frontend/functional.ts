@@ -1,6 +1,7 @@
 import { KilnError } from '../ir/errors.ts';
 import { fmtShape } from '../ir/shape.ts';
-import { badArg, nonNegInt, pairArg, probability } from './nn/args.ts';
+import { badArg, layerOptions, nonNegInt, pairArg, probability, type OptionSpec } from './nn/args.ts';
+import type { Pool2dOptions } from './nn/pool.ts';
 import { dropout as dropoutOp } from './nn/dropout.ts';
 import { callerLoc } from './source-loc.ts';
 import type { Tensor } from './tensor.ts';
@@ -17,16 +18,31 @@ function dimOf(x: Tensor, dim: number | undefined, fn: string): number {
   return d;
 }
 
-function pool(op: string, fn: string, x: Tensor, kernel: Pair, stride?: Pair | null, padding: Pair = 0): Tensor {
-  const k = pairArg(`F.${fn}`, 'kernel_size', kernel);
-  return x.tracer.op(op, [x], { kernel: k, stride: pairArg(`F.${fn}`, 'stride', stride ?? kernel), padding: pairArg(`F.${fn}`, 'padding', padding, nonNegInt) });
+// torch.nn.functional's orders, which for max pooling differ from nn.MaxPool2d's.
+const MAX_POOL: OptionSpec = { positional: ['stride', 'padding', 'dilation', 'ceilMode', 'returnIndices'], supported: ['stride', 'padding'], fixed: { dilation: 1, ceilMode: false, returnIndices: false } };
+const AVG_POOL: OptionSpec = { positional: ['stride', 'padding', 'ceilMode', 'countIncludePad', 'divisorOverride'], supported: ['stride', 'padding'], fixed: { ceilMode: false, countIncludePad: true, divisorOverride: null } };
+
+function pool(op: string, fn: string, spec: OptionSpec, x: Tensor, kernel: Pair, rest: readonly unknown[]): Tensor {
+  const layer = `F.${fn}`;
+  const { stride, padding } = layerOptions(layer, rest, spec) as Pool2dOptions;
+  const k = pairArg(layer, 'kernel_size', kernel);
+  return x.tracer.op(op, [x], { kernel: k, stride: pairArg(layer, 'stride', stride ?? kernel), padding: pairArg(layer, 'padding', padding ?? 0, nonNegInt) });
+}
+
+/** The arguments actually passed: trailing undefined ones dropped (so one options object reads as named). */
+function trimmed(args: unknown[]): unknown[] {
+  let n = args.length;
+  while (n > 0 && args[n - 1] === undefined) n--;
+  return args.slice(0, n);
 }
 
 /** torch.nn.functional, the subset kiln compiles. */
 export const F = {
   relu: (x: Tensor): Tensor => x.relu(),
-  maxPool2d: (x: Tensor, kernelSize: Pair, stride?: Pair | null, padding: Pair = 0): Tensor => pool('max_pool2d', 'maxPool2d', x, kernelSize, stride, padding),
-  avgPool2d: (x: Tensor, kernelSize: Pair, stride?: Pair | null, padding: Pair = 0): Tensor => pool('avg_pool2d', 'avgPool2d', x, kernelSize, stride, padding),
+  maxPool2d: (x: Tensor, kernelSize: Pair, stride?: Pair | null | Pool2dOptions, padding?: Pair, dilation?: 1, ceilMode?: false, returnIndices?: false): Tensor =>
+    pool('max_pool2d', 'maxPool2d', MAX_POOL, x, kernelSize, trimmed([stride, padding, dilation, ceilMode, returnIndices])),
+  avgPool2d: (x: Tensor, kernelSize: Pair, stride?: Pair | null | Pool2dOptions, padding?: Pair, ceilMode?: false, countIncludePad?: true, divisorOverride?: null): Tensor =>
+    pool('avg_pool2d', 'avgPool2d', AVG_POOL, x, kernelSize, trimmed([stride, padding, ceilMode, countIncludePad, divisorOverride])),
   /**
    * Unlike torch's F.dropout, whose `training` defaults to true even in eval, the default here
    * follows the mode being traced: the eval graph never drops.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nn } from '../../src/frontend/api.ts';
+import { F, nn } from '../../src/frontend/api.ts';
 import { KilnError } from '../../src/ir/errors.ts';
 
 // Layer constructors take their options as PyTorch code writes them, positional or named (and
@@ -50,6 +50,8 @@ describe('options kiln does not implement are errors at the new', () => {
     ['divisor_override', () => new nn.AvgPool2d(2, { divisorOverride: 3 } as never), 'AvgPool2d: divisorOverride=3 is not supported by kiln'],
     ['affine', () => new nn.BatchNorm2d(8, { affine: false } as never), 'BatchNorm2d: affine=false is not supported by kiln (only true'],
     ['track_running_stats', () => new nn.BatchNorm1d(8, 1e-5, 0.1, true, false as never), 'BatchNorm1d: trackRunningStats=false is not supported by kiln'],
+    ['F.maxPool2d ceil_mode (functional order)', () => F.maxPool2d({} as never, 2, 2, 0, 1, true as never), 'F.maxPool2d: ceilMode=true is not supported by kiln'],
+    ['F.avgPool2d count_include_pad', () => F.avgPool2d({} as never, 2, { count_include_pad: false } as never), 'F.avgPool2d: count_include_pad=false is not supported by kiln'],
     ['momentum None', () => new nn.BatchNorm1d(8, { momentum: null } as never), 'BatchNorm1d: momentum=null (a cumulative average) is not supported by kiln'],
   ])('%s', (_, make, message) => {
     const e = thrown(make);
