@@ -97,6 +97,10 @@ export class Tensor {
     return this.tracer.op('neg', [this]);
   }
 
+  sqrt(): Tensor {
+    return this.tracer.op('sqrt', [this]);
+  }
+
   relu(): Tensor {
     return this.tracer.op('relu', [this]);
   }

@@ -164,7 +164,7 @@ export const KERNEL_KINDS: Readonly<Record<string, KernelKind>> = {
 
 /** Op-table ops an expression step may use: the elementwise ones. */
 export const EXPR_OPS: ReadonlySet<string> = new Set([
-  'add', 'sub', 'mul', 'div', 'neg', 'relu', 'relu_grad', 'axpby', 'dropout', 'adam_step',
+  'add', 'sub', 'mul', 'div', 'neg', 'sqrt', 'relu', 'relu_grad', 'axpby', 'dropout', 'adam_step',
   'batch_norm', 'batch_norm_grad', 'batch_var_grad', 'expand',
 ]);
 
@@ -185,7 +185,7 @@ export function inPlaceAllowed(k: Pick<Kernel, 'kind' | 'attrs' | 'inputs' | 'ou
   return k.kind === 'elementwise' || k.kind === 'copy' || IN_PLACE_OPS.has(k.kind);
 }
 
-const IN_PLACE_OPS: ReadonlySet<string> = new Set(['add', 'sub', 'mul', 'div', 'neg', 'relu', 'relu_grad', 'axpby', 'dropout', 'adam_step']);
+const IN_PLACE_OPS: ReadonlySet<string> = new Set(['add', 'sub', 'mul', 'div', 'neg', 'sqrt', 'relu', 'relu_grad', 'axpby', 'dropout', 'adam_step']);
 
 /**
  * WebGPU's limit on storage buffers per shader stage in compatibility mode. The fusion pass

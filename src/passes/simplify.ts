@@ -13,6 +13,7 @@ const folds: Record<string, (a: number[]) => number> = {
   mul: ([a, b]) => a! * b!,
   div: ([a, b]) => a! / b!,
   neg: ([a]) => -a!,
+  sqrt: ([a]) => Math.sqrt(a!),
   relu: ([a]) => Math.max(a!, 0),
 };
 

@@ -137,6 +137,8 @@ function stepOp(e: Emitter, fn: Fn, op: string, attrs: Attrs, a: X[], domain: Sh
       return e.vdiv(a[0]!, a[1]!);
     case 'neg':
       return m.f32x4.neg(a[0]!);
+    case 'sqrt':
+      return m.f32x4.sqrt(a[0]!);
     case 'relu':
       // pmax(x, 0) = (x < 0 ? 0 : x): one maxps, and NaN passes through as with torch.relu.
       return m.f32x4.pmax(a[0]!, e.vzero());

@@ -106,6 +106,8 @@ function stepValue(env: ExprEnv, op: string, attrs: Readonly<Record<string, unkn
       return `${a} / ${b}`;
     case 'neg':
       return `-(${a})`;
+    case 'sqrt':
+      return `sqrt(${a})`;
     case 'expand':
       return `${a}`;
     // select(a, 0, a < 0) keeps a NaN, as Math.max and torch.relu do.

@@ -43,24 +43,15 @@ export const div = binary('div', 'a / b, broadcasting', (b, n, g) => {
   return [ga, b.op('neg', [b.op('mul', [ga, n.id])])];
 });
 
-export const neg = defineOp({
-  name: 'neg',
-  doc: '-x',
-  arity: 1,
-  shape: ([x]) => x!,
-  flops: perElement,
-  grad: (b, _, g) => [b.op('neg', [g])],
-});
+function unary(name: string, doc: string, grad: (b: GradBuilder, n: Node, g: number) => [number]) {
+  return defineOp({ name, doc, arity: 1, shape: ([x]) => x!, flops: perElement, grad });
+}
 
-export const relu = defineOp({
-  name: 'relu',
-  doc: 'max(x, 0)',
-  arity: 1,
-  shape: ([x]) => x!,
-  flops: perElement,
-  // The mask is read from the output, as PyTorch's threshold_backward does: no extra buffer.
-  grad: (b, n, g) => [b.op('relu_grad', [g, n.id])],
-});
+export const neg = unary('neg', '-x', (b, _, g) => [b.op('neg', [g])]);
+// d sqrt(x) = 1/(2·sqrt(x)): reads the output, as torch's sqrt backward does.
+export const sqrt = unary('sqrt', 'sqrt(x)', (b, n, g) => [b.op('div', [g, b.op('mul', [n.id, b.op('const', [], { value: 2 })])])]);
+// The mask is read from the output, as PyTorch's threshold_backward does: no extra buffer.
+export const relu = unary('relu', 'max(x, 0)', (b, n, g) => [b.op('relu_grad', [g, n.id])]);
 
 export const reluGrad = defineOp({
   name: 'relu_grad',

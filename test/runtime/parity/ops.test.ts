@@ -83,6 +83,7 @@ function opCases(): OpCase[] {
     for (const [a, b2] of pairs) add({ name: `${op} [${a}] [${b2}]`, op, ins: [rand(a), op === 'div' ? away(b2) : rand(b2)] });
   for (const n of [1, 2, 3, 5, 13, 33, 20001]) {
     add({ name: `neg [${n}]`, op: 'neg', ins: [rand([n])] });
+    add({ name: `sqrt [${n}]`, op: 'sqrt', ins: [{ shape: [n], values: r.uniform(n, 0, 3) }] });
     add({ name: `relu [${n}]`, op: 'relu', ins: [away([n])] });
     add({ name: `relu_grad [${n}]`, op: 'relu_grad', ins: [rand([n]), away([n])] });
     add({ name: `axpby [${n}]`, op: 'axpby', ins: [rand([n]), rand([n])], attrs: { alpha: 0.9, beta: 0.1 } });

@@ -133,6 +133,7 @@ function cases(): GradCase[] {
       });
 
   add({ name: 'neg', leaves: { x: rand([3, 4]) }, build: (b, id) => b.op('neg', [id.x!]) });
+  add({ name: 'sqrt (values in [0.2, 2])', leaves: { x: leaf([3, 5], r.uniform(15, 0.2, 2)) }, build: (b, id) => b.op('sqrt', [id.x!]) });
   add({ name: 'relu (values at least 0.2 from the kink)', leaves: { x: leaf([4, 5], r.awayFromZero(20)) }, build: (b, id) => b.op('relu', [id.x!]) });
 
   // Reductions and broadcasts.

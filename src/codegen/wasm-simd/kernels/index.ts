@@ -39,6 +39,7 @@ import { reshape } from './reshape.ts';
 import { softmaxCrossEntropy } from './softmax-cross-entropy.ts';
 import { softmaxGrad } from './softmax-grad.ts';
 import { softmax } from './softmax.ts';
+import { sqrt } from './sqrt.ts';
 import { sub } from './sub.ts';
 import { sumTo } from './sum-to.ts';
 import { sum } from './sum.ts';
@@ -55,6 +56,7 @@ export const kernelGens: Record<string, KernelGen> = {
   mul,
   div,
   neg,
+  sqrt,
   relu,
   relu_grad: reluGrad,
   axpby,

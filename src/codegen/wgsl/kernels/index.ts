@@ -29,6 +29,7 @@ export const WGSL_KERNELS: Readonly<Record<string, KernelGen>> = {
   mul: elementwiseOp,
   div: elementwiseOp,
   neg: elementwiseOp,
+  sqrt: elementwiseOp,
   relu: elementwiseOp,
   relu_grad: elementwiseOp,
   axpby: elementwiseOp,

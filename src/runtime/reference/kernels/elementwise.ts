@@ -22,6 +22,7 @@ export const elementwiseKernels: Record<string, RefKernel> = {
   mul: binary((a, b) => a * b),
   div: binary((a, b) => a / b),
   neg: unary((x) => -x),
+  sqrt: unary(Math.sqrt),
   // Math.max propagates NaN, as torch.relu does.
   relu: unary((x) => Math.max(x, 0)),
   relu_grad: (out, [g, y]) => {
