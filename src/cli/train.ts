@@ -3,7 +3,7 @@ import { KilnError } from '../ir/errors.ts';
 import { loadCheckpoint, loadWeights, saveCheckpoint, saveWeights, type RunIdentity, type TrainPosition } from '../runtime/checkpoint.ts';
 import { syncState } from '../runtime/backend.ts';
 import { checkWritable, writeFileAtomic } from '../runtime/output-file.ts';
-import { train } from '../runtime/trainer.ts';
+import { runSteps, train } from '../runtime/trainer.ts';
 import { nonNegInt, positiveInt } from './options.ts';
 import { progressHooks } from './progress.ts';
 import { openSession, type SessionFlags } from './session.ts';
@@ -19,6 +19,9 @@ export interface TrainFlags extends SessionFlags {
   log?: string;
   metricsJson?: string;
 }
+
+/** The textbook's test loader batch. */
+const EVAL_BATCH = 1000;
 
 export async function trainCommand(modelPath: string, flags: TrainFlags): Promise<void> {
   if (flags.init && flags.resume) throw new KilnError('usage', '--init and --resume cannot be combined', undefined, '--resume restores the weights too');
@@ -39,6 +42,11 @@ export async function trainCommand(modelPath: string, flags: TrainFlags): Promis
   const err = process.stderr;
   err.write(`kiln: training ${s.loaded.name} (${s.loaded.file}) on ${data.name}: ${data.train.count.toLocaleString('en-US')} images, batch ${t.batchSize}, ${t.epochs} epoch${t.epochs > 1 ? 's' : ''}, ${t.optimizer.type} lr ${t.optimizer.lr}, seed ${t.seed}, backend ${backend.name}\n`);
   if (flags.resume) err.write(`kiln: resuming from ${flags.resume} at step ${start.step} (epoch ${start.epoch + 1}, batch ${start.batch})\n`);
+  const compileStart = performance.now();
+  const shapes = runSteps(data.train.count, data.test.count, t.batchSize, EVAL_BATCH);
+  for (const [kind, batch] of shapes) backend.prepare(kind, batch);
+  const batches = (kind: string) => shapes.filter(([k]) => k === kind).map(([, b]) => b).join(' and ');
+  err.write(`kiln: compiled the train step (batch ${batches('train')}) and the eval step (batch ${batches('eval')}) in ${((performance.now() - compileStart) / 1000).toFixed(2)} s\n`);
 
   let stopping = false;
   const onSigint = () => {
@@ -60,7 +68,7 @@ export async function trainCommand(modelPath: string, flags: TrainFlags): Promis
         shuffle: flags.shuffle,
         normalize: s.normalize,
         maxSteps,
-        evalBatchSize: 1000,
+        evalBatchSize: EVAL_BATCH,
         logFile: flags.log,
         checkpoint: every && flags.checkpoint ? { every, save } : undefined,
       },

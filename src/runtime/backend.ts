@@ -36,6 +36,11 @@ export interface Backend {
   getState(name: string): Float32Array;
   trainStep(x: Float32Array, labels: Float32Array, step: number): StepResult;
   evalStep(x: Float32Array, labels: Float32Array): StepResult;
+  /**
+   * Compiles the step for a batch size now rather than at its first call, so that a trainer can
+   * keep compilation out of its step times (and report it on its own).
+   */
+  prepare(kind: 'train' | 'eval', batch: number): void;
   dispose(): void;
   /**
    * Present on backends whose device runs behind the host (webgpu), whose trainStep and evalStep

@@ -67,6 +67,16 @@ const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
  * without drop_last), a test evaluation after each epoch. Everything that varies between steps
  * comes from the position, so a run resumed from a checkpoint continues exactly where it stopped.
  */
+/**
+ * Every step a run goes through, as (kind, batch size): training at the batch size and at the
+ * epoch's short last batch, evaluation likewise. Compiling them up front (Backend.prepare) keeps
+ * compilation out of the training time.
+ */
+export function runSteps(trainCount: number, testCount: number, batchSize: number, evalBatchSize: number): ['train' | 'eval', number][] {
+  const sizes = (count: number, b: number) => [...new Set([Math.min(b, count), count % b])].filter((n) => n > 0);
+  return [...sizes(trainCount, batchSize).map((b) => ['train', b] as ['train', number]), ...sizes(testCount, evalBatchSize).map((b) => ['eval', b] as ['eval', number])];
+}
+
 export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, hooks: TrainHooks = {}, start: TrainPosition = { step: 0, epoch: 0, batch: 0 }): Promise<TrainResult> {
   const { train: split, numClasses } = data;
   const pixels = split.images.length / split.count;

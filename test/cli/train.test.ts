@@ -15,6 +15,7 @@ describe('kiln train / eval on an IDX dataset folder', () => {
     const r = kiln(['train', 'samples/simple-cnn.ts', '--data', data, '--batch-size', '32', '--save', out('w.safetensors'), '--log', out('log.jsonl'), '--metrics-json', out('m.json'), '--backend', 'reference']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^Train Batch: 0, Loss: \d\.\d{4}$/m);
+    expect(r.stderr).toMatch(/^kiln: compiled the train step \(batch 32\) and the eval step \(batch 100\) in \d+\.\d\d s$/m);
     expect(r.stderr).toMatch(/Epoch 1: train loss [\d.]+, test loss [\d.]+, test accuracy [\d.]+% \([\d.]+ s\)/);
     const log = readFileSync(out('log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(log).toHaveLength(8);

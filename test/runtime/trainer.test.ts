@@ -6,7 +6,7 @@ import type { Backend } from '../../src/runtime/backend.ts';
 import { loadCheckpoint, saveCheckpoint } from '../../src/runtime/checkpoint.ts';
 import { initialState } from '../../src/runtime/init.ts';
 import { ReferenceBackend } from '../../src/runtime/reference/backend.ts';
-import { train } from '../../src/runtime/trainer.ts';
+import { runSteps, train } from '../../src/runtime/trainer.ts';
 import { cfg, data, identity, steps } from './tiny-run.ts';
 
 function freshBackend(): ReferenceBackend {
@@ -54,5 +54,13 @@ describe('trainer', () => {
     const file = join(dir, 'other.safetensors');
     saveCheckpoint(file, b, { step: 1, epoch: 0, batch: 1 }, identity);
     expect(() => loadCheckpoint(file, b, { ...identity, seed: 8, batchSize: 16 })).toThrow(/seed: checkpoint has 7, this run has 8\n\s+batchSize: checkpoint has 32, this run has 16/);
+  });
+});
+
+describe('runSteps', () => {
+  it('lists the full and short last batches of training and evaluation, once each', () => {
+    expect(runSteps(60000, 10000, 64, 1000)).toEqual([['train', 64], ['train', 32], ['eval', 1000]]);
+    expect(runSteps(10, 5, 64, 1000)).toEqual([['train', 10], ['eval', 5]]);
+    expect(runSteps(256, 100, 32, 30)).toEqual([['train', 32], ['eval', 30], ['eval', 10]]);
   });
 });

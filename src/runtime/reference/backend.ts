@@ -54,14 +54,22 @@ export class ReferenceBackend implements Backend {
     return { loss: values[g.outputs.loss!]![0]!, logits: values[g.outputs.logits!] as Float32Array };
   }
 
-  /** One step of the graph's Program: state and inputs into their slices, run, new state out. */
-  private runProgram(g: Graph, lower: (g: Graph) => Program, feeds: Record<string, Float32Array>): StepResult {
+  prepare(kind: 'train' | 'eval', batch: number): void {
+    if (this.opts.lower) this.programFor(this.steps[kind](batch), this.opts.lower);
+  }
+
+  private programFor(g: Graph, lower: (g: Graph) => Program): { program: Program; arena: Float32Array } {
     let compiled = this.programs.get(g);
     if (!compiled) {
       const program = lower(g);
       this.programs.set(g, (compiled = { program, arena: newArena(program) }));
     }
-    const { program: p, arena } = compiled;
+    return compiled;
+  }
+
+  /** One step of the graph's Program: state and inputs into their slices, run, new state out. */
+  private runProgram(g: Graph, lower: (g: Graph) => Program, feeds: Record<string, Float32Array>): StepResult {
+    const { program: p, arena } = this.programFor(g, lower);
     for (const s of p.state) sliceOf(arena, s.slice).set(this.state.get(s.name)!);
     for (const [name, s] of Object.entries(p.inputs)) sliceOf(arena, s).set(feeds[name]!);
     executeProgram(p, arena, { seed: this.seed });

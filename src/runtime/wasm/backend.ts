@@ -169,6 +169,10 @@ export class WasmBackend implements Backend {
     return this.run(this.module('eval', labels.length), x, labels, 0);
   }
 
+  prepare(kind: 'train' | 'eval', batch: number): void {
+    this.module(kind, batch);
+  }
+
   /** The compiled module of a step, compiling it on first use (for dumps and benchmarks). */
   compiled(kind: 'train' | 'eval', batch: number): { program: Program; compiled: CompiledProgram; compileMs: number } {
     return this.module(kind, batch);

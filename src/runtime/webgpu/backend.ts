@@ -136,6 +136,10 @@ export class WebGpuBackend implements Backend, QueuedSteps {
     for (const [name, data] of initial) this.setState(name, data);
   }
 
+  prepare(kind: 'train' | 'eval', batch: number): void {
+    this.instance(kind, batch);
+  }
+
   /** The program for a stage and batch size, loaded on first use. */
   private instance(stage: 'train' | 'eval', batch: number): ProgramInstance {
     const key = `${stage}/${batch}`;
