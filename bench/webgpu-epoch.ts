@@ -17,7 +17,7 @@ import { loadModelFile } from '../src/frontend/loader.ts';
 import { memoizeSteps } from '../src/runtime/backend.ts';
 import { fillBatch, loadDataset, MNIST_NORMALIZE } from '../src/runtime/data/dataset.ts';
 import { batchBounds, epochOrder, numBatches } from '../src/runtime/data/shuffle.ts';
-import { initialState } from '../src/runtime/init.ts';
+import { initDraws, initialState } from '../src/runtime/init.ts';
 import { openWebGpuBackend } from '../src/runtime/webgpu/backend.ts';
 import { profileDispatches } from '../src/runtime/webgpu/profile.ts';
 
@@ -50,7 +50,7 @@ const backend = await openWebGpuBackend(source, initial, batch, seed, { depth })
 const pixels = split.images.length / split.count;
 const x = new Float32Array(batch * pixels);
 const labels = new Float32Array(batch);
-const order = epochOrder(split.count, seed, 0, true);
+const order = epochOrder(split.count, 0, { seed, initDraws: initDraws(source.train(batch).state) });
 
 /** Queues steps [from, to) of the epoch, flushing every `depth`; returns the losses. */
 async function run(from: number, to: number): Promise<number[]> {

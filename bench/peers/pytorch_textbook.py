@@ -59,19 +59,30 @@ class SimpleCNN(nn.Module):
         return self.fc1(x)
 
 
-def one_epoch(seed):
+def train_textbook(seed, steps=None):
+    """The listing from torch.manual_seed(seed) through one epoch (or its first `steps` steps):
+    the model and each step's loss."""
     torch.manual_seed(seed)
-    train_dataset, test_dataset = MNIST(True), MNIST(False)
-    train_loader = DataLoader(train_dataset, batch_size=64, shuffle=True)
+    train_loader = DataLoader(MNIST(True), batch_size=64, shuffle=True)
     model = SimpleCNN()
     criterion = nn.CrossEntropyLoss()
     optimizer = optim.Adam(model.parameters(), lr=0.001)
     model.train()
+    losses = []
     for data, target in train_loader:
         optimizer.zero_grad()
         loss = criterion(model(data), target)
         loss.backward()
         optimizer.step()
+        losses.append(loss.item())
+        if len(losses) == steps:
+            break
+    return model, losses
+
+
+def one_epoch(seed):
+    model, _ = train_textbook(seed)
+    test_dataset = MNIST(False)
     model.eval()
     with torch.no_grad():
         correct = sum((model(x).argmax(1) == y).sum().item() for x, y in DataLoader(test_dataset, batch_size=1000))

@@ -7,7 +7,7 @@ import type { Program } from '../ir/program.ts';
 import { resolveOptimizer, type ResolvedTraining } from '../frontend/training-options.ts';
 import { memoizeSteps, type Backend, type StepSource } from '../runtime/backend.ts';
 import { loadDataset, MNIST_NORMALIZE, type Dataset } from '../runtime/data/dataset.ts';
-import { initialState } from '../runtime/init.ts';
+import { initDraws, initialState } from '../runtime/init.ts';
 import { ReferenceBackend } from '../runtime/reference/backend.ts';
 import { createWasmBackend, preloadWasmBackend } from '../runtime/wasm/backend.ts';
 import { compileProgram } from '../passes/compile.ts';
@@ -41,6 +41,8 @@ export interface Session {
   backend: Backend;
   /** Parameters and buffers: what a state_dict holds. */
   modelState: string[];
+  /** Draws initialisation takes from the seed's generator; the data order follows them. */
+  initDraws: number;
 }
 
 function parseNormalize(v: string | undefined): [number, number] {
@@ -149,5 +151,5 @@ export async function openSession(modelPath: string, flags: SessionFlags): Promi
         ? await openWebGpu(steps, initial, training.batchSize, training.seed, lower)
         : new ReferenceBackend(steps, initial, training.batchSize, training.seed, { lower });
   const modelState = first.state.filter((s) => s.kind !== 'optim').map((s) => s.name);
-  return { loaded, training, data, normalize, backend, modelState };
+  return { loaded, training, data, normalize, backend, modelState, initDraws: initDraws(first.state) };
 }

@@ -66,6 +66,7 @@ export async function trainCommand(modelPath: string, flags: TrainFlags): Promis
         batchSize: t.batchSize,
         seed: t.seed,
         shuffle: flags.shuffle,
+        initDraws: s.initDraws,
         normalize: s.normalize,
         maxSteps,
         evalBatchSize: EVAL_BATCH,

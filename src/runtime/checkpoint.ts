@@ -21,21 +21,24 @@ export interface RunIdentity {
 }
 
 const META_KEY = 'kiln.checkpoint';
+/** Version 2: epoch orders follow PyTorch's generator; a version-1 run's remaining batches would differ. */
+const VERSION = 2;
 
 /**
  * A checkpoint holds every persistent tensor (parameters, buffers, optimizer state) and the
  * position. The RNG needs no state of its own: dropout masks and epoch orders are functions of
- * (seed, step, epoch), which the position and identity pin down.
+ * (seed, step, epoch) and the model, which the position and identity pin down.
  */
 export function saveCheckpoint(path: string, backend: Backend, position: TrainPosition, identity: RunIdentity): void {
-  writeSafetensors(path, snapshot(backend, [...backend.stateShapes.keys()]), { [META_KEY]: JSON.stringify({ version: 1, ...position, ...identity }) });
+  writeSafetensors(path, snapshot(backend, [...backend.stateShapes.keys()]), { [META_KEY]: JSON.stringify({ version: VERSION, ...position, ...identity }) });
 }
 
 export function loadCheckpoint(path: string, backend: Backend, identity: RunIdentity): TrainPosition {
   const file = readSafetensors(path);
   const raw = file.metadata[META_KEY];
   if (!raw) throw new KilnError('checkpoint', `${path} is not a kiln checkpoint (no '${META_KEY}' metadata)`, undefined, 'resume from a file written by --checkpoint; use --init for plain weights');
-  const meta = JSON.parse(raw) as TrainPosition & RunIdentity;
+  const meta = JSON.parse(raw) as TrainPosition & RunIdentity & { version: number };
+  if (meta.version !== VERSION) throw new KilnError('checkpoint', `${path} is a version ${meta.version} checkpoint; this kiln resumes version ${VERSION}, whose data order differs`, undefined, 'start the run again: resuming it would not continue the same run');
   const diffs = (Object.keys(identity) as (keyof RunIdentity)[]).filter((k) => meta[k] !== identity[k]).map((k) => `${k}: checkpoint has ${JSON.stringify(meta[k])}, this run has ${JSON.stringify(identity[k])}`);
   if (diffs.length) throw new KilnError('checkpoint', `${path} was written by a different run:\n  ${diffs.join('\n  ')}`, undefined, 'resume with the same model, data and options as the run that wrote the checkpoint');
   restore(path, file.tensors, backend, [...backend.stateShapes.keys()]);

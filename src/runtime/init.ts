@@ -1,25 +1,26 @@
 import type { StateTensor } from '../ir/graph.ts';
 import { numel } from '../ir/shape.ts';
-import { Stream, streamKey, uniform } from './rng.ts';
+import { TorchGenerator } from './torch-generator.ts';
 
 /**
- * Initial values of every persistent tensor, PyTorch's schemes drawn from the counter-based RNG:
- * tensor k of the state list (state_dict order) uses stream INIT, counter k, so adding optimizer
- * state never changes a parameter's initial value.
+ * Initial values of every persistent tensor, as PyTorch makes them after `torch.manual_seed(seed)`:
+ * the uniform inits draw from one PyTorch generator in state_dict order, which is the order the
+ * modules' constructors run in, so the weights are PyTorch's bit for bit. Constant inits
+ * (batch-norm affine, buffers, optimizer state) draw nothing, as in PyTorch.
  */
 export function initialState(state: readonly StateTensor[], seed: number): Map<string, Float32Array> {
+  const g = new TorchGenerator(seed);
   const out = new Map<string, Float32Array>();
-  state.forEach((t, k) => {
+  for (const t of state) {
     const data = new Float32Array(numel(t.shape));
-    if (t.init.kind === 'constant') {
-      data.fill(t.init.value);
-    } else {
-      const { bound } = t.init;
-      const key = streamKey(seed, Stream.INIT, k);
-      // torch.nn.init.uniform_(-b, b) = -b + 2b·u
-      for (let i = 0; i < data.length; i++) data[i] = -bound + 2 * bound * uniform(key, i);
-    }
+    if (t.init.kind === 'constant') data.fill(t.init.value);
+    else for (let i = 0; i < data.length; i++) data[i] = g.uniform(-t.init.bound, t.init.bound);
     out.set(t.name, data);
-  });
+  }
   return out;
+}
+
+/** How many 32-bit draws initialisation takes from the generator: the data order draws after them. */
+export function initDraws(state: readonly StateTensor[]): number {
+  return state.reduce((n, t) => n + (t.init.kind === 'uniform' ? numel(t.shape) : 0), 0);
 }

@@ -1,7 +1,8 @@
 /**
- * Counter-based random numbers: every draw is a pure function of (seed, stream, counter, index),
- * so dropout masks, initial weights and epoch shuffles are identical on every backend and
- * reproducible from the seed alone, with no generator state to checkpoint.
+ * Counter-based random numbers for the kernels: every draw is a pure function of (seed, stream,
+ * counter, index), so dropout masks are identical on every backend, computed in parallel, and
+ * reproducible from the seed alone, with no generator state to checkpoint. (Host-side draws —
+ * initial weights, epoch orders — follow PyTorch's generator instead: torch-generator.ts.)
  *
  * Built from MurmurHash3's 32-bit finaliser (a bijection with full avalanche) using only u32
  * multiply, xor and shift, so the WGSL and wasm kernels compute the same bits.
@@ -33,5 +34,5 @@ export function uniform(key: number, index: number): number {
   return (randomBits(key, index) >>> 8) * 5.960464477539063e-8;
 }
 
-/** Streams used by kiln; dropout site k uses DROPOUT + k. */
-export const Stream = { INIT: 1, SHUFFLE: 2, DROPOUT: 1000 } as const;
+/** Streams used by the kernels; dropout site k uses DROPOUT + k. */
+export const Stream = { DROPOUT: 1000 } as const;

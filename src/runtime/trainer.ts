@@ -10,6 +10,8 @@ export interface TrainConfig {
   batchSize: number;
   seed: number;
   shuffle: boolean;
+  /** Draws the model's initialisation takes from PyTorch's generator (init.ts): where the data order's draws begin. */
+  initDraws: number;
   normalize: readonly [number, number];
   /** Stop after this many steps in total (counting steps before a resume). */
   maxSteps?: number;
@@ -63,11 +65,6 @@ export interface TrainResult {
 const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
 
 /**
- * The training loop: epochs of shuffled batches (the last one short, as PyTorch's DataLoader
- * without drop_last), a test evaluation after each epoch. Everything that varies between steps
- * comes from the position, so a run resumed from a checkpoint continues exactly where it stopped.
- */
-/**
  * Every step a run goes through, as (kind, batch size): training at the batch size and at the
  * epoch's short last batch, evaluation likewise. Compiling them up front (Backend.prepare) keeps
  * compilation out of the training time.
@@ -77,6 +74,11 @@ export function runSteps(trainCount: number, testCount: number, batchSize: numbe
   return [...sizes(trainCount, batchSize).map((b) => ['train', b] as ['train', number]), ...sizes(testCount, evalBatchSize).map((b) => ['eval', b] as ['eval', number])];
 }
 
+/**
+ * The training loop: epochs of shuffled batches (the last one short, as PyTorch's DataLoader
+ * without drop_last), a test evaluation after each epoch. Everything that varies between steps
+ * comes from the position, so a run resumed from a checkpoint continues exactly where it stopped.
+ */
 export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, hooks: TrainHooks = {}, start: TrainPosition = { step: 0, epoch: 0, batch: 0 }): Promise<TrainResult> {
   const { train: split, numClasses } = data;
   const pixels = split.images.length / split.count;
@@ -98,7 +100,7 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
   try {
     while (!done() && !interrupted) {
       const epochStart = performance.now();
-      const order = epochOrder(split.count, cfg.seed, pos.epoch, cfg.shuffle);
+      const order = epochOrder(split.count, pos.epoch, cfg.shuffle ? { seed: cfg.seed, initDraws: cfg.initDraws } : undefined);
       hooks.onEpochStart?.(pos.epoch, batches, pos.batch);
       let lossSum = 0;
       let seen = 0;

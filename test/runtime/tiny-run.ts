@@ -5,6 +5,7 @@ import { resolveTraining } from '../../src/frontend/training-options.ts';
 import { memoizeSteps } from '../../src/runtime/backend.ts';
 import type { RunIdentity } from '../../src/runtime/checkpoint.ts';
 import type { Dataset } from '../../src/runtime/data/dataset.ts';
+import { initDraws } from '../../src/runtime/init.ts';
 import type { TrainConfig } from '../../src/runtime/trainer.ts';
 
 // A small run shared by the trainer tests of every backend. The model uses every source of
@@ -21,8 +22,8 @@ function split(count: number, salt: number) {
   return { images, labels, count };
 }
 export const data: Dataset = { name: 'synthetic', train: split(150, 1), test: split(40, 2), numClasses: 3, imageShape: [1, 6, 6], normalize: [0.5, 0.25] };
-export const cfg: TrainConfig = { epochs: 2, batchSize: 32, seed: 7, shuffle: true, normalize: [0.5, 0.25], evalBatchSize: 16 };
 export const identity: RunIdentity = { model: 'Tiny', seed: 7, shuffle: true, batchSize: 32, trainCount: 150, optimizer: 'adam' };
 
 /** The model's train and eval graphs, built once per batch size. */
 export const steps = memoizeSteps({ train: (b) => graphFor(loaded, 'train', { batchSize: b, optimizer: training.optimizer }), eval: (b) => graphFor(loaded, 'eval', { batchSize: b, optimizer: training.optimizer }) });
+export const cfg: TrainConfig = { epochs: 2, batchSize: 32, seed: 7, shuffle: true, initDraws: initDraws(steps.train(32).state), normalize: [0.5, 0.25], evalBatchSize: 16 };

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/runtime/backend.ts';
 import { loadCheckpoint, saveCheckpoint } from '../../src/runtime/checkpoint.ts';
 import { initialState } from '../../src/runtime/init.ts';
+import { writeSafetensors } from '../../src/runtime/safetensors.ts';
 import { ReferenceBackend } from '../../src/runtime/reference/backend.ts';
 import { runSteps, train } from '../../src/runtime/trainer.ts';
 import { cfg, data, identity, steps } from './tiny-run.ts';
@@ -54,6 +55,12 @@ describe('trainer', () => {
     const file = join(dir, 'other.safetensors');
     saveCheckpoint(file, b, { step: 1, epoch: 0, batch: 1 }, identity);
     expect(() => loadCheckpoint(file, b, { ...identity, seed: 8, batchSize: 16 })).toThrow(/seed: checkpoint has 7, this run has 8\n\s+batchSize: checkpoint has 32, this run has 16/);
+  });
+
+  it('refuses a checkpoint of an earlier version, whose data order differs', () => {
+    const file = join(dir, 'v1.safetensors');
+    writeSafetensors(file, {}, { 'kiln.checkpoint': JSON.stringify({ version: 1, step: 1, epoch: 0, batch: 1, ...identity }) });
+    expect(() => loadCheckpoint(file, freshBackend(), identity)).toThrow(/version 1 checkpoint; this kiln resumes version 2/);
   });
 });
 

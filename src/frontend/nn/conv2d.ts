@@ -1,6 +1,7 @@
 import { Module } from '../module.ts';
 import type { Tensor } from '../tensor.ts';
 import { badArg, boolArg, inputMismatch, layerOptions, nonNegInt, pairArg, positiveInt } from './args.ts';
+import { defaultInit } from './default-init.ts';
 
 type Pair = number | [number, number];
 
@@ -45,9 +46,9 @@ export class Conv2d extends Module {
     this.padding = this.resolvePadding(options.padding ?? 0);
     this.bias = boolArg('Conv2d', 'bias', options.bias ?? true);
     const fanIn = this.inChannels * this.kernelSize[0] * this.kernelSize[1];
-    const bound = 1 / Math.sqrt(fanIn);
-    this.declareState('weight', { shape: [this.outChannels, this.inChannels, ...this.kernelSize], init: { kind: 'uniform', bound }, kind: 'param' });
-    if (this.bias) this.declareState('bias', { shape: [this.outChannels], init: { kind: 'uniform', bound }, kind: 'param' });
+    const init = defaultInit(fanIn);
+    this.declareState('weight', { shape: [this.outChannels, this.inChannels, ...this.kernelSize], init: init.weight, kind: 'param' });
+    if (this.bias) this.declareState('bias', { shape: [this.outChannels], init: init.bias, kind: 'param' });
   }
 
   private resolvePadding(p: Conv2dOptions['padding']): [number, number] {

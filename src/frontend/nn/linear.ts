@@ -1,6 +1,7 @@
 import { Module } from '../module.ts';
 import type { Tensor } from '../tensor.ts';
 import { boolArg, inputMismatch, layerOptions, positiveInt } from './args.ts';
+import { defaultInit } from './default-init.ts';
 
 /** torch.nn.Linear: weight [out, in], bias [out], kaiming-uniform(a=√5) init. */
 export class Linear extends Module {
@@ -16,9 +17,9 @@ export class Linear extends Module {
     this.inFeatures = positiveInt('Linear', 'in_features', inFeatures);
     this.outFeatures = positiveInt('Linear', 'out_features', outFeatures);
     this.bias = boolArg('Linear', 'bias', options.bias ?? true);
-    const bound = 1 / Math.sqrt(this.inFeatures);
-    this.declareState('weight', { shape: [this.outFeatures, this.inFeatures], init: { kind: 'uniform', bound }, kind: 'param' });
-    if (this.bias) this.declareState('bias', { shape: [this.outFeatures], init: { kind: 'uniform', bound }, kind: 'param' });
+    const init = defaultInit(this.inFeatures);
+    this.declareState('weight', { shape: [this.outFeatures, this.inFeatures], init: init.weight, kind: 'param' });
+    if (this.bias) this.declareState('bias', { shape: [this.outFeatures], init: init.bias, kind: 'param' });
   }
 
   override forward(x: Tensor): Tensor {

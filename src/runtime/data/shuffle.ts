@@ -1,27 +1,31 @@
 /**
- * The sample order of each epoch: a Fisher-Yates shuffle whose draws are counter-based
- * (seed, SHUFFLE stream, epoch → key; swap position → bits), so epoch e's order is a pure
- * function of (seed, e) — a resumed run needs no generator state, and every backend sees the
- * same batches.
+ * The sample order of each epoch, PyTorch's: that of a script which calls
+ * `torch.manual_seed(seed)`, builds the model (its initialisation takes `initDraws` draws), then
+ * every epoch iterates `DataLoader(train, shuffle=True)` and then the test set's DataLoader.
+ * Each epoch takes three int64 draws from the global generator — the train iterator's worker
+ * base seed, its RandomSampler's seed, the test iterator's base seed — and the sampler runs
+ * randperm on a fresh generator seeded with its draw. So epoch e's order is a pure function of
+ * (seed, initDraws, e): a resumed run needs no generator state, and every backend sees the same
+ * batches. (A PyTorch model with dropout also draws from the global generator while it trains,
+ * so from the second epoch on its orders differ from these; kiln's dropout is counter-based.)
  */
-import { Stream, randomBits, streamKey } from '../rng.ts';
+import { TorchGenerator } from '../torch-generator.ts';
 
-const TWO_32 = 2 ** 32;
+const DRAWS_PER_EPOCH = 6;
 
-/** A permutation of 0..count-1 (identity when `shuffle` is false). */
-export function epochOrder(count: number, seed: number, epoch: number, shuffle: boolean): Uint32Array {
-  const order = new Uint32Array(count);
-  for (let i = 0; i < count; i++) order[i] = i;
-  if (!shuffle) return order;
-  const key = streamKey(seed, Stream.SHUFFLE, epoch);
-  for (let i = count - 1; i > 0; i--) {
-    // A 32-bit draw scaled to [0, i]: bias is at most (i+1)/2^32, far below anything measurable.
-    const j = Math.floor((randomBits(key, i) / TWO_32) * (i + 1));
-    const t = order[i]!;
-    order[i] = order[j]!;
-    order[j] = t;
-  }
-  return order;
+export interface ShuffleSeed {
+  seed: number;
+  initDraws: number;
+}
+
+/** A permutation of 0..count-1 for `epoch`; the identity without a shuffle seed. */
+export function epochOrder(count: number, epoch: number, shuffle?: ShuffleSeed): Uint32Array {
+  if (!shuffle) return Uint32Array.from({ length: count }, (_, i) => i);
+  const global = new TorchGenerator(shuffle.seed);
+  global.skip(shuffle.initDraws + DRAWS_PER_EPOCH * epoch);
+  global.randomInt64();
+  // Generator.manual_seed keeps the low 32 bits of its 64-bit seed.
+  return new TorchGenerator(Number(global.randomInt64() & 0xffffffffn)).randperm(count);
 }
 
 /** Batches per epoch, the last one partial (PyTorch DataLoader with drop_last=False). */

@@ -11,36 +11,35 @@ function isPermutation(a: Uint32Array): boolean {
 }
 
 describe('epochOrder', () => {
-  it('is a deterministic permutation of (seed, epoch)', () => {
-    const a = epochOrder(60000, 42, 3, true);
+  const key = (seed: number, initDraws = 100) => ({ seed, initDraws });
+
+  it('is a deterministic permutation of (seed, initDraws, epoch)', () => {
+    const a = epochOrder(60000, 3, key(42));
     expect(isPermutation(a)).toBe(true);
-    expect(epochOrder(60000, 42, 3, true)).toEqual(a);
+    expect(epochOrder(60000, 3, key(42))).toEqual(a);
   });
 
-  it('differs between epochs and between seeds', () => {
-    const e0 = epochOrder(1000, 7, 0, true);
-    const e1 = epochOrder(1000, 7, 1, true);
-    const s8 = epochOrder(1000, 8, 0, true);
+  it('differs between epochs, seeds and models (initialisation draws)', () => {
+    const e0 = epochOrder(1000, 0, key(7));
     const same = (x: Uint32Array, y: Uint32Array) => x.reduce((n, v, i) => n + (v === y[i] ? 1 : 0), 0);
     // Two independent permutations of 1000 agree in about 1 position; 20 would mean correlation.
-    expect(same(e0, e1)).toBeLessThan(20);
-    expect(same(e0, s8)).toBeLessThan(20);
+    for (const other of [epochOrder(1000, 1, key(7)), epochOrder(1000, 0, key(8)), epochOrder(1000, 0, key(7, 101))]) expect(same(e0, other)).toBeLessThan(20);
   });
 
   it('is the identity without shuffle', () => {
-    expect(Array.from(epochOrder(5, 42, 9, false))).toEqual([0, 1, 2, 3, 4]);
+    expect(Array.from(epochOrder(5, 9))).toEqual([0, 1, 2, 3, 4]);
   });
 
   it('handles 0 and 1 samples', () => {
-    expect(epochOrder(0, 1, 0, true).length).toBe(0);
-    expect(Array.from(epochOrder(1, 1, 0, true))).toEqual([0]);
+    expect(epochOrder(0, 0, key(1)).length).toBe(0);
+    expect(Array.from(epochOrder(1, 0, key(1)))).toEqual([0]);
   });
 
   it('puts each element in each position about equally often', () => {
     // 3 elements, 6000 epochs: each (value, position) count ~2000, sd ~37; 200 off is > 5 sd.
     const counts = new Array(9).fill(0);
     for (let e = 0; e < 6000; e++) {
-      const o = epochOrder(3, 1, e, true);
+      const o = epochOrder(3, e, key(1));
       for (let p = 0; p < 3; p++) counts[o[p]! * 3 + p]++;
     }
     for (const c of counts) expect(Math.abs(c - 2000)).toBeLessThan(200);

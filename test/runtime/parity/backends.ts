@@ -2,6 +2,7 @@ import type { Graph } from '../../../src/ir/graph.ts';
 import type { Program, Slice } from '../../../src/ir/program.ts';
 import type { Backend, StepSource } from '../../../src/runtime/backend.ts';
 import { afterAll, beforeAll, describe } from 'vitest';
+import { sliceOf } from '../../../src/runtime/reference/program.ts';
 import { wasm } from './wasm.ts';
 
 /**
@@ -81,11 +82,11 @@ export function describeEachBackend(title: string, suite: (backend: ParityBacken
 
 /**
  * The error of `got` against the oracle `want`: max |got - want| / max(|want|, floor), with
- * floor = max(1% of want's largest magnitude, 1e-3·scale). Relative per element, except that
+ * floor = max(`peakShare` (1%) of want's largest magnitude, 1e-3·scale). Relative per element, except that
  * tiny elements are judged against the floor: an f32 sum of n terms is off by about √n·2^-24 of
  * the terms' magnitudes, so an element that cancels to near zero (a gradient summed over a batch)
- * has no meaningful relative error of its own. `scale` is the magnitude of what was summed, e.g.
- * the kernel's largest input: a bias feeding a batch norm has a gradient that is exactly zero but
+ * has no meaningful relative error of its own. `scale` is the magnitude of what was summed
+ * (kernelScale): a bias feeding a batch norm has a gradient that is exactly zero but
  * for rounding (~1e-8 here), and only such a scale can judge it; with a 1e-4 bound the floor
  * allows 1e-7·scale absolute.
  *
@@ -96,9 +97,10 @@ export function describeEachBackend(title: string, suite: (backend: ParityBacken
  * g's size, so a gradient that cancels to 1e-8 (f32 and f64 oracles already 20% apart) moves
  * its weight by an amount no two f32 backends agree on.
  */
-export function parityError(got: ArrayLike<number>, want: ArrayLike<number>, scale = 0, spread?: ArrayLike<number>): { error: number; at: number } {
+export function parityError(got: ArrayLike<number>, want: ArrayLike<number>, opts: { scale?: number; spread?: ArrayLike<number>; peakShare?: number } = {}): { error: number; at: number } {
+  const { scale = 0, spread, peakShare = 1e-2 } = opts;
   if (got.length !== want.length) return { error: Infinity, at: -1 };
-  const floor = Math.max(peak(want) * 1e-2, scale * 1e-3, 1e-30);
+  const floor = Math.max(peak(want) * peakShare, scale * 1e-3, 1e-30);
   let error = 0;
   let at = -1;
   for (let i = 0; i < want.length; i++) {
@@ -118,6 +120,19 @@ export function parityError(got: ArrayLike<number>, want: ArrayLike<number>, sca
  * that sums in f32 rounds more often than the oracle, which stores f32 but accumulates in f64.
  */
 export const SPREAD_FACTOR = 10;
+
+/**
+ * parityError's `scale` for one output of a kernel run on `arena`: the largest input magnitude
+ * times √n, n the number of input elements per output element (1 for elementwise kernels; the
+ * batch·positions a bias gradient sums). An f32 sum of n terms rounds by about √n·2^-24 of their
+ * magnitude: a gradient that cancels to zero but for rounding (a bias feeding a batch norm) is
+ * off by that much on any two backends that sum in different orders.
+ */
+export function kernelScale(arena: Float32Array, inputs: readonly Slice[], output: Slice): number {
+  const numelOf = (s: Slice) => s.shape.reduce((a, b) => a * b, 1);
+  const terms = Math.max(1, ...inputs.map(numelOf)) / Math.max(1, numelOf(output));
+  return Math.max(...inputs.map((s) => peak(sliceOf(arena, s)))) * Math.sqrt(Math.max(1, terms));
+}
 
 /** The largest magnitude in `xs`. */
 export function peak(xs: ArrayLike<number>): number {

@@ -4,7 +4,7 @@ import type { Program } from '../../../src/ir/program.ts';
 import { compileProgram } from '../../../src/passes/compile.ts';
 import { executeProgram, newArena, sliceOf } from '../../../src/runtime/reference/program.ts';
 import { modelGraphs, randomFeeds, randomModel, sampleGraph, SAMPLES } from '../../passes/helpers.ts';
-import { describeEachBackend, parityError, peak } from './backends.ts';
+import { describeEachBackend, kernelScale, parityError } from './backends.ts';
 
 // Every kernel of the compiled (fused, planned) Programs of the samples and of random models,
 // one at a time: the reference runs the Program up to the kernel, the backend runs that kernel
@@ -72,10 +72,9 @@ describeEachBackend('kernel parity on compiled programs', (backend, skipped) => 
     const failures: string[] = [];
     for (const [i, k] of p.kernels.entries()) {
       const got = await backend.runProgram({ ...p, kernels: [k] }, [{ offset: 0, data: arenas[i]! }], k.outputs, { seed: SEED, step: STEP });
-      const scale = Math.max(...k.inputs.map((s) => peak(sliceOf(arenas[i]!, s))));
       k.outputs.forEach((o, j) => {
         const want = sliceOf(arenas[i + 1]!, o);
-        const { error, at } = parityError(got[j]!, want, scale);
+        const { error, at } = parityError(got[j]!, want, { scale: kernelScale(arenas[i]!, k.inputs, o) });
         if (!(error <= 1e-4)) failures.push(`${k.name} (${k.kind}) output ${j} [${o.shape}]: error ${error.toExponential(2)} at ${at}: ${got[j]![at]} vs ${want[at]}`);
       });
     }

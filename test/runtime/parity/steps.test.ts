@@ -31,6 +31,14 @@ const LOWERINGS: [string, (g: Graph) => Program][] = [
  * cancels over the batch, and every weight Adam moves by lr·g/(|g| + eps) from it.
  */
 const JITTER = 1e-6;
+/**
+ * A step sums each gradient over the batch and every spatial position (3,136 terms per channel
+ * for LeNet's first batch norm at batch 4); moments and weights inherit that sum's f32 rounding,
+ * about √n·2^-24 of the summed terms, which a channel whose terms cancel can make a visible share
+ * of its own value (2e-6 of the tensor's peak at 1% of the peak, seen). So elements under 10% of
+ * the peak are judged absolutely, at 1e-5 of it: a wrong index, term or scale is off by far more.
+ */
+const PEAK_SHARE = 0.1;
 const PIXELS = 784;
 const SCHEDULE: ({ kind: 'train'; batch: number; step: number } | { kind: 'eval'; batch: number })[] = [
   { kind: 'train', batch: 4, step: 0 },
@@ -100,7 +108,7 @@ describeEachBackend('training-step parity on the samples', (backend, skipped) =>
     const failures: string[] = [];
     const check = (what: string, g: ArrayLike<number>, w: ArrayLike<number>, w64: ArrayLike<number>, wj: ArrayLike<number>) => {
       const spread = Float64Array.from(w, (v, k) => Math.max(Math.abs(v - w64[k]!), Math.abs(v - wj[k]!)));
-      const { error, at } = parityError(g, w, 0, spread);
+      const { error, at } = parityError(g, w, { spread, peakShare: PEAK_SHARE });
       if (!(error <= 1e-4)) failures.push(`${what}: error ${error.toExponential(2)} at ${at}: ${g[at]} vs ${w[at]}`);
     };
     // Each step starts both backends from the oracle's state: a step is compared, not a

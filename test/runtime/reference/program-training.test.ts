@@ -7,7 +7,7 @@ import { compileProgram } from '../../../src/passes/compile.ts';
 import { memoizeSteps } from '../../../src/runtime/backend.ts';
 import { fillBatch, loadDataset } from '../../../src/runtime/data/dataset.ts';
 import { epochOrder } from '../../../src/runtime/data/shuffle.ts';
-import { initialState } from '../../../src/runtime/init.ts';
+import { initDraws, initialState } from '../../../src/runtime/init.ts';
 import { ReferenceBackend, type ReferenceOptions } from '../../../src/runtime/reference/backend.ts';
 
 async function losses(sample: string, steps: number, opts: ReferenceOptions): Promise<{ train: number[]; eval: number[]; weights: Float32Array[] }> {
@@ -17,7 +17,7 @@ async function losses(sample: string, steps: number, opts: ReferenceOptions): Pr
   const state = (source.train(64) as Graph).state;
   const backend = new ReferenceBackend(source, initialState(state, 5), 64, 5, opts);
   const data = loadDataset('mnist');
-  const order = epochOrder(data.train.count, 5, 0, true);
+  const order = epochOrder(data.train.count, 0, { seed: 5, initDraws: initDraws(state) });
   const x = new Float32Array(64 * 784);
   const labels = new Float32Array(64);
   const train: number[] = [];
@@ -29,7 +29,7 @@ async function losses(sample: string, steps: number, opts: ReferenceOptions): Pr
   fillBatch(data.train, order, steps * 64, 20, x, labels);
   train.push(backend.trainStep(x.subarray(0, 20 * 784), labels.subarray(0, 20), steps).loss);
   const evalLosses = [0, 1].map((i) => {
-    fillBatch(data.test, epochOrder(data.test.count, 0, 0, false), i * 64, 64, x, labels);
+    fillBatch(data.test, epochOrder(data.test.count, 0), i * 64, 64, x, labels);
     return backend.evalStep(x, labels).loss;
   });
   return { train, eval: evalLosses, weights: state.map((s) => backend.getState(s.name)) };

@@ -4,7 +4,7 @@ import { compileProgram } from '../../../src/passes/compile.ts';
 import { executeProgram, newArena, sliceOf } from '../../../src/runtime/reference/program.ts';
 import { runProgramOnce } from '../../../src/runtime/wasm/run-program.ts';
 import { modelGraphs, randomFeeds, randomModel } from '../../passes/helpers.ts';
-import { parityError, peak } from '../parity/backends.ts';
+import { kernelScale, parityError } from '../parity/backends.ts';
 
 // The wasm conv-block fast paths in every form the planner makes of a 2×2/2 max-pooled block:
 // the backward reading a stored argmax (with and without ReLU, with the linear layer's input
@@ -45,9 +45,8 @@ describe('wasm conv blocks with a stored argmax', () => {
     for (const [i, k] of p.kernels.entries()) {
       if (!k.kind.startsWith('conv_block')) continue;
       const got = await runProgramOnce({ ...p, kernels: [k] }, [{ offset: 0, data: arenas[i]! }], k.outputs, { seed, step: 3 });
-      const scale = Math.max(...k.inputs.map((s) => peak(sliceOf(arenas[i]!, s))));
       k.outputs.forEach((o, j) => {
-        const { error, at } = parityError(got[j]!, sliceOf(arenas[i + 1]!, o), scale);
+        const { error, at } = parityError(got[j]!, sliceOf(arenas[i + 1]!, o), { scale: kernelScale(arenas[i]!, k.inputs, o) });
         if (!(error <= 1e-4)) failures.push(`${k.name} output ${j}: error ${error.toExponential(2)} at ${at}`);
       });
     }
