@@ -44,7 +44,7 @@ function sessionOptions(cmd: Command): Command {
     .option('--data <mnist|DIR>', "dataset: 'mnist' (bundled) or a folder of IDX files (raw or .gz)")
     .option('--normalize <mean,std>', 'pixel normalisation after scaling to [0, 1] (default 0.1307,0.3081)')
     .option('--batch-size <n>', 'training batch size')
-    .option('--seed <n>', 'seed for initialisation, shuffling and dropout')
+    .option('--seed <n>', "seed for initialisation, shuffling and dropout (as torch.manual_seed: PyTorch's weights and batch order)")
     .option('--backend <name>', BACKENDS.join(' | '), BACKENDS[0])
     .option('--threads <n>', 'threads for the wasm backend (default: the number of cores)');
 }
