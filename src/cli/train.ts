@@ -87,7 +87,7 @@ export async function trainCommand(modelPath: string, flags: TrainFlags): Promis
     err.write(`kiln: stopped at step ${result.position.step}; checkpoint written to ${checkpointPath}\n  resume with: kiln train ${s.loaded.file} --resume ${checkpointPath}\n`);
     process.exitCode = 130;
   } else if (!Number.isNaN(result.testAccuracy)) {
-    err.write(`kiln: ${result.steps} steps in ${result.seconds.toFixed(1)} s (${Math.round(result.imagesPerSec).toLocaleString('en-US')} images/s training); test accuracy ${(100 * result.testAccuracy).toFixed(2)}%, test loss ${result.testLoss.toFixed(4)}\n`);
+    err.write(`kiln: ${result.steps} step${result.steps === 1 ? '' : 's'} in ${result.seconds.toFixed(1)} s (${Math.round(result.imagesPerSec).toLocaleString('en-US')} images/s training); test accuracy ${(100 * result.testAccuracy).toFixed(2)}%, test loss ${result.testLoss.toFixed(4)}\n`);
   }
   if (flags.save) {
     saveWeights(flags.save, backend, s.modelState);
