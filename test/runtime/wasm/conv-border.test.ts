@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { deadTapShare } from '../../../src/codegen/wasm-simd/conv.ts';
-import type { Program, Slice } from '../../../src/ir/program.ts';
-import { executeProgram, newArena, sliceOf } from '../../../src/runtime/reference/program.ts';
-import { runProgramOnce } from '../../../src/runtime/wasm/run-program.ts';
-import { kernelScale, parityError } from '../parity/backends.ts';
+import type { Program } from '../../../src/ir/program.ts';
+import { oneKernelProgram, wasmAgainstReference } from './one-kernel.ts';
 
 // Convolutions whose input has a wide zero border (LeNet's transposed conv2 is 38% border) skip
 // the taps that would read only zeros, tile by tile (convImage's live region). These shapes make
@@ -33,27 +31,10 @@ function program(c: Case): Program {
   const [O, , KH, KW] = c.w;
   const HO = Math.floor((H + 2 * c.padding - KH) / c.stride) + 1;
   const WO = Math.floor((W + 2 * c.padding - KW) / c.stride) + 1;
-  let offset = 0;
-  const slice = (shape: number[], value: string): Slice => {
-    const s = { offset, bytes: 4 * shape.reduce((a, b) => a * b, 1), shape, value };
-    offset += Math.ceil(s.bytes / 256) * 256;
-    return s;
-  };
   const conv = { stride: [c.stride, c.stride], padding: [c.padding, c.padding] };
-  const [ins, out, attrs] =
-    c.kind === 'conv2d'
-      ? [[slice(c.x, 'x'), slice(c.w, 'w'), slice([O], 'b')], slice([N, O, HO, WO], 'y'), conv]
-      : [[slice([N, O, HO, WO], 'g'), slice(c.w, 'w')], slice(c.x, 'dx'), { ...conv, shape: c.x }];
-  return {
-    stage: 'train',
-    batchSize: N,
-    state: [],
-    inputs: Object.fromEntries(ins.map((s) => [s.value, s])),
-    outputs: {},
-    constants: [],
-    memory: { arenaBytes: offset, naiveBytes: offset, lowerBoundBytes: offset },
-    kernels: [{ name: 'k0', kind: c.kind, ops: [c.kind], attrs, inputs: ins, outputs: [out] }],
-  } as unknown as Program;
+  return c.kind === 'conv2d'
+    ? oneKernelProgram(c.kind, [[c.x, 'x'], [c.w, 'w'], [[O], 'b']], [[N, O, HO, WO], 'y'], conv)
+    : oneKernelProgram(c.kind, [[[N, O, HO, WO], 'g'], [c.w, 'w']], [c.x, 'dx'], { ...conv, shape: c.x });
 }
 
 /** What convImage is given for the case: the padded input, or the spread gradient of dx. */
@@ -76,13 +57,7 @@ describe('wasm convolutions skip the taps of a zero border', () => {
     const t = tiling(c);
     expect(deadTapShare(t, t.HO >= 2 ? 2 : 1)).toBeGreaterThanOrEqual(0.15);
     const p = program(c);
-    const arena = newArena(p);
-    for (let i = 0; i < arena.length; i++) arena[i] = Math.sin(1.7 * i + 0.3);
-    const before = Float32Array.from(arena);
-    executeProgram(p, arena, { seed: 0 });
-    const k = p.kernels[0]!;
-    const [got] = await runProgramOnce(p, [{ offset: 0, data: before }], k.outputs);
-    const { error, at } = parityError(got!, sliceOf(arena, k.outputs[0]!), { scale: kernelScale(before, k.inputs, k.outputs[0]!) });
+    const { error, at } = await wasmAgainstReference(p, 1.7, 0.3);
     expect(error, `worst at ${at}`).toBeLessThanOrEqual(1e-4);
   });
 });

@@ -8,15 +8,15 @@ import { createWasmBackend, type WasmBackendOptions } from '../../../src/runtime
 // The worker pool's failure paths: a trap on any thread, or a thread that never reaches a
 // barrier, must surface as an error in the caller within a second, and nothing may hang.
 
-async function simpleCnn(): Promise<{ steps: StepSource; initial: Map<string, Float32Array> }> {
-  const loaded = await loadModelFile('samples/simple-cnn.ts', { lint: false });
+async function sample(name = 'simple-cnn', batch = 8): Promise<{ steps: StepSource; initial: Map<string, Float32Array> }> {
+  const loaded = await loadModelFile(`samples/${name}.ts`, { lint: false });
   const optimizer = loaded.training.optimizer;
   const steps = memoizeSteps({ train: (b) => graphFor(loaded, 'train', { batchSize: b, optimizer }), eval: (b) => graphFor(loaded, 'eval', { batchSize: b, optimizer }) });
-  return { steps, initial: initialState(steps.train(8).state, 0) };
+  return { steps, initial: initialState(steps.train(batch).state, 0) };
 }
 
 async function stepWith(opts: WasmBackendOptions): Promise<{ error: Error; ms: number; again: Error }> {
-  const { steps, initial } = await simpleCnn();
+  const { steps, initial } = await sample();
   const b = await createWasmBackend(steps, initial, 8, 0, opts);
   b.compiled('train', 8);
   const x = new Float32Array(8 * 784);
@@ -42,7 +42,7 @@ async function stepWith(opts: WasmBackendOptions): Promise<{ error: Error; ms: n
 
 describe('wasm worker pool', () => {
   it('runs steps on 2 threads with the same result as 1', async () => {
-    const { steps, initial } = await simpleCnn();
+    const { steps, initial } = await sample();
     const one = await createWasmBackend(steps, initial, 8, 0, { threads: 1 });
     const two = await createWasmBackend(steps, initial, 8, 0, { threads: 2 });
     const x = Float32Array.from({ length: 8 * 784 }, (_, i) => Math.sin(i));
@@ -50,6 +50,23 @@ describe('wasm worker pool', () => {
     for (let s = 0; s < 3; s++) expect(two.trainStep(x, labels, s).loss).toBeCloseTo(one.trainStep(x, labels, s).loss, 6);
     one.dispose();
     two.dispose();
+  });
+
+  it('runs LeNet on 2 threads with bitwise the result of 1, run after run', async () => {
+    // Threads share work out as it comes (sharedLoop), so which thread sums what varies from run
+    // to run: every split must still add in a fixed order, or seeds would not reproduce.
+    const { steps, initial } = await sample('lenet', 32);
+    const x = Float32Array.from({ length: 32 * 784 }, (_, i) => Math.sin(i));
+    const labels = Float32Array.from({ length: 32 }, (_, i) => i % 10);
+    const run = async (threads: number) => {
+      const b = await createWasmBackend(steps, initial, 32, 0, { threads });
+      const losses = [0, 1, 2].map((s) => b.trainStep(x, labels, s).loss);
+      const state = [...b.stateShapes.keys()].map((n) => Array.from(b.getState(n)));
+      b.dispose();
+      return { losses, state };
+    };
+    const one = await run(1);
+    for (let r = 0; r < 3; r++) expect(await run(2)).toEqual(one);
   });
 
   it('a trap in a worker surfaces as an error within a second', async () => {
@@ -74,7 +91,7 @@ describe('wasm worker pool', () => {
 
 describe('wasm memory limits', () => {
   it('a step that needs more than 4 GiB is a clear error naming the batch, not a grow() failure', async () => {
-    const { steps, initial } = await simpleCnn();
+    const { steps, initial } = await sample();
     const b = await createWasmBackend(steps, initial, 8, 0, { threads: 1 });
     expect(() => b.compiled('train', 180_000)).toThrow(/^the train step at batch 180000 needs [4-9]\.\d\d GiB of wasm memory; WebAssembly memory is at most 4 GiB$/);
     b.dispose();

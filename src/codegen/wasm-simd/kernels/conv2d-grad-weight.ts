@@ -1,10 +1,14 @@
 import { ints, pair } from '../../../ir/op.ts';
 import { loadStrided } from '../conv.ts';
-import type { X } from '../emitter.ts';
+import { ZIP_HI, ZIP_LO, type X } from '../emitter.ts';
 import { PARALLEL_MIN, onThread0, sharedLoop, span, type KernelCtx } from '../kernel.ts';
 
 /**
  * dw[o, c, kh, kw] = Σ_{n, oh, ow} g[n, o, oh, ow] · x[n, c, oh·sh - ph + kh, ow·sw - pw + kw].
+ *
+ * With a multiple of 4 output channels and at least 16 taps (C·KH·KW) to share each transposed
+ * gradient, vectors run over output channels (byOutputChannels); otherwise over output columns,
+ * as follows.
  *
  * Tasks are (pair of output channels, input channel) for each group of 4 taps, split across
  * threads (no two threads write the same dw). A task walks its two output-gradient planes and the
@@ -53,6 +57,10 @@ export function conv2dGradWeight(c: KernelCtx): void {
     });
   }
 
+  if (O % 4 === 0 && C * KH * KW >= 16) {
+    byOutputChannels(c, xs, { N, O, HO, WO, C, KH, KW, sh, sw, Hp, Wp });
+    return;
+  }
   // Register tile: OB = 2 output channels × TB = 4 taps = 8 accumulators; per 4 output columns
   // it loads 2 gradient vectors and 4 shifted input vectors for 8 multiply-adds (6 loads per 8,
   // all of a block's loads fit in registers next to the accumulators, see tapLoop in conv.ts).
@@ -122,3 +130,137 @@ export function conv2dGradWeight(c: KernelCtx): void {
     return body;
   });
 }
+
+interface Dims {
+  N: number;
+  O: number;
+  HO: number;
+  WO: number;
+  C: number;
+  KH: number;
+  KW: number;
+  sh: number;
+  sw: number;
+  Hp: number;
+  Wp: number;
+}
+
+/**
+ * The weight gradient with vectors over output channels: every lane does useful work whatever
+ * the image width (columns in vectors of 4 waste a quarter of LeNet's 10-wide rows, and 25 taps
+ * in groups of 4 another 11%). Threads take chunks of images; for each image, the output gradient is transposed
+ * to [position, channel] in thread scratch (O·HO·WO floats, L1-sized for small images), then for
+ * each input channel and group of taps a register tile of OV channel vectors × TB taps walks the
+ * positions: per position OV gradient loads and TB broadcast input loads feed OV·TB multiply-adds
+ * (8 accumulators: 4·2, 2·4 or 1·8, the most channel vectors that divide O/4). Each image's
+ * sums are added into its chunk's partials ([c, tap, o], O·C·KH·KW floats; a chunk is one image
+ * up to 16 MiB of partials), which a second phase adds in chunk order into dw: deterministic
+ * whatever the threads, and rounding grows with HO·WO + N terms, as in the column form.
+ */
+function byOutputChannels(c: KernelCtx, xs: number, d: Dims): void {
+  const { e } = c;
+  const m = e.m;
+  const { N, O, HO, WO, C, KH, KW, sh, sw, Hp, Wp } = d;
+  const P = HO * WO;
+  const KK = KH * KW;
+  const OV = [4, 2, 1].find((v) => (O / 4) % v === 0)!;
+  const TB = 8 / OV;
+  const oBlocks = O / (4 * OV);
+  const groups: [number, number][][] = [];
+  for (let i = 0; i < KK; i += TB) groups.push(Array.from({ length: Math.min(TB, KK - i) }, (_, j) => [Math.floor((i + j) / KW), (i + j) % KW] as [number, number]));
+  const g = c.inAddr(0);
+  const dw = c.outAddr(0);
+  // Images go in K fixed chunks, each summed by one thread into its own partials and the chunks
+  // added in order after: the same sums in the same order whatever the thread count or timing.
+  const totBytes = 4 * O * C * KK;
+  const K = Math.min(N, Math.max(1, Math.floor(MAX_PARTIALS / (O * C * KK))));
+  const G = Math.ceil(N / K);
+  const totals = c.sharedScratch(K * totBytes);
+
+  c.phase((fn, tid) => {
+    const [n, p, o, ob, cc, oh, ow, pg, px, gt, tot, chunk] = Array.from({ length: 12 }, () => fn.i32());
+    const gv = Array.from({ length: OV }, () => fn.v128());
+    const xv = fn.v128();
+    const acc = Array.from({ length: OV * TB }, () => fn.v128());
+    const rows = Array.from({ length: 4 }, () => fn.v128());
+    const mix = Array.from({ length: 4 }, () => fn.v128());
+    const pass = (gr: [number, number][]): X[] => {
+      const at = (q: number, t: number) => acc[q * TB + t]!;
+      const position: X[] = [];
+      for (let q = 0; q < OV; q++) position.push(gv[q]!.set(e.vload(pg.get(), 16 * q)));
+      gr.forEach(([kh, kw], t) => {
+        position.push(xv.set(e.vsplatLoad(px.get(), 4 * (kh * Wp + kw))));
+        for (let q = 0; q < OV; q++) position.push(at(q, t).set(e.madd(gv[q]!.get(), xv.get(), at(q, t).get())));
+      });
+      position.push(pg.set(e.addc(pg.get(), 4 * O)), px.set(e.addc(px.get(), 4 * sw)));
+      // totals[(cc·KK + tap)·O + o]: the tile's tap t, channels ob·4·OV + 4q ..
+      const tap0 = gr[0]![0] * KW + gr[0]![1];
+      const slot = (q: number, t: number) => 4 * ((tap0 + t) * O + 4 * q);
+      const base = e.add(tot.get(), e.add(e.mulc(cc.get(), 4 * KK * O), e.mulc(ob.get(), 16 * OV)));
+      const sums: X[] = [];
+      for (let q = 0; q < OV; q++) for (let t = 0; t < gr.length; t++) sums.push(e.vstore(e.copyExpr(base), e.vadd(e.vload(e.copyExpr(base), slot(q, t)), at(q, t).get()), slot(q, t)));
+      return [
+        ...acc.map((a) => a.set(e.vzero())),
+        pg.set(e.add(gt.get(), e.mulc(ob.get(), 16 * OV))),
+        e.forc(oh, 0, HO, 1, [
+          px.set(e.add(e.i32(xs), e.add(e.mulc(n.get(), 4 * C * Hp * Wp), e.add(e.mulc(cc.get(), 4 * Hp * Wp), e.mulc(oh.get(), 4 * sh * Wp))))),
+          e.forc(ow, 0, WO, 1, position),
+        ]),
+        ...sums,
+      ];
+    };
+    // gT[p·O + o] = g[n, o, p], in 4×4 blocks (4 rows of g in, 4 columns out by two rounds of
+    // interleaving); the last P % 4 positions one float at a time.
+    const src = (at: X) => e.add(e.i32(g), e.mulc(e.add(e.mulc(n.get(), O * P), at), 4));
+    const dst = (at: X) => e.add(gt.get(), e.mulc(at, 4));
+    const P4 = P - (P % 4);
+    const block: X[] = [
+      ...rows.map((r, i) => r.set(e.vload(src(e.add(e.mulc(o.get(), P), p.get())), 4 * i * P))),
+      mix[0]!.set(m.i8x16.shuffle(rows[0]!.get(), rows[1]!.get(), ZIP_LO)),
+      mix[1]!.set(m.i8x16.shuffle(rows[0]!.get(), rows[1]!.get(), ZIP_HI)),
+      mix[2]!.set(m.i8x16.shuffle(rows[2]!.get(), rows[3]!.get(), ZIP_LO)),
+      mix[3]!.set(m.i8x16.shuffle(rows[2]!.get(), rows[3]!.get(), ZIP_HI)),
+      ...[0, 1, 2, 3].map((j) => e.vstore(dst(e.add(e.mulc(p.get(), O), o.get())), m.i8x16.shuffle(mix[j >> 1]!.get(), mix[(j >> 1) + 2]!.get(), j & 1 ? HIGH_PAIRS : LOW_PAIRS), 4 * j * O)),
+    ];
+    const image: X[] = [
+      e.forc(o, 0, O, 4, [
+        e.forc(p, 0, P4, 4, block),
+        ...(P % 4 ? [e.forc(p, P4, P, 1, Array.from({ length: 4 }, (_, i) => e.storef(dst(e.add(e.mulc(p.get(), O), o.get())), e.loadf(src(e.add(e.mulc(o.get(), P), p.get())), 4 * i * P), 4 * i)))] : []),
+      ]),
+      e.forc(ob, 0, oBlocks, 1, [e.forc(cc, 0, C, 1, groups.flatMap(pass))]),
+    ];
+    const end = m.select(m.i32.lt_u(e.mulc(e.addc(chunk.get(), 1), G), e.i32(N)), e.mulc(e.addc(chunk.get(), 1), G), e.i32(N));
+    return [
+      gt.set(c.threadScratch(4 * O * P, tid)),
+      ...sharedLoop(c, fn, chunk, K, [
+        tot.set(e.add(e.i32(totals), e.mulc(chunk.get(), totBytes))),
+        m.memory.fill(tot.get(), e.i32(0), e.i32(totBytes)),
+        e.for(n, e.mulc(chunk.get(), G), end, 1, image),
+      ]),
+    ];
+  });
+
+  // dw[o..o+3, c, tap] = Σ_chunks totals[(c·KK + tap)·O + o ..], a vector of 4 channels at a time.
+  c.phase((fn, tid) => {
+    const [v, k] = [fn.i32(), fn.i32()];
+    const sum = fn.v128();
+    const s = span(e, fn, tid, (O * C * KK) / 4);
+    // Vector v holds channels 4v mod O of (c, tap) = ⌊4v / O⌋; channel o goes to dw[o·C·KK + (c, tap)].
+    const at = e.add(e.i32(dw), e.mulc(e.add(e.mulc(m.i32.rem_u(e.mulc(v.get(), 4), e.i32(O)), C * KK), m.i32.div_u(e.mulc(v.get(), 4), e.i32(O))), 4));
+    return [
+      ...s.init,
+      e.for(v, s.lo.get(), s.hi.get(), 1, [
+        sum.set(e.vzero()),
+        e.forc(k, 0, K, 1, [sum.set(e.vadd(sum.get(), e.vload(e.add(e.i32(totals), e.add(e.mulc(k.get(), totBytes), e.mulc(v.get(), 16))))))]),
+        ...[0, 1, 2, 3].map((l) => e.storef(e.copyExpr(at), m.f32x4.extract_lane(sum.get(), l), 4 * l * C * KK)),
+      ]),
+    ];
+  });
+}
+
+/** Floats of per-chunk partial sums the channel form may use (16 MiB): at most one chunk per image. */
+const MAX_PARTIALS = 1 << 22;
+
+/** Lanes (0, 1) of a then (0, 1) of b, and lanes (2, 3) of each: the last step of a 4×4 transpose. */
+const LOW_PAIRS = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+const HIGH_PAIRS = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31];
