@@ -93,7 +93,8 @@ export function resolveTraining(raw: unknown, loc: SourceLoc): ResolvedTraining 
   const loss = t.loss ?? 'crossEntropy';
   if (loss !== 'crossEntropy') fail(`loss must be 'crossEntropy', got ${JSON.stringify(loss)}`);
   const seed = t.seed ?? 0;
-  if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) fail(`seed must be an integer in [0, 2^32), got ${JSON.stringify(seed)}`);
+  // As --seed and torch.manual_seed: any non-negative integer, of which the generator uses the low 32 bits.
+  if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0) fail(`seed must be a non-negative integer, got ${JSON.stringify(seed)}`);
   return {
     input: input as number[],
     dataset: dataset as string,
