@@ -148,10 +148,10 @@ interface Dims {
 /**
  * The weight gradient with vectors over output channels: every lane does useful work whatever
  * the image width (columns in vectors of 4 waste a quarter of LeNet's 10-wide rows, and 25 taps
- * in groups of 4 another 11%). Threads take chunks of images; for each image, the output gradient is transposed
- * to [position, channel] in thread scratch (O·HO·WO floats, L1-sized for small images), then for
- * each input channel and group of taps a register tile of OV channel vectors × TB taps walks the
- * positions: per position OV gradient loads and TB broadcast input loads feed OV·TB multiply-adds
+ * in groups of 4 another 11%). Threads take chunks of images; for each image, the output
+ * gradient is transposed to [position, channel] in thread scratch (O·HO·WO floats, L1-sized for
+ * small images), then for each input channel and group of taps a register tile of OV channel
+ * vectors × TB taps walks the positions: per position OV gradient loads and TB broadcast input loads feed OV·TB multiply-adds
  * (8 accumulators: 4·2, 2·4 or 1·8, the most channel vectors that divide O/4). Each image's
  * sums are added into its chunk's partials ([c, tap, o], O·C·KH·KW floats; a chunk is one image
  * up to 16 MiB of partials), which a second phase adds in chunk order into dw: deterministic
