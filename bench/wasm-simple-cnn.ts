@@ -15,7 +15,7 @@ import { getOp } from '../src/ir/op.ts';
 import { memoizeSteps } from '../src/runtime/backend.ts';
 import { fillBatch, loadDataset } from '../src/runtime/data/dataset.ts';
 import { initialState } from '../src/runtime/init.ts';
-import { createWasmBackend } from '../src/runtime/wasm/backend.ts';
+import { createWasmBackend } from '../src/runtime/wasm/compile.ts';
 import { measureSimdPeak, measureSimdPeakThreads } from './simd-peak.ts';
 
 const arg = (name: string, dflt: string) => {

@@ -18,7 +18,7 @@ import { memoizeSteps } from '../src/runtime/backend.ts';
 import { fillBatch, loadDataset, MNIST_NORMALIZE } from '../src/runtime/data/dataset.ts';
 import { batchBounds, epochOrder, numBatches } from '../src/runtime/data/shuffle.ts';
 import { initDraws, initialState } from '../src/runtime/init.ts';
-import { openWebGpuBackend } from '../src/runtime/webgpu/backend.ts';
+import { openWebGpuBackend } from '../src/runtime/webgpu/compile.ts';
 import { profileDispatches } from '../src/runtime/webgpu/profile.ts';
 
 const arg = (name: string, dflt: string) => {

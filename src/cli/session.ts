@@ -9,7 +9,7 @@ import { memoizeSteps, type Backend, type StepSource } from '../runtime/backend.
 import { loadDataset, MNIST_NORMALIZE, type Dataset } from '../runtime/data/dataset.ts';
 import { initDraws, initialState } from '../runtime/init.ts';
 import { ReferenceBackend } from '../runtime/reference/backend.ts';
-import { createWasmBackend, preloadWasmBackend } from '../runtime/wasm/backend.ts';
+import { createWasmBackend, preloadWasmBackend } from '../runtime/wasm/compile.ts';
 import { compileProgram } from '../passes/compile.ts';
 import { graphFor } from './graphs.ts';
 import { choice, nonNegInt, nonNegNumber, positiveInt } from './options.ts';
@@ -80,7 +80,7 @@ export function mergeFlags(t: ResolvedTraining, f: SessionFlags): ResolvedTraini
 
 /** The webgpu backend on the best adapter, loaded only when asked for (Dawn is a native addon); says which adapter. */
 async function openWebGpu(steps: StepSource, initial: Map<string, Float32Array>, batchSize: number, seed: number, lower: (g: Graph) => Program): Promise<Backend> {
-  const { openWebGpuBackend } = await import('../runtime/webgpu/backend.ts');
+  const { openWebGpuBackend } = await import('../runtime/webgpu/compile.ts');
   const b = await openWebGpuBackend(steps, initial, batchSize, seed, { lower });
   process.stderr.write(`kiln: webgpu adapter: ${b.description}${b.software ? ' — a software rasterizer: correct but slow' : ''}\n`);
   return b;

@@ -1,81 +1,43 @@
-import { availableParallelism } from 'node:os';
-import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
-import { KilnError } from '../../ir/errors.ts';
 import { ABORT, CMD, CTRL, CTRL_BYTES, IMPORTS, MAX_PAGES, PAGE, waitImport } from '../../codegen/wasm-simd/abi.ts';
-import { loadBinaryen } from '../../codegen/wasm-simd/emitter.ts';
-import { layoutState, type MemoryLayout } from '../../codegen/wasm-simd/layout.ts';
-import { buildModule, type CompiledProgram } from '../../codegen/wasm-simd/module.ts';
-import type { Graph } from '../../ir/graph.ts';
-import type { Program } from '../../ir/program.ts';
-import { numel } from '../../ir/shape.ts';
-import { compileProgram } from '../../passes/compile.ts';
-import type { Backend, StepResult, StepSource } from '../backend.ts';
-import { relaxedSimdSupported } from './features.ts';
-import { WORKER_SOURCE } from './worker-source.ts';
+import type { WasmStateLayout, WasmStep, WasmTensor } from '../../codegen/artifact.ts';
+import { KilnError } from '../../ir/errors.ts';
+import type { Backend, StepResult } from '../backend.ts';
+import type { WasmThreads, WasmWorker } from './threads.ts';
 
-export interface WasmBackendOptions {
-  /** Threads (the main thread and threads-1 workers). Default: the number of cores. */
-  threads?: number;
-  /** Use relaxed SIMD: true, false, or 'auto' (default: when the runtime supports it). */
-  relaxed?: boolean | 'auto';
+export interface WasmRunOptions {
+  /** Threads (the calling thread and threads-1 workers); every module loaded must be built for this many. */
+  threads: number;
+  /** Starts the workers; needed when threads > 1. */
+  host?: WasmThreads;
   /** A barrier gives up (and the step fails) after waiting this long for another thread. Default 10 s. */
   barrierTimeoutMs?: number;
-  /** Graph → Program; default: the best lowering the passes provide. */
-  lower?: (g: Graph) => Program;
   /** How long an idle worker spins before sleeping, in ms. Default 2. */
   spinMs?: number;
-  /** binaryen optimisation (CompileOptions.optimize), for experiments. */
-  optimize?: boolean | number | readonly string[];
-  /** Time every kernel (see `profile()`); costs a host call per kernel. */
+  /** Time every kernel (see `profile()`); the modules must be built with `profile`. */
   profile?: boolean;
-  /** Tests of the failure paths: make a thread trap or hang (see CompileOptions.fault). */
-  fault?: { trap?: number; hang?: number };
 }
 
-interface Loaded {
+/** A step's module, built or read from a bundle on first use (kind, batch size). */
+export type WasmStepLoader = (kind: 'train' | 'eval', batch: number) => WasmStep;
+
+export interface LoadedStep {
   id: number;
-  program: Program;
-  compiled: CompiledProgram;
+  step: WasmStep;
   instance: WebAssembly.Instance;
-  compileMs: number;
-}
-
-interface WorkerHandle {
-  worker: Worker;
-  port: MessagePort;
-}
-
-/** Starts importing binaryen (~0.4 s) now, so that it overlaps other start-up work. */
-export function preloadWasmBackend(): void {
-  loadBinaryen().catch(() => {
-    // reported by createWasmBackend, which awaits the same import
-  });
-}
-
-/** The default Graph → Program lowering: the full pipeline (simplify, fuse, schedule, plan memory). */
-export function lowerForWasm(g: Graph): Program {
-  return compileProgram(g);
+  loadMs: number;
 }
 
 /**
- * Creates the wasm backend: loads binaryen, lays out the shared memory, starts the workers.
- * Modules are compiled on first use, one per (train | eval, batch size).
- */
-export async function createWasmBackend(steps: StepSource, initial: ReadonlyMap<string, Float32Array>, batchSize: number, seed: number, opts: WasmBackendOptions = {}): Promise<WasmBackend> {
-  await loadBinaryen();
-  const backend = new WasmBackend(steps, batchSize, seed, opts);
-  await backend.start();
-  for (const [name, data] of initial) backend.setState(name, data);
-  return backend;
-}
-
-/**
- * Runs each step as one call into a wasm module built from the step's Program (see
- * src/codegen/wasm-simd). All modules share one WebAssembly.Memory: persistent tensors live at
- * fixed addresses every module reads and writes in place, so switching between the train and
- * eval modules copies nothing, and getState/setState are plain reads and writes of that memory.
- * With threads > 1, workers share the memory and run their share of every kernel, meeting the
- * main thread at a barrier after each one (inside wasm; JavaScript is not called per kernel).
+ * Runs each step as one call into its WebAssembly module (src/codegen/wasm-simd). All modules
+ * share one WebAssembly.Memory: persistent tensors live at fixed addresses every module reads and
+ * writes in place, so switching between the train and eval modules copies nothing, and
+ * getState/setState are plain reads and writes of that memory. With threads > 1, workers share
+ * the memory and run their share of every kernel, meeting the calling thread at a barrier after
+ * each one (inside wasm; JavaScript is not called per kernel). The calling thread blocks in
+ * Atomics.wait, so in a page this runs in a worker.
+ *
+ * This class never compiles: its modules come from `load` (built by kiln on demand, or read
+ * from a standalone bundle), so it is what kiln-runtime.mjs carries.
  */
 export class WasmBackend implements Backend {
   readonly name = 'wasm';
@@ -83,82 +45,68 @@ export class WasmBackend implements Backend {
   readonly dispatchesPerStep = 1;
   readonly stateShapes: ReadonlyMap<string, readonly number[]>;
   readonly threads: number;
-  readonly relaxed: boolean;
-  readonly layout: MemoryLayout;
+  private readonly state: ReadonlyMap<string, { addr: number; count: number }>;
   private readonly memory: WebAssembly.Memory;
   private readonly ctrl: Int32Array;
-  private readonly modules = new Map<string, Loaded>();
-  private readonly workers: WorkerHandle[] = [];
-  private readonly lower: (g: Graph) => Program;
+  private readonly modules = new Map<string, LoadedStep>();
+  private readonly workers: WasmWorker[] = [];
   private readonly spinMs: number;
-  private readonly fault: WasmBackendOptions['fault'];
   private readonly profiling: boolean;
-  private readonly optimize: WasmBackendOptions['optimize'];
   /** Per module key: total ms per kernel over the steps run, and the step count. */
   private readonly times = new Map<string, { ms: number[]; steps: number }>();
   private markAt = 0;
   private marks: number[] | undefined;
-  private active: Loaded | undefined;
+  private active: LoadedStep | undefined;
   private failed: Error | undefined;
   private disposed = false;
 
-  constructor(
-    private readonly steps: StepSource,
-    batchSize: number,
+  /** Lays out the memory and starts the workers; then every persistent tensor is zero until setState. */
+  static async start(load: WasmStepLoader, layout: WasmStateLayout, seed: number, opts: WasmRunOptions): Promise<WasmBackend> {
+    const b = new WasmBackend(load, layout, seed, opts);
+    await b.startWorkers(opts.host);
+    return b;
+  }
+
+  protected constructor(
+    private readonly load: WasmStepLoader,
+    layout: WasmStateLayout,
     seed: number,
-    opts: WasmBackendOptions,
+    opts: WasmRunOptions,
   ) {
-    this.threads = Math.max(1, Math.floor(opts.threads ?? availableParallelism()));
-    this.relaxed = opts.relaxed === undefined || opts.relaxed === 'auto' ? relaxedSimdSupported() : opts.relaxed && relaxedSimdSupported();
-    this.lower = opts.lower ?? lowerForWasm;
+    this.threads = Math.max(1, Math.floor(opts.threads));
     this.spinMs = opts.spinMs ?? 2;
-    this.fault = opts.fault;
     this.profiling = opts.profile === true;
-    this.optimize = opts.optimize;
-    const train = steps.train(batchSize);
-    this.stateShapes = new Map(train.state.map((s) => [s.name, s.shape]));
-    // The training step holds every persistent tensor (an eval step reads a subset of them).
-    this.layout = layoutState(train.state);
-    this.memory = new WebAssembly.Memory({ initial: Math.ceil(this.layout.arenaBase / PAGE) + 1, maximum: MAX_PAGES, shared: true });
+    this.stateShapes = new Map(layout.state.map((s) => [s.name, s.shape]));
+    this.state = new Map(layout.state.map((s) => [s.name, { addr: s.addr, count: s.shape.reduce((a, b) => a * b, 1) }]));
+    this.memory = new WebAssembly.Memory({ initial: Math.ceil(layout.arenaBase / PAGE) + 1, maximum: MAX_PAGES, shared: true });
     this.ctrl = new Int32Array(this.memory.buffer, 0, CTRL_BYTES / 4);
     Atomics.store(this.ctrl, CTRL.SEED / 4, seed | 0);
     Atomics.store(this.ctrl, CTRL.TIMEOUT_MS / 4, Math.max(1, Math.floor(opts.barrierTimeoutMs ?? 10_000)));
   }
 
-  /** Starts the workers and waits until each is ready. */
-  async start(): Promise<void> {
-    const ready: Promise<void>[] = [];
-    for (let tid = 1; tid < this.threads; tid++) {
-      const { port1, port2 } = new MessageChannel();
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { memory: this.memory, tid, port: port2, spinMs: this.spinMs }, transferList: [port2] });
-      worker.unref();
-      port1.unref();
-      this.workers.push({ worker, port: port1 });
-      ready.push(
-        new Promise<void>((resolve, reject) => {
-          worker.once('message', () => resolve());
-          worker.once('error', reject);
-          worker.once('exit', (code) => reject(new Error(`wasm worker ${tid} exited (code ${code}) before it started`)));
-        }),
-      );
-      worker.on('error', (e) => (this.failed ??= new Error(`wasm worker ${tid} failed: ${e.message}`)));
+  async startWorkers(host: WasmThreads | undefined): Promise<void> {
+    if (this.threads === 1) return;
+    if (!host) throw new Error(`the wasm backend needs a thread host for ${this.threads} threads`);
+    const started = await Promise.allSettled(Array.from({ length: this.threads - 1 }, (_, i) => host.spawn(i + 1, this.memory, this.spinMs, (m) => (this.failed ??= new Error(m)))));
+    for (const s of started) if (s.status === 'fulfilled') this.workers.push(s.value);
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed) {
+      this.dispose();
+      throw (failed as PromiseRejectedResult).reason;
     }
-    await Promise.all(ready);
-    for (const { worker } of this.workers) worker.removeAllListeners('exit');
   }
 
   setState(name: string, data: Float32Array): void {
-    const at = this.layout.state.get(name);
-    const shape = this.stateShapes.get(name) ?? at?.shape;
-    if (!at || !shape) throw new Error(`no persistent tensor named ${name}`);
-    if (data.length !== numel(shape)) throw new Error(`${name}: expected ${numel(shape)} values, got ${data.length}`);
+    const at = this.state.get(name);
+    if (!at) throw new Error(`no persistent tensor named ${name}`);
+    if (data.length !== at.count) throw new Error(`${name}: expected ${at.count} values, got ${data.length}`);
     this.f32(at.addr, data.length).set(data);
   }
 
   getState(name: string): Float32Array {
-    const at = this.layout.state.get(name);
+    const at = this.state.get(name);
     if (!at) throw new Error(`no persistent tensor named ${name}`);
-    return this.f32(at.addr, numel(at.shape)).slice();
+    return this.f32(at.addr, at.count).slice();
   }
 
   trainStep(x: Float32Array, labels: Float32Array, step: number): StepResult {
@@ -173,17 +121,12 @@ export class WasmBackend implements Backend {
     this.module(kind, batch);
   }
 
-  /** The compiled module of a step, compiling it on first use (for dumps and benchmarks). */
-  compiled(kind: 'train' | 'eval', batch: number): { program: Program; compiled: CompiledProgram; compileMs: number } {
-    return this.module(kind, batch);
-  }
-
   /** With `profile`: mean ms per step of each kernel of a step. */
   profile(kind: 'train' | 'eval', batch: number): { kernel: string; kind: string; ms: number }[] {
     const mod = this.modules.get(`${kind}/${batch}`);
     const t = this.times.get(`${kind}/${batch}`);
     if (!mod || !t) return [];
-    return mod.program.kernels.map((k, i) => ({ kernel: k.name, kind: k.kind, ms: (t.ms[i] ?? 0) / t.steps }));
+    return mod.step.kernels.map((k, i) => ({ kernel: k.name, kind: k.kind, ms: (t.ms[i] ?? 0) / t.steps }));
   }
 
   dispose(): void {
@@ -193,10 +136,7 @@ export class WasmBackend implements Backend {
       Atomics.store(this.ctrl, CTRL.CMD / 4, CMD.STOP);
       Atomics.add(this.ctrl, CTRL.BELL / 4, 1);
       Atomics.notify(this.ctrl, CTRL.BELL / 4);
-      for (const { worker, port } of this.workers) {
-        port.close();
-        void worker.terminate();
-      }
+      for (const w of this.workers) w.terminate();
     }
     this.modules.clear();
     this.active = undefined;
@@ -211,19 +151,20 @@ export class WasmBackend implements Backend {
     if (this.failed) throw new Error(`the wasm backend stopped after an earlier failure: ${this.failed.message}`);
   }
 
-  private module(kind: 'train' | 'eval', batch: number): Loaded {
+  /** The loaded module of a step, loading it on first use; `loadMs` includes building it when `load` builds. */
+  protected module(kind: 'train' | 'eval', batch: number): LoadedStep {
     this.check();
     const key = `${kind}/${batch}`;
     let mod = this.modules.get(key);
     if (mod) return mod;
     const t0 = performance.now();
-    const program = this.lower(this.steps[kind](batch));
-    const compiled = buildModule(program, { threads: this.threads, relaxed: this.relaxed, layout: this.layout, fault: this.fault, profile: this.profiling, optimize: this.optimize });
-    const module = new WebAssembly.Module(compiled.binary as Uint8Array<ArrayBuffer>);
-    const pages = Math.ceil(compiled.memoryBytes / PAGE);
+    const step = this.load(kind, batch);
+    if (step.threads !== this.threads) throw new Error(`the ${key} module is built for ${step.threads} threads; this backend runs ${this.threads}`);
+    const module = new WebAssembly.Module(step.binary as Uint8Array<ArrayBuffer>);
+    const pages = Math.ceil(step.memoryBytes / PAGE);
     const have = this.memory.buffer.byteLength / PAGE;
     if (pages > have) {
-      const need = `the ${kind} step at batch ${batch} needs ${(compiled.memoryBytes / 2 ** 30).toFixed(2)} GiB of wasm memory`;
+      const need = `the ${kind} step at batch ${batch} needs ${(step.memoryBytes / 2 ** 30).toFixed(2)} GiB of wasm memory`;
       const hint = 'use a smaller --batch-size';
       if (pages > MAX_PAGES) throw new KilnError('resources', `${need}; WebAssembly memory is at most 4 GiB`, undefined, hint);
       try {
@@ -235,7 +176,7 @@ export class WasmBackend implements Backend {
     const instance = new WebAssembly.Instance(module, this.imports());
     const id = this.modules.size + 1;
     if (this.workers.length) this.loadOnWorkers(id, module);
-    mod = { id, program, compiled, instance, compileMs: performance.now() - t0 };
+    mod = { id, step, instance, loadMs: performance.now() - t0 };
     this.modules.set(key, mod);
     return mod;
   }
@@ -257,7 +198,7 @@ export class WasmBackend implements Backend {
 
   private loadOnWorkers(id: number, module: WebAssembly.Module): void {
     const ack0 = Atomics.load(this.ctrl, CTRL.ACK / 4);
-    for (const { port } of this.workers) port.postMessage({ id, module });
+    for (const w of this.workers) w.send(id, module);
     this.ring(CMD.LOAD);
     const want = ack0 + this.workers.length;
     const deadline = performance.now() + 30_000;
@@ -265,39 +206,40 @@ export class WasmBackend implements Backend {
       const ack = Atomics.load(this.ctrl, CTRL.ACK / 4);
       if (ack >= want) return;
       if (Atomics.load(this.ctrl, CTRL.ABORT / 4) !== ABORT.NONE) this.fail(this.workerError());
+      if (this.failed) this.fail(this.failed);
       if (performance.now() > deadline) this.fail(new Error('wasm workers did not load the module within 30 s'));
       Atomics.wait(this.ctrl, CTRL.ACK / 4, ack, 50);
     }
   }
 
-  private run(mod: Loaded, x: Float32Array, labels: Float32Array, step: number): StepResult {
+  private write(t: WasmTensor, data: Float32Array, what: string): void {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    if (data.length !== n) throw new Error(`${what}: expected ${n} values, got ${data.length}`);
+    this.f32(t.addr, n).set(data);
+  }
+
+  private run(mod: LoadedStep, x: Float32Array, labels: Float32Array, step: number): StepResult {
     this.check();
-    const p = mod.program;
-    const { addr } = mod.compiled;
-    const inX = p.inputs.x;
-    const inLabels = p.inputs.labels;
-    if (!inX || !inLabels) throw new Error(`${p.stage} program has no x or labels input`);
-    if (x.length !== numel(inX.shape)) throw new Error(`x: expected ${numel(inX.shape)} values, got ${x.length}`);
-    const logitsSlice = p.outputs.logits!;
-    const classes = logitsSlice.shape[1]!;
+    const s = mod.step;
+    const classes = s.logits.shape[1]!;
     for (let i = 0; i < labels.length; i++) {
       const l = labels[i]!;
       if (!Number.isInteger(l) || l < 0 || l >= classes) throw new Error(`cross_entropy: label ${l} of sample ${i} is not a class index in [0, ${classes})`);
     }
     if (this.active !== mod) {
       // Other modules' arenas overlap this one's: its constants may have been overwritten.
-      for (const c of p.constants) this.f32(addr(c.slice), 1)[0] = c.value;
+      for (const c of s.constants) this.f32(c.addr, 1)[0] = c.value;
       this.active = mod;
     }
-    this.f32(addr(inX), x.length).set(x);
-    this.f32(addr(inLabels), labels.length).set(labels);
-    if (p.inputs.step) {
+    this.write(s.x, x, 'x');
+    this.write(s.labels, labels, 'labels');
+    if (s.step) {
       if (!Number.isInteger(step) || step < 0 || step >= 2 ** 24) throw new Error(`step must be an integer in [0, 2^24), got ${step}`);
-      this.f32(addr(p.inputs.step), 1)[0] = step;
+      this.f32(s.step.addr, 1)[0] = step;
     }
 
     if (this.profiling) {
-      const key = `${p.stage}/${p.batchSize}`;
+      const key = `${s.stage}/${s.batchSize}`;
       let t = this.times.get(key);
       if (!t) this.times.set(key, (t = { ms: [], steps: 0 }));
       this.marks = t.ms;
@@ -314,11 +256,11 @@ export class WasmBackend implements Backend {
       // A trap on this thread: release the workers from their barriers, then report it.
       Atomics.compareExchange(this.ctrl, CTRL.ABORT / 4, ABORT.NONE, ABORT.TRAP);
       Atomics.notify(this.ctrl, CTRL.BAR_GEN / 4);
-      this.fail(new Error(`wasm ${p.stage} step trapped: ${(e as Error).message}`));
+      this.fail(new Error(`wasm ${s.stage} step trapped: ${(e as Error).message}`));
     }
     if (status !== 0) this.fail(this.workerError());
-    const loss = this.f32(addr(p.outputs.loss!), 1)[0]!;
-    const logits = this.f32(addr(logitsSlice), numel(logitsSlice.shape)).slice();
+    const loss = this.f32(s.loss.addr, 1)[0]!;
+    const logits = this.f32(s.logits.addr, s.logits.shape.reduce((a, b) => a * b, 1)).slice();
     return { loss, logits };
   }
 
@@ -328,9 +270,9 @@ export class WasmBackend implements Backend {
     // A worker posts its error before it sets ABORT; give the message a moment to arrive.
     const deadline = performance.now() + 1000;
     do {
-      for (const { port } of this.workers) {
-        const m = receiveMessageOnPort(port)?.message as { type?: string; tid?: number; message?: string } | undefined;
-        if (m?.type === 'error') return new Error(`wasm worker ${m.tid} trapped: ${m.message}`);
+      for (const w of this.workers) {
+        const m = w.takeError();
+        if (m) return new Error(m);
       }
       if (code !== ABORT.TRAP) break;
       Atomics.wait(this.ctrl, CTRL.NAP / 4, 0, 5);

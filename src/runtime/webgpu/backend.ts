@@ -1,21 +1,21 @@
 /// <reference types="@webgpu/types" />
-import { STEP_SLOT_BYTES } from '../../codegen/wgsl/index.ts';
-import type { Graph } from '../../ir/graph.ts';
+import type { WgslStep } from '../../codegen/artifact.ts';
+import { STEP_SLOT_BYTES } from '../../codegen/wgsl/shader.ts';
 import type { Program, Slice } from '../../ir/program.ts';
 import { numel } from '../../ir/shape.ts';
-import { compileProgram } from '../../passes/compile.ts';
-import type { Backend, QueuedSteps, StepResult, StepSource } from '../backend.ts';
-import { openGpu, type Gpu, type OpenGpuOptions } from './device.ts';
+import type { Backend, QueuedSteps, StepResult } from '../backend.ts';
+import type { Gpu } from './device.ts';
 import { PipelineCache, ProgramInstance } from './instance.ts';
 
-export interface WebGpuOptions extends OpenGpuOptions {
-  /** Graph → Program for each step (default: the full pipeline, fused and planned). */
-  readonly lower?: (g: Graph) => Program;
+export interface WebGpuRunOptions {
   /** Steps recorded before a submit (each step is one command buffer). Default 16. */
   readonly depth?: number;
-  /** An already-open device (tests share one). */
-  readonly gpu?: Gpu;
+  /** Whether the device belongs to the caller (tests share one), which dispose then leaves open. */
+  readonly sharedDevice?: boolean;
 }
+
+/** A step's shaders, built or read from a bundle on first use (kind, batch size). */
+export type WgslStepLoader = (kind: 'train' | 'eval', batch: number) => WgslStep;
 
 /**
  * Space in a list of GPU buffers handed out front to back; reset() makes it all free again.
@@ -72,8 +72,8 @@ interface PendingRead {
 }
 
 /**
- * The WebGPU backend: each (stage, batch size) Program is compiled to WGSL and loaded once
- * (ProgramInstance), every step is one command buffer (input uploads, the step's dispatches in
+ * The WebGPU backend: each (stage, batch size) step's shaders come from `load` (compiled by kiln,
+ * or read from a standalone bundle) and are loaded once (ProgramInstance), every step is one command buffer (input uploads, the step's dispatches in
  * one compute pass, copies of the loss and logits to a readback buffer), `depth` steps go in one
  * submit, and results are mapped only at flush.
  *
@@ -98,7 +98,6 @@ export class WebGpuBackend implements Backend, QueuedSteps {
   private readonly stepBuffer: GPUBuffer;
   private readonly uploads: Chunks;
   private readonly readbacks: Chunks;
-  private readonly lower: (g: Graph) => Program;
   private pendingCommands: GPUCommandBuffer[] = [];
   private pendingReads: PendingRead[] = [];
   private mirror = new Map<string, Float32Array>();
@@ -111,18 +110,16 @@ export class WebGpuBackend implements Backend, QueuedSteps {
 
   constructor(
     gpu: Gpu,
-    private readonly steps: StepSource,
+    private readonly load: WgslStepLoader,
     initial: ReadonlyMap<string, Float32Array>,
     batchSize: number,
-    private readonly seed: number,
-    opts: WebGpuOptions = {},
+    opts: WebGpuRunOptions = {},
   ) {
     this.device = gpu.device;
     this.description = gpu.description;
     this.software = gpu.software;
     this.depth = opts.depth ?? 16;
-    this.lower = opts.lower ?? ((g) => compileProgram(g));
-    this.ownsDevice = !opts.gpu;
+    this.ownsDevice = !opts.sharedDevice;
     this.device.onuncapturederror = (e) => {
       this.error ??= e.error.message;
     };
@@ -145,9 +142,9 @@ export class WebGpuBackend implements Backend, QueuedSteps {
     const key = `${stage}/${batch}`;
     let inst = this.instances.get(key);
     if (inst) return inst;
-    const program = this.lower(this.steps[stage](batch));
+    const step = this.load(stage, batch);
     this.device.pushErrorScope('validation');
-    inst = new ProgramInstance(key, program, { device: this.device, pipelines: this.pipelines, stepBuffer: this.stepBuffer, seed: this.seed });
+    inst = new ProgramInstance(key, step, { device: this.device, pipelines: this.pipelines, stepBuffer: this.stepBuffer });
     this.loadChecks.push(this.device.popErrorScope());
     this.instances.set(key, inst);
     for (const name of inst.state.keys()) if (!this.owner.has(name)) this.owner.set(name, inst);
@@ -324,11 +321,4 @@ export class WebGpuBackend implements Backend, QueuedSteps {
     this.stepBuffer.destroy();
     if (this.ownsDevice) this.device.destroy();
   }
-}
-
-/** Opens the best adapter (src/runtime/webgpu/device.ts) and loads the training program on it. */
-export async function openWebGpuBackend(steps: StepSource, initial: ReadonlyMap<string, Float32Array>, batchSize: number, seed: number, opts: WebGpuOptions = {}): Promise<WebGpuBackend> {
-  const b = new WebGpuBackend(opts.gpu ?? (await openGpu(opts)), steps, initial, batchSize, seed, opts);
-  await b.flush(); // surfaces load errors now rather than at the first step
-  return b;
 }

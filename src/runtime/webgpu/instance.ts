@@ -1,6 +1,5 @@
 /// <reference types="@webgpu/types" />
-import { emitWgsl, type WgslProgram } from '../../codegen/wgsl/index.ts';
-import { reflectShader } from '../../codegen/wgsl/reflect.ts';
+import type { WgslStep, WgslStepDispatch } from '../../codegen/artifact.ts';
 import { ARENA_ALIGN, type Program, type Slice } from '../../ir/program.ts';
 
 /** A compiled shader shared by every program that emits the same text. */
@@ -9,7 +8,7 @@ export interface Pipeline {
   readonly layout: GPUBindGroupLayout;
 }
 
-/** Creates each distinct shader's pipeline once, with a bind group layout built from its reflection. */
+/** Creates each distinct shader's pipeline once, with a bind group layout built from its reflected bindings. */
 export class PipelineCache {
   private readonly cache = new Map<string, Pipeline>();
   constructor(private readonly device: GPUDevice) {}
@@ -18,13 +17,13 @@ export class PipelineCache {
     return this.cache.size;
   }
 
-  get(code: string, label: string): Pipeline {
+  get(d: WgslStepDispatch): Pipeline {
+    const { code, label } = d;
     let p = this.cache.get(code);
     if (p) return p;
-    const r = reflectShader(code, label);
     const layout = this.device.createBindGroupLayout({
       label,
-      entries: r.bindings.map((b) => ({
+      entries: d.layout.map((b) => ({
         binding: b.binding,
         visibility: GPUShaderStage.COMPUTE,
         buffer: b.type === 'storage' ? { type: 'storage' as const } : { type: 'uniform' as const, hasDynamicOffset: true, minBindingSize: b.minBytes },
@@ -34,7 +33,7 @@ export class PipelineCache {
     const pipeline = this.device.createComputePipeline({
       label,
       layout: this.device.createPipelineLayout({ label, bindGroupLayouts: [layout] }),
-      compute: { module, entryPoint: r.entryPoint },
+      compute: { module, entryPoint: d.entryPoint },
     });
     p = { pipeline, layout };
     this.cache.set(code, p);
@@ -56,7 +55,6 @@ export interface InstanceOptions {
   readonly pipelines: PipelineCache;
   /** The step-uniform buffer every program's step bindings view. */
   readonly stepBuffer: GPUBuffer;
-  readonly seed: number;
 }
 
 /**
@@ -66,7 +64,7 @@ export interface InstanceOptions {
  */
 export class ProgramInstance {
   readonly arena: GPUBuffer;
-  readonly wgsl: WgslProgram;
+  readonly program: Program;
   readonly dispatches: readonly BoundDispatch[];
   readonly state: ReadonlyMap<string, Slice>;
   /** State tensors whose copy in this arena is current. */
@@ -74,12 +72,12 @@ export class ProgramInstance {
 
   constructor(
     readonly key: string,
-    readonly program: Program,
+    readonly step: WgslStep,
     o: InstanceOptions,
   ) {
     const { device } = o;
     const lim = device.limits;
-    this.wgsl = emitWgsl(program, { seed: o.seed });
+    const program = (this.program = step.program);
     let end = program.memory.arenaBytes;
     const slices = [...program.kernels.flatMap((k) => [...k.inputs, ...k.outputs]), ...Object.values(program.inputs), ...Object.values(program.outputs), ...program.state.map((s) => s.slice)];
     for (const s of slices) {
@@ -93,23 +91,21 @@ export class ProgramInstance {
     for (const c of program.constants) device.queue.writeBuffer(this.arena, c.slice.offset, Float32Array.of(c.value));
 
     const dispatches: BoundDispatch[] = [];
-    for (const k of this.wgsl.kernels) {
-      for (const d of k.dispatches) {
-        const storage = d.bindings.filter((b) => b.kind === 'arena').length;
-        if (storage > lim.maxStorageBuffersPerShaderStage) {
-          throw new Error(`webgpu: kernel ${k.kernel.name} (${k.kernel.kind}) binds ${storage} storage buffers; this adapter allows ${lim.maxStorageBuffersPerShaderStage} per shader stage`);
-        }
-        const p = o.pipelines.get(d.code, d.label);
-        const bindGroup = device.createBindGroup({
-          label: d.label,
-          layout: p.layout,
-          entries: d.bindings.map((b) => ({
-            binding: b.binding,
-            resource: b.kind === 'arena' ? { buffer: this.arena, offset: b.slice.offset, size: b.slice.bytes } : { buffer: o.stepBuffer, offset: 0, size: 16 },
-          })),
-        });
-        dispatches.push({ label: d.label, pipeline: p.pipeline, bindGroup, workgroups: d.workgroups, usesStep: d.bindings.some((b) => b.kind === 'step') });
+    for (const d of step.dispatches) {
+      const storage = d.bindings.filter((b) => b.kind === 'arena').length;
+      if (storage > lim.maxStorageBuffersPerShaderStage) {
+        throw new Error(`webgpu: ${d.label} binds ${storage} storage buffers; this adapter allows ${lim.maxStorageBuffersPerShaderStage} per shader stage`);
       }
+      const p = o.pipelines.get(d);
+      const bindGroup = device.createBindGroup({
+        label: d.label,
+        layout: p.layout,
+        entries: d.bindings.map((b) => ({
+          binding: b.binding,
+          resource: b.kind === 'arena' ? { buffer: this.arena, offset: b.slice.offset, size: b.slice.bytes } : { buffer: o.stepBuffer, offset: 0, size: 16 },
+        })),
+      });
+      dispatches.push({ label: d.label, pipeline: p.pipeline, bindGroup, workgroups: d.workgroups, usesStep: d.bindings.some((b) => b.kind === 'step') });
     }
     this.dispatches = dispatches;
     this.state = new Map(program.state.map((s) => [s.name, s.slice]));

@@ -1,5 +1,6 @@
 /// <reference types="@webgpu/types" />
-import { STEP_SLOT_BYTES } from '../../codegen/wgsl/index.ts';
+import { STEP_SLOT_BYTES } from '../../codegen/wgsl/shader.ts';
+import { wgslStep } from '../../codegen/wgsl/step.ts';
 import type { Program, Slice } from '../../ir/program.ts';
 import type { Gpu } from './device.ts';
 import { PipelineCache, ProgramInstance } from './instance.ts';
@@ -14,7 +15,7 @@ export async function runProgramOnce(gpu: Gpu, program: Program, feeds: readonly
   const { device } = gpu;
   const step = device.createBuffer({ size: STEP_SLOT_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   device.pushErrorScope('validation');
-  const inst = new ProgramInstance('once', program, { device, pipelines: new PipelineCache(device), stepBuffer: step, seed });
+  const inst = new ProgramInstance('once', wgslStep(program, { seed }), { device, pipelines: new PipelineCache(device), stepBuffer: step });
   for (const f of feeds) device.queue.writeBuffer(inst.arena, f.offset, f.data.buffer, f.data.byteOffset, f.data.byteLength);
   device.queue.writeBuffer(step, 0, Float32Array.of(opts.step ?? 0, 0, 0, 0));
   const size = reads.reduce((n, s) => n + Math.ceil(s.bytes / 16) * 16, 0);

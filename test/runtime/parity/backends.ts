@@ -28,6 +28,7 @@ async function webgpu(): Promise<ParityBackend> {
   const { openGpu } = await import('../../../src/runtime/webgpu/device.ts');
   const { runProgramOnce } = await import('../../../src/runtime/webgpu/run-program.ts');
   const { WebGpuBackend } = await import('../../../src/runtime/webgpu/backend.ts');
+  const { compilingWgslLoader } = await import('../../../src/runtime/webgpu/compile.ts');
   let gpu: Awaited<ReturnType<typeof openGpu>> | undefined;
   let why: string | undefined;
   return {
@@ -45,7 +46,7 @@ async function webgpu(): Promise<ParityBackend> {
     },
     runProgram: (p, feeds, reads, opts) => runProgramOnce(gpu!, p, feeds, reads, opts),
     async open(steps, initial, batchSize, seed, lower) {
-      const b = new WebGpuBackend(gpu!, steps, initial, batchSize, seed, { lower, gpu });
+      const b = new WebGpuBackend(gpu!, compilingWgslLoader(steps, seed, lower), initial, batchSize, { sharedDevice: true });
       await b.flush();
       return b;
     },

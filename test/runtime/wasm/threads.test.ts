@@ -3,7 +3,7 @@ import { graphFor } from '../../../src/cli/graphs.ts';
 import { loadModelFile } from '../../../src/frontend/loader.ts';
 import { memoizeSteps, type StepSource } from '../../../src/runtime/backend.ts';
 import { initialState } from '../../../src/runtime/init.ts';
-import { createWasmBackend, type WasmBackendOptions } from '../../../src/runtime/wasm/backend.ts';
+import { createWasmBackend, type WasmBackendOptions } from '../../../src/runtime/wasm/compile.ts';
 
 // The worker pool's failure paths: a trap on any thread, or a thread that never reaches a
 // barrier, must surface as an error in the caller within a second, and nothing may hang.
