@@ -69,9 +69,11 @@ export function buildModule(program: Program, opts: CompileOptions): CompiledPro
     let features = b.Features.SIMD128 | b.Features.Atomics | b.Features.BulkMemory | b.Features.BulkMemoryOpt | b.Features.MutableGlobals | b.Features.SignExt | b.Features.NontrappingFPToInt;
     if (opts.relaxed) features |= b.Features.RelaxedSIMD;
     m.setFeatures(features);
-    // The runtime's memory is at least memoryBytes (it grows it before instantiating): declare 1 page.
-    m.setMemory(1, MAX_PAGES, null, [], true, false, 'mem');
-    m.addMemoryImport('mem', IMPORTS.module, IMPORTS.memory, true);
+    // The runtime's memory is at least memoryBytes (it grows it before instantiating): declare 1
+    // page. One thread needs no shared memory, which a page that is not cross-origin isolated
+    // cannot create: its modules import a plain one (and use no atomics).
+    m.setMemory(1, MAX_PAGES, null, [], T > 1, false, 'mem');
+    m.addMemoryImport('mem', IMPORTS.module, IMPORTS.memory, T > 1);
 
     const baseAddr = addressOf(program, opts.layout);
     const alias = viewAliases(program);

@@ -47,7 +47,7 @@ export class WasmBackend implements Backend {
   readonly threads: number;
   private readonly state: ReadonlyMap<string, { addr: number; count: number }>;
   private readonly memory: WebAssembly.Memory;
-  private readonly ctrl: Int32Array;
+  private ctrl: Int32Array;
   private readonly modules = new Map<string, LoadedStep>();
   private readonly workers: WasmWorker[] = [];
   private readonly spinMs: number;
@@ -78,7 +78,7 @@ export class WasmBackend implements Backend {
     this.profiling = opts.profile === true;
     this.stateShapes = new Map(layout.state.map((s) => [s.name, s.shape]));
     this.state = new Map(layout.state.map((s) => [s.name, { addr: s.addr, count: s.shape.reduce((a, b) => a * b, 1) }]));
-    this.memory = new WebAssembly.Memory({ initial: Math.ceil(layout.arenaBase / PAGE) + 1, maximum: MAX_PAGES, shared: true });
+    this.memory = new WebAssembly.Memory({ initial: Math.ceil(layout.arenaBase / PAGE) + 1, maximum: MAX_PAGES, shared: this.threads > 1 });
     this.ctrl = new Int32Array(this.memory.buffer, 0, CTRL_BYTES / 4);
     Atomics.store(this.ctrl, CTRL.SEED / 4, seed | 0);
     Atomics.store(this.ctrl, CTRL.TIMEOUT_MS / 4, Math.max(1, Math.floor(opts.barrierTimeoutMs ?? 10_000)));
@@ -172,6 +172,8 @@ export class WasmBackend implements Backend {
       } catch (e) {
         throw new KilnError('resources', `${need}, and growing it failed: ${(e as Error).message}`, undefined, hint);
       }
+      // Growing a memory that is not shared (one thread) replaces its buffer.
+      this.ctrl = new Int32Array(this.memory.buffer, 0, CTRL_BYTES / 4);
     }
     const instance = new WebAssembly.Instance(module, this.imports());
     const id = this.modules.size + 1;

@@ -24,7 +24,7 @@ export async function runProgramOnce(p: Program, writes: readonly { offset: numb
   const relaxed = opts.relaxed ?? relaxedSimdSupported();
   const layout = layoutState(p.state.map((s) => ({ name: s.name, shape: [s.slice.bytes / 4] })));
   const built = buildModule(p, { threads: 1, relaxed, layout });
-  const memory = new WebAssembly.Memory({ initial: Math.ceil(built.memoryBytes / PAGE), maximum: MAX_PAGES, shared: true });
+  const memory = new WebAssembly.Memory({ initial: Math.ceil(built.memoryBytes / PAGE), maximum: MAX_PAGES });
   const f32 = (addr: number, n: number) => new Float32Array(memory.buffer, addr, n);
   new Int32Array(memory.buffer, 0, CTRL_BYTES / 4)[CTRL.SEED / 4] = opts.seed ?? 0;
   for (const w of writes) f32(layout.arenaBase + w.offset, w.data.length).set(w.data);

@@ -1,22 +1,8 @@
 /// <reference types="@webgpu/types" />
-import { existsSync } from 'node:fs';
-import { WG } from '../../codegen/wgsl/grid.ts';
 import { KilnError } from '../../ir/errors.ts';
+import { isSoftware, requestKilnDevice, type Gpu } from './gpu.ts';
 
-export interface Gpu {
-  /**
-   * The Dawn instance: it must outlive the device. dawn.node frees the instance when its JS
-   * object is collected, and a device whose instance is gone crashes the process (a mutex or
-   * futex assertion) at the next call that waits.
-   */
-  readonly instance: GPU;
-  readonly device: GPUDevice;
-  readonly adapter: GPUAdapter;
-  /** Which adapter, in words: the driver's description and the Dawn backend. */
-  readonly description: string;
-  /** True on a software rasterizer (llvmpipe, lavapipe, SwiftShader): fine for tests, slow. */
-  readonly software: boolean;
-}
+export type { Gpu } from './gpu.ts';
 
 type DawnBackend = 'vulkan' | 'opengl';
 
@@ -24,15 +10,15 @@ type DawnBackend = 'vulkan' | 'opengl';
  * Whether the Vulkan loader is installed. Dawn prints a warning to stderr when it tries Vulkan
  * without one, so it is looked for first.
  */
-function hasVulkanLoader(): boolean {
+async function hasVulkanLoader(): Promise<boolean> {
+  // Imported here: kiln-runtime.mjs, which a page loads too, has no static `node:` import.
+  const { existsSync } = await import('node:fs');
   const dirs = [...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu', '/usr/local/lib'];
   return process.platform !== 'linux' || dirs.some((d) => existsSync(`${d}/libvulkan.so.1`));
 }
 
 /** Dawn instances of open devices, held so that they are not collected (see Gpu.instance). */
 const KEEP = new Set<GPU>();
-
-const SOFTWARE = /llvmpipe|lavapipe|swiftshader|softpipe|software/i;
 
 function describe(adapter: GPUAdapter, backend: DawnBackend, compat: boolean): string {
   const i = adapter.info;
@@ -66,7 +52,7 @@ export async function openGpu(opts: OpenGpuOptions = {}): Promise<Gpu> {
   const forced = opts.backend ?? (process.env.KILN_WEBGPU_BACKEND as DawnBackend | undefined);
   if (forced !== undefined && forced !== 'vulkan' && forced !== 'opengl') throw new KilnError('usage', `KILN_WEBGPU_BACKEND must be 'vulkan' or 'opengl', got '${forced}'`);
   const tries: { backend: DawnBackend; compat: boolean }[] = [];
-  if (forced !== 'opengl' && (forced === 'vulkan' || hasVulkanLoader())) tries.push({ backend: 'vulkan', compat: false });
+  if (forced !== 'opengl' && (forced === 'vulkan' || (await hasVulkanLoader()))) tries.push({ backend: 'vulkan', compat: false });
   if (forced !== 'vulkan') tries.push({ backend: 'opengl', compat: true });
 
   let fallback: { gpu: GPU; adapter: GPUAdapter; backend: DawnBackend; compat: boolean } | undefined;
@@ -74,7 +60,7 @@ export async function openGpu(opts: OpenGpuOptions = {}): Promise<Gpu> {
     const gpu = mod.create([`backend=${t.backend}`]);
     const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance', ...(t.compat ? { featureLevel: 'compatibility' } : {}) });
     if (!adapter) continue;
-    const soft = SOFTWARE.test(`${adapter.info.description} ${adapter.info.device} ${adapter.info.vendor}`);
+    const soft = isSoftware(adapter);
     if (!soft) return open(gpu, adapter, t.backend, t.compat, false);
     fallback ??= { gpu, adapter, backend: t.backend, compat: t.compat };
   }
@@ -88,21 +74,7 @@ export async function openGpu(opts: OpenGpuOptions = {}): Promise<Gpu> {
 }
 
 async function open(instance: GPU, adapter: GPUAdapter, backend: DawnBackend, compat: boolean, software: boolean): Promise<Gpu> {
-  const l = adapter.limits;
-  if (l.maxComputeInvocationsPerWorkgroup < WG || l.maxComputeWorkgroupSizeX < WG) throw new KilnError('backend', `the WebGPU adapter allows ${l.maxComputeInvocationsPerWorkgroup} invocations per workgroup; kiln's kernels use ${WG}`);
-  // The adapter's own maxima for what kernels bind (one storage buffer per slice), and core
-  // WebGPU's 256-invocation workgroups, which compatibility mode lowers to 128 by default.
-  const device = await adapter.requestDevice({
-    // For per-dispatch GPU times (profile.ts) where the adapter has them (Vulkan; not OpenGL).
-    requiredFeatures: adapter.features.has('timestamp-query') ? ['timestamp-query'] : [],
-    requiredLimits: {
-      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
-      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-      maxBufferSize: l.maxBufferSize,
-      maxComputeInvocationsPerWorkgroup: WG,
-      maxComputeWorkgroupSizeX: WG,
-    },
-  });
+  const device = await requestKilnDevice(adapter);
   KEEP.add(instance);
   device.lost.then(() => KEEP.delete(instance));
   return { instance, device, adapter, description: describe(adapter, backend, compat), software };
