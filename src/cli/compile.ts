@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import { basename } from 'node:path';
+import { KilnError } from '../ir/errors.ts';
 import { BUNDLE_EXT, programKey, writeBundle } from '../frontend/bundle.ts';
 import { loadModelFile } from '../frontend/loader.ts';
 import type { Program } from '../ir/program.ts';
@@ -7,19 +8,22 @@ import { humanCount, summarize } from '../ir/printer/summary.ts';
 import { compileProgram } from '../passes/compile.ts';
 import { checkWritable } from '../runtime/output-file.ts';
 import { graphFor } from './graphs.ts';
-import { mergeFlags, type SessionFlags } from './session.ts';
+import { EVAL_BATCH, mergeFlags } from './session.ts';
+import { compileStandalone, type StandaloneFlags } from './standalone.ts';
 
-export interface CompileFlags extends Pick<SessionFlags, 'batchSize' | 'lr' | 'optimizer' | 'momentum' | 'weightDecay'> {
-  output?: string;
+export interface CompileFlags extends StandaloneFlags {
+  standalone?: boolean;
 }
-
-const EVAL_BATCH = 1000;
 
 /**
  * Compiles a model file into a bundle: its code, training options, and the planned Programs of
  * the training step (at the training batch size) and the evaluation step (batch 1000).
  */
 export async function compileCommand(modelPath: string, flags: CompileFlags): Promise<void> {
+  if (flags.standalone) return compileStandalone(modelPath, flags);
+  for (const [flag, v] of [['--backend', flags.backend], ['--data', flags.data], ['--threads', flags.threads], ['--seed', flags.seed], ['--normalize', flags.normalize]] as const) {
+    if (v !== undefined) throw new KilnError('usage', `${flag} applies to standalone bundles only`, undefined, 'add --standalone, or drop the flag');
+  }
   const t0 = performance.now();
   const loaded = await loadModelFile(modelPath);
   const training = mergeFlags(loaded.training, flags);

@@ -1,4 +1,4 @@
-import { loadWeights } from '../runtime/checkpoint.ts';
+import { loadWeights } from '../runtime/checkpoint-file.ts';
 import { evaluate } from '../runtime/evaluate.ts';
 import { openSession, type SessionFlags } from './session.ts';
 

@@ -4,6 +4,7 @@ import { compileCommand } from './compile.ts';
 import { reportError } from './errors.ts';
 import { evalCommand } from './eval.ts';
 import { irCommand } from './ir.ts';
+import { serveCommand } from './serve.ts';
 import { BACKENDS } from './session.ts';
 import { trainCommand } from './train.ts';
 
@@ -19,7 +20,13 @@ program
   .command('compile')
   .description('compile a model file into a bundle (.kiln) of planned training and evaluation steps')
   .argument('<model>', 'model file (.ts)')
-  .option('-o, --output <file>', 'bundle to write (default: <model>.kiln in the working directory)')
+  .option('-o, --output <path>', 'bundle file, or folder with --standalone (default: <model>.kiln in the working directory)')
+  .option('--standalone', 'write a folder that trains with plain node or in a browser page, with no kiln install')
+  .option('--backend <name>', 'standalone: wasm | webgpu | all (default all)')
+  .option('--data <mnist|DIR|none>', 'standalone: the dataset to carry (default: the model\'s); none leaves it out')
+  .option('--threads <list>', 'standalone: wasm thread counts to compile, comma-separated (default 1,2,4,8)')
+  .option('--seed <n>', 'standalone: seed of the initial weights and data order (as torch.manual_seed)')
+  .option('--normalize <mean,std>', 'standalone: pixel normalisation (default 0.1307,0.3081)')
   .option('--batch-size <n>', 'training batch size')
   .option('--lr <x>', 'learning rate')
   .option('--optimizer <name>', 'adam | adamw | sgd')
@@ -93,6 +100,15 @@ program
   .option('--seconds <s>', 'stop measuring a configuration after this long', '8')
   .option('--data <mnist|DIR>', "dataset the batches come from (default: the model's)")
   .action(benchCommand);
+
+program
+  .command('serve')
+  .description('serve a standalone bundle folder on localhost for a browser (with the headers shared memory needs)')
+  .argument('<dir>', 'folder written by `kiln compile MODEL.ts --standalone`')
+  .option('--port <n>', 'port to listen on; 0 picks a free one (default 8080)')
+  .option('--host <host>', 'address to listen on (default 127.0.0.1)')
+  .option('--no-isolation', 'leave out the COOP/COEP headers: no SharedArrayBuffer, the page runs wasm on one thread')
+  .action(serveCommand);
 
 try {
   await program.parseAsync(process.argv);

@@ -26,3 +26,12 @@ export function nonNegNumber(flag: string, value: string): number {
   if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new KilnError('usage', `${flag} must be a non-negative number; got '${value}'`);
   return n;
 }
+
+/** MEAN,STD with a positive STD (pixel normalisation). */
+export function meanStd(flag: string, v: string): [number, number] {
+  const parts = v.split(',').map((s) => Number(s.trim()));
+  if (parts.length !== 2 || parts.some((p) => !Number.isFinite(p)) || !(parts[1]! > 0)) {
+    throw new KilnError('usage', `${flag} must be MEAN,STD with STD > 0; got '${v}'`, undefined, 'e.g. --normalize 0.2860,0.3530 for Fashion-MNIST');
+  }
+  return parts as [number, number];
+}

@@ -6,13 +6,14 @@ import type { Graph } from '../ir/graph.ts';
 import type { Program } from '../ir/program.ts';
 import { resolveOptimizer, type ResolvedTraining } from '../frontend/training-options.ts';
 import { memoizeSteps, type Backend, type StepSource } from '../runtime/backend.ts';
-import { loadDataset, MNIST_NORMALIZE, type Dataset } from '../runtime/data/dataset.ts';
+import { MNIST_NORMALIZE, type Dataset } from '../runtime/data/dataset.ts';
+import { loadDataset } from '../runtime/data/dataset-file.ts';
 import { initDraws, initialState } from '../runtime/init.ts';
 import { ReferenceBackend } from '../runtime/reference/backend.ts';
 import { createWasmBackend, preloadWasmBackend } from '../runtime/wasm/compile.ts';
 import { compileProgram } from '../passes/compile.ts';
 import { graphFor } from './graphs.ts';
-import { choice, nonNegInt, nonNegNumber, positiveInt } from './options.ts';
+import { choice, meanStd, nonNegInt, nonNegNumber, positiveInt } from './options.ts';
 
 /** Flags shared by `train` and `eval`; each overrides the model file's `training` export. */
 export interface SessionFlags {
@@ -45,13 +46,8 @@ export interface Session {
   initDraws: number;
 }
 
-function parseNormalize(v: string | undefined): [number, number] {
-  if (v === undefined) return MNIST_NORMALIZE;
-  const parts = v.split(',').map((s) => Number(s.trim()));
-  if (parts.length !== 2 || parts.some((p) => !Number.isFinite(p)) || !(parts[1]! > 0)) {
-    throw new KilnError('usage', `--normalize must be MEAN,STD with STD > 0; got '${v}'`, undefined, 'e.g. --normalize 0.2860,0.3530 for Fashion-MNIST');
-  }
-  return parts as [number, number];
+export function parseNormalize(v: string | undefined): [number, number] {
+  return v === undefined ? MNIST_NORMALIZE : meanStd('--normalize', v);
 }
 
 export function mergeFlags(t: ResolvedTraining, f: SessionFlags): ResolvedTraining {
@@ -118,6 +114,22 @@ function suggestBatch(count: number, batchSize: number): number {
   return 2;
 }
 
+/** The textbook's test loader batch: every evaluation step runs at this size. */
+export const EVAL_BATCH = 1000;
+
+/** Fails, naming the mismatch, unless the model takes the data's images and outputs its classes, and its epoch's short last batch traces. */
+export function checkModelFitsData(loaded: LoadedModel, first: Graph, data: Dataset, steps: StepSource, batchSize: number): void {
+  traceLastBatch(steps, data.train.count, batchSize);
+  const inputShape = loaded.training.input;
+  if (fmtShape(inputShape) !== fmtShape(data.imageShape)) {
+    throw new KilnError('data', `${loaded.file} expects inputs of shape ${fmtShape(inputShape)} but ${data.name} has images of shape ${fmtShape(data.imageShape)}`, undefined, 'set training.input in the model file to the dataset image shape');
+  }
+  const classes = first.nodes[first.outputs.logits!]!.shape;
+  if (classes.length !== 2 || classes[1] !== data.numClasses) {
+    throw new KilnError('data', `${loaded.file} outputs logits of shape ${fmtShape(classes)} but ${data.name} has ${data.numClasses} classes`, undefined, `make the last layer output ${data.numClasses} values per example`);
+  }
+}
+
 /** Loads the model and the data, checks they fit each other, and starts a backend with fresh weights. */
 export async function openSession(modelPath: string, flags: SessionFlags): Promise<Session> {
   const backendName = choice('--backend', flags.backend ?? BACKENDS[0], BACKENDS);
@@ -132,15 +144,7 @@ export async function openSession(modelPath: string, flags: SessionFlags): Promi
     eval: (b) => graphFor(loaded, 'eval', { batchSize: b, optimizer: training.optimizer }),
   });
   const first = steps.train(training.batchSize);
-  traceLastBatch(steps, data.train.count, training.batchSize);
-  const inputShape = training.input;
-  if (fmtShape(inputShape) !== fmtShape(data.imageShape)) {
-    throw new KilnError('data', `${loaded.file} expects inputs of shape ${fmtShape(inputShape)} but ${data.name} has images of shape ${fmtShape(data.imageShape)}`, undefined, 'set training.input in the model file to the dataset image shape');
-  }
-  const classes = first.nodes[first.outputs.logits!]!.shape;
-  if (classes.length !== 2 || classes[1] !== data.numClasses) {
-    throw new KilnError('data', `${loaded.file} outputs logits of shape ${fmtShape(classes)} but ${data.name} has ${data.numClasses} classes`, undefined, `make the last layer output ${data.numClasses} values per example`);
-  }
+  checkModelFitsData(loaded, first, data, steps, training.batchSize);
   // Every backend, the reference included, runs the compiled Program.
   const initial = initialState(first.state, training.seed);
   const lower = lowerFor(loaded, training);

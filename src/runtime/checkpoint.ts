@@ -1,6 +1,10 @@
+/**
+ * Checkpoints and weights as safetensors bytes. No Node module here, so that a browser page can
+ * save and resume a run; checkpoint-file.ts reads and writes files.
+ */
 import { KilnError } from '../ir/errors.ts';
 import type { Backend } from './backend.ts';
-import { checkAgainst, readSafetensors, writeSafetensors, type Tensor } from './safetensors.ts';
+import { checkAgainst, decodeSafetensors, encodeSafetensors, type Tensor } from './safetensors.ts';
 
 /** Where a run stands: the next step to run, and its place in the data order. */
 export interface TrainPosition {
@@ -29,37 +33,38 @@ const VERSION = 2;
  * position. The RNG needs no state of its own: dropout masks and epoch orders are functions of
  * (seed, step, epoch) and the model, which the position and identity pin down.
  */
-export function saveCheckpoint(path: string, backend: Backend, position: TrainPosition, identity: RunIdentity): void {
-  writeSafetensors(path, snapshot(backend, [...backend.stateShapes.keys()]), { [META_KEY]: JSON.stringify({ version: VERSION, ...position, ...identity }) });
+export function checkpointBytes(backend: Backend, position: TrainPosition, identity: RunIdentity): Uint8Array {
+  return encodeSafetensors(snapshot(backend, [...backend.stateShapes.keys()]), { [META_KEY]: JSON.stringify({ version: VERSION, ...position, ...identity }) });
 }
 
-export function loadCheckpoint(path: string, backend: Backend, identity: RunIdentity): TrainPosition {
-  const file = readSafetensors(path);
-  const raw = file.metadata[META_KEY];
-  if (!raw) throw new KilnError('checkpoint', `${path} is not a kiln checkpoint (no '${META_KEY}' metadata)`, undefined, 'resume from a file written by --checkpoint; use --init for plain weights');
+/** Restores a checkpoint's bytes into the backend and returns where the run resumes; `file` names them in messages. */
+export function restoreCheckpoint(bytes: Uint8Array, file: string, backend: Backend, identity: RunIdentity): TrainPosition {
+  const st = decodeSafetensors(bytes, file);
+  const raw = st.metadata[META_KEY];
+  if (!raw) throw new KilnError('checkpoint', `${file} is not a kiln checkpoint (no '${META_KEY}' metadata)`, undefined, 'resume from a file written by --checkpoint; use --init for plain weights');
   const meta = JSON.parse(raw) as TrainPosition & RunIdentity & { version: number };
-  if (meta.version !== VERSION) throw new KilnError('checkpoint', `${path} is a version ${meta.version} checkpoint; this kiln resumes version ${VERSION}, whose data order differs`, undefined, 'start the run again: resuming it would not continue the same run');
+  if (meta.version !== VERSION) throw new KilnError('checkpoint', `${file} is a version ${meta.version} checkpoint; this kiln resumes version ${VERSION}, whose data order differs`, undefined, 'start the run again: resuming it would not continue the same run');
   const diffs = (Object.keys(identity) as (keyof RunIdentity)[]).filter((k) => meta[k] !== identity[k]).map((k) => `${k}: checkpoint has ${JSON.stringify(meta[k])}, this run has ${JSON.stringify(identity[k])}`);
-  if (diffs.length) throw new KilnError('checkpoint', `${path} was written by a different run:\n  ${diffs.join('\n  ')}`, undefined, 'resume with the same model, data and options as the run that wrote the checkpoint');
-  restore(path, file.tensors, backend, [...backend.stateShapes.keys()]);
+  if (diffs.length) throw new KilnError('checkpoint', `${file} was written by a different run:\n  ${diffs.join('\n  ')}`, undefined, 'resume with the same model, data and options as the run that wrote the checkpoint');
+  restore(file, st.tensors, backend, [...backend.stateShapes.keys()]);
   return { step: meta.step, epoch: meta.epoch, batch: meta.batch };
 }
 
 /** Model weights only (parameters and buffers): a PyTorch state_dict as safetensors. */
-export function saveWeights(path: string, backend: Backend, names: readonly string[]): void {
-  writeSafetensors(path, snapshot(backend, names), { format: 'pt' });
+export function weightsBytes(backend: Backend, names: readonly string[]): Uint8Array {
+  return encodeSafetensors(snapshot(backend, names), { format: 'pt' });
 }
 
 /** Loads a state_dict (kiln's or PyTorch's) into the backend; names and shapes must match exactly. */
-export function loadWeights(path: string, backend: Backend, names: readonly string[]): void {
-  restore(path, readSafetensors(path).tensors, backend, names);
+export function restoreWeights(bytes: Uint8Array, file: string, backend: Backend, names: readonly string[]): void {
+  restore(file, decodeSafetensors(bytes, file).tensors, backend, names);
 }
 
 function snapshot(backend: Backend, names: readonly string[]): Record<string, Tensor> {
   return Object.fromEntries(names.map((n) => [n, { shape: [...backend.stateShapes.get(n)!], data: backend.getState(n) }]));
 }
 
-function restore(path: string, tensors: Record<string, Tensor>, backend: Backend, names: readonly string[]): void {
-  checkAgainst(path, tensors, names.map((name) => ({ name, shape: backend.stateShapes.get(name)! })));
+function restore(file: string, tensors: Record<string, Tensor>, backend: Backend, names: readonly string[]): void {
+  checkAgainst(file, tensors, names.map((name) => ({ name, shape: backend.stateShapes.get(name)! })));
   for (const n of names) backend.setState(n, tensors[n]!.data);
 }

@@ -7,11 +7,12 @@
  * kiln writes F32, plus I64 for BatchNorm's `num_batches_tracked` (PyTorch keeps that buffer as
  * int64, and load_state_dict rejects another dtype). It reads F32, F64, F16, BF16 (converted to
  * f32) and I64 for `num_batches_tracked`. Typed-array views assume a little-endian host, as every
- * platform Node supports is.
+ * platform Node and the browsers support is.
+ *
+ * This module works on bytes and imports no Node module, so that a browser page can use it;
+ * safetensors-file.ts reads and writes files.
  */
-import { readFileSync } from 'node:fs';
 import { KilnError } from '../ir/errors.ts';
-import { writeFileAtomic } from './output-file.ts';
 
 export interface Tensor {
   shape: number[];
@@ -43,12 +44,8 @@ const CORRUPT_HINT = 'the file is damaged or not a safetensors checkpoint; write
 
 const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
-/**
- * Writes `tensors` (F32; I64 for names ending in num_batches_tracked) and string metadata to
- * `path` atomically: a temporary file in the same directory, then a rename, so a crash mid-write
- * never leaves a half checkpoint under the real name.
- */
-export function writeSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): void {
+/** The file's bytes for `tensors` (F32; I64 for names ending in num_batches_tracked) and string metadata. */
+export function encodeSafetensors(tensors: Record<string, Tensor>, metadata?: Record<string, string>): Uint8Array {
   // Data ordered as the reference writer does: wider dtypes first, then by name, so every tensor
   // starts aligned to its element size (the header is padded to 8 bytes).
   const names = Object.keys(tensors).sort((a, b) => Number(isCounter(b)) - Number(isCounter(a)) || (a < b ? -1 : a > b ? 1 : 0));
@@ -72,22 +69,23 @@ export function writeSafetensors(path: string, tensors: Record<string, Tensor>, 
     header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
-  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const json = new TextEncoder().encode(JSON.stringify(header));
   const padded = Math.ceil(json.length / 8) * 8;
-  const out = Buffer.alloc(8 + padded + offset, 0x20);
-  out.writeBigUInt64LE(BigInt(padded), 0);
-  json.copy(out, 8);
+  const out = new Uint8Array(8 + padded + offset).fill(0x20);
+  const view = new DataView(out.buffer);
+  view.setBigUint64(0, BigInt(padded), true);
+  out.set(json, 8);
   const base = 8 + padded;
   for (const name of names) {
     const t = tensors[name]!;
     const begin = base + (header[name] as { data_offsets: [number, number] }).data_offsets[0];
     if (isCounter(name)) {
-      for (let i = 0; i < t.data.length; i++) out.writeBigInt64LE(BigInt(Math.round(t.data[i]!)), begin + 8 * i);
+      for (let i = 0; i < t.data.length; i++) view.setBigInt64(begin + 8 * i, BigInt(Math.round(t.data[i]!)), true);
     } else {
       out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), begin);
     }
   }
-  writeFileAtomic(path, out, 'checkpoint');
+  return out;
 }
 
 function half(h: number): number {
@@ -130,31 +128,24 @@ function isShape(s: unknown): s is number[] {
   return Array.isArray(s) && s.every((d) => Number.isSafeInteger(d) && d >= 0);
 }
 
-/** Reads and validates a safetensors file; every problem is a KilnError naming the file. */
-export function readSafetensors(path: string): Safetensors {
-  let buf: Buffer;
-  try {
-    buf = readFileSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    fail(path, code === 'ENOENT' ? 'checkpoint not found' : `cannot read checkpoint (${(e as Error).message})`,
-      'check the path; kiln writes checkpoints with kiln train --save');
-  }
-  if (buf.length < 8) fail(path, `too short for a safetensors file: ${buf.length} bytes, need at least 8 for the header length`, CORRUPT_HINT);
-  const headerLen = buf.readBigUInt64LE(0);
+/** Validates and decodes a safetensors file's bytes; every problem is a KilnError naming `file`. */
+export function decodeSafetensors(buf: Uint8Array, file: string): Safetensors {
+  if (buf.length < 8) fail(file, `too short for a safetensors file: ${buf.length} bytes, need at least 8 for the header length`, CORRUPT_HINT);
+  const headerLen = new DataView(buf.buffer, buf.byteOffset, buf.byteLength).getBigUint64(0, true);
   if (headerLen > BigInt(buf.length - 8)) {
-    fail(path, `header length ${headerLen} exceeds the ${buf.length - 8} bytes after the length field (truncated file, or not safetensors)`, CORRUPT_HINT);
+    fail(file, `header length ${headerLen} exceeds the ${buf.length - 8} bytes after the length field (truncated file, or not safetensors)`, CORRUPT_HINT);
   }
-  if (headerLen > BigInt(MAX_HEADER)) fail(path, `header length ${headerLen} exceeds the 100 MB limit`, CORRUPT_HINT);
+  if (headerLen > BigInt(MAX_HEADER)) fail(file, `header length ${headerLen} exceeds the 100 MB limit`, CORRUPT_HINT);
   const hlen = Number(headerLen);
   let header: unknown;
   try {
-    header = JSON.parse(buf.toString('utf8', 8, 8 + hlen));
+    // ignoreBOM keeps a leading BOM, which JSON.parse rejects as the reference reader does.
+    header = JSON.parse(new TextDecoder('utf-8', { ignoreBOM: true }).decode(buf.subarray(8, 8 + hlen)));
   } catch (e) {
-    fail(path, `header is not valid JSON (${(e as Error).message})`, CORRUPT_HINT);
+    fail(file, `header is not valid JSON (${(e as Error).message})`, CORRUPT_HINT);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) {
-    fail(path, 'header is not a JSON object', CORRUPT_HINT);
+    fail(file, 'header is not a JSON object', CORRUPT_HINT);
   }
   const dataStart = 8 + hlen;
   const dataLen = buf.length - dataStart;
@@ -162,32 +153,32 @@ export function readSafetensors(path: string): Safetensors {
   const entries: { name: string; dtype: string; shape: number[]; begin: number; end: number }[] = [];
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(path, '__metadata__ is not an object of strings', CORRUPT_HINT);
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(file, '__metadata__ is not an object of strings', CORRUPT_HINT);
       for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
-        if (typeof v !== 'string') fail(path, `__metadata__.${k} is ${JSON.stringify(v)}, not a string`, CORRUPT_HINT);
+        if (typeof v !== 'string') fail(file, `__metadata__.${k} is ${JSON.stringify(v)}, not a string`, CORRUPT_HINT);
         metadata[k] = v;
       }
       continue;
     }
     const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown } | null;
-    if (typeof e !== 'object' || e === null) fail(path, `tensor ${name}: header entry is not an object`, CORRUPT_HINT);
+    if (typeof e !== 'object' || e === null) fail(file, `tensor ${name}: header entry is not an object`, CORRUPT_HINT);
     const { dtype, shape, data_offsets: offs } = e;
-    if (typeof dtype !== 'string') fail(path, `tensor ${name}: missing dtype`, CORRUPT_HINT);
+    if (typeof dtype !== 'string') fail(file, `tensor ${name}: missing dtype`, CORRUPT_HINT);
     if (DTYPE_SIZE[dtype] === undefined || (dtype === 'I64' && !isCounter(name))) {
-      fail(path, `tensor ${name} has dtype ${dtype}, which kiln does not read`,
+      fail(file, `tensor ${name} has dtype ${dtype}, which kiln does not read`,
         'kiln reads F32, F64, F16 and BF16 tensors, and I64 only for num_batches_tracked; convert the checkpoint, e.g. {k: v.float() for k, v in sd.items()}');
     }
-    if (!isShape(shape)) fail(path, `tensor ${name}: shape ${JSON.stringify(shape)} is not a list of non-negative integers`, CORRUPT_HINT);
+    if (!isShape(shape)) fail(file, `tensor ${name}: shape ${JSON.stringify(shape)} is not a list of non-negative integers`, CORRUPT_HINT);
     if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && o >= 0) || offs[0] > offs[1]) {
-      fail(path, `tensor ${name}: data_offsets ${JSON.stringify(offs)} is not [begin, end] with 0 <= begin <= end`, CORRUPT_HINT);
+      fail(file, `tensor ${name}: data_offsets ${JSON.stringify(offs)} is not [begin, end] with 0 <= begin <= end`, CORRUPT_HINT);
     }
     const [begin, end] = offs as [number, number];
     const expect = numel(shape) * DTYPE_SIZE[dtype]!;
     if (end - begin !== expect) {
-      fail(path, `tensor ${name}: data_offsets [${begin}, ${end}] span ${end - begin} bytes but ${dtype} [${shape.join(', ')}] needs ${expect}`, CORRUPT_HINT);
+      fail(file, `tensor ${name}: data_offsets [${begin}, ${end}] span ${end - begin} bytes but ${dtype} [${shape.join(', ')}] needs ${expect}`, CORRUPT_HINT);
     }
     if (end > dataLen) {
-      fail(path, `tensor ${name}: data_offsets [${begin}, ${end}] run past the end of the data (${dataLen} bytes; file truncated?)`, CORRUPT_HINT);
+      fail(file, `tensor ${name}: data_offsets [${begin}, ${end}] run past the end of the data (${dataLen} bytes; file truncated?)`, CORRUPT_HINT);
     }
     entries.push({ name, dtype, shape, begin, end });
   }
@@ -196,17 +187,17 @@ export function readSafetensors(path: string): Safetensors {
   let at = 0;
   for (const e of byOffset) {
     if (e.begin !== at) {
-      fail(path, `tensor ${e.name}: data_offsets [${e.begin}, ${e.end}] ${e.begin < at ? 'overlap the previous tensor' : 'leave a gap after the previous tensor'} (expected begin ${at})`, CORRUPT_HINT);
+      fail(file, `tensor ${e.name}: data_offsets [${e.begin}, ${e.end}] ${e.begin < at ? 'overlap the previous tensor' : 'leave a gap after the previous tensor'} (expected begin ${at})`, CORRUPT_HINT);
     }
     at = e.end;
   }
   if (at !== dataLen) {
-    fail(path, `tensors cover ${at} data bytes but the file has ${dataLen} after the header`, CORRUPT_HINT);
+    fail(file, `tensors cover ${at} data bytes but the file has ${dataLen} after the header`, CORRUPT_HINT);
   }
   const tensors: Record<string, StoredTensor> = {};
   for (const e of entries) {
     const bytes = buf.subarray(dataStart + e.begin, dataStart + e.end);
-    tensors[e.name] = { shape: e.shape, dtype: e.dtype, data: decode(path, e.name, e.dtype, bytes, numel(e.shape)) };
+    tensors[e.name] = { shape: e.shape, dtype: e.dtype, data: decode(file, e.name, e.dtype, bytes, numel(e.shape)) };
   }
   return { tensors, metadata };
 }

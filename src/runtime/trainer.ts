@@ -1,4 +1,3 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
 import { syncState, type Backend, type StepResult } from './backend.ts';
 import type { TrainPosition } from './checkpoint.ts';
 import { fillBatch, type Dataset } from './data/dataset.ts';
@@ -16,8 +15,8 @@ export interface TrainConfig {
   /** Stop after this many steps in total (counting steps before a resume). */
   maxSteps?: number;
   evalBatchSize: number;
-  /** JSON Lines file: one {"epoch", "step", "loss"} per step. */
-  logFile?: string;
+  /** Takes the JSON Lines log, one line `{"epoch", "step", "loss"}\n` per step (the CLI's --log file). */
+  log?: (line: string) => void;
   /** Called every `every` steps with the position to checkpoint. */
   checkpoint?: { every: number; save: (p: TrainPosition) => void };
 }
@@ -62,7 +61,24 @@ export interface TrainResult {
   seconds: number;
 }
 
-const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
+/**
+ * Lets Ctrl-C, a page's clicks and its repaints in between steps. Browsers lack setImmediate, and
+ * their setTimeout(0) waits at least 4 ms once timers nest, which would tax every step; a message
+ * to ourselves is not throttled.
+ */
+const yieldToEventLoop: () => Promise<void> =
+  typeof setImmediate === 'function'
+    ? () => new Promise((r) => setImmediate(r))
+    : (() => {
+        const channel = new MessageChannel();
+        const waiting: (() => void)[] = [];
+        channel.port1.onmessage = () => waiting.shift()!();
+        return () =>
+          new Promise<void>((r) => {
+            waiting.push(r);
+            channel.port2.postMessage(null);
+          });
+      })();
 
 /**
  * Every step a run goes through, as (kind, batch size): training at the batch size and at the
@@ -85,7 +101,6 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
   const batches = numBatches(split.count, cfg.batchSize);
   const x = new Float32Array(cfg.batchSize * pixels);
   const labels = new Float32Array(cfg.batchSize);
-  const log = cfg.logFile ? openSync(cfg.logFile, 'w') : undefined;
   const pos = { ...start };
   const t0 = performance.now();
   let trainMs = 0;
@@ -97,68 +112,64 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
   const depth = queue?.depth ?? 1;
   /** Whether the run must look at the state after this many steps in total: a checkpoint, or the end. */
   const endsGroup = (steps: number) => (cfg.checkpoint !== undefined && steps % cfg.checkpoint.every === 0) || (cfg.maxSteps !== undefined && steps >= cfg.maxSteps);
-  try {
-    while (!done() && !interrupted) {
-      const epochStart = performance.now();
-      const order = epochOrder(split.count, pos.epoch, cfg.shuffle ? { seed: cfg.seed, initDraws: cfg.initDraws } : undefined);
-      hooks.onEpochStart?.(pos.epoch, batches, pos.batch);
-      let lossSum = 0;
-      let seen = 0;
-      let correct = 0;
-      while (pos.batch < batches && !done()) {
-        // Run steps in a group: one step on a synchronous backend, up to `depth` on a queued one
-        // (webgpu), whose results are read back once for the group. A group ends early where the
-        // run needs the state itself (a checkpoint) or stops.
-        const group: { labels: Float32Array; r?: StepResult }[] = [];
-        do {
-          const step = pos.step + group.length;
-          const { start: s, size } = batchBounds(pos.batch + group.length, split.count, cfg.batchSize);
-          fillBatch(split, order, s, size, x, labels, cfg.normalize[0], cfg.normalize[1]);
-          const t = performance.now();
-          if (queue) queue.queueTrainStep(x.subarray(0, size * pixels), labels.subarray(0, size), step);
-          const r = queue ? undefined : backend.trainStep(x.subarray(0, size * pixels), labels.subarray(0, size), step);
-          trainMs += performance.now() - t;
-          group.push({ labels: labels.slice(0, size), r });
-        } while (group.length < depth && pos.batch + group.length < batches && !endsGroup(pos.step + group.length));
-        if (queue) {
-          const t = performance.now();
-          const rs = await queue.flush();
-          trainMs += performance.now() - t;
-          rs.forEach((r, i) => (group[i]!.r = r));
-        }
-        for (const { labels: lab, r } of group) {
-          const size = lab.length;
-          images += size;
-          if (!Number.isFinite(r!.loss)) throw new Error(`the loss became ${r!.loss} at step ${pos.step}; lower the learning rate`);
-          for (let i = 0; i < size; i++) if (argmax(r!.logits, i, numClasses) === lab[i]) correct++;
-          lossSum += r!.loss * size;
-          seen += size;
-          if (log !== undefined) writeSync(log, `${JSON.stringify({ epoch: pos.epoch, step: pos.step, loss: r!.loss })}\n`);
-          pos.step++;
-          pos.batch++;
-          hooks.onStep?.({ epoch: pos.epoch, batch: pos.batch, batches, step: pos.step, loss: r!.loss, runningAccuracy: correct / seen, imagesPerSec: images / (trainMs / 1000) });
-        }
-        if (cfg.checkpoint && pos.step % cfg.checkpoint.every === 0) {
-          await syncState(backend);
-          cfg.checkpoint.save(pos.batch === batches ? { step: pos.step, epoch: pos.epoch + 1, batch: 0 } : { ...pos });
-        }
-        await yieldToEventLoop();
-        if (hooks.stopRequested?.()) {
-          interrupted = true;
-          break;
-        }
+  while (!done() && !interrupted) {
+    const epochStart = performance.now();
+    const order = epochOrder(split.count, pos.epoch, cfg.shuffle ? { seed: cfg.seed, initDraws: cfg.initDraws } : undefined);
+    hooks.onEpochStart?.(pos.epoch, batches, pos.batch);
+    let lossSum = 0;
+    let seen = 0;
+    let correct = 0;
+    while (pos.batch < batches && !done()) {
+      // Run steps in a group: one step on a synchronous backend, up to `depth` on a queued one
+      // (webgpu), whose results are read back once for the group. A group ends early where the
+      // run needs the state itself (a checkpoint) or stops.
+      const group: { labels: Float32Array; r?: StepResult }[] = [];
+      do {
+        const step = pos.step + group.length;
+        const { start: s, size } = batchBounds(pos.batch + group.length, split.count, cfg.batchSize);
+        fillBatch(split, order, s, size, x, labels, cfg.normalize[0], cfg.normalize[1]);
+        const t = performance.now();
+        if (queue) queue.queueTrainStep(x.subarray(0, size * pixels), labels.subarray(0, size), step);
+        const r = queue ? undefined : backend.trainStep(x.subarray(0, size * pixels), labels.subarray(0, size), step);
+        trainMs += performance.now() - t;
+        group.push({ labels: labels.slice(0, size), r });
+      } while (group.length < depth && pos.batch + group.length < batches && !endsGroup(pos.step + group.length));
+      if (queue) {
+        const t = performance.now();
+        const rs = await queue.flush();
+        trainMs += performance.now() - t;
+        rs.forEach((r, i) => (group[i]!.r = r));
       }
-      if (pos.batch === batches) {
-        pos.epoch++;
-        pos.batch = 0;
+      for (const { labels: lab, r } of group) {
+        const size = lab.length;
+        images += size;
+        if (!Number.isFinite(r!.loss)) throw new Error(`the loss became ${r!.loss} at step ${pos.step}; lower the learning rate`);
+        for (let i = 0; i < size; i++) if (argmax(r!.logits, i, numClasses) === lab[i]) correct++;
+        lossSum += r!.loss * size;
+        seen += size;
+        cfg.log?.(`${JSON.stringify({ epoch: pos.epoch, step: pos.step, loss: r!.loss })}\n`);
+        pos.step++;
+        pos.batch++;
+        hooks.onStep?.({ epoch: pos.epoch, batch: pos.batch, batches, step: pos.step, loss: r!.loss, runningAccuracy: correct / seen, imagesPerSec: images / (trainMs / 1000) });
       }
-      if (interrupted) break;
-      const ev = await evaluate(backend, data.test, numClasses, cfg.evalBatchSize, cfg.normalize);
-      result = { trainLoss: seen ? lossSum / seen : NaN, testLoss: ev.loss, testAccuracy: ev.accuracy };
-      hooks.onEpochEnd?.({ epoch: pos.epoch - (pos.batch === 0 ? 1 : 0), ...result, seconds: (performance.now() - epochStart) / 1000 });
+      if (cfg.checkpoint && pos.step % cfg.checkpoint.every === 0) {
+        await syncState(backend);
+        cfg.checkpoint.save(pos.batch === batches ? { step: pos.step, epoch: pos.epoch + 1, batch: 0 } : { ...pos });
+      }
+      await yieldToEventLoop();
+      if (hooks.stopRequested?.()) {
+        interrupted = true;
+        break;
+      }
     }
-  } finally {
-    if (log !== undefined) closeSync(log);
+    if (pos.batch === batches) {
+      pos.epoch++;
+      pos.batch = 0;
+    }
+    if (interrupted) break;
+    const ev = await evaluate(backend, data.test, numClasses, cfg.evalBatchSize, cfg.normalize);
+    result = { trainLoss: seen ? lossSum / seen : NaN, testLoss: ev.loss, testAccuracy: ev.accuracy };
+    hooks.onEpochEnd?.({ epoch: pos.epoch - (pos.batch === 0 ? 1 : 0), ...result, seconds: (performance.now() - epochStart) / 1000 });
   }
   return {
     position: pos,

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readSafetensors } from '../../src/runtime/safetensors.ts';
+import { readSafetensors } from '../../src/runtime/safetensors-file.ts';
 import { kiln, kilnAsync, miniMnist } from './helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kiln-cli-'));

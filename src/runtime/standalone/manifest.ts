@@ -52,8 +52,11 @@ export interface Manifest {
   readonly data: { readonly name: string; readonly trainCount: number; readonly testCount: number; readonly files: Readonly<Record<'trainImages' | 'trainLabels' | 'testImages' | 'testLabels', string>> } | null;
   /** Image counts the steps were compiled for (the short last batches follow from them). */
   readonly counts: { readonly train: number; readonly test: number };
-  /** Every persistent tensor: name, kind, shape, and its byte offset in params.safetensors' data (model state only). */
-  readonly state: readonly { readonly name: string; readonly kind: 'param' | 'buffer' | 'optim'; readonly shape: readonly number[]; readonly offset?: number }[];
+  /**
+   * Every persistent tensor: name, kind, shape; model state (parameters, buffers) with its byte
+   * offset in params.safetensors' data, optimizer state with the constant it starts at.
+   */
+  readonly state: readonly { readonly name: string; readonly kind: 'param' | 'buffer' | 'optim'; readonly shape: readonly number[]; readonly offset?: number; readonly init?: number }[];
   readonly params: string;
   /** (stage, batch size) of every step an epoch runs. */
   readonly steps: readonly { readonly stage: 'train' | 'eval'; readonly batchSize: number }[];

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Dataset, fillBatch, loadDataset } from '../../../src/runtime/data/dataset.ts';
+import { type Dataset, type DatasetFiles, datasetFromBytes, fillBatch, FILES } from '../../../src/runtime/data/dataset.ts';
+import { loadDataset } from '../../../src/runtime/data/dataset-file.ts';
 import { idx, thrown } from '../helpers.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'kiln-dataset-'));
@@ -150,6 +151,18 @@ describe('dataset directories', () => {
     const e = thrown(() => loadDataset(dir, { numClasses: 4 }));
     expect(e.message).toBe(`${join(dir, 'train-labels-idx1-ubyte.gz')}: label 4 at index 4 is out of range for 4 classes (labels must be 0..3)`);
     expect(e.hint).toMatch(/numClasses/);
+  });
+
+  it('builds the same dataset from the files\' bytes, naming them in messages', () => {
+    const dir = smallDir('bytes', {}, false);
+    const keys = Object.keys(FILES) as (keyof typeof FILES)[];
+    const bytes = Object.fromEntries(keys.map((k) => [k, readFileSync(join(dir, FILES[k])) as Uint8Array])) as DatasetFiles<Uint8Array>;
+    const names = Object.fromEntries(keys.map((k) => [k, `picked/${FILES[k]}`])) as DatasetFiles<string>;
+    expect(datasetFromBytes('bytes', bytes, names, {})).toEqual(loadDataset(dir));
+    expect(thrown(() => datasetFromBytes('bytes', { ...bytes, testLabels: idx(8, [2], Uint8Array.from([1, 2])) }, names, {})).message).toBe(
+      'picked/t10k-labels-idx1-ubyte: has 2 labels but picked/t10k-images-idx3-ubyte has 3 images');
+    expect(thrown(() => datasetFromBytes('bytes', bytes, names, { numClasses: 0 })).message).toBe('dataset "bytes": numClasses 0 must be an integer from 1 to 256');
+    expect(thrown(() => loadDataset(dir, { normalize: [0, 0] })).message).toBe(`dataset "${dir}": normalize [0, 0] needs a finite mean and a positive std`);
   });
 
   it('rejects a truncated and a bad-magic data file, naming it', () => {

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseIdx, readIdx, readIdxImages, readIdxLabels } from '../../../src/runtime/data/idx.ts';
+import { idxImages, idxLabels, isGzip, parseIdx } from '../../../src/runtime/data/idx.ts';
+import { readIdx, readIdxImages, readIdxLabels } from '../../../src/runtime/data/idx-file.ts';
 import { idx, thrown } from '../helpers.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'kiln-idx-'));
@@ -61,6 +62,15 @@ describe('IDX reader', () => {
     writeFileSync(f, idx(0x08, [3], Uint8Array.from([1, 2, 3])));
     expect(thrown(() => readIdxImages(f)).message).toMatch(/expected u8 images with 3 dimensions.*found u8 with 1 dimension/);
     expect(Array.from(readIdxLabels(f))).toEqual([1, 2, 3]);
+  });
+
+  it('parses images and labels from bytes, and tells gzip by its magic', () => {
+    const bytes = idx(0x08, [1, 2, 2], Uint8Array.from([1, 2, 3, 4]));
+    expect(idxImages(bytes, 'page')).toEqual({ images: Uint8Array.from([1, 2, 3, 4]), count: 1, rows: 2, cols: 2 });
+    expect(thrown(() => idxLabels(bytes, 'picked-file')).message).toMatch(/^picked-file: expected u8 labels with 1 dimension/);
+    expect(isGzip(gzipSync(bytes))).toBe(true);
+    expect(isGzip(bytes)).toBe(false);
+    expect(isGzip(Uint8Array.from([0x1f]))).toBe(false);
   });
 
   it('rejects a corrupt gzip and a missing file', () => {

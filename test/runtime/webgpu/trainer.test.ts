@@ -1,9 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncState, type Backend } from '../../../src/runtime/backend.ts';
-import { loadCheckpoint, saveCheckpoint } from '../../../src/runtime/checkpoint.ts';
+import { loadCheckpoint, saveCheckpoint } from '../../../src/runtime/checkpoint-file.ts';
 import { initialState } from '../../../src/runtime/init.ts';
 import { ReferenceBackend } from '../../../src/runtime/reference/backend.ts';
 import { train } from '../../../src/runtime/trainer.ts';
@@ -48,17 +48,17 @@ async function dump(b: Backend) {
 describe('trainer on the webgpu backend', () => {
   it('trains and logs every step, the short last batch included, like the reference backend', async () => {
     if (why) return void console.warn(`skipped: ${why}`);
-    const log = join(dir, 'log.jsonl');
+    const log: string[] = [];
     const b = fresh();
     const seen: number[] = [];
-    const r = await train(b, data, { ...cfg, logFile: log }, { onStep: (s) => seen.push(s.step) });
+    const r = await train(b, data, { ...cfg, log: (line) => log.push(line) }, { onStep: (s) => seen.push(s.step) });
     expect(r.steps).toBe(10);
     expect(seen).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-    const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = log.map((l) => JSON.parse(l));
     const ref = new ReferenceBackend(steps, initialState(steps.train(32).state, 7), 32, 7);
-    const refLog = join(dir, 'ref.jsonl');
-    const rr = await train(ref, data, { ...cfg, logFile: refLog });
-    const refLines = readFileSync(refLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const refLog: string[] = [];
+    const rr = await train(ref, data, { ...cfg, log: (line) => refLog.push(line) });
+    const refLines = refLog.map((l) => JSON.parse(l));
     expect(lines.map((l) => [l.epoch, l.step])).toEqual(refLines.map((l) => [l.epoch, l.step]));
     // Ten Adam steps at lr 0.01 compound rounding differences (see the parity suite); the losses
     // still agree to 1e-3, and so do the test metrics.

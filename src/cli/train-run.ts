@@ -1,0 +1,132 @@
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { basename } from 'node:path';
+import { KilnError } from '../ir/errors.ts';
+import { syncState, type Backend } from '../runtime/backend.ts';
+import type { RunIdentity, TrainPosition } from '../runtime/checkpoint.ts';
+import { loadCheckpoint, loadWeights, saveCheckpoint, saveWeights } from '../runtime/checkpoint-file.ts';
+import type { Dataset } from '../runtime/data/dataset.ts';
+import { checkWritable, writeFileAtomic } from '../runtime/output-file.ts';
+import { runSteps, train } from '../runtime/trainer.ts';
+import type { ResolvedOptimizer } from '../frontend/training-options.ts';
+import { nonNegInt, positiveInt } from './options.ts';
+import { progressHooks } from './progress.ts';
+
+/** The flags of `kiln train` and of a standalone bundle's train.mjs that shape the run, not the model. */
+export interface RunFlags {
+  maxSteps?: string;
+  shuffle: boolean;
+  init?: string;
+  save?: string;
+  checkpoint?: string;
+  checkpointEvery?: string;
+  resume?: string;
+  log?: string;
+  metricsJson?: string;
+}
+
+/** A model on a backend with its data, ready to train: from `kiln train`'s session or a standalone bundle. */
+export interface TrainRun {
+  name: string;
+  /** The model file (or bundle) as the user named it. */
+  file: string;
+  backend: Backend;
+  data: Dataset;
+  training: { batchSize: number; epochs: number; seed: number; optimizer: ResolvedOptimizer };
+  normalize: readonly [number, number];
+  initDraws: number;
+  evalBatchSize: number;
+  /** Parameters and buffers: what a state_dict holds. */
+  modelState: string[];
+  /** How the steps came to be ready: 'compiled' (kiln) or 'loaded' (a standalone bundle). */
+  prepared: 'compiled' | 'loaded';
+  /** The command that resumes this run, up to its flags (`kiln train m.ts`, `node dir/train.mjs`). */
+  command: string;
+}
+
+/** Checks the output paths before any long work, so a typo does not cost a training run. */
+export function checkRunFlags(flags: RunFlags): void {
+  if (flags.init && flags.resume) throw new KilnError('usage', '--init and --resume cannot be combined', undefined, '--resume restores the weights too');
+  if (flags.checkpointEvery && !flags.checkpoint) throw new KilnError('usage', '--checkpoint-every needs --checkpoint FILE');
+  if (flags.maxSteps !== undefined) nonNegInt('--max-steps', flags.maxSteps);
+  if (flags.checkpointEvery !== undefined) positiveInt('--checkpoint-every', flags.checkpointEvery);
+  for (const [flag, path] of [['--save', flags.save], ['--checkpoint', flags.checkpoint], ['--log', flags.log], ['--metrics-json', flags.metricsJson]] as const) if (path) checkWritable(flag, path);
+}
+
+/**
+ * The training run both commands share: weights or a checkpoint to start from, the header,
+ * preparing every step, the progress display, Ctrl-C (finish the step, checkpoint, exit 130),
+ * and the files asked for. Same lines and files from `kiln train` and `node train.mjs`.
+ */
+export async function runTraining(run: TrainRun, flags: RunFlags): Promise<void> {
+  checkRunFlags(flags);
+  const maxSteps = flags.maxSteps === undefined ? undefined : nonNegInt('--max-steps', flags.maxSteps);
+  const every = flags.checkpointEvery === undefined ? undefined : positiveInt('--checkpoint-every', flags.checkpointEvery);
+  const { training: t, backend, data } = run;
+  const identity: RunIdentity = { model: run.name, seed: t.seed, shuffle: flags.shuffle, batchSize: t.batchSize, trainCount: data.train.count, optimizer: JSON.stringify(t.optimizer) };
+  let start: TrainPosition = { step: 0, epoch: 0, batch: 0 };
+  if (flags.init) loadWeights(flags.init, backend, run.modelState);
+  if (flags.resume) start = loadCheckpoint(flags.resume, backend, identity);
+  const checkpointPath = flags.checkpoint ?? `${basename(run.file).replace(/\.[^.]+$/, '')}.checkpoint.safetensors`;
+  const save = (p: TrainPosition) => saveCheckpoint(checkpointPath, backend, p, identity);
+
+  const err = process.stderr;
+  err.write(`kiln: training ${run.name} (${run.file}) on ${data.name}: ${data.train.count.toLocaleString('en-US')} images, batch ${t.batchSize}, ${t.epochs} epoch${t.epochs > 1 ? 's' : ''}, ${t.optimizer.type} lr ${t.optimizer.lr}, seed ${t.seed}, backend ${backend.name}\n`);
+  if (flags.resume) err.write(`kiln: resuming from ${flags.resume} at step ${start.step} (epoch ${start.epoch + 1}, batch ${start.batch})\n`);
+  const prepareStart = performance.now();
+  const shapes = runSteps(data.train.count, data.test.count, t.batchSize, run.evalBatchSize);
+  for (const [kind, batch] of shapes) backend.prepare(kind, batch);
+  const batches = (kind: string) => shapes.filter(([k]) => k === kind).map(([, b]) => b).join(' and ');
+  err.write(`kiln: ${run.prepared} the train step (batch ${batches('train')}) and the eval step (batch ${batches('eval')}) in ${((performance.now() - prepareStart) / 1000).toFixed(2)} s\n`);
+
+  let stopping = false;
+  const onSigint = () => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    err.write('\nkiln: interrupted; finishing the current step (Ctrl-C again to quit at once)\n');
+  };
+  process.on('SIGINT', onSigint);
+  const progress = progressHooks(t.epochs);
+  const log = flags.log ? openSync(flags.log, 'w') : undefined;
+  let result;
+  try {
+    result = await train(
+      backend,
+      data,
+      {
+        epochs: t.epochs,
+        batchSize: t.batchSize,
+        seed: t.seed,
+        shuffle: flags.shuffle,
+        initDraws: run.initDraws,
+        normalize: run.normalize,
+        maxSteps,
+        evalBatchSize: run.evalBatchSize,
+        log: log === undefined ? undefined : (line) => writeSync(log, line),
+        checkpoint: every && flags.checkpoint ? { every, save } : undefined,
+      },
+      { ...progress, stopRequested: () => stopping },
+      start,
+    );
+  } finally {
+    if (log !== undefined) closeSync(log);
+    progress.stop();
+    process.off('SIGINT', onSigint);
+  }
+
+  await syncState(backend);
+  if (result.interrupted) {
+    save(result.position);
+    err.write(`kiln: stopped at step ${result.position.step}; checkpoint written to ${checkpointPath}\n  resume with: ${run.command} --resume ${checkpointPath}\n`);
+    process.exitCode = 130;
+  } else if (!Number.isNaN(result.testAccuracy)) {
+    err.write(`kiln: ${result.steps} step${result.steps === 1 ? '' : 's'} in ${result.seconds.toFixed(1)} s (${Math.round(result.imagesPerSec).toLocaleString('en-US')} images/s training); test accuracy ${(100 * result.testAccuracy).toFixed(2)}%, test loss ${result.testLoss.toFixed(4)}\n`);
+  }
+  if (flags.save) {
+    saveWeights(flags.save, backend, run.modelState);
+    err.write(`kiln: weights written to ${flags.save}\n`);
+  }
+  if (flags.metricsJson) {
+    const { trainLoss, testLoss, testAccuracy, imagesPerSec, seconds, steps, epochs } = result;
+    writeFileAtomic(flags.metricsJson, JSON.stringify({ backend: backend.name, epochs, steps, trainLoss, testLoss, testAccuracy, imagesPerSec, seconds }, null, 2) + '\n');
+  }
+}

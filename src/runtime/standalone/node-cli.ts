@@ -1,0 +1,85 @@
+import { Command, CommanderError } from 'commander';
+import { dirname, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { reportError } from '../../cli/errors.ts';
+import { choice, meanStd, positiveInt } from '../../cli/options.ts';
+import { runTraining, type RunFlags } from '../../cli/train-run.ts';
+import { loadDataset } from '../data/dataset-file.ts';
+import { bundledDataset, loadBundle, type KilnModel } from './index.ts';
+
+interface CliFlags extends RunFlags {
+  epochs?: string;
+  data?: string;
+  threads?: string;
+  backend?: string;
+  normalize?: string;
+}
+
+/**
+ * train.mjs of a standalone bundle: `kiln train` for the model compiled into this folder, with
+ * nothing installed but Node 20+ (this file and kiln-runtime.mjs beside it are all it needs).
+ */
+async function main(argv: string[]): Promise<void> {
+  const dir = dirname(fileURLToPath(import.meta.url));
+  const shown = relative(process.cwd(), dir) || '.';
+  const program = new Command(`node ${shown}/train.mjs`)
+    .description('train the model compiled into this folder, then evaluate it on the test set')
+    .option('--epochs <n>', 'passes over the training set')
+    .option('--data <DIR>', "a folder of IDX files (raw or .gz) instead of the bundle's dataset")
+    .option('--normalize <mean,std>', "pixel normalisation for --data (default: the bundle's)")
+    .option('--backend <name>', 'wasm | webgpu', 'wasm')
+    .option('--threads <n>', 'wasm threads (one of the counts the bundle was compiled for; default: the most that fit the cores)')
+    .option('--max-steps <n>', 'stop after n steps in total')
+    .option('--no-shuffle', 'keep the file order instead of shuffling each epoch')
+    .option('--init <file>', 'start from these weights (safetensors state_dict, kiln or PyTorch)')
+    .option('--save <file>', 'write the trained weights (safetensors state_dict)')
+    .option('--checkpoint <file>', 'checkpoint file (written on Ctrl-C and every --checkpoint-every steps)')
+    .option('--checkpoint-every <n>', 'write a checkpoint every n steps')
+    .option('--resume <file>', 'continue a run from its checkpoint')
+    .option('--log <file>', 'write {"epoch","step","loss"} per step as JSON Lines')
+    .option('--metrics-json <file>', 'write the final metrics as JSON')
+    .option('--debug', 'show stack traces for errors')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)');
+  program.parse(argv);
+  const flags = program.opts<CliFlags>();
+  const backend = choice('--backend', flags.backend ?? 'wasm', ['wasm', 'webgpu'] as const);
+  const threads = flags.threads === undefined ? undefined : positiveInt('--threads', flags.threads);
+  const epochs = flags.epochs === undefined ? undefined : positiveInt('--epochs', flags.epochs);
+
+  const bundle = await loadBundle(dir);
+  const m = bundle.manifest;
+  const normalize = flags.normalize === undefined ? m.training.normalize : meanStd('--normalize', flags.normalize);
+  const data = flags.data === undefined ? await bundledDataset(bundle) : loadDataset(flags.data, { normalize: [normalize[0], normalize[1]] });
+  let model: KilnModel | undefined;
+  try {
+    model = await bundle.open({ backend, threads });
+    process.stderr.write(`kiln: ${model.description}\n`);
+    await runTraining(
+      {
+        name: m.name,
+        file: m.file,
+        backend: model.backend,
+        data,
+        training: { ...m.training, epochs: epochs ?? m.training.epochs },
+        normalize,
+        initDraws: m.initDraws,
+        evalBatchSize: m.training.evalBatchSize,
+        modelState: model.modelState,
+        prepared: 'loaded',
+        command: `node ${shown}/train.mjs`,
+      },
+      flags,
+    );
+  } finally {
+    model?.dispose();
+  }
+}
+
+
+try {
+  await main(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) process.exitCode = e.exitCode;
+  else process.exitCode = reportError(e, process.argv.includes('--debug'));
+}
