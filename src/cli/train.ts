@@ -1,10 +1,20 @@
+import { isStandaloneDir, openStandaloneRun } from './standalone-run.ts';
 import { checkRunFlags, runTraining, type RunFlags } from './train-run.ts';
 import { EVAL_BATCH, openSession, type SessionFlags } from './session.ts';
 
 export interface TrainFlags extends SessionFlags, RunFlags {}
 
+/** `kiln train MODEL.ts | BUNDLE.kiln | STANDALONE-DIR`. */
 export async function trainCommand(modelPath: string, flags: TrainFlags): Promise<void> {
   checkRunFlags(flags);
+  if (isStandaloneDir(modelPath)) {
+    const { run, model } = await openStandaloneRun(modelPath, { ...flags }, `kiln train ${modelPath}`);
+    try {
+      return await runTraining(run, flags);
+    } finally {
+      model.dispose();
+    }
+  }
   const s = await openSession(modelPath, flags);
   await runTraining(
     {

@@ -75,8 +75,8 @@ describe('kiln compile --standalone', () => {
     const a = losses(log);
     expect(a).toHaveLength(200);
     expect(a).toEqual(losses(ref));
-    // The same final lines as kiln train's (figures and all), bar the file names.
-    const tail = (s: string) => s.split('\n').filter((l) => /^(Train Batch|Epoch|kiln: \d+ steps)/.test(l)).map((l) => l.replace(/in [\d.]+ s \([\d,]+ images\/s training\)/, ''));
+    // The same lines as kiln train's, figures and all, bar the timings.
+    const tail = (s: string) => s.split('\n').filter((l) => /^(Train Batch|Epoch|kiln: \d+ steps)/.test(l)).map((l) => l.replace(/in [\d.]+ s \([\d,]+ images\/s training\)|\([\d.]+ s\)$/, ''));
     expect(tail(r.stderr)).toEqual(tail(k.stderr));
     expect(JSON.parse(readFileSync(join(away, 'm.json'), 'utf8'))).toMatchObject({ backend: 'wasm', steps: 200 });
   });
@@ -117,5 +117,19 @@ describe('kiln compile --standalone', () => {
     r = trainMjs(away, ['--max-steps', '1', '--backend', 'webgpu']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/the webgpu backend needs the 'webgpu' npm package/);
+  });
+
+  it('kiln train and kiln eval take the folder, and refuse flags the compiled steps fix', () => {
+    const log = join(dir, 'dir.jsonl');
+    let r = kiln(['train', bundle, '--max-steps', '200', '--threads', '2', '--log', log, '--save', join(dir, 'w.safetensors')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/kiln: loaded the train step/);
+    expect(losses(log)).toEqual(losses(join(dir, 'kiln.jsonl')));
+    r = kiln(['eval', bundle, '--weights', join(dir, 'w.safetensors'), '--threads', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/SimpleCNN with .*w\.safetensors on mnist \(10,000 test images\)\ntest loss 0\.1688, accuracy 95\.29%/);
+    r = kiln(['train', bundle, '--lr', '0.1']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--lr: fixed when the bundle was compiled/);
   });
 });

@@ -2,18 +2,8 @@ import { Command, CommanderError } from 'commander';
 import { dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { reportError } from '../../cli/errors.ts';
-import { choice, meanStd, positiveInt } from '../../cli/options.ts';
+import { openStandaloneRun, type StandaloneRunFlags } from '../../cli/standalone-run.ts';
 import { runTraining, type RunFlags } from '../../cli/train-run.ts';
-import { loadDataset } from '../data/dataset-file.ts';
-import { bundledDataset, loadBundle, type KilnModel } from './index.ts';
-
-interface CliFlags extends RunFlags {
-  epochs?: string;
-  data?: string;
-  threads?: string;
-  backend?: string;
-  normalize?: string;
-}
 
 /**
  * train.mjs of a standalone bundle: `kiln train` for the model compiled into this folder, with
@@ -27,7 +17,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--epochs <n>', 'passes over the training set')
     .option('--data <DIR>', "a folder of IDX files (raw or .gz) instead of the bundle's dataset")
     .option('--normalize <mean,std>', "pixel normalisation for --data (default: the bundle's)")
-    .option('--backend <name>', 'wasm | webgpu', 'wasm')
+    .option('--backend <name>', 'wasm | webgpu (webgpu in Node needs the webgpu npm package)', 'wasm')
     .option('--threads <n>', 'wasm threads (one of the counts the bundle was compiled for; default: the most that fit the cores)')
     .option('--max-steps <n>', 'stop after n steps in total')
     .option('--no-shuffle', 'keep the file order instead of shuffling each epoch')
@@ -42,40 +32,14 @@ async function main(argv: string[]): Promise<void> {
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
   program.parse(argv);
-  const flags = program.opts<CliFlags>();
-  const backend = choice('--backend', flags.backend ?? 'wasm', ['wasm', 'webgpu'] as const);
-  const threads = flags.threads === undefined ? undefined : positiveInt('--threads', flags.threads);
-  const epochs = flags.epochs === undefined ? undefined : positiveInt('--epochs', flags.epochs);
-
-  const bundle = await loadBundle(dir);
-  const m = bundle.manifest;
-  const normalize = flags.normalize === undefined ? m.training.normalize : meanStd('--normalize', flags.normalize);
-  const data = flags.data === undefined ? await bundledDataset(bundle) : loadDataset(flags.data, { normalize: [normalize[0], normalize[1]] });
-  let model: KilnModel | undefined;
+  const flags = program.opts<StandaloneRunFlags & RunFlags>();
+  const { run, model } = await openStandaloneRun(dir, { ...flags }, `node ${shown}/train.mjs`);
   try {
-    model = await bundle.open({ backend, threads });
-    process.stderr.write(`kiln: ${model.description}\n`);
-    await runTraining(
-      {
-        name: m.name,
-        file: m.file,
-        backend: model.backend,
-        data,
-        training: { ...m.training, epochs: epochs ?? m.training.epochs },
-        normalize,
-        initDraws: m.initDraws,
-        evalBatchSize: m.training.evalBatchSize,
-        modelState: model.modelState,
-        prepared: 'loaded',
-        command: `node ${shown}/train.mjs`,
-      },
-      flags,
-    );
+    await runTraining(run, flags);
   } finally {
-    model?.dispose();
+    model.dispose();
   }
 }
-
 
 try {
   await main(process.argv);
