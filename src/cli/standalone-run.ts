@@ -1,5 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { KilnError } from '../ir/errors.ts';
 import { loadDataset } from '../runtime/data/dataset-file.ts';
 import { bundledDataset, loadBundle, type KilnModel } from '../runtime/standalone/index.ts';
@@ -39,7 +39,7 @@ export async function openStandaloneRun(dir: string, flags: StandaloneRunFlags &
   const normalize = flags.normalize === undefined ? m.training.normalize : meanStd('--normalize', flags.normalize);
   const data = flags.data === undefined || flags.data === 'bundle' ? await bundledDataset(bundle) : loadDataset(flags.data, { normalize: [normalize[0], normalize[1]] });
   const model = await bundle.open({ backend, threads });
-  process.stderr.write(`kiln: ${relative(process.cwd(), dir) || '.'}: ${model.description}\n`);
+  process.stderr.write(`kiln: ${model.description}\n`);
   return {
     model,
     run: {
