@@ -79,7 +79,9 @@ export class KilnModel {
     const per = m.input.reduce((a, b) => a * b, 1);
     const n = x.length / per;
     if (!Number.isInteger(n) || n < 1) throw new KilnError('usage', `predict: ${x.length} values are not a whole number of examples of ${per}`);
-    const batch = m.training.evalBatchSize;
+    // The largest eval step the bundle holds: the eval batch size, or the whole test set where
+    // that is smaller (a bundle compiled with --data of fewer than 1000 test images).
+    const batch = Math.max(...m.steps.filter((s) => s.stage === 'eval').map((s) => s.batchSize));
     const probs = new Float32Array(n * m.classes);
     const xb = new Float32Array(batch * per);
     // Evaluation steps exist at the eval batch size: examples go in its first rows, zeros after

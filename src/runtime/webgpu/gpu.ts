@@ -20,7 +20,10 @@ export interface Gpu {
 const SOFTWARE = /llvmpipe|lavapipe|swiftshader|softpipe|software/i;
 
 export function isSoftware(adapter: GPUAdapter): boolean {
-  return SOFTWARE.test(`${adapter.info.description} ${adapter.info.device} ${adapter.info.vendor}`);
+  // Chromium's SwiftShader says so only in `architecture` ('swiftshader', vendor 'google', no
+  // device or description) and in isFallbackAdapter.
+  const i = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  return i.isFallbackAdapter === true || SOFTWARE.test(`${i.description} ${i.device} ${i.vendor} ${i.architecture}`);
 }
 
 /** A device with the limits kiln's shaders need, or a KilnError naming the one the adapter lacks. */
@@ -50,6 +53,6 @@ export async function openBrowserGpu(): Promise<Gpu> {
   if (!adapter) throw new KilnError('backend', 'WebGPU is present but offers no adapter here', undefined, 'use the wasm backend; on Linux, Chromium needs --enable-unsafe-webgpu');
   const device = await requestKilnDevice(adapter);
   const i = adapter.info;
-  const name = [i.device, i.vendor, i.architecture].find((s) => s && s.length) ?? 'WebGPU adapter';
+  const name = i.device || [i.vendor, i.architecture].filter((s) => s).join(' ') || 'WebGPU adapter';
   return { instance: gpu, device, adapter, description: `${name} (browser WebGPU${i.description ? `, ${i.description}` : ''})`, software: isSoftware(adapter) };
 }

@@ -181,7 +181,12 @@ function showError(e: PageError, isFatal = false): void {
   page.error = { ...e };
   withCode(ui.errorMessage, e.message);
   ui.errorHint.hidden = !e.hint;
-  if (e.hint) withCode(ui.errorHint, e.hint);
+  if (e.hint) {
+    withCode(ui.errorHint, e.hint);
+    const label = document.createElement('strong');
+    label.textContent = 'hint: ';
+    ui.errorHint.prepend(label);
+  }
   ui.error.hidden = false;
   ui.errorClose.hidden = isFatal;
   if (isFatal) fatal = true;
@@ -644,7 +649,8 @@ const pad = ui.pad.getContext('2d', { willReadFrequently: true })!;
 const seen = ui.seen.getContext('2d')!;
 let hasInk = false;
 let drawing = false;
-let lastPoint: [number, number] = [0, 0];
+/** The points of the stroke being drawn: smoothed by quadratic curves through their midpoints. */
+let points: [number, number][] = [];
 
 function clearPad(): void {
   pad.fillStyle = '#000';
@@ -660,14 +666,18 @@ function padPoint(e: PointerEvent): [number, number] {
   return [((e.clientX - r.left) * ui.pad.width) / r.width, ((e.clientY - r.top) * ui.pad.height) / r.height];
 }
 
-function stroke(from: [number, number], to: [number, number]): void {
+const mid = (a: [number, number], b: [number, number]): [number, number] => [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2];
+
+/** A stroke segment from `from` to `to`, curved towards `ctrl` when given. */
+function stroke(from: [number, number], to: [number, number], ctrl?: [number, number]): void {
   pad.strokeStyle = '#fff';
   pad.lineWidth = ui.pad.width / 13;
   pad.lineCap = 'round';
   pad.lineJoin = 'round';
   pad.beginPath();
   pad.moveTo(from[0], from[1]);
-  pad.lineTo(to[0], to[1]);
+  if (ctrl) pad.quadraticCurveTo(ctrl[0], ctrl[1], to[0], to[1]);
+  else pad.lineTo(to[0], to[1]);
   pad.stroke();
   hasInk = true;
 }
@@ -676,21 +686,26 @@ ui.pad.addEventListener('pointerdown', (e) => {
   e.preventDefault();
   ui.pad.setPointerCapture(e.pointerId);
   drawing = true;
-  lastPoint = padPoint(e);
-  stroke(lastPoint, lastPoint);
+  const p = padPoint(e);
+  points = [p];
+  stroke(p, p);
   void predictPad();
 });
 ui.pad.addEventListener('pointermove', (e) => {
   if (!drawing) return;
-  const p = padPoint(e);
-  stroke(lastPoint, p);
-  lastPoint = p;
+  points.push(padPoint(e));
+  const n = points.length;
+  if (n === 2) stroke(points[0]!, mid(points[0]!, points[1]!));
+  else stroke(mid(points[n - 3]!, points[n - 2]!), mid(points[n - 2]!, points[n - 1]!), points[n - 2]);
   void predictPad();
 });
 for (const ev of ['pointerup', 'pointercancel'] as const) {
   ui.pad.addEventListener(ev, () => {
     if (!drawing) return;
     drawing = false;
+    const n = points.length;
+    if (n >= 2) stroke(mid(points[n - 2]!, points[n - 1]!), points[n - 1]!);
+    points = [];
     void predictPad(true);
   });
 }

@@ -63,9 +63,11 @@ async function probeWebGpu(): Promise<{ usable: boolean; why: string; software?:
   try {
     const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
     if (!adapter) return { usable: false, why: 'WebGPU offers no adapter here (on Linux, Chromium needs --enable-unsafe-webgpu)' };
-    const i = adapter.info;
-    const words = [i.description, i.device, i.vendor, i.architecture].filter((s) => s).join(', ');
-    const software = SOFTWARE.test(`${i.description} ${i.device} ${i.vendor}`);
+    const i = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+    const words = [i.device, i.vendor, i.architecture, i.description].filter((s) => s).join(' ');
+    // As the runtime's isSoftware (webgpu/gpu.ts): Chromium's SwiftShader is vendor 'google',
+    // architecture 'swiftshader', a fallback adapter.
+    const software = i.isFallbackAdapter === true || SOFTWARE.test(`${i.description} ${i.device} ${i.vendor} ${i.architecture}`);
     return { usable: true, why: words || 'WebGPU adapter', software };
   } catch (e) {
     return { usable: false, why: `WebGPU failed: ${(e as Error).message}` };
@@ -197,7 +199,7 @@ async function open(backend: BackendName, threads: number | undefined): Promise<
   } else if (!isolated) {
     why = `1 thread: this page is not cross-origin isolated, so it has no SharedArrayBuffer for wasm threads; serve the folder with \`kiln serve DIR\` (it sends the COOP/COEP headers) to use ${counts.filter((c) => c > 1).length ? `up to ${Math.min(counts.at(-1)!, Math.max(1, cores))}` : 'more'} threads`;
   } else if (threads !== undefined) {
-    why = `${m.threads} thread${m.threads > 1 ? 's' : ''}, as asked (the bundle holds ${counts.join(', ')})`;
+    why = `${m.threads} thread${m.threads > 1 ? 's' : ''}, as chosen (the bundle holds ${counts.join(', ')}; this machine has ${cores} core${cores > 1 ? 's' : ''}); the page is cross-origin isolated`;
   } else {
     why = `${m.threads} thread${m.threads > 1 ? 's' : ''}: the most this bundle holds (${counts.join(', ')}) that fit this machine's ${cores} core${cores > 1 ? 's' : ''}; the page is cross-origin isolated`;
   }
