@@ -7,6 +7,7 @@ import { irCommand } from './ir.ts';
 import { serveCommand } from './serve.ts';
 import { BACKENDS } from './session.ts';
 import { trainCommand } from './train.ts';
+import { runOptions } from './train-run.ts';
 
 const debug = process.argv.includes('--debug');
 
@@ -57,31 +58,21 @@ function sessionOptions(cmd: Command): Command {
 }
 
 sessionOptions(
-  program
-    .command('train')
+  runOptions(program.command('train'))
     .description('train a model on MNIST or any IDX dataset, then evaluate it on the test set')
-    .argument('<model>', 'model file (.ts) or bundle (.kiln)')
+    .argument('<model>', 'model file (.ts), bundle (.kiln) or standalone folder')
     .option('--epochs <n>', 'passes over the training set')
     .option('--lr <x>', 'learning rate')
     .option('--optimizer <name>', 'adam | adamw | sgd')
     .option('--momentum <x>', 'SGD momentum')
-    .option('--weight-decay <x>', 'weight decay (L2 for sgd and adam, decoupled for adamw)')
-    .option('--max-steps <n>', 'stop after n steps in total')
-    .option('--no-shuffle', 'keep the file order instead of shuffling each epoch')
-    .option('--init <file>', 'start from these weights (safetensors state_dict, kiln or PyTorch)')
-    .option('--save <file>', 'write the trained weights (safetensors state_dict)')
-    .option('--checkpoint <file>', 'checkpoint file (written on Ctrl-C and every --checkpoint-every steps)')
-    .option('--checkpoint-every <n>', 'write a checkpoint every n steps')
-    .option('--resume <file>', 'continue a run from its checkpoint')
-    .option('--log <file>', 'write {"epoch","step","loss"} per step as JSON Lines')
-    .option('--metrics-json <file>', 'write the final metrics as JSON'),
+    .option('--weight-decay <x>', 'weight decay (L2 for sgd and adam, decoupled for adamw)'),
 ).action(trainCommand);
 
 sessionOptions(
   program
     .command('eval')
     .description('test loss, accuracy and confusion matrix of saved weights')
-    .argument('<model>', 'model file (.ts) or bundle (.kiln)')
+    .argument('<model>', 'model file (.ts), bundle (.kiln) or standalone folder')
     .requiredOption('--weights <file>', 'safetensors state_dict to evaluate'),
 ).action(evalCommand);
 

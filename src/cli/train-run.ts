@@ -1,3 +1,4 @@
+import type { Command } from 'commander';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import { KilnError } from '../ir/errors.ts';
@@ -41,6 +42,20 @@ export interface TrainRun {
   prepared: 'compiled' | 'loaded';
   /** The command that resumes this run, up to its flags (`kiln train m.ts`, `node dir/train.mjs`). */
   command: string;
+}
+
+/** The options of `kiln train` and train.mjs that RunFlags holds. */
+export function runOptions(cmd: Command): Command {
+  return cmd
+    .option('--max-steps <n>', 'stop after n steps in total')
+    .option('--no-shuffle', 'keep the file order instead of shuffling each epoch')
+    .option('--init <file>', 'start from these weights (safetensors state_dict, kiln or PyTorch)')
+    .option('--save <file>', 'write the trained weights (safetensors state_dict)')
+    .option('--checkpoint <file>', 'checkpoint file (written on Ctrl-C and every --checkpoint-every steps)')
+    .option('--checkpoint-every <n>', 'write a checkpoint every n steps')
+    .option('--resume <file>', 'continue a run from its checkpoint')
+    .option('--log <file>', 'write {"epoch","step","loss"} per step as JSON Lines')
+    .option('--metrics-json <file>', 'write the final metrics as JSON');
 }
 
 /** Checks the output paths before any long work, so a typo does not cost a training run. */

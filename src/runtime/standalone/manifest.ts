@@ -1,4 +1,4 @@
-import type { WasmStateLayout, WasmTensor } from '../../codegen/artifact.ts';
+import type { WasmStateLayout, WasmStep } from '../../codegen/artifact.ts';
 import type { ResolvedTraining } from '../../frontend/training-options.ts';
 import { KilnError } from '../../ir/errors.ts';
 
@@ -10,22 +10,8 @@ import { KilnError } from '../../ir/errors.ts';
 export const STANDALONE_FORMAT = 'kiln-standalone';
 export const STANDALONE_VERSION = 1;
 
-/** A wasm module of the bundle: a step built for a thread count, with or without relaxed SIMD. */
-export interface ManifestWasmModule {
-  readonly file: string;
-  readonly stage: 'train' | 'eval';
-  readonly batchSize: number;
-  readonly threads: number;
-  readonly relaxed: boolean;
-  readonly memoryBytes: number;
-  readonly x: WasmTensor;
-  readonly labels: WasmTensor;
-  readonly step?: WasmTensor;
-  readonly loss: WasmTensor;
-  readonly logits: WasmTensor;
-  readonly constants: readonly { readonly addr: number; readonly value: number }[];
-  readonly kernels: readonly { readonly name: string; readonly kind: string }[];
-}
+/** A wasm module of the bundle: a step built for a thread count, with or without relaxed SIMD; its bytes are in `file`. */
+export type ManifestWasmModule = Omit<WasmStep, 'binary'> & { readonly file: string };
 
 /** A WebGPU step: its dispatch plan (JSON, shaders named by file). */
 export interface ManifestWgslStep {

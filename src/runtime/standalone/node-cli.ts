@@ -3,7 +3,7 @@ import { dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { reportError } from '../../cli/errors.ts';
 import { openStandaloneRun, type StandaloneRunFlags } from '../../cli/standalone-run.ts';
-import { runTraining, type RunFlags } from '../../cli/train-run.ts';
+import { runOptions, runTraining, type RunFlags } from '../../cli/train-run.ts';
 
 /**
  * train.mjs of a standalone bundle: `kiln train` for the model compiled into this folder, with
@@ -12,22 +12,13 @@ import { runTraining, type RunFlags } from '../../cli/train-run.ts';
 async function main(argv: string[]): Promise<void> {
   const dir = dirname(fileURLToPath(import.meta.url));
   const shown = relative(process.cwd(), dir) || '.';
-  const program = new Command(`node ${shown}/train.mjs`)
+  const program = runOptions(new Command(`node ${shown}/train.mjs`))
     .description('train the model compiled into this folder, then evaluate it on the test set')
     .option('--epochs <n>', 'passes over the training set')
     .option('--data <DIR>', "a folder of IDX files (raw or .gz) instead of the bundle's dataset")
     .option('--normalize <mean,std>', "pixel normalisation for --data (default: the bundle's)")
     .option('--backend <name>', 'wasm | webgpu (webgpu in Node needs the webgpu npm package)', 'wasm')
     .option('--threads <n>', 'wasm threads (one of the counts the bundle was compiled for; default: the most that fit the cores)')
-    .option('--max-steps <n>', 'stop after n steps in total')
-    .option('--no-shuffle', 'keep the file order instead of shuffling each epoch')
-    .option('--init <file>', 'start from these weights (safetensors state_dict, kiln or PyTorch)')
-    .option('--save <file>', 'write the trained weights (safetensors state_dict)')
-    .option('--checkpoint <file>', 'checkpoint file (written on Ctrl-C and every --checkpoint-every steps)')
-    .option('--checkpoint-every <n>', 'write a checkpoint every n steps')
-    .option('--resume <file>', 'continue a run from its checkpoint')
-    .option('--log <file>', 'write {"epoch","step","loss"} per step as JSON Lines')
-    .option('--metrics-json <file>', 'write the final metrics as JSON')
     .option('--debug', 'show stack traces for errors')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
