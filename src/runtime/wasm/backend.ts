@@ -84,8 +84,10 @@ export class WasmBackend implements Backend {
     Atomics.store(this.ctrl, CTRL.TIMEOUT_MS / 4, Math.max(1, Math.floor(opts.barrierTimeoutMs ?? 10_000)));
   }
 
+  /** Starts the threads-1 workers (once: `start` does it, or a subclass's factory). */
   async startWorkers(host: WasmThreads | undefined): Promise<void> {
     if (this.threads === 1) return;
+    if (this.workers.length) throw new Error('the wasm backend\'s workers are already started');
     if (!host) throw new Error(`the wasm backend needs a thread host for ${this.threads} threads`);
     const started = await Promise.allSettled(Array.from({ length: this.threads - 1 }, (_, i) => host.spawn(i + 1, this.memory, this.spinMs, (m) => (this.failed ??= new Error(m)))));
     for (const s of started) if (s.status === 'fulfilled') this.workers.push(s.value);
