@@ -142,11 +142,13 @@ describeBrowser('the standalone page', () => {
 
     // A 3 drawn on the pad with the mouse, for the screenshot.
     const pad = (await page.locator('#pad').boundingBox())!;
-    const at = (x: number, y: number) => page.mouse.move(pad.x + (x * pad.width) / 28, pad.y + (y * pad.height) / 28, { steps: 4 });
-    const strokes: [number, number][][] = [
-      [[8, 7], [11, 5], [16, 4.5], [20, 6.5], [20, 10], [16.5, 13], [12.5, 13.8]],
-      [[16.5, 13], [20.5, 16], [20.5, 20.5], [17, 23.5], [12, 23.8], [7.5, 21.5]],
-    ];
+    const at = (x: number, y: number) => page.mouse.move(pad.x + (x * pad.width) / 28, pad.y + (y * pad.height) / 28, { steps: 2 });
+    const arc = (cx: number, cy: number, r: number, from: number, to: number): [number, number][] =>
+      Array.from({ length: 17 }, (_, i) => {
+        const t = ((from + ((to - from) * i) / 16) * Math.PI) / 180;
+        return [cx + r * Math.cos(t), cy + r * Math.sin(t)];
+      });
+    const strokes = [arc(13.5, 9, 4.8, -165, 95), arc(13.5, 18.3, 5.6, -95, 160)];
     for (const s of strokes) {
       await at(...s[0]!);
       await page.mouse.down();
@@ -211,6 +213,63 @@ describeBrowser('the standalone page', () => {
     // More threads cannot be picked here.
     const two = await page.evaluate(() => (document.querySelector('#threads option[value="2"]') as HTMLOptionElement).disabled);
     expect(two).toBe(true);
+    await page.close();
+  });
+
+  it('trains a bundle without data from picked IDX files, through Stop, Continue and predictions, to the weights of node train.mjs', async () => {
+    // A bundle with no dataset: the page asks for the four files. Its epoch, interrupted by a
+    // Stop and by predictions (each answered between two steps), is node's uninterrupted one.
+    const nodata = join(tmp, 'nodata.kiln');
+    const c = kiln(['compile', 'samples/simple-cnn.ts', '--standalone', '-o', nodata, '--data', 'none', '--backend', 'wasm', '--threads', '2']);
+    expect(c.code, c.stderr).toBe(0);
+    const nodeWeights = join(tmp, 'node-epoch.safetensors');
+    const log = join(tmp, 'node-epoch.jsonl');
+    const r = spawnSync(process.execPath, [join(bundle, 'train.mjs'), '--threads', '2', '--log', log, '--save', nodeWeights], { encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const epochLosses = readFileSync(log, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { loss: number }).loss);
+
+    const s = await serve(nodata);
+    const { page, state } = await openPage(browser, s.url, ['idle']);
+    expect(state.error).toBeUndefined();
+    expect(await page.isVisible('#data-drop')).toBe(true);
+    expect(await page.isDisabled('#train')).toBe(true);
+    const files = readdirSync(join(bundle, 'data')).map((f) => join(bundle, 'data', f));
+    await page.setInputFiles('#data-files', files);
+    await page.waitForFunction(() => document.querySelectorAll('.digit-cell').length === 24 && !(document.getElementById('train') as HTMLButtonElement).disabled);
+
+    await page.click('#train');
+    await page.waitForFunction(() => window.kilnPage.losses.length >= 100, undefined, { polling: 20 });
+    const seven = Array.from(gunzipSync(readFileSync(join(bundle, 'data', 't10k-images-idx3-ubyte.gz'))).subarray(16, 16 + 784));
+    const during = await page.evaluate((px) => Promise.all([window.kilnPage.predictDrawing(px), window.kilnPage.predictDrawing(px)]), seven);
+    expect(during.map((p) => p.length)).toEqual([10, 10]);
+    await page.click('#stop');
+    await page.waitForFunction(() => window.kilnPage.state === 'done');
+    const stoppedAt = await page.evaluate(() => window.kilnPage.losses.length);
+    expect(stoppedAt).toBeGreaterThan(100);
+    expect(stoppedAt).toBeLessThan(938);
+    expect(await page.textContent('#train')).toBe('Continue');
+    await page.click('#train');
+    await page.waitForFunction(() => window.kilnPage.losses.length > 500, undefined, { polling: 20 });
+    await page.evaluate((px) => window.kilnPage.predictDrawing(px), seven);
+    await page.waitForFunction(() => window.kilnPage.state === 'done' || window.kilnPage.state === 'error', undefined, { timeout: 60_000 });
+    const end = await page.evaluate(() => window.kilnPage as PageState);
+    expect(end.error).toBeUndefined();
+    expect(end.losses).toEqual(epochLosses);
+    expect(end.epochs).toHaveLength(1);
+    expect(end.epochs[0]!.epoch).toBe(1);
+    console.log(`page, no-data bundle: stopped at step ${stoppedAt}, continued to ${end.losses.length}; test accuracy ${(end.epochs[0]!.testAccuracy * 100).toFixed(2)}%`);
+
+    // Save weights: node's --save bytes.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    expect(download.suggestedFilename()).toBe('SimpleCNN.safetensors');
+    const saved = join(tmp, 'page.safetensors');
+    await download.saveAs(saved);
+    expect(readFileSync(saved).equals(readFileSync(nodeWeights))).toBe(true);
+
+    // Load weights: the bundle's initial ones, which get most test digits wrong again.
+    await page.setInputFiles('#load', join(bundle, 'params.safetensors'));
+    await page.waitForFunction(() => /weights from params\.safetensors/.test(document.getElementById('digits-after')!.textContent!));
+    expect(await page.textContent('#note')).toContain('loaded the weights from params.safetensors');
     await page.close();
   });
 

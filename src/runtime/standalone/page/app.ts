@@ -189,7 +189,11 @@ function showError(e: PageError, isFatal = false): void {
   }
   ui.error.hidden = false;
   ui.errorClose.hidden = isFatal;
-  if (isFatal) fatal = true;
+  if (isFatal) {
+    fatal = true;
+    if (!info) ui.title.textContent = 'This bundle cannot run';
+    if (!opened) ui.runtimeDesc.textContent = 'no model';
+  }
   setState('error');
 }
 
@@ -530,8 +534,8 @@ function drawChart(): void {
   g.textAlign = 'left';
   g.textBaseline = 'bottom';
   g.fillText('loss', 4, T - 4);
-  g.textAlign = 'right';
-  g.fillText('step', L + pw, T - 4);
+  g.textBaseline = 'top';
+  g.fillText('step', 4, T + ph + 6);
 
   g.strokeStyle = '#c3c8cf';
   g.setLineDash([4, 4]);
