@@ -23,8 +23,12 @@ type Bundle = Awaited<ReturnType<typeof loadBundle>>;
 
 /** The test digits the page shows: this many, spread evenly over the test set. */
 const DIGITS = 24;
-/** Progress messages at most this often (ms): the page repaints from them. */
-const PROGRESS_MS = 50;
+/**
+ * Progress messages at most this often (ms): the page repaints from them. On a machine whose
+ * cores all run wasm threads every repaint stalls a barrier: 20 a second cost a quarter of the
+ * training speed on 2 cores (0.75× Node's), 4 a second a few percent (bench/standalone-browser.ts).
+ */
+const PROGRESS_MS = 250;
 
 let bundle: Bundle | undefined;
 let model: KilnModel | undefined;
