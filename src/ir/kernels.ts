@@ -1,3 +1,4 @@
+import { elementwiseOf } from './elementwise.ts';
 import type { Kernel } from './program.ts';
 import { numel } from './shape.ts';
 
@@ -15,19 +16,11 @@ import { numel } from './shape.ts';
  *   graph would store it, so a fused kernel there computes exactly what the graph computes;
  *   other backends match it to rounding (their sums may run in another order).
  *
- * Elementwise expressions (`Kernel.expr`): `steps` run in order at each element of the kernel's
- * domain. A step is one of EXPR_OPS, with that op's attrs and its operands in the op's order; it
- * reads each operand at the element the op's own rule says:
- * - a domain-shaped operand at the element itself;
- * - add, sub, mul, div: NumPy broadcasting of the operand's shape against the domain;
- * - expand: its one operand broadcast (NumPy rules) to the domain;
- * - batch_norm, batch_norm_grad (wrt 'x' only), batch_var_grad: per-channel operands ([C]) at
- *   the element's channel, axis 1 of the domain ([N, C] or [N, C, H, W]); batch_var_grad's count
- *   is numel(domain)/C;
- * - scalars (shape []) everywhere; dropout's mask index is the element's flat index in the domain.
- * Every step's value has the domain's shape. `{ acc }` is the value the kind computed at the
- * element (its epilogue input), `{ value }` a literal. `expr.outputs` lists what the kernel writes after its fixed outputs: a step, or -1
- * for acc itself.
+ * Elementwise expressions (`Kernel.expr`) are programs over the primitives of src/ir/expr.ts,
+ * evaluated at each element of the kernel's domain; the fusion pass builds them by inlining the
+ * templates of the elementwise ops (src/ir/elementwise.ts). An `acc` step is the value the kind
+ * computed at the element (its epilogue input); `expr.outputs` lists the steps the kernel writes
+ * after its fixed outputs.
  */
 export interface KernelKind {
   readonly kind: string;
@@ -162,12 +155,6 @@ export const KERNEL_KINDS: Readonly<Record<string, KernelKind>> = {
   },
 };
 
-/** Op-table ops an expression step may use: the elementwise ones. */
-export const EXPR_OPS: ReadonlySet<string> = new Set([
-  'add', 'sub', 'mul', 'div', 'neg', 'sqrt', 'relu', 'relu_grad', 'axpby', 'dropout', 'adam_step',
-  'batch_norm', 'batch_norm_grad', 'batch_var_grad', 'expand',
-]);
-
 /**
  * Whether output `o` of a kernel may share the slice of its input `i`: each element is read before
  * it is written and no other element reads it. Holds for plain elementwise op kinds, `copy`,
@@ -182,10 +169,8 @@ export function inPlaceAllowed(k: Pick<Kernel, 'kind' | 'attrs' | 'inputs' | 'ou
     const b = k.attrs.groupOutputs as number;
     return i < a * (k.attrs.groups as number) && Math.floor(i / a) === Math.floor(o / b);
   }
-  return k.kind === 'elementwise' || k.kind === 'copy' || IN_PLACE_OPS.has(k.kind);
+  return k.kind === 'elementwise' || k.kind === 'copy' || elementwiseOf(k.kind, k.attrs) !== undefined;
 }
-
-const IN_PLACE_OPS: ReadonlySet<string> = new Set(['add', 'sub', 'mul', 'div', 'neg', 'sqrt', 'relu', 'relu_grad', 'axpby', 'dropout', 'adam_step']);
 
 /**
  * WebGPU's limit on storage buffers per shader stage in compatibility mode. The fusion pass

@@ -1,3 +1,5 @@
+export type { Expr, ExprStep } from './expr.ts';
+import type { Expr } from './expr.ts';
 import type { Attrs, Init, Stage } from './graph.ts';
 import type { Shape } from './shape.ts';
 
@@ -25,30 +27,6 @@ export interface Slice {
 }
 
 /**
- * One op of an elementwise expression, evaluated at every element of the kernel's domain. `op` is
- * an elementwise op of the op table (the list and the operand rules are in src/ir/kernels.ts),
- * with that op's attrs; its result has the domain's shape and is rounded to f32.
- */
-export interface ExprStep {
-  readonly op: string;
-  readonly attrs: Attrs;
-  readonly args: readonly ExprArg[];
-}
-
-/**
- * An operand of a step: kernel input k (read at the element, broadcast by the op's rule), an
- * earlier step, the value the kernel's own computation produced at the element (`acc`, for kinds
- * with an epilogue), or a literal.
- */
-export type ExprArg = { readonly input: number } | { readonly step: number } | { readonly acc: true } | { readonly value: number };
-
-export interface Expr {
-  readonly steps: readonly ExprStep[];
-  /** What the kernel writes, in output order after the kind's fixed outputs: a step index, or -1 for `acc`. */
-  readonly outputs: readonly number[];
-}
-
-/**
  * One kernel launch. `kind` names what it computes:
  * - any op of the op table (src/ir/ops): inputs in the op's order, one output, the op's attrs;
  * - `copy`: one input, one output of the same size;
@@ -65,7 +43,7 @@ export interface Kernel {
   readonly attrs: Attrs;
   readonly inputs: readonly Slice[];
   readonly outputs: readonly Slice[];
-  /** The elementwise part of a fused kind (absent on plain kinds). */
+  /** The elementwise part of a fused kind, over the primitives of src/ir/expr.ts (absent on plain kinds). */
   readonly expr?: Expr;
 }
 

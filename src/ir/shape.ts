@@ -42,3 +42,24 @@ export function broadcastShapes(a: Shape, b: Shape): number[] | undefined {
 export function windowOut(size: number, kernel: number, stride: number, padding: number, dilation = 1): number {
   return Math.floor((size + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1;
 }
+
+/**
+ * Strides for reading a tensor of shape `from` as if broadcast to `to` (NumPy rules: shapes are
+ * aligned on the right, size-1 and missing dimensions repeat, i.e. stride 0).
+ */
+export function broadcastStrides(from: Shape, to: Shape): number[] {
+  const s = strides(from);
+  const lead = to.length - from.length;
+  return to.map((_, d) => (d < lead || from[d - lead] === 1 ? 0 : s[d - lead]!));
+}
+
+/** Offset of row-major element `flat` of `shape` in a tensor laid out with `st` (from broadcastStrides). */
+export function offsetOf(flat: number, shape: Shape, st: readonly number[]): number {
+  let off = 0;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    const n = shape[d]!;
+    off += (flat % n) * st[d]!;
+    flat = Math.floor(flat / n);
+  }
+  return off;
+}

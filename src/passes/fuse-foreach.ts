@@ -1,4 +1,4 @@
-import type { ExprArg } from '../ir/program.ts';
+import type { ExprStep } from '../ir/expr.ts';
 import { numel } from '../ir/shape.ts';
 import type { FusedKernel, KernelGraph } from './kernel-graph.ts';
 
@@ -63,8 +63,8 @@ export function packUpdates(kg: KernelGraph, limit: number): KernelGraph {
     const perGroup = own.filter((i) => numel(kg.values[k0.inputs[i]!]!.shape) > 1).length;
     const fit = Math.floor(limit / Math.max(1, perGroup));
     if (members.length < 2 || fit < 2) continue;
-    const renumber = (a: ExprArg): ExprArg => ('input' in a ? { input: own.includes(a.input) ? own.indexOf(a.input) : own.length + shared.indexOf(a.input) } : a);
-    const expr = { steps: k0.expr!.steps.map((s) => ({ ...s, args: s.args.map(renumber) })), outputs: k0.expr!.outputs };
+    const renumber = (s: ExprStep): ExprStep => (s.prim === 'input' ? { ...s, input: own.includes(s.input) ? own.indexOf(s.input) : own.length + shared.indexOf(s.input) } : s);
+    const expr = { steps: k0.expr!.steps.map(renumber), outputs: k0.expr!.outputs };
     for (let at = 0; at < members.length; at += fit) {
       const chunk = members.slice(at, at + fit);
       if (chunk.length < 2) break;

@@ -1,6 +1,7 @@
 import type { Graph, Node } from '../ir/graph.ts';
-import { EXPR_OPS, MAX_STORAGE_BUFFERS } from '../ir/kernels.ts';
-import type { ExprArg } from '../ir/program.ts';
+import { elementwiseOf, expandOp } from '../ir/elementwise.ts';
+import { ExprBuilder } from '../ir/expr.ts';
+import { MAX_STORAGE_BUFFERS } from '../ir/kernels.ts';
 import { numel, sameShape } from '../ir/shape.ts';
 import { packUpdates } from './fuse-foreach.ts';
 import { matchConvBlocks, matchCrossEntropy, matchLinearGrads, type Draft, type FuseCtx } from './fuse-patterns.ts';
@@ -13,10 +14,8 @@ export interface FuseOptions {
 
 const LEAVES = new Set(['input', 'param', 'const']);
 
-/** Ops an expression step can compute: the elementwise ones (batch_norm_grad only for x). */
-function isElementwise(n: Node): boolean {
-  return EXPR_OPS.has(n.op) && (n.op !== 'batch_norm_grad' || n.attrs.wrt === 'x');
-}
+/** Ops an expression can inline: those of the elementwise table, with attrs that keep them elementwise. */
+const isElementwise = (n: Node): boolean => elementwiseOf(n.op, n.attrs) !== undefined;
 
 /**
  * Graph -> kernels, fusing by default and splitting by exception. First the patterns the kinds
@@ -182,22 +181,27 @@ export function fuse(g: Graph, opts: FuseOptions = {}): KernelGraph {
       return { kind: d.kind, ops, attrs: d.attrs, inputs: d.inputs, outputs: [...d.outputs, d.acc!] };
     }
     const operands: number[] = [];
-    const operand = (v: number): ExprArg => {
-      if (d.inputs.includes(v)) return { input: d.inputs.indexOf(v) };
+    const operand = (v: number): number => {
+      if (d.inputs.includes(v)) return d.inputs.indexOf(v);
       if (!operands.includes(v)) operands.push(v);
-      return { input: d.inputs.length + operands.indexOf(v) };
+      return d.inputs.length + operands.indexOf(v);
     };
-    const stepOf = new Map(members.map((m, i) => [m, i]));
-    const steps = members.map((m) => {
+    // Each member's template inlined, its operands read as the op's entry says.
+    const b = new ExprBuilder();
+    const stepOf = new Map<number, number>();
+    for (const m of members) {
       const n = g.nodes[m]!;
-      const args = n.inputs.map((u): ExprArg => {
-        if (u === d.acc) return { acc: true };
-        if (stepOf.has(u)) return { step: stepOf.get(u)! };
+      const read = (k: number, channel: boolean) => {
+        const u = n.inputs[k]!;
+        if (u === d.acc) return b.acc();
+        const s = stepOf.get(u);
+        if (s !== undefined) return s;
         const c = values[u]!.constant;
-        return c === undefined ? operand(u) : { value: c };
-      });
-      return { op: n.op, attrs: n.attrs, args };
-    });
+        return c === undefined ? b.input(operand(u), channel) : b.c(c);
+      };
+      const shapes = n.inputs.map((u) => values[u]!.shape);
+      stepOf.set(m, expandOp(b, elementwiseOf(n.op, n.attrs)!, n.attrs, read, { shapes, out: n.shape })!);
+    }
     const written = [...(d.acc === undefined ? [] : [d.acc]), ...members].filter((v) => needed(v, inside));
     return {
       kind: d.kind,
@@ -205,7 +209,7 @@ export function fuse(g: Graph, opts: FuseOptions = {}): KernelGraph {
       attrs: d.attrs,
       inputs: [...d.inputs, ...operands],
       outputs: [...d.outputs, ...written],
-      expr: { steps, outputs: written.map((v) => (v === d.acc ? -1 : stepOf.get(v)!)) },
+      expr: { steps: b.steps, outputs: written.map((v) => (v === d.acc ? b.acc() : stepOf.get(v)!)) },
     };
   };
 

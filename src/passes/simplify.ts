@@ -1,21 +1,21 @@
 import type { Graph, Node } from '../ir/graph.ts';
 import { num } from '../ir/op.ts';
-import { sameShape } from '../ir/shape.ts';
+import { elementwiseOf, opExpr } from '../ir/elementwise.ts';
+import { numel, sameShape } from '../ir/shape.ts';
+import { evalExpr } from '../ir/eval-expr.ts';
 import { eliminateDeadCode } from './dce.ts';
 
 /**
- * Scalar ops folded when every operand is a constant. Each operand and the result are rounded to
- * f32, as the op-by-op step stores them, so folding never changes a value.
+ * An elementwise op on constants, evaluated by the reference interpreter of its template with
+ * f32 rounding, as the op-by-op step computes it: folding never changes a value.
  */
-const folds: Record<string, (a: number[]) => number> = {
-  add: ([a, b]) => a! + b!,
-  sub: ([a, b]) => a! - b!,
-  mul: ([a, b]) => a! * b!,
-  div: ([a, b]) => a! / b!,
-  neg: ([a]) => -a!,
-  sqrt: ([a]) => Math.sqrt(a!),
-  relu: ([a]) => Math.max(a!, 0),
-};
+function fold(n: Node, ins: readonly Node[]): number | undefined {
+  if (!elementwiseOf(n.op, n.attrs) || n.op === 'dropout' || n.op === 'adam_step') return undefined;
+  const out = new Float32Array(1);
+  const operands = ins.map((i) => ({ data: Float32Array.of(num(i.attrs, 'value')), shape: [] }));
+  evalExpr(opExpr(n.op, n.attrs, ins.map(() => []), []), { domain: [], operands, seed: 0 }, [out], true);
+  return out[0]!;
+}
 
 /**
  * Cleans a graph without changing what it computes: folds constant arithmetic, removes identity
@@ -37,11 +37,8 @@ export function simplify(g: Graph): Graph {
     }
     let node: Omit<Node, 'id'> = { ...n, inputs };
     if (n.op === 'reshape' && ins[0]!.op === 'reshape') node = { ...node, inputs: ins[0]!.inputs };
-    const fold = folds[n.op];
-    if (fold && ins.length > 0 && ins.every((i) => i.op === 'const')) {
-      const value = Math.fround(fold(ins.map((i) => Math.fround(num(i.attrs, 'value')))));
-      node = { ...node, op: 'const', inputs: [], attrs: { value } };
-    }
+    const value = ins.length > 0 && ins.every((i) => i.op === 'const') && numel(n.shape) === 1 ? fold(n, ins) : undefined;
+    if (value !== undefined) node = { ...node, op: 'const', inputs: [], attrs: { value } };
     const key = node.op === 'input' || node.op === 'param' ? undefined : `${node.op}(${node.inputs.join(',')})${JSON.stringify(node.attrs)}`;
     const prev = key === undefined ? undefined : seen.get(key);
     if (prev !== undefined) {

@@ -2,7 +2,8 @@ import type { Kernel, Program, Slice } from '../../ir/program.ts';
 import { ABORT, CTRL, IMPORTS, LINE, MAX_PAGES } from './abi.ts';
 import { binaryenLoaded, Emitter, Fn, roundUp, type Local, type X } from './emitter.ts';
 import type { KernelCtx } from './kernel.ts';
-import { kernelGens } from './kernels/index.ts';
+import { kernelGen } from './kernels/index.ts';
+export { supportedKinds } from './kernels/index.ts';
 import { addressOf, type MemoryLayout } from './layout.ts';
 import { viewAliases } from './views.ts';
 
@@ -49,11 +50,6 @@ const SPINS = 20000;
 /** A sleeping barrier wakes this often (ms) to look for an abort and count towards the timeout. */
 const WAIT_MS = 1;
 
-/** Kinds this backend compiles. */
-export function supportedKinds(): string[] {
-  return Object.keys(kernelGens);
-}
-
 /**
  * Compiles a Program into one wasm module (SIMD128, shared memory, optimized and validated by
  * binaryen). Exports `step(tid) -> status`: every thread calls it once per step; it runs each
@@ -93,7 +89,7 @@ export function buildModule(program: Program, opts: CompileOptions): CompiledPro
     const kernels: { name: string; kind: string; phases: string[] }[] = [];
     const used = new Set<string>();
     for (const k of program.kernels) {
-      const gen = kernelGens[k.kind];
+      const gen = kernelGen(k);
       if (!gen) throw new Error(`wasm backend: no kernel for kind '${k.kind}' (kernel ${k.name})`);
       const base = sanitize(k.name);
       let name = base;

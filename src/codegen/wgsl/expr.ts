@@ -1,43 +1,31 @@
-import { num } from '../../ir/op.ts';
-import type { Expr, ExprArg, Slice } from '../../ir/program.ts';
+import { elementwiseOf } from '../../ir/elementwise.ts';
+import { f64Steps, isBoolean, type Expr, type Prim, type StepOf } from '../../ir/expr.ts';
+import type { Attrs } from '../../ir/graph.ts';
+import type { Slice } from '../../ir/program.ts';
+import { fmix32, randomBits, streamKey, type U32Ops } from '../../ir/rng.ts';
 import { numel, type Shape } from '../../ir/shape.ts';
-import { Stream } from '../../runtime/rng.ts';
+import { ERF_F32, TANH_F32 } from './math.ts';
 import { broadcastIndex, coord, f32, u32, type Shader } from './shader.ts';
 
 /**
- * Elementwise expressions (src/ir/kernels.ts, `Kernel.expr`) as WGSL statements evaluated at flat
- * element `i` of the domain. Each step becomes one f32 `let`, so every value is rounded to f32
- * where the op-by-op graph stores it. Plain elementwise op kernels are one-step expressions.
+ * Elementwise expressions (src/ir/expr.ts) as WGSL statements evaluated at flat element `i` of
+ * the domain: each step one `let`, so every value is rounded to f32 where the reference rounds
+ * it. Each primitive is one entry of PRIMS below. WGSL has no f64: the uniform steps (Adam's
+ * bias corrections) are f32 here, with 1 - b^t computed without cancellation.
  */
 
-/** Operand positions that are per-channel ([C], read at the element's channel) for each op. */
-const PER_CHANNEL: Readonly<Record<string, readonly number[]>> = {
-  batch_norm: [1, 2, 3, 4],
-  batch_norm_grad: [2, 3, 4],
-  batch_var_grad: [0, 2],
-};
-
-/** The counter-based RNG of src/runtime/rng.ts, bit for bit: u32 multiply wraps in WGSL as Math.imul does. */
-const RNG = `fn fmix32(h0: u32) -> u32 {
-  var h = h0;
-  h ^= h >> 16u;
-  h *= 0x85ebca6bu;
-  h ^= h >> 13u;
-  h *= 0xc2b2ae35u;
-  h ^= h >> 16u;
-  return h;
+export interface ExprEnv {
+  readonly sh: Shader;
+  readonly domain: Shape;
+  /** The slice of input step `{ input: k }`. */
+  input(k: number): Slice;
+  /** WGSL name of the flat element index (u32). */
+  readonly i: string;
+  /** WGSL expression of the kind's own value at the element, for `acc`. */
+  readonly acc?: string;
+  /** Prefix for the step variables, so several expressions can share a function. */
+  readonly prefix?: string;
 }
-
-fn stream_key(seed: u32, stream: u32, counter: u32) -> u32 {
-  var h = fmix32(seed ^ 0x9e3779b9u);
-  h = fmix32(h ^ ((stream + 1u) * 0x27d4eb2fu));
-  return fmix32(h ^ ((counter + 1u) * 0x165667b1u));
-}
-
-fn random_bits(key: u32, index: u32) -> u32 {
-  return fmix32(key ^ fmix32(index + 0x6a09e667u));
-}
-`;
 
 /**
  * 1 - b^t for Adam's bias corrections, given ln b. Computed as -expm1(t·ln b): the plain
@@ -55,94 +43,87 @@ const ONE_MINUS_POW = `fn one_minus_pow(lnb: f32, t: f32) -> f32 {
 }
 `;
 
-export interface ExprEnv {
-  readonly sh: Shader;
-  readonly domain: Shape;
-  /** The slice of operand `{ input: k }`. */
-  input(k: number): Slice;
-  /** WGSL name of the flat element index (u32). */
-  readonly i: string;
-  /** WGSL expression of the kind's own value at the element, for `{ acc }`. */
-  readonly acc?: string;
-  /** Prefix for the step variables, so several expressions can share a function. */
-  readonly prefix?: string;
+/** WGSL source of the counter-based RNG, generated from src/ir/rng.ts's one definition. */
+function rngHelpers(): string {
+  const lines: string[] = [];
+  let n = 0;
+  const o: U32Ops<string> = {
+    lit: (v) => `${v >>> 0}u`,
+    xor: (a, b) => `(${a} ^ ${b})`,
+    mul: (a, b) => `(${a} * ${b})`,
+    add: (a, b) => `(${a} + ${b})`,
+    shr: (a, bits) => `(${a} >> ${bits}u)`,
+    share: (a) => {
+      lines.push(`  let t${n} = ${a};`);
+      return `t${n++}`;
+    },
+  };
+  const fn = (sig: string, body: () => string) => {
+    lines.length = 0;
+    n = 0;
+    const r = body();
+    return `fn ${sig} -> u32 {\n${lines.join('\n')}\n  return ${r};\n}\n`;
+  };
+  return [
+    fn('fmix32(h: u32)', () => fmix32(o, 'h')),
+    fn('stream_key(seed: u32, stream: u32, counter: u32)', () => streamKey(o, 'seed', 'stream', 'counter')),
+    fn('random_bits(key: u32, index: u32)', () => randomBits(o, 'key', 'index')),
+  ].join('\n');
 }
 
-/** The channel (axis 1) of element i of the domain. */
-function channel(env: ExprEnv): string {
-  if (env.domain.length < 2) throw new Error(`wgsl: a per-channel operand needs a domain [N, C, ...], got [${env.domain.join(', ')}]`);
-  return coord(env.i, env.domain, 1);
-}
+type Code<P extends Prim> = (s: StepOf<P>, a: readonly string[], env: ExprEnv) => string;
+const un = (f: (a: string) => string) => (_: unknown, [a]: readonly string[]) => f(a!);
+const bin = (op: string) => (_: unknown, [a, b]: readonly string[]) => `${a} ${op} ${b}`;
 
-function operand(env: ExprEnv, op: string, pos: number, a: ExprArg): string {
-  const p = env.prefix ?? 'v';
-  if ('step' in a) return `${p}${a.step}`;
-  if ('acc' in a) {
+const PRIMS: { readonly [P in Prim]: Code<P> } = {
+  input: (s, _, env) => {
+    const t = env.input(s.input);
+    if (numel(t.shape) === 1) return env.sh.scalar(t);
+    if (s.channel) {
+      if (env.domain.length < 2) throw new Error(`wgsl: a per-channel operand needs a domain [N, C, ...], got [${env.domain.join(', ')}]`);
+      return env.sh.read(t, coord(env.i, env.domain, 1));
+    }
+    return env.sh.read(t, broadcastIndex(env.i, t.shape, env.domain));
+  },
+  acc: (_, __, env) => {
     if (env.acc === undefined) throw new Error('wgsl: expression reads acc in a kind without one');
     return env.acc;
-  }
-  if ('value' in a) return f32(a.value);
-  const s = env.input(a.input);
-  if (numel(s.shape) === 1) return env.sh.scalar(s);
-  if (PER_CHANNEL[op]?.includes(pos)) return env.sh.read(s, channel(env));
-  return env.sh.read(s, broadcastIndex(env.i, s.shape, env.domain));
-}
-
-/** Elements per channel of the domain, for batch_var_grad's count. */
-const perChannel = (d: Shape) => numel(d) / d[1]!;
-
-/** The WGSL value of one step. */
-function stepValue(env: ExprEnv, op: string, attrs: Readonly<Record<string, unknown>>, args: string[]): string {
-  const [a, b, c, d, e] = args;
-  const A = attrs as Parameters<typeof num>[0];
-  switch (op) {
-    case 'add':
-      return `${a} + ${b}`;
-    case 'sub':
-      return `${a} - ${b}`;
-    case 'mul':
-      return `${a} * ${b}`;
-    case 'div':
-      return `${a} / ${b}`;
-    case 'neg':
-      return `-(${a})`;
-    case 'sqrt':
-      return `sqrt(${a})`;
-    case 'expand':
-      return `${a}`;
-    // select(a, 0, a < 0) keeps a NaN, as Math.max and torch.relu do.
-    case 'relu':
-      return `select(${a}, 0.0, ${a} < 0.0)`;
-    case 'relu_grad':
-      return `select(0.0, ${a}, ${b} > 0.0)`;
-    case 'axpby':
-      return `${f32(num(A, 'alpha'))} * ${a} + ${f32(num(A, 'beta'))} * ${b}`;
-    case 'dropout': {
-      // keep iff uniform = (bits >> 8)·2^-24 >= p, i.e. bits >> 8 >= ceil(p·2^24): exact in integers.
-      const p = num(A, 'p');
-      env.sh.helper('rng', RNG);
-      const key = `stream_key(${u32(env.sh.ctx.seed >>> 0)}, ${u32(Stream.DROPOUT + num(A, 'stream'))}, u32(${b}))`;
-      return `select(0.0, ${a} * ${f32(1 / (1 - p))}, (random_bits(${key}, ${env.i}) >> 8u) >= ${u32(Math.ceil(p * 2 ** 24))})`;
-    }
-    case 'adam_step': {
-      // torch.optim.Adam (1.13): t = step + 1; denom = sqrt(v)/sqrt(1 - β2^t) + eps; p -= lr/(1 - β1^t)·m/denom.
-      env.sh.helper('one_minus_pow', ONE_MINUS_POW);
-      const t = `(${d} + 1.0)`;
-      const bc1 = `one_minus_pow(${f32(Math.log(num(A, 'beta1')))}, ${t})`;
-      const bc2 = `sqrt(one_minus_pow(${f32(Math.log(num(A, 'beta2')))}, ${t}))`;
-      return `${a} - (${f32(num(A, 'lr'))} / ${bc1}) * (${b} / (sqrt(${c}) / ${bc2} + ${f32(num(A, 'eps'))}))`;
-    }
-    case 'batch_norm':
-      return `(${a} - ${b}) * (1.0 / sqrt(${c} + ${f32(num(A, 'eps'))})) * ${d} + ${e}`;
-    case 'batch_norm_grad':
-      if (attrs.wrt !== 'x') throw new Error(`wgsl: batch_norm_grad wrt ${String(attrs.wrt)} is a reduction, not an expression step`);
-      return `${a} * ${e} * (1.0 / sqrt(${d} + ${f32(num(A, 'eps'))}))`;
-    case 'batch_var_grad':
-      return `${a} * 2.0 * (${b} - ${c}) / ${f32(perChannel(env.domain))}`;
-    default:
-      throw new Error(`wgsl: '${op}' is not an expression op`);
-  }
-}
+  },
+  const: (s) => f32(s.value),
+  add: bin('+'),
+  sub: bin('-'),
+  mul: bin('*'),
+  div: bin('/'),
+  max: (_, [a, b]) => `max(${a}, ${b})`,
+  min: (_, [a, b]) => `min(${a}, ${b})`,
+  neg: un((a) => `-(${a})`),
+  abs: un((a) => `abs(${a})`),
+  sqrt: un((a) => `sqrt(${a})`),
+  exp: un((a) => `exp(${a})`),
+  log: un((a) => `log(${a})`),
+  tanh: (_, [a], env) => {
+    env.sh.helper('tanh_f32', TANH_F32);
+    return `tanh_f32(${a})`;
+  },
+  erf: (_, [a], env) => {
+    env.sh.helper('erf_f32', ERF_F32);
+    return `erf_f32(${a})`;
+  },
+  lt: bin('<'),
+  le: bin('<='),
+  gt: bin('>'),
+  ge: bin('>='),
+  eq: bin('=='),
+  select: (_, [c, a, b]) => `select(${b}, ${a}, ${c})`,
+  rng: (s, [step], env) => {
+    env.sh.helper('rng', rngHelpers());
+    return `f32(random_bits(stream_key(${u32(env.sh.ctx.seed >>> 0)}, ${u32(s.stream)}, u32(${step})), ${env.i}) >> 8u)`;
+  },
+  pow1m: (s, [step], env) => {
+    env.sh.helper('one_minus_pow', ONE_MINUS_POW);
+    return `one_minus_pow(${f32(Math.log(s.base))}, ${step} + 1.0)`;
+  },
+};
 
 /**
  * Statements computing every step at element `env.i`; returns them and the WGSL value of each
@@ -150,13 +131,17 @@ function stepValue(env: ExprEnv, op: string, attrs: Readonly<Record<string, unkn
  */
 export function exprCode(env: ExprEnv, e: Expr): { lines: string[]; outputs: string[] } {
   const p = env.prefix ?? 'v';
-  const lines = e.steps.map((s, j) => `let ${p}${j}: f32 = ${stepValue(env, s.op, s.attrs, s.args.map((a, pos) => operand(env, s.op, pos, a)))};`);
+  const uniform = f64Steps(e);
+  const lines = e.steps.map((s, j) => {
+    const code = (PRIMS[s.prim] as Code<Prim>)(s, ('args' in s ? s.args : []).map((k) => `${p}${k}`), env);
+    return `let ${p}${j}: ${isBoolean(s) ? 'bool' : 'f32'} = ${code};`;
+  });
   const outputs = e.outputs.map((o) => {
-    if (o === -1) {
-      if (env.acc === undefined) throw new Error('wgsl: expression outputs acc in a kind without one');
-      return env.acc;
-    }
+    if (uniform[o] || isBoolean(e.steps[o]!)) throw new Error('wgsl: an output must be an f32 value of the domain');
     return `${p}${o}`;
   });
   return { lines, outputs };
 }
+
+/** Whether a kernel kind is an elementwise op of the table (its kernel is its template). */
+export const isElementwiseKind = (kind: string, attrs: Attrs): boolean => elementwiseOf(kind, attrs) !== undefined;

@@ -1,5 +1,5 @@
 import type { Kernel, Program } from '../../ir/program.ts';
-import { WGSL_KERNELS } from './kernels/index.ts';
+import { wgslKernel } from './kernels/index.ts';
 import { checkBindings } from './reflect.ts';
 import type { WgslDispatch } from './shader.ts';
 
@@ -28,7 +28,7 @@ export interface WgslOptions {
  */
 export function emitWgsl(program: Program, opts: WgslOptions): WgslProgram {
   const kernels = program.kernels.map((kernel) => {
-    const gen = WGSL_KERNELS[kernel.kind];
+    const gen = wgslKernel(kernel);
     if (!gen) throw new Error(`wgsl: no kernel for kind '${kernel.kind}' (${kernel.name})`);
     const dispatches = gen({ program, kernel, seed: opts.seed });
     checkBindings(program, kernel, dispatches);

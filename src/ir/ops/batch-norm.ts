@@ -1,3 +1,5 @@
+import { defineElementwise, P, type V } from '../elementwise.ts';
+import type { Attrs } from '../graph.ts';
 import { defineOp, num } from '../op.ts';
 import { fmtShape, numel, type Shape } from '../shape.ts';
 
@@ -47,26 +49,31 @@ export const batchVar = defineOp({
   grad: (b, n, g) => [b.op('batch_var_grad', [g, n.inputs[0]!, n.inputs[1]!]), undefined],
 });
 
-export const batchVarGrad = defineOp({
+export const batchVarGrad = defineElementwise({
   name: 'batch_var_grad',
   doc: 'g[c]·2(x - mean[c])/count',
   arity: 3,
+  channel: [0, 2],
   shape: ([, x]) => x!,
-  flops: ([, x]) => 3 * numel(x!),
+  template: ([g, x, mean], _, { out }) => P.div(P.mul(P.mul(g!, 2), P.sub(x!, mean!)), numel(out) / out[1]!),
 });
 
+/** 1/sqrt(var + eps), per channel. */
+const invStd = (v: V, attrs: Attrs) => P.div(1, P.sqrt(P.add(v, num(attrs, 'eps'))));
+
 /** (x - mean)/sqrt(var + eps)·gamma + beta, per channel. */
-export const batchNorm = defineOp({
+export const batchNorm = defineElementwise({
   name: 'batch_norm',
   doc: 'normalise x per channel with (mean, var), then scale by gamma and shift by beta',
   arity: 5,
+  channel: [1, 2, 3, 4],
   shape: ([x, ...perChannel], a) => {
     const c = channels('batch_norm', x!);
     num(a, 'eps');
     for (const s of perChannel) if (s!.length !== 1 || s![0] !== c) throw new Error(`batch_norm expects ${c} channels, got a per-channel tensor of shape ${fmtShape(s!)}`);
     return x!;
   },
-  flops: ([x]) => 4 * numel(x!),
+  template: ([x, mean, v, gamma, beta], a) => P.add(P.mul(P.mul(P.sub(x!, mean!), invStd(v!, a)), gamma!), beta!),
   grad: (b, n, g) => {
     const [x, mean, v, gamma] = n.inputs;
     const ins = [g, x!, mean!, v!, gamma!];
@@ -79,15 +86,19 @@ export const batchNorm = defineOp({
  * Partial derivatives of batch_norm, one input at a time (`wrt`), holding the others fixed:
  * x: g·γ·r; mean: -Σ g·γ·r; var: -½ Σ g·γ·(x-μ)·r³; gamma: Σ g·(x-μ)·r, with r = 1/sqrt(var+eps).
  */
-export const batchNormGrad = defineOp({
+export const batchNormGrad = defineElementwise({
   name: 'batch_norm_grad',
   doc: 'partial derivative of batch_norm with respect to one input',
   arity: 5,
+  channel: [2, 3, 4],
+  // Only the x partial is elementwise; the others are per-channel sums (a reduction kernel).
+  when: (a) => a.wrt === 'x',
+  template: ([g, , , v, gamma], a) => (a.wrt === 'x' ? P.mul(P.mul(g!, gamma!), invStd(v!, a)) : undefined),
+  flops: ([, x]) => 4 * numel(x!),
   shape: ([, x], a) => {
     const wrt = a.wrt;
     if (wrt === 'x') return x!;
     if (wrt === 'mean' || wrt === 'var' || wrt === 'gamma') return [x![1]!];
     throw new Error(`batch_norm_grad: unknown wrt ${String(wrt)}`);
   },
-  flops: ([, x]) => 4 * numel(x!),
 });

@@ -20,21 +20,6 @@ export const sum = defineOp({
   },
 });
 
-/** Broadcast to a larger shape (torch.expand). */
-export const expand = defineOp({
-  name: 'expand',
-  doc: 'broadcast to shape',
-  arity: 1,
-  shape: ([x], a) => {
-    const s = ints(a, 'shape');
-    const out = broadcastShapes(x!, s);
-    if (!out || out.some((d, i) => d !== s[i])) throw new Error(`expand: cannot broadcast ${fmtShape(x!)} to ${fmtShape(s)}`);
-    return s;
-  },
-  flops: () => 0,
-  grad: (b, n, g) => [b.op('sum_to', [g], { shape: b.node(n.inputs[0]!).shape })],
-});
-
 /** The adjoint of broadcasting: sums a gradient down to the shape its operand had. */
 export const sumTo = defineOp({
   name: 'sum_to',

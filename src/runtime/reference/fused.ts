@@ -2,6 +2,7 @@ import type { Attrs, Node } from '../../ir/graph.ts';
 import { getOp } from '../../ir/op.ts';
 import type { Expr, Kernel } from '../../ir/program.ts';
 import { numel, type Shape } from '../../ir/shape.ts';
+import { evalExpr } from '../../ir/eval-expr.ts';
 import { referenceKernels, type KernelContext } from './kernels/index.ts';
 import { argmax, eachCell } from './kernels/pool.ts';
 import { convBlockPoolAttrs as poolAttrs, poolWindow } from '../../ir/ops/pool.ts';
@@ -23,19 +24,11 @@ export function runOp(op: string, attrs: Attrs, ins: readonly Tensor[], ctx: Ker
   return { data, shape: out };
 }
 
-/** An expression, step by step over whole tensors with the op kernels: each step stored in f32, as the unfused graph stores it. */
-function evalExpr(expr: Expr, operands: readonly Tensor[], acc: Tensor | undefined, domain: Shape, ctx: KernelContext): Tensor[] {
-  const steps: Tensor[] = [];
-  for (const s of expr.steps) {
-    const ins = s.args.map((a): Tensor => {
-      if ('input' in a) return operands[a.input]!;
-      if ('step' in a) return steps[a.step]!;
-      if ('acc' in a) return acc!;
-      return { data: Float32Array.of(a.value), shape: [] };
-    });
-    steps.push(runOp(s.op, s.attrs, ins, ctx, domain));
-  }
-  return expr.outputs.map((o) => (o === -1 ? acc! : steps[o]!));
+/** A kernel's expression over `domain`, into fresh f32 tensors (each step rounded, as a backend stores it). */
+function runExpr(expr: Expr, operands: readonly Tensor[], acc: Tensor | undefined, domain: Shape, ctx: KernelContext): Tensor[] {
+  const outs = expr.outputs.map(() => new Float32Array(numel(domain)));
+  evalExpr(expr, { domain, operands, acc: acc?.data, seed: ctx.seed }, outs, true);
+  return outs.map((data) => ({ data, shape: domain }));
 }
 
 const scalar = (v: number): Tensor => ({ data: Float32Array.of(v), shape: [] });
@@ -58,18 +51,18 @@ type FusedKernel = (k: Kernel, ins: readonly Tensor[], ctx: KernelContext) => Te
 export const fusedKernels: Record<string, FusedKernel> = {
   copy: (_, [src]) => [{ data: Float32Array.from(src!.data), shape: src!.shape }],
 
-  elementwise: (k, ins, ctx) => evalExpr(k.expr!, ins, undefined, k.outputs[0]!.shape, ctx),
+  elementwise: (k, ins, ctx) => runExpr(k.expr!, ins, undefined, k.outputs[0]!.shape, ctx),
 
   foreach: (k, ins, ctx) => {
     const [T, A, B] = [k.attrs.groups as number, k.attrs.groupInputs as number, k.attrs.groupOutputs as number];
     const shared = ins.slice(T * A);
-    return Array.from({ length: T }, (_, t) => evalExpr(k.expr!, [...ins.slice(t * A, (t + 1) * A), ...shared], undefined, k.outputs[t * B]!.shape, ctx)).flat();
+    return Array.from({ length: T }, (_, t) => runExpr(k.expr!, [...ins.slice(t * A, (t + 1) * A), ...shared], undefined, k.outputs[t * B]!.shape, ctx)).flat();
   },
 
   linear_ew: (k, ins, ctx) => {
     const n = k.attrs.bias === true ? 3 : 2;
     const acc = runOp('linear', {}, ins.slice(0, n), ctx);
-    return evalExpr(k.expr!, ins, acc, acc.shape, ctx);
+    return runExpr(k.expr!, ins, acc, acc.shape, ctx);
   },
 
   linear_grad: (k, ins, ctx) => {
@@ -78,7 +71,7 @@ export const fusedKernels: Record<string, FusedKernel> = {
     if (k.attrs.bias === true) out.push(runOp('sum', { axes: [0], keepdim: false }, [g], ctx));
     if (k.attrs.dx !== true) return out;
     const dx = runOp('matmul', { transA: false, transB: false }, [g, w!], ctx);
-    return [...out, ...(k.expr ? evalExpr(k.expr, ins, dx, dx.shape, ctx) : [dx])];
+    return [...out, ...(k.expr ? runExpr(k.expr, ins, dx, dx.shape, ctx) : [dx])];
   },
 
   softmax_cross_entropy: (k, [logits, labels], ctx) => crossEntropy(k, logits!, labels!, ctx),

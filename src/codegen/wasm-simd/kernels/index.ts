@@ -1,13 +1,11 @@
+import { allElementwise } from '../../../ir/elementwise.ts';
+import type { Kernel } from '../../../ir/program.ts';
+import { isElementwiseKind, opKernel } from '../expr.ts';
 import type { KernelGen } from '../kernel.ts';
-import { adamStep } from './adam-step.ts';
-import { add } from './add.ts';
 import { avgPool2dGrad } from './avg-pool2d-grad.ts';
 import { avgPool2d } from './avg-pool2d.ts';
-import { axpby } from './axpby.ts';
 import { batchMean } from './batch-mean.ts';
 import { batchNormGrad } from './batch-norm-grad.ts';
-import { batchNorm } from './batch-norm.ts';
-import { batchVarGrad } from './batch-var-grad.ts';
 import { batchVar } from './batch-var.ts';
 import { convBlockGrad } from './conv-block-grad.ts';
 import { convBlock } from './conv-block.ts';
@@ -17,10 +15,7 @@ import { conv2d } from './conv2d.ts';
 import { copy } from './copy.ts';
 import { crossEntropyGrad } from './cross-entropy-grad.ts';
 import { crossEntropy } from './cross-entropy.ts';
-import { div } from './div.ts';
-import { dropout } from './dropout.ts';
 import { elementwise } from './elementwise.ts';
-import { expand } from './expand.ts';
 import { foreach } from './foreach.ts';
 import { linearCrossEntropy } from './linear-cross-entropy.ts';
 import { linearEw } from './linear-ew.ts';
@@ -31,37 +26,22 @@ import { logSoftmax } from './log-softmax.ts';
 import { matmul } from './matmul.ts';
 import { maxPool2dGrad } from './max-pool2d-grad.ts';
 import { maxPool2d } from './max-pool2d.ts';
-import { mul } from './mul.ts';
-import { neg } from './neg.ts';
-import { reluGrad } from './relu-grad.ts';
-import { relu } from './relu.ts';
 import { reshape } from './reshape.ts';
 import { softmaxCrossEntropy } from './softmax-cross-entropy.ts';
 import { softmaxGrad } from './softmax-grad.ts';
 import { softmax } from './softmax.ts';
-import { sqrt } from './sqrt.ts';
-import { sub } from './sub.ts';
 import { sumTo } from './sum-to.ts';
 import { sum } from './sum.ts';
 
 /**
- * The generator of every kernel kind: each op of the op table but the leaves, `copy` (state
- * write-back), and the fused kinds of src/passes/fuse.ts as they appear. One file per kind.
+ * The generator of every kernel kind but the elementwise ops (whose kernel is their template,
+ * compiled by expr.ts): each other op of the op table but the leaves, `copy` (state write-back),
+ * and the fused kinds of src/ir/kernels.ts. One file per kind.
  */
-export const kernelGens: Record<string, KernelGen> = {
+const kernelGens: Record<string, KernelGen> = {
   copy,
   reshape,
-  add,
-  sub,
-  mul,
-  div,
-  neg,
-  sqrt,
-  relu,
-  relu_grad: reluGrad,
-  axpby,
   sum,
-  expand,
   sum_to: sumTo,
   conv2d,
   conv2d_grad_input: conv2dGradInput,
@@ -72,11 +52,8 @@ export const kernelGens: Record<string, KernelGen> = {
   avg_pool2d_grad: avgPool2dGrad,
   linear,
   matmul,
-  dropout,
   batch_mean: batchMean,
   batch_var: batchVar,
-  batch_var_grad: batchVarGrad,
-  batch_norm: batchNorm,
   batch_norm_grad: batchNormGrad,
   log_softmax: logSoftmax,
   log_softmax_grad: logSoftmaxGrad,
@@ -84,7 +61,6 @@ export const kernelGens: Record<string, KernelGen> = {
   softmax_grad: softmaxGrad,
   cross_entropy: crossEntropy,
   cross_entropy_grad: crossEntropyGrad,
-  adam_step: adamStep,
   // Fused kinds (src/ir/kernels.ts).
   elementwise,
   foreach,
@@ -95,3 +71,13 @@ export const kernelGens: Record<string, KernelGen> = {
   conv_block: convBlock,
   conv_block_grad: convBlockGrad,
 };
+
+/** The generator of a kernel's kind, if this backend has one. */
+export function kernelGen(k: Pick<Kernel, 'kind' | 'attrs'>): KernelGen | undefined {
+  return kernelGens[k.kind] ?? (isElementwiseKind(k.kind, k.attrs) ? opKernel : undefined);
+}
+
+/** Kinds this backend compiles. */
+export function supportedKinds(): string[] {
+  return [...Object.keys(kernelGens), ...allElementwise().map((d) => d.name)];
+}

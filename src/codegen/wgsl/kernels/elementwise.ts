@@ -1,5 +1,5 @@
 import { num } from '../../../ir/op.ts';
-import type { Expr } from '../../../ir/program.ts';
+import { opExpr } from '../../../ir/elementwise.ts';
 import { numel } from '../../../ir/shape.ts';
 import { exprCode } from '../expr.ts';
 import { partsDispatch, type Part } from '../grid.ts';
@@ -8,7 +8,7 @@ import { Shader, u32, type KernelCtx, type WgslDispatch } from '../shader.ts';
 /** A plain elementwise op kernel is the one-step expression of that op over its output. */
 export function elementwiseOp(ctx: KernelCtx): WgslDispatch[] {
   const k = ctx.kernel;
-  const expr: Expr = { steps: [{ op: k.kind, attrs: k.attrs, args: k.inputs.map((_, input) => ({ input })) }], outputs: [0] };
+  const expr = opExpr(k.kind, k.attrs, k.inputs.map((s) => s.shape), k.outputs[0]!.shape);
   return elementwise({ ...ctx, kernel: { ...k, expr } });
 }
 

@@ -1,3 +1,6 @@
+import { allElementwise } from '../../../ir/elementwise.ts';
+import type { Kernel } from '../../../ir/program.ts';
+import { isElementwiseKind } from '../expr.ts';
 import type { KernelCtx, WgslDispatch } from '../shader.ts';
 import { convBlockKernel } from './conv-block.ts';
 import { convBlockGradKernel } from './conv-block-grad.ts';
@@ -18,26 +21,12 @@ import { softmaxCrossEntropy } from './softmax-cross-entropy.ts';
 export type KernelGen = (ctx: KernelCtx) => WgslDispatch[];
 
 /**
- * Every kernel kind a Program may hold: each op of the op table but the leaves (plain kinds,
- * kernels/ops/, by op family as src/ir/ops), then `copy` and the fused kinds of src/ir/kernels.ts
- * (one file each).
+ * Every kernel kind a Program may hold but the elementwise ops (whose kernel is their template,
+ * elementwiseOp): each other op of the op table but the leaves (plain kinds, kernels/ops/, by op
+ * family as src/ir/ops), then `copy` and the fused kinds of src/ir/kernels.ts (one file each).
  */
-export const WGSL_KERNELS: Readonly<Record<string, KernelGen>> = {
+const WGSL_KERNELS: Readonly<Record<string, KernelGen>> = {
   reshape: copy,
-  add: elementwiseOp,
-  sub: elementwiseOp,
-  mul: elementwiseOp,
-  div: elementwiseOp,
-  neg: elementwiseOp,
-  sqrt: elementwiseOp,
-  relu: elementwiseOp,
-  relu_grad: elementwiseOp,
-  axpby: elementwiseOp,
-  expand: elementwiseOp,
-  dropout: elementwiseOp,
-  adam_step: elementwiseOp,
-  batch_norm: elementwiseOp,
-  batch_var_grad: elementwiseOp,
   batch_norm_grad: batchNormGrad,
   batch_mean: batchMean,
   batch_var: batchVar,
@@ -68,3 +57,13 @@ export const WGSL_KERNELS: Readonly<Record<string, KernelGen>> = {
   conv_block: convBlockKernel,
   conv_block_grad: convBlockGradKernel,
 };
+
+/** The generator of a kernel's kind, if this backend has one. */
+export function wgslKernel(k: Pick<Kernel, 'kind' | 'attrs'>): KernelGen | undefined {
+  return WGSL_KERNELS[k.kind] ?? (isElementwiseKind(k.kind, k.attrs) ? elementwiseOp : undefined);
+}
+
+/** Kinds this backend compiles. */
+export function supportedKinds(): string[] {
+  return [...Object.keys(WGSL_KERNELS), ...allElementwise().map((d) => d.name)];
+}

@@ -2,6 +2,7 @@ import type { Node } from '../../../ir/graph.ts';
 import { num } from '../../../ir/op.ts';
 import type { Shape } from '../../../ir/shape.ts';
 import type { Arr, RefKernel } from './common.ts';
+import { elementwiseKernel } from './elementwise.ts';
 
 // Channels are axis 1 of [N, C] or [N, C, H, W]. Per-channel sums run over N·H·W elements (over
 // 10^4 for a real batch) and accumulate in a JS number (f64) before the one rounding on store,
@@ -47,39 +48,15 @@ export const batchNormKernels: Record<string, RefKernel> = {
     for (let c = 0; c < out.length; c++) out[c] = s[c]! / count;
   },
 
-  // d var[c]/d x[i] = 2(x[i] - mean[c])/count; g is per channel.
-  batch_var_grad: (out, [g, x, mean], _, [, xs]) => {
-    const count = countPerChannel(xs!, x!.length);
-    const ch = channelOf(xs!);
-    for (let i = 0; i < out.length; i++) {
-      const c = ch(i);
-      out[i] = (g![c]! * 2 * (x![i]! - mean![c]!)) / count;
-    }
-  },
-
-  // (x - mean)·r·gamma + beta with r = 1/sqrt(var + eps).
-  batch_norm: (out, [x, mean, v, gamma, beta], node, [xs]) => {
-    const ch = channelOf(xs!);
-    for (let i = 0; i < out.length; i++) {
-      const c = ch(i);
-      out[i] = (x![i]! - mean![c]!) * invStd(v!, c, node) * gamma![c]! + beta![c]!;
-    }
-  },
-
   // Partials with the other inputs held fixed (the chain through batch_mean/batch_var is
   // autodiff's job), r = 1/sqrt(var + eps):
   //   x: g·γ·r   mean: -Σ g·γ·r   var: -½ Σ g·γ·(x-μ)·r³   gamma: Σ g·(x-μ)·r
-  batch_norm_grad: (out, [g, x, mean, v, gamma], node, [, xs]) => {
+  batch_norm_grad: (out, ins, node, shapes, ctx) => {
+    const [g, x, mean, v, gamma] = ins;
+    const xs = shapes[1];
     const wrt = node.attrs.wrt;
     const n = x!.length;
-    if (wrt === 'x') {
-      const ch = channelOf(xs!);
-      for (let i = 0; i < n; i++) {
-        const c = ch(i);
-        out[i] = g![i]! * gamma![c]! * invStd(v!, c, node);
-      }
-      return;
-    }
+    if (wrt === 'x') return elementwiseKernel(out, ins, node, shapes, ctx);
     let s: Float64Array;
     if (wrt === 'mean') s = perChannelSum(xs!, n, (i, c) => -g![i]! * gamma![c]! * invStd(v!, c, node));
     else if (wrt === 'var') s = perChannelSum(xs!, n, (i, c) => -0.5 * g![i]! * gamma![c]! * (x![i]! - mean![c]!) * invStd(v!, c, node) ** 3);

@@ -1,10 +1,8 @@
 import { batchNormKernels } from './batch-norm.ts';
 import type { RefKernel } from './common.ts';
 import { conv2dKernels } from './conv2d.ts';
-import { dropoutKernels } from './dropout.ts';
 import { elementwiseKernels } from './elementwise.ts';
 import { linearKernels } from './linear.ts';
-import { optimizerKernels } from './optimizer.ts';
 import { poolKernels } from './pool.ts';
 import { reduceKernels } from './reduce.ts';
 import { reshapeKernels } from './reshape.ts';
@@ -17,14 +15,12 @@ export type { Arr, KernelContext, RefKernel } from './common.ts';
  * executor fills itself. One file per op family, mirroring src/ir/ops.
  */
 export const referenceKernels: Record<string, RefKernel> = {
-  ...reshapeKernels,
   ...elementwiseKernels,
+  ...reshapeKernels,
   ...reduceKernels,
   ...conv2dKernels,
   ...poolKernels,
   ...linearKernels,
-  ...dropoutKernels,
   ...batchNormKernels,
   ...softmaxKernels,
-  ...optimizerKernels,
 };

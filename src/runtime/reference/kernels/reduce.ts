@@ -1,5 +1,6 @@
 import { ints } from '../../../ir/op.ts';
-import { broadcastStrides, offsetOf, storeFrom, type RefKernel } from './common.ts';
+import { broadcastStrides, offsetOf } from '../../../ir/shape.ts';
+import { storeFrom, type RefKernel } from './common.ts';
 
 export const reduceKernels: Record<string, RefKernel> = {
   sum: (out, [x], node, [xs]) => {

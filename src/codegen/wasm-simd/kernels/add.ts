@@ -1,4 +1,0 @@
-import { opKernel } from '../expr.ts';
-
-/** a + b, broadcasting. */
-export const add = opKernel;

@@ -1,4 +1,0 @@
-import { opKernel } from '../expr.ts';
-
-/** alpha·a + beta·b: moments, momentum buffers, running statistics. */
-export const axpby = opKernel;

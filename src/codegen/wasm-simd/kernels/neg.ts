@@ -1,4 +1,0 @@
-import { opKernel } from '../expr.ts';
-
-/** -x. */
-export const neg = opKernel;
