@@ -2,8 +2,9 @@
  * The f32 algorithms for exp, log, tanh and erf, written once for both code generators
  * (src/codegen/wasm-simd/math.ts emits them as f32x4 code, src/codegen/wgsl/math.ts as WGSL
  * helpers): the constants, thresholds and evaluation order live here so that the backends agree
- * to the rounding of each operation. Every constant is exactly an f32 (the decimal shown is the
- * shortest that rounds to it), so the wasm const and the WGSL hex literal are the same number.
+ * to the rounding of each operation. Each constant stands for the f32 nearest it (written as the
+ * shortest decimal that rounds to that f32): the wasm const and the WGSL hex literal both hold
+ * exactly that f32.
  *
  * No step relies on a fused multiply-add: wasm SIMD without the relaxed proposal has none, and
  * the algorithms are chosen to meet their bounds with separately rounded products and sums.
@@ -44,11 +45,14 @@ export const LOG = {
 
 /**
  * tanh(x): for |x| < SMALL the odd polynomial x + x³·P(x²) (Cephes tanhf), where the exp form
- * below would cancel; otherwise sign(x)·(1 - 2/(e^(2|x|) + 1)), which saturates to ±1 by itself
- * (e^(2|x|) → +Inf gives 2/Inf = 0) instead of computing Inf/Inf as sinh/cosh would.
+ * below would cancel; otherwise sign(x)·(1 - 2/(e^(2a) + 1)), a = min(|x|, CLAMP). tanh rounds
+ * to 1 in f32 from |x| = 9.01 on, so the clamp changes no result, and keeps every intermediate
+ * finite (e^20 = 4.9e8): no Inf/Inf as sinh/cosh would compute, no reliance on a GPU's
+ * arithmetic with infinities.
  */
 export const TANH = {
   SMALL: 0.625,
+  CLAMP: 10,
   /** P(x²), highest degree first (Cephes tanhf). */
   P: [-0.0057049887, 0.020639088, -0.053739715, 0.13331442, -0.3333328],
 } as const;

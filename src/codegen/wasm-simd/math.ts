@@ -108,7 +108,8 @@ export const vtanh: VUnary = (e, fn, x0) => {
   const a = s.let(m.f32x4.abs(x()));
   const z = s.let(e.vmul(a(), a()));
   const small = e.vadd(e.vmul(e.vmul(horner(e, z, TANH.P), z()), a()), a());
-  const ex = vexp(e, fn, e.vadd(a(), a()));
+  const c = s.let(m.f32x4.min(a(), e.vconst(TANH.CLAMP)));
+  const ex = vexp(e, fn, e.vadd(c(), c()));
   const big = e.vsub(e.vconst(1), e.vdiv(e.vconst(2), e.vadd(ex, e.vconst(1))));
   // NaN fails |x| < SMALL and takes the exp form, which keeps it NaN.
   return s.value(withSignOf(e, m.v128.bitselect(small, big, m.f32x4.lt(a(), e.vconst(TANH.SMALL))), x()));
