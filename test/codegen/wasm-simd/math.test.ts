@@ -7,11 +7,12 @@ import { erf } from '../../../src/ir/erf.ts';
 // Math.log, Math.tanh, src/ir/erf.ts) rounded to f32, in ulps: the distance between the two
 // results' bit patterns in the monotone order of f32 (-0 and +0 are one point; NaN matches NaN
 // only). The sweep takes every 97th of the 2^32 bit patterns (44 million per function, every
-// exponent, both signs, subnormals, Inf and NaN patterns included).
+// exponent, both signs, subnormals, Inf and NaN patterns included), ~5 s.
 //
-// Bounds asserted are what the issue asks (exp, log ≤ 2; tanh ≤ 3; erf ≤ 4); the measured maxima,
-// printed by the sweep, are lower: 1 ulp for each of the four here and over all 2^32 inputs
-// (checked once exhaustively while writing them).
+// Bounds asserted are what the issue asks (exp, log ≤ 2; tanh ≤ 3; erf ≤ 4). Measured, over all
+// 2^32 inputs (KILN_MATH_EXHAUSTIVE=1, ~10 min): every function within 1 ulp; results off by one
+// ulp: exp 0.42%, log 0.32%, tanh 0.17%, erf 8.4% (mostly tiny and subnormal x, where x + x·S
+// rounds twice).
 
 type Name = keyof typeof VMATH;
 const NAMES = Object.keys(VMATH) as Name[];
@@ -74,34 +75,41 @@ function ulps(got: number, want: number): number {
   return Math.abs(ordinal(got) - ordinal(want));
 }
 
-describe('f32x4 exp, log, tanh, erf in the wasm module', () => {
-  it('are within their ulp bounds on every 97th f32 bit pattern', () => {
-    const STRIDE = 97;
-    const x = new Float32Array(CHUNK);
-    const xb = new Uint32Array(x.buffer);
-    const worst = Object.fromEntries(NAMES.map((n) => [n, { ulps: 0, x: 0 }])) as Record<Name, { ulps: number; x: number }>;
-    const t0 = performance.now();
-    for (let start = 0; start < 2 ** 32; start += CHUNK * STRIDE) {
-      const n = Math.min(CHUNK, Math.ceil((2 ** 32 - start) / STRIDE));
-      for (let k = 0; k < n; k++) xb[k] = start + k * STRIDE;
-      const xs = x.subarray(0, n);
-      for (const name of NAMES) {
-        const got = run(name, xs);
-        const truth = TRUTH[name];
-        const w = worst[name];
-        for (let k = 0; k < n; k++) {
-          const d = ulps(got[k]!, Math.fround(truth(xs[k]!)));
-          if (d > w.ulps) {
-            w.ulps = d;
-            w.x = xs[k]!;
-          }
+/** Max ulp error of each function over every `stride`th bit pattern, printed and checked against BOUND. */
+function sweep(stride: number): void {
+  const x = new Float32Array(CHUNK);
+  const xb = new Uint32Array(x.buffer);
+  const worst = Object.fromEntries(NAMES.map((n) => [n, { ulps: 0, x: 0, off: 0 }])) as Record<Name, { ulps: number; x: number; off: number }>;
+  const t0 = performance.now();
+  for (let start = 0; start < 2 ** 32; start += CHUNK * stride) {
+    const n = Math.min(CHUNK, Math.ceil((2 ** 32 - start) / stride));
+    for (let k = 0; k < n; k++) xb[k] = start + k * stride;
+    const xs = x.subarray(0, n);
+    for (const name of NAMES) {
+      const got = run(name, xs);
+      const truth = TRUTH[name];
+      const w = worst[name];
+      for (let k = 0; k < n; k++) {
+        const d = ulps(got[k]!, Math.fround(truth(xs[k]!)));
+        if (d > 0) w.off++;
+        if (d > w.ulps) {
+          w.ulps = d;
+          w.x = xs[k]!;
         }
       }
     }
-    const ms = performance.now() - t0;
-    console.log(`max ulp over every ${STRIDE}th f32 (${Math.ceil(2 ** 32 / STRIDE)} inputs each, ${(ms / 1000).toFixed(1)} s): ` + NAMES.map((n) => `${n} ${worst[n].ulps} (at ${worst[n].x})`).join(', '));
-    for (const name of NAMES) expect(worst[name].ulps, name).toBeLessThanOrEqual(BOUND[name]);
-  });
+  }
+  const ms = performance.now() - t0;
+  const count = Math.ceil(2 ** 32 / stride);
+  const each = NAMES.map((n) => `${n} ${worst[n].ulps} (at ${worst[n].x}; ${((100 * worst[n].off) / count).toFixed(2)}% off)`);
+  console.log(`max ulp over every ${stride === 1 ? '' : `${stride}th `}f32 (${count} inputs each, ${(ms / 1000).toFixed(1)} s): ${each.join(', ')}`);
+  for (const name of NAMES) expect(worst[name].ulps, name).toBeLessThanOrEqual(BOUND[name]);
+}
+
+describe('f32x4 exp, log, tanh, erf in the wasm module', () => {
+  it('are within their ulp bounds on every 97th f32 bit pattern', () => sweep(97));
+
+  it.runIf(process.env.KILN_MATH_EXHAUSTIVE)('are within their ulp bounds on all 2^32 f32 bit patterns', () => sweep(1), 3_600_000);
 
   it('give the IEEE results at special values', () => {
     const at = (name: Name, xs: number[]) => Array.from(run(name, Float32Array.from(xs)));
