@@ -4,7 +4,7 @@ import type { Attrs } from '../../ir/graph.ts';
 import type { Slice } from '../../ir/program.ts';
 import { fmix32, randomBits, streamKey, type U32Ops } from '../../ir/rng.ts';
 import { numel, type Shape } from '../../ir/shape.ts';
-import { ERF_F32, TANH_F32 } from './math.ts';
+import { MATH_WGSL } from './math.ts';
 import { broadcastIndex, coord, f32, u32, type Shader } from './shader.ts';
 
 /**
@@ -73,6 +73,11 @@ function rngHelpers(): string {
 
 type Code<P extends Prim> = (s: StepOf<P>, a: readonly string[], env: ExprEnv) => string;
 const un = (f: (a: string) => string) => (_: unknown, [a]: readonly string[]) => f(a!);
+/** exp, log, tanh, erf: the same algorithms as the wasm backend's (src/codegen/math-f32.ts), not WGSL's loosely specified builtins. */
+const math = (name: string) => (_: unknown, [a]: readonly string[], env: ExprEnv) => {
+  env.sh.helper('math', MATH_WGSL);
+  return `${name}_f32(${a})`;
+};
 const bin = (op: string) => (_: unknown, [a, b]: readonly string[]) => `${a} ${op} ${b}`;
 
 const PRIMS: { readonly [P in Prim]: Code<P> } = {
@@ -99,16 +104,10 @@ const PRIMS: { readonly [P in Prim]: Code<P> } = {
   neg: un((a) => `-(${a})`),
   abs: un((a) => `abs(${a})`),
   sqrt: un((a) => `sqrt(${a})`),
-  exp: un((a) => `exp(${a})`),
-  log: un((a) => `log(${a})`),
-  tanh: (_, [a], env) => {
-    env.sh.helper('tanh_f32', TANH_F32);
-    return `tanh_f32(${a})`;
-  },
-  erf: (_, [a], env) => {
-    env.sh.helper('erf_f32', ERF_F32);
-    return `erf_f32(${a})`;
-  },
+  exp: math('exp'),
+  log: math('log'),
+  tanh: math('tanh'),
+  erf: math('erf'),
   lt: bin('<'),
   le: bin('<='),
   gt: bin('>'),
