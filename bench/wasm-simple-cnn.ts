@@ -2,7 +2,7 @@
  * The wasm backend on SimpleCNN, as the issue measures it: compile time, training images/s at
  * batch 64 on 1 and 2 threads (real MNIST batches, the sample's Adam step), inference images/s at
  * batch 1000, GFLOP/s over the IR's FLOP count, the fraction of this machine's SIMD peak
- * (bench/simd-peak.ts), and with --profile the time of every kernel.
+ * (src/cli/simd-peak.ts), and with --profile the time of every kernel.
  *
  *   node bench/run.mjs bench/wasm-simple-cnn.ts [--model samples/simple-cnn.ts] [--threads 1,2] [--steps 300] [--profile]
  */
@@ -17,7 +17,7 @@ import { fillBatch } from '../src/runtime/data/dataset.ts';
 import { loadDataset } from '../src/runtime/data/dataset-file.ts';
 import { initialState } from '../src/runtime/init.ts';
 import { createWasmBackend } from '../src/runtime/wasm/compile.ts';
-import { measureSimdPeak, measureSimdPeakThreads } from './simd-peak.ts';
+import { measureSimdPeak, measureSimdPeakThreads } from '../src/cli/simd-peak.ts';
 
 const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -55,7 +55,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 /**
  * The peak of f32x4.relaxed_madd on one thread: 12 independent chains acc = acc·m + a, one
- * instruction (8 flops) per chain and iteration; bench/simd-peak.ts measures the same with a
+ * instruction (8 flops) per chain and iteration; src/cli/simd-peak.ts measures the same with a
  * separate multiply and add, what plain SIMD128 can do.
  */
 async function fmaPeak(): Promise<number | undefined> {
@@ -92,7 +92,7 @@ async function fmaPeak(): Promise<number | undefined> {
 say(`${loaded.name} (${model}), batch ${B}; binaryen import ${importMs.toFixed(0)} ms`);
 const peak1 = measureSimdPeak();
 const fma = await fmaPeak();
-say(`SIMD peak on 1 thread: ${peak1.toFixed(1)} GFLOP/s with f32x4 mul+add (bench/simd-peak.ts)${fma ? `, ${fma.toFixed(1)} GFLOP/s with f32x4.relaxed_madd` : ''}`);
+say(`SIMD peak on 1 thread: ${peak1.toFixed(1)} GFLOP/s with f32x4 mul+add (src/cli/simd-peak.ts)${fma ? `, ${fma.toFixed(1)} GFLOP/s with f32x4.relaxed_madd` : ''}`);
 for (const threads of threadList) {
   const peak = threads === 1 ? peak1 : await measureSimdPeakThreads(threads);
   const c0 = performance.now();

@@ -16,7 +16,7 @@ import { cpus, release, totalmem, type } from 'node:os';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { measureSimdPeak, measureSimdPeakThreads } from '../../bench/simd-peak.ts';
+import { measureSimdPeak, measureSimdPeakThreads } from './simd-peak.ts';
 import { KilnError } from '../ir/errors.ts';
 import type { Program } from '../ir/program.ts';
 import { summarize } from '../ir/printer/summary.ts';

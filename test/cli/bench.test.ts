@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatSvg, formatTable, MARK_END, MARK_START, ratio, rewriteFigures, stepStats, type BenchReport, type BenchResult } from '../../src/cli/bench-report.ts';
-import { peakModuleBytes } from '../../bench/simd-peak.ts';
+import { peakModuleBytes } from '../../src/cli/simd-peak.ts';
 import { configFor, peerConfigs, runPeer } from '../../src/cli/bench-peers.ts';
 import type { LoadedModel } from '../../src/frontend/loader.ts';
 import { kiln, miniMnist } from './helpers.ts';

@@ -86,8 +86,3 @@ export function boolArg(layer: string, what: string, v: unknown): boolean {
   return v;
 }
 
-export function positiveNumber(layer: string, what: string, v: unknown): number {
-  if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) badArg(layer, `${what} must be a positive number, got ${JSON.stringify(v)}`);
-  return v;
-}
-

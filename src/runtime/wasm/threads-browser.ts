@@ -12,7 +12,7 @@ interface Init {
 }
 
 /**
- * A Web Worker's side of the protocol (compare worker-source.ts, Node's): the same bell, commands
+ * A Web Worker's side of the protocol (compare threads-node.ts, Node's): the same bell, commands
  * and acknowledgements. A page's worker cannot read a message synchronously, so between steps it
  * waits for the bell with Atomics.waitAsync, which lets the modules that LOAD announces arrive
  * as message events; within a step it blocks in the barriers like Node's. Serialised with

@@ -35,7 +35,7 @@ export interface OpenGpuOptions {
 /**
  * The best WebGPU device Dawn offers here: a hardware adapter through Vulkan first; otherwise
  * Dawn's OpenGL backend in compatibility mode, which on a machine without a GPU is Mesa's
- * llvmpipe through surfaceless EGL (DESIGN.md). A missing package or adapter is a KilnError
+ * llvmpipe through surfaceless EGL (README, WebGPU: the packages it needs). A missing package or adapter is a KilnError
  * that names what to install.
  */
 export async function openGpu(opts: OpenGpuOptions = {}): Promise<Gpu> {

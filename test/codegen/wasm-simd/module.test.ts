@@ -9,7 +9,7 @@ import { loadModelFile } from '../../../src/frontend/loader.ts';
 import { allOps } from '../../../src/ir/op.ts';
 import { KERNEL_KINDS } from '../../../src/ir/kernels.ts';
 import { compileProgram } from '../../../src/passes/compile.ts';
-import { lowerNaive } from '../../../src/passes/lower.ts';
+import { lowerNaive } from '../../passes/lower-naive.ts';
 import { relaxedSimdSupported } from '../../../src/runtime/wasm/features.ts';
 
 // The module builder on the samples' Programs: valid wasm for every configuration, the text dump

@@ -5,7 +5,7 @@ import { broadcastIndex, f32 } from '../../../src/codegen/wgsl/shader.ts';
 import { MAX_STORAGE_BUFFERS } from '../../../src/ir/kernels.ts';
 import { numel } from '../../../src/ir/shape.ts';
 import { compileProgram } from '../../../src/passes/compile.ts';
-import { lowerNaive } from '../../../src/passes/lower.ts';
+import { lowerNaive } from '../../passes/lower-naive.ts';
 import { sampleGraph, SAMPLES } from '../../passes/helpers.ts';
 
 // WGSL codegen without a device: literals, index arithmetic, and the binding contract checked on

@@ -26,7 +26,7 @@ export interface ParityBackend {
 
 async function webgpu(): Promise<ParityBackend> {
   const { openGpu } = await import('../../../src/runtime/webgpu/device.ts');
-  const { runProgramOnce } = await import('../../../src/runtime/webgpu/run-program.ts');
+  const { runProgramOnce } = await import('../webgpu/run-program.ts');
   const { WebGpuBackend } = await import('../../../src/runtime/webgpu/backend.ts');
   const { compilingWgslLoader } = await import('../../../src/runtime/webgpu/compile.ts');
   let gpu: Awaited<ReturnType<typeof openGpu>> | undefined;

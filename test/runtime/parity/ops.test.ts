@@ -3,7 +3,7 @@ import { GraphBuilder } from '../../../src/ir/builder.ts';
 import type { Attrs, Graph } from '../../../src/ir/graph.ts';
 import '../../../src/ir/ops/index.ts';
 import { numel } from '../../../src/ir/shape.ts';
-import { lowerNaive } from '../../../src/passes/lower.ts';
+import { lowerNaive } from '../../passes/lower-naive.ts';
 import { memoizeSteps, runTrainStep, type StepSource } from '../../../src/runtime/backend.ts';
 import { ReferenceBackend } from '../../../src/runtime/reference/backend.ts';
 import { rng } from '../reference/helpers.ts';

@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import { compileProgram } from '../../../src/passes/compile.ts';
-import { lowerNaive } from '../../../src/passes/lower.ts';
+import { lowerNaive } from '../../passes/lower-naive.ts';
 import type { Program } from '../../../src/ir/program.ts';
 import { memoizeSteps, runEvalStep, runTrainStep, syncState, type Backend, type StepResult } from '../../../src/runtime/backend.ts';
 import type { Graph } from '../../../src/ir/graph.ts';

@@ -7,7 +7,7 @@ import type { ParityBackend } from './backends.ts';
  */
 export function wasm(relaxed?: false): () => Promise<ParityBackend> {
   return async () => {
-    const { runProgramOnce } = await import('../../../src/runtime/wasm/run-program.ts');
+    const { runProgramOnce } = await import('../wasm/run-program.ts');
     const { createWasmBackend } = await import('../../../src/runtime/wasm/compile.ts');
     return {
       name: relaxed === false ? 'wasm, plain SIMD' : 'wasm',

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Program } from '../../../src/ir/program.ts';
 import { compileProgram } from '../../../src/passes/compile.ts';
 import { executeProgram, newArena, sliceOf } from '../../../src/runtime/reference/program.ts';
-import { runProgramOnce } from '../../../src/runtime/wasm/run-program.ts';
+import { runProgramOnce } from './run-program.ts';
 import { modelGraphs, randomFeeds, randomModel } from '../../passes/helpers.ts';
 import { kernelScale, parityError } from '../parity/backends.ts';
 

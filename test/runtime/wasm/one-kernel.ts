@@ -1,6 +1,6 @@
 import type { Program, Slice } from '../../../src/ir/program.ts';
 import { executeProgram, newArena, sliceOf } from '../../../src/runtime/reference/program.ts';
-import { runProgramOnce } from '../../../src/runtime/wasm/run-program.ts';
+import { runProgramOnce } from './run-program.ts';
 import { kernelScale, parityError } from '../parity/backends.ts';
 
 /** A program of one kernel over named inputs and one output, each slice 256-byte aligned in the arena. */

@@ -1,10 +1,10 @@
-import { CTRL, CTRL_BYTES, IMPORTS, MAX_PAGES, PAGE, waitImport } from '../../codegen/wasm-simd/abi.ts';
-import { loadBinaryen } from '../../codegen/wasm-simd/emitter.ts';
-import { layoutState } from '../../codegen/wasm-simd/layout.ts';
-import { buildModule } from '../../codegen/wasm-simd/module.ts';
-import type { Program, Slice } from '../../ir/program.ts';
-import { numel } from '../../ir/shape.ts';
-import { relaxedSimdSupported } from './features.ts';
+import { CTRL, CTRL_BYTES, IMPORTS, MAX_PAGES, PAGE, waitImport } from '../../../src/codegen/wasm-simd/abi.ts';
+import { loadBinaryen } from '../../../src/codegen/wasm-simd/emitter.ts';
+import { layoutState } from '../../../src/codegen/wasm-simd/layout.ts';
+import { buildModule } from '../../../src/codegen/wasm-simd/module.ts';
+import type { Program, Slice } from '../../../src/ir/program.ts';
+import { numel } from '../../../src/ir/shape.ts';
+import { relaxedSimdSupported } from '../../../src/runtime/wasm/features.ts';
 
 export interface RunOnceOptions {
   seed?: number;
@@ -17,7 +17,7 @@ export interface RunOnceOptions {
  * Runs one step of any Program once, on one thread, over a fresh zeroed arena: `writes` are raw
  * bytes at arena offsets (persistent tensors included: they are copied to their fixed places),
  * then the constants, then the step; returns the `reads` slices. For kernel-by-kernel parity
- * tests and dumps; training uses WasmBackend.
+ * tests; training uses WasmBackend.
  */
 export async function runProgramOnce(p: Program, writes: readonly { offset: number; data: Float32Array }[], reads: readonly Slice[], opts: RunOnceOptions = {}): Promise<Float32Array[]> {
   await loadBinaryen();

@@ -9,6 +9,7 @@
  * (the chains converge to a / (1 - m)), so no denormal slow path is measured.
  */
 import { Worker } from 'node:worker_threads';
+import { evalWorkerSource } from '../runtime/wasm/threads-node.ts';
 
 const CHAINS = 12;
 /** Flops per loop iteration: CHAINS × 4 lanes × (mul + add). */
@@ -94,20 +95,29 @@ export function measureSimdPeak(ms = 150, repeats = 5): number {
   return best;
 }
 
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const run = new WebAssembly.Instance(new WebAssembly.Module(workerData.bytes)).exports.run;
-run(100000);
-parentPort.postMessage('ready');
-parentPort.once('message', () => {
-  let best = 0;
-  for (let r = 0; r < workerData.repeats; r++) {
-    const t = performance.now();
-    run(workerData.iters);
-    best = Math.max(best, workerData.iters * workerData.flops / ((performance.now() - t) * 1e6));
-  }
-  parentPort.postMessage(best);
-});`;
+interface PeakWorkerData {
+  bytes: Uint8Array<ArrayBuffer>;
+  iters: number;
+  repeats: number;
+  flops: number;
+}
+
+/** A worker's part of measureSimdPeakThreads: compile and warm up, say ready, then time on 'go'. */
+function peakWorker({ parentPort, workerData }: typeof import('node:worker_threads')): void {
+  const { bytes, iters, repeats, flops } = workerData as PeakWorkerData;
+  const run = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports.run as (n: number) => number;
+  run(100000);
+  parentPort!.postMessage('ready');
+  parentPort!.once('message', () => {
+    let best = 0;
+    for (let r = 0; r < repeats; r++) {
+      const t = performance.now();
+      run(iters);
+      best = Math.max(best, (iters * flops) / ((performance.now() - t) * 1e6));
+    }
+    parentPort!.postMessage(best);
+  });
+}
 
 /**
  * Aggregate GFLOP/s of `threads` workers running the kernel at once (each worker's best run,
@@ -117,7 +127,7 @@ export async function measureSimdPeakThreads(threads: number, ms = 150, repeats 
   if (threads <= 1) return measureSimdPeak(ms, repeats);
   const single = measureSimdPeak(50, 1);
   const iters = Math.max(100_000, Math.round((single * 1e6 * ms) / FLOPS_PER_ITER));
-  const workers = Array.from({ length: threads }, () => new Worker(WORKER_SOURCE, { eval: true, workerData: { bytes: peakModuleBytes(), iters, repeats, flops: FLOPS_PER_ITER } }));
+  const workers = Array.from({ length: threads }, () => new Worker(evalWorkerSource(peakWorker), { eval: true, workerData: { bytes: peakModuleBytes(), iters, repeats, flops: FLOPS_PER_ITER } satisfies PeakWorkerData }));
   try {
     await Promise.all(workers.map((w) => new Promise((res, rej) => (w.once('message', res), w.once('error', rej)))));
     const rates = workers.map((w) => new Promise<number>((res, rej) => (w.once('message', res), w.once('error', rej))));

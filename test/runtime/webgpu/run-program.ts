@@ -1,14 +1,14 @@
 /// <reference types="@webgpu/types" />
-import { STEP_SLOT_BYTES } from '../../codegen/wgsl/shader.ts';
-import { wgslStep } from '../../codegen/wgsl/step.ts';
-import type { Program, Slice } from '../../ir/program.ts';
-import type { Gpu } from './device.ts';
-import { PipelineCache, ProgramInstance } from './instance.ts';
+import { STEP_SLOT_BYTES } from '../../../src/codegen/wgsl/shader.ts';
+import { wgslStep } from '../../../src/codegen/wgsl/step.ts';
+import type { Program, Slice } from '../../../src/ir/program.ts';
+import type { Gpu } from '../../../src/runtime/webgpu/device.ts';
+import { PipelineCache, ProgramInstance } from '../../../src/runtime/webgpu/instance.ts';
 
 /**
  * Runs a Program once outside any backend: writes `feeds` into the arena (any byte range: a
  * feed may cover the whole arena) and `step` into the step uniform, runs every kernel, reads
- * `reads` back. For kernel-level tests and benchmarks of one Program.
+ * `reads` back. For kernel-level tests.
  */
 export async function runProgramOnce(gpu: Gpu, program: Program, feeds: readonly { offset: number; data: Float32Array }[], reads: readonly Slice[], opts: { seed: number; step?: number }): Promise<Float32Array[]> {
   const seed = opts.seed;
