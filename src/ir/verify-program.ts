@@ -1,7 +1,7 @@
 import { lifetimes, stepBoundary } from './lifetimes.ts';
 import { inPlaceAllowed, KERNEL_KINDS, MAX_STORAGE_BUFFERS, storageBuffers } from './kernels.ts';
 import { allOps } from './op.ts';
-import { ARENA_ALIGN, type Program, type Slice } from './program.ts';
+import { ARENA_ALIGN, type Kernel, type Program, type Slice } from './program.ts';
 import { numel } from './shape.ts';
 
 const overlap = (a: { offset: number; bytes: number }, b: { offset: number; bytes: number }) => a.offset < b.offset + b.bytes && b.offset < a.offset + a.bytes;
@@ -9,6 +9,8 @@ const span = (s: { offset: number; bytes: number }) => `[${s.offset}, ${s.offset
 
 /**
  * Proves a Program's memory plan sound, returning what is wrong (nothing, for a sound plan):
+ * - every kernel is of a known kind, and one of a fused kind has the inputs, outputs and attrs
+ *   its declaration (kernels.ts) gives it;
  * - every slice is aligned, inside the arena, as large as its shape, and names its value;
  * - every kernel binds at most MAX_STORAGE_BUFFERS storage buffers;
  * - no two live values overlap: two values sharing bytes are never live at once, except an
@@ -21,7 +23,8 @@ const span = (s: { offset: number; bytes: number }) => `[${s.offset}, ${s.offset
  */
 export function verifyProgram(p: Program, maxStorageBuffers = MAX_STORAGE_BUFFERS): string[] {
   const problems: string[] = [];
-  const known = new Set([...allOps().map((o) => o.name), ...Object.keys(KERNEL_KINDS)]);
+  const ops = new Set(allOps().map((o) => o.name));
+  const fused: Readonly<Record<string, { read(k: Kernel): unknown }>> = KERNEL_KINDS;
   const check = (s: Slice, where: string) => {
     if (s.offset % ARENA_ALIGN !== 0) problems.push(`${where}: offset ${s.offset} is not a multiple of ${ARENA_ALIGN}`);
     if (s.offset < 0 || s.offset + s.bytes > p.memory.arenaBytes) problems.push(`${where}: ${span(s)} is outside the ${p.memory.arenaBytes}-byte arena`);
@@ -31,7 +34,13 @@ export function verifyProgram(p: Program, maxStorageBuffers = MAX_STORAGE_BUFFER
   const { initial, finals } = stepBoundary(p);
   for (const [where, s] of [...initial, ...finals]) check(s, where);
   p.kernels.forEach((k) => {
-    if (!known.has(k.kind)) problems.push(`${k.name}: unknown kind ${k.kind}`);
+    if (k.kind in fused) {
+      try {
+        fused[k.kind]!.read(k);
+      } catch (e) {
+        problems.push(`${k.name}: ${(e as Error).message}`);
+      }
+    } else if (!ops.has(k.kind)) problems.push(`${k.name}: unknown kind ${k.kind}`);
     k.inputs.forEach((s, i) => check(s, `${k.name} input ${i}`));
     k.outputs.forEach((s, i) => check(s, `${k.name} output ${i}`));
     const n = storageBuffers(k);

@@ -1,3 +1,4 @@
+import { KERNEL_KINDS } from '../ir/kernels.ts';
 import type { ExprArg } from '../ir/program.ts';
 import { numel } from '../ir/shape.ts';
 import type { FusedKernel, KernelGraph } from './kernel-graph.ts';
@@ -70,12 +71,13 @@ export function packUpdates(kg: KernelGraph, limit: number): KernelGraph {
       if (chunk.length < 2) break;
       const ks = chunk.map((i) => kg.kernels[i]!);
       const packed: FusedKernel = {
-        kind: 'foreach',
         ops: ks.flatMap((k) => k.ops),
-        attrs: { groups: chunk.length, groupInputs: own.length, groupOutputs: k0.outputs.length },
-        inputs: [...ks.flatMap((k) => own.map((i) => k.inputs[i]!)), ...shared.map((i) => k0.inputs[i]!)],
-        outputs: ks.flatMap((k) => k.outputs),
-        expr,
+        ...KERNEL_KINDS.foreach.build(
+          { groups: chunk.length, groupInputs: own.length, groupOutputs: k0.outputs.length },
+          { grouped: ks.flatMap((k) => own.map((i) => k.inputs[i]!)), shared: shared.map((i) => k0.inputs[i]!) },
+          { grouped: ks.flatMap((k) => k.outputs) },
+          expr,
+        ),
       };
       // Where the last of them ran: every gradient it reads is ready there.
       chunk.forEach((i, j) => replaced.set(i, j === chunk.length - 1 ? packed : null));

@@ -1,6 +1,6 @@
 import type { Graph, Node } from '../ir/graph.ts';
-import { EXPR_OPS, MAX_STORAGE_BUFFERS } from '../ir/kernels.ts';
-import type { ExprArg } from '../ir/program.ts';
+import { EXPR_OPS, KERNEL_KINDS, MAX_STORAGE_BUFFERS } from '../ir/kernels.ts';
+import type { Expr, ExprArg } from '../ir/program.ts';
 import { numel, sameShape } from '../ir/shape.ts';
 import { packUpdates } from './fuse-foreach.ts';
 import { matchConvBlocks, matchCrossEntropy, matchLinearGrads, type Draft, type FuseCtx } from './fuse-patterns.ts';
@@ -145,9 +145,9 @@ export function fuse(g: Graph, opts: FuseOptions = {}): KernelGraph {
 
   for (const n of g.nodes) {
     if (claimed.has(n.id) || LEAVES.has(n.op) || n.op === 'reshape') continue;
-    if (n.op === 'linear') add({ kind: 'linear_ew', attrs: { bias: n.inputs.length === 3 }, nodes: [n.id], inputs: [...n.inputs], outputs: [], acc: n.id, epilogue: [], domain: n.shape });
+    if (n.op === 'linear') add(linearDraft(n));
     else if (isElementwise(n)) {
-      if (!attach(n)) add({ kind: 'elementwise', attrs: {}, nodes: [n.id], inputs: [], outputs: [], epilogue: [n.id], domain: n.shape });
+      if (!attach(n)) add({ kind: 'elementwise', attrs: {}, nodes: [n.id], inputs: [], outputs: [], epilogue: [n.id], domain: n.shape, finish: elementwiseKernel });
     } else add({ kind: n.op, attrs: n.attrs, nodes: [n.id], inputs: [...n.inputs], outputs: [n.id] });
   }
 
@@ -174,13 +174,11 @@ export function fuse(g: Graph, opts: FuseOptions = {}): KernelGraph {
 
   const finalize = (d: Draft): FusedKernel => {
     const ops = [...d.nodes].sort((a, b) => a - b).map((n) => g.nodes[n]!.op);
-    if (!d.epilogue) return { kind: d.kind, ops, attrs: d.attrs, inputs: d.inputs, outputs: d.outputs };
+    if (!d.finish) return { kind: d.kind, ops, attrs: d.attrs, inputs: d.inputs, outputs: d.outputs };
+    if (!d.epilogue) return { ops, ...d.finish([], []) };
     const members = [...d.epilogue].sort((a, b) => a - b);
     const inside = new Set(d.nodes);
-    if (members.length === 0) {
-      if (d.kind === 'linear_ew') return { kind: 'linear', ops, attrs: {}, inputs: d.inputs, outputs: [d.acc!] };
-      return { kind: d.kind, ops, attrs: d.attrs, inputs: d.inputs, outputs: [...d.outputs, d.acc!] };
-    }
+    if (members.length === 0) return { ops, ...d.finish([], [d.acc!]) };
     const operands: number[] = [];
     const operand = (v: number): ExprArg => {
       if (d.inputs.includes(v)) return { input: d.inputs.indexOf(v) };
@@ -199,14 +197,7 @@ export function fuse(g: Graph, opts: FuseOptions = {}): KernelGraph {
       return { op: n.op, attrs: n.attrs, args };
     });
     const written = [...(d.acc === undefined ? [] : [d.acc]), ...members].filter((v) => needed(v, inside));
-    return {
-      kind: d.kind,
-      ops,
-      attrs: d.attrs,
-      inputs: [...d.inputs, ...operands],
-      outputs: [...d.outputs, ...written],
-      expr: { steps, outputs: written.map((v) => (v === d.acc ? -1 : stepOf.get(v)!)) },
-    };
+    return { ops, ...d.finish(operands, written, { steps, outputs: written.map((v) => (v === d.acc ? -1 : stepOf.get(v)!)) }) };
   };
 
   const live = drafts.filter((d): d is Draft => d !== undefined);
@@ -224,6 +215,28 @@ export function fuse(g: Graph, opts: FuseOptions = {}): KernelGraph {
   };
   return packUpdates(kg, limit);
 }
+
+/**
+ * A linear layer, the anchor of an epilogue; with none it stays the op-table `linear` kernel.
+ */
+function linearDraft(n: Node): Draft {
+  const [x, w, b] = n.inputs as [number, number, number | undefined];
+  const kind = KERNEL_KINDS.linear_ew;
+  const attrs = { bias: b !== undefined };
+  const fixed = { x, w, b };
+  return {
+    kind: kind.kind,
+    attrs,
+    nodes: [n.id],
+    ...kind.layout(fixed, {}),
+    acc: n.id,
+    epilogue: [],
+    domain: n.shape,
+    finish: (operands, results, expr) => (expr ? kind.build(attrs, { ...fixed, operands }, { results }, expr) : { kind: 'linear', attrs: {}, inputs: [...n.inputs], outputs: [...results] }),
+  };
+}
+
+const elementwiseKernel = (operands: readonly number[], results: readonly number[], expr?: Expr) => KERNEL_KINDS.elementwise.build({}, { operands }, { results }, expr!);
 
 /** A topological order of the kernels, earliest graph position first among the ready ones. */
 function ordered(values: readonly KValue[], kernels: FusedKernel[], key: number[]): FusedKernel[] {

@@ -1,4 +1,4 @@
-import { MAX_STORAGE_BUFFERS } from '../ir/kernels.ts';
+import { KERNEL_KINDS, MAX_STORAGE_BUFFERS } from '../ir/kernels.ts';
 import { numel, windowOut, type Shape } from '../ir/shape.ts';
 import { baseOf, producers, rootValues, type FusedKernel, type KernelGraph } from './kernel-graph.ts';
 
@@ -39,59 +39,58 @@ export function recomputeOrStore(kg: KernelGraph, opts: RecomputeOptions = {}): 
   const kernels: (FusedKernel | undefined)[] = [...kg.kernels];
   const prod = producers(kg);
   const shape = (v: number) => kg.values[v]!.shape;
-  const fits = (k: FusedKernel) => new Set([...k.inputs, ...k.outputs].filter((v) => numel(shape(v)) > 1)).size <= limit;
+  const fits = (k: Pick<FusedKernel, 'inputs' | 'outputs'>) => new Set([...k.inputs, ...k.outputs].filter((v) => numel(shape(v)) > 1)).size <= limit;
   const roots = rootValues(kg);
   const readers = (v: number) => kernels.flatMap((k, i) => (k && k.inputs.some((u) => baseOf(kg.values, u) === v) ? [i] : []));
 
+  const blockGrad = KERNEL_KINDS.conv_block_grad;
   kernels.forEach((kb, bi) => {
     if (!kb || kb.kind !== 'conv_block_grad') return;
-    let b = kb;
-    let grad = [b.inputs[0]!];
-    let rest = b.inputs.slice(1);
-    let attrs = b.attrs;
+    const { attrs: attrs0, inputs: ins0, outputs } = blockGrad.read(kb);
+    let [attrs, ins, ops] = [attrs0, ins0, kb.ops];
     // Fold the linear layer's input gradient in, or keep storing it.
-    const gy = grad[0]!;
+    const gy = ins.gy!;
     const li = prod.get(baseOf(kg.values, gy));
     const l = li === undefined ? undefined : kernels[li];
-    const dx = l?.outputs[l.outputs.length - 1];
-    if (l && l.kind === 'linear_grad' && l.attrs.dx === true && !l.expr && dx === baseOf(kg.values, gy) && !roots.has(dx) && readers(dx).every((r) => r === bi)) {
-      const [g2, , w2] = l.inputs as [number, number, number];
+    const lv = l?.kind === 'linear_grad' ? KERNEL_KINDS.linear_grad.read(l) : undefined;
+    const dx = lv && !lv.expr ? lv.outputs.results[0] : undefined;
+    if (lv && dx !== undefined && dx === baseOf(kg.values, gy) && !roots.has(dx) && readers(dx).every((r) => r === bi)) {
+      const { g: g2, x, w: w2 } = lv.inputs;
       const foldFlops = 2 * shape(g2)[1]! * numel(shape(gy));
       const storeCost = 2 * bytes(shape(gy)) * FLOPS_PER_BYTE;
-      const folded: FusedKernel = { ...b, attrs: { ...attrs, fold: true }, inputs: [g2, w2, ...rest] };
-      if (foldFlops < storeCost && fits(folded)) {
-        const ops = [...l.ops];
-        ops.splice(ops.indexOf('matmul'), 1);
-        kernels[li!] = { ...l, attrs: { ...l.attrs, dx: false }, ops, inputs: l.inputs.slice(0, 2), outputs: l.outputs.slice(0, -1) };
-        grad = [g2, w2];
-        attrs = folded.attrs;
-        b = { ...b, ops: ['matmul', ...b.ops] };
+      const folded = { attrs: { ...attrs, fold: true }, inputs: { ...ins, gy: undefined, g2, w2 } };
+      if (foldFlops < storeCost && fits(blockGrad.build(folded.attrs, folded.inputs, outputs))) {
+        const lops = [...l!.ops];
+        lops.splice(lops.indexOf('matmul'), 1);
+        const { dw, db } = lv.outputs;
+        kernels[li!] = { ops: lops, ...KERNEL_KINDS.linear_grad.build({ ...lv.attrs, dx: false }, { g: g2, x, operands: [] }, { dw, db, results: [] }) };
+        [attrs, ins, ops] = [folded.attrs, folded.inputs, ['matmul', ...ops]];
       }
     }
     // The argmax: keep storing it, or recompute the convolution.
     if (attrs.saved === 'argmax') {
-      const [y, idx, x] = rest as [number, number, number];
-      const fi = prod.get(idx)!;
+      const fi = prod.get(ins.argmax!)!;
       const f = kernels[fi]!;
-      const [, w, bias] = f.inputs as [number, number, number | undefined];
-      const a = convOutShape(f, shape(f.inputs[0]!), shape(w));
+      const block = KERNEL_KINDS.conv_block.read(f);
+      const { w, b: bias } = block.inputs;
+      const a = convOutShape(block.attrs, shape(block.inputs.x), shape(w));
       const convFlops = numel(a) * (2 * shape(w)[1]! * shape(w)[2]! * shape(w)[3]! + (bias === undefined ? 0 : 1) + (attrs.act === 'relu' ? 1 : 0) + 1);
-      const storeCost = (2 * bytes(shape(idx)) + bytes(shape(y))) * FLOPS_PER_BYTE;
-      const recomputed: FusedKernel = { ...b, attrs: { ...attrs, saved: 'recompute' }, inputs: [...grad, x, w, ...(bias === undefined ? [] : [bias])] };
+      const storeCost = (2 * bytes(shape(ins.argmax!)) + bytes(shape(ins.y!))) * FLOPS_PER_BYTE;
+      const recomputed = blockGrad.build({ ...attrs, saved: 'recompute' }, { ...ins, y: undefined, argmax: undefined, w, b: bias }, outputs);
       if (convFlops < storeCost && fits(recomputed)) {
-        kernels[fi] = { ...f, attrs: { ...f.attrs, argmax: false }, outputs: [f.outputs[0]!] };
-        kernels[bi] = recomputed;
+        kernels[fi] = { ops: f.ops, ...KERNEL_KINDS.conv_block.build({ ...block.attrs, argmax: false }, block.inputs, { y: block.outputs.y }) };
+        kernels[bi] = { ops, ...recomputed };
         return;
       }
     }
-    kernels[bi] = { ...b, attrs, inputs: [...grad, ...rest] };
+    kernels[bi] = { ops, ...blockGrad.build(attrs, ins, outputs) };
   });
   return { ...kg, kernels: kernels as FusedKernel[] };
 }
 
 /** Shape of a conv_block's activation before pooling: the convolution's output. */
-function convOutShape(f: FusedKernel, x: Shape, w: Shape): number[] {
-  const [sh, sw] = f.attrs.stride as number[];
-  const [ph, pw] = f.attrs.padding as number[];
+function convOutShape(a: { readonly stride: readonly [number, number]; readonly padding: readonly [number, number] }, x: Shape, w: Shape): number[] {
+  const [sh, sw] = a.stride;
+  const [ph, pw] = a.padding;
   return [x[0]!, w[0]!, windowOut(x[2]!, w[2]!, sh!, ph!), windowOut(x[3]!, w[3]!, sw!, pw!)];
 }
