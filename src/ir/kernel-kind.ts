@@ -18,7 +18,8 @@ export interface AttrSpec<T extends AttrValue | undefined> {
   readonly is: (v: AttrValue | undefined) => v is T;
 }
 
-type Pair = readonly [number, number];
+/** A pair attr: [h, w] of a window, stride or padding. */
+export type Pair = readonly [number, number];
 
 export const attr = {
   flag: (doc: string): AttrSpec<boolean> => ({ doc, is: (v): v is boolean => typeof v === 'boolean' }),

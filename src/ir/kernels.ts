@@ -1,5 +1,5 @@
 import { attr, defineKind, kindTable, role, type KernelLike } from './kernel-kind.ts';
-import type { Kernel } from './program.ts';
+import type { Expr, Kernel } from './program.ts';
 import { numel } from './shape.ts';
 
 /**
@@ -154,15 +154,16 @@ export const KERNEL_KINDS = kindTable(
 export type FusedKind = keyof typeof KERNEL_KINDS;
 
 /**
- * A foreach kernel's groups: each one's inputs as its expression indexes them (its own, then the
- * shared ones) and its outputs.
+ * A foreach kernel's expression and groups: each group's inputs as the expression indexes them
+ * (its own, then the shared ones) and its outputs.
  */
-export function foreachGroups<TI, TO>(k: KernelLike<TI, TO>): { inputs: TI[]; outputs: TO[] }[] {
-  const { attrs: a, inputs, outputs } = KERNEL_KINDS.foreach.read(k);
-  return Array.from({ length: a.groups }, (_, t) => ({
+export function foreachGroups<TI, TO>(k: KernelLike<TI, TO>): { expr: Expr; groups: { inputs: TI[]; outputs: TO[] }[] } {
+  const { attrs: a, inputs, outputs, expr } = KERNEL_KINDS.foreach.read(k);
+  const groups = Array.from({ length: a.groups }, (_, t) => ({
     inputs: [...inputs.grouped.slice(t * a.groupInputs, (t + 1) * a.groupInputs), ...inputs.shared],
     outputs: outputs.grouped.slice(t * a.groupOutputs, (t + 1) * a.groupOutputs),
   }));
+  return { expr, groups };
 }
 
 /** Op-table ops an expression step may use: the elementwise ones. */
