@@ -113,6 +113,9 @@ export interface KernelView<S, I, O, E, TI, TO> {
   readonly expr: ExprOf<E>;
 }
 
+/** The typed view `read` gives of a kernel of kind K. */
+export type ViewOf<K, TI, TO = TI> = K extends KernelKind<string, infer S, infer I, infer O, infer E> ? KernelView<S, I, O, E, TI, TO> : never;
+
 export interface KernelKind<N extends string, S, I, O, E> {
   readonly kind: N;
   readonly doc: string;
