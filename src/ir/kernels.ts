@@ -1,4 +1,4 @@
-import { attr, defineKind, kindTable, role, type KernelLike } from './kernel-kind.ts';
+import { attr, defineKind, kindTable, role, type AttrsOf, type KernelLike } from './kernel-kind.ts';
 import type { Expr, Kernel } from './program.ts';
 import { numel } from './shape.ts';
 
@@ -45,6 +45,9 @@ const conv = {
   act: attr.oneOf(['relu', 'none'], "applied to the convolution's output before pooling"),
   ...pool,
 };
+
+/** The attrs a conv_block and its backward share: the convolution, activation and pooling. */
+export type ConvAttrs = AttrsOf<typeof conv>;
 
 export const KERNEL_KINDS = kindTable(
   defineKind('copy', {})({

@@ -1,4 +1,4 @@
-import { KERNEL_KINDS, MAX_STORAGE_BUFFERS } from '../ir/kernels.ts';
+import { KERNEL_KINDS, MAX_STORAGE_BUFFERS, type ConvAttrs } from '../ir/kernels.ts';
 import { numel, windowOut, type Shape } from '../ir/shape.ts';
 import { baseOf, producers, rootValues, type FusedKernel, type KernelGraph } from './kernel-graph.ts';
 
@@ -89,7 +89,7 @@ export function recomputeOrStore(kg: KernelGraph, opts: RecomputeOptions = {}): 
 }
 
 /** Shape of a conv_block's activation before pooling: the convolution's output. */
-function convOutShape(a: { readonly stride: readonly [number, number]; readonly padding: readonly [number, number] }, x: Shape, w: Shape): number[] {
+function convOutShape(a: ConvAttrs, x: Shape, w: Shape): number[] {
   const [sh, sw] = a.stride;
   const [ph, pw] = a.padding;
   return [x[0]!, w[0]!, windowOut(x[2]!, w[2]!, sh!, ph!), windowOut(x[3]!, w[3]!, sw!, pw!)];

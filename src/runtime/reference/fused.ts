@@ -1,6 +1,5 @@
 import type { Attrs, Node } from '../../ir/graph.ts';
-import type { Pair } from '../../ir/kernel-kind.ts';
-import { foreachGroups, KERNEL_KINDS, type FusedKind } from '../../ir/kernels.ts';
+import { foreachGroups, KERNEL_KINDS, type ConvAttrs, type FusedKind } from '../../ir/kernels.ts';
 import { getOp } from '../../ir/op.ts';
 import type { Expr, Kernel } from '../../ir/program.ts';
 import { numel, type Shape } from '../../ir/shape.ts';
@@ -45,7 +44,7 @@ const view = (t: Tensor, shape: Shape): Tensor => ({ data: t.data, shape });
 const poolOp = (pool: 'max' | 'avg') => (pool === 'max' ? 'max_pool2d' : 'avg_pool2d');
 
 /** The block's activation before pooling: conv2d, then ReLU when act = relu. */
-function activation(a: { readonly stride: Pair; readonly padding: Pair; readonly act: 'relu' | 'none' }, x: Tensor, w: Tensor, b: Tensor | undefined, ctx: KernelContext): Tensor {
+function activation(a: ConvAttrs, x: Tensor, w: Tensor, b: Tensor | undefined, ctx: KernelContext): Tensor {
   const c = runOp('conv2d', { stride: a.stride, padding: a.padding }, b ? [x, w, b] : [x, w], ctx);
   return a.act === 'relu' ? runOp('relu', {}, [c], ctx) : c;
 }

@@ -1,5 +1,5 @@
-import type { Pair, ViewOf } from '../../../ir/kernel-kind.ts';
-import { KERNEL_KINDS } from '../../../ir/kernels.ts';
+import type { ViewOf } from '../../../ir/kernel-kind.ts';
+import { KERNEL_KINDS, type ConvAttrs } from '../../../ir/kernels.ts';
 import { windowOut } from '../../../ir/shape.ts';
 import { opKernel } from '../expr.ts';
 import type { Emitter, Fn, Local, X } from '../emitter.ts';
@@ -14,7 +14,7 @@ import { convBlockPoolAttrs as poolAttrs, poolWindow, type PoolWindow } from '..
 type ConvBlockView = ViewOf<typeof KERNEL_KINDS.conv_block, At>;
 
 /** [N, O, HO, WO] of the block's convolution. */
-export function convShape(a: { readonly stride: Pair; readonly padding: Pair }, x: readonly number[], w: readonly number[]): number[] {
+export function convShape(a: ConvAttrs, x: readonly number[], w: readonly number[]): number[] {
   const [sh, sw] = a.stride;
   const [ph, pw] = a.padding;
   return [x[0]!, w[0]!, windowOut(x[2]!, w[2]!, sh, ph), windowOut(x[3]!, w[3]!, sw, pw)];
