@@ -47,6 +47,12 @@ describe('verifyProgram', () => {
     ]);
   });
 
+  it('rejects a fused kernel its kind does not describe: a conv_block with a bias and no bias input', () => {
+    const attrs = { stride: [1, 1], padding: [0, 0], bias: true, act: 'none', pool: 'none', argmax: false };
+    const p = tiny([kernel('k0', 'conv_block', [sl(0, [1, 1, 2, 2], 'x'), sl(256, [1, 1, 1, 1], 'w')], [sl(512, [1, 1, 2, 2], 'y')], attrs)], sl(512, [1, 1, 2, 2], 'y'));
+    expect(verifyProgram(p)).toEqual(['k0: conv_block: input b is missing']);
+  });
+
   describe('on the compiled SimpleCNN step', () => {
     let p: Program;
     beforeAll(async () => {
