@@ -195,13 +195,9 @@ export function inPlaceAllowed(k: Pick<Kernel, 'kind' | 'attrs' | 'inputs' | 'ou
 const IN_PLACE_OPS: ReadonlySet<string> = new Set(['add', 'sub', 'mul', 'div', 'neg', 'sqrt', 'relu', 'relu_grad', 'axpby', 'dropout', 'adam_step']);
 
 /**
- * WebGPU's limit on storage buffers per shader stage in compatibility mode. The fusion pass
- * splits kernels to respect it; one-element slices (the step counter, scalar constants) do not
- * count, because a backend binds those as uniforms.
+ * Storage buffers a kernel binds (Target.maxStorageBuffers): its distinct non-scalar slices (an
+ * in-place pair binds once).
  */
-export const MAX_STORAGE_BUFFERS = 8;
-
-/** Storage buffers a kernel binds: its distinct non-scalar slices (an in-place pair binds once). */
 export function storageBuffers(k: Pick<Kernel, 'inputs' | 'outputs'>): number {
   const seen = new Set<string>();
   for (const s of [...k.inputs, ...k.outputs]) if (numel(s.shape) > 1) seen.add(`${s.offset}:${s.bytes}`);

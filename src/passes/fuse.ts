@@ -1,15 +1,11 @@
 import type { Graph, Node } from '../ir/graph.ts';
-import { EXPR_OPS, KERNEL_KINDS, MAX_STORAGE_BUFFERS } from '../ir/kernels.ts';
+import { EXPR_OPS, KERNEL_KINDS } from '../ir/kernels.ts';
 import type { Expr, ExprArg } from '../ir/program.ts';
 import { numel, sameShape } from '../ir/shape.ts';
+import type { Target } from '../ir/target.ts';
 import { packUpdates } from './fuse-foreach.ts';
 import { matchConvBlocks, matchCrossEntropy, matchLinearGrads, type Draft, type FuseCtx } from './fuse-patterns.ts';
 import { baseOf, graphValues, producers, type FusedKernel, type KernelGraph, type KValue } from './kernel-graph.ts';
-
-export interface FuseOptions {
-  /** Most storage buffers a kernel may bind (src/ir/kernels.ts); fusion splits to respect it. */
-  maxStorageBuffers?: number;
-}
 
 const LEAVES = new Set(['input', 'param', 'const']);
 
@@ -23,11 +19,12 @@ function isElementwise(n: Node): boolean {
  * of src/ir/kernels.ts exist for (conv blocks and their backward, cross-entropy with its linear
  * layer, linear gradients); then, in graph order, every elementwise op joins the kernel that
  * makes one of its operands (an epilogue) when the shapes agree, no cycle between kernels
- * arises and the kernel stays within the storage-buffer limit; what is left runs as its op kind.
+ * arises and the kernel stays within the target's storage-buffer limit; what is left runs as its
+ * op kind.
  * Last, the per-parameter optimizer updates merge into multi-tensor kernels (fuse-foreach.ts).
  */
-export function fuse(g: Graph, opts: FuseOptions = {}): KernelGraph {
-  const limit = opts.maxStorageBuffers ?? MAX_STORAGE_BUFFERS;
+export function fuse(g: Graph, target: Pick<Target, 'maxStorageBuffers'>): KernelGraph {
+  const limit = target.maxStorageBuffers;
   const values: KValue[] = graphValues(g);
   const users = g.nodes.map(() => [] as number[]);
   for (const n of g.nodes) for (const i of new Set(n.inputs)) users[i]!.push(n.id);

@@ -1,29 +1,15 @@
-import { KERNEL_KINDS, MAX_STORAGE_BUFFERS, type ConvAttrs } from '../ir/kernels.ts';
+import { KERNEL_KINDS, type ConvAttrs } from '../ir/kernels.ts';
 import { numel, windowOut, type Shape } from '../ir/shape.ts';
+import type { Target } from '../ir/target.ts';
 import { baseOf, producers, rootValues, type FusedKernel, type KernelGraph } from './kernel-graph.ts';
-
-/**
- * The cost model: one unit per floating-point operation, FLOPS_PER_BYTE units per byte moved
- * through memory; a stored value costs its write and its read back. 2 is measured, not the DRAM
- * balance (≈ 8 for a core's f32 SIMD against 10 GB/s): what a step stores for backward is a few
- * MB written and read back within the step, from cache. SimpleCNN's choice, side by side on the
- * wasm backend: storing the max-pool argmax (4.2 MB) instead of recomputing its convolution in
- * the backward kernel (29 MFLOP) makes the whole train step 1.29-1.34× faster (1 and 2 threads),
- * where the old balance of 8 chose to recompute; storing the linear layer's input gradient
- * (2.8 MB) or folding it (6.9 MFLOP) measured even. GPUs (≈ 15 on an H100's HBM) recompute
- * more cheaply still, but there both costs are microseconds against a dispatch.
- */
-export const FLOPS_PER_BYTE = 2;
 
 const bytes = (shape: readonly number[]) => 4 * numel(shape);
 
-export interface RecomputeOptions {
-  maxStorageBuffers?: number;
-}
-
 /**
  * Store or recompute, for each value backward needs, whichever costs less under the cost model
- * and fits the storage-buffer limit:
+ * and fits the target's storage-buffer limit. The cost model: one unit per floating-point
+ * operation, the target's flopsPerByte units per byte moved through memory (its balance, stated
+ * with each backend's target); a stored value costs its write and its read back:
  * - max-pool argmax (and with it the ReLU mask, which is y > 0 at the argmax): store the argmax
  *   from the forward conv_block (write + read, plus reading y back), or recompute the
  *   convolution in the backward kernel;
@@ -34,8 +20,8 @@ export interface RecomputeOptions {
  * extra bytes), and batch-norm backward recomputes (x - mean)/sqrt(var + eps) from x (2 flops
  * per element against 64 units to store it).
  */
-export function recomputeOrStore(kg: KernelGraph, opts: RecomputeOptions = {}): KernelGraph {
-  const limit = opts.maxStorageBuffers ?? MAX_STORAGE_BUFFERS;
+export function recomputeOrStore(kg: KernelGraph, target: Pick<Target, 'maxStorageBuffers' | 'flopsPerByte'>): KernelGraph {
+  const limit = target.maxStorageBuffers;
   const kernels: (FusedKernel | undefined)[] = [...kg.kernels];
   const prod = producers(kg);
   const shape = (v: number) => kg.values[v]!.shape;
@@ -57,7 +43,7 @@ export function recomputeOrStore(kg: KernelGraph, opts: RecomputeOptions = {}): 
     if (lv && dx !== undefined && dx === baseOf(kg.values, gy) && !roots.has(dx) && readers(dx).every((r) => r === bi)) {
       const { g: g2, x, w: w2 } = lv.inputs;
       const foldFlops = 2 * shape(g2)[1]! * numel(shape(gy));
-      const storeCost = 2 * bytes(shape(gy)) * FLOPS_PER_BYTE;
+      const storeCost = 2 * bytes(shape(gy)) * target.flopsPerByte;
       const folded = { attrs: { ...attrs, fold: true }, inputs: { ...ins, gy: undefined, g2, w2 } };
       if (foldFlops < storeCost && fits(blockGrad.build(folded.attrs, folded.inputs, outputs))) {
         const lops = [...l!.ops];
@@ -75,7 +61,7 @@ export function recomputeOrStore(kg: KernelGraph, opts: RecomputeOptions = {}): 
       const { w, b: bias } = block.inputs;
       const a = convOutShape(block.attrs, shape(block.inputs.x), shape(w));
       const convFlops = numel(a) * (2 * shape(w)[1]! * shape(w)[2]! * shape(w)[3]! + (bias === undefined ? 0 : 1) + (attrs.act === 'relu' ? 1 : 0) + 1);
-      const storeCost = (2 * bytes(shape(ins.argmax!)) + bytes(shape(ins.y!))) * FLOPS_PER_BYTE;
+      const storeCost = (2 * bytes(shape(ins.argmax!)) + bytes(shape(ins.y!))) * target.flopsPerByte;
       const recomputed = blockGrad.build({ ...attrs, saved: 'recompute' }, { ...ins, y: undefined, argmax: undefined, w, b: bias }, outputs);
       if (convFlops < storeCost && fits(recomputed)) {
         kernels[fi] = { ops: f.ops, ...KERNEL_KINDS.conv_block.build({ ...block.attrs, argmax: false }, block.inputs, { y: block.outputs.y }) };
