@@ -100,7 +100,7 @@ export async function compileStandalone(modelPath: string, flags: StandaloneFlag
   const lines = shapes.map(([stage, b]) => {
     const per = targets.map((t) => {
       const p = programs.get(t)!.get(`${stage}/${b}`)!;
-      return `${t === WASM_TARGET ? 'wasm' : 'webgpu'} ${String(p.kernels.length).padStart(3)} kernels, arena ${(p.memory.arenaBytes / 2 ** 20).toFixed(2)} MiB`;
+      return `${t.name}: ${String(p.kernels.length).padStart(3)} kernels, arena ${(p.memory.arenaBytes / 2 ** 20).toFixed(2)} MiB`;
     });
     return `  ${stage.padEnd(5)} batch ${String(b).padStart(4)}: ${humanCount(summarize(steps[stage](b)).flopsPerStep)}FLOP per step; ${per.join('; ')}`;
   });

@@ -42,7 +42,8 @@ function rolesOf(kg: KernelGraph, k: FusedKernel): Roles | undefined {
  * update one parameter each, with the same expression (same optimizer, same hyperparameters),
  * become groups of one launch. The storage-buffer limit sets how many groups one launch holds:
  * each group binds its parameter, gradient and state once (they are updated in place), so Adam
- * fits two parameters in eight buffers and SGD with momentum two.
+ * fits two parameters in eight buffers and SGD with momentum two; without a limit (wasm) one
+ * launch holds them all.
  */
 export function packUpdates(kg: KernelGraph, limit: number): KernelGraph {
   const roles = kg.kernels.map((k) => rolesOf(kg, k));

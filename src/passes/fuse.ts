@@ -213,9 +213,7 @@ export function fuse(g: Graph, target: Pick<Target, 'maxStorageBuffers'>): Kerne
   return packUpdates(kg, limit);
 }
 
-/**
- * A linear layer, the anchor of an epilogue; with none it stays the op-table `linear` kernel.
- */
+/** A linear layer, the anchor of an epilogue; with none it stays the op-table `linear` kernel. */
 function linearDraft(n: Node): Draft {
   const [x, w, b] = n.inputs as [number, number, number | undefined];
   const kind = KERNEL_KINDS.linear_ew;
