@@ -27,6 +27,7 @@ import { fillBatch, type Dataset } from '../runtime/data/dataset.ts';
 import { loadDataset } from '../runtime/data/dataset-file.ts';
 import { checkWritable, writeFileAtomic } from '../runtime/output-file.ts';
 import { compileProgram } from '../passes/compile.ts';
+import { REFERENCE_TARGET } from '../runtime/reference/target.ts';
 import { formatMachine, formatSvg, formatTable, label, stepStats, writeMarkdown, type BenchReport, type BenchResult, type Budget, type MachineInfo } from './bench-report.ts';
 import { configFor, peerConfigs, runPeer, type PeerJob } from './bench-peers.ts';
 import { graphFor } from './graphs.ts';
@@ -100,7 +101,7 @@ export async function modelInfo(path: string): Promise<ModelInfo> {
   const t = loaded.training;
   const g = graphFor(loaded, 'train', { batchSize: t.batchSize, optimizer: t.optimizer });
   const s = summarize(g);
-  return { path, loaded, trainFlops: s.flopsPerStep, paramCount: s.paramCount, program: compileProgram(g) };
+  return { path, loaded, trainFlops: s.flopsPerStep, paramCount: s.paramCount, program: compileProgram(g, REFERENCE_TARGET) };
 }
 
 /** The optional facts a backend may expose (see the top of this file). */

@@ -5,6 +5,7 @@ import { BUNDLE_EXT, programKey, writeBundle } from '../frontend/bundle.ts';
 import { loadModelFile } from '../frontend/loader.ts';
 import type { Program } from '../ir/program.ts';
 import { humanCount, summarize } from '../ir/printer/summary.ts';
+import { WEBGPU_PORTABLE } from '../codegen/wgsl/target.ts';
 import { compileProgram } from '../passes/compile.ts';
 import { checkWritable } from '../runtime/output-file.ts';
 import { graphFor } from './graphs.ts';
@@ -17,7 +18,9 @@ export interface CompileFlags extends StandaloneFlags {
 
 /**
  * Compiles a model file into a bundle: its code, training options, and the planned Programs of
- * the training step (at the training batch size) and the evaluation step (batch 1000).
+ * the training step (at the training batch size) and the evaluation step (batch 1000). A bundle
+ * trains on any backend, so its Programs are compiled for the portable WebGPU target, whose
+ * storage-buffer limit is within every backend's.
  */
 export async function compileCommand(modelPath: string, flags: CompileFlags): Promise<void> {
   if (flags.standalone) return compileStandalone(modelPath, flags);
@@ -33,7 +36,7 @@ export async function compileCommand(modelPath: string, flags: CompileFlags): Pr
   const lines: string[] = [];
   for (const [stage, batch] of [['train', training.batchSize], ['eval', EVAL_BATCH]] as const) {
     const graph = graphFor(loaded, stage, { batchSize: batch, optimizer: training.optimizer });
-    const p = compileProgram(graph);
+    const p = compileProgram(graph, WEBGPU_PORTABLE);
     programs[programKey(stage, batch)] = p;
     const m = p.memory;
     lines.push(`  ${stage.padEnd(5)} batch ${String(batch).padStart(4)}: ${String(p.kernels.length).padStart(3)} kernels, ${humanCount(summarize(graph).flopsPerStep)}FLOP per step, arena ${(m.arenaBytes / 2 ** 20).toFixed(2)} MiB (naive ${(m.naiveBytes / 2 ** 20).toFixed(2)} MiB, lower bound ${(m.lowerBoundBytes / 2 ** 20).toFixed(2)} MiB)`);

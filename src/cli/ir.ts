@@ -5,7 +5,10 @@ import { printJson } from '../ir/printer/json.ts';
 import { printProgramJson, printProgramSvg, printProgramText } from '../ir/printer/program.ts';
 import { printText } from '../ir/printer/text.ts';
 import { loadModelFile } from '../frontend/loader.ts';
+import { WASM_TARGET } from '../codegen/wasm-simd/target.ts';
+import { WEBGPU_PORTABLE } from '../codegen/wgsl/target.ts';
 import { kernelStages } from '../passes/compile.ts';
+import { REFERENCE_TARGET } from '../runtime/reference/target.ts';
 import { printKernelGraphJson, printKernelGraphText } from '../passes/dump.ts';
 import { planMemory } from '../passes/plan-memory.ts';
 import { graphFor } from './graphs.ts';
@@ -16,6 +19,7 @@ export interface IrFlags {
   stage: string;
   format: string;
   step: string;
+  backend?: string;
   batchSize?: string;
   output?: string;
 }
@@ -27,6 +31,9 @@ const formats = ['text', 'json', 'dot', 'svg'] as const;
 
 const graphPrinters: Record<string, ((g: Graph) => string) | undefined> = { text: printText, json: printJson, dot: printDot };
 
+/** What each backend compiles for; with no device at hand, WebGPU's is the portable limit. */
+const targets = { wasm: WASM_TARGET, webgpu: WEBGPU_PORTABLE, reference: REFERENCE_TARGET } as const;
+
 export async function irCommand(modelPath: string, flags: IrFlags): Promise<void> {
   const stage = choice('--stage', flags.stage, stages);
   const format = choice('--format', flags.format, formats);
@@ -34,19 +41,24 @@ export async function irCommand(modelPath: string, flags: IrFlags): Promise<void
   const loaded = await loadModelFile(modelPath);
   const batchSize = flags.batchSize === undefined ? loaded.training.batchSize : positiveInt('--batch-size', flags.batchSize);
   const opts = { batchSize, optimizer: loaded.training.optimizer };
+  // The code stages are one backend's each.
+  const stageBackend = stage === 'wasm' ? 'wasm' : stage === 'wgsl' ? 'webgpu' : undefined;
+  const backend = choice('--backend', flags.backend ?? stageBackend ?? 'wasm', Object.keys(targets) as (keyof typeof targets)[]);
+  if (stageBackend && backend !== stageBackend) throw new KilnError('usage', `--stage ${stage} is the ${stageBackend} backend's code`, undefined, `drop --backend, or use --backend ${stageBackend}`);
+  const target = targets[backend];
   let text: string | undefined;
   if (stage === 'wasm') {
     // The module the wasm backend runs for this step, in text form, kernel by kernel.
     const { wasmText } = await import('../runtime/wasm/dump.ts');
-    text = format === 'text' ? await wasmText(planMemory(kernelStages(graphFor(loaded, step, opts)).scheduled)) : undefined;
+    text = format === 'text' ? await wasmText(planMemory(kernelStages(graphFor(loaded, step, opts), target).scheduled)) : undefined;
   } else if (stage === 'wgsl') {
     // The compute shaders the webgpu backend runs for this step, dispatch by dispatch.
     const { emitWgsl, printWgsl } = await import('../codegen/wgsl/index.ts');
-    text = format === 'text' ? printWgsl(emitWgsl(planMemory(kernelStages(graphFor(loaded, step, opts)).scheduled), { seed: loaded.training.seed })) : undefined;
+    text = format === 'text' ? printWgsl(emitWgsl(planMemory(kernelStages(graphFor(loaded, step, opts), target).scheduled), { seed: loaded.training.seed })) : undefined;
   } else if (stage === 'traced' || stage === 'train' || stage === 'eval') {
     text = graphPrinters[format]?.(graphFor(loaded, stage, opts));
   } else {
-    const kernels = kernelStages(graphFor(loaded, step, opts));
+    const kernels = kernelStages(graphFor(loaded, step, opts), target);
     if (stage === 'simplified') text = graphPrinters[format]?.(kernels.simplified);
     else if (stage === 'planned') {
       const p = planMemory(kernels.scheduled);

@@ -42,6 +42,7 @@ program
   .option('--stage <stage>', 'traced | train | eval | simplified | fused | scheduled | planned | wasm | wgsl', 'traced')
   .option('--step <step>', 'train | eval: the step the simplified, fused, scheduled, planned and wasm stages show', 'train')
   .option('--format <format>', 'text | json | dot (graph stages) | svg (planned: buffer lifetimes)', 'text')
+  .option('--backend <backend>', 'wasm | webgpu | reference: whose limits the fused, scheduled and planned stages are compiled for (default wasm; webgpu: the portable 8 storage buffers)')
   .option('--batch-size <n>', "batch size (default: the model's training.batchSize)")
   .option('-o, --output <file>', 'write to a file instead of stdout')
   .action(irCommand);

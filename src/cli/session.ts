@@ -4,6 +4,7 @@ import { programKey } from '../frontend/bundle.ts';
 import { loadModelFile, type LoadedModel } from '../frontend/loader.ts';
 import type { Graph } from '../ir/graph.ts';
 import type { Program } from '../ir/program.ts';
+import type { Target } from '../ir/target.ts';
 import { resolveOptimizer, type ResolvedTraining } from '../frontend/training-options.ts';
 import { memoizeSteps, type Backend, type StepSource } from '../runtime/backend.ts';
 import { MNIST_NORMALIZE, type Dataset } from '../runtime/data/dataset.ts';
@@ -75,21 +76,26 @@ export function mergeFlags(t: ResolvedTraining, f: SessionFlags): ResolvedTraini
 }
 
 /** The webgpu backend on the best adapter, loaded only when asked for (Dawn is a native addon); says which adapter. */
-async function openWebGpu(steps: StepSource, initial: Map<string, Float32Array>, batchSize: number, seed: number, lower: (g: Graph) => Program): Promise<Backend> {
+async function openWebGpu(steps: StepSource, initial: Map<string, Float32Array>, batchSize: number, seed: number, lower: Lower): Promise<Backend> {
   const { openWebGpuBackend } = await import('../runtime/webgpu/compile.ts');
   const b = await openWebGpuBackend(steps, initial, batchSize, seed, { lower });
   process.stderr.write(`kiln: webgpu adapter: ${b.description}${b.software ? ' — a software rasterizer: correct but slow' : ''}\n`);
   return b;
 }
 
+/** Graph -> Program for a backend's target. */
+export type Lower = (g: Graph, target: Target) => Program;
+
 /**
- * Graph -> Program: a bundle's precompiled Program for that step when the optimizer settings are
- * the ones it was compiled with (their values are baked into the update kernels), else the passes.
+ * A bundle's precompiled Program for that step when the optimizer settings are the ones it was
+ * compiled with (their values are baked into the update kernels): compiled for the portable target
+ * (src/cli/compile.ts), it is within every backend's limits. Else the passes, for the backend's
+ * target.
  */
-export function lowerFor(loaded: LoadedModel, training: ResolvedTraining): (g: Graph) => Program {
+export function lowerFor(loaded: LoadedModel, training: ResolvedTraining): Lower {
   const programs = loaded.programs;
   const same = programs !== undefined && JSON.stringify(training.optimizer) === JSON.stringify(loaded.training.optimizer);
-  return (g) => (same ? programs[programKey(g.stage, g.batchSize)] : undefined) ?? compileProgram(g);
+  return (g, target) => (same ? programs[programKey(g.stage, g.batchSize)] : undefined) ?? compileProgram(g, target);
 }
 
 /**

@@ -6,7 +6,9 @@ import type { WasmStep } from '../codegen/artifact.ts';
 import { loadBinaryen } from '../codegen/wasm-simd/emitter.ts';
 import { layoutState } from '../codegen/wasm-simd/layout.ts';
 import { stateLayout, wasmStep } from '../codegen/wasm-simd/step.ts';
+import { WASM_TARGET } from '../codegen/wasm-simd/target.ts';
 import { wgslStep } from '../codegen/wgsl/step.ts';
+import { WEBGPU_PORTABLE } from '../codegen/wgsl/target.ts';
 import { loadModelFile } from '../frontend/loader.ts';
 import { kilnRoot } from '../frontend/source-loc.ts';
 import { KilnError } from '../ir/errors.ts';
@@ -91,10 +93,16 @@ export async function compileStandalone(modelPath: string, flags: StandaloneFlag
 
   const files = new Map<string, Uint8Array>();
   const manifestSteps = shapes.map(([stage, batchSize]) => ({ stage, batchSize }));
-  const programs = new Map(shapes.map(([stage, b]) => [`${stage}/${b}`, lower(steps[stage](b))]));
+  // Each backend's Programs for its own target; the page's WebGPU runs on any adapter, so its
+  // steps are compiled for the portable one.
+  const targets = [...(backends !== 'webgpu' ? [WASM_TARGET] : []), ...(backends !== 'wasm' ? [WEBGPU_PORTABLE] : [])];
+  const programs = new Map(targets.map((t) => [t, new Map(shapes.map(([stage, b]) => [`${stage}/${b}`, lower(steps[stage](b), t)]))]));
   const lines = shapes.map(([stage, b]) => {
-    const p = programs.get(`${stage}/${b}`)!;
-    return `  ${stage.padEnd(5)} batch ${String(b).padStart(4)}: ${String(p.kernels.length).padStart(3)} kernels, ${humanCount(summarize(steps[stage](b)).flopsPerStep)}FLOP per step, arena ${(p.memory.arenaBytes / 2 ** 20).toFixed(2)} MiB`;
+    const per = targets.map((t) => {
+      const p = programs.get(t)!.get(`${stage}/${b}`)!;
+      return `${t.name}: ${String(p.kernels.length).padStart(3)} kernels, arena ${(p.memory.arenaBytes / 2 ** 20).toFixed(2)} MiB`;
+    });
+    return `  ${stage.padEnd(5)} batch ${String(b).padStart(4)}: ${humanCount(summarize(steps[stage](b)).flopsPerStep)}FLOP per step; ${per.join('; ')}`;
   });
 
   let wasm: Manifest['wasm'];
@@ -105,7 +113,7 @@ export async function compileStandalone(modelPath: string, flags: StandaloneFlag
     for (const [stage, b] of shapes) {
       for (const threads of threadCounts) {
         for (const relaxed of [true, false]) {
-          const { step } = wasmStep(programs.get(`${stage}/${b}`)!, { threads, relaxed, layout });
+          const { step } = wasmStep(programs.get(WASM_TARGET)!.get(`${stage}/${b}`)!, { threads, relaxed, layout });
           const file = `wasm/${stage}-${b}-t${threads}${relaxed ? '-relaxed' : ''}.wasm`;
           files.set(file, step.binary);
           const { binary: _binary, ...rest } = step as WasmStep;
@@ -120,7 +128,7 @@ export async function compileStandalone(modelPath: string, flags: StandaloneFlag
   if (backends !== 'wasm') {
     const wsteps: { file: string; stage: 'train' | 'eval'; batchSize: number }[] = [];
     for (const [stage, b] of shapes) {
-      const w = wgslStep(programs.get(`${stage}/${b}`)!, { seed: training.seed });
+      const w = wgslStep(programs.get(WEBGPU_PORTABLE)!.get(`${stage}/${b}`)!, { seed: training.seed });
       const stored: StoredWgslStep = {
         program: w.program,
         dispatches: w.dispatches.map(({ code, ...d }) => {

@@ -1,17 +1,19 @@
 import { elementwiseOf } from './elementwise.ts';
-import type { Kernel } from './program.ts';
+import { attr, defineKind, kindTable, role, type AttrsOf, type KernelLike } from './kernel-kind.ts';
+import type { Expr, Kernel } from './program.ts';
 import { numel } from './shape.ts';
 
 /**
  * The kernel kinds of a Program beyond the op table: what each reads, writes and computes. This
- * table is the contract for every backend; the fusion pass (src/passes/fuse.ts) only emits what
- * is written here, and the reference backend (src/runtime/reference/fused.ts) implements exactly
- * this, by composing the op table's reference kernels.
+ * table is the contract for every backend; the passes build kernels of these kinds and the
+ * backends read them only through it (`build` and `read`, src/ir/kernel-kind.ts), and the
+ * reference backend (src/runtime/reference/fused.ts) implements exactly this, by composing the
+ * op table's reference kernels.
  *
  * Conventions shared by all kinds:
  * - Shapes are the slices' shapes; "[N, I]" names dimensions for the formulas.
- * - Inputs and outputs marked "(if attr)" are present only when that attr is true; the others
- *   keep their order.
+ * - A kernel lists its inputs and outputs in the order of the roles below; an optional role
+ *   (`maybe`) is left out where its condition on the attrs does not hold.
  * - Values are f32. The reference backend rounds every op's result to f32 where the op-by-op
  *   graph would store it, so a fused kernel there computes exactly what the graph computes;
  *   other backends match it to rounding (their sums may run in another order).
@@ -22,138 +24,143 @@ import { numel } from './shape.ts';
  * computed at the element (its epilogue input); `expr.outputs` lists the steps the kernel writes
  * after its fixed outputs.
  */
-export interface KernelKind {
-  readonly kind: string;
-  readonly doc: string;
-  readonly attrs: Readonly<Record<string, string>>;
-  readonly inputs: readonly string[];
-  readonly outputs: readonly string[];
-  /** What `expr` is, when the kind takes one. */
-  readonly expr?: string;
-}
-
 const pool = {
-  pool: "'max' | 'avg' | 'none'",
-  poolKernel: '[kh, kw] (pool ≠ none)',
-  poolStride: '[sh, sw] (pool ≠ none)',
-  poolPadding: '[ph, pw] (pool ≠ none)',
+  pool: attr.oneOf(['max', 'avg', 'none'], 'the pooling of the activation'),
+  poolKernel: attr.optional(attr.pair('[kh, kw] (pool ≠ none)')),
+  poolStride: attr.optional(attr.pair('[sh, sw] (pool ≠ none)')),
+  poolPadding: attr.optional(attr.pair('[ph, pw] (pool ≠ none)')),
 };
 
 const conv = {
-  stride: '[sh, sw] of the convolution',
-  padding: '[ph, pw] of the convolution (zeros)',
-  bias: 'boolean: the convolution has a bias',
-  act: "'relu' | 'none': applied to the convolution's output before pooling",
+  stride: attr.pair('[sh, sw] of the convolution'),
+  padding: attr.pair('[ph, pw] of the convolution (zeros)'),
+  bias: attr.flag('the convolution has a bias'),
+  act: attr.oneOf(['relu', 'none'], "applied to the convolution's output before pooling"),
   ...pool,
 };
 
-export const KERNEL_KINDS: Readonly<Record<string, KernelKind>> = {
-  copy: {
-    kind: 'copy',
+/** The attrs a conv_block and its backward share: the convolution, activation and pooling. */
+export type ConvAttrs = AttrsOf<typeof conv>;
+
+export const KERNEL_KINDS = kindTable(
+  defineKind('copy', {})({
     doc: 'dst = src: writes a persistent tensor whose new value could not be computed in place',
-    attrs: {},
-    inputs: ['src'],
-    outputs: ['dst (same bytes as src)'],
-  },
+    inputs: { src: role.one('any shape') },
+    outputs: { dst: role.one('same bytes as src') },
+  }),
 
-  elementwise: {
-    kind: 'elementwise',
+  defineKind('elementwise', {})({
     doc: 'a chain of elementwise ops; the domain is the shape of the outputs (all equal)',
-    attrs: {},
-    inputs: ['operands, read as the steps say'],
-    outputs: ['one per expr.outputs, domain-shaped'],
-    expr: 'the chain; no acc',
-  },
+    inputs: { operands: role.many('read as the steps say') },
+    outputs: { results: role.many('one per expr.outputs, domain-shaped', (_, e) => e!.outputs.length) },
+    expr: { doc: 'the chain; no acc' },
+  }),
 
-  foreach: {
-    kind: 'foreach',
+  defineKind('foreach', { groups: attr.int('T, number of groups'), groupInputs: attr.int('A, inputs per group'), groupOutputs: attr.int('B, outputs per group') })({
     doc:
       'one elementwise expression applied to several groups of same-shaped tensors (the optimizer ' +
       'update of many parameters in one launch); group t is computed exactly as an `elementwise` ' +
       'kernel over its own tensors',
-    attrs: { groups: 'T, number of groups', groupInputs: 'A, inputs per group', groupOutputs: 'B, outputs per group' },
-    inputs: ['group 0 inputs (A), group 1 inputs (A), ..., then shared inputs (scalars such as step)'],
-    outputs: ['group 0 outputs (B), group 1 outputs (B), ...'],
-    expr: "the per-group chain: { input: k } is the group's input k when k < A, else shared input k - A; no acc",
-  },
+    inputs: {
+      grouped: role.many('group 0 inputs (A), group 1 inputs (A), ...', (a) => a.groups * a.groupInputs),
+      shared: role.many('inputs every group reads (scalars such as step)'),
+    },
+    outputs: { grouped: role.many('group 0 outputs (B), group 1 outputs (B), ...', (a) => a.groups * a.groupOutputs) },
+    expr: { doc: "the per-group chain: { input: k } is the group's input k when k < A, else shared input k - A; no acc" },
+  }),
 
-  linear_ew: {
-    kind: 'linear_ew',
+  defineKind('linear_ew', { bias: attr.flag('b is given') })({
     doc: 'acc = x·wᵀ + b (torch.nn.Linear), then an elementwise epilogue over [N, O]',
-    attrs: { bias: 'boolean' },
-    inputs: ['x [N, I]', 'w [O, I]', 'b [O] (if bias)', 'epilogue operands'],
-    outputs: ['one per expr.outputs, [N, O]'],
-    expr: 'the epilogue; acc is the linear output at the element',
-  },
+    inputs: { x: role.one('[N, I]'), w: role.one('[O, I]'), b: role.maybe('[O]', 'bias'), operands: role.many('epilogue operands') },
+    outputs: { results: role.many('one per expr.outputs, [N, O]', (_, e) => e!.outputs.length) },
+    expr: { doc: 'the epilogue; acc is the linear output at the element' },
+  }),
 
-  linear_grad: {
-    kind: 'linear_grad',
-    doc: "the backward of torch.nn.Linear from g = dL/dy: dw = gᵀ·x, db = Σ_n g, dx = g·w (then an epilogue)",
-    attrs: { bias: 'boolean: write db', dx: 'boolean: compute dx' },
-    inputs: ['g [N, O]', 'x [N, I]', 'w [O, I] (if dx)', 'epilogue operands'],
-    outputs: ['dw [O, I]', 'db [O] (if bias)', 'dx [N, I] (if dx and no expr), or one per expr.outputs [N, I]'],
-    expr: 'optional, only with dx: the epilogue on dx (acc = dx at the element), e.g. the previous layer\'s ReLU mask',
-  },
+  defineKind('linear_grad', { bias: attr.flag('write db'), dx: attr.flag('compute dx') })({
+    doc: 'the backward of torch.nn.Linear from g = dL/dy: dw = gᵀ·x, db = Σ_n g, dx = g·w (then an epilogue)',
+    inputs: { g: role.one('[N, O]'), x: role.one('[N, I]'), w: role.maybe('[O, I]', 'dx'), operands: role.many('epilogue operands') },
+    outputs: {
+      dw: role.one('[O, I]'),
+      db: role.maybe('[O]', 'bias'),
+      results: role.many('[N, I], with dx: dx itself, or one per expr.outputs', (a, e) => (!a.dx ? 0 : e ? e.outputs.length : 1)),
+    },
+    expr: { doc: "only with dx: the epilogue on dx (acc = dx at the element), e.g. the previous layer's ReLU mask", optional: true },
+  }),
 
-  softmax_cross_entropy: {
-    kind: 'softmax_cross_entropy',
+  defineKind('softmax_cross_entropy', { grad: attr.flag('write dlogits'), gradScale: attr.number('dL/dloss (1 for a training step)') })({
     doc:
       'torch.nn.CrossEntropyLoss (mean) and, in the same pass, its gradient: ' +
       'loss = mean_n (logsumexp(logits[n]) - logits[n, label[n]]); dlogits = gradScale·(softmax(logits) - onehot(labels))/N',
-    attrs: { grad: 'boolean: write dlogits', gradScale: 'dL/dloss (1 for a training step)' },
-    inputs: ['logits [N, K]', 'labels [N] (class indices as f32)'],
-    outputs: ['loss []', 'dlogits [N, K] (if grad)'],
-  },
+    inputs: { logits: role.one('[N, K]'), labels: role.one('[N] (class indices as f32)') },
+    outputs: { loss: role.one('[]'), dlogits: role.maybe('[N, K]', 'grad') },
+  }),
 
-  linear_cross_entropy: {
-    kind: 'linear_cross_entropy',
+  defineKind('linear_cross_entropy', { bias: attr.flag('b is given'), grad: attr.flag('write dlogits'), gradScale: attr.number('dL/dloss') })({
     doc: 'logits = x·wᵀ + b, then softmax_cross_entropy on them; the logits are written too (an output of the step)',
-    attrs: { bias: 'boolean', grad: 'boolean: write dlogits', gradScale: 'dL/dloss' },
-    inputs: ['x [N, I]', 'w [K, I]', 'b [K] (if bias)', 'labels [N]'],
-    outputs: ['logits [N, K]', 'loss []', 'dlogits [N, K] (if grad)'],
-  },
+    inputs: { x: role.one('[N, I]'), w: role.one('[K, I]'), b: role.maybe('[K]', 'bias'), labels: role.one('[N]') },
+    outputs: { logits: role.one('[N, K]'), loss: role.one('[]'), dlogits: role.maybe('[N, K]', 'grad') },
+  }),
 
-  conv_block: {
-    kind: 'conv_block',
+  defineKind('conv_block', { ...conv, argmax: attr.flag('also write the argmax of each max-pool window') })({
     doc:
       'c = conv2d(x, w) + b (NCHW, OIHW, zero padding, as torch); a = relu(c) or c; y = pool(a): max ' +
       '(padding is -inf) or avg (count_include_pad) or none. Only y is written (and argmax): c and a ' +
       'never reach memory',
-    attrs: { ...conv, argmax: 'boolean: also write the argmax of each max-pool window' },
-    inputs: ['x [N, C, H, W]', 'w [O, C, KH, KW]', 'b [O] (if bias)'],
-    outputs: [
-      'y [N, O, PH, PW] (pooled; [N, O, HO, WO] when pool = none)',
-      'argmax [N, O, PH, PW] (if argmax): position ih·WO + iw of the window maximum in its plane of a; ties go to the first maximum in row-major window order, NaN wins (PyTorch CPU)',
-    ],
-  },
+    inputs: { x: role.one('[N, C, H, W]'), w: role.one('[O, C, KH, KW]'), b: role.maybe('[O]', 'bias') },
+    outputs: {
+      y: role.one('[N, O, PH, PW] (pooled; [N, O, HO, WO] when pool = none)'),
+      argmax: role.maybe(
+        '[N, O, PH, PW]: position ih·WO + iw of the window maximum in its plane of a; ties go to the first maximum in row-major window order, NaN wins (PyTorch CPU)',
+        'argmax',
+      ),
+    },
+  }),
 
-  conv_block_grad: {
-    kind: 'conv_block_grad',
+  defineKind('conv_block_grad', {
+    ...conv,
+    saved: attr.oneOf(
+      ['none', 'output', 'argmax', 'recompute'],
+      "how the argmax and ReLU mask are known: 'none' (neither needed: act none, pool avg or none); " +
+        "'output' (pool none, act relu: mask = y > 0); 'argmax' (pool max: routes by the argmax input, mask = y > 0 at the argmax, " +
+        "since y is the window's maximum of a); 'recompute' (recomputes c from x, w, b)",
+    ),
+    fold: attr.flag("gy is not stored but computed as g2·w2 (the next linear layer's input gradient), viewed as y's shape"),
+    dx: attr.flag('write dx'),
+  })({
     doc:
-      'the backward of a conv_block from gy = dL/dy: ga = pool backward of gy (max: all of a window\'s ' +
+      "the backward of a conv_block from gy = dL/dy: ga = pool backward of gy (max: all of a window's " +
       'gradient to its argmax, overlapping windows add; avg: gy/(kh·kw) to each window position); ' +
       'gc = ga where a > 0, else 0 (act = relu) or ga; dw = Σ gc·x over the windows (conv2d_grad_weight), ' +
       'db = Σ_{n,h,w} gc, dx = the transposed convolution of gc with w (conv2d_grad_input)',
-    attrs: {
-      ...conv,
-      saved:
-        "how the argmax and ReLU mask are known: 'none' (neither needed: act none, pool avg or none); " +
-        "'output' (pool none, act relu: mask = y > 0); 'argmax' (pool max: routes by the argmax input, mask = y > 0 at the argmax, " +
-        "since y is the window's maximum of a); 'recompute' (recomputes c from x, w, b)",
-      fold: 'boolean: gy is not stored but computed as g2·w2 (the next linear layer\'s input gradient), viewed as y\'s shape',
-      dx: 'boolean: write dx',
+    inputs: {
+      gy: role.maybe("[y's shape]", { fold: false }),
+      g2: role.maybe("[N, K]: the next linear layer's output gradient", 'fold'),
+      w2: role.maybe('[K, O·PH·PW]: its weight', 'fold'),
+      y: role.maybe("the conv_block's output", { saved: ['output', 'argmax'] }),
+      argmax: role.maybe("the conv_block's argmax", { saved: 'argmax' }),
+      x: role.one('[N, C, H, W]'),
+      w: role.maybe('[O, C, KH, KW]', ['dx', { saved: 'recompute' }]),
+      b: role.maybe('[O]', { saved: 'recompute', bias: true }),
     },
-    inputs: [
-      "gy [y's shape] (if not fold), or g2 [N, K] and w2 [K, O·PH·PW] (if fold)",
-      "y (saved = 'output' or 'argmax')",
-      "argmax (saved = 'argmax')",
-      'x [N, C, H, W]',
-      "w [O, C, KH, KW] (if dx or saved = 'recompute')",
-      "b [O] (if saved = 'recompute' and bias)",
-    ],
-    outputs: ['dw [O, C, KH, KW]', 'db [O] (if bias)', 'dx [N, C, H, W] (if dx)'],
-  },
-};
+    outputs: { dw: role.one('[O, C, KH, KW]'), db: role.maybe('[O]', 'bias'), dx: role.maybe('[N, C, H, W]', 'dx') },
+  }),
+);
+
+/** The kinds beyond the op table, by name. */
+export type FusedKind = keyof typeof KERNEL_KINDS;
+
+/**
+ * A foreach kernel's expression and groups: each group's inputs as the expression indexes them
+ * (its own, then the shared ones) and its outputs.
+ */
+export function foreachGroups<TI, TO>(k: KernelLike<TI, TO>): { expr: Expr; groups: { inputs: TI[]; outputs: TO[] }[] } {
+  const { attrs: a, inputs, outputs, expr } = KERNEL_KINDS.foreach.read(k);
+  const groups = Array.from({ length: a.groups }, (_, t) => ({
+    inputs: [...inputs.grouped.slice(t * a.groupInputs, (t + 1) * a.groupInputs), ...inputs.shared],
+    outputs: outputs.grouped.slice(t * a.groupOutputs, (t + 1) * a.groupOutputs),
+  }));
+  return { expr, groups };
+}
 
 /**
  * Whether output `o` of a kernel may share the slice of its input `i`: each element is read before
@@ -173,13 +180,9 @@ export function inPlaceAllowed(k: Pick<Kernel, 'kind' | 'attrs' | 'inputs' | 'ou
 }
 
 /**
- * WebGPU's limit on storage buffers per shader stage in compatibility mode. The fusion pass
- * splits kernels to respect it; one-element slices (the step counter, scalar constants) do not
- * count, because a backend binds those as uniforms.
+ * Storage buffers a kernel binds (Target.maxStorageBuffers): its distinct non-scalar slices (an
+ * in-place pair binds once).
  */
-export const MAX_STORAGE_BUFFERS = 8;
-
-/** Storage buffers a kernel binds: its distinct non-scalar slices (an in-place pair binds once). */
 export function storageBuffers(k: Pick<Kernel, 'inputs' | 'outputs'>): number {
   const seen = new Set<string>();
   for (const s of [...k.inputs, ...k.outputs]) if (numel(s.shape) > 1) seen.add(`${s.offset}:${s.bytes}`);

@@ -1,16 +1,19 @@
 import { lifetimes, stepBoundary } from './lifetimes.ts';
-import { inPlaceAllowed, KERNEL_KINDS, MAX_STORAGE_BUFFERS, storageBuffers } from './kernels.ts';
+import { inPlaceAllowed, KERNEL_KINDS, storageBuffers } from './kernels.ts';
 import { allOps } from './op.ts';
-import { ARENA_ALIGN, type Program, type Slice } from './program.ts';
+import { ARENA_ALIGN, type Kernel, type Program, type Slice } from './program.ts';
 import { numel } from './shape.ts';
+import type { Target } from './target.ts';
 
 const overlap = (a: { offset: number; bytes: number }, b: { offset: number; bytes: number }) => a.offset < b.offset + b.bytes && b.offset < a.offset + a.bytes;
 const span = (s: { offset: number; bytes: number }) => `[${s.offset}, ${s.offset + s.bytes})`;
 
 /**
  * Proves a Program's memory plan sound, returning what is wrong (nothing, for a sound plan):
+ * - every kernel is of a known kind, and one of a fused kind has the inputs, outputs and attrs
+ *   its declaration (kernels.ts) gives it;
  * - every slice is aligned, inside the arena, as large as its shape, and names its value;
- * - every kernel binds at most MAX_STORAGE_BUFFERS storage buffers;
+ * - every kernel binds at most the storage buffers its target allows;
  * - no two live values overlap: two values sharing bytes are never live at once, except an
  *   output written over an input at the kernel that reads it last, which must be the same slice
  *   and a kind that may write in place (kernels.ts);
@@ -19,9 +22,10 @@ const span = (s: { offset: number; bytes: number }) => `[${s.offset}, ${s.offset
  *   tensor holding its value (the new one, where the step updates it). This is also what makes
  *   every in-place update legal: a later read of the old value would find the new one.
  */
-export function verifyProgram(p: Program, maxStorageBuffers = MAX_STORAGE_BUFFERS): string[] {
+export function verifyProgram(p: Program, target: Pick<Target, 'name' | 'maxStorageBuffers'>): string[] {
   const problems: string[] = [];
-  const known = new Set([...allOps().map((o) => o.name), ...Object.keys(KERNEL_KINDS)]);
+  const ops = new Set(allOps().map((o) => o.name));
+  const fused: Readonly<Record<string, { read(k: Kernel): unknown }>> = KERNEL_KINDS;
   const check = (s: Slice, where: string) => {
     if (s.offset % ARENA_ALIGN !== 0) problems.push(`${where}: offset ${s.offset} is not a multiple of ${ARENA_ALIGN}`);
     if (s.offset < 0 || s.offset + s.bytes > p.memory.arenaBytes) problems.push(`${where}: ${span(s)} is outside the ${p.memory.arenaBytes}-byte arena`);
@@ -31,11 +35,17 @@ export function verifyProgram(p: Program, maxStorageBuffers = MAX_STORAGE_BUFFER
   const { initial, finals } = stepBoundary(p);
   for (const [where, s] of [...initial, ...finals]) check(s, where);
   p.kernels.forEach((k) => {
-    if (!known.has(k.kind)) problems.push(`${k.name}: unknown kind ${k.kind}`);
+    if (k.kind in fused) {
+      try {
+        fused[k.kind]!.read(k);
+      } catch (e) {
+        problems.push(`${k.name}: ${(e as Error).message}`);
+      }
+    } else if (!ops.has(k.kind)) problems.push(`${k.name}: unknown kind ${k.kind}`);
     k.inputs.forEach((s, i) => check(s, `${k.name} input ${i}`));
     k.outputs.forEach((s, i) => check(s, `${k.name} output ${i}`));
     const n = storageBuffers(k);
-    if (n > maxStorageBuffers) problems.push(`${k.name}: binds ${n} storage buffers, more than ${maxStorageBuffers}`);
+    if (n > target.maxStorageBuffers) problems.push(`${k.name}: binds ${n} storage buffers, more than ${target.name} allows`);
   });
   if (problems.length) return problems;
 

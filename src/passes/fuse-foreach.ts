@@ -1,4 +1,5 @@
 import type { ExprStep } from '../ir/expr.ts';
+import { KERNEL_KINDS } from '../ir/kernels.ts';
 import { numel } from '../ir/shape.ts';
 import type { FusedKernel, KernelGraph } from './kernel-graph.ts';
 
@@ -41,7 +42,8 @@ function rolesOf(kg: KernelGraph, k: FusedKernel): Roles | undefined {
  * update one parameter each, with the same expression (same optimizer, same hyperparameters),
  * become groups of one launch. The storage-buffer limit sets how many groups one launch holds:
  * each group binds its parameter, gradient and state once (they are updated in place), so Adam
- * fits two parameters in eight buffers and SGD with momentum two.
+ * fits two parameters in eight buffers and SGD with momentum two; without a limit (wasm) one
+ * launch holds them all.
  */
 export function packUpdates(kg: KernelGraph, limit: number): KernelGraph {
   const roles = kg.kernels.map((k) => rolesOf(kg, k));
@@ -70,12 +72,13 @@ export function packUpdates(kg: KernelGraph, limit: number): KernelGraph {
       if (chunk.length < 2) break;
       const ks = chunk.map((i) => kg.kernels[i]!);
       const packed: FusedKernel = {
-        kind: 'foreach',
         ops: ks.flatMap((k) => k.ops),
-        attrs: { groups: chunk.length, groupInputs: own.length, groupOutputs: k0.outputs.length },
-        inputs: [...ks.flatMap((k) => own.map((i) => k.inputs[i]!)), ...shared.map((i) => k0.inputs[i]!)],
-        outputs: ks.flatMap((k) => k.outputs),
-        expr,
+        ...KERNEL_KINDS.foreach.build(
+          { groups: chunk.length, groupInputs: own.length, groupOutputs: k0.outputs.length },
+          { grouped: ks.flatMap((k) => own.map((i) => k.inputs[i]!)), shared: shared.map((i) => k0.inputs[i]!) },
+          { grouped: ks.flatMap((k) => k.outputs) },
+          expr,
+        ),
       };
       // Where the last of them ran: every gradient it reads is ready there.
       chunk.forEach((i, j) => replaced.set(i, j === chunk.length - 1 ? packed : null));

@@ -1,4 +1,8 @@
 import type { Attrs, Graph, Node } from '../ir/graph.ts';
+import type { Built } from '../ir/kernel-kind.ts';
+import { KERNEL_KINDS } from '../ir/kernels.ts';
+import { pair } from '../ir/op.ts';
+import type { Expr } from '../ir/program.ts';
 import { sameShape, type Shape } from '../ir/shape.ts';
 
 /** What the fusion pass knows of the graph while it matches. */
@@ -28,6 +32,11 @@ export interface Draft {
   acc?: number;
   epilogue?: number[];
   domain?: Shape;
+  /**
+   * For a kind that takes an epilogue: the kernel, from what its epilogue reads beyond the fixed
+   * inputs, what it writes (`acc` alone, without an expression) and the expression.
+   */
+  finish?: (operands: readonly number[], results: readonly number[], expr?: Expr) => Built<number>;
 }
 
 const eqList = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
@@ -115,28 +124,37 @@ export function matchConvBlocks(ctx: FuseCtx, claimed: ReadonlySet<number>): Dra
     const y = p?.id ?? a;
     const pool = p ? (p.op === 'max_pool2d' ? 'max' : 'avg') : 'none';
     const saved = pool === 'max' ? 'argmax' : act === 'relu' ? (pool === 'none' ? 'output' : 'recompute') : 'none';
-    const attrs: Attrs = {
-      stride: c.attrs.stride!,
-      padding: c.attrs.padding!,
+    const attrs = {
+      stride: pair(c.attrs, 'stride'),
+      padding: pair(c.attrs, 'padding'),
       bias: b !== undefined,
       act,
       pool,
-      ...(p ? { poolKernel: p.attrs.kernel!, poolStride: p.attrs.stride!, poolPadding: p.attrs.padding! } : {}),
+      ...(p ? { poolKernel: pair(p.attrs, 'kernel'), poolStride: pair(p.attrs, 'stride'), poolPadding: pair(p.attrs, 'padding') } : {}),
+    } as const;
+    const grad = KERNEL_KINDS.conv_block_grad;
+    const backward = bwd && {
+      nodes: bwd.nodes,
+      inputs: {
+        gy: bwd.gy,
+        y: saved === 'argmax' || saved === 'output' ? y : undefined,
+        x,
+        w: bwd.dx !== undefined || saved === 'recompute' ? w : undefined,
+        b: saved === 'recompute' ? b : undefined,
+      },
+      outputs: { dw: bwd.dw, db: bwd.db, dx: bwd.dx },
     };
-    const withArgmax = bwd !== undefined && saved === 'argmax';
-    const needW = bwd?.dx !== undefined || saved === 'recompute';
-    const savedIn = saved === 'argmax' || saved === 'output' ? [y] : [];
-    const bwdIn = bwd ? [bwd.gy, ...savedIn, x, ...(needW ? [w] : []), ...(saved === 'recompute' && b !== undefined ? [b] : [])] : [];
-    const bwdOut = bwd ? [bwd.dw, ...(bwd.db === undefined ? [] : [bwd.db]), ...(bwd.dx === undefined ? [] : [bwd.dx])] : [];
+    const withArgmax = backward !== undefined && saved === 'argmax';
+    // The argmax is made only once the block fuses: until then it counts as one more buffer.
+    const bwdLists = backward && grad.layout(backward.inputs, backward.outputs);
     // Past the limit the block is not fused at all: its backward needs the activation stored.
-    if (!ctx.fits(c.inputs, [y], withArgmax ? 1 : 0) || (bwd && !ctx.fits(bwdIn, bwdOut, withArgmax ? 1 : 0))) continue;
+    if (!ctx.fits(c.inputs, [y], withArgmax ? 1 : 0) || (bwdLists && !ctx.fits(bwdLists.inputs, bwdLists.outputs, withArgmax ? 1 : 0))) continue;
     const argmax = withArgmax ? ctx.addValue(`%${y}.argmax`, g.nodes[y]!.shape) : undefined;
     const nodes = [c.id, ...(act === 'relu' ? [a] : []), ...(p ? [p.id] : [])];
     if (act === 'none' && !p) drafts.push({ kind: 'conv2d', attrs: c.attrs, nodes, inputs: [...c.inputs], outputs: [c.id] });
-    else drafts.push({ kind: 'conv_block', attrs: { ...attrs, argmax: argmax !== undefined }, nodes, inputs: [...c.inputs], outputs: [y, ...(argmax === undefined ? [] : [argmax])] });
-    if (!bwd) continue;
-    const inputs = argmax === undefined ? bwdIn : [bwd.gy, y, argmax, ...bwdIn.slice(2)];
-    drafts.push({ kind: 'conv_block_grad', attrs: { ...attrs, saved, fold: false, dx: bwd.dx !== undefined }, nodes: bwd.nodes, inputs, outputs: bwdOut });
+    else drafts.push({ nodes, ...KERNEL_KINDS.conv_block.build({ ...attrs, argmax: argmax !== undefined }, { x, w, b }, { y, argmax }) });
+    if (!backward) continue;
+    drafts.push({ nodes: backward.nodes, ...grad.build({ ...attrs, saved, fold: false, dx: backward.outputs.dx !== undefined }, { ...backward.inputs, argmax }, backward.outputs) });
   }
   return drafts;
 }
@@ -156,12 +174,16 @@ export function matchCrossEntropy(ctx: FuseCtx, claimed: ReadonlySet<number>): D
     const outs = [ce.id, ...(grad ? [grad.id] : [])];
     const l = g.nodes[logits]!;
     const mine = new Set(outs);
-    const linearIn = [...l.inputs, labels];
-    if (l.op === 'linear' && !claimed.has(l.id) && users[logits]!.every((u) => mine.has(u)) && ctx.fits(linearIn, [l.id, ...outs])) {
-      drafts.push({ kind: 'linear_cross_entropy', attrs: { bias: l.inputs.length === 3, ...attrs }, nodes: [l.id, ...outs], inputs: linearIn, outputs: [l.id, ...outs] });
-    } else if (ctx.fits([logits, labels], outs)) {
-      drafts.push({ kind: 'softmax_cross_entropy', attrs, nodes: outs, inputs: [logits, labels], outputs: outs });
+    if (l.op === 'linear' && !claimed.has(l.id) && users[logits]!.every((u) => mine.has(u))) {
+      const [x, w, b] = l.inputs as [number, number, number | undefined];
+      const k = KERNEL_KINDS.linear_cross_entropy.build({ bias: b !== undefined, ...attrs }, { x, w, b, labels }, { logits, loss: ce.id, dlogits: grad?.id });
+      if (ctx.fits(k.inputs, k.outputs)) {
+        drafts.push({ nodes: [l.id, ...outs], ...k });
+        continue;
+      }
     }
+    const k = KERNEL_KINDS.softmax_cross_entropy.build(attrs, { logits, labels }, { loss: ce.id, dlogits: grad?.id });
+    if (ctx.fits(k.inputs, k.outputs)) drafts.push({ nodes: outs, ...k });
   }
   return drafts;
 }
@@ -190,14 +212,20 @@ export function matchLinearGrads(ctx: FuseCtx, claimed: ReadonlySet<number>): Dr
     if (found.length !== 1) continue;
     const { grad, dw, db, dx } = found[0]!;
     const nodes = [dw, ...(db === undefined ? [] : [db]), ...(dx === undefined ? [] : [dx])];
-    if (nodes.some((n) => claimed.has(n)) || !ctx.fits([grad, x, ...(dx === undefined ? [] : [w])], nodes)) continue;
+    const kind = KERNEL_KINDS.linear_grad;
+    const attrs = { bias: db !== undefined, dx: dx !== undefined };
+    const fixedIn = { g: grad, x, w: dx === undefined ? undefined : w };
+    const fixedOut = { dw, db };
+    const { inputs, outputs } = kind.layout(fixedIn, fixedOut);
+    if (nodes.some((n) => claimed.has(n)) || !ctx.fits(inputs, nodes)) continue;
     drafts.push({
-      kind: 'linear_grad',
-      attrs: { bias: db !== undefined, dx: dx !== undefined },
+      kind: kind.kind,
+      attrs,
       nodes,
-      inputs: [grad, x, ...(dx === undefined ? [] : [w])],
-      outputs: [dw, ...(db === undefined ? [] : [db])],
+      inputs,
+      outputs,
       ...(dx === undefined ? {} : { acc: dx, epilogue: [], domain: g.nodes[dx]!.shape }),
+      finish: (operands, results, expr) => kind.build(attrs, { ...fixedIn, operands }, { ...fixedOut, results }, expr),
     });
   }
   return drafts;

@@ -1,16 +1,12 @@
 import type { Graph, Node } from '../ir/graph.ts';
 import { elementwiseOf, expandOp } from '../ir/elementwise.ts';
-import { ExprBuilder } from '../ir/expr.ts';
-import { MAX_STORAGE_BUFFERS } from '../ir/kernels.ts';
+import { ExprBuilder, type Expr } from '../ir/expr.ts';
+import { KERNEL_KINDS } from '../ir/kernels.ts';
 import { numel, sameShape } from '../ir/shape.ts';
+import type { Target } from '../ir/target.ts';
 import { packUpdates } from './fuse-foreach.ts';
 import { matchConvBlocks, matchCrossEntropy, matchLinearGrads, type Draft, type FuseCtx } from './fuse-patterns.ts';
 import { baseOf, graphValues, producers, type FusedKernel, type KernelGraph, type KValue } from './kernel-graph.ts';
-
-export interface FuseOptions {
-  /** Most storage buffers a kernel may bind (src/ir/kernels.ts); fusion splits to respect it. */
-  maxStorageBuffers?: number;
-}
 
 const LEAVES = new Set(['input', 'param', 'const']);
 
@@ -22,11 +18,12 @@ const isElementwise = (n: Node): boolean => elementwiseOf(n.op, n.attrs) !== und
  * of src/ir/kernels.ts exist for (conv blocks and their backward, cross-entropy with its linear
  * layer, linear gradients); then, in graph order, every elementwise op joins the kernel that
  * makes one of its operands (an epilogue) when the shapes agree, no cycle between kernels
- * arises and the kernel stays within the storage-buffer limit; what is left runs as its op kind.
+ * arises and the kernel stays within the target's storage-buffer limit; what is left runs as its
+ * op kind.
  * Last, the per-parameter optimizer updates merge into multi-tensor kernels (fuse-foreach.ts).
  */
-export function fuse(g: Graph, opts: FuseOptions = {}): KernelGraph {
-  const limit = opts.maxStorageBuffers ?? MAX_STORAGE_BUFFERS;
+export function fuse(g: Graph, target: Pick<Target, 'maxStorageBuffers'>): KernelGraph {
+  const limit = target.maxStorageBuffers;
   const values: KValue[] = graphValues(g);
   const users = g.nodes.map(() => [] as number[]);
   for (const n of g.nodes) for (const i of new Set(n.inputs)) users[i]!.push(n.id);
@@ -144,9 +141,9 @@ export function fuse(g: Graph, opts: FuseOptions = {}): KernelGraph {
 
   for (const n of g.nodes) {
     if (claimed.has(n.id) || LEAVES.has(n.op) || n.op === 'reshape') continue;
-    if (n.op === 'linear') add({ kind: 'linear_ew', attrs: { bias: n.inputs.length === 3 }, nodes: [n.id], inputs: [...n.inputs], outputs: [], acc: n.id, epilogue: [], domain: n.shape });
+    if (n.op === 'linear') add(linearDraft(n));
     else if (isElementwise(n)) {
-      if (!attach(n)) add({ kind: 'elementwise', attrs: {}, nodes: [n.id], inputs: [], outputs: [], epilogue: [n.id], domain: n.shape });
+      if (!attach(n)) add({ kind: 'elementwise', attrs: {}, nodes: [n.id], inputs: [], outputs: [], epilogue: [n.id], domain: n.shape, finish: elementwiseKernel });
     } else add({ kind: n.op, attrs: n.attrs, nodes: [n.id], inputs: [...n.inputs], outputs: [n.id] });
   }
 
@@ -173,13 +170,11 @@ export function fuse(g: Graph, opts: FuseOptions = {}): KernelGraph {
 
   const finalize = (d: Draft): FusedKernel => {
     const ops = [...d.nodes].sort((a, b) => a - b).map((n) => g.nodes[n]!.op);
-    if (!d.epilogue) return { kind: d.kind, ops, attrs: d.attrs, inputs: d.inputs, outputs: d.outputs };
+    if (!d.finish) return { kind: d.kind, ops, attrs: d.attrs, inputs: d.inputs, outputs: d.outputs };
+    if (!d.epilogue) return { ops, ...d.finish([], []) };
     const members = [...d.epilogue].sort((a, b) => a - b);
     const inside = new Set(d.nodes);
-    if (members.length === 0) {
-      if (d.kind === 'linear_ew') return { kind: 'linear', ops, attrs: {}, inputs: d.inputs, outputs: [d.acc!] };
-      return { kind: d.kind, ops, attrs: d.attrs, inputs: d.inputs, outputs: [...d.outputs, d.acc!] };
-    }
+    if (members.length === 0) return { ops, ...d.finish([], [d.acc!]) };
     const operands: number[] = [];
     const operand = (v: number): number => {
       if (d.inputs.includes(v)) return d.inputs.indexOf(v);
@@ -203,14 +198,7 @@ export function fuse(g: Graph, opts: FuseOptions = {}): KernelGraph {
       stepOf.set(m, expandOp(b, elementwiseOf(n.op, n.attrs)!, n.attrs, read, { shapes, out: n.shape })!);
     }
     const written = [...(d.acc === undefined ? [] : [d.acc]), ...members].filter((v) => needed(v, inside));
-    return {
-      kind: d.kind,
-      ops,
-      attrs: d.attrs,
-      inputs: [...d.inputs, ...operands],
-      outputs: [...d.outputs, ...written],
-      expr: { steps: b.steps, outputs: written.map((v) => (v === d.acc ? b.acc() : stepOf.get(v)!)) },
-    };
+    return { ops, ...d.finish(operands, written, { steps: b.steps, outputs: written.map((v) => (v === d.acc ? b.acc() : stepOf.get(v)!)) }) };
   };
 
   const live = drafts.filter((d): d is Draft => d !== undefined);
@@ -228,6 +216,26 @@ export function fuse(g: Graph, opts: FuseOptions = {}): KernelGraph {
   };
   return packUpdates(kg, limit);
 }
+
+/** A linear layer, the anchor of an epilogue; with none it stays the op-table `linear` kernel. */
+function linearDraft(n: Node): Draft {
+  const [x, w, b] = n.inputs as [number, number, number | undefined];
+  const kind = KERNEL_KINDS.linear_ew;
+  const attrs = { bias: b !== undefined };
+  const fixed = { x, w, b };
+  return {
+    kind: kind.kind,
+    attrs,
+    nodes: [n.id],
+    ...kind.layout(fixed, {}),
+    acc: n.id,
+    epilogue: [],
+    domain: n.shape,
+    finish: (operands, results, expr) => (expr ? kind.build(attrs, { ...fixed, operands }, { results }, expr) : { kind: 'linear', attrs: {}, inputs: [...n.inputs], outputs: [...results] }),
+  };
+}
+
+const elementwiseKernel = (operands: readonly number[], results: readonly number[], expr?: Expr) => KERNEL_KINDS.elementwise.build({}, { operands }, { results }, expr!);
 
 /** A topological order of the kernels, earliest graph position first among the ready ones. */
 function ordered(values: readonly KValue[], kernels: FusedKernel[], key: number[]): FusedKernel[] {

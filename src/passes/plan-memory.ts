@@ -1,4 +1,4 @@
-import { inPlaceAllowed } from '../ir/kernels.ts';
+import { inPlaceAllowed, KERNEL_KINDS } from '../ir/kernels.ts';
 import { ARENA_ALIGN, type Kernel, type Program, type Slice } from '../ir/program.ts';
 import { numel } from '../ir/shape.ts';
 import { baseOf, producers, type KernelGraph } from './kernel-graph.ts';
@@ -124,7 +124,7 @@ export function planMemory(kg: KernelGraph): Program {
     ...(k.expr ? { expr: k.expr } : {}),
   }));
   for (const c of copies) {
-    kernels.push({ name: `k${kernels.length}_copy`, kind: 'copy', ops: [], attrs: {}, inputs: [slice(c.from)], outputs: [{ ...slice(c.to), value: kg.values[c.from]!.name }] });
+    kernels.push({ name: `k${kernels.length}_copy`, ops: [], ...KERNEL_KINDS.copy.build({}, { src: slice(c.from) }, { dst: { ...slice(c.to), value: kg.values[c.from]!.name } }) });
   }
   const rec = (r: Readonly<Record<string, number>>) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, slice(v)]));
   return {

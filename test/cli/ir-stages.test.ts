@@ -6,10 +6,20 @@ describe('kiln ir: kernel stages', () => {
     const r = kiln(['ir', 'samples/simple-cnn.ts', '--stage', 'planned']);
     expect(r.code).toBe(0);
     const lines = r.stdout.split('\n');
-    expect(lines[0]).toBe('# planned train step, batch 64: 6 kernels');
+    // For the wasm backend, by default: it binds no buffers, so one launch updates every parameter.
+    expect(lines[0]).toBe('# planned train step, batch 64: 5 kernels');
     expect(lines[1]).toMatch(/^k0_conv_block\s+conv_block\(conv2d relu max_pool2d\)\s+x\[64,1,28,28\]@\d+ 201 kB, .* -> %7\[64,32,13,13\]@\d+ 1\.38 MB, %7\.argmax\[64,32,13,13\]@\d+ 1\.38 MB$/);
     expect(r.stdout).toMatch(/^memory: {2}arena [\d.]+ MB \(\d+ bytes\); naive [\d.]+ MB: planning saves \d+%$/m);
     expect(r.stdout).toMatch(/lower bound [\d.]+ MB \(peak live bytes\): the arena is 1\.\d{3}x the bound/);
+  });
+
+  it("--backend webgpu: kernels within WebGPU's 8 storage buffers, so Adam updates two parameters a launch", () => {
+    const r = kiln(['ir', 'samples/simple-cnn.ts', '--stage', 'fused', '--backend', 'webgpu']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n')[0]).toBe('# fused train step, batch 64: 6 kernels');
+    const clash = kiln(['ir', 'samples/simple-cnn.ts', '--stage', 'wasm', '--backend', 'webgpu']);
+    expect(clash.code).not.toBe(0);
+    expect(clash.stderr).toContain("--stage wasm is the wasm backend's code");
   });
 
   it('--stage fused --step eval --format json: kernels and memory', () => {

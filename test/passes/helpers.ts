@@ -11,6 +11,7 @@ import { verifyProgram } from '../../src/ir/verify-program.ts';
 import { executeGraph } from '../../src/runtime/reference/execute.ts';
 import { executeProgram, newArena, sliceOf } from '../../src/runtime/reference/program.ts';
 import { initialState } from '../../src/runtime/init.ts';
+import { REFERENCE_TARGET } from '../../src/runtime/reference/target.ts';
 import { buildEvalGraph, buildTrainGraph } from '../../src/passes/train-graph.ts';
 import { rng } from '../runtime/reference/helpers.ts';
 
@@ -61,9 +62,9 @@ export function runGraph(g: Graph, feeds: Record<string, Float32Array>, state: M
   return out;
 }
 
-/** What a Program's step computes, by the same names as runGraph. Every Program run here is verified first. */
+/** What a Program's step computes on the reference backend, by the same names as runGraph. Every Program run here is verified first. */
 export function runProgram(p: Program, feeds: Record<string, Float32Array>, state: Map<string, Float32Array>, seed = 0): Map<string, Float32Array> {
-  const problems = verifyProgram(p);
+  const problems = verifyProgram(p, REFERENCE_TARGET);
   if (problems.length) throw new Error(`unsound Program:\n${problems.join('\n')}`);
   const arena = newArena(p);
   for (const s of p.state) sliceOf(arena, s.slice).set(state.get(s.name)!);

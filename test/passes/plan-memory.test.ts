@@ -2,14 +2,18 @@ import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../../src/ir/builder.ts';
 import type { Graph } from '../../src/ir/graph.ts';
 import { ARENA_ALIGN } from '../../src/ir/program.ts';
+import { WASM_TARGET } from '../../src/codegen/wasm-simd/target.ts';
+import { WEBGPU_PORTABLE } from '../../src/codegen/wgsl/target.ts';
 import { verifyProgram } from '../../src/ir/verify-program.ts';
 import { compileProgram } from '../../src/passes/compile.ts';
 import { modelGraphs, randomFeeds, randomModel, runGraph, runProgram, SAMPLES, sampleGraph } from './helpers.ts';
 
+const TARGETS = [WASM_TARGET, WEBGPU_PORTABLE];
+
 describe('plan memory', () => {
-  it.each(SAMPLES.flatMap((s) => [[s, 'train'], [s, 'eval']] as const))('%s %s: sound, within 1.10 of the lower bound, well under naive', async (name, stage) => {
-    const p = compileProgram(await sampleGraph(name, stage, 64));
-    expect(verifyProgram(p)).toEqual([]);
+  it.each(SAMPLES.flatMap((s) => TARGETS.flatMap((t) => [[s, 'train', t.name, t], [s, 'eval', t.name, t]] as const)))('%s %s for %s: sound, within 1.10 of the lower bound, well under naive', async (name, stage, _, target) => {
+    const p = compileProgram(await sampleGraph(name, stage, 64), target);
+    expect(verifyProgram(p, target)).toEqual([]);
     const { arenaBytes, naiveBytes, lowerBoundBytes } = p.memory;
     expect(arenaBytes).toBeLessThanOrEqual(1.1 * lowerBoundBytes);
     expect(arenaBytes).toBeGreaterThanOrEqual(lowerBoundBytes);
@@ -18,7 +22,7 @@ describe('plan memory', () => {
   });
 
   it.each(SAMPLES)('%s train: persistent tensors are updated in place, gradients persist, no copies', async (name) => {
-    const p = compileProgram(await sampleGraph(name, 'train', 16));
+    const p = compileProgram(await sampleGraph(name, 'train', 16), WASM_TARGET);
     expect(p.kernels.map((k) => k.kind)).not.toContain('copy');
     const updated = p.state.filter((s) => s.update !== undefined);
     expect(updated.length).toBe(p.state.length);
@@ -31,14 +35,15 @@ describe('plan memory', () => {
     for (const k of p.kernels) for (const o of k.outputs) for (const g of grads) if (o.offset === g.offset) expect(o.value).toBe(g.value);
   });
 
-  it('random models at batch 2, 16 and 32: sound and within 1.10 of the lower bound', () => {
+  it('random models at batch 2, 16 and 32, for either limit: sound and within 1.10 of the lower bound', () => {
     for (let seed = 0; seed < 100; seed++) {
       const m = randomModel(seed);
+      const target = TARGETS[seed % 2]!;
       for (const batch of [2, 16, 32]) {
         const graphs = modelGraphs(m.make, m.input, batch);
         for (const g of [graphs.train, graphs.eval]) {
-          const p = compileProgram(g);
-          expect(verifyProgram(p), m.describe).toEqual([]);
+          const p = compileProgram(g, target);
+          expect(verifyProgram(p, target), m.describe).toEqual([]);
           expect(p.memory.arenaBytes, `${m.describe}, batch ${batch}`).toBeLessThanOrEqual(1.1 * p.memory.lowerBoundBytes);
         }
       }
@@ -54,7 +59,7 @@ describe('plan memory', () => {
     const next = b.op('sub', [x, s]);
     const out = b.op('linear', [next, s]);
     const g: Graph = { stage: 'train', nodes: b.nodes, state: b.state, inputs: { x }, outputs: { logits: out }, updates: { s: next }, grads: {}, batchSize: 3 };
-    const p = compileProgram(g);
+    const p = compileProgram(g, WASM_TARGET);
     expect(p.kernels.at(-1)!.kind).toBe('copy');
     expect(p.state[0]!.update).toBe(p.kernels.at(-1)!.outputs[0]!.value);
     const { feeds, state } = randomFeeds(g, 3);
@@ -70,7 +75,7 @@ describe('plan memory', () => {
     const m = b.op('batch_mean', [c]);
     const y = b.op('sum', [b.op('neg', [b.op('mul', [c, c])])], { axes: [1, 2, 3], keepdim: false });
     const g: Graph = { stage: 'eval', nodes: b.nodes, state: b.state, inputs: { x }, outputs: { logits: y, mean: m }, updates: {}, grads: {}, batchSize: 2 };
-    const p = compileProgram(g);
+    const p = compileProgram(g, WASM_TARGET);
     const ew = p.kernels.find((k) => k.kind === 'elementwise')!;
     expect(ew.outputs[0]!.offset).toBe(ew.inputs[0]!.offset);
     const { feeds, state } = randomFeeds(g, 4);

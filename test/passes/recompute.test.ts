@@ -4,10 +4,12 @@ import { fuse } from '../../src/passes/fuse.ts';
 import type { KernelGraph } from '../../src/passes/kernel-graph.ts';
 import { recomputeOrStore } from '../../src/passes/recompute.ts';
 import { simplify } from '../../src/passes/simplify.ts';
+import { WASM_TARGET } from '../../src/codegen/wasm-simd/target.ts';
 import type { Graph } from '../../src/ir/graph.ts';
+import type { Target } from '../../src/ir/target.ts';
 import { modelGraphs, sampleGraph } from './helpers.ts';
 
-const run = (g: Graph, maxStorageBuffers?: number) => recomputeOrStore(fuse(simplify(g), { maxStorageBuffers }), { maxStorageBuffers });
+const run = (g: Graph, target: Target = WASM_TARGET) => recomputeOrStore(fuse(simplify(g), target), target);
 const kernel = (kg: KernelGraph, kind: string) => kg.kernels.find((k) => k.kind === kind)!;
 const names = (kg: KernelGraph, vs: readonly number[]) => vs.map((v) => kg.values[v]!.name);
 
@@ -39,6 +41,12 @@ describe('recompute or store', () => {
     expect(kernel(kg, 'linear_grad').attrs).toEqual({ bias: true, dx: true });
   });
 
+  it("weighs bytes by the target's balance: at 8 flops a byte (a core's DRAM balance) SimpleCNN recomputes conv1", async () => {
+    const kg = run(await sampleGraph('simple-cnn', 'train', 64), { ...WASM_TARGET, flopsPerByte: 8 });
+    expect(kernel(kg, 'conv_block').attrs.argmax).toBe(false);
+    expect(kernel(kg, 'conv_block_grad').attrs.saved).toBe('recompute');
+  });
+
   it('recomputes a cheap convolution instead of storing the argmax', () => {
     const kg = run(convNet(1, 1, [10]));
     expect(kernel(kg, 'conv_block').attrs.argmax).toBe(false);
@@ -65,7 +73,7 @@ describe('recompute or store', () => {
   it('does not fold when the kernel would bind more storage buffers than allowed', () => {
     // Folded, the backward would bind g, 4.weight, y, its argmax, x, dw and db: 7.
     expect(kernel(run(convNet(3, 5, [4])), 'conv_block_grad').attrs.fold).toBe(true);
-    const kg = run(convNet(3, 5, [4]), 6);
+    const kg = run(convNet(3, 5, [4]), { ...WASM_TARGET, maxStorageBuffers: 6 });
     expect(kernel(kg, 'conv_block_grad').attrs).toMatchObject({ saved: 'argmax', fold: false });
     expect(kernel(kg, 'linear_grad').attrs.dx).toBe(true);
   });

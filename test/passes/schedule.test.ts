@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../../src/ir/builder.ts';
+import { WEBGPU_PORTABLE } from '../../src/codegen/wgsl/target.ts';
 import type { Graph } from '../../src/ir/graph.ts';
 import { fuse } from '../../src/passes/fuse.ts';
 import { baseOf, type KernelGraph } from '../../src/passes/kernel-graph.ts';
@@ -9,7 +10,7 @@ import { schedule } from '../../src/passes/schedule.ts';
 import { simplify } from '../../src/passes/simplify.ts';
 import { modelGraphs, randomModel, SAMPLES, sampleGraph } from './helpers.ts';
 
-const prepare = (g: Graph) => recomputeOrStore(fuse(simplify(g)));
+const prepare = (g: Graph) => recomputeOrStore(fuse(simplify(g), WEBGPU_PORTABLE), WEBGPU_PORTABLE);
 
 function runnable(kg: KernelGraph): boolean {
   const written = new Set([...kg.state.map((s) => s.value), ...Object.values(kg.inputs), ...kg.values.filter((v) => v.constant !== undefined).map((v) => v.id)]);

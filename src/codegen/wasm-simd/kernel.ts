@@ -1,3 +1,4 @@
+import type { KernelLike } from '../../ir/kernel-kind.ts';
 import type { Kernel } from '../../ir/program.ts';
 import type { Shape } from '../../ir/shape.ts';
 import type { Emitter, Fn, Local, X } from './emitter.ts';
@@ -57,6 +58,11 @@ export function derive(c: KernelCtx, kind: string, attrs: Kernel['attrs'], ins: 
     sharedScratch: (bytes) => c.sharedScratch(bytes),
     counter: () => c.counter(),
   };
+}
+
+/** The kernel over its Ats, for its kind's typed view (src/ir/kernels.ts). */
+export function ats(c: KernelCtx): KernelLike<At, At> {
+  return { kind: c.k.kind, attrs: c.k.attrs, expr: c.k.expr, inputs: c.k.inputs.map((_, i) => input(c, i)), outputs: c.k.outputs.map((_, i) => output(c, i)) };
 }
 
 /** Input i of the kernel as an At. */

@@ -1,15 +1,18 @@
 import type { Graph } from '../../ir/graph.ts';
 import type { Program } from '../../ir/program.ts';
+import type { Target } from '../../ir/target.ts';
 import type { Backend, StepResult, StepSource } from '../backend.ts';
 import { executeGraph } from './execute.ts';
 import { executeProgram, newArena, sliceOf } from './program.ts';
+import { REFERENCE_TARGET } from './target.ts';
 
 export interface ReferenceOptions {
   /**
-   * Graph -> Program (src/passes/compile.ts: compileProgram). With it the backend runs each step's
-   * planned Program kernel by kernel over one arena; without it, the graph node by node.
+   * Graph -> Program for REFERENCE_TARGET (src/passes/compile.ts: compileProgram). With it the
+   * backend runs each step's planned Program kernel by kernel over one arena; without it, the
+   * graph node by node.
    */
-  lower?: (g: Graph) => Program;
+  lower?: (g: Graph, target: Target) => Program;
 }
 
 /**
@@ -58,17 +61,17 @@ export class ReferenceBackend implements Backend {
     if (this.opts.lower) this.programFor(this.steps[kind](batch), this.opts.lower);
   }
 
-  private programFor(g: Graph, lower: (g: Graph) => Program): { program: Program; arena: Float32Array } {
+  private programFor(g: Graph, lower: NonNullable<ReferenceOptions['lower']>): { program: Program; arena: Float32Array } {
     let compiled = this.programs.get(g);
     if (!compiled) {
-      const program = lower(g);
+      const program = lower(g, REFERENCE_TARGET);
       this.programs.set(g, (compiled = { program, arena: newArena(program) }));
     }
     return compiled;
   }
 
   /** One step of the graph's Program: state and inputs into their slices, run, new state out. */
-  private runProgram(g: Graph, lower: (g: Graph) => Program, feeds: Record<string, Float32Array>): StepResult {
+  private runProgram(g: Graph, lower: NonNullable<ReferenceOptions['lower']>, feeds: Record<string, Float32Array>): StepResult {
     const { program: p, arena } = this.programFor(g, lower);
     for (const s of p.state) sliceOf(arena, s.slice).set(this.state.get(s.name)!);
     for (const [name, s] of Object.entries(p.inputs)) sliceOf(arena, s).set(feeds[name]!);

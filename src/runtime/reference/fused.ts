@@ -1,4 +1,5 @@
 import type { Attrs, Node } from '../../ir/graph.ts';
+import { foreachGroups, KERNEL_KINDS, type ConvAttrs, type FusedKind } from '../../ir/kernels.ts';
 import { getOp } from '../../ir/op.ts';
 import type { Expr, Kernel } from '../../ir/program.ts';
 import { numel, type Shape } from '../../ir/shape.ts';
@@ -33,60 +34,72 @@ function runExpr(expr: Expr, operands: readonly Tensor[], acc: Tensor | undefine
 
 const scalar = (v: number): Tensor => ({ data: Float32Array.of(v), shape: [] });
 const view = (t: Tensor, shape: Shape): Tensor => ({ data: t.data, shape });
-const poolOp = (a: Attrs) => (a.pool === 'max' ? 'max_pool2d' : 'avg_pool2d');
+const poolOp = (pool: 'max' | 'avg') => (pool === 'max' ? 'max_pool2d' : 'avg_pool2d');
 
 /** The block's activation before pooling: conv2d, then ReLU when act = relu. */
-function activation(a: Attrs, x: Tensor, w: Tensor, b: Tensor | undefined, ctx: KernelContext): Tensor {
-  const c = runOp('conv2d', { stride: a.stride!, padding: a.padding! }, b ? [x, w, b] : [x, w], ctx);
+function activation(a: ConvAttrs, x: Tensor, w: Tensor, b: Tensor | undefined, ctx: KernelContext): Tensor {
+  const c = runOp('conv2d', { stride: a.stride, padding: a.padding }, b ? [x, w, b] : [x, w], ctx);
   return a.act === 'relu' ? runOp('relu', {}, [c], ctx) : c;
 }
 
-type FusedKernel = (k: Kernel, ins: readonly Tensor[], ctx: KernelContext) => Tensor[];
+export type FusedKernel = (k: Kernel, ins: readonly Tensor[], ctx: KernelContext) => Tensor[];
+
+/** The kernel over the tensors its input slices hold, for its kind's view. */
+const over = (k: Kernel, ins: readonly Tensor[]) => ({ ...k, inputs: ins });
 
 /**
  * Every fused kind of src/ir/kernels.ts, as the ops it fuses run one after another with the op
  * kernels: obviously what the unfused graph computes, value for value. Only the argmax is new
  * code, and it uses the max-pool kernel's own window rule.
  */
-export const fusedKernels: Record<string, FusedKernel> = {
-  copy: (_, [src]) => [{ data: Float32Array.from(src!.data), shape: src!.shape }],
+export const fusedKernels: { readonly [K in FusedKind]: FusedKernel } = {
+  copy: (k, ins) => {
+    const { src } = KERNEL_KINDS.copy.read(over(k, ins)).inputs;
+    return [{ data: Float32Array.from(src.data), shape: src.shape }];
+  },
 
-  elementwise: (k, ins, ctx) => runExpr(k.expr!, ins, undefined, k.outputs[0]!.shape, ctx),
+  elementwise: (k, ins, ctx) => {
+    const { expr, outputs } = KERNEL_KINDS.elementwise.read(over(k, ins));
+    return runExpr(expr, ins, undefined, outputs.results[0]!.shape, ctx);
+  },
 
   foreach: (k, ins, ctx) => {
-    const [T, A, B] = [k.attrs.groups as number, k.attrs.groupInputs as number, k.attrs.groupOutputs as number];
-    const shared = ins.slice(T * A);
-    return Array.from({ length: T }, (_, t) => runExpr(k.expr!, [...ins.slice(t * A, (t + 1) * A), ...shared], undefined, k.outputs[t * B]!.shape, ctx)).flat();
+    const { expr, groups } = foreachGroups(over(k, ins));
+    return groups.flatMap((g) => runExpr(expr, g.inputs, undefined, g.outputs[0]!.shape, ctx));
   },
 
   linear_ew: (k, ins, ctx) => {
-    const n = k.attrs.bias === true ? 3 : 2;
-    const acc = runOp('linear', {}, ins.slice(0, n), ctx);
-    return runExpr(k.expr!, ins, acc, acc.shape, ctx);
+    const { inputs: { x, w, b }, expr } = KERNEL_KINDS.linear_ew.read(over(k, ins));
+    const acc = runOp('linear', {}, b ? [x, w, b] : [x, w], ctx);
+    return runExpr(expr, ins, acc, acc.shape, ctx);
   },
 
   linear_grad: (k, ins, ctx) => {
-    const [g, x, w] = ins as [Tensor, Tensor, Tensor | undefined];
+    const { attrs, inputs: { g, x, w }, expr } = KERNEL_KINDS.linear_grad.read(over(k, ins));
     const out = [runOp('matmul', { transA: true, transB: false }, [g, x], ctx)];
-    if (k.attrs.bias === true) out.push(runOp('sum', { axes: [0], keepdim: false }, [g], ctx));
-    if (k.attrs.dx !== true) return out;
+    if (attrs.bias) out.push(runOp('sum', { axes: [0], keepdim: false }, [g], ctx));
+    if (!attrs.dx) return out;
     const dx = runOp('matmul', { transA: false, transB: false }, [g, w!], ctx);
-    return [...out, ...(k.expr ? runExpr(k.expr, ins, dx, dx.shape, ctx) : [dx])];
+    return [...out, ...(expr ? runExpr(expr, ins, dx, dx.shape, ctx) : [dx])];
   },
 
-  softmax_cross_entropy: (k, [logits, labels], ctx) => crossEntropy(k, logits!, labels!, ctx),
+  softmax_cross_entropy: (k, ins, ctx) => {
+    const { attrs, inputs: { logits, labels } } = KERNEL_KINDS.softmax_cross_entropy.read(over(k, ins));
+    return crossEntropy(attrs, logits, labels, ctx);
+  },
 
   linear_cross_entropy: (k, ins, ctx) => {
-    const n = k.attrs.bias === true ? 3 : 2;
-    const logits = runOp('linear', {}, ins.slice(0, n), ctx);
-    return [logits, ...crossEntropy(k, logits, ins[n]!, ctx)];
+    const { attrs, inputs: { x, w, b, labels } } = KERNEL_KINDS.linear_cross_entropy.read(over(k, ins));
+    const logits = runOp('linear', {}, b ? [x, w, b] : [x, w], ctx);
+    return [logits, ...crossEntropy(attrs, logits, labels, ctx)];
   },
 
-  conv_block: (k, [x, w, b], ctx) => {
-    const a = activation(k.attrs, x!, w!, k.attrs.bias === true ? b : undefined, ctx);
-    if (k.attrs.pool === 'none') return [a];
-    const y = runOp(poolOp(k.attrs), poolAttrs(k.attrs), [a], ctx);
-    if (k.attrs.argmax !== true) return [y];
+  conv_block: (k, ins, ctx) => {
+    const { attrs: at, inputs: { x, w, b } } = KERNEL_KINDS.conv_block.read(over(k, ins));
+    const a = activation(at, x, w, b, ctx);
+    if (at.pool === 'none') return [a];
+    const y = runOp(poolOp(at.pool), poolAttrs(k.attrs), [a], ctx);
+    if (!at.argmax) return [y];
     const idx = new Float32Array(y.data.length);
     const win = poolWindow(k.attrs, 'pool');
     eachCell(a.shape, y.shape, (o, plane, oh, ow) => {
@@ -96,19 +109,12 @@ export const fusedKernels: Record<string, FusedKernel> = {
   },
 
   conv_block_grad: (k, ins, ctx) => {
-    const at = k.attrs;
-    let i = 0;
-    const next = () => ins[i++]!;
-    const grad = at.fold === true ? [next(), next()] : [next()];
-    const y = at.saved === 'output' || at.saved === 'argmax' ? next() : undefined;
-    const idx = at.saved === 'argmax' ? next() : undefined;
-    const x = next();
-    const w = at.dx === true || at.saved === 'recompute' ? next() : undefined;
-    const b = at.saved === 'recompute' && at.bias === true ? next() : undefined;
-    const wShape = k.outputs[0]!.shape;
-    const aShape = getOp('conv2d').shape([x.shape, wShape], at);
-    const yShape = at.pool === 'none' ? aShape : getOp(poolOp(at)).shape([aShape], poolAttrs(at));
-    const gy = grad.length === 2 ? view(runOp('matmul', { transA: false, transB: false }, grad, ctx), yShape) : grad[0]!;
+    const { attrs: at, inputs, outputs } = KERNEL_KINDS.conv_block_grad.read(over(k, ins));
+    const { y, argmax: idx, x, w, b } = inputs;
+    const wShape = outputs.dw.shape;
+    const aShape = getOp('conv2d').shape([x.shape, wShape], k.attrs);
+    const yShape = at.pool === 'none' ? aShape : getOp(poolOp(at.pool)).shape([aShape], poolAttrs(k.attrs));
+    const gy = inputs.g2 ? view(runOp('matmul', { transA: false, transB: false }, [inputs.g2, inputs.w2!], ctx), yShape) : inputs.gy!;
     let gc: Tensor;
     if (at.saved === 'argmax') {
       // Routes each cell's gradient to its stored argmax (overlapping windows add, in f64 like
@@ -124,20 +130,20 @@ export const fusedKernels: Record<string, FusedKernel> = {
       gc = runOp('relu_grad', {}, [gy, y!], ctx);
     } else {
       const a = at.saved === 'recompute' ? activation(at, x, w!, b, ctx) : undefined;
-      const ga = at.pool === 'max' ? runOp('max_pool2d_grad', poolAttrs(at), [gy, a!], ctx) : at.pool === 'avg' ? runOp('avg_pool2d_grad', { ...poolAttrs(at), shape: aShape }, [gy], ctx) : gy;
+      const ga = at.pool === 'max' ? runOp('max_pool2d_grad', poolAttrs(k.attrs), [gy, a!], ctx) : at.pool === 'avg' ? runOp('avg_pool2d_grad', { ...poolAttrs(k.attrs), shape: aShape }, [gy], ctx) : gy;
       gc = at.act === 'relu' ? runOp('relu_grad', {}, [ga, a!], ctx) : ga;
     }
-    const conv = { stride: at.stride!, padding: at.padding! };
+    const conv = { stride: at.stride, padding: at.padding };
     return [
       runOp('conv2d_grad_weight', { ...conv, shape: wShape }, [gc, x], ctx),
-      ...(at.bias === true ? [runOp('sum', { axes: [0, 2, 3], keepdim: false }, [gc], ctx)] : []),
-      ...(at.dx === true ? [runOp('conv2d_grad_input', { ...conv, shape: x.shape }, [gc, w!], ctx)] : []),
+      ...(at.bias ? [runOp('sum', { axes: [0, 2, 3], keepdim: false }, [gc], ctx)] : []),
+      ...(at.dx ? [runOp('conv2d_grad_input', { ...conv, shape: x.shape }, [gc, w!], ctx)] : []),
     ];
   },
 };
 
-function crossEntropy(k: Kernel, logits: Tensor, labels: Tensor, ctx: KernelContext): Tensor[] {
+function crossEntropy(a: { readonly grad: boolean; readonly gradScale: number }, logits: Tensor, labels: Tensor, ctx: KernelContext): Tensor[] {
   const loss = runOp('cross_entropy', {}, [logits, labels], ctx);
-  if (k.attrs.grad !== true) return [loss];
-  return [loss, runOp('cross_entropy_grad', {}, [scalar(k.attrs.gradScale as number), logits, labels], ctx)];
+  if (!a.grad) return [loss];
+  return [loss, runOp('cross_entropy_grad', {}, [scalar(a.gradScale), logits, labels], ctx)];
 }

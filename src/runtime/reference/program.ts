@@ -1,6 +1,6 @@
 import type { Kernel, Program, Slice } from '../../ir/program.ts';
 import { numel } from '../../ir/shape.ts';
-import { fusedKernels, runOp, type Tensor } from './fused.ts';
+import { fusedKernels, runOp, type FusedKernel, type Tensor } from './fused.ts';
 import type { KernelContext } from './kernels/index.ts';
 
 /** The f32 elements of a slice, as a view of the arena. */
@@ -15,10 +15,12 @@ export function newArena(p: Program): Float32Array {
   return arena;
 }
 
+const fused: Readonly<Partial<Record<string, FusedKernel>>> = fusedKernels;
+
 function runKernel(k: Kernel, arena: Float32Array, ctx: KernelContext): Tensor[] {
   const ins = k.inputs.map((s): Tensor => ({ data: sliceOf(arena, s), shape: s.shape }));
-  const fused = fusedKernels[k.kind];
-  if (fused) return fused(k, ins, ctx);
+  const kernel = fused[k.kind];
+  if (kernel) return kernel(k, ins, ctx);
   return [runOp(k.kind, k.attrs, ins, ctx, k.outputs[0]!.shape)];
 }
 

@@ -3,8 +3,10 @@ import { loadBinaryen } from '../../codegen/wasm-simd/emitter.ts';
 import { layoutState } from '../../codegen/wasm-simd/layout.ts';
 import type { CompiledProgram } from '../../codegen/wasm-simd/module.ts';
 import { stateLayout, wasmStep } from '../../codegen/wasm-simd/step.ts';
+import { WASM_TARGET } from '../../codegen/wasm-simd/target.ts';
 import type { Graph } from '../../ir/graph.ts';
 import type { Program } from '../../ir/program.ts';
+import type { Target } from '../../ir/target.ts';
 import { compileProgram } from '../../passes/compile.ts';
 import type { StepSource } from '../backend.ts';
 import { WasmBackend, type WasmRunOptions } from './backend.ts';
@@ -16,8 +18,8 @@ export interface WasmBackendOptions extends Omit<WasmRunOptions, 'threads'> {
   threads?: number;
   /** Use relaxed SIMD: true, false, or 'auto' (default: when the runtime supports it). */
   relaxed?: boolean | 'auto';
-  /** Graph → Program; default: the best lowering the passes provide. */
-  lower?: (g: Graph) => Program;
+  /** Graph → Program for this backend's target; default: the best lowering the passes provide. */
+  lower?: (g: Graph, target: Target) => Program;
   /** binaryen optimisation (CompileOptions.optimize), for experiments. */
   optimize?: boolean | number | readonly string[];
   /** Tests of the failure paths: make a thread trap or hang (see CompileOptions.fault). */
@@ -47,11 +49,11 @@ export class CompilingWasmBackend extends WasmBackend {
   ) {
     const threads = Math.max(1, Math.floor(opts.threads ?? availableParallelism()));
     const relaxed = opts.relaxed === undefined || opts.relaxed === 'auto' ? relaxedSimdSupported() : opts.relaxed && relaxedSimdSupported();
-    const lower = opts.lower ?? ((g: Graph) => compileProgram(g));
+    const lower = opts.lower ?? compileProgram;
     // The training step holds every persistent tensor (an eval step reads a subset of them).
     const layout = layoutState(steps.train(batchSize).state);
     const load = (kind: 'train' | 'eval', batch: number) => {
-      const program = lower(steps[kind](batch));
+      const program = lower(steps[kind](batch), WASM_TARGET);
       const { step, compiled } = wasmStep(program, { threads, relaxed, layout, fault: opts.fault, profile: opts.profile, optimize: opts.optimize });
       built.set(`${kind}/${batch}`, { program, compiled });
       return step;

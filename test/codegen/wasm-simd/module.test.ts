@@ -8,6 +8,7 @@ import { viewAliases } from '../../../src/codegen/wasm-simd/views.ts';
 import { loadModelFile } from '../../../src/frontend/loader.ts';
 import { allOps } from '../../../src/ir/op.ts';
 import { KERNEL_KINDS } from '../../../src/ir/kernels.ts';
+import { WASM_TARGET } from '../../../src/codegen/wasm-simd/target.ts';
 import { compileProgram } from '../../../src/passes/compile.ts';
 import { lowerNaive } from '../../passes/lower-naive.ts';
 import { relaxedSimdSupported } from '../../../src/runtime/wasm/features.ts';
@@ -29,7 +30,7 @@ describe('wasm module builder', () => {
     const loaded = await loadModelFile(file, { lint: false });
     for (const stage of ['train', 'eval'] as const) {
       const g = graphFor(loaded, stage, { batchSize: 8, optimizer: loaded.training.optimizer });
-      for (const p of [compileProgram(g), lowerNaive(g)]) {
+      for (const p of [compileProgram(g, WASM_TARGET), lowerNaive(g)]) {
         const layout = layoutState(g.state);
         for (const threads of [1, 2])
           for (const r of relaxed ? [true, false] : [false]) {
@@ -46,7 +47,7 @@ describe('wasm module builder', () => {
     await loadBinaryen();
     const loaded = await loadModelFile('samples/simple-cnn.ts', { lint: false });
     const g = graphFor(loaded, 'train', { batchSize: 8, optimizer: loaded.training.optimizer });
-    const p = compileProgram(g);
+    const p = compileProgram(g, WASM_TARGET);
     const text = buildModule(p, { threads: 2, relaxed: false, layout: layoutState(g.state), text: true }).text!;
     for (const k of p.kernels) expect(text).toContain(`;; ---- kernel ${k.name}: ${k.kind}`);
     expect(text).toMatch(/\(func \$k0_conv_block \(param \$0 i32\)/);
@@ -59,7 +60,7 @@ describe('wasm module builder', () => {
     const g = graphFor(loaded, 'train', { batchSize: 4, optimizer: loaded.training.optimizer });
     const layout = layoutState(g.state);
     expect(Math.min(...[...layout.state.values()].map((s) => s.addr))).toBe(CTRL_BYTES);
-    const p = compileProgram(g);
+    const p = compileProgram(g, WASM_TARGET);
     const addr = addressOf(p, layout);
     for (const s of p.state) expect(addr(s.slice)).toBe(layout.state.get(s.name)!.addr);
     const w = p.state.find((s) => s.name === 'fc1.weight')!.slice;

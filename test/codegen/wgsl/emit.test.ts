@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { emitWgsl } from '../../../src/codegen/wgsl/index.ts';
 import { checkBindings, reflectShader } from '../../../src/codegen/wgsl/reflect.ts';
 import { broadcastIndex, f32 } from '../../../src/codegen/wgsl/shader.ts';
-import { MAX_STORAGE_BUFFERS } from '../../../src/ir/kernels.ts';
+import { WEBGPU_PORTABLE } from '../../../src/codegen/wgsl/target.ts';
 import { numel } from '../../../src/ir/shape.ts';
 import { compileProgram } from '../../../src/passes/compile.ts';
 import { lowerNaive } from '../../passes/lower-naive.ts';
@@ -45,7 +45,7 @@ describe('WGSL literals and indices', () => {
 
 describe('every shader of the samples binds exactly its kernel slices', () => {
   const lowerings = [
-    ['planned', (g: Parameters<typeof compileProgram>[0]) => compileProgram(g)],
+    ['planned', (g: Parameters<typeof compileProgram>[0]) => compileProgram(g, WEBGPU_PORTABLE)],
     ['naive', lowerNaive],
   ] as const;
   it.each(SAMPLES.flatMap((s) => lowerings.flatMap(([how, lower]) => (['train', 'eval'] as const).map((stage) => [s, stage, how, lower] as const))))('%s %s (%s)', async (sample, stage, how, lower) => {
@@ -55,8 +55,8 @@ describe('every shader of the samples binds exactly its kernel slices', () => {
       for (const d of k.dispatches) {
         const r = reflectShader(d.code);
         expect(r.workgroupSize[0] * r.workgroupSize[1] * r.workgroupSize[2]).toBe(d.workgroupSize);
-        // Compatibility mode allows 8 storage buffers per stage; the fusion pass sizes kernels to it.
-        if (how === 'planned') expect(r.bindings.filter((b) => b.type === 'storage').length, k.kernel.name).toBeLessThanOrEqual(MAX_STORAGE_BUFFERS);
+        // The fusion pass sizes kernels to the target's storage buffers per stage.
+        if (how === 'planned') expect(r.bindings.filter((b) => b.type === 'storage').length, k.kernel.name).toBeLessThanOrEqual(WEBGPU_PORTABLE.maxStorageBuffers);
         for (const b of d.bindings) if (b.kind === 'arena') expect(b.slice.offset % 256).toBe(0);
       }
     }
@@ -67,7 +67,7 @@ describe('every shader of the samples binds exactly its kernel slices', () => {
   });
 
   it('a shader that binds a slice outside its kernel, or leaves an output unwritten, is refused', async () => {
-    const p = compileProgram(await sampleGraph('mlp', 'eval', 4));
+    const p = compileProgram(await sampleGraph('mlp', 'eval', 4), WEBGPU_PORTABLE);
     const w = emitWgsl(p, { seed: 1 });
     const [k0, k1] = w.kernels;
     // k1's shaders checked against k0's slices.

@@ -1,5 +1,6 @@
 import type { Graph } from '../../../src/ir/graph.ts';
 import type { Program, Slice } from '../../../src/ir/program.ts';
+import type { Target } from '../../../src/ir/target.ts';
 import type { Backend, StepSource } from '../../../src/runtime/backend.ts';
 import { afterAll, beforeAll, describe } from 'vitest';
 import { sliceOf } from '../../../src/runtime/reference/program.ts';
@@ -18,8 +19,10 @@ export interface ParityBackend {
    * `feeds` (byte offset, data: any range of the arena) with the step counter `step`; returns `reads`.
    */
   runProgram(program: Program, feeds: readonly { offset: number; data: Float32Array }[], reads: readonly Slice[], opts: { seed: number; step?: number }): Promise<Float32Array[]>;
-  /** A training backend over `steps`, lowering each graph with `lower`. */
-  open(steps: StepSource, initial: ReadonlyMap<string, Float32Array>, batchSize: number, seed: number, lower: (g: Graph) => Program): Promise<Backend>;
+  /** What it compiles for (after `unavailable`, which opens a device). */
+  target(): Target;
+  /** A training backend over `steps`, lowering each graph with `lower` for its target. */
+  open(steps: StepSource, initial: ReadonlyMap<string, Float32Array>, batchSize: number, seed: number, lower: (g: Graph, target: Target) => Program): Promise<Backend>;
   /** Releases what the backend holds for the whole file. */
   close(): Promise<void>;
 }
@@ -28,7 +31,7 @@ async function webgpu(): Promise<ParityBackend> {
   const { openGpu } = await import('../../../src/runtime/webgpu/device.ts');
   const { runProgramOnce } = await import('../webgpu/run-program.ts');
   const { WebGpuBackend } = await import('../../../src/runtime/webgpu/backend.ts');
-  const { compilingWgslLoader } = await import('../../../src/runtime/webgpu/compile.ts');
+  const { compilingWgslLoader, deviceTarget } = await import('../../../src/runtime/webgpu/compile.ts');
   let gpu: Awaited<ReturnType<typeof openGpu>> | undefined;
   let why: string | undefined;
   return {
@@ -44,9 +47,10 @@ async function webgpu(): Promise<ParityBackend> {
       }
       return why;
     },
+    target: () => deviceTarget(gpu!),
     runProgram: (p, feeds, reads, opts) => runProgramOnce(gpu!, p, feeds, reads, opts),
     async open(steps, initial, batchSize, seed, lower) {
-      const b = new WebGpuBackend(gpu!, compilingWgslLoader(steps, seed, lower), initial, batchSize, { sharedDevice: true });
+      const b = new WebGpuBackend(gpu!, compilingWgslLoader(steps, seed, deviceTarget(gpu!), lower), initial, batchSize, { sharedDevice: true });
       await b.flush();
       return b;
     },

@@ -67,7 +67,7 @@ describeEachBackend('kernel parity on compiled programs', (backend, skipped) => 
   it.each(subjects.map((s) => [s.name, s] as const))(`${backend.name}: %s`, async (_, s) => {
     if (skipped()) return;
     const g = await s.graph();
-    const p = compileProgram(g);
+    const p = compileProgram(g, backend.target());
     const arenas = referenceArenas(p, g);
     const failures: string[] = [];
     for (const [i, k] of p.kernels.entries()) {

@@ -4,6 +4,7 @@ import { lowerNaive } from '../../passes/lower-naive.ts';
 import type { Program } from '../../../src/ir/program.ts';
 import { memoizeSteps, runEvalStep, runTrainStep, syncState, type Backend, type StepResult } from '../../../src/runtime/backend.ts';
 import type { Graph } from '../../../src/ir/graph.ts';
+import type { Target } from '../../../src/ir/target.ts';
 import { initialState } from '../../../src/runtime/init.ts';
 import { executeGraph } from '../../../src/runtime/reference/execute.ts';
 import { ReferenceBackend } from '../../../src/runtime/reference/backend.ts';
@@ -19,7 +20,7 @@ import { describeEachBackend, parityError, peak } from './backends.ts';
 // (train 4 → eval 6 → train 3, a short last batch → train 4).
 
 const SEED = 2;
-const LOWERINGS: [string, (g: Graph) => Program][] = [
+const LOWERINGS: [string, (g: Graph, target: Target) => Program][] = [
   ['planned', compileProgram],
   ['one op per kernel', lowerNaive],
 ];

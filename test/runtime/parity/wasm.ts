@@ -9,9 +9,11 @@ export function wasm(relaxed?: false): () => Promise<ParityBackend> {
   return async () => {
     const { runProgramOnce } = await import('../wasm/run-program.ts');
     const { createWasmBackend } = await import('../../../src/runtime/wasm/compile.ts');
+    const { WASM_TARGET } = await import('../../../src/codegen/wasm-simd/target.ts');
     return {
       name: relaxed === false ? 'wasm, plain SIMD' : 'wasm',
       unavailable: async () => undefined,
+      target: () => WASM_TARGET,
       runProgram: (p, feeds, reads, opts) => runProgramOnce(p, feeds, reads, { ...opts, relaxed }),
       open: (steps, initial, batchSize, seed, lower) => createWasmBackend(steps, initial, batchSize, seed, { threads: 2, relaxed, lower }),
       close: async () => {},

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { graphFor } from '../../../src/cli/graphs.ts';
 import { loadModelFile } from '../../../src/frontend/loader.ts';
 import type { Graph } from '../../../src/ir/graph.ts';
+import type { Target } from '../../../src/ir/target.ts';
 import { verifyProgram } from '../../../src/ir/verify-program.ts';
 import { compileProgram } from '../../../src/passes/compile.ts';
 import { memoizeSteps } from '../../../src/runtime/backend.ts';
@@ -46,9 +47,9 @@ describe('training from the planned Program on the reference backend', () => {
   ] as const)('%s: the same losses and weights as the unfused graph, step for step', async (sample, steps) => {
     const graph = await losses(sample, steps, {});
     // Every Program the backend builds (train and eval, full and short batch) is verified first.
-    const verified = (g: Graph) => {
-      const p = compileProgram(g);
-      expect(verifyProgram(p)).toEqual([]);
+    const verified = (g: Graph, target: Target) => {
+      const p = compileProgram(g, target);
+      expect(verifyProgram(p, target)).toEqual([]);
       return p;
     };
     const planned = await losses(sample, steps, { lower: verified });

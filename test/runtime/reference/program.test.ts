@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { F, Module, nn, type Tensor } from '../../../src/frontend/api.ts';
 import { verifyProgram } from '../../../src/ir/verify-program.ts';
 import { compileProgram } from '../../../src/passes/compile.ts';
+import { REFERENCE_TARGET } from '../../../src/runtime/reference/target.ts';
 import { modelGraphs, randomFeeds, randomModel, runGraph, runProgram, SAMPLES, sampleGraph } from '../../passes/helpers.ts';
 
 // The planned Program and the unfused graph compute every value with the same op kernels,
@@ -11,7 +12,7 @@ describe('executeProgram: the planned step computes what the graph computes', ()
   it.each(SAMPLES.flatMap((s) => [[s, 'train'], [s, 'eval']] as const))('%s %s', async (name, stage) => {
     const g = await sampleGraph(name, stage, 8);
     const { feeds, state } = randomFeeds(g, 11);
-    expect(runProgram(compileProgram(g), feeds, state)).toEqual(runGraph(g, feeds, state));
+    expect(runProgram(compileProgram(g, REFERENCE_TARGET), feeds, state)).toEqual(runGraph(g, feeds, state));
   });
 
   const optimizers = [
@@ -26,7 +27,7 @@ describe('executeProgram: the planned step computes what the graph computes', ()
       const m = randomModel(seed);
       const graphs = modelGraphs(m.make, m.input, 3, optimizers[seed % optimizers.length]);
       for (const g of [graphs.train, graphs.eval]) {
-        const p = compileProgram(g);
+        const p = compileProgram(g, REFERENCE_TARGET);
         expect(p.memory.arenaBytes, m.describe).toBeLessThanOrEqual(1.1 * p.memory.lowerBoundBytes);
         const { feeds, state } = randomFeeds(g, seed);
         expect(runProgram(p, feeds, state), `${g.stage}: ${m.describe}`).toEqual(runGraph(g, feeds, state));
@@ -39,8 +40,9 @@ describe('executeProgram: the planned step computes what the graph computes', ()
     for (let seed = 0; seed < 40; seed++) {
       const m = randomModel(seed);
       const g = modelGraphs(m.make, m.input, 3, optimizers[seed % optimizers.length]).train;
-      const p = compileProgram(g, { maxStorageBuffers: limit });
-      expect(verifyProgram(p, limit), m.describe).toEqual([]);
+      const target = { ...REFERENCE_TARGET, name: `a ${limit}-buffer limit`, maxStorageBuffers: limit };
+      const p = compileProgram(g, target);
+      expect(verifyProgram(p, target), m.describe).toEqual([]);
       const { feeds, state } = randomFeeds(g, seed);
       expect(runProgram(p, feeds, state), m.describe).toEqual(runGraph(g, feeds, state));
     }
@@ -61,7 +63,7 @@ describe('executeProgram: the planned step computes what the graph computes', ()
       const graphs = modelGraphs(() => new Odd(), [3, 2, 2], 5, opt);
       for (const g of [graphs.train, graphs.eval]) {
         const { feeds, state } = randomFeeds(g, i);
-        expect(runProgram(compileProgram(g), feeds, state)).toEqual(runGraph(g, feeds, state));
+        expect(runProgram(compileProgram(g, REFERENCE_TARGET), feeds, state)).toEqual(runGraph(g, feeds, state));
       }
     }
   });

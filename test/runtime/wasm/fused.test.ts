@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Program } from '../../../src/ir/program.ts';
+import { WASM_TARGET } from '../../../src/codegen/wasm-simd/target.ts';
 import { compileProgram } from '../../../src/passes/compile.ts';
 import { executeProgram, newArena, sliceOf } from '../../../src/runtime/reference/program.ts';
 import { runProgramOnce } from './run-program.ts';
@@ -38,7 +39,7 @@ describe('wasm conv blocks with a stored argmax', () => {
     const seed = Number(seedText);
     const m = randomModel(seed);
     const g = modelGraphs(m.make, m.input, 3).train;
-    const p = compileProgram(g);
+    const p = compileProgram(g, WASM_TARGET);
     expect(p.kernels.some((k) => k.kind === 'conv_block_grad' && k.attrs.saved === 'argmax')).toBe(true);
     const arenas = arenasBefore(p, seed, g);
     const failures: string[] = [];

@@ -9,7 +9,7 @@ import { ReferenceBackend } from '../../../src/runtime/reference/backend.ts';
 import { train } from '../../../src/runtime/trainer.ts';
 import { openGpu, type Gpu } from '../../../src/runtime/webgpu/device.ts';
 import { WebGpuBackend } from '../../../src/runtime/webgpu/backend.ts';
-import { compilingWgslLoader } from '../../../src/runtime/webgpu/compile.ts';
+import { compilingWgslLoader, deviceTarget } from '../../../src/runtime/webgpu/compile.ts';
 import { cfg, data, identity, steps } from '../tiny-run.ts';
 
 // The trainer on the queued (webgpu) path: steps grouped `depth` at a time and read back once per
@@ -37,7 +37,7 @@ afterAll(() => {
 });
 
 function fresh(depth = 3): WebGpuBackend {
-  return new WebGpuBackend(gpu!, compilingWgslLoader(steps, 7), initialState(steps.train(32).state, 7), 32, { depth, sharedDevice: true });
+  return new WebGpuBackend(gpu!, compilingWgslLoader(steps, 7, deviceTarget(gpu!)), initialState(steps.train(32).state, 7), 32, { depth, sharedDevice: true });
 }
 
 async function dump(b: Backend) {

@@ -1,9 +1,10 @@
 import { numel } from '../../../ir/shape.ts';
 import { opKernel } from '../expr.ts';
 import { emitGemm } from '../gemm.ts';
-import { pair } from '../../../ir/op.ts';
 import { convPoolGradChannels } from '../conv.ts';
-import { derive, input, onThread0, output, PARALLEL_MIN, sharedLoop, span, type At, type KernelCtx } from '../kernel.ts';
+import type { ViewOf } from '../../../ir/kernel-kind.ts';
+import { KERNEL_KINDS } from '../../../ir/kernels.ts';
+import { ats, derive, onThread0, PARALLEL_MIN, sharedLoop, span, type At, type KernelCtx } from '../kernel.ts';
 import { avgPool2dGrad } from './avg-pool2d-grad.ts';
 import { convBlock, convShape, padImage } from './conv-block.ts';
 import { convBlockPoolAttrs as poolAttrs, poolWindow } from '../../../ir/ops/pool.ts';
@@ -13,40 +14,35 @@ import { maxPool2dGrad } from './max-pool2d-grad.ts';
 import { isPair, perPlane } from './pool.ts';
 import { sum } from './sum.ts';
 
+type ConvBlockGradView = ViewOf<typeof KERNEL_KINDS.conv_block_grad, At>;
+
 /**
  * The backward of a conv block (src/ir/kernels.ts): gy (or g2·w2 when folded) routed back through
  * the pooling to gc, masked by the ReLU, then dw, db and dx. This general form builds gc in
  * scratch with the plain kernels and runs the plain convolution gradients on it.
  */
 export function convBlockGrad(c: KernelCtx): void {
-  const a = c.k.attrs;
-  let i = 0;
-  const next = () => input(c, i++);
-  const grad = a.fold === true ? [next(), next()] : [next()];
-  const y = a.saved === 'output' || a.saved === 'argmax' ? next() : undefined;
-  const idx = a.saved === 'argmax' ? next() : undefined;
-  const x = next();
-  const w = a.dx === true || a.saved === 'recompute' ? next() : undefined;
-  const b = a.saved === 'recompute' && a.bias === true ? next() : undefined;
-  const dwOut = output(c, 0);
+  const { attrs: a, inputs, outputs } = KERNEL_KINDS.conv_block_grad.read(ats(c));
+  const { y, argmax: idx, x, w, b } = inputs;
+  const { dw: dwOut, db, dx } = outputs;
   const aShape = convShape(a, x.shape, dwOut.shape);
-  const yShape = a.pool === 'none' ? aShape : [aShape[0]!, aShape[1]!, ...poolOut(a, aShape)];
+  const yShape = a.pool === 'none' ? aShape : [aShape[0]!, aShape[1]!, ...poolOut(c.k.attrs, aShape)];
   const scratch = (shape: number[]): At => ({ addr: c.sharedScratch(4 * numel(shape)), shape });
-  const fast = (a.saved === 'recompute' || a.saved === 'argmax') && a.pool === 'max' && isPair(poolWindow(a, 'pool')) && a.dx !== true && dwOut.shape[3]! <= 4;
+  const fast = (a.saved === 'recompute' || a.saved === 'argmax') && a.pool === 'max' && isPair(poolWindow(c.k.attrs, 'pool')) && !a.dx && dwOut.shape[3]! <= 4;
 
   // gy: given, or the next linear layer's input gradient g2·w2 viewed as y's shape.
   let gy: At;
-  if (grad.length === 2) {
-    const [g2, w2] = grad as [At, At];
+  if (inputs.g2) {
+    const { g2, w2 } = inputs;
     const [N, K] = g2.shape as [number, number];
-    const F = w2.shape[1]!;
+    const F = w2!.shape[1]!;
     gy = scratch(yShape);
-    emitGemm(c, { M: N, N: F, K, a: g2.addr, aM: K, aK: 1, b: w2.addr, bK: F, bN: 1, c: gy.addr });
+    emitGemm(c, { M: N, N: F, K, a: g2.addr, aM: K, aK: 1, b: w2!.addr, bK: F, bN: 1, c: gy.addr });
   } else {
-    gy = { addr: grad[0]!.addr, shape: yShape };
+    gy = { addr: inputs.gy!.addr, shape: yShape };
   }
 
-  if (fast) return convPoolGrad(c, gy, x, w, b, dwOut, a.bias === true ? output(c, 1) : undefined, y && idx ? { y: y.addr, argmax: idx.addr } : undefined);
+  if (fast) return convPoolGrad(c, a, gy, x, w, b, dwOut, db, y && idx ? { y: y.addr, argmax: idx.addr } : undefined);
 
   let gc: At;
   if (a.saved === 'argmax') {
@@ -60,7 +56,8 @@ export function convBlockGrad(c: KernelCtx): void {
     if (a.saved === 'recompute') {
       // a = the block's activation, recomputed: a conv_block without pooling.
       act = scratch(aShape);
-      convBlock(derive(c, 'conv_block', { ...a, pool: 'none', argmax: false }, b ? [x, w!, b] : [x, w!], [act]));
+      const k = KERNEL_KINDS.conv_block.build({ stride: a.stride, padding: a.padding, bias: a.bias, act: a.act, pool: 'none', argmax: false }, { x, w: w!, b }, { y: act });
+      convBlock(derive(c, k.kind, k.attrs, k.inputs, k.outputs));
     }
     let ga: At = gy;
     if (a.pool === 'max') {
@@ -77,11 +74,10 @@ export function convBlockGrad(c: KernelCtx): void {
     }
   }
 
-  const conv = { stride: a.stride!, padding: a.padding! };
-  let o = 1;
+  const conv = { stride: a.stride, padding: a.padding };
   conv2dGradWeight(derive(c, 'conv2d_grad_weight', { ...conv, shape: dwOut.shape }, [gc, x], [dwOut]));
-  if (a.bias === true) sum(derive(c, 'sum', { axes: [0, 2, 3], keepdim: false }, [gc], [output(c, o++)]));
-  if (a.dx === true) conv2dGradInput(derive(c, 'conv2d_grad_input', { ...conv, shape: x.shape }, [gc, w!], [output(c, o++)]));
+  if (db) sum(derive(c, 'sum', { axes: [0, 2, 3], keepdim: false }, [gc], [db]));
+  if (dx) conv2dGradInput(derive(c, 'conv2d_grad_input', { ...conv, shape: x.shape }, [gc, w!], [dx]));
 }
 
 function poolOut(a: KernelCtx['k']['attrs'], s: readonly number[]): [number, number] {
@@ -128,14 +124,13 @@ function routeToArgmax(c: KernelCtx, gy: At, y: At, idx: At, gc: At, relu: boole
  * size is ever written. A padded input is copied once, image by image, into a zero-bordered
  * shared buffer first.
  */
-function convPoolGrad(c: KernelCtx, gy: At, x: At, w: At | undefined, b: At | undefined, dw: At, db: At | undefined, saved: { y: number; argmax: number } | undefined): void {
+function convPoolGrad(c: KernelCtx, a: ConvBlockGradView['attrs'], gy: At, x: At, w: At | undefined, b: At | undefined, dw: At, db: At | undefined, saved: { y: number; argmax: number } | undefined): void {
   const { e } = c;
-  const a = c.k.attrs;
   const [N, C, H, W] = x.shape as [number, number, number, number];
   const [O, , KH, KW] = dw.shape as [number, number, number, number];
   const [, , PH, PW] = gy.shape as [number, number, number, number];
-  const [sh, sw] = pair(a, 'stride');
-  const [ph, pw] = pair(a, 'padding');
+  const [sh, sw] = a.stride;
+  const [ph, pw] = a.padding;
   const padded = ph > 0 || pw > 0;
   const Hp = H + 2 * ph;
   const Wp = W + 2 * pw;

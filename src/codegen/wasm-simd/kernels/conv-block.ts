@@ -1,20 +1,22 @@
-import type { Attrs } from '../../../ir/graph.ts';
-import { pair } from '../../../ir/op.ts';
+import type { ViewOf } from '../../../ir/kernel-kind.ts';
+import { KERNEL_KINDS, type ConvAttrs } from '../../../ir/kernels.ts';
 import { windowOut } from '../../../ir/shape.ts';
 import { opKernel } from '../expr.ts';
 import type { Emitter, Fn, Local, X } from '../emitter.ts';
 import { convPoolImage } from '../conv.ts';
-import { derive, input, onThread0, output, PARALLEL_MIN, sharedLoop, type At, type KernelCtx } from '../kernel.ts';
+import { ats, derive, onThread0, PARALLEL_MIN, sharedLoop, type At, type KernelCtx } from '../kernel.ts';
 import { avgPool2d } from './avg-pool2d.ts';
 import { conv2d } from './conv2d.ts';
 import { maxPool2d } from './max-pool2d.ts';
 import { inBounds, isPair, perPlane } from './pool.ts';
 import { convBlockPoolAttrs as poolAttrs, poolWindow, type PoolWindow } from '../../../ir/ops/pool.ts';
 
+type ConvBlockView = ViewOf<typeof KERNEL_KINDS.conv_block, At>;
+
 /** [N, O, HO, WO] of the block's convolution. */
-export function convShape(a: Attrs, x: readonly number[], w: readonly number[]): number[] {
-  const [sh, sw] = pair(a, 'stride');
-  const [ph, pw] = pair(a, 'padding');
+export function convShape(a: ConvAttrs, x: readonly number[], w: readonly number[]): number[] {
+  const [sh, sw] = a.stride;
+  const [ph, pw] = a.padding;
   return [x[0]!, w[0]!, windowOut(x[2]!, w[2]!, sh, ph), windowOut(x[3]!, w[3]!, sw, pw)];
 }
 
@@ -23,19 +25,16 @@ export function convShape(a: Attrs, x: readonly number[], w: readonly number[]):
  * asked. This general form keeps a in scratch and runs the plain kernels one after another.
  */
 export function convBlock(c: KernelCtx): void {
-  const a = c.k.attrs;
-  if (a.pool === 'max' && isPair(poolWindow(a, 'pool'))) return convPool(c);
-  const x = input(c, 0);
-  const w = input(c, 1);
-  const ins = a.bias === true ? [x, w, input(c, 2)] : [x, w];
+  const v = KERNEL_KINDS.conv_block.read(ats(c));
+  const { attrs: a, inputs: { x, w, b }, outputs: { y, argmax } } = v;
+  if (a.pool === 'max' && isPair(poolWindow(c.k.attrs, 'pool'))) return convPool(c, v);
   const aShape = convShape(a, x.shape, w.shape);
-  const y = output(c, 0);
   const act: At = a.pool === 'none' ? y : { addr: c.sharedScratch(4 * aShape.reduce((p, d) => p * d, 1)), shape: aShape };
-  conv2d(derive(c, 'conv2d', { stride: a.stride!, padding: a.padding! }, ins, [act]));
+  conv2d(derive(c, 'conv2d', { stride: a.stride, padding: a.padding }, b ? [x, w, b] : [x, w], [act]));
   if (a.act === 'relu') opKernel(derive(c, 'relu', {}, [act], [act]));
   if (a.pool === 'none') return;
-  (a.pool === 'max' ? maxPool2d : avgPool2d)(derive(c, a.pool === 'max' ? 'max_pool2d' : 'avg_pool2d', poolAttrs(a), [act], [y]));
-  if (a.argmax === true) emitArgmax(c, act, poolWindow(a, 'pool'), output(c, 1));
+  (a.pool === 'max' ? maxPool2d : avgPool2d)(derive(c, a.pool === 'max' ? 'max_pool2d' : 'avg_pool2d', poolAttrs(c.k.attrs), [act], [y]));
+  if (argmax) emitArgmax(c, act, poolWindow(c.k.attrs, 'pool'), argmax);
 }
 
 /**
@@ -88,34 +87,30 @@ function emitArgmax(c: KernelCtx, act: At, p: PoolWindow, idx: At): void {
  * images; a padded input is first copied into this thread's scratch with its zero border, as
  * conv2d does.
  */
-function convPool(c: KernelCtx): void {
+function convPool(c: KernelCtx, { attrs: a, inputs: { x, w, b }, outputs: { y, argmax } }: ConvBlockView): void {
   const { e } = c;
-  const a = c.k.attrs;
-  const [N, C, H, W] = c.inShape(0) as [number, number, number, number];
-  const [O, , KH, KW] = c.inShape(1) as [number, number, number, number];
-  const [, , PH, PW] = c.outShape(0) as [number, number, number, number];
-  const [sh, sw] = pair(a, 'stride');
-  const [ph, pw] = pair(a, 'padding');
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const [O, , KH, KW] = w.shape as [number, number, number, number];
+  const [, , PH, PW] = y.shape as [number, number, number, number];
+  const [sh, sw] = a.stride;
+  const [ph, pw] = a.padding;
   const padded = ph > 0 || pw > 0;
   const Hp = H + 2 * ph;
   const Wp = W + 2 * pw;
-  const x = c.inAddr(0);
-  const y = c.outAddr(0);
-  const bias = a.bias === true ? c.inAddr(2) : undefined;
   c.phase((fn, tid) => {
     const n = fn.i32();
     const img = fn.i32();
     const out = fn.i32();
     const scratch = fn.i32();
     const parallel = e.T > 1 && N >= e.T && N * O * PH * PW * 4 * C * KH * KW >= PARALLEL_MIN;
-    const idx = a.argmax === true ? fn.i32() : undefined;
-    const [, , HO, WO] = convShape(a, c.inShape(0), c.inShape(1));
+    const idx = argmax ? fn.i32() : undefined;
+    const [, , HO, WO] = convShape(a, x.shape, w.shape);
     const perImage: X[] = [
-      ...(padded ? padImage(e, fn, scratch, x, n, C, H, W, ph, pw) : []),
-      img.set(padded ? scratch.get() : e.add(e.i32(x), e.mulc(n.get(), 4 * C * H * W))),
-      out.set(e.add(e.i32(y), e.mulc(n.get(), 4 * O * PH * PW))),
-      ...(idx ? [idx.set(e.add(e.i32(c.outAddr(1)), e.mulc(n.get(), 4 * O * PH * PW)))] : []),
-      ...convPoolImage(e, fn, { C, Hp, Wp, O, KH, KW, sh, sw, HO: HO!, WO: WO!, w: c.inAddr(1), bias, PH, PW, relu: a.act === 'relu' }, img, out, idx),
+      ...(padded ? padImage(e, fn, scratch, x.addr, n, C, H, W, ph, pw) : []),
+      img.set(padded ? scratch.get() : e.add(e.i32(x.addr), e.mulc(n.get(), 4 * C * H * W))),
+      out.set(e.add(e.i32(y.addr), e.mulc(n.get(), 4 * O * PH * PW))),
+      ...(idx ? [idx.set(e.add(e.i32(argmax!.addr), e.mulc(n.get(), 4 * O * PH * PW)))] : []),
+      ...convPoolImage(e, fn, { C, Hp, Wp, O, KH, KW, sh, sw, HO: HO!, WO: WO!, w: w.addr, bias: b?.addr, PH, PW, relu: a.act === 'relu' }, img, out, idx),
     ];
     const init = padded ? [scratch.set(c.threadScratch(4 * C * Hp * Wp, tid))] : [];
     if (parallel) return [...init, ...sharedLoop(c, fn, n, N, perImage)];

@@ -1,9 +1,9 @@
+import { KERNEL_KINDS } from '../../../ir/kernels.ts';
 import { emitExpr } from '../expr.ts';
-import { input, output, type KernelCtx } from '../kernel.ts';
+import { ats, type KernelCtx } from '../kernel.ts';
 
 /** A chain of elementwise ops (Kernel.expr) in one pass: the steps stay in registers. */
 export function elementwise(c: KernelCtx): void {
-  const ins = c.k.inputs.map((_, i) => input(c, i));
-  const outs = c.k.outputs.map((_, i) => output(c, i));
-  emitExpr(c, outs[0]!.shape, c.k.expr!, { inputs: ins }, outs);
+  const { inputs: { operands }, outputs: { results }, expr } = KERNEL_KINDS.elementwise.read(ats(c));
+  emitExpr(c, results[0]!.shape, expr, { inputs: operands }, results);
 }

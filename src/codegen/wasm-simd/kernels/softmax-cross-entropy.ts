@@ -1,23 +1,24 @@
-import { num } from '../../../ir/op.ts';
+import { KERNEL_KINDS } from '../../../ir/kernels.ts';
 import type { X } from '../emitter.ts';
-import { input, onThread0, output, type At, type KernelCtx } from '../kernel.ts';
+import { ats, onThread0, type At, type KernelCtx } from '../kernel.ts';
 import { labelOf } from './cross-entropy.ts';
 import { at, eachLine, elem, exp, log, maxAndSumExp } from './lines.ts';
 
-/** CrossEntropyLoss (mean) and, in the same pass over each row, its gradient. Inputs (logits, labels). */
+/** CrossEntropyLoss (mean) and, in the same pass over each row, its gradient. */
 export function softmaxCrossEntropy(c: KernelCtx): void {
-  crossEntropyInto(c, input(c, 0), input(c, 1), output(c, 0), c.k.attrs.grad === true ? output(c, 1) : undefined);
+  const { attrs, inputs: { logits, labels }, outputs: { loss, dlogits } } = KERNEL_KINDS.softmax_cross_entropy.read(ats(c));
+  crossEntropyInto(c, logits, labels, loss, dlogits, attrs.gradScale);
 }
 
 /**
  * Rows split across threads: each row's logsumexp in f64 (the host's exp and log), its loss term
  * into scratch, and gradScale·(softmax - onehot)/N when asked; then thread 0 sums the terms in f64.
  */
-export function crossEntropyInto(c: KernelCtx, logits: At, labels: At, loss: At, dlogits: At | undefined): void {
+export function crossEntropyInto(c: KernelCtx, logits: At, labels: At, loss: At, dlogits: At | undefined, gradScale: number): void {
   const { e } = c;
   const m = e.m;
   const [N, K] = logits.shape as [number, number];
-  const scale = dlogits ? num(c.k.attrs, 'gradScale') / N : 0;
+  const scale = dlogits ? gradScale / N : 0;
   const terms = c.sharedScratch(8 * N);
   c.phase((fn, tid) => {
     const max = fn.f64();

@@ -1,23 +1,10 @@
+import { KERNEL_KINDS } from '../../../ir/kernels.ts';
 import type { Slice } from '../../../ir/program.ts';
 import { numel } from '../../../ir/shape.ts';
 import { partsDispatch, WG, workgroupSum, type AnyPart } from '../grid.ts';
 import { at, f32, i32, Shader, u32, unflatten, type KernelCtx, type WgslDispatch } from '../shader.ts';
 import { actAtFn, convBlock, poolArgmaxFn, type ConvBlock } from './conv-common.ts';
 import { coveringRange, WINDOW_MAX } from './ops/pool.ts';
-
-/** The inputs of a conv_block_grad in the order src/ir/kernels.ts lists them, by what is present. */
-function inputsOf(k: KernelCtx['kernel']) {
-  const a = k.attrs;
-  let i = 0;
-  const next = () => k.inputs[i++]!;
-  const grad = a.fold === true ? { g2: next(), w2: next() } : { gy: next() };
-  const y = a.saved === 'output' || a.saved === 'argmax' ? next() : undefined;
-  const am = a.saved === 'argmax' ? next() : undefined;
-  const x = next();
-  const w = a.dx === true || a.saved === 'recompute' ? next() : undefined;
-  const b = a.saved === 'recompute' && a.bias === true ? next() : undefined;
-  return { ...grad, y, am, x, w, b };
-}
 
 /**
  * conv_block_grad, in one dispatch of two parts:
@@ -32,10 +19,8 @@ function inputsOf(k: KernelCtx['kernel']) {
 export function convBlockGradKernel(ctx: KernelCtx): WgslDispatch[] {
   const sh = new Shader(ctx);
   const k = ctx.kernel;
-  const a = k.attrs;
-  const ins = inputsOf(k);
-  const [dw, db, dxOut] = a.bias === true ? k.outputs : [k.outputs[0], undefined, k.outputs[1]];
-  const g = convBlock(a, ins.x.shape, dw!.shape);
+  const { attrs: a, inputs: ins, outputs: { dw, db, dx: dxOut } } = KERNEL_KINDS.conv_block_grad.read(k);
+  const g = convBlock(a, ins.x.shape, dw.shape);
   const relu = g.act === 'relu';
   if (ins.w && a.saved === 'recompute') sh.helper('act_at', actAtFn(sh, g, ins.x, ins.w, ins.b));
   if (g.pool === 'max' && a.saved === 'recompute') sh.helper('pool_argmax', poolArgmaxFn(g));
@@ -66,7 +51,7 @@ export function convBlockGradKernel(ctx: KernelCtx): WgslDispatch[] {
     // the ReLU passes iff it is > 0. Saved, or recomputed from x, w, b.
     const cell =
       a.saved === 'argmax'
-        ? `return WindowMax(u32(${sh.read(ins.am!, cellIndex)}), ${relu ? sh.read(ins.y!, cellIndex) : '1.0'});`
+        ? `return WindowMax(u32(${sh.read(ins.argmax!, cellIndex)}), ${relu ? sh.read(ins.y!, cellIndex) : '1.0'});`
         : `return pool_argmax(n * ${u32(g.O)} + oc, ph, pw);`;
     if (a.saved === 'argmax') sh.helper('window_max', WINDOW_MAX);
     sh.helper(
@@ -138,7 +123,7 @@ fn cell_grad(n: u32, oc: u32, ph: u32, pw: u32, m: WindowMax) -> f32 {
     '  }',
     '}',
     `for (var j = 0u; j < ${u32(KK)}; j++) {`,
-    workgroupSum('acc[j]', (s) => `${sh.write(dw!, `wg * ${u32(KK)} + j`)} = ${s};`)
+    workgroupSum('acc[j]', (s) => `${sh.write(dw, `wg * ${u32(KK)} + j`)} = ${s};`)
       .split('\n')
       .map((l) => `  ${l}`)
       .join('\n'),

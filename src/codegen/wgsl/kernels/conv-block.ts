@@ -1,3 +1,4 @@
+import { KERNEL_KINDS } from '../../../ir/kernels.ts';
 import { numel } from '../../../ir/shape.ts';
 import { partsDispatch } from '../grid.ts';
 import { f32, i32, Shader, u32, unflatten, type KernelCtx, type WgslDispatch } from '../shader.ts';
@@ -11,17 +12,16 @@ import { actAtFn, convBlock, poolArgmaxFn } from './conv-common.ts';
 export function convBlockKernel(ctx: KernelCtx): WgslDispatch[] {
   const sh = new Shader(ctx);
   const k = ctx.kernel;
-  const [x, w, b] = k.inputs;
-  const [y, am] = k.outputs;
-  const g = convBlock(k.attrs, x!.shape, w!.shape);
-  sh.helper('act_at', actAtFn(sh, g, x!, w!, g.bias ? b : undefined));
+  const { attrs, inputs: { x, w, b }, outputs: { y, argmax } } = KERNEL_KINDS.conv_block.read(k);
+  const g = convBlock(attrs, x.shape, w.shape);
+  sh.helper('act_at', actAtFn(sh, g, x, w, b));
   const lines = [unflatten('o', [g.N, g.O, g.PH, g.PW], ['n', 'oc', 'ph', 'pw'])];
   if (g.pool === 'none') {
-    lines.push(`${sh.write(y!, 'o')} = act_at(n, oc, ph, pw);`);
+    lines.push(`${sh.write(y, 'o')} = act_at(n, oc, ph, pw);`);
   } else if (g.pool === 'max') {
     sh.helper('pool_argmax', poolArgmaxFn(g));
-    lines.push(`let m = pool_argmax(n * ${u32(g.O)} + oc, ph, pw);`, `${sh.write(y!, 'o')} = m.v;`);
-    if (k.attrs.argmax === true) lines.push(`${sh.write(am!, 'o')} = f32(m.pos);`);
+    lines.push(`let m = pool_argmax(n * ${u32(g.O)} + oc, ph, pw);`, `${sh.write(y, 'o')} = m.v;`);
+    if (argmax) lines.push(`${sh.write(argmax, 'o')} = f32(m.pos);`);
   } else {
     // count_include_pad=True: padding counts in the divisor (see the avg_pool2d reference kernel).
     const p = g.win!;
@@ -36,8 +36,8 @@ export function convBlockKernel(ctx: KernelCtx): WgslDispatch[] {
       '    sum += act_at(n, oc, u32(ih), u32(iw));',
       '  }',
       '}',
-      `${sh.write(y!, 'o')} = sum / ${f32(p.kh * p.kw)};`,
+      `${sh.write(y, 'o')} = sum / ${f32(p.kh * p.kw)};`,
     );
   }
-  return [partsDispatch(sh, k.name, [{ count: numel(y!.shape), length: 0, store: lines.join('\n') }])];
+  return [partsDispatch(sh, k.name, [{ count: numel(y.shape), length: 0, store: lines.join('\n') }])];
 }

@@ -1,5 +1,4 @@
-import type { Attrs } from '../../../ir/graph.ts';
-import { pair } from '../../../ir/op.ts';
+import type { ConvAttrs } from '../../../ir/kernels.ts';
 import type { Slice } from '../../../ir/program.ts';
 import { windowOut, type Shape } from '../../../ir/shape.ts';
 import { at, i32, u32, type Shader } from '../shader.ts';
@@ -29,18 +28,16 @@ export interface ConvBlock {
   readonly bias: boolean;
 }
 
-export function convBlock(attrs: Attrs, x: Shape, w: Shape): ConvBlock {
-  const stride = pair(attrs, 'stride');
-  const padding = pair(attrs, 'padding');
+export function convBlock(attrs: ConvAttrs, x: Shape, w: Shape): ConvBlock {
+  const { stride, padding, pool, act, bias } = attrs;
   const [N, C, H, W] = x as [number, number, number, number];
   const [O, , KH, KW] = w as [number, number, number, number];
   const HO = windowOut(H, KH, stride[0], padding[0]);
   const WO = windowOut(W, KW, stride[1], padding[1]);
-  const pool = attrs.pool as ConvBlock['pool'];
   const win = pool === 'none' ? undefined : poolWindow(attrs, 'pool');
   const PH = win ? windowOut(HO, win.kh, win.sh, win.ph) : HO;
   const PW = win ? windowOut(WO, win.kw, win.sw, win.pw) : WO;
-  return { N, C, H, W, O, KH, KW, HO, WO, PH, PW, stride, padding, act: attrs.act === 'relu' ? 'relu' : 'none', pool, win, bias: attrs.bias === true };
+  return { N, C, H, W, O, KH, KW, HO, WO, PH, PW, stride, padding, act, pool, win, bias };
 }
 
 /**

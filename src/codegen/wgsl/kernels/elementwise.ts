@@ -1,5 +1,5 @@
-import { num } from '../../../ir/op.ts';
 import { opExpr } from '../../../ir/elementwise.ts';
+import { foreachGroups } from '../../../ir/kernels.ts';
 import { numel } from '../../../ir/shape.ts';
 import { exprCode } from '../expr.ts';
 import { partsDispatch, type Part } from '../grid.ts';
@@ -29,19 +29,13 @@ export function elementwise(ctx: KernelCtx): WgslDispatch[] {
  */
 export function foreach(ctx: KernelCtx): WgslDispatch[] {
   const sh = new Shader(ctx);
-  const k = ctx.kernel;
-  const T = num(k.attrs, 'groups');
-  const A = num(k.attrs, 'groupInputs');
-  const B = num(k.attrs, 'groupOutputs');
-  const shared = k.inputs.slice(T * A);
+  const { expr, groups } = foreachGroups(ctx.kernel);
   const body: string[] = [];
   let start = 0;
-  for (let t = 0; t < T; t++) {
-    const outs = k.outputs.slice(t * B, (t + 1) * B);
+  for (const { inputs, outputs: outs } of groups) {
     const domain = outs[0]!.shape;
     const n = numel(domain);
-    const input = (j: number) => (j < A ? k.inputs[t * A + j]! : shared[j - A]!);
-    const { lines, outputs } = exprCode({ sh, domain, input, i: 'i' }, k.expr!);
+    const { lines, outputs } = exprCode({ sh, domain, input: (j) => inputs[j]!, i: 'i' }, expr);
     body.push(
       `if (o < ${u32(start + n)}) {`,
       `  let i = o - ${u32(start)};`,
@@ -53,5 +47,5 @@ export function foreach(ctx: KernelCtx): WgslDispatch[] {
     start += n;
   }
   const part: Part = { count: start, length: 0, store: body.join('\n') };
-  return [partsDispatch(sh, k.name, [part])];
+  return [partsDispatch(sh, ctx.kernel.name, [part])];
 }

@@ -1,3 +1,4 @@
+import { KERNEL_KINDS } from '../../../ir/kernels.ts';
 import { partsDispatch } from '../grid.ts';
 import { Shader, u32, type KernelCtx, type WgslDispatch } from '../shader.ts';
 import { crossEntropyParts } from './softmax-cross-entropy.ts';
@@ -9,19 +10,15 @@ import { crossEntropyParts } from './softmax-cross-entropy.ts';
  */
 export function linearCrossEntropy(ctx: KernelCtx): WgslDispatch[] {
   const k = ctx.kernel;
-  const bias = k.attrs.bias === true;
-  const [x, w] = k.inputs;
-  const b = bias ? k.inputs[2] : undefined;
-  const labels = k.inputs[bias ? 3 : 2]!;
-  const [logits, loss, dlogits] = k.outputs;
-  const [N, I] = x!.shape;
-  const K = w!.shape[0]!;
+  const { attrs, inputs: { x, w, b, labels }, outputs: { logits, loss, dlogits } } = KERNEL_KINDS.linear_cross_entropy.read(k);
+  const [N, I] = x.shape;
+  const K = w.shape[0]!;
   const lin = new Shader(ctx);
-  const term = `return ${lin.read(x!, `(o / ${u32(K)}) * ${u32(I!)} + r`)} * ${lin.read(w!, `(o % ${u32(K)}) * ${u32(I!)} + r`)};`;
-  const store = `${lin.write(logits!, 'o')} = acc${b ? ` + ${lin.read(b, `o % ${u32(K)}`)}` : ''};`;
+  const term = `return ${lin.read(x, `(o / ${u32(K)}) * ${u32(I!)} + r`)} * ${lin.read(w, `(o % ${u32(K)}) * ${u32(I!)} + r`)};`;
+  const store = `${lin.write(logits, 'o')} = acc${b ? ` + ${lin.read(b, `o % ${u32(K)}`)}` : ''};`;
   const ce = new Shader(ctx);
   return [
     partsDispatch(lin, `${k.name}.logits`, [{ count: N! * K, length: I!, term, store }]),
-    partsDispatch(ce, `${k.name}.loss`, crossEntropyParts(ce, logits!, labels, loss!, k.attrs.grad === true ? dlogits : undefined, k.attrs.gradScale as number)),
+    partsDispatch(ce, `${k.name}.loss`, crossEntropyParts(ce, logits, labels, loss, dlogits, attrs.gradScale)),
   ];
 }

@@ -1,3 +1,4 @@
+import { KERNEL_KINDS } from '../../../ir/kernels.ts';
 import type { Slice } from '../../../ir/program.ts';
 import { partsDispatch, type AnyPart } from '../grid.ts';
 import { f32, Shader, type KernelCtx, type WgslDispatch } from '../shader.ts';
@@ -16,7 +17,6 @@ export function crossEntropyParts(sh: Shader, logits: Slice, labels: Slice, loss
 export function softmaxCrossEntropy(ctx: KernelCtx): WgslDispatch[] {
   const sh = new Shader(ctx);
   const k = ctx.kernel;
-  const [logits, labels] = k.inputs;
-  const [loss, dlogits] = k.outputs;
-  return [partsDispatch(sh, k.name, crossEntropyParts(sh, logits!, labels!, loss!, k.attrs.grad === true ? dlogits : undefined, k.attrs.gradScale as number))];
+  const { attrs, inputs: { logits, labels }, outputs: { loss, dlogits } } = KERNEL_KINDS.softmax_cross_entropy.read(k);
+  return [partsDispatch(sh, k.name, crossEntropyParts(sh, logits, labels, loss, dlogits, attrs.gradScale))];
 }
