@@ -4,6 +4,7 @@ import { badArg, layerOptions, nonNegInt, pairArg, probability, type OptionSpec 
 import type { Pool2dOptions } from './nn/pool.ts';
 import { dropout as dropoutOp } from './nn/dropout.ts';
 import { callerLoc } from './source-loc.ts';
+import { tableFunctions, type TableFunctions } from './table-api.ts';
 import type { Tensor } from './tensor.ts';
 import { currentTracer } from './tracer.ts';
 
@@ -36,9 +37,8 @@ function trimmed(args: unknown[]): unknown[] {
   return args.slice(0, n);
 }
 
-/** torch.nn.functional, the subset kiln compiles. */
-export const F = {
-  relu: (x: Tensor): Tensor => x.relu(),
+/** torch.nn.functional, the subset kiln compiles: these, and the activations of the op table. */
+const functions = {
   maxPool2d: (x: Tensor, kernelSize: Pair, stride?: Pair | null | Pool2dOptions, padding?: Pair, dilation?: 1, ceilMode?: false, returnIndices?: false): Tensor =>
     pool('max_pool2d', 'maxPool2d', MAX_POOL, x, kernelSize, trimmed([stride, padding, dilation, ceilMode, returnIndices])),
   avgPool2d: (x: Tensor, kernelSize: Pair, stride?: Pair | null | Pool2dOptions, padding?: Pair, ceilMode?: false, countIncludePad?: true, divisorOverride?: null): Tensor =>
@@ -53,3 +53,5 @@ export const F = {
   /** Mean cross-entropy of logits [N, classes] against class-index labels [N]. */
   crossEntropy: (logits: Tensor, labels: Tensor): Tensor => logits.tracer.op('cross_entropy', [logits, labels]),
 };
+
+export const F: typeof functions & TableFunctions = { ...functions, ...tableFunctions() };

@@ -1,6 +1,7 @@
 import { KilnError } from '../ir/errors.ts';
 import { fmtShape, numel, type Shape } from '../ir/shape.ts';
 import { callerLoc } from './source-loc.ts';
+import { tableMethods, type TableMethods } from './table-api.ts';
 import type { Tracer } from './tracer.ts';
 
 function fail(message: string, hint = 'compare with the shapes `kiln ir` prints for each line of the model'): never {
@@ -27,6 +28,10 @@ function normDim(shape: Shape, dim: number, what: string): number {
   if (!Number.isInteger(d) || d < 0 || d >= shape.length) fail(`${what}: dim ${dim} out of range for a tensor of shape ${fmtShape(shape)}`);
   return d;
 }
+
+// The elementwise methods (add, relu, tanh, clamp, where, ...) come from the op table's `api`
+// entries (table-api.ts): declared here by merging, installed on the prototype below.
+export interface Tensor extends TableMethods {}
 
 /**
  * A symbolic tensor: a node of the graph being traced, with its shape known. Methods follow
@@ -72,39 +77,6 @@ export class Tensor {
     return this.view(...s.slice(0, a), numel(s.slice(a, b + 1)), ...s.slice(b + 1));
   }
 
-  private binary(op: string, other: Tensor | number): Tensor {
-    const rhs = typeof other === 'number' ? this.tracer.constant(other) : other;
-    return this.tracer.op(op, [this, rhs]);
-  }
-
-  add(other: Tensor | number): Tensor {
-    return this.binary('add', other);
-  }
-
-  sub(other: Tensor | number): Tensor {
-    return this.binary('sub', other);
-  }
-
-  mul(other: Tensor | number): Tensor {
-    return this.binary('mul', other);
-  }
-
-  div(other: Tensor | number): Tensor {
-    return this.binary('div', other);
-  }
-
-  neg(): Tensor {
-    return this.tracer.op('neg', [this]);
-  }
-
-  sqrt(): Tensor {
-    return this.tracer.op('sqrt', [this]);
-  }
-
-  relu(): Tensor {
-    return this.tracer.op('relu', [this]);
-  }
-
   /** Sum over `dim` (a number or list; all dims when omitted). */
   sum(dim?: number | number[], keepdim = false): Tensor {
     return this.tracer.op('sum', [this], { axes: this.axes(dim, 'sum'), keepdim });
@@ -131,3 +103,5 @@ export class Tensor {
     return `Tensor(${fmtShape(this.shape)})`;
   }
 }
+
+Object.assign(Tensor.prototype, tableMethods());

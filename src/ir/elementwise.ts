@@ -1,6 +1,7 @@
 import type { Attrs, Node } from './graph.ts';
 import { ExprBuilder, argsOf, f64Steps, type BinaryPrim, type Expr, type UnaryPrim } from './expr.ts';
 import { defineOp, type GradBuilder, type OpDef } from './op.ts';
+import type { OpApi } from './op-api.ts';
 import { broadcastShapes, fmtShape, numel, sameShape, type Shape } from './shape.ts';
 
 /**
@@ -57,6 +58,8 @@ export const P = {
     const b = cond.b;
     return new V(b, b.select(cond.i, ref(b, a), ref(b, c)));
   },
+  /** A constant where a template must return one (pow(x, 0)). */
+  c: (like: V, value: number) => new V(like.b, like.b.c(value)),
   rng: (step: V, stream: number) => new V(step.b, step.b.rng(step.i, stream)),
   pow1m: (step: V, base: number) => new V(step.b, step.b.pow1m(step.i, base)),
 };
@@ -97,7 +100,12 @@ export interface ElementwiseSpec {
   readonly flops?: OpDef['flops'];
   /** Ops with a meaning only for some attrs (batch_norm_grad): whether these attrs are elementwise. */
   readonly when?: (attrs: Attrs) => boolean;
+  /** Its Tensor method, `F.*` function and `nn.*` layer, if the model API has them. */
+  readonly api?: OpApi;
 }
+
+/** An op defined by defineElementwise, typed with its arity and API (the frontend's types read them). */
+export type ElementwiseOp<S extends ElementwiseSpec> = OpDef & { readonly arity: S['arity']; readonly api: S['api'] };
 
 export interface ElementwiseDef extends ElementwiseSpec {
   readonly op: OpDef;
@@ -159,10 +167,11 @@ function flopsPerElement(def: ElementwiseSpec, attrs: Attrs, shapes: readonly Sh
 }
 
 /** Defines an elementwise op (and the ops of its template derivatives) in the op table. */
-export function defineElementwise(spec: ElementwiseSpec): OpDef {
+export function defineElementwise<const S extends ElementwiseSpec>(spec: S): ElementwiseOp<S> {
   const grads = spec.derivatives?.map((d, k) => (d ? defineDerivative(spec, d, k) : undefined));
   const grad: OpDef['grad'] = spec.grad ?? (grads && ((b, n, g) => grads.map((d) => d?.(b, n, g))));
-  const op = defineOp({
+  const op = defineOp(<OpDef & Pick<ElementwiseSpec, 'api'>>{
+    api: spec.api,
     name: spec.name,
     doc: spec.doc,
     arity: spec.arity,
@@ -171,7 +180,7 @@ export function defineElementwise(spec: ElementwiseSpec): OpDef {
     grad: grad && ((b, n, g) => grad(b, n, g).map((v, k) => (v === undefined ? undefined : unbroadcast(b, v, b.node(n.inputs[k]!).shape)))),
   });
   table.set(spec.name, { ...spec, op });
-  return op;
+  return op as ElementwiseOp<S>;
 }
 
 /**

@@ -2,7 +2,7 @@ import { graphFor } from '../../src/cli/graphs.ts';
 import { loadModelFile } from '../../src/frontend/loader.ts';
 import { trace } from '../../src/frontend/trace.ts';
 import type { Module } from '../../src/frontend/module.ts';
-import * as nn from '../../src/frontend/nn/index.ts';
+import { nn } from '../../src/frontend/api.ts';
 import { resolveOptimizer, type OptimizerOptions } from '../../src/frontend/training-options.ts';
 import type { Graph } from '../../src/ir/graph.ts';
 import { numel } from '../../src/ir/shape.ts';

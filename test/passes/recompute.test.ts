@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import * as nn from '../../src/frontend/nn/index.ts';
+import { nn } from '../../src/frontend/api.ts';
 import { fuse } from '../../src/passes/fuse.ts';
 import type { KernelGraph } from '../../src/passes/kernel-graph.ts';
 import { recomputeOrStore } from '../../src/passes/recompute.ts';

@@ -3,5 +3,5 @@ export { Linear } from './linear.ts';
 export { MaxPool2d, AvgPool2d } from './pool.ts';
 export { Dropout } from './dropout.ts';
 export { BatchNorm1d, BatchNorm2d, type BatchNormOptions } from './batch-norm.ts';
-export { ReLU, Flatten } from './activation.ts';
+export { Flatten } from './flatten.ts';
 export { Sequential } from './sequential.ts';

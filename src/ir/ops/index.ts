@@ -2,6 +2,7 @@
 export * from './leaf.ts';
 export * from './reshape.ts';
 export * from './elementwise.ts';
+export * from './activation.ts';
 export * from './reduce.ts';
 export * from './conv2d.ts';
 export * from './pool.ts';

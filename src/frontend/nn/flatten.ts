@@ -1,12 +1,6 @@
 import { Module } from '../module.ts';
 import type { Tensor } from '../tensor.ts';
 
-export class ReLU extends Module {
-  override forward(x: Tensor): Tensor {
-    return this.traced(() => x.relu());
-  }
-}
-
 /** torch.nn.Flatten: merges dims startDim..endDim, by default all but the batch. */
 export class Flatten extends Module {
   constructor(
