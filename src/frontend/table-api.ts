@@ -47,7 +47,7 @@ export function paramAttrs(def: ElementwiseDef & { api: OpApi }, label: string, 
     const v = given[p.name] === undefined ? p.default : given[p.name];
     if (v === undefined) badArg(label, `${p.name} is required`, `pass it as in PyTorch, e.g. ${label}(${names.join(', ')})`);
     const ok = p.oneOf ? p.oneOf.includes(v as string) : typeof p.default === 'boolean' ? typeof v === 'boolean' : (v === null && p.default === null) || (typeof v === 'number' && Number.isFinite(v));
-    if (!ok) badArg(label, `${p.name} must be ${p.oneOf ? `one of ${p.oneOf.map((s) => `'${s}'`).join(', ')}` : typeof p.default === 'boolean' ? 'true or false' : `a finite number${p.default === null ? ' or null' : ''}`}, got ${JSON.stringify(v) ?? String(v)}`);
+    if (!ok) badArg(label, `${p.name} must be ${p.oneOf ? `one of ${p.oneOf.map((s) => `'${s}'`).join(', ')}` : typeof p.default === 'boolean' ? 'true or false' : `a finite number${p.default === null ? ' or null' : ''}`}, got ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`);
     if (!p.ignored && v !== null) attrs[p.name] = v as Attrs[string];
   }
   const wrong = def.api.check?.(attrs);

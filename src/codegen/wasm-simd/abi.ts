@@ -40,13 +40,14 @@ export const CMD = { RUN: 1, LOAD: 2, STOP: 3 } as const;
 export const ABORT = { NONE: 0, TRAP: 1, TIMEOUT: 2, STOP: 3 } as const;
 
 /**
- * Imports every module takes: the shared memory, f64 exp/log (softmax, cross-entropy), and
- * wait(addr, expected, ms): Atomics.wait on the i32 at addr, 0 when woken, 1 when the value
- * differed, 2 on timeout; and, in modules built with `profile`, mark(kernel) after each kernel. The barrier sleeps through this import rather than
+ * Imports every module takes: the shared memory and wait(addr, expected, ms): Atomics.wait on
+ * the i32 at addr, 0 when woken, 1 when the value differed, 2 on timeout; and, in modules built
+ * with `profile`, mark(kernel) after each kernel. (exp and log are the module's own, math.ts.)
+ * The barrier sleeps through this import rather than
  * memory.atomic.wait32, whose timeout Node 20's baseline compiler (Liftoff) can lose inside a
  * loop, leaving the wait blocked for good (seen here: the first timed wait never returned).
  */
-export const IMPORTS = { module: 'env', memory: 'memory', exp: 'exp', log: 'log', wait: 'wait', mark: 'mark' } as const;
+export const IMPORTS = { module: 'env', memory: 'memory', wait: 'wait', mark: 'mark' } as const;
 
 /** The `wait` import for a memory. */
 export function waitImport(memory: WebAssembly.Memory): (addr: number, expected: number, ms: number) => number {

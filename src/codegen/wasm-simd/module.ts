@@ -81,8 +81,6 @@ export function buildModule(program: Program, opts: CompileOptions): CompiledPro
     let counters = 0;
     const sharedBase = arenaEnd;
 
-    m.addFunctionImport('exp', IMPORTS.module, IMPORTS.exp, b.f64, b.f64);
-    m.addFunctionImport('log', IMPORTS.module, IMPORTS.log, b.f64, b.f64);
     m.addFunctionImport('wait', IMPORTS.module, IMPORTS.wait, b.createType([b.i32, b.i32, b.i32]), b.i32);
     if (opts.profile) m.addFunctionImport('mark', IMPORTS.module, IMPORTS.mark, b.i32, b.none);
 

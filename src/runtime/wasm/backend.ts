@@ -191,7 +191,7 @@ export class WasmBackend implements Backend {
       if (k >= 0 && this.marks) this.marks[k] = (this.marks[k] ?? 0) + now - this.markAt;
       this.markAt = now;
     };
-    return { [IMPORTS.module]: { [IMPORTS.memory]: this.memory, [IMPORTS.exp]: Math.exp, [IMPORTS.log]: Math.log, [IMPORTS.wait]: waitImport(this.memory), [IMPORTS.mark]: mark } };
+    return { [IMPORTS.module]: { [IMPORTS.memory]: this.memory, [IMPORTS.wait]: waitImport(this.memory), [IMPORTS.mark]: mark } };
   }
 
   private ring(cmd: number): void {

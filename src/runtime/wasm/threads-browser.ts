@@ -37,7 +37,7 @@ function browserWorker(scope: { onmessage: ((e: MessageEvent) => void) | null; p
       const r = Atomics.wait(i32, addr >> 2, expected, ms);
       return r === 'ok' ? 0 : r === 'not-equal' ? 1 : 2;
     };
-    const imports = { env: { memory, exp: Math.exp, log: Math.log, wait, mark() {} } };
+    const imports = { env: { memory, wait, mark() {} } };
     const instances = new Map<number, WebAssembly.Instance>();
     const fail = (err: unknown) => {
       scope.postMessage({ type: 'error', tid, message: String((err as Error)?.message ?? err) });

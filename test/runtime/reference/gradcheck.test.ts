@@ -5,6 +5,7 @@ import '../../../src/ir/ops/index.ts';
 import { numel } from '../../../src/ir/shape.ts';
 import { differentiate } from '../../../src/passes/autodiff.ts';
 import { executeGraph } from '../../../src/runtime/reference/execute.ts';
+import { asNumbers, kilnAttrs, loadFixture } from '../../fixtures/pytorch/elementwise.ts';
 import { rng, withParams, type Rng } from './helpers.ts';
 
 // Every op's gradient rule, composed by the autodiff pass and run by the reference kernels, is
@@ -71,6 +72,20 @@ function cases(): GradCase[] {
     });
   }
 
+  // The elementwise ops of the PyTorch fixture, each case at its seeded points (past the
+  // hand-placed kinks and ties, where a finite difference means nothing), then with the last
+  // operand broadcast from [4] when there are two or more. Comparisons differentiate nothing.
+  for (const c of loadFixture().cases) {
+    const names = Object.keys(c.inputs);
+    const tail = (n: string) => asNumbers(c.inputs[n]!).slice(c.special);
+    const rows = Math.floor(tail(names[0]!).length / 4);
+    const layouts = [names.map(() => [rows * 4]), ...(names.length > 1 ? [names.map((_, k) => (k === names.length - 1 ? [4] : [rows, 4]))] : [])];
+    for (const shapes of layouts) {
+      const leaves = Object.fromEntries(names.map((n, k) => [n, leaf(shapes[k]!, tail(n).slice(0, numel(shapes[k]!)), n in c.grads)]));
+      add({ name: `${c.name}: ${c.call}, ${names.map((n) => `${n}[${leaves[n]!.shape}]`).join(' ')}`, leaves, build: (b, id) => b.op(c.op, names.map((n) => id[n]!), kilnAttrs(c)) });
+    }
+  }
+
   // Pools. Max pool inputs are distinct values 0.05 apart: FD is valid only away from ties
   // (ties are checked on their own below).
   const poolConfigs: [number[], number[], number[]][] = [
@@ -132,9 +147,6 @@ function cases(): GradCase[] {
         build: (b, id) => b.op(op, [id.a!, id.b!]),
       });
 
-  add({ name: 'neg', leaves: { x: rand([3, 4]) }, build: (b, id) => b.op('neg', [id.x!]) });
-  add({ name: 'sqrt (values in [0.2, 2])', leaves: { x: leaf([3, 5], r.uniform(15, 0.2, 2)) }, build: (b, id) => b.op('sqrt', [id.x!]) });
-  add({ name: 'relu (values at least 0.2 from the kink)', leaves: { x: leaf([4, 5], r.awayFromZero(20)) }, build: (b, id) => b.op('relu', [id.x!]) });
 
   // Reductions and broadcasts.
   for (const [axes, keepdim] of [[[1], false], [[1], true], [[0, 2], false], [[0, 2], true], [[0, 1, 2], false], [[], false]] as [number[], boolean][])

@@ -33,7 +33,7 @@ export async function runProgramOnce(p: Program, writes: readonly { offset: numb
   for (const c of p.constants) f32(built.addr(c.slice), 1)[0] = c.value;
   if (opts.step !== undefined && p.inputs.step) f32(built.addr(p.inputs.step), 1)[0] = opts.step;
   const module = new WebAssembly.Module(built.binary as Uint8Array<ArrayBuffer>);
-  const instance = new WebAssembly.Instance(module, { [IMPORTS.module]: { [IMPORTS.memory]: memory, [IMPORTS.exp]: Math.exp, [IMPORTS.log]: Math.log, [IMPORTS.wait]: waitImport(memory) } });
+  const instance = new WebAssembly.Instance(module, { [IMPORTS.module]: { [IMPORTS.memory]: memory, [IMPORTS.wait]: waitImport(memory) } });
   const status = (instance.exports.step as (tid: number) => number)(0);
   if (status !== 0) throw new Error(`wasm step returned ${status}`);
   return reads.map((s) => f32(built.addr(s), Math.max(1, numel(s.shape))).slice());

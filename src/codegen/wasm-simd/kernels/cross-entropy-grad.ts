@@ -21,10 +21,10 @@ export function crossEntropyGrad(c: KernelCtx): void {
       scale.set(m.f64.div(m.f64.promote(e.loadf(e.i32(g))), e.f64(N))),
       ...eachLine(c, fn, tid, [N, K], 1, (l) => [
         ...maxAndSumExp(e, fn, x, l, max, sum),
-        max.set(m.f64.add(max.get(), log(e, sum.get()))),
+        max.set(m.f64.add(max.get(), log(e, fn, sum.get()))),
         lab.set(labelOf(e, labels, m.i32.div_u(l.base.get(), e.i32(4 * K)), K)),
         e.forc(k, 0, K, 1, [
-          e.storef(elem(e, out, l, k), m.f32.demote(m.f64.mul(scale.get(), m.f64.sub(exp(e, m.f64.sub(at(e, x, l, k), max.get())), m.f64.convert_u.i32(m.i32.eq(k.get(), lab.get())))))),
+          e.storef(elem(e, out, l, k), m.f32.demote(m.f64.mul(scale.get(), m.f64.sub(exp(e, fn, m.f64.sub(at(e, x, l, k), max.get())), m.f64.convert_u.i32(m.i32.eq(k.get(), lab.get())))))),
         ]),
       ]),
     ];

@@ -35,7 +35,7 @@ export function crossEntropy(c: KernelCtx): void {
         base.set(e.mulc(n.get(), 4 * K)),
         ...maxAndSumExp(e, fn, x, l, max, sum),
         lab.set(labelOf(e, labels, n.get(), K)),
-        total.set(m.f64.add(total.get(), m.f64.sub(m.f64.add(max.get(), log(e, sum.get())), at(e, x, l, lab)))),
+        total.set(m.f64.add(total.get(), m.f64.sub(m.f64.add(max.get(), log(e, fn, sum.get())), at(e, x, l, lab)))),
       ]),
       e.storef(e.i32(out), m.f32.demote(m.f64.div(total.get(), e.f64(N)))),
     ]);

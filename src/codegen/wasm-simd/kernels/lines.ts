@@ -2,11 +2,12 @@ import { num } from '../../../ir/op.ts';
 import type { Shape } from '../../../ir/shape.ts';
 import type { Emitter, Fn, Local, X } from '../emitter.ts';
 import { PARALLEL_MIN, span, onThread0, type KernelCtx } from '../kernel.ts';
+import { vexp, vlog, type VUnary } from '../math.ts';
 
-// Shared by softmax, log_softmax and their gradients: a line is the elements along `dim`,
-// base + k·inner for k < n. These run in f64 with the host's Math.exp and Math.log (imported):
-// the same functions the reference uses, on a few values per example, so they cost little and
-// match it to the last f32 bit.
+// Shared by softmax, log_softmax, cross-entropy and their gradients: a line is the elements along
+// `dim`, base + k·inner for k < n. Sums and differences run in f64; exp and log are the module's
+// own f32 functions (math.ts, 1 ulp), one lane of them per element: a few values per example,
+// so lanes left idle cost little, and no call leaves the module.
 
 export interface Line {
   /** Byte offset of the line's first element from each tensor's start. */
@@ -53,13 +54,14 @@ export function elem(e: Emitter, addr: number, l: Line, k: Local): X {
   return e.add(e.add(e.i32(addr), l.base.get()), e.mulc(k.get(), l.stride));
 }
 
-export function exp(e: Emitter, x: X): X {
-  return e.m.call('exp', [x], e.b.f64);
+/** f(x) for an f64 x, through lane 0 of the f32x4 function f. */
+function viaLane(f: VUnary, e: Emitter, fn: Fn, x: X): X {
+  const m = e.m;
+  return m.f64.promote(m.f32x4.extract_lane(f(e, fn, m.f32x4.splat(m.f32.demote(x))), 0));
 }
 
-export function log(e: Emitter, x: X): X {
-  return e.m.call('log', [x], e.b.f64);
-}
+export const exp = (e: Emitter, fn: Fn, x: X): X => viaLane(vexp, e, fn, x);
+export const log = (e: Emitter, fn: Fn, x: X): X => viaLane(vlog, e, fn, x);
 
 /** max and Σ exp(x - max) of a line, in f64 (the max is subtracted so no exp overflows). */
 export function maxAndSumExp(e: Emitter, fn: Fn, addr: number, l: Line, max: Local, sum: Local): X[] {
@@ -69,6 +71,6 @@ export function maxAndSumExp(e: Emitter, fn: Fn, addr: number, l: Line, max: Loc
     max.set(e.f64(-Infinity)),
     e.forc(k, 0, l.n, 1, [max.set(m.f64.max(max.get(), at(e, addr, l, k)))]),
     sum.set(e.f64(0)),
-    e.forc(k, 0, l.n, 1, [sum.set(m.f64.add(sum.get(), exp(e, m.f64.sub(at(e, addr, l, k), max.get()))))]),
+    e.forc(k, 0, l.n, 1, [sum.set(m.f64.add(sum.get(), exp(e, fn, m.f64.sub(at(e, addr, l, k), max.get()))))]),
   ];
 }

@@ -14,7 +14,7 @@ export function logSoftmaxGrad(c: KernelCtx): void {
     return eachLine(c, fn, tid, c.inShape(0), dimOf(c), (l) => [
       s.set(e.f64(0)),
       e.forc(k, 0, l.n, 1, [s.set(m.f64.add(s.get(), at(e, g, l, k)))]),
-      e.forc(k, 0, l.n, 1, [e.storef(elem(e, out, l, k), m.f32.demote(m.f64.sub(at(e, g, l, k), m.f64.mul(exp(e, at(e, y, l, k)), s.get()))))]),
+      e.forc(k, 0, l.n, 1, [e.storef(elem(e, out, l, k), m.f32.demote(m.f64.sub(at(e, g, l, k), m.f64.mul(exp(e, fn, at(e, y, l, k)), s.get()))))]),
     ]);
   });
 }

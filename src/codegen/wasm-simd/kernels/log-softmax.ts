@@ -13,7 +13,7 @@ export function logSoftmax(c: KernelCtx): void {
     const k = fn.i32();
     return eachLine(c, fn, tid, c.inShape(0), dimOf(c), (l) => [
       ...maxAndSumExp(e, fn, x, l, max, sum),
-      max.set(m.f64.add(max.get(), log(e, sum.get()))),
+      max.set(m.f64.add(max.get(), log(e, fn, sum.get()))),
       e.forc(k, 0, l.n, 1, [e.storef(elem(e, y, l, k), m.f32.demote(m.f64.sub(at(e, x, l, k), max.get())))]),
     ]);
   });

@@ -29,7 +29,7 @@ export function crossEntropyInto(c: KernelCtx, logits: At, labels: At, loss: At,
     return eachLine(c, fn, tid, [N, K], 1, (l) => {
       const s: X[] = [
         ...maxAndSumExp(e, fn, logits.addr, l, max, sum),
-        max.set(m.f64.add(max.get(), log(e, sum.get()))),
+        max.set(m.f64.add(max.get(), log(e, fn, sum.get()))),
         row.set(m.i32.div_u(l.base.get(), e.i32(4 * K))),
         lab.set(labelOf(e, labels.addr, row.get(), K)),
         m.f64.store(0, 8, e.add(e.i32(terms), e.mulc(row.get(), 8)), m.f64.sub(max.get(), at(e, logits.addr, l, lab))),
@@ -37,7 +37,7 @@ export function crossEntropyInto(c: KernelCtx, logits: At, labels: At, loss: At,
       if (dlogits)
         s.push(
           e.forc(k, 0, K, 1, [
-            e.storef(elem(e, dlogits.addr, l, k), m.f32.demote(m.f64.mul(e.f64(scale), m.f64.sub(exp(e, m.f64.sub(at(e, logits.addr, l, k), max.get())), m.f64.convert_u.i32(m.i32.eq(k.get(), lab.get())))))),
+            e.storef(elem(e, dlogits.addr, l, k), m.f32.demote(m.f64.mul(e.f64(scale), m.f64.sub(exp(e, fn, m.f64.sub(at(e, logits.addr, l, k), max.get())), m.f64.convert_u.i32(m.i32.eq(k.get(), lab.get())))))),
           ]),
         );
       return s;

@@ -13,7 +13,7 @@ export function softmax(c: KernelCtx): void {
     const k = fn.i32();
     return eachLine(c, fn, tid, c.inShape(0), dimOf(c), (l) => [
       ...maxAndSumExp(e, fn, x, l, max, sum),
-      e.forc(k, 0, l.n, 1, [e.storef(elem(e, y, l, k), m.f32.demote(m.f64.div(exp(e, m.f64.sub(at(e, x, l, k), max.get())), sum.get())))]),
+      e.forc(k, 0, l.n, 1, [e.storef(elem(e, y, l, k), m.f32.demote(m.f64.div(exp(e, fn, m.f64.sub(at(e, x, l, k), max.get())), sum.get())))]),
     ]);
   });
 }
