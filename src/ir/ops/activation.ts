@@ -9,10 +9,13 @@ import { num } from '../op.ts';
 
 const INPLACE = { name: 'inplace', default: false, ignored: true } as const;
 
-/** log(1 + u), exact for small u: Goldberg's trick (w - 1 is exact, and corrects log's rounding of w). */
+/**
+ * log(1 + u), exact for small u: Goldberg's trick (w - 1 is exact, and corrects log's rounding of
+ * w). Past 2^24, 1 + u is u in f32, and log u keeps u = Inf from making Inf/Inf.
+ */
 function log1p(u: V): V {
   const w = P.add(u, 1);
-  return P.select(P.eq(w, 1), u, P.mul(P.log(w), P.div(u, P.sub(w, 1))));
+  return P.select(P.eq(w, 1), u, P.select(P.gt(u, 2 ** 24), P.log(u), P.mul(P.log(w), P.div(u, P.sub(w, 1)))));
 }
 
 /** exp(x) - 1, accurate near 0 (Kahan's (u - 1)·x / log u); past |x| = 0.5 the subtraction loses nothing. */
