@@ -157,3 +157,18 @@ export const softplus = defineElementwise({
     check: (at) => (at.beta === 0 ? 'beta must not be 0' : undefined),
   },
 });
+
+// x·tanh(softplus(x)), with ATen's backward: tanh(sp) + x·sigmoid(x)·(1 - tanh(sp)²).
+export const mish = defineElementwise({
+  name: 'mish',
+  doc: 'x·tanh(log(1 + exp(x)))',
+  arity: 1,
+  template: ([x]) => P.mul(x!, P.tanh(log1p(P.exp(x!)))),
+  derivatives: [
+    (g, [x]) => {
+      const t = P.tanh(log1p(P.exp(x!)));
+      return P.mul(g, P.add(t, P.mul(P.mul(x!, sigmoidOf(x!)), P.sub(1, P.mul(t, t)))));
+    },
+  ],
+  api: { functional: 'mish', module: 'Mish', params: [INPLACE] },
+});
