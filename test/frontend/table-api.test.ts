@@ -117,6 +117,8 @@ describe('types', () => {
       'let h = new nn.GELU({ approximate: "tanh" }).forward(x);',
       'h = new nn.LeakyReLU(0.2).forward(h).add(F.silu(y)).tanh().clamp(-1, 1).pow(2);',
       'h = F.softplus(h, 2, 10).minimum(y).where(h.gt(y), 0).exp().log().abs().sqrt();',
+      'const layers: [nn.Conv2d, nn.Linear, nn.OpLayer] = [new nn.Conv2d(1, 2, 3), new nn.Linear(2, 3), new nn.GELU()];',
+      'h = layers[2].forward(h);',
       'return F.elu(h, { alpha: 0.5 }).maximum(3).sub(new nn.Sigmoid().forward(h)).mul(F.gelu(h)).div(new nn.ReLU(true).forward(h)).neg();',
     ];
     expect(diagnostics(good.join('\n'))).toEqual([]);
