@@ -1,6 +1,6 @@
 import { KilnError } from '../ir/errors.ts';
 import { fmtShape } from '../ir/shape.ts';
-import { programKey } from '../frontend/bundle.ts';
+import { precompiledFor } from '../frontend/bundle.ts';
 import { loadModelFile, type LoadedModel } from '../frontend/loader.ts';
 import type { Graph } from '../ir/graph.ts';
 import type { Program } from '../ir/program.ts';
@@ -88,14 +88,14 @@ export type Lower = (g: Graph, target: Target) => Program;
 
 /**
  * A bundle's precompiled Program for that step when the optimizer settings are the ones it was
- * compiled with (their values are baked into the update kernels): compiled for the portable target
- * (src/cli/compile.ts), it is within every backend's limits. Else the passes, for the backend's
- * target.
+ * compiled with (their values are baked into the update kernels) and one was compiled within the
+ * backend's limits (src/cli/compile.ts: one for wasm, one for any WebGPU adapter). Else the
+ * passes, for the backend's target.
  */
 export function lowerFor(loaded: LoadedModel, training: ResolvedTraining): Lower {
-  const programs = loaded.programs;
-  const same = programs !== undefined && JSON.stringify(training.optimizer) === JSON.stringify(loaded.training.optimizer);
-  return (g, target) => (same ? programs[programKey(g.stage, g.batchSize)] : undefined) ?? compileProgram(g, target);
+  const compiled = loaded.compiled;
+  const same = compiled !== undefined && JSON.stringify(training.optimizer) === JSON.stringify(loaded.training.optimizer);
+  return (g, target) => (same ? precompiledFor(compiled, target, g.stage, g.batchSize) : undefined) ?? compileProgram(g, target);
 }
 
 /**

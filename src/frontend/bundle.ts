@@ -1,23 +1,31 @@
 import { readFileSync } from 'node:fs';
 import { KilnError } from '../ir/errors.ts';
 import type { Program } from '../ir/program.ts';
+import type { Target } from '../ir/target.ts';
 import { writeFileAtomic } from '../runtime/output-file.ts';
 import type { ResolvedTraining } from './training-options.ts';
 
 /**
  * A compiled model in one file (`kiln compile`): the model's code bundled by esbuild (so steps
  * of other batch sizes can still be traced), the training options it was compiled with, and the
- * planned Programs of its training and evaluation steps, keyed `train/64`, `eval/1000`.
- * Running a bundle skips the linter, esbuild and the compiler passes for those steps.
+ * planned Programs of its training and evaluation steps for each target they were compiled for,
+ * keyed `train/64`, `eval/1000`. Running a bundle skips the linter, esbuild and the compiler
+ * passes for those steps.
  */
 export interface Bundle {
   readonly format: 'kiln-bundle';
-  readonly version: 1;
+  readonly version: 2;
   readonly name: string;
   /** The model file it was compiled from, for messages. */
   readonly file: string;
   readonly code: string;
   readonly training: ResolvedTraining;
+  readonly compiled: readonly Precompiled[];
+}
+
+/** Programs compiled for one target (its limits and cost model). */
+export interface Precompiled {
+  readonly target: Target;
   readonly programs: Readonly<Record<string, Program>>;
 }
 
@@ -27,9 +35,25 @@ export function programKey(stage: string, batchSize: number): string {
   return `${stage}/${batchSize}`;
 }
 
+/**
+ * The bundle's Program for a step on `target`: one compiled by the same cost model within limits
+ * the target meets (the wasm one for the reference backend, the portable WebGPU one for any
+ * adapter), the least constrained of those; undefined when none is (then the passes compile it).
+ */
+export function precompiledFor(compiled: readonly Precompiled[], target: Target, stage: string, batchSize: number): Program | undefined {
+  const fits = compiled.filter((c) => c.target.flopsPerByte === target.flopsPerByte && c.target.maxStorageBuffers <= target.maxStorageBuffers && c.programs[programKey(stage, batchSize)]);
+  fits.sort((a, b) => b.target.maxStorageBuffers - a.target.maxStorageBuffers);
+  return fits[0]?.programs[programKey(stage, batchSize)];
+}
+
+// JSON has no Infinity (the wasm target's storage-buffer limit, a -Inf constant): written as strings.
+const NON_FINITE = new Set(['Infinity', '-Infinity', 'NaN']);
+const writeNumber = (_: string, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v);
+const readNumber = (_: string, v: unknown) => (typeof v === 'string' && NON_FINITE.has(v) ? Number(v) : v);
+
 /** Written to a temporary file and renamed, so a failed write never leaves half a bundle. */
 export function writeBundle(path: string, bundle: Bundle): void {
-  writeFileAtomic(path, JSON.stringify(bundle), 'bundle', 'choose a writable path with -o');
+  writeFileAtomic(path, JSON.stringify(bundle, writeNumber), 'bundle', 'choose a writable path with -o');
 }
 
 export function readBundle(path: string, file: string): Bundle {
@@ -38,13 +62,13 @@ export function readBundle(path: string, file: string): Bundle {
   };
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
+    parsed = JSON.parse(readFileSync(path, 'utf8'), readNumber);
   } catch (e) {
     return fail(`it does not parse as JSON (${(e as Error).message})`);
   }
   const b = parsed as Partial<Bundle>;
   if (b.format !== 'kiln-bundle') fail('no "format": "kiln-bundle" field');
-  if (b.version !== 1) fail(`version ${String(b.version)} is not supported by this kiln (it reads version 1)`);
-  if (typeof b.code !== 'string' || typeof b.name !== 'string' || typeof b.training !== 'object' || typeof b.programs !== 'object') fail('fields are missing or of the wrong type');
+  if (b.version !== 2) fail(`version ${String(b.version)} is not supported by this kiln (it reads version 2)`);
+  if (typeof b.code !== 'string' || typeof b.name !== 'string' || typeof b.training !== 'object' || !Array.isArray(b.compiled)) fail('fields are missing or of the wrong type');
   return b as Bundle;
 }

@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import * as api from './api.ts';
 import { KilnError, type SourceLoc } from '../ir/errors.ts';
 import { Module } from './module.ts';
-import type { Program } from '../ir/program.ts';
+import type { Precompiled } from './bundle.ts';
 import { BUNDLE_EXT, readBundle } from './bundle.ts';
 import { callerLoc } from './source-loc.ts';
 import { resolveTraining, type ResolvedTraining } from './training-options.ts';
@@ -29,7 +29,7 @@ export interface LoadedModel {
   /** The model's code bundled by esbuild: what `kiln compile` stores. */
   readonly code: string;
   /** Precompiled Programs when loaded from a bundle, keyed `train/64`, `eval/1000`. */
-  readonly programs?: Readonly<Record<string, Program>>;
+  readonly compiled?: readonly Precompiled[];
 }
 
 export interface LoadOptions {
@@ -47,7 +47,7 @@ export async function loadModelFile(path: string, opts: LoadOptions = {}): Promi
   if (extname(abs) === BUNDLE_EXT) {
     const b = readBundle(abs, file);
     const loaded = instantiate(await importCode(b.code, b.file), b.file, b.code, () => b.training);
-    return { ...loaded, programs: b.programs };
+    return { ...loaded, compiled: b.compiled };
   }
   if (!['.ts', '.mts', '.js', '.mjs'].includes(extname(abs))) {
     throw new KilnError('not-a-model', `${file} is not a model file`, undefined, `model files end in .ts (or .js); compiled bundles end in ${BUNDLE_EXT}`);

@@ -2,6 +2,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { WASM_TARGET } from '../../src/codegen/wasm-simd/target.ts';
+import { webgpuTarget } from '../../src/codegen/wgsl/target.ts';
+import { precompiledFor, readBundle } from '../../src/frontend/bundle.ts';
+import { REFERENCE_TARGET } from '../../src/runtime/reference/target.ts';
 import { kiln, miniMnist } from './helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kiln-compile-'));
@@ -13,10 +17,20 @@ describe('kiln compile', () => {
     const bundle = join(dir, 'cnn.kiln');
     const c = kiln(['compile', 'samples/simple-cnn.ts', '--batch-size', '32', '-o', bundle]);
     expect(c.code, c.stderr).toBe(0);
-    expect(c.stderr).toMatch(/train batch +32: +6 kernels/);
-    expect(c.stderr).toMatch(/eval +batch 1000: +2 kernels/);
-    const b = JSON.parse(readFileSync(bundle, 'utf8'));
-    expect(Object.keys(b.programs)).toEqual(['train/32', 'eval/1000']);
+    expect(c.stderr).toMatch(/train batch +32: 5 wasm \/ 6 webgpu kernels/);
+    expect(c.stderr).toMatch(/eval +batch 1000: 2 wasm \/ 2 webgpu kernels/);
+    const b = readBundle(bundle, 'cnn.kiln');
+    expect(b.compiled.map((c) => [c.target.name, c.target.maxStorageBuffers, Object.keys(c.programs)])).toEqual([
+      ['wasm', Infinity, ['train/32', 'eval/1000']],
+      ['webgpu (8 storage buffers)', 8, ['train/32', 'eval/1000']],
+    ]);
+    // Each backend gets the Program made within its limits: wasm's is not split for WebGPU.
+    const [wasm, portable] = b.compiled.map((c) => c.programs['train/32']);
+    expect(precompiledFor(b.compiled, WASM_TARGET, 'train', 32)).toBe(wasm);
+    expect(precompiledFor(b.compiled, REFERENCE_TARGET, 'train', 32)).toBe(wasm);
+    expect(precompiledFor(b.compiled, webgpuTarget(10), 'train', 32)).toBe(portable);
+    expect(precompiledFor(b.compiled, webgpuTarget(4), 'train', 32)).toBeUndefined();
+    expect(precompiledFor(b.compiled, WASM_TARGET, 'train', 64)).toBeUndefined();
 
     const run = (model: string, log: string) => {
       const r = kiln(['train', model, '--data', data, '--backend', 'reference', '--log', log]);
