@@ -1,3 +1,5 @@
+import { valueKey } from './value-key.ts';
+
 /**
  * Elementwise expressions: small programs over a closed set of primitives, evaluated at every
  * element of a kernel's domain. Every elementwise op of the op table is a template over these
@@ -98,7 +100,7 @@ export class ExprBuilder {
   private readonly index = new Map<string, number>();
 
   add(s: ExprStep): number {
-    const key = JSON.stringify(s);
+    const key = valueKey(s);
     let i = this.index.get(key);
     if (i === undefined) {
       i = this.steps.push(s) - 1;

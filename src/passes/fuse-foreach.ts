@@ -1,3 +1,4 @@
+import { valueKey } from '../ir/value-key.ts';
 import type { ExprStep } from '../ir/expr.ts';
 import { KERNEL_KINDS } from '../ir/kernels.ts';
 import { numel } from '../ir/shape.ts';
@@ -52,7 +53,7 @@ export function packUpdates(kg: KernelGraph, limit: number): KernelGraph {
   kg.kernels.forEach((k, i) => {
     const r = roles[i];
     if (!r || k.outputs.some((v) => readers.has(v))) return;
-    const sig = JSON.stringify([r.inputs, r.outputs, k.expr]);
+    const sig = valueKey([r.inputs, r.outputs, k.expr]);
     bySignature.set(sig, [...(bySignature.get(sig) ?? []), i]);
   });
   const replaced = new Map<number, FusedKernel | null>();

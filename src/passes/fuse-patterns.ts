@@ -1,3 +1,4 @@
+import { valueKey } from '../ir/value-key.ts';
 import type { Attrs, Graph, Node } from '../ir/graph.ts';
 import type { Built } from '../ir/kernel-kind.ts';
 import { KERNEL_KINDS } from '../ir/kernels.ts';
@@ -39,7 +40,7 @@ export interface Draft {
   finish?: (operands: readonly number[], results: readonly number[], expr?: Expr) => Built<number>;
 }
 
-const eqList = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+const eqList = (a: unknown, b: unknown) => valueKey(a) === valueKey(b);
 const sameConv = (a: Attrs, b: Attrs) => eqList(a.stride, b.stride) && eqList(a.padding, b.padding);
 const samePool = (a: Attrs, b: Attrs) => eqList(a.kernel, b.kernel) && eqList(a.stride, b.stride) && eqList(a.padding, b.padding);
 const isSum = (n: Node, axes: number[]) => n.op === 'sum' && eqList(n.attrs.axes, axes) && n.attrs.keepdim !== true;

@@ -1,3 +1,4 @@
+import { valueKey } from '../ir/value-key.ts';
 import type { Graph, Node } from '../ir/graph.ts';
 import { num } from '../ir/op.ts';
 import { elementwiseOf, opExpr } from '../ir/elementwise.ts';
@@ -39,7 +40,7 @@ export function simplify(g: Graph): Graph {
     if (n.op === 'reshape' && ins[0]!.op === 'reshape') node = { ...node, inputs: ins[0]!.inputs };
     const value = ins.length > 0 && ins.every((i) => i.op === 'const') && numel(n.shape) === 1 ? fold(n, ins) : undefined;
     if (value !== undefined) node = { ...node, op: 'const', inputs: [], attrs: { value } };
-    const key = node.op === 'input' || node.op === 'param' ? undefined : `${node.op}(${node.inputs.join(',')})${JSON.stringify(node.attrs)}`;
+    const key = node.op === 'input' || node.op === 'param' ? undefined : `${node.op}(${node.inputs.join(',')})${valueKey(node.attrs)}`;
     const prev = key === undefined ? undefined : seen.get(key);
     if (prev !== undefined) {
       remap[n.id] = prev;

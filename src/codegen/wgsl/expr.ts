@@ -94,7 +94,7 @@ const PRIMS: { readonly [P in Prim]: Code<P> } = {
     if (env.acc === undefined) throw new Error('wgsl: expression reads acc in a kind without one');
     return env.acc;
   },
-  const: (s) => f32(s.value),
+  const: (s, _, env) => env.sh.float(s.value),
   add: bin('+'),
   sub: bin('-'),
   mul: bin('*'),

@@ -33,12 +33,10 @@ export interface KernelCtx {
 
 export const sliceKey = (s: Slice) => `${s.offset}:${s.bytes}`;
 
-/** A WGSL float literal holding exactly the f32 nearest to v. */
+/** A WGSL float literal holding exactly the f32 nearest to v (finite: see Shader.float). */
 export function f32(v: number): string {
   const x = Math.fround(v);
-  if (Number.isNaN(x)) return 'bitcast<f32>(0x7fc00000u)';
-  if (x === Infinity) return 'bitcast<f32>(0x7f800000u)';
-  if (x === -Infinity) return 'bitcast<f32>(0xff800000u)';
+  if (!Number.isFinite(x)) throw new Error(`wgsl: ${x} has no f32 literal (Shader.float writes it)`);
   // The shortest decimal that round-trips the double x; x is an f32, so it parses back exactly.
   let s = Object.is(x, -0) ? '-0' : String(x);
   if (!/[.e]/.test(s)) s += '.0';
@@ -140,7 +138,7 @@ export class Shader {
   scalar(slice: Slice): string {
     const key = sliceKey(slice);
     const c = this.constants.get(key);
-    if (c !== undefined) return f32(c);
+    if (c !== undefined) return this.float(c);
     if (key === this.stepKey) return this.step();
     return `${this.buf(slice)}[0]`;
   }
@@ -153,6 +151,18 @@ export class Shader {
   /** Element `idx` of `slice` for writing. */
   write(slice: Slice, idx: string): string {
     return `${this.buf(slice)}[${numel(slice.shape) === 1 ? '0' : idx}]`;
+  }
+
+  /**
+   * The f32 nearest v as an expression. An infinity or NaN comes from a function call: WGSL makes
+   * a constant expression that evaluates to one a shader-creation error (Tint rejects
+   * `bitcast<f32>(0x7f800000u)`), and a user function's result is never a constant expression.
+   */
+  float(v: number): string {
+    const x = Math.fround(v);
+    if (Number.isFinite(x)) return f32(x);
+    this.helper('f32_bits', 'fn f32_bits(b: u32) -> f32 { return bitcast<f32>(b); }');
+    return `f32_bits(${Number.isNaN(x) ? '0x7fc00000u' : x > 0 ? '0x7f800000u' : '0xff800000u'})`;
   }
 
   /** Adds a helper function (or module-scope declaration) once. */

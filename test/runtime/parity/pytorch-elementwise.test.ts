@@ -69,6 +69,27 @@ async function checkCase(c: TorchCase, shape: number[], lower: (g: Graph) => Pro
   expect(failures(c, got, names)).toEqual([]);
 }
 
+/**
+ * Constants JSON cannot write (±Infinity, NaN) kept apart from each other by every pass and
+ * written where WGSL accepts them: max(min(x, Inf), -Inf) is x, x·NaN is NaN, and a NaN bound is
+ * not an Infinity one. Outputs y = x, z = NaN.
+ */
+function nonFiniteProgram(lower: (g: Graph) => Program): Program {
+  const b = new GraphBuilder();
+  const x = b.addState({ name: 'x', shape: [5], kind: 'param', init: { kind: 'constant', value: 0 } });
+  const y = b.op('maximum', [b.op('minimum', [x, b.constant(Infinity)]), b.constant(-Infinity)]);
+  const z = b.op('mul', [x, b.constant(NaN)]);
+  return lower({ stage: 'eval', nodes: b.nodes, state: b.state, inputs: {}, outputs: { y, z }, updates: {}, grads: {}, batchSize: 1 });
+}
+const NON_FINITE_X = Float32Array.from([1, -2, 0, 3e38, -1e-30]);
+
+async function checkNonFinite(lower: (g: Graph) => Program, run: Run): Promise<void> {
+  const p = nonFiniteProgram(lower);
+  const [y, z] = await run(p, [{ offset: p.state[0]!.slice.offset, data: NON_FINITE_X }], [p.outputs.y!, p.outputs.z!]);
+  expect([...y!]).toEqual([...NON_FINITE_X]);
+  expect([...z!].every(Number.isNaN)).toBe(true);
+}
+
 const fixture = loadFixture();
 const cases = fixture.cases.map((c) => [c.name, c] as const);
 
@@ -83,6 +104,10 @@ describe(`elementwise ops vs PyTorch ${fixture.torch}: reference backend`, () =>
   it.each(cases)('%s', async (_, c) => {
     await checkCase(c, fixture.shape, (g) => compileProgram(g, { name: 'reference', maxStorageBuffers: Infinity, flopsPerByte: 1 }), reference);
     await checkCase(c, fixture.shape, lowerNaive, reference);
+  });
+
+  it('non-finite constants', async () => {
+    await checkNonFinite((g) => compileProgram(g, { name: 'reference', maxStorageBuffers: Infinity, flopsPerByte: 1 }), reference);
   });
 
   it('comparisons pass no gradient', () => {
@@ -101,5 +126,12 @@ describeEachBackend(`elementwise ops vs PyTorch ${fixture.torch}`, (backend, ski
     const run: Run = (p, feeds, reads) => backend.runProgram(p, feeds, reads, { seed: 1 });
     await checkCase(c, fixture.shape, (g) => compileProgram(g, backend.target()), run);
     await checkCase(c, fixture.shape, lowerNaive, run);
+  });
+
+  it(`${backend.name}: non-finite constants`, async () => {
+    if (skipped()) return;
+    const run: Run = (p, feeds, reads) => backend.runProgram(p, feeds, reads, { seed: 1 });
+    await checkNonFinite((g) => compileProgram(g, backend.target()), run);
+    await checkNonFinite(lowerNaive, run);
   });
 });
