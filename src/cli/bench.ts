@@ -173,7 +173,8 @@ export async function benchKiln(m: ModelInfo, o: KilnRunOptions): Promise<{ resu
     loadDataset(o.data ?? t.dataset);
     const dataSeconds = (performance.now() - d0) / 1000;
     const c0 = performance.now();
-    const flags: SessionFlags = { backend: o.backend, threads: String(o.threads), data: o.data };
+    // Only the wasm backend takes --threads (openSession refuses it for the others).
+    const flags: SessionFlags = { backend: o.backend, threads: o.backend === 'wasm' ? String(o.threads) : undefined, data: o.data };
     const session = await (o.open ?? openSession)(m.path, flags);
     const openSeconds = Math.max(0, (performance.now() - c0) / 1000 - dataSeconds);
     backend = session.backend;
@@ -311,7 +312,7 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
     for (const backend of backends) {
       progress.update(`starting the ${backend} backend`);
       try {
-        const s = await openSession(models[0]!, { backend, threads: String(threadCounts[0]), data: flags.data });
+        const s = await openSession(models[0]!, { backend, threads: backend === 'wasm' ? String(threadCounts[0]) : undefined, data: flags.data });
         try {
           const { x, labels } = batchOf(s.data.train, 0, s.training.batchSize, s.normalize);
           const q = (s.backend as Backend & Introspect).queued;

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { KilnError } from '../ir/errors.ts';
 import { fmtShape } from '../ir/shape.ts';
 import { precompiledFor } from '../frontend/bundle.ts';
@@ -59,7 +60,11 @@ export function mergeFlags(t: ResolvedTraining, f: SessionFlags): ResolvedTraini
     opt.type = type;
   }
   if (f.lr !== undefined) opt.lr = nonNegNumber('--lr', f.lr);
-  if (f.momentum !== undefined) opt.momentum = nonNegNumber('--momentum', f.momentum);
+  if (f.momentum !== undefined) {
+    // A flag that would change nothing is refused, not ignored: Adam has no momentum setting.
+    if (opt.type !== 'sgd') throw new KilnError('usage', `--momentum applies to SGD; this run's optimizer is ${String(opt.type)}`, undefined, 'add --optimizer sgd, or drop --momentum (Adam\'s betas play its part)');
+    opt.momentum = nonNegNumber('--momentum', f.momentum);
+  }
   if (f.weightDecay !== undefined) opt.weightDecay = nonNegNumber('--weight-decay', f.weightDecay);
   if (opt.type !== 'sgd') delete opt.momentum, delete opt.nesterov;
   const optimizer = resolveOptimizer(opt as never, (msg) => {
@@ -131,15 +136,35 @@ export function checkModelFitsData(loaded: LoadedModel, first: Graph, data: Data
     throw new KilnError('data', `${loaded.file} expects inputs of shape ${fmtShape(inputShape)} but ${data.name} has images of shape ${fmtShape(data.imageShape)}`, undefined, 'set training.input in the model file to the dataset image shape');
   }
   const classes = first.nodes[first.outputs.logits!]!.shape;
+  // A label past the model's classes is most often one bad label: name it, not a class count.
+  const bad = classes.length === 2 ? data.train.labels.findIndex((l) => l >= classes[1]!) : -1;
+  if (bad >= 0 && classes[1]! >= 2) {
+    throw new KilnError('data', `training label ${data.train.labels[bad]} at index ${bad} of ${data.name} is out of range for ${loaded.file}, which outputs ${classes[1]} classes (labels 0..${classes[1]! - 1})`, undefined, 'fix the labels file, or make the last layer output as many values as there are classes');
+  }
   if (classes.length !== 2 || classes[1] !== data.numClasses) {
     throw new KilnError('data', `${loaded.file} outputs logits of shape ${fmtShape(classes)} but ${data.name} has ${data.numClasses} classes`, undefined, `make the last layer output ${data.numClasses} values per example`);
   }
 }
 
+/**
+ * --threads: the wasm backend's only. More threads than cores only wait on each other at every
+ * barrier (1000 of them never finished a step), so the count is capped at the cores, saying so;
+ * results are bitwise the same at any count.
+ */
+function threadCount(flag: string | undefined, backend: string): number | undefined {
+  if (flag === undefined) return undefined;
+  if (backend !== 'wasm') throw new KilnError('usage', `--threads applies to the wasm backend, not ${backend}`, undefined, 'drop --threads, or train with --backend wasm');
+  const n = positiveInt('--threads', flag);
+  const cores = availableParallelism();
+  if (n <= cores) return n;
+  process.stderr.write(`kiln: --threads ${n} is more than this machine's ${cores} cores; using ${cores} (more threads would only wait on each other)\n`);
+  return cores;
+}
+
 /** Loads the model and the data, checks they fit each other, and starts a backend with fresh weights. */
 export async function openSession(modelPath: string, flags: SessionFlags): Promise<Session> {
   const backendName = choice('--backend', flags.backend ?? BACKENDS[0], BACKENDS);
-  const threads = flags.threads === undefined ? undefined : positiveInt('--threads', flags.threads);
+  const threads = threadCount(flags.threads, backendName);
   if (backendName === 'wasm') preloadWasmBackend();
   const loaded = await loadModelFile(modelPath);
   const training = mergeFlags(loaded.training, flags);

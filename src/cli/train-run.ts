@@ -134,7 +134,12 @@ export async function runTraining(run: TrainRun, flags: RunFlags): Promise<void>
     err.write(`kiln: stopped at step ${result.position.step}; checkpoint written to ${checkpointPath}\n  resume with: ${run.command} --resume ${checkpointPath}\n`);
     process.exitCode = 130;
   } else if (!Number.isNaN(result.testAccuracy)) {
-    err.write(`kiln: ${result.steps} step${result.steps === 1 ? '' : 's'} in ${result.seconds.toFixed(1)} s (${Math.round(result.imagesPerSec).toLocaleString('en-US')} images/s training); test accuracy ${(100 * result.testAccuracy).toFixed(2)}%, test loss ${result.testLoss.toFixed(4)}\n`);
+    process.stdout.write(`kiln: ${result.steps} step${result.steps === 1 ? '' : 's'} in ${result.seconds.toFixed(1)} s (${Math.round(result.imagesPerSec).toLocaleString('en-US')} images/s training); test accuracy ${(100 * result.testAccuracy).toFixed(2)}%, test loss ${result.testLoss.toFixed(4)}\n`);
+  }
+  if (flags.checkpoint && !result.interrupted) {
+    // The run's end is a checkpoint too: --resume from it continues with the next epoch or step.
+    save(result.position);
+    err.write(`kiln: checkpoint written to ${checkpointPath}\n`);
   }
   if (flags.save) {
     saveWeights(flags.save, backend, run.modelState);

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { KilnError } from '../ir/errors.ts';
 import type { Program } from '../ir/program.ts';
+import { verifyProgram } from '../ir/verify-program.ts';
 import type { Target } from '../ir/target.ts';
 import { writeFileAtomic } from '../runtime/output-file.ts';
 import type { ResolvedTraining } from './training-options.ts';
@@ -21,6 +23,11 @@ export interface Bundle {
   readonly code: string;
   readonly training: ResolvedTraining;
   readonly compiled: readonly Precompiled[];
+  /**
+   * SHA-256 of the rest of the bundle as written: a bundle edited after `kiln compile` (its code,
+   * options or programs) is refused rather than run with programs that no longer match its code.
+   */
+  readonly sha256: string;
 }
 
 /** Programs compiled for one target (its limits and cost model). */
@@ -51,8 +58,11 @@ const NON_FINITE = new Set(['Infinity', '-Infinity', 'NaN']);
 const writeNumber = (_: string, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v);
 const readNumber = (_: string, v: unknown) => (typeof v === 'string' && NON_FINITE.has(v) ? Number(v) : v);
 
+const digest = (body: Omit<Bundle, 'sha256'>) => createHash('sha256').update(JSON.stringify(body, writeNumber)).digest('hex');
+
 /** Written to a temporary file and renamed, so a failed write never leaves half a bundle. */
-export function writeBundle(path: string, bundle: Bundle): void {
+export function writeBundle(path: string, body: Omit<Bundle, 'sha256'>): void {
+  const bundle: Bundle = { ...body, sha256: digest(body) };
   writeFileAtomic(path, JSON.stringify(bundle, writeNumber), 'bundle', 'choose a writable path with -o');
 }
 
@@ -69,6 +79,20 @@ export function readBundle(path: string, file: string): Bundle {
   const b = parsed as Partial<Bundle>;
   if (b.format !== 'kiln-bundle') fail('no "format": "kiln-bundle" field');
   if (b.version !== 2) fail(`version ${String(b.version)} is not supported by this kiln (it reads version 2)`);
-  if (typeof b.code !== 'string' || typeof b.name !== 'string' || typeof b.training !== 'object' || !Array.isArray(b.compiled)) fail('fields are missing or of the wrong type');
+  if (typeof b.code !== 'string' || typeof b.name !== 'string' || typeof b.training !== 'object' || !Array.isArray(b.compiled) || typeof b.sha256 !== 'string') fail('fields are missing or of the wrong type');
+  const { sha256, ...body } = b as Bundle;
+  if (digest(body) !== sha256) fail('it was changed after kiln compile wrote it (its SHA-256 does not match)');
+  // The checksum guards against edits, the verifier against a kiln that wrote a wrong program.
+  for (const c of body.compiled) {
+    for (const [key, p] of Object.entries(c.programs)) {
+      let problems: string[];
+      try {
+        problems = verifyProgram(p, c.target);
+      } catch (e) {
+        problems = [`it is malformed (${(e as Error).message})`];
+      }
+      if (problems.length > 0) fail(`its ${key} program for ${c.target.name} does not verify: ${problems[0]}`);
+    }
+  }
   return b as Bundle;
 }

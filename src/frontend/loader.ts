@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, extname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as api from './api.ts';
+import { underTimeLimit } from './time-limit.ts';
 import { KilnError, type SourceLoc } from '../ir/errors.ts';
 import { Module } from './module.ts';
 import type { Precompiled } from './bundle.ts';
@@ -69,7 +70,7 @@ function instantiate(exports: Record<string, unknown>, file: string, code: strin
   }
   const create = () => {
     try {
-      return new (Ctor as new () => Module)();
+      return underTimeLimit(`constructing ${Ctor.name}`, at, () => new (Ctor as new () => Module)());
     } catch (e) {
       if (e instanceof KilnError) throw e;
       throw new KilnError('model-error', `constructing ${Ctor.name} failed: ${(e as Error).message}`, callerLoc((e as Error).stack) ?? at, 'fix the model code at this line');

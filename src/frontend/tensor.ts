@@ -96,12 +96,37 @@ export class Tensor {
 
   /** Tensor values are not known while tracing; reading them is a model error. */
   item(): never {
-    return fail('item() reads a tensor value, which is unknown while kiln traces a static graph', 'compute with tensor ops instead of reading values in forward()');
+    return readsValue('item()');
   }
 
-  toString(): string {
+  // Every way JavaScript turns an object into a number, string or JSON: `Number(x)`, `+x`,
+  // `x > 0`, `${x}`, `'' + x`, `JSON.stringify(x)`. Each would give NaN or a fixed string, and the
+  // branch it decides would be baked into the graph without a word; the linter cannot see them
+  // all (an `any` in between hides the tensor), so the tensor refuses at run time.
+  [Symbol.toPrimitive](hint: string): never {
+    return readsValue(hint === 'string' ? 'converting it to a string (a template string or String(x))' : 'converting it to a number (Number(x), +x, or a comparison such as x > 0)');
+  }
+
+  valueOf(): never {
+    return readsValue('valueOf()');
+  }
+
+  toString(): never {
+    return readsValue('toString()');
+  }
+
+  toJSON(): never {
+    return readsValue('JSON.stringify');
+  }
+
+  /** What console.log shows: the shape, which is known while tracing. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
     return `Tensor(${fmtShape(this.shape)})`;
   }
+}
+
+function readsValue(how: string): never {
+  throw new KilnError('tensor-value', `${how} reads a tensor's value, which is unknown while kiln traces a static graph`, callerLoc(), 'compute with tensor ops instead of reading values in forward() (x.shape and x.size() are known)');
 }
 
 Object.assign(Tensor.prototype, tableMethods());

@@ -3,6 +3,7 @@ import type { Graph } from '../ir/graph.ts';
 import { assignPaths, type Module } from './module.ts';
 import { callerLoc } from './source-loc.ts';
 import { Tensor } from './tensor.ts';
+import { underTimeLimit } from './time-limit.ts';
 import { Tracer, withTracer, type Mode } from './tracer.ts';
 
 export interface TraceOptions {
@@ -25,7 +26,7 @@ export function trace(model: Module, opts: TraceOptions): Graph {
   const x = tracer.wrap(tracer.b.op('input', [], { name: 'x', shape: [opts.batchSize, ...opts.input] }));
   const out = withTracer(tracer, () => {
     try {
-      return model.forward(x);
+      return underTimeLimit(`${model.constructor.name}.forward()`, model.loc, () => model.forward(x));
     } catch (e) {
       if (e instanceof KilnError) throw e;
       // A bug in the model's own code: report it at the model line that raised it.

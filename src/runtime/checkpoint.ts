@@ -56,8 +56,11 @@ export function weightsBytes(backend: Backend, names: readonly string[]): Uint8A
 }
 
 /** Loads a state_dict (kiln's or PyTorch's) into the backend; names and shapes must match exactly. */
+/** The model's weights from a weights file, or from a checkpoint (whose optimizer state is left aside). */
 export function restoreWeights(bytes: Uint8Array, file: string, backend: Backend, names: readonly string[]): void {
-  restore(file, decodeSafetensors(bytes, file).tensors, backend, names);
+  const st = decodeSafetensors(bytes, file);
+  const tensors = st.metadata[META_KEY] ? Object.fromEntries(Object.entries(st.tensors).filter(([n]) => names.includes(n))) : st.tensors;
+  restore(file, tensors, backend, names);
 }
 
 function snapshot(backend: Backend, names: readonly string[]): Record<string, Tensor> {

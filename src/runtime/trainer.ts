@@ -1,3 +1,4 @@
+import { KilnError } from '../ir/errors.ts';
 import { syncState, type Backend, type StepResult } from './backend.ts';
 import type { TrainPosition } from './checkpoint.ts';
 import { fillBatch, type Dataset } from './data/dataset.ts';
@@ -143,7 +144,10 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
       for (const { labels: lab, r } of group) {
         const size = lab.length;
         images += size;
-        if (!Number.isFinite(r!.loss)) throw new Error(`the loss became ${r!.loss} at step ${pos.step}; lower the learning rate`);
+        if (!Number.isFinite(r!.loss)) {
+          // The user's run, not kiln, is what went wrong: an error of theirs, with what to try.
+          throw new KilnError('diverged', `the loss became ${r!.loss} at step ${pos.step} (epoch ${pos.epoch + 1}, batch ${pos.batch + 1}): training diverged`, undefined, pos.step === 0 ? 'the first step is already non-finite: check the initial weights (--init) and the input data, then the learning rate' : 'lower the learning rate (--lr), or add normalisation (batch norm) to the model');
+        }
         for (let i = 0; i < size; i++) if (argmax(r!.logits, i, numClasses) === lab[i]) correct++;
         lossSum += r!.loss * size;
         seen += size;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +44,23 @@ describe('kiln compile', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(fromBundle).toBe(readFileSync(join(dir, 'ts.jsonl'), 'utf8'));
     expect(fromBundle.trim().split('\n')).toHaveLength(3);
+  });
+
+  it('an edited bundle is refused: by its checksum, and by the verifier when the checksum was redone', () => {
+    const bundle = join(dir, 'cnn.kiln');
+    const b = JSON.parse(readFileSync(bundle, 'utf8')) as Record<string, unknown> & { code: string; compiled: { programs: Record<string, { kernels: unknown[] }> }[] };
+    const edited = join(dir, 'edited.kiln');
+    writeFileSync(edited, JSON.stringify({ ...b, code: b.code.replace('nn.Linear(', 'nn.Linear( ') }));
+    let r = kiln(['train', edited]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('edited.kiln is not a kiln bundle: it was changed after kiln compile wrote it (its SHA-256 does not match)');
+    // No kernels at all "trained" at loss 0 before the verifier ran on load.
+    b.compiled[0]!.programs['train/32']!.kernels = [];
+    const { sha256: _, ...body } = b;
+    writeFileSync(edited, JSON.stringify({ ...body, sha256: createHash('sha256').update(JSON.stringify(body)).digest('hex') }));
+    r = kiln(['train', edited]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/edited\.kiln is not a kiln bundle: its train\/32 program for wasm does not verify: .* should end the step as/);
   });
 
   it('a damaged bundle is named with what is wrong', () => {

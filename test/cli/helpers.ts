@@ -22,11 +22,16 @@ export function kilnAsync(args: string[], onLine: (line: string, kill: (sig: Nod
     const child = spawn(process.execPath, [join(process.cwd(), 'bin/kiln.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
+    const lines = (d: unknown) => {
+      for (const l of String(d).split('\n')) if (l) onLine(l, (sig) => child.kill(sig));
+    };
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      lines(d);
+    });
     child.stderr.on('data', (d) => {
-      const lines = String(d).split('\n');
       stderr += d;
-      for (const l of lines) if (l) onLine(l, (sig) => child.kill(sig));
+      lines(d);
     });
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });

@@ -68,7 +68,7 @@ describe('kiln compile --standalone', () => {
     expect(r.stderr).toMatch(/kiln: training SimpleCNN \(samples\/simple-cnn\.ts\) on mnist: 60,000 images, batch 64, 1 epoch, adam lr 0\.001, seed 0, backend wasm/);
     expect(r.stderr).toMatch(/kiln: wasm, 2 threads/);
     expect(r.stderr).toMatch(/kiln: loaded the train step \(batch 64 and 32\) and the eval step \(batch 1000\)/);
-    expect(r.stderr).toMatch(/test accuracy \d+\.\d\d%/);
+    expect(r.stdout).toMatch(/test accuracy \d+\.\d\d%/);
     const ref = join(dir, 'kiln.jsonl');
     const k = kiln(['train', 'samples/simple-cnn.ts', '--max-steps', '200', '--threads', '2', '--log', ref]);
     expect(k.code, k.stderr).toBe(0);
@@ -77,7 +77,7 @@ describe('kiln compile --standalone', () => {
     expect(a).toEqual(losses(ref));
     // The same lines as kiln train's, figures and all, bar the timings.
     const tail = (s: string) => s.split('\n').filter((l) => /^(Train Batch|Epoch|kiln: \d+ steps)/.test(l)).map((l) => l.replace(/in [\d.]+ s \([\d,]+ images\/s training\)|\([\d.]+ s\)$/, ''));
-    expect(tail(r.stderr)).toEqual(tail(k.stderr));
+    expect(tail(r.stdout)).toEqual(tail(k.stdout));
     expect(JSON.parse(readFileSync(join(away, 'm.json'), 'utf8'))).toMatchObject({ backend: 'wasm', steps: 200 });
   });
 

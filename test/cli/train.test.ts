@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readSafetensors } from '../../src/runtime/safetensors-file.ts';
 import { kiln, kilnAsync, miniMnist } from './helpers.ts';
@@ -14,9 +15,12 @@ describe('kiln train / eval on an IDX dataset folder', () => {
   it('trains, prints the textbook lines, writes weights, log and metrics; eval reads the weights back', () => {
     const r = kiln(['train', 'samples/simple-cnn.ts', '--data', data, '--batch-size', '32', '--save', out('w.safetensors'), '--log', out('log.jsonl'), '--metrics-json', out('m.json'), '--backend', 'reference']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/^Train Batch: 0, Loss: \d\.\d{4}$/m);
+    // Results on stdout (`kiln train ... > log` keeps them), progress and diagnostics on stderr.
+    expect(r.stdout).toMatch(/^Train Batch: 0, Loss: \d\.\d{4}$/m);
+    expect(r.stdout).toMatch(/^kiln: 8 steps in [\d.]+ s \([\d,]+ images\/s training\); test accuracy [\d.]+%, test loss [\d.]+$/m);
+    expect(r.stderr).not.toMatch(/Train Batch|Epoch 1/);
     expect(r.stderr).toMatch(/^kiln: compiled the train step \(batch 32\) and the eval step \(batch 100\) in \d+\.\d\d s$/m);
-    expect(r.stderr).toMatch(/Epoch 1: train loss [\d.]+, test loss [\d.]+, test accuracy [\d.]+% \([\d.]+ s\)/);
+    expect(r.stdout).toMatch(/Epoch 1: train loss [\d.]+, test loss [\d.]+, test accuracy [\d.]+% \([\d.]+ s\)/);
     const log = readFileSync(out('log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(log).toHaveLength(8);
     expect(Object.keys(log[0])).toEqual(['epoch', 'step', 'loss']);
@@ -51,9 +55,43 @@ describe('kiln train / eval on an IDX dataset folder', () => {
     expect(r.stderr).not.toMatch(/^\s+at /m);
   });
 
+  it('bad data: no test images, and one label past the model\'s classes, each named; no weights written', () => {
+    const empty = miniMnist(out('empty-test'), 64, 0);
+    let r = kiln(['train', 'samples/mlp.ts', '--data', empty, '--save', out('empty.safetensors')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error: .*t10k-images-idx3-ubyte.*: holds no images/);
+    expect(existsSync(out('empty.safetensors'))).toBe(false);
+    const twelve = miniMnist(out('label-12'), 64, 10);
+    const labels = join(twelve, 'train-labels-idx1-ubyte.gz');
+    const raw = gunzipSync(readFileSync(labels));
+    raw[8 + 5] = 12;
+    writeFileSync(labels, gzipSync(raw));
+    r = kiln(['train', 'samples/mlp.ts', '--data', twelve]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error: training label 12 at index 5 of .* is out of range for samples\/mlp\.ts, which outputs 10 classes \(labels 0\.\.9\)/);
+  });
+
   it('bad flags are named', () => {
     expect(kiln(['train', 'samples/mlp.ts', '--lr', 'fast']).stderr).toMatch(/--lr must be a non-negative number; got 'fast'/);
     expect(kiln(['train', 'samples/mlp.ts', '--optimizer', 'rmsprop']).stderr).toMatch(/--optimizer must be one of sgd, adam, adamw/);
+    expect(kiln(['train', 'samples/simple-cnn.ts', '--momentum', '0.9']).stderr).toContain("error: --momentum applies to SGD; this run's optimizer is adam");
+  });
+
+  it('a diverging run is the user\'s error, with the step and what to try', () => {
+    const r = kiln(['train', 'samples/mlp.ts', '--data', data, '--optimizer', 'sgd', '--lr', '1e12', '--log', out('diverged.jsonl')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error: the loss became (NaN|Infinity) at step \d+ \(epoch 1, batch \d+\): training diverged/);
+    expect(r.stderr).toContain('hint: lower the learning rate (--lr)');
+    expect(r.stderr).not.toContain('bug in kiln');
+  });
+
+  it('--threads: capped at the cores with a message, refused by backends without threads', () => {
+    const many = kiln(['train', 'samples/mlp.ts', '--data', data, '--max-steps', '1', '--threads', '1000']);
+    expect(many.code, many.stderr).toBe(0);
+    expect(many.stderr).toMatch(/--threads 1000 is more than this machine's \d+ cores; using \d+/);
+    const ref = kiln(['train', 'samples/mlp.ts', '--data', data, '--backend', 'reference', '--threads', '2']);
+    expect(ref.code).toBe(1);
+    expect(ref.stderr).toContain('error: --threads applies to the wasm backend, not reference');
   });
 
   it('a last batch that batch norm cannot train on (one example) fails before training', () => {
@@ -61,7 +99,7 @@ describe('kiln train / eval on an IDX dataset folder', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/samples\/lenet\.ts:\d+:\d+: the last batch of each epoch holds 1 of the 256 images \(batch 255\): BatchNorm1d 'bn3' expects more than 1 value per channel/);
     expect(r.stderr).toContain('hint: choose a --batch-size that leaves a last batch of 2 or more (e.g. 254)');
-    expect(r.stderr).not.toContain('Train Batch');
+    expect(r.stdout).not.toContain('Train Batch');
   });
 
   it('an output path that cannot be written fails before training, naming the flag', () => {
@@ -90,9 +128,15 @@ describe('kiln train / eval on an IDX dataset folder', () => {
     expect(r.code).toBe(130);
     expect(r.stderr).toMatch(/stopped at step \d+; checkpoint written to/);
     expect(existsSync(ckpt)).toBe(true);
-    const resumed = kiln(['train', 'samples/mlp.ts', '--data', data, '--batch-size', '16', '--resume', ckpt]);
+    const end = out('end.safetensors');
+    const resumed = kiln(['train', 'samples/mlp.ts', '--data', data, '--batch-size', '16', '--resume', ckpt, '--checkpoint', end]);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stderr).toMatch(/resuming from .* at step \d+/);
-    expect(resumed.stderr).toMatch(/16 steps in/);
+    expect(resumed.stdout).toMatch(/16 steps in/);
+    // A run with --checkpoint leaves one at its end, and eval reads a checkpoint's weights.
+    expect(resumed.stderr).toContain(`kiln: checkpoint written to ${end}`);
+    const ev = kiln(['eval', 'samples/mlp.ts', '--data', data, '--weights', end]);
+    expect(ev.code, ev.stderr).toBe(0);
+    expect(ev.stdout).toMatch(/accuracy \d+\.\d\d%/);
   });
 });

@@ -23,7 +23,7 @@ describe('kiln with the wasm backend', () => {
       const r = kiln(['train', 'samples/simple-cnn.ts', '--max-steps', '3', '--threads', threads]);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toMatch(/backend wasm/);
-      expect(r.stderr).toMatch(/3 steps in/);
+      expect(r.stdout).toMatch(/3 steps in/);
     }
     const bad = kiln(['train', 'samples/simple-cnn.ts', '--max-steps', '1', '--threads', '0']);
     expect(bad.code).toBe(1);

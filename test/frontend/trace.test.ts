@@ -61,8 +61,15 @@ describe('trace-time errors name the model line and the cause', () => {
     ['throws-in-forward', 'model-error', '8:23', 'forward failed: Cannot read properties of undefined'],
     ['endless-loop', 'trace', '8:40', 'forward recorded 20,000 ops without returning; does a loop in it never end?'],
     ['bad-training', 'training-options', '11:1', 'training: batchSize must be a positive integer, got 0'],
+    // Loops that make no tensors end at the model-code time limit (1 s here: KILN_MODEL_TIME_LIMIT_MS).
+    ['endless-js-loop', 'timeout', '', 'Net.forward() ran for more than 1 s; does a loop in it never end?'],
+    ['endless-constructor', 'timeout', '', 'constructing Net ran for more than 1 s; does a loop in it never end?'],
+    // A tensor turned into a number or string behind an `any`, where the linter cannot see it.
+    ['number-of-tensor', 'tensor-value', '8:9', "converting it to a number (Number(x), +x, or a comparison such as x > 0) reads a tensor's value"],
+    ['string-of-tensor', 'tensor-value', '8:17', "converting it to a string (a template string or String(x)) reads a tensor's value"],
   ])('%s', async (name, code, at, message) => {
-    const e = await traceError(fixture(name));
+    if (code === 'timeout') process.env.KILN_MODEL_TIME_LIMIT_MS = '1000';
+    const e = await traceError(fixture(name)).finally(() => delete process.env.KILN_MODEL_TIME_LIMIT_MS);
     expect(e.code).toBe(code);
     expect(e.message).toContain(message);
     if (at) expect(`${e.loc?.line}:${e.loc?.col}`).toBe(at);

@@ -71,6 +71,10 @@ function parseSplit(images: Uint8Array, labels: Uint8Array, imagesFile: string, 
 export function datasetFromBytes(name: string, files: DatasetFiles<Uint8Array>, fileNames: DatasetFiles<string>, opts: LoadOptions = {}, spec = name): Dataset {
   const train = parseSplit(files.trainImages, files.trainLabels, fileNames.trainImages, fileNames.trainLabels);
   const test = parseSplit(files.testImages, files.testLabels, fileNames.testImages, fileNames.testLabels);
+  // Zero images would train and evaluate to NaN averages, and write weights, without a word.
+  for (const [split, file] of [[train, fileNames.trainImages], [test, fileNames.testImages]] as const) {
+    if (split.split.count === 0) throw dataError(`${file}: holds no images`, 'a dataset needs at least one training and one test image');
+  }
   if (train.rows !== test.rows || train.cols !== test.cols) {
     throw dataError(`${fileNames.testImages}: images are ${test.rows}x${test.cols} but ${fileNames.trainImages} has ${train.rows}x${train.cols}`,
       'train and test images must have the same size');
