@@ -59,7 +59,7 @@ export async function irCommand(modelPath: string, flags: IrFlags): Promise<void
     text = graphPrinters[format]?.(graphFor(loaded, stage, opts));
   } else {
     const kernels = kernelStages(graphFor(loaded, step, opts), target);
-    if (stage === 'simplified') text = graphPrinters[format]?.(kernels.simplified);
+    if (stage === 'simplified') text = format === 'text' ? printText(kernels.simplified, `simplified ${step} graph`) : graphPrinters[format]?.(kernels.simplified);
     else if (stage === 'planned') {
       const p = planMemory(kernels.scheduled);
       text = format === 'text' ? printProgramText(p) : format === 'json' ? printProgramJson(p) : format === 'svg' ? printProgramSvg(p) : undefined;

@@ -101,7 +101,9 @@ export async function runTraining(run: TrainRun, flags: RunFlags): Promise<void>
   };
   process.on('SIGINT', onSigint);
   const progress = progressHooks(t.epochs);
-  const log = flags.log ? openSync(flags.log, 'w') : undefined;
+  // Opened at the first step's line: a run that fails before any step leaves no empty file.
+  let log: number | undefined;
+  const logLine = (line: string) => writeSync((log ??= openSync(flags.log!, 'w')), line);
   let result;
   try {
     result = await train(
@@ -116,7 +118,7 @@ export async function runTraining(run: TrainRun, flags: RunFlags): Promise<void>
         normalize: run.normalize,
         maxSteps,
         evalBatchSize: run.evalBatchSize,
-        log: log === undefined ? undefined : (line) => writeSync(log, line),
+        log: flags.log ? logLine : undefined,
         checkpoint: every && flags.checkpoint ? { every, save } : undefined,
       },
       { ...progress, stopRequested: () => stopping },

@@ -225,4 +225,11 @@ export function checkAgainst(path: string, tensors: Record<string, Tensor>, expe
     throw new KilnError('checkpoint', `${path}: checkpoint does not match the model (${problems.length} difference${problems.length > 1 ? 's' : ''}):\n    ${problems.join('\n    ')}`,
       undefined, 'load a checkpoint saved from this model, or change the model to match the checkpoint');
   }
+  // Weights that are already NaN or infinite would train to a NaN loss at step 0 and look like
+  // divergence; name the first bad value instead.
+  for (const e of expected) {
+    const data = tensors[e.name]!.data;
+    const at = data.findIndex((v) => !Number.isFinite(v));
+    if (at >= 0) throw new KilnError('checkpoint', `${path}: ${e.name} holds ${data[at]} at element ${at}: the weights are not finite`, undefined, 'these weights come from a run that diverged or a broken file; load others');
+  }
 }

@@ -54,6 +54,7 @@ export interface TrainResult {
   position: TrainPosition;
   interrupted: boolean;
   steps: number;
+  /** Epochs trained in, the last one possibly partial (--max-steps): what the `Epoch N` lines counted. */
   epochs: number;
   trainLoss: number;
   testLoss: number;
@@ -179,7 +180,7 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
     position: pos,
     interrupted,
     steps: pos.step,
-    epochs: pos.epoch,
+    epochs: pos.epoch + (pos.batch > 0 ? 1 : 0),
     ...result,
     imagesPerSec: trainMs ? images / (trainMs / 1000) : 0,
     seconds: (performance.now() - t0) / 1000,

@@ -49,7 +49,7 @@ describe('kiln ir: kernel stages', () => {
   });
 
   it('--stage simplified prints the cleaned graph; formats that do not apply name those that do', () => {
-    expect(kiln(['ir', 'samples/lenet.ts', '--stage', 'simplified', '--batch-size', '4']).stdout).toMatch(/^# train graph, batch 4/);
+    expect(kiln(['ir', 'samples/lenet.ts', '--stage', 'simplified', '--batch-size', '4']).stdout).toMatch(/^# simplified train graph, batch 4/);
     const r = kiln(['ir', 'samples/mlp.ts', '--stage', 'fused', '--format', 'svg']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/--format svg does not apply to --stage fused\n {2}hint: use one of text, json/);

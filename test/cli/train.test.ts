@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readSafetensors } from '../../src/runtime/safetensors-file.ts';
+import { readSafetensors, writeSafetensors } from '../../src/runtime/safetensors-file.ts';
 import { kiln, kilnAsync, miniMnist } from './helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kiln-cli-'));
@@ -34,6 +34,16 @@ describe('kiln train / eval on an IDX dataset folder', () => {
     expect(ev.code, ev.stderr).toBe(0);
     expect(ev.stdout).toContain(`accuracy ${(100 * m.testAccuracy).toFixed(2)}%`);
     expect(ev.stdout).toMatch(/confusion matrix/);
+  });
+
+  it('--init with NaN weights names the tensor and element; a run that fails before a step leaves no --log file', () => {
+    const w = readSafetensors(out('w.safetensors'));
+    w.tensors['fc1.bias']!.data[3] = NaN;
+    writeSafetensors(out('nan.safetensors'), w.tensors);
+    const r = kiln(['train', 'samples/simple-cnn.ts', '--data', data, '--init', out('nan.safetensors'), '--log', out('early.jsonl')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('nan.safetensors: fc1.bias holds NaN at element 3: the weights are not finite');
+    expect(existsSync(out('early.jsonl'))).toBe(false);
   });
 
   it('--init with weights of another shape lists the differences', () => {
@@ -86,8 +96,10 @@ describe('kiln train / eval on an IDX dataset folder', () => {
   });
 
   it('--threads: capped at the cores with a message, refused by backends without threads', () => {
-    const many = kiln(['train', 'samples/mlp.ts', '--data', data, '--max-steps', '1', '--threads', '1000']);
+    const many = kiln(['train', 'samples/mlp.ts', '--data', data, '--max-steps', '1', '--threads', '1000', '--metrics-json', out('one-step.json')]);
     expect(many.code, many.stderr).toBe(0);
+    // A run cut short by --max-steps trained in one epoch, as its `Epoch 1` line says.
+    expect(JSON.parse(readFileSync(out('one-step.json'), 'utf8'))).toMatchObject({ steps: 1, epochs: 1 });
     expect(many.stderr).toMatch(/--threads 1000 is more than this machine's \d+ cores; using \d+/);
     const ref = kiln(['train', 'samples/mlp.ts', '--data', data, '--backend', 'reference', '--threads', '2']);
     expect(ref.code).toBe(1);

@@ -15,8 +15,8 @@ function nodeLine(n: Node): string {
 }
 
 /** One line per node, grouped by phase, then what a step reads, writes and costs. */
-export function printText(g: Graph): string {
-  const out: string[] = [`# ${g.stage} graph, batch ${g.batchSize}`];
+export function printText(g: Graph, title = `${g.stage} graph`): string {
+  const out: string[] = [`# ${title}, batch ${g.batchSize}`];
   let phase = '';
   for (const n of g.nodes) {
     if (n.phase !== phase) {
