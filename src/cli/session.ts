@@ -128,6 +128,21 @@ function suggestBatch(count: number, batchSize: number): number {
 /** The textbook's test loader batch: every evaluation step runs at this size. */
 export const EVAL_BATCH = 1000;
 
+/** What any backend holds at most: WebAssembly's 4 GiB memory, and the typed arrays a host allocates the state in. */
+const MAX_STATE_BYTES = 4 * 2 ** 30;
+
+/**
+ * A model whose parameters, buffers and optimizer state cannot be held at all is the user's
+ * problem to hear about before anything is allocated (a 10^10-parameter Linear otherwise ended in
+ * "Invalid typed array length", reported as a kiln bug).
+ */
+function checkStateFits(loaded: LoadedModel, first: Graph): void {
+  const bytes = first.state.reduce((a, s) => a + 4 * s.shape.reduce((p, d) => p * d, 1), 0);
+  if (bytes <= MAX_STATE_BYTES) return;
+  const params = first.state.filter((s) => s.kind === 'param').reduce((a, s) => a + s.shape.reduce((p, d) => p * d, 1), 0);
+  throw new KilnError('resources', `${loaded.file}: ${params.toLocaleString('en-US')} parameters with their optimizer state need ${(bytes / 2 ** 30).toFixed(1)} GiB; kiln holds at most 4 GiB (WebAssembly's memory limit)`, undefined, 'make the model smaller (fewer features or channels in its largest layers)');
+}
+
 /** Fails, naming the mismatch, unless the model takes the data's images and outputs its classes, and its epoch's short last batch traces. */
 export function checkModelFitsData(loaded: LoadedModel, first: Graph, data: Dataset, steps: StepSource, batchSize: number): void {
   traceLastBatch(steps, data.train.count, batchSize);
@@ -176,6 +191,7 @@ export async function openSession(modelPath: string, flags: SessionFlags): Promi
   });
   const first = steps.train(training.batchSize);
   checkModelFitsData(loaded, first, data, steps, training.batchSize);
+  checkStateFits(loaded, first);
   // Every backend, the reference included, runs the compiled Program.
   const initial = initialState(first.state, training.seed);
   const lower = lowerFor(loaded, training);

@@ -95,6 +95,13 @@ describe('kiln train / eval on an IDX dataset folder', () => {
     expect(r.stderr).not.toContain('bug in kiln');
   });
 
+  it('a model too large for any backend is the user\'s error, before anything is allocated', () => {
+    const r = kiln(['train', 'test/fixtures/models/huge-linear.ts', '--data', data]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error: test\/fixtures\/models\/huge-linear\.ts: 10,000,107,850 parameters with their optimizer state need [\d.]+ GiB; kiln holds at most 4 GiB/);
+    expect(r.stderr).not.toContain('bug in kiln');
+  });
+
   it('--threads: capped at the cores with a message, refused by backends without threads', () => {
     const many = kiln(['train', 'samples/mlp.ts', '--data', data, '--max-steps', '1', '--threads', '1000', '--metrics-json', out('one-step.json')]);
     expect(many.code, many.stderr).toBe(0);
