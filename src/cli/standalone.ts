@@ -56,7 +56,7 @@ function idxBytes(dims: number[], data: Uint8Array): Uint8Array {
 }
 
 function splitFiles(s: Split, shape: readonly number[]): [Uint8Array, Uint8Array] {
-  return [idxBytes([s.count, shape[1]!, shape[2]!], s.images), idxBytes([s.count], s.labels)];
+  return [idxBytes([s.count, ...(shape[0] === 1 ? shape.slice(1) : shape)], s.images), idxBytes([s.count], s.labels)];
 }
 
 const sha256 = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');

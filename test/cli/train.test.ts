@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -93,6 +93,27 @@ describe('kiln train / eval on an IDX dataset folder', () => {
     expect(r.stderr).toMatch(/error: the loss became (NaN|Infinity) at step \d+ \(epoch 1, batch \d+\): training diverged/);
     expect(r.stderr).toContain('hint: lower the learning rate (--lr)');
     expect(r.stderr).not.toContain('bug in kiln');
+  });
+
+  it('colour images: a 4-d IDX file [N, 3, H, W] trains a model of 3-channel inputs', () => {
+    const colour = out('colour');
+    mkdirSync(colour);
+    const file = (name: string, magic: number, dims: number[], n: number, value: (i: number) => number) => {
+      const head = Buffer.alloc(4 + 4 * dims.length);
+      head.writeUInt32BE(magic, 0);
+      dims.forEach((d, i) => head.writeUInt32BE(d, 4 + 4 * i));
+      writeFileSync(join(colour, `${name}.gz`), gzipSync(Buffer.concat([head, Buffer.from(Array.from({ length: n }, (_, i) => value(i)))])));
+    };
+    for (const [split, count] of [['train', 12], ['t10k', 5]] as const) {
+      file(`${split}-images-idx3-ubyte`, 0x804, [count, 3, 8, 8], count * 192, (i) => (i * 37) % 256);
+      file(`${split}-labels-idx1-ubyte`, 0x801, [count], count, (i) => i % 10);
+    }
+    const r = kiln(['train', 'test/fixtures/models/colour-mlp.ts', '--data', colour, '--backend', 'reference']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/kiln: 3 steps in/);
+    const gray = kiln(['train', 'samples/mlp.ts', '--data', colour]);
+    expect(gray.code).toBe(1);
+    expect(gray.stderr).toContain('samples/mlp.ts expects inputs of shape [1, 28, 28] but colour has images of shape [3, 8, 8]');
   });
 
   it('a model too large for any backend is the user\'s error, before anything is allocated', () => {

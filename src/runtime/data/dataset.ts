@@ -10,7 +10,7 @@ import { KilnError } from '../../ir/errors.ts';
 import { checkLabels, idxImages, idxLabels, labelRange } from './idx.ts';
 
 export interface Split {
-  /** Raw pixels, count*H*W, row-major, one channel. */
+  /** Raw pixels, count*C*H*W, row-major (CHW per image). */
   images: Uint8Array;
   labels: Uint8Array;
   count: number;
@@ -21,7 +21,8 @@ export interface Dataset {
   train: Split;
   test: Split;
   numClasses: number;
-  imageShape: [1, number, number];
+  /** One image's shape, [channels, rows, cols]. */
+  imageShape: [number, number, number];
   /** [mean, std] for fillBatch: the option given to loadDataset, else MNIST's. */
   normalize: [number, number];
 }
@@ -53,14 +54,14 @@ export function dataError(message: string, hint: string): KilnError {
   return new KilnError('data', message, undefined, hint);
 }
 
-function parseSplit(images: Uint8Array, labels: Uint8Array, imagesFile: string, labelsFile: string): { split: Split; rows: number; cols: number } {
+function parseSplit(images: Uint8Array, labels: Uint8Array, imagesFile: string, labelsFile: string): { split: Split; shape: [number, number, number] } {
   const img = idxImages(images, imagesFile);
   const lab = idxLabels(labels, labelsFile);
   if (lab.length !== img.count) {
     throw dataError(`${labelsFile}: has ${lab.length} labels but ${imagesFile} has ${img.count} images`,
       'the images and labels files must come from the same split (train-* with train-*, t10k-* with t10k-*)');
   }
-  return { split: { images: img.images, labels: lab, count: img.count }, rows: img.rows, cols: img.cols };
+  return { split: { images: img.images, labels: lab, count: img.count }, shape: [img.channels, img.rows, img.cols] };
 }
 
 /**
@@ -75,8 +76,8 @@ export function datasetFromBytes(name: string, files: DatasetFiles<Uint8Array>, 
   for (const [split, file] of [[train, fileNames.trainImages], [test, fileNames.testImages]] as const) {
     if (split.split.count === 0) throw dataError(`${file}: holds no images`, 'a dataset needs at least one training and one test image');
   }
-  if (train.rows !== test.rows || train.cols !== test.cols) {
-    throw dataError(`${fileNames.testImages}: images are ${test.rows}x${test.cols} but ${fileNames.trainImages} has ${train.rows}x${train.cols}`,
+  if (train.shape.join() !== test.shape.join()) {
+    throw dataError(`${fileNames.testImages}: images are ${test.shape.join('x')} but ${fileNames.trainImages} has ${train.shape.join('x')}`,
       'train and test images must have the same size');
   }
   let numClasses = opts.numClasses;
@@ -100,7 +101,7 @@ export function datasetFromBytes(name: string, files: DatasetFiles<Uint8Array>, 
     train: train.split,
     test: test.split,
     numClasses,
-    imageShape: [1, train.rows, train.cols],
+    imageShape: train.shape,
     normalize: [normalize[0], normalize[1]],
   };
 }

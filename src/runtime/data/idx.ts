@@ -112,23 +112,27 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
 }
 
 export interface IdxImages {
-  /** Raw pixels, count*rows*cols, row-major. */
+  /** Raw pixels, count*channels*rows*cols, row-major (CHW per image). */
   images: Uint8Array;
   count: number;
+  channels: number;
   rows: number;
   cols: number;
 }
 
-/** An images file's (decompressed) bytes: u8, 3-d [count, rows, cols] (magic 0x00000803). */
+/**
+ * An images file's (decompressed) bytes: u8, 3-d [count, rows, cols] (magic 0x00000803, MNIST's)
+ * or 4-d [count, channels, rows, cols] (magic 0x00000804: colour images, CHW as PyTorch's).
+ */
 export function idxImages(bytes: Uint8Array, file: string): IdxImages {
   const a = parseIdx(bytes, file);
-  if (a.dtype !== 'u8' || a.dims.length !== 3) {
-    idxFail(file, `expected u8 images with 3 dimensions [count, rows, cols] (magic ${hex(0x803)}), found ${a.dtype} with ${a.dims.length} dimension(s) [${a.dims.join(', ')}]`,
+  if (a.dtype !== 'u8' || (a.dims.length !== 3 && a.dims.length !== 4)) {
+    idxFail(file, `expected u8 images with 3 dimensions [count, rows, cols] (magic ${hex(0x803)}) or 4 [count, channels, rows, cols] (magic ${hex(0x804)}), found ${a.dtype} with ${a.dims.length} dimension(s) [${a.dims.join(', ')}]`,
       'is this a labels file? images files are named *-images-idx3-ubyte');
   }
-  const [count, rows, cols] = a.dims as [number, number, number];
-  if (rows === 0 || cols === 0) idxFail(file, `images have zero size ${rows}x${cols}`);
-  return { images: a.data as Uint8Array, count, rows, cols };
+  const [count, channels, rows, cols] = (a.dims.length === 3 ? [a.dims[0], 1, a.dims[1], a.dims[2]] : a.dims) as [number, number, number, number];
+  if (channels === 0 || rows === 0 || cols === 0) idxFail(file, `images have zero size ${channels}x${rows}x${cols}`);
+  return { images: a.data as Uint8Array, count, channels, rows, cols };
 }
 
 /** A labels file's (decompressed) bytes: u8, 1-d [count] (magic 0x00000801). */

@@ -60,13 +60,17 @@ describe('IDX reader', () => {
   it('rejects a labels file where images are expected, and vice versa', () => {
     const f = join(tmp, 'labels-idx1-ubyte');
     writeFileSync(f, idx(0x08, [3], Uint8Array.from([1, 2, 3])));
-    expect(thrown(() => readIdxImages(f)).message).toMatch(/expected u8 images with 3 dimensions.*found u8 with 1 dimension/);
+    expect(thrown(() => readIdxImages(f)).message).toMatch(/expected u8 images with 3 dimensions .* or 4 .*found u8 with 1 dimension/);
     expect(Array.from(readIdxLabels(f))).toEqual([1, 2, 3]);
   });
 
   it('parses images and labels from bytes, and tells gzip by its magic', () => {
     const bytes = idx(0x08, [1, 2, 2], Uint8Array.from([1, 2, 3, 4]));
-    expect(idxImages(bytes, 'page')).toEqual({ images: Uint8Array.from([1, 2, 3, 4]), count: 1, rows: 2, cols: 2 });
+    expect(idxImages(bytes, 'page')).toEqual({ images: Uint8Array.from([1, 2, 3, 4]), count: 1, channels: 1, rows: 2, cols: 2 });
+    // Colour images as [count, channels, rows, cols] (CHW, PyTorch's layout).
+    const colour = idx(0x08, [2, 3, 1, 2], Uint8Array.from({ length: 12 }, (_, i) => i));
+    expect(idxImages(colour, 'rgb')).toMatchObject({ count: 2, channels: 3, rows: 1, cols: 2 });
+    expect(thrown(() => idxImages(idx(0x08, [2, 0, 1, 2], new Uint8Array(0)), 'rgb')).message).toMatch(/images have zero size 0x1x2/);
     expect(thrown(() => idxLabels(bytes, 'picked-file')).message).toMatch(/^picked-file: expected u8 labels with 1 dimension/);
     expect(isGzip(gzipSync(bytes))).toBe(true);
     expect(isGzip(bytes)).toBe(false);
