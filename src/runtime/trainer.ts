@@ -43,6 +43,7 @@ export interface EpochInfo {
 }
 
 export interface TrainHooks {
+  /** `batches`: the batch this epoch ends at, the epoch's count or, under --max-steps, earlier (a progress bar's total). */
   onEpochStart?(epoch: number, batches: number, firstBatch: number): void;
   onStep?(s: StepInfo): void;
   onEpochEnd?(e: EpochInfo): void;
@@ -117,7 +118,7 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
   while (!done() && !interrupted) {
     const epochStart = performance.now();
     const order = epochOrder(split.count, pos.epoch, cfg.shuffle ? { seed: cfg.seed, initDraws: cfg.initDraws } : undefined);
-    hooks.onEpochStart?.(pos.epoch, batches, pos.batch);
+    hooks.onEpochStart?.(pos.epoch, cfg.maxSteps === undefined ? batches : Math.min(batches, pos.batch + cfg.maxSteps - pos.step), pos.batch);
     let lossSum = 0;
     let seen = 0;
     let correct = 0;

@@ -33,6 +33,15 @@ describe('trainer', () => {
     expect(Number.isFinite(r.testAccuracy) && Number.isFinite(r.testLoss)).toBe(true);
   });
 
+  it('tells each epoch where it ends: its batch count, or earlier under --max-steps', async () => {
+    const ends: [number, number, number][] = [];
+    await train(freshBackend(), data, { ...cfg, maxSteps: 7 }, { onEpochStart: (e, end, first) => ends.push([e, end, first]) });
+    expect(ends).toEqual([
+      [0, 5, 0],
+      [1, 2, 0],
+    ]);
+  });
+
   it.each([3, 5, 7])('a run interrupted after step %i and resumed from its checkpoint ends bitwise equal', async (stopAt) => {
     const full = freshBackend();
     await train(full, data, cfg);
