@@ -4,6 +4,7 @@ import { KilnError } from '../ir/errors.ts';
 import { BUNDLE_EXT, programKey, writeBundle, type Precompiled } from '../frontend/bundle.ts';
 import { loadModelFile } from '../frontend/loader.ts';
 import type { Program } from '../ir/program.ts';
+import { humanBytes } from '../ir/printer/program.ts';
 import { humanCount, summarize } from '../ir/printer/summary.ts';
 import { WASM_TARGET } from '../codegen/wasm-simd/target.ts';
 import { WEBGPU_PORTABLE } from '../codegen/wgsl/target.ts';
@@ -41,7 +42,7 @@ export async function compileCommand(modelPath: string, flags: CompileFlags): Pr
     const ps = compiled.map((c) => ((c.programs as Record<string, Program>)[programKey(stage, batch)] = compileProgram(graph, c.target)));
     const m = ps[0]!.memory;
     const kernels = ps.map((p, i) => `${p.kernels.length} ${i === 0 ? 'wasm' : 'webgpu'}`).join(' / ');
-    lines.push(`  ${stage.padEnd(5)} batch ${String(batch).padStart(4)}: ${kernels} kernels, ${humanCount(summarize(graph).flopsPerStep)}FLOP per step, arena ${(m.arenaBytes / 2 ** 20).toFixed(2)} MiB (naive ${(m.naiveBytes / 2 ** 20).toFixed(2)} MiB, lower bound ${(m.lowerBoundBytes / 2 ** 20).toFixed(2)} MiB)`);
+    lines.push(`  ${stage.padEnd(5)} batch ${String(batch).padStart(4)}: ${kernels} kernels, ${humanCount(summarize(graph).flopsPerStep)}FLOP per step, arena ${humanBytes(m.arenaBytes)} (naive ${humanBytes(m.naiveBytes)}, lower bound ${humanBytes(m.lowerBoundBytes)})`);
   }
   writeBundle(out, { format: 'kiln-bundle', version: 2, name: loaded.name, file: loaded.file, code: loaded.code, training, compiled });
   const size = statSync(out).size;

@@ -1,3 +1,4 @@
+import { humanBytes } from '../ir/printer/program.ts';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -100,7 +101,7 @@ export async function compileStandalone(modelPath: string, flags: StandaloneFlag
   const lines = shapes.map(([stage, b]) => {
     const per = targets.map((t) => {
       const p = programs.get(t)!.get(`${stage}/${b}`)!;
-      return `${t.name}: ${String(p.kernels.length).padStart(3)} kernels, arena ${(p.memory.arenaBytes / 2 ** 20).toFixed(2)} MiB`;
+      return `${t.name}: ${String(p.kernels.length).padStart(3)} kernels, arena ${humanBytes(p.memory.arenaBytes)}`;
     });
     return `  ${stage.padEnd(5)} batch ${String(b).padStart(4)}: ${humanCount(summarize(steps[stage](b)).flopsPerStep)}FLOP per step; ${per.join('; ')}`;
   });

@@ -20,6 +20,9 @@ describe('kiln compile', () => {
     expect(c.code, c.stderr).toBe(0);
     expect(c.stderr).toMatch(/train batch +32: 5 wasm \/ 6 webgpu kernels/);
     expect(c.stderr).toMatch(/eval +batch 1000: 2 wasm \/ 2 webgpu kernels/);
+    // The same arena figure, in the same unit, as `kiln ir` prints for the step.
+    const arena = /train batch +32: .* arena ([\d.]+ [kMG]?B)/.exec(c.stderr)?.[1];
+    expect(kiln(['ir', 'samples/simple-cnn.ts', '--stage', 'planned', '--batch-size', '32']).stdout).toContain(`memory:  arena ${arena} (`);
     const b = readBundle(bundle, 'cnn.kiln');
     expect(b.compiled.map((c) => [c.target.name, c.target.maxStorageBuffers, Object.keys(c.programs)])).toEqual([
       ['wasm', Infinity, ['train/32', 'eval/1000']],
