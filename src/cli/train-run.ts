@@ -136,7 +136,9 @@ export async function runTraining(run: TrainRun, flags: RunFlags): Promise<void>
     err.write(`kiln: stopped at step ${result.position.step}; checkpoint written to ${checkpointPath}\n  resume with: ${run.command} --resume ${checkpointPath}\n`);
     process.exitCode = 130;
   } else if (!Number.isNaN(result.testAccuracy)) {
-    process.stdout.write(`kiln: ${result.steps} step${result.steps === 1 ? '' : 's'} in ${result.seconds.toFixed(1)} s (${Math.round(result.imagesPerSec).toLocaleString('en-US')} images/s training); test accuracy ${(100 * result.testAccuracy).toFixed(2)}%, test loss ${result.testLoss.toFixed(4)}\n`);
+    // A resumed run says how many of the steps it ran itself: its time and images/s cover only those.
+    const own = start.step > 0 ? ` (${result.steps - start.step} in this run)` : '';
+    process.stdout.write(`kiln: ${result.steps} step${result.steps === 1 ? '' : 's'}${own} in ${result.seconds.toFixed(1)} s (${Math.round(result.imagesPerSec).toLocaleString('en-US')} images/s training); test accuracy ${(100 * result.testAccuracy).toFixed(2)}%, test loss ${result.testLoss.toFixed(4)}\n`);
   }
   if (flags.checkpoint && !result.interrupted) {
     // The run's end is a checkpoint too: --resume from it continues with the next epoch or step.

@@ -172,7 +172,7 @@ describe('kiln train / eval on an IDX dataset folder', () => {
     const resumed = kiln(['train', 'samples/mlp.ts', '--data', data, '--batch-size', '16', '--resume', ckpt, '--checkpoint', end]);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stderr).toMatch(/resuming from .* at step \d+/);
-    expect(resumed.stdout).toMatch(/16 steps in/);
+    expect(resumed.stdout).toMatch(/16 steps \(\d+ in this run\) in/);
     // A run with --checkpoint leaves one at its end, and eval reads a checkpoint's weights.
     expect(resumed.stderr).toContain(`kiln: checkpoint written to ${end}`);
     const ev = kiln(['eval', 'samples/mlp.ts', '--data', data, '--weights', end]);
