@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -64,6 +64,17 @@ describe('kiln compile', () => {
     r = kiln(['train', edited]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/edited\.kiln is not a kiln bundle: its train\/32 program for wasm does not verify: .* should end the step as/);
+  });
+
+  it('a step too large for WebAssembly memory is refused at compile time, with a batch size that fits', () => {
+    const big = join(dir, 'big.kiln');
+    const r = kiln(['compile', 'samples/simple-cnn.ts', '--batch-size', '100000', '-o', big]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error: samples\/simple-cnn\.ts: the train step at batch 100000 needs [\d.]+ GiB \(arena [\d.]+ GiB, weights and optimizer state [\d.]+ GiB\); WebAssembly memory is at most 4 GiB/);
+    const fits = Number(/use --batch-size (\d+) or less/.exec(r.stderr)?.[1]);
+    expect(fits).toBeGreaterThan(1000);
+    expect(existsSync(big)).toBe(false);
+    expect(kiln(['compile', 'samples/simple-cnn.ts', '--batch-size', String(fits), '-o', big]).code).toBe(0);
   });
 
   it('a damaged bundle is named with what is wrong', () => {
