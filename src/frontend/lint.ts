@@ -2,20 +2,22 @@
 // report late and badly (or not at all) are caught here with a place and a hint.
 //
 // Types: the model is type-checked against this repo's own api.ts ('kiln' is mapped to it with
-// `paths`). No standard lib: the default one for ES2022 pulls in the DOM (~600 ms to load) and
-// even lib.es5.d.ts cost ~90 ms of a ~350 ms lint; MINI_LIB below declares the few globals the
-// checker insists on and the utility types an API is likely to use. Anything else from the lib
-// comes out as an error type, which is harmless here: only Tensor has to resolve. Where 'kiln'
-// does not resolve (no api.ts, or no Tensor export) a syntactic fallback decides what is a
-// tensor: annotations, `.forward()` results, `F.*` calls and tensor method calls. In typed mode
-// the fallback also covers expressions whose type is an error (a misspelled tensor method, say).
+// `paths`) and ES2022's standard library without the DOM (the DOM lib alone costs ~400 ms to
+// load; ES2022's costs ~200 ms, the price of reporting the checker's own errors: a model that
+// calls `xs.map` or `Math.sqrt` must type-check). The checker's errors are reported after kiln's
+// own findings, which say more about tracing (a tensor in an `if`, say). Where 'kiln' does not
+// resolve (no api.ts, or no Tensor export) a syntactic fallback decides what is a tensor:
+// annotations, `.forward()` results, `F.*` calls and tensor method calls, and the checker's
+// errors are not reported (without kiln's types they would be noise). In typed mode the fallback
+// also covers expressions whose type is an error.
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join, resolve as resolvePath } from 'node:path';
-import type { Project, ts as TS } from 'ts-morph';
+import { dirname, join, relative, resolve as resolvePath, sep } from 'node:path';
+import type { Project, SourceFile, ts as TS } from 'ts-morph';
 import { KilnError, type SourceLoc } from '../ir/errors.ts';
 import { F, nn } from './api.ts';
 import { closest } from './closest.ts';
+import { lintPassed, recordLintPass } from './lint-cache.ts';
 import { kilnRoot } from './source-loc.ts';
 
 /**
@@ -42,6 +44,8 @@ export interface LintOptions {
    * api.ts beside this file, if present.
    */
   api?: string | null;
+  /** A cache folder (lint-cache.ts): an unchanged file that passed before is not checked again. */
+  cache?: string | null;
 }
 
 /** Lints a model file on disk and throws the first problem found as a KilnError. */
@@ -52,28 +56,64 @@ export async function lintModelFile(path: string, options: LintOptions = {}): Pr
   } catch (e) {
     throw new KilnError('no-file', `cannot read the model file: ${(e as Error).message}`, undefined, 'check the path to the model file');
   }
-  const problems = await lintModelSource(path, text, options);
+  const abs = resolvePath(path);
+  const cacheKey = options.cache && options.api === undefined ? options.cache : null;
+  if (cacheKey && lintPassed(cacheKey, abs, text)) return;
+  const { problems, localFiles } = await lint(path, text, options);
   if (problems.length > 0) throw problems[0];
+  if (cacheKey) recordLintPass(cacheKey, abs, text, localFiles);
 }
 
 /**
  * All problems in a model's source, the most fundamental first: syntax errors (alone: nothing
- * else is reliable then), then a missing model class or forward, then the rest in source order.
- * `path` is used for locations and for resolving the file's own relative imports.
+ * else is reliable then), then a missing model class or forward, then kiln's own findings in
+ * source order, then the type checker's errors. `path` is used for locations and for resolving
+ * the file's own relative imports.
  */
 export async function lintModelSource(path: string, text: string, options: LintOptions = {}): Promise<KilnError[]> {
+  return (await lint(path, text, options)).problems;
+}
+
+async function lint(path: string, text: string, options: LintOptions): Promise<{ problems: KilnError[]; localFiles: string[] }> {
   const { ts } = await import('ts-morph');
   const api = options.api === undefined ? (existsSync(DEFAULT_API) ? DEFAULT_API : null) : options.api;
   const project = await projectFor(api);
   const source = project.createSourceFile(resolvePath(path), text, { overwrite: true });
+  let local: SourceFile[] = [];
   try {
-    return check(ts, source.compilerNode, project.getProgram().compilerObject, path, api !== null);
+    const program = project.getProgram().compilerObject;
+    local = importedUserFiles(source);
+    const model = source.compilerNode;
+    return { problems: check(ts, model, [model, ...local.map((f) => f.compilerNode)], program, path, api !== null), localFiles: local.map((f) => f.getFilePath()) };
   } finally {
-    project.removeSourceFile(source);
+    // The files the model imports leave the long-lived project with it: kept, the next lint
+    // would see their old text, not the user's edits.
+    for (const f of [source, ...local]) project.removeSourceFile(f);
   }
 }
 
-function check(ts: typeof TS, sf: TS.SourceFile, program: TS.Program, path: string, typed: boolean): KilnError[] {
+/** The user's files that `model` imports, directly or through each other. */
+function importedUserFiles(model: SourceFile): SourceFile[] {
+  const seen = new Set<SourceFile>([model]);
+  const todo = [model];
+  for (let f = todo.pop(); f; f = todo.pop()) {
+    for (const g of f.getReferencedSourceFiles()) {
+      if (!seen.has(g) && isUserFile(g.getFilePath())) {
+        seen.add(g);
+        todo.push(g);
+      }
+    }
+  }
+  seen.delete(model);
+  return [...seen];
+}
+
+/** A file of the user's: not kiln's, not a package's, not a lib. */
+function isUserFile(name: string): boolean {
+  return !/\.d\.[cm]?ts$/.test(name) && !name.startsWith(join(kilnRoot, 'src') + sep) && !name.includes(`${sep}node_modules${sep}`) && !name.startsWith('/__kiln_lint__/');
+}
+
+function check(ts: typeof TS, sf: TS.SourceFile, local: TS.SourceFile[], program: TS.Program, path: string, typed: boolean): KilnError[] {
   const at = (node: TS.Node | number): SourceLoc => {
     const pos = typeof node === 'number' ? node : node.getStart(sf);
     const lc = sf.getLineAndCharacterOfPosition(pos);
@@ -87,7 +127,45 @@ function check(ts: typeof TS, sf: TS.SourceFile, program: TS.Program, path: stri
         new KilnError('syntax', `syntax error: ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`, at(d.start ?? 0), 'fix the TypeScript syntax; kiln can only compile a model file that parses'),
     );
   }
-  return new Checker(ts, sf, program.getTypeChecker(), typed, at).run();
+  const own = new Checker(ts, sf, program.getTypeChecker(), typed, at).run();
+  return typed ? [...own, ...typeErrors(ts, program, sf, local, path, own)] : own;
+}
+
+/**
+ * The checker's errors in the model file and in the local files it imports, each at its line.
+ * A line kiln already reported is skipped: its own message says more. Imports of packages other
+ * than kiln that have no types are not errors here (the bundler resolves them at run time).
+ */
+function typeErrors(ts: typeof TS, program: TS.Program, model: TS.SourceFile, local: TS.SourceFile[], path: string, own: KilnError[]): KilnError[] {
+  const reported = new Set(own.map((p) => p.loc?.line));
+  const modelDir = dirname(model.fileName);
+  const out: KilnError[] = [];
+  for (const f of local) {
+    const name = f === model ? path : relative(process.cwd(), f.fileName) || relative(modelDir, f.fileName);
+    for (const d of program.getSemanticDiagnostics(f)) {
+      if (d.category !== ts.DiagnosticCategory.Error || d.start === undefined) continue;
+      if (UNTYPED_IMPORT_CODES.has(d.code) && !isLocalOrKilnImport(f.text, d.start)) continue;
+      const lc = f.getLineAndCharacterOfPosition(d.start);
+      if (f === model && reported.has(lc.line + 1)) continue;
+      out.push(
+        new KilnError(
+          'type-error',
+          `type error: ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`,
+          { file: name, line: lc.line + 1, col: lc.character + 1 },
+          'fix the type error: kiln checks model files with the TypeScript compiler against its API (a line that is meant to be so can say `// @ts-expect-error` above it)',
+        ),
+      );
+    }
+  }
+  return out;
+}
+
+/** "Cannot find module" and "could not find a declaration file for module". */
+const UNTYPED_IMPORT_CODES = new Set([2307, 7016]);
+
+function isLocalOrKilnImport(text: string, start: number): boolean {
+  const spec = /^['"]([^'"]*)['"]/.exec(text.slice(start))?.[1] ?? '';
+  return spec === 'kiln' || spec.startsWith('.') || spec.startsWith('/');
 }
 
 // One Project per api path, kept for the process: lib and api files are parsed once, so a second
@@ -107,14 +185,14 @@ function projectFor(api: string | null): Promise<Project> {
           strict: true,
           noEmit: true,
           skipLibCheck: true,
-          noLib: true,
+          lib: ['lib.es2022.d.ts'],
           types: [],
           ...(api ? { paths: { kiln: [api] } } : {}),
         },
         skipAddingFilesFromTsConfig: true,
         skipFileDependencyResolution: true,
       });
-      project.createSourceFile(MINI_LIB_PATH, MINI_LIB);
+      project.createSourceFile(GLOBALS_PATH, GLOBALS);
       return project;
     });
     projects.set(api, p);
@@ -122,31 +200,11 @@ function projectFor(api: string | null): Promise<Project> {
   return p;
 }
 
-const MINI_LIB_PATH = '/__kiln_lint__/lib.d.ts';
-const MINI_LIB = `
-interface Array<T> { length: number; [n: number]: T; }
-interface ReadonlyArray<T> { readonly length: number; readonly [n: number]: T; }
-interface Boolean {}
-interface Function {}
-interface CallableFunction extends Function {}
-interface NewableFunction extends Function {}
-interface IArguments {}
-interface Number {}
-interface Object {}
-interface RegExp {}
-interface String { readonly length: number; }
-type Partial<T> = { [P in keyof T]?: T[P] };
-type Required<T> = { [P in keyof T]-?: T[P] };
-type Readonly<T> = { readonly [P in keyof T]: T[P] };
-type Pick<T, K extends keyof T> = { [P in K]: T[P] };
-type Record<K extends keyof any, T> = { [P in K]: T };
-type Exclude<T, U> = T extends U ? never : T;
-type Extract<T, U> = T extends U ? T : never;
-type Omit<T, K extends keyof any> = Pick<T, Exclude<keyof T, K>>;
-type NonNullable<T> = T & {};
-type Parameters<T extends (...args: any) => any> = T extends (...args: infer P) => any ? P : never;
-type ReturnType<T extends (...args: any) => any> = T extends (...args: any) => infer R ? R : any;
-type InstanceType<T extends abstract new (...args: any) => any> = T extends abstract new (...args: any) => infer R ? R : any;
+// What a model may use from the host beside ES2022: printing while it is built or traced.
+const GLOBALS_PATH = '/__kiln_lint__/globals.d.ts';
+const GLOBALS = `
+interface Console { log(...data: any[]): void; info(...data: any[]): void; warn(...data: any[]): void; error(...data: any[]): void; debug(...data: any[]): void; table(data: any): void; }
+declare var console: Console;
 `;
 
 type ClassNode = TS.ClassDeclaration | TS.ClassExpression;

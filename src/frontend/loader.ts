@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, extname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as api from './api.ts';
+import { kilnCacheDir } from './lint-cache.ts';
 import { underTimeLimit } from './time-limit.ts';
 import { KilnError, type SourceLoc } from '../ir/errors.ts';
 import { Module } from './module.ts';
@@ -36,6 +37,8 @@ export interface LoadedModel {
 export interface LoadOptions {
   /** Run the ts-morph checks first (default true). */
   lint?: boolean;
+  /** Skip the checks for a file that passed them unchanged before (lint-cache.ts); default: the user's cache folder. */
+  lintCache?: string | null;
 }
 
 /** Loads a model file (.ts, .js) or a bundle written by `kiln compile` (.kiln). */
@@ -55,7 +58,7 @@ export async function loadModelFile(path: string, opts: LoadOptions = {}): Promi
   }
   if (opts.lint !== false) {
     const { lintModelFile } = await import('./lint.ts');
-    await lintModelFile(file);
+    await lintModelFile(file, { cache: opts.lintCache === undefined ? kilnCacheDir() : opts.lintCache });
   }
   const code = await bundleModel(abs, file);
   const at: SourceLoc = { file, line: 1, col: 1 };

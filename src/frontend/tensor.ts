@@ -51,8 +51,11 @@ export class Tensor {
     return this.shape.length;
   }
 
+  /** PyTorch's `size()`: the shape, or with a dimension (negative counts from the end) its extent. */
+  size(): number[];
+  size(dim: number): number;
   size(dim?: number): number | number[] {
-    return dim === undefined ? this.shape : this.shape[normDim(this.shape, dim, 'size')]!;
+    return dim === undefined ? [...this.shape] : this.shape[normDim(this.shape, dim, 'size')]!;
   }
 
   numel(): number {

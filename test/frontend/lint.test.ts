@@ -1,3 +1,6 @@
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { KilnError } from '../../src/ir/errors.ts';
@@ -180,5 +183,68 @@ describe('known names and suggestions', () => {
 
   it('reports a missing file as a KilnError', async () => {
     expect((await lintError('/nonexistent/model.ts'))?.code).toBe('no-file');
+  });
+});
+
+describe('type errors from the TypeScript checker', () => {
+  it('reports a type error at its line, after kiln’s own findings, and stops there', async () => {
+    const src = model('    const n: number = x;\n    if (x) return x;\n    return x.relu(n);');
+    const found = await lintModelSource('/virtual/model.ts', src);
+    expect(found.map((e) => `${e.code}@${e.loc!.line}:${e.loc!.col}`)).toEqual(['tensor-control-flow@6:9', 'type-error@5:11', 'type-error@7:14']);
+    expect(found[1]!.message).toBe("type error: Type 'Tensor' is not assignable to type 'number'.");
+    expect(found[1]!.hint).toContain('@ts-expect-error');
+  });
+
+  it('accepts the standard library, console and untyped packages, and honours @ts-expect-error', async () => {
+    const src = model(
+      [
+        '    const k = Math.sqrt(16);',
+        '    const sizes = [1, 2].map((d) => x.size(d)).filter((s) => s > k);',
+        '    console.log(`shape ${x.shape.join("x")}`, sizes);',
+        '    // @ts-expect-error: deliberate',
+        '    const s: string = 3;',
+        '    return x;',
+      ].join('\n'),
+    );
+    expect(await problems(`import { helper } from 'some-untyped-package';\n${src}`)).toEqual([]);
+  });
+
+  it('reports errors in local files the model imports, located in that file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kiln-lint-'));
+    try {
+      writeFileSync(join(dir, 'blocks.ts'), "import { type Tensor } from 'kiln';\nexport function twice(x: Tensor): number {\n  return x.add(x);\n}\n");
+      const found = await lintModelSource(join(dir, 'model.ts'), `import { twice } from './blocks.ts';\n${model('    twice(x);\n    return x;')}`);
+      expect(found).toHaveLength(1);
+      expect(found[0]!.loc).toEqual({ file: relative(process.cwd(), join(dir, 'blocks.ts')), line: 3, col: 3 });
+      expect(found[0]!.message).toBe("type error: Type 'Tensor' is not assignable to type 'number'.");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('lint cache', () => {
+  it('skips an unchanged file that passed, re-checks when it or a local import changes, never stores a failure', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kiln-lint-cache-'));
+    const cache = join(dir, 'cache');
+    const file = join(dir, 'model.ts');
+    const entries = (): number => (existsSync(join(cache, 'lint')) ? readdirSync(join(cache, 'lint')).length : 0);
+    try {
+      writeFileSync(join(dir, 'blocks.ts'), "import { type Tensor } from 'kiln';\nexport function block(x: Tensor): Tensor {\n  return x.relu();\n}\n");
+      writeFileSync(file, `import { block } from './blocks.ts';\n${model('    return block(x);')}`);
+      await lintModelFile(file, { cache });
+      expect(entries()).toBe(1);
+      await lintModelFile(file, { cache });
+      expect(entries()).toBe(1);
+      // The model is unchanged but what it imports now has an error: the entry must not hide it.
+      writeFileSync(join(dir, 'blocks.ts'), "import { type Tensor } from 'kiln';\nexport function block(x: Tensor): Tensor {\n  return 1;\n}\n");
+      expect((await lintError(file, { cache }))?.code).toBe('type-error');
+      writeFileSync(file, `${model('    const n: number = x;\n    return x;')}`);
+      expect((await lintError(file, { cache }))?.code).toBe('type-error');
+      expect((await lintError(file, { cache }))?.loc?.line).toBe(5);
+      expect(entries()).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
