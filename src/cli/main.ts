@@ -66,7 +66,8 @@ sessionOptions(
     .option('--lr <x>', 'learning rate')
     .option('--optimizer <name>', 'adam | adamw | sgd')
     .option('--momentum <x>', 'SGD momentum')
-    .option('--weight-decay <x>', 'weight decay (L2 for sgd and adam, decoupled for adamw)'),
+    .option('--weight-decay <x>', 'weight decay (L2 for sgd and adam, decoupled for adamw)')
+    .option('--check-numerics', 'stop at the first NaN or infinity in a loss, gradient or parameter, naming the step, kernel and model line (slower)'),
 ).action(trainCommand);
 
 sessionOptions(

@@ -14,6 +14,8 @@ import { initDraws, initialState } from '../runtime/init.ts';
 import { ReferenceBackend } from '../runtime/reference/backend.ts';
 import { createWasmBackend, preloadWasmBackend } from '../runtime/wasm/compile.ts';
 import { compileProgram } from '../passes/compile.ts';
+import { diagnoseNonFinite } from '../runtime/check-numerics.ts';
+import type { TrainConfig } from '../runtime/trainer.ts';
 import { graphFor } from './graphs.ts';
 import { choice, meanStd, nonNegInt, nonNegNumber, positiveInt } from './options.ts';
 
@@ -46,6 +48,8 @@ export interface Session {
   modelState: string[];
   /** Draws initialisation takes from the seed's generator; the data order follows them. */
   initDraws: number;
+  /** --check-numerics: explains a training step after which a value was not finite. */
+  checkNumerics: NonNullable<TrainConfig['checkNumerics']>;
 }
 
 export function parseNormalize(v: string | undefined): [number, number] {
@@ -194,7 +198,14 @@ export async function openSession(modelPath: string, flags: SessionFlags): Promi
   checkStateFits(loaded, first);
   // Every backend, the reference included, runs the compiled Program.
   const initial = initialState(first.state, training.seed);
-  const lower = lowerFor(loaded, training);
+  // The Program the backend runs for each step, kept for --check-numerics to replay.
+  const programs = new Map<string, Program>();
+  const lowerProgram = lowerFor(loaded, training);
+  const lower: Lower = (g, target) => {
+    const p = lowerProgram(g, target);
+    programs.set(`${g.stage}/${g.batchSize}`, p);
+    return p;
+  };
   const backend =
     backendName === 'wasm'
       ? await createWasmBackend(steps, initial, training.batchSize, training.seed, { threads, lower })
@@ -202,5 +213,9 @@ export async function openSession(modelPath: string, flags: SessionFlags): Promi
         ? await openWebGpu(steps, initial, training.batchSize, training.seed, lower)
         : new ReferenceBackend(steps, initial, training.batchSize, training.seed, { lower });
   const modelState = first.state.filter((s) => s.kind !== 'optim').map((s) => s.name);
-  return { loaded, training, data, normalize, backend, modelState, initDraws: initDraws(first.state) };
+  const checkNumerics: Session['checkNumerics'] = (place, feeds, before, seen) => {
+    const graph = steps.train(feeds.labels.length);
+    return diagnoseNonFinite({ graph, program: programs.get(`train/${graph.batchSize}`), seed: training.seed, before, feeds }, place, seen);
+  };
+  return { loaded, training, data, normalize, backend, modelState, initDraws: initDraws(first.state), checkNumerics };
 }

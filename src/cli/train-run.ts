@@ -7,7 +7,7 @@ import type { RunIdentity, TrainPosition } from '../runtime/checkpoint.ts';
 import { loadCheckpoint, loadWeights, saveCheckpoint, saveWeights } from '../runtime/checkpoint-file.ts';
 import type { Dataset } from '../runtime/data/dataset.ts';
 import { checkWritable, writeFileAtomic } from '../runtime/output-file.ts';
-import { runSteps, train } from '../runtime/trainer.ts';
+import { runSteps, train, type TrainConfig } from '../runtime/trainer.ts';
 import type { ResolvedOptimizer } from '../frontend/training-options.ts';
 import { nonNegInt, positiveInt } from './options.ts';
 import { progressHooks } from './progress.ts';
@@ -42,6 +42,8 @@ export interface TrainRun {
   prepared: 'compiled' | 'loaded';
   /** The command that resumes this run, up to its flags (`kiln train m.ts`, `node dir/train.mjs`). */
   command: string;
+  /** --check-numerics, where the run has the graphs to explain a step with (not a standalone bundle). */
+  checkNumerics?: TrainConfig['checkNumerics'];
 }
 
 /** The options of `kiln train` and train.mjs that RunFlags holds. */
@@ -120,6 +122,7 @@ export async function runTraining(run: TrainRun, flags: RunFlags): Promise<void>
         evalBatchSize: run.evalBatchSize,
         log: flags.log ? logLine : undefined,
         checkpoint: every && flags.checkpoint ? { every, save } : undefined,
+        checkNumerics: run.checkNumerics,
       },
       { ...progress, stopRequested: () => stopping },
       start,

@@ -1,13 +1,17 @@
+import { KilnError } from '../ir/errors.ts';
 import { isStandaloneDir, openStandaloneRun } from './standalone-run.ts';
 import { checkRunFlags, runTraining, type RunFlags } from './train-run.ts';
 import { EVAL_BATCH, openSession, type SessionFlags } from './session.ts';
 
-export interface TrainFlags extends SessionFlags, RunFlags {}
+export interface TrainFlags extends SessionFlags, RunFlags {
+  checkNumerics?: boolean;
+}
 
 /** `kiln train MODEL.ts | BUNDLE.kiln | STANDALONE-DIR`. */
 export async function trainCommand(modelPath: string, flags: TrainFlags): Promise<void> {
   checkRunFlags(flags);
   if (isStandaloneDir(modelPath)) {
+    if (flags.checkNumerics) throw new KilnError('usage', '--check-numerics needs the model: a standalone folder holds only its compiled programs', undefined, `run it on the model file or .kiln bundle the folder was built from`);
     const { run, model } = await openStandaloneRun(modelPath, { ...flags }, `kiln train ${modelPath}`);
     try {
       return await runTraining(run, flags);
@@ -29,6 +33,7 @@ export async function trainCommand(modelPath: string, flags: TrainFlags): Promis
       modelState: s.modelState,
       prepared: 'compiled',
       command: `kiln train ${s.loaded.file}`,
+      checkNumerics: flags.checkNumerics ? s.checkNumerics : undefined,
     },
     flags,
   );

@@ -4,6 +4,8 @@ import type { TrainPosition } from './checkpoint.ts';
 import { fillBatch, type Dataset } from './data/dataset.ts';
 import { batchBounds, epochOrder, numBatches } from './data/shuffle.ts';
 import { argmax, evaluate } from './evaluate.ts';
+// Types only: the replay (and the reference backend it runs) loads only where --check-numerics is on.
+import type { StepPlace, StepReplay } from './check-numerics.ts';
 
 export interface TrainConfig {
   epochs: number;
@@ -20,6 +22,11 @@ export interface TrainConfig {
   log?: (line: string) => void;
   /** Called every `every` steps with the position to checkpoint. */
   checkpoint?: { every: number; save: (p: TrainPosition) => void };
+  /**
+   * --check-numerics: after each step (run one at a time) the loss and all state are checked;
+   * at the first non-finite value this explains the step (check-numerics.ts) and the run stops.
+   */
+  checkNumerics?: (place: StepPlace, feeds: StepReplay['feeds'], before: ReadonlyMap<string, Float32Array>, seen: string) => KilnError;
 }
 
 export interface StepInfo {
@@ -112,7 +119,7 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
   let interrupted = false;
   const done = () => (cfg.maxSteps !== undefined && pos.step >= cfg.maxSteps) || pos.epoch >= cfg.epochs;
   const queue = backend.queued;
-  const depth = queue?.depth ?? 1;
+  const depth = cfg.checkNumerics ? 1 : (queue?.depth ?? 1);
   /** Whether the run must look at the state after this many steps in total: a checkpoint, or the end. */
   const endsGroup = (steps: number) => (cfg.checkpoint !== undefined && steps % cfg.checkpoint.every === 0) || (cfg.maxSteps !== undefined && steps >= cfg.maxSteps);
   while (!done() && !interrupted) {
@@ -126,16 +133,17 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
       // Run steps in a group: one step on a synchronous backend, up to `depth` on a queued one
       // (webgpu), whose results are read back once for the group. A group ends early where the
       // run needs the state itself (a checkpoint) or stops.
-      const group: { labels: Float32Array; r?: StepResult }[] = [];
+      const group: { labels: Float32Array; r?: StepResult; before?: Map<string, Float32Array>; x?: Float32Array }[] = [];
       do {
         const step = pos.step + group.length;
         const { start: s, size } = batchBounds(pos.batch + group.length, split.count, cfg.batchSize);
         fillBatch(split, order, s, size, x, labels, cfg.normalize[0], cfg.normalize[1]);
+        const before = cfg.checkNumerics ? await stateOf(backend) : undefined;
         const t = performance.now();
         if (queue) queue.queueTrainStep(x.subarray(0, size * pixels), labels.subarray(0, size), step);
         const r = queue ? undefined : backend.trainStep(x.subarray(0, size * pixels), labels.subarray(0, size), step);
         trainMs += performance.now() - t;
-        group.push({ labels: labels.slice(0, size), r });
+        group.push({ labels: labels.slice(0, size), r, before, x: before && x.slice(0, size * pixels) });
       } while (group.length < depth && pos.batch + group.length < batches && !endsGroup(pos.step + group.length));
       if (queue) {
         const t = performance.now();
@@ -143,12 +151,16 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
         trainMs += performance.now() - t;
         rs.forEach((r, i) => (group[i]!.r = r));
       }
-      for (const { labels: lab, r } of group) {
+      for (const { labels: lab, r, before, x: stepX } of group) {
         const size = lab.length;
         images += size;
+        if (cfg.checkNumerics && before) {
+          const seen = nonFiniteAfterStep(r!.loss, (await stateOf(backend)).entries());
+          if (seen) throw cfg.checkNumerics({ step: pos.step, epoch: pos.epoch, batch: pos.batch }, { x: stepX!, labels: lab, step: pos.step }, before, seen);
+        }
         if (!Number.isFinite(r!.loss)) {
           // The user's run, not kiln, is what went wrong: an error of theirs, with what to try.
-          throw new KilnError('diverged', `the loss became ${r!.loss} at step ${pos.step} (epoch ${pos.epoch + 1}, batch ${pos.batch + 1}): training diverged`, undefined, pos.step === 0 ? 'the first step is already non-finite: check the initial weights (--init) and the input data, then the learning rate' : 'lower the learning rate (--lr), or add normalisation (batch norm) to the model');
+          throw new KilnError('diverged', `the loss became ${r!.loss} at step ${pos.step} (epoch ${pos.epoch + 1}, batch ${pos.batch + 1}): training diverged`, undefined, pos.step === 0 ? 'the first step is already non-finite: check the initial weights (--init) and the input data, then the learning rate; --check-numerics finds the op and model line where it began' : 'lower the learning rate (--lr), or add normalisation (batch norm) to the model; --check-numerics finds the op and model line where it began');
         }
         for (let i = 0; i < size; i++) if (argmax(r!.logits, i, numClasses) === lab[i]) correct++;
         lossSum += r!.loss * size;
@@ -186,4 +198,20 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
     imagesPerSec: trainMs ? images / (trainMs / 1000) : 0,
     seconds: (performance.now() - t0) / 1000,
   };
+}
+
+/** Every persistent tensor, current. */
+async function stateOf(b: Backend): Promise<Map<string, Float32Array>> {
+  await syncState(b);
+  return new Map([...b.stateShapes.keys()].map((name) => [name, b.getState(name)]));
+}
+
+/** What the backend showed after the step: a non-finite loss or persistent tensor, or undefined if all are finite. */
+export function nonFiniteAfterStep(loss: number, state: Iterable<[string, Float32Array]>): string | undefined {
+  if (!Number.isFinite(loss)) return `the loss is ${loss}`;
+  for (const [name, data] of state) {
+    const v = data.find((x) => !Number.isFinite(x));
+    if (v !== undefined) return `${name} holds ${v}`;
+  }
+  return undefined;
 }

@@ -95,6 +95,27 @@ describe('kiln train / eval on an IDX dataset folder', () => {
     expect(r.stderr).not.toContain('bug in kiln');
   });
 
+  it.each(['wasm', 'reference'])('--check-numerics names the step, the op, the kernel and the model line where a diverging run went non-finite (%s)', (backend) => {
+    const r = kiln(['train', 'samples/mlp.ts', '--data', data, '--optimizer', 'sgd', '--lr', '1e12', '--backend', backend, '--check-numerics', '--log', out(`numerics-${backend}.jsonl`)]);
+    expect(r.code, r.stderr).toBe(1);
+    const m = /^error: samples\/mlp\.ts:(\d+):\d+: --check-numerics: step (\d+) \(epoch 1, batch (\d+)\): (-?Infinity|NaN) first appears in %\d+ = (\w+) of ([\w.]+) \((forward pass|backward pass: a gradient|parameter update)\), computed by kernel k\d+_\w+; after the step (the loss is NaN|[\w.]+ holds (NaN|-?Infinity))$/m.exec(r.stderr);
+    expect(m, r.stderr).not.toBeNull();
+    expect(Number(m![3])).toBe(Number(m![2]) + 1);
+    expect(r.stderr).toMatch(/hint: .*lower the learning rate \(--lr\)/);
+    // The log keeps the steps that ran before the one that failed.
+    expect(readFileSync(out(`numerics-${backend}.jsonl`), 'utf8').trim().split('\n')).toHaveLength(Number(m![2]));
+  });
+
+  it('--check-numerics: NaN from an op outside its domain in the first forward pass, at its line', () => {
+    const r = kiln(['train', 'test/fixtures/models/nan-forward.ts', '--data', data, '--check-numerics', '--save', out('nan.safetensors')]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/^error: test\/fixtures\/models\/nan-forward\.ts:9:\d+: --check-numerics: step 0 \(epoch 1, batch 1\): NaN first appears in %\d+ = sqrt \(forward pass\), computed by kernel k\d+_\w+; after the step the loss is NaN$/m);
+    expect(r.stderr).toContain("hint: an activation overflowed or an op got an input outside its domain");
+    expect(existsSync(out('nan.safetensors'))).toBe(false);
+    // Without the flag the same run is a divergence at step 0, which points at the flag.
+    expect(kiln(['train', 'test/fixtures/models/nan-forward.ts', '--data', data]).stderr).toContain('--check-numerics finds the op and model line where it began');
+  });
+
   it('colour images: a 4-d IDX file [N, 3, H, W] trains a model of 3-channel inputs', () => {
     const colour = out('colour');
     mkdirSync(colour);

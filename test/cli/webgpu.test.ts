@@ -24,6 +24,16 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('kiln --backend webgpu', () => {
+  it('--check-numerics replays a queued backend\'s step: the same op and kernel as on wasm', () => {
+    if (why) return void console.warn(`skipped: ${why}`);
+    const args = (backend: string) => ['train', 'samples/mlp.ts', '--data', data, '--optimizer', 'sgd', '--lr', '1e20', '--check-numerics', '--backend', backend];
+    const found = (r: { stderr: string }) => /^error: (.*)$/m.exec(r.stderr)?.[1];
+    const gpu = kiln(args('webgpu'));
+    expect(gpu.code, gpu.stderr).toBe(1);
+    expect(found(gpu)).toMatch(/^samples\/mlp\.ts:\d+:\d+: --check-numerics: step \d+ .* first appears in %\d+ = \w+/);
+    expect(found(gpu)).toBe(found(kiln(args('wasm'))));
+  });
+
   it('names the adapter, trains like the reference backend, and eval reads the weights back', () => {
     if (why) return void console.warn(`skipped: ${why}`);
     const args = (backend: string) => ['train', 'samples/simple-cnn.ts', '--data', data, '--batch-size', '32', '--backend', backend, '--log', out(`${backend}.jsonl`), '--save', out(`${backend}.safetensors`)];

@@ -31,8 +31,9 @@ function runKernel(k: Kernel, arena: Float32Array, ctx: KernelContext): Tensor[]
  * verifier's question (src/ir/verify-program.ts). Everything else about the plan shows: a value
  * overwritten while still live is read wrong by a later kernel.
  */
-export function executeProgram(p: Program, arena: Float32Array, ctx: KernelContext): void {
+export function executeProgram(p: Program, arena: Float32Array, ctx: KernelContext, watch?: KernelWatch): void {
   for (const k of p.kernels) {
+    if (watch && !watch(k, 'before')) return;
     const outs = runKernel(k, arena, ctx);
     if (outs.length !== k.outputs.length) throw new Error(`reference backend: ${k.name} (${k.kind}) computed ${outs.length} outputs for ${k.outputs.length} slices`);
     outs.forEach((t, i) => {
@@ -40,5 +41,9 @@ export function executeProgram(p: Program, arena: Float32Array, ctx: KernelConte
       if (t.data.length !== numel(s.shape)) throw new Error(`reference backend: ${k.name} output ${i} has ${t.data.length} values for a slice of shape [${s.shape}]`);
       sliceOf(arena, s).set(t.data);
     });
+    if (watch && !watch(k, 'after')) return;
   }
 }
+
+/** Looks at the arena around each kernel (check-numerics.ts); false stops the step there. */
+export type KernelWatch = (k: Kernel, phase: 'before' | 'after') => boolean;
