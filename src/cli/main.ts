@@ -11,6 +11,11 @@ import { runOptions } from './train-run.ts';
 
 const debug = process.argv.includes('--debug');
 
+// Run behind bin/quiet-dawn.js's filter, stderr is a pipe to it: still a terminal of this width
+// for the progress bar when the filter's own stderr is one.
+const filteredColumns = Number(process.env.KILN_STDERR_FILTERED);
+if (filteredColumns > 0) Object.assign(process.stderr, { isTTY: true, columns: filteredColumns });
+
 const program = new Command('kiln')
   .description('Compile a neural network written in TypeScript into a fast training program.')
   .option('--debug', 'show stack traces for errors')

@@ -1,9 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openGpu } from '../../src/runtime/webgpu/device.ts';
-import { kiln, miniMnist } from './helpers.ts';
+import { kiln, kilnAsync, miniMnist } from './helpers.ts';
 
 // The webgpu backend from the command line: the adapter named, training and evaluation on it
 // agreeing with the reference backend, and the shaders printed by `kiln ir --stage wgsl`.
@@ -40,6 +40,8 @@ describe('kiln --backend webgpu', () => {
     const gpu = kiln(args('webgpu'));
     expect(gpu.code, gpu.stderr).toBe(0);
     expect(gpu.stderr).toMatch(/^kiln: webgpu adapter: .+\(Dawn (Vulkan|OpenGL)/m);
+    // Dawn's clamp warnings (written by its C++ to stderr) are filtered out (bin/quiet-dawn.js).
+    expect(gpu.stderr).not.toContain('Warning: maxDynamic');
     const ref = kiln(args('reference'));
     expect(ref.code, ref.stderr).toBe(0);
     const losses = (b: string) => readFileSync(out(`${b}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss as number);
@@ -51,6 +53,22 @@ describe('kiln --backend webgpu', () => {
     const ev = kiln(['eval', 'samples/simple-cnn.ts', '--data', data, '--weights', out('webgpu.safetensors'), '--backend', 'webgpu']);
     expect(ev.code, ev.stderr).toBe(0);
     expect(ev.stdout).toMatch(/confusion matrix/);
+  });
+
+  it('Ctrl-C behind the stderr filter: the trainer finishes its step, checkpoints and exits 130', async () => {
+    if (why) return void console.warn(`skipped: ${why}`);
+    const ckpt = out('int.safetensors');
+    let sent = false;
+    const r = await kilnAsync(['train', 'samples/mlp.ts', '--data', data, '--batch-size', '8', '--backend', 'webgpu', '--checkpoint', ckpt], (line, kill) => {
+      if (!sent && line.startsWith('Train Batch: 0')) {
+        sent = true;
+        kill('SIGINT');
+      }
+    });
+    expect(r.code, r.stderr).toBe(130);
+    expect(r.stderr).toMatch(/stopped at step \d+; checkpoint written to/);
+    expect(r.stderr).not.toContain('Warning: maxDynamic');
+    expect(existsSync(ckpt)).toBe(true);
   });
 
   it('kiln ir --stage wgsl prints every dispatch of the step with its bindings', () => {
