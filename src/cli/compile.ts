@@ -46,7 +46,7 @@ export async function compileCommand(modelPath: string, flags: CompileFlags): Pr
     const kernels = ps.map((p, i) => `${p.kernels.length} ${i === 0 ? 'wasm' : 'webgpu'}`).join(' / ');
     lines.push(`  ${stage.padEnd(5)} batch ${String(batch).padStart(4)}: ${kernels} kernels, ${humanCount(summarize(graph).flopsPerStep)}FLOP per step, arena ${humanBytes(m.arenaBytes)} (naive ${humanBytes(m.naiveBytes)}, lower bound ${humanBytes(m.lowerBoundBytes)})`);
   }
-  writeBundle(out, { format: 'kiln-bundle', version: 2, name: loaded.name, file: loaded.file, code: loaded.code, training, compiled });
+  writeBundle(out, { format: 'kiln-bundle', version: 3, name: loaded.name, file: loaded.file, code: loaded.code, training, compiled });
   const size = statSync(out).size;
   process.stderr.write(`kiln: compiled ${loaded.name} (${loaded.file}) in ${((performance.now() - t0) / 1000).toFixed(2)} s\n${lines.join('\n')}\nkiln: wrote ${out} (${(size / 1024).toFixed(0)} KiB); run it with: kiln train ${out}\n`);
 }

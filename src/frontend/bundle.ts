@@ -16,7 +16,8 @@ import type { ResolvedTraining } from './training-options.ts';
  */
 export interface Bundle {
   readonly format: 'kiln-bundle';
-  readonly version: 2;
+  /** 3: the code runs its top level when called (loader.ts), not when imported. */
+  readonly version: 3;
   readonly name: string;
   /** The model file it was compiled from, for messages. */
   readonly file: string;
@@ -78,7 +79,7 @@ export function readBundle(path: string, file: string): Bundle {
   }
   const b = parsed as Partial<Bundle>;
   if (b.format !== 'kiln-bundle') fail('no "format": "kiln-bundle" field');
-  if (b.version !== 2) fail(`version ${String(b.version)} is not supported by this kiln (it reads version 2)`);
+  if (b.version !== 3) fail(`version ${String(b.version)} is not supported by this kiln (it reads version 3)`);
   if (typeof b.code !== 'string' || typeof b.name !== 'string' || typeof b.training !== 'object' || !Array.isArray(b.compiled) || typeof b.sha256 !== 'string') fail('fields are missing or of the wrong type');
   const { sha256, ...body } = b as Bundle;
   if (digest(body) !== sha256) fail('it was changed after kiln compile wrote it (its SHA-256 does not match)');

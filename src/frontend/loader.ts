@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join, relative, resolve } from 'node:path';
+import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import * as api from './api.ts';
 import { kilnCacheDir } from './lint-cache.ts';
@@ -50,7 +51,7 @@ export async function loadModelFile(path: string, opts: LoadOptions = {}): Promi
   }
   if (extname(abs) === BUNDLE_EXT) {
     const b = readBundle(abs, file);
-    const loaded = instantiate(await importCode(b.code, b.file), b.file, b.code, () => b.training);
+    const loaded = instantiate(await importCode(b.code, file), b.file, b.code, () => b.training);
     return { ...loaded, compiled: b.compiled };
   }
   if (!['.ts', '.mts', '.js', '.mjs'].includes(extname(abs))) {
@@ -98,7 +99,11 @@ async function bundleModel(abs: string, file: string): Promise<string> {
     const result = await esbuild.build({
       entryPoints: [abs],
       bundle: true,
-      format: 'esm',
+      // CommonJS inside an exported function (MODULE_HEAD): importing the file only defines the
+      // function; the model's top-level code runs when importCode calls it, under the time limit.
+      format: 'cjs',
+      banner: { js: MODULE_HEAD },
+      footer: { js: '}' },
       platform: 'node',
       target: 'node20',
       sourcemap: 'external',
@@ -136,14 +141,24 @@ function withAbsoluteSourceMap(code: string, map: { sources: string[] }, outDir:
   return `${body}//# sourceMappingURL=data:application/json;base64,${Buffer.from(JSON.stringify(map)).toString('base64')}\n`;
 }
 
+/** How bundled model code begins: see bundleModel. A bundle's code that does not is refused. */
+const MODULE_HEAD = 'export default function kilnModel(require, module, exports) {';
+
 async function importCode(code: string, file: string): Promise<Record<string, unknown>> {
+  if (!code.startsWith(MODULE_HEAD)) {
+    throw new KilnError('bundle', `${file}: its code is not a model bundled by this kiln`, undefined, 'rebuild it with `kiln compile MODEL.ts -o FILE.kiln`');
+  }
   const dir = mkdtempSync(join(tmpdir(), 'kiln-model-'));
   const outfile = join(dir, 'model.mjs');
   try {
     writeFileSync(outfile, code);
     // Stack traces through the bundle then point at the model's own lines (see source-loc.ts).
     process.setSourceMapsEnabled(true);
-    return (await import(pathToFileURL(outfile).href)) as Record<string, unknown>;
+    const init = ((await import(pathToFileURL(outfile).href)) as { default: (req: NodeJS.Require, module: { exports: object }, exports: object) => void }).default;
+    const module = { exports: {} };
+    // The top-level code of the model (and of a bundle someone edited) may loop forever too.
+    underTimeLimit(`loading ${file}`, { file, line: 1, col: 1 }, () => init(createRequire(outfile), module, module.exports));
+    return module.exports as Record<string, unknown>;
   } catch (e) {
     if (e instanceof KilnError) throw e;
     throw new KilnError('model-error', `loading ${file} failed: ${(e as Error).message}`, callerLoc((e as Error).stack) ?? { file, line: 1, col: 1 }, 'fix the model code at this line');

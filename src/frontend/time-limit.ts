@@ -20,6 +20,10 @@ export function modelTimeLimitMs(): number {
 export function underTimeLimit<T>(what: string, at: SourceLoc | undefined, fn: () => T): T {
   const ms = modelTimeLimitMs();
   const outer = context.run;
+  // Code ended by the watchdog runs no `finally`: kiln's own code on the stack at that moment
+  // (source-loc.ts swaps Error.prepareStackTrace to read call sites) could leave the swap in
+  // place for the rest of the process. This frame is outside what is ended, so it restores them.
+  const stackTrace = [Error.prepareStackTrace, Error.stackTraceLimit] as const;
   context.run = fn;
   try {
     return RUN.runInContext(context, { timeout: ms, displayErrors: false }) as T;
@@ -30,6 +34,7 @@ export function underTimeLimit<T>(what: string, at: SourceLoc | undefined, fn: (
     throw e;
   } finally {
     context.run = outer;
+    [Error.prepareStackTrace, Error.stackTraceLimit] = stackTrace;
   }
 }
 

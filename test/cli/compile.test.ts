@@ -66,6 +66,22 @@ describe('kiln compile', () => {
     expect(r.stderr).toMatch(/edited\.kiln is not a kiln bundle: its train\/32 program for wasm does not verify: .* should end the step as/);
   });
 
+  it('a bundle whose code was edited to loop at its top level (checksum redone) stops at the time limit instead of hanging', () => {
+    const { sha256: _, ...b } = JSON.parse(readFileSync(join(dir, 'cnn.kiln'), 'utf8')) as Record<string, unknown> & { code: string };
+    const head = b.code.indexOf('{') + 1;
+    const body = { ...b, code: `${b.code.slice(0, head)}for (;;) {}${b.code.slice(head)}` };
+    const looping = join(dir, 'looping.kiln');
+    writeFileSync(looping, JSON.stringify({ ...body, sha256: createHash('sha256').update(JSON.stringify(body)).digest('hex') }));
+    const r = kiln(['train', looping, '--log', join(dir, 'looping.jsonl')], undefined, { KILN_MODEL_TIME_LIMIT_MS: '1000' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error: .*looping\.kiln:1:1: loading .*looping\.kiln ran for more than 1 s; does a loop in it never end\?$/m);
+    expect(existsSync(join(dir, 'looping.jsonl'))).toBe(false);
+    // Code that is not what kiln compile writes is refused before it runs.
+    const foreign = { ...b, code: 'for (;;) {}' };
+    writeFileSync(looping, JSON.stringify({ ...foreign, sha256: createHash('sha256').update(JSON.stringify(foreign)).digest('hex') }));
+    expect(kiln(['train', looping]).stderr).toContain('looping.kiln: its code is not a model bundled by this kiln');
+  });
+
   it('a step too large for WebAssembly memory is refused at compile time, with a batch size that fits', () => {
     const big = join(dir, 'big.kiln');
     const r = kiln(['compile', 'samples/simple-cnn.ts', '--batch-size', '100000', '-o', big]);

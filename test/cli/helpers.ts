@@ -11,8 +11,8 @@ export interface Run {
 }
 
 /** Runs the real CLI (bin/kiln.js, which builds dist/ on first use). */
-export function kiln(args: string[], cwd = process.cwd()): Run {
-  const r = spawnSync(process.execPath, [join(process.cwd(), 'bin/kiln.js'), ...args], { cwd, encoding: 'utf8', timeout: 300_000 });
+export function kiln(args: string[], cwd = process.cwd(), env?: Record<string, string>): Run {
+  const r = spawnSync(process.execPath, [join(process.cwd(), 'bin/kiln.js'), ...args], { cwd, encoding: 'utf8', timeout: 300_000, env: env && { ...process.env, ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

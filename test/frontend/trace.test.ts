@@ -64,6 +64,7 @@ describe('trace-time errors name the model line and the cause', () => {
     // Loops that make no tensors end at the model-code time limit (1 s here: KILN_MODEL_TIME_LIMIT_MS).
     ['endless-js-loop', 'timeout', '', 'Net.forward() ran for more than 1 s; does a loop in it never end?'],
     ['endless-constructor', 'timeout', '', 'constructing Net ran for more than 1 s; does a loop in it never end?'],
+    ['endless-top-level', 'timeout', '', 'endless-top-level.ts ran for more than 1 s; does a loop in it never end?'],
     // A tensor turned into a number or string behind an `any`, where the linter cannot see it.
     ['number-of-tensor', 'tensor-value', '8:9', "converting it to a number (Number(x), +x, or a comparison such as x > 0) reads a tensor's value"],
     ['string-of-tensor', 'tensor-value', '8:17', "converting it to a string (a template string or String(x)) reads a tensor's value"],
