@@ -90,6 +90,10 @@ export function fuse(g: Graph, target: Pick<Target, 'maxStorageBuffers'>): Kerne
     // (nor any of its values through a view).
     if (members.some((m) => g.nodes[m]!.inputs.some((u) => nodes.has(baseOf(values, u)) && !open.has(u)))) return false;
     const fixedIn = group.flatMap((d) => d.inputs);
+    // The anchor reads its own inputs before any epilogue step runs: none may be made inside the
+    // kernel. (Merging `y = x.mul(2)` into the kernel of `y.add(relu(linear(y)))` made a
+    // linear_ew that read y while also writing it.)
+    if (fixedIn.some((v) => nodes.has(baseOf(values, v)))) return false;
     const ext = readsOf(nodes, fixedIn, members);
     const inside = new Set(ids);
     for (const v of ext) {

@@ -102,6 +102,20 @@ describe('fuse', () => {
     expect(kg.kernels[0]!.attrs).toMatchObject({ act: 'relu', pool: 'none' });
   });
 
+  // Found by the fuzzer (test/fuzz): `y = x.mul(2); y.add(relu(fc(y)))` merged the mul into the
+  // linear's epilogue kernel, which then read y as the linear's input while writing it.
+  it("never merges the producer of a linear layer's input into that layer's epilogue", () => {
+    const b = new GraphBuilder();
+    const x = b.op('input', [], { name: 'x', shape: [4, 6] });
+    const w = b.addState({ name: 'w', shape: [6, 6], kind: 'param', init: { kind: 'constant', value: 0.1 } });
+    const y = b.op('mul', [x, b.constant(2)]);
+    const out = b.op('add', [y, b.op('relu', [b.op('linear', [y, w])])]);
+    const g: Graph = { stage: 'eval', nodes: b.nodes, state: b.state, inputs: { x }, outputs: { logits: out }, updates: {}, grads: {}, batchSize: 4 };
+    const kg = fuse(g, WASM_TARGET);
+    kg.kernels.forEach((k) => expect(k.inputs.filter((v) => k.outputs.includes(v)), `${k.kind} reads what it writes`).toEqual([]));
+    expect(kinds(kg)).toEqual(['elementwise', 'linear_ew']);
+  });
+
   it('respects a tighter storage-buffer limit by fusing less', async () => {
     const g = simplify(await sampleGraph('simple-cnn', 'train', 8));
     const kg = fuse(g, { maxStorageBuffers: 4 });
