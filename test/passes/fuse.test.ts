@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { nn } from '../../src/frontend/api.ts';
 import { GraphBuilder } from '../../src/ir/builder.ts';
 import type { Graph } from '../../src/ir/graph.ts';
 import { KERNEL_KINDS } from '../../src/ir/kernels.ts';
@@ -114,6 +115,16 @@ describe('fuse', () => {
     const kg = fuse(g, WASM_TARGET);
     kg.kernels.forEach((k) => expect(k.inputs.filter((v) => k.outputs.includes(v)), `${k.kind} reads what it writes`).toEqual([]));
     expect(kinds(kg)).toEqual(['elementwise', 'linear_ew']);
+  });
+
+  // Found by the fuzzer (test/fuzz): packing sized every chunk by its first parameter's bindings,
+  // and a one-channel 1×1 convolution's first (one-element tensors: none) let 16 Adam updates
+  // into a launch that bound 32 storage buffers.
+  it('packs optimizer updates within the limit when parameter sizes differ', () => {
+    const { train } = modelGraphs(() => new nn.Sequential(new nn.Conv2d(1, 1, 1), new nn.Conv2d(1, 3, 3), new nn.Flatten(), new nn.Linear(3 * 4 * 4, 5), new nn.Linear(5, 5), new nn.Linear(5, 3)), [1, 6, 6], 2);
+    const kg = fuse(simplify(train), WEBGPU_PORTABLE);
+    expect(kinds(kg)).toContain('foreach');
+    kg.kernels.forEach((k, i) => expect(buffers(kg, i), `${k.kind} ${i}`).toBeLessThanOrEqual(WEBGPU_PORTABLE.maxStorageBuffers));
   });
 
   it('respects a tighter storage-buffer limit by fusing less', async () => {
