@@ -62,24 +62,16 @@ export function packUpdates(kg: KernelGraph, limit: number): KernelGraph {
     const k0 = kg.kernels[members[0]!]!;
     const shared = r.inputs.map((role, i) => (role.startsWith('shared') ? i : -1)).filter((i) => i >= 0);
     const own = r.inputs.map((role, i) => (role.startsWith('shared') ? -1 : i)).filter((i) => i >= 0);
-    // Updated state is written in place, so each group binds only its own inputs: those of more
-    // than one element, counted per parameter (a one-channel layer's [1]-shaped bias binds none,
-    // its weight several; sizing every chunk by the first member's count let one bind 32 buffers
-    // where 16 were allowed). Chunks are filled in order up to the limit.
-    const bindings = (i: number) => own.filter((o) => numel(kg.values[kg.kernels[i]!.inputs[o]!]!.shape) > 1).length;
-    if (members.length < 2) continue;
-    const chunks: number[][] = [[]];
-    let used = 0;
-    for (const i of members) {
-      const n = bindings(i);
-      if (chunks.at(-1)!.length > 0 && used + n > limit) chunks.push([]), (used = 0);
-      chunks.at(-1)!.push(i);
-      used += n;
-    }
+    // Updated state is written in place, so each group binds only its own inputs: every one of
+    // them, one-element tensors included (src/ir/kernels.ts: bindsStorage).
+    const perGroup = own.length;
+    const fit = Math.floor(limit / Math.max(1, perGroup));
+    if (members.length < 2 || fit < 2) continue;
     const renumber = (s: ExprStep): ExprStep => (s.prim === 'input' ? { ...s, input: own.includes(s.input) ? own.indexOf(s.input) : own.length + shared.indexOf(s.input) } : s);
     const expr = { steps: k0.expr!.steps.map(renumber), outputs: k0.expr!.outputs };
-    for (const chunk of chunks) {
-      if (chunk.length < 2) continue;
+    for (let at = 0; at < members.length; at += fit) {
+      const chunk = members.slice(at, at + fit);
+      if (chunk.length < 2) break;
       const ks = chunk.map((i) => kg.kernels[i]!);
       const packed: FusedKernel = {
         ops: ks.flatMap((k) => k.ops),
