@@ -44,7 +44,7 @@ export function verifyProgram(p: Program, target: Pick<Target, 'name' | 'maxStor
     } else if (!ops.has(k.kind)) problems.push(`${k.name}: unknown kind ${k.kind}`);
     k.inputs.forEach((s, i) => check(s, `${k.name} input ${i}`));
     k.outputs.forEach((s, i) => check(s, `${k.name} output ${i}`));
-    const n = storageBuffers(k);
+    const n = storageBuffers(k, p);
     if (n > target.maxStorageBuffers) problems.push(`${k.name}: binds ${n} storage buffers, more than ${target.name} allows`);
   });
   if (problems.length) return problems;

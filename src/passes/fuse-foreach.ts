@@ -62,8 +62,9 @@ export function packUpdates(kg: KernelGraph, limit: number): KernelGraph {
     const k0 = kg.kernels[members[0]!]!;
     const shared = r.inputs.map((role, i) => (role.startsWith('shared') ? i : -1)).filter((i) => i >= 0);
     const own = r.inputs.map((role, i) => (role.startsWith('shared') ? -1 : i)).filter((i) => i >= 0);
-    // Updated state is written in place, so each group binds only its own inputs.
-    const perGroup = own.filter((i) => numel(kg.values[k0.inputs[i]!]!.shape) > 1).length;
+    // Updated state is written in place, so each group binds only its own inputs: every one of
+    // them, one-element tensors included (src/ir/kernels.ts: bindsStorage).
+    const perGroup = own.length;
     const fit = Math.floor(limit / Math.max(1, perGroup));
     if (members.length < 2 || fit < 2) continue;
     const renumber = (s: ExprStep): ExprStep => (s.prim === 'input' ? { ...s, input: own.includes(s.input) ? own.indexOf(s.input) : own.length + shared.indexOf(s.input) } : s);

@@ -25,6 +25,8 @@ const isElementwise = (n: Node): boolean => elementwiseOf(n.op, n.attrs) !== und
 export function fuse(g: Graph, target: Pick<Target, 'maxStorageBuffers'>): KernelGraph {
   const limit = target.maxStorageBuffers;
   const values: KValue[] = graphValues(g);
+  /** Whether a value takes a storage buffer where a kernel reads or writes it (src/ir/kernels.ts: storageBuffers). */
+  const binds = (v: number) => values[v]!.constant === undefined && v !== g.inputs.step;
   const users = g.nodes.map(() => [] as number[]);
   for (const n of g.nodes) for (const i of new Set(n.inputs)) users[i]!.push(n.id);
   const roots = new Set([...Object.values(g.outputs), ...Object.values(g.updates), ...Object.values(g.grads)]);
@@ -36,7 +38,7 @@ export function fuse(g: Graph, target: Pick<Target, 'maxStorageBuffers'>): Kerne
       values.push({ id: values.length, name, shape });
       return values.length - 1;
     },
-    fits: (ins, outs, extra = 0) => new Set([...ins, ...outs].filter((v) => numel(values[v]!.shape) > 1)).size + extra <= limit,
+    fits: (ins, outs, extra = 0) => new Set([...ins, ...outs].filter(binds)).size + extra <= limit,
   };
 
   const drafts: (Draft | undefined)[] = [];
@@ -74,7 +76,6 @@ export function fuse(g: Graph, target: Pick<Target, 'maxStorageBuffers'>): Kerne
   /** Whether a value must reach memory: a root, or read (directly or through views) outside `inside`. */
   const viewUsers = (v: number): number[] => users[v]!.flatMap((u) => (g.nodes[u]!.op === 'reshape' ? [u, ...viewUsers(u)] : [u]));
   const needed = (v: number, inside: ReadonlySet<number>) => roots.has(v) || viewUsers(v).some((u) => (g.nodes[u]!.op === 'reshape' ? roots.has(u) : !inside.has(u)));
-  const big = (v: number) => numel(values[v]!.shape) > 1;
   const stateNode = new Map(g.state.map((s) => [s.name, s.node]));
   /** New value of a persistent tensor -> the leaf holding its old value. */
   const updated = new Map(Object.entries(g.updates).map(([name, v]) => [v, stateNode.get(name)!]));
@@ -90,6 +91,10 @@ export function fuse(g: Graph, target: Pick<Target, 'maxStorageBuffers'>): Kerne
     // (nor any of its values through a view).
     if (members.some((m) => g.nodes[m]!.inputs.some((u) => nodes.has(baseOf(values, u)) && !open.has(u)))) return false;
     const fixedIn = group.flatMap((d) => d.inputs);
+    // The anchor reads its own inputs before any epilogue step runs: none may be made inside the
+    // kernel. (Merging `y = x.mul(2)` into the kernel of `y.add(relu(linear(y)))` made a
+    // linear_ew that read y while also writing it.)
+    if (fixedIn.some((v) => nodes.has(baseOf(values, v)))) return false;
     const ext = readsOf(nodes, fixedIn, members);
     const inside = new Set(ids);
     for (const v of ext) {
@@ -100,7 +105,7 @@ export function fuse(g: Graph, target: Pick<Target, 'maxStorageBuffers'>): Kerne
     // A new value of a persistent tensor the kernel reads is written over it (plan-memory.ts): one binding.
     const inPlace = (v: number) => updated.has(v) && ext.has(updated.get(v)!);
     const outs = [...open].filter((m) => (m === e?.id || needed(m, nodes)) && !inPlace(m));
-    const buffers = new Set([...[...ext].filter((v) => big(v) && values[v]!.constant === undefined), ...fixedOut.filter(big), ...outs.filter(big)]);
+    const buffers = new Set([...ext, ...fixedOut, ...outs].filter(binds));
     return buffers.size <= limit;
   };
 

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { nn } from '../../src/frontend/api.ts';
 import { GraphBuilder } from '../../src/ir/builder.ts';
 import type { Graph } from '../../src/ir/graph.ts';
 import { KERNEL_KINDS } from '../../src/ir/kernels.ts';
 import { getOp } from '../../src/ir/op.ts';
 import { WASM_TARGET } from '../../src/codegen/wasm-simd/target.ts';
 import { WEBGPU_PORTABLE } from '../../src/codegen/wgsl/target.ts';
-import { numel } from '../../src/ir/shape.ts';
 import { fuse } from '../../src/passes/fuse.ts';
 import type { KernelGraph } from '../../src/passes/kernel-graph.ts';
 import { simplify } from '../../src/passes/simplify.ts';
@@ -18,7 +18,8 @@ const buffers = (kg: KernelGraph, i: number) => {
   const k = kg.kernels[i]!;
   const stateValue = new Map(kg.state.map((s) => [s.name, s.value]));
   const inPlace = new Set(Object.entries(kg.updates).filter(([n]) => k.inputs.includes(stateValue.get(n)!)).map(([, v]) => v));
-  return new Set([...k.inputs, ...k.outputs.filter((v) => !inPlace.has(v))].filter((v) => numel(kg.values[v]!.shape) > 1)).size;
+  // Constants are literals and the step a uniform; every other tensor, one-element ones included, binds a buffer.
+  return new Set([...k.inputs, ...k.outputs.filter((v) => !inPlace.has(v))].filter((v) => kg.values[v]!.constant === undefined && v !== kg.inputs.step)).size;
 };
 
 describe('fuse', () => {
@@ -100,6 +101,30 @@ describe('fuse', () => {
     const kg = fuse(g, WASM_TARGET);
     expect(kinds(kg)).toEqual(['conv_block', 'max_pool2d', 'sum', 'sum', 'elementwise']);
     expect(kg.kernels[0]!.attrs).toMatchObject({ act: 'relu', pool: 'none' });
+  });
+
+  // Found by the fuzzer (test/fuzz): `y = x.mul(2); y.add(relu(fc(y)))` merged the mul into the
+  // linear's epilogue kernel, which then read y as the linear's input while writing it.
+  it("never merges the producer of a linear layer's input into that layer's epilogue", () => {
+    const b = new GraphBuilder();
+    const x = b.op('input', [], { name: 'x', shape: [4, 6] });
+    const w = b.addState({ name: 'w', shape: [6, 6], kind: 'param', init: { kind: 'constant', value: 0.1 } });
+    const y = b.op('mul', [x, b.constant(2)]);
+    const out = b.op('add', [y, b.op('relu', [b.op('linear', [y, w])])]);
+    const g: Graph = { stage: 'eval', nodes: b.nodes, state: b.state, inputs: { x }, outputs: { logits: out }, updates: {}, grads: {}, batchSize: 4 };
+    const kg = fuse(g, WASM_TARGET);
+    kg.kernels.forEach((k) => expect(k.inputs.filter((v) => k.outputs.includes(v)), `${k.kind} reads what it writes`).toEqual([]));
+    expect(kinds(kg)).toEqual(['elementwise', 'linear_ew']);
+  });
+
+  // Found by the fuzzer (test/fuzz): one-element tensors (a one-channel 1×1 convolution's weight
+  // and bias) were counted as binding nothing, though a WGSL shader binds them like any tensor;
+  // a launch of 16 Adam updates bound 32 storage buffers where 16 were allowed.
+  it('packs optimizer updates within the limit when parameter sizes differ', () => {
+    const { train } = modelGraphs(() => new nn.Sequential(new nn.Conv2d(1, 1, 1), new nn.Conv2d(1, 3, 3), new nn.Flatten(), new nn.Linear(3 * 4 * 4, 5), new nn.Linear(5, 5), new nn.Linear(5, 3)), [1, 6, 6], 2);
+    const kg = fuse(simplify(train), WEBGPU_PORTABLE);
+    expect(kinds(kg)).toContain('foreach');
+    kg.kernels.forEach((k, i) => expect(buffers(kg, i), `${k.kind} ${i}`).toBeLessThanOrEqual(WEBGPU_PORTABLE.maxStorageBuffers));
   });
 
   it('respects a tighter storage-buffer limit by fusing less', async () => {
