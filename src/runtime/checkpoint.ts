@@ -12,6 +12,11 @@ export interface TrainPosition {
   epoch: number;
   /** Index of the next batch within `epoch`. */
   batch: number;
+  /**
+   * Mid-epoch: the epoch's sums so far (loss × images, images, correct predictions), so that a
+   * resumed run's epoch line reports the whole epoch, as the uninterrupted run would.
+   */
+  epochStats?: { lossSum: number; seen: number; correct: number };
 }
 
 /** What must agree between a checkpoint and the run resuming from it for the result to be exact. */
@@ -47,7 +52,7 @@ export function restoreCheckpoint(bytes: Uint8Array, file: string, backend: Back
   const diffs = (Object.keys(identity) as (keyof RunIdentity)[]).filter((k) => meta[k] !== identity[k]).map((k) => `${k}: checkpoint has ${JSON.stringify(meta[k])}, this run has ${JSON.stringify(identity[k])}`);
   if (diffs.length) throw new KilnError('checkpoint', `${file} was written by a different run:\n  ${diffs.join('\n  ')}`, undefined, 'resume with the same model, data and options as the run that wrote the checkpoint');
   restore(file, st.tensors, backend, [...backend.stateShapes.keys()]);
-  return { step: meta.step, epoch: meta.epoch, batch: meta.batch };
+  return { step: meta.step, epoch: meta.epoch, batch: meta.batch, ...(meta.epochStats ? { epochStats: meta.epochStats } : {}) };
 }
 
 /** Model weights only (parameters and buffers): a PyTorch state_dict as safetensors. */

@@ -111,12 +111,14 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
   const batches = numBatches(split.count, cfg.batchSize);
   const x = new Float32Array(cfg.batchSize * pixels);
   const labels = new Float32Array(cfg.batchSize);
-  const pos = { ...start };
+  const { epochStats: resumed, ...startPos } = start;
+  const pos: TrainPosition = startPos;
   const t0 = performance.now();
   let trainMs = 0;
   let images = 0;
   let result: Omit<TrainResult, 'position' | 'interrupted' | 'steps' | 'imagesPerSec' | 'seconds' | 'epochs'> = { trainLoss: NaN, testLoss: NaN, testAccuracy: NaN };
   let interrupted = false;
+  let stopStats: TrainPosition['epochStats'];
   const done = () => (cfg.maxSteps !== undefined && pos.step >= cfg.maxSteps) || pos.epoch >= cfg.epochs;
   const queue = backend.queued;
   const depth = cfg.checkNumerics ? 1 : (queue?.depth ?? 1);
@@ -126,9 +128,8 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
     const epochStart = performance.now();
     const order = epochOrder(split.count, pos.epoch, cfg.shuffle ? { seed: cfg.seed, initDraws: cfg.initDraws } : undefined);
     hooks.onEpochStart?.(pos.epoch, cfg.maxSteps === undefined ? batches : Math.min(batches, pos.batch + cfg.maxSteps - pos.step), pos.batch);
-    let lossSum = 0;
-    let seen = 0;
-    let correct = 0;
+    // A run resumed mid-epoch carries on the epoch's sums, so its train loss covers every batch.
+    let { lossSum, seen, correct } = pos.batch > 0 && resumed ? resumed : { lossSum: 0, seen: 0, correct: 0 };
     while (pos.batch < batches && !done()) {
       // Run steps in a group: one step on a synchronous backend, up to `depth` on a queued one
       // (webgpu), whose results are read back once for the group. A group ends early where the
@@ -155,8 +156,8 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
         const size = lab.length;
         images += size;
         if (cfg.checkNumerics && before) {
-          const seen = nonFiniteAfterStep(r!.loss, (await stateOf(backend)).entries());
-          if (seen) throw cfg.checkNumerics({ step: pos.step, epoch: pos.epoch, batch: pos.batch }, { x: stepX!, labels: lab, step: pos.step }, before, seen);
+          const bad = nonFiniteAfterStep(r!.loss, (await stateOf(backend)).entries());
+          if (bad) throw cfg.checkNumerics({ step: pos.step, epoch: pos.epoch, batch: pos.batch }, { x: stepX!, labels: lab, step: pos.step }, before, bad);
         }
         if (!Number.isFinite(r!.loss)) {
           // The user's run, not kiln, is what went wrong: an error of theirs, with what to try.
@@ -172,11 +173,12 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
       }
       if (cfg.checkpoint && pos.step % cfg.checkpoint.every === 0) {
         await syncState(backend);
-        cfg.checkpoint.save(pos.batch === batches ? { step: pos.step, epoch: pos.epoch + 1, batch: 0 } : { ...pos });
+        cfg.checkpoint.save(pos.batch === batches ? { step: pos.step, epoch: pos.epoch + 1, batch: 0 } : { ...pos, epochStats: { lossSum, seen, correct } });
       }
       await yieldToEventLoop();
       if (hooks.stopRequested?.()) {
         interrupted = true;
+        if (pos.batch < batches) stopStats = { lossSum, seen, correct };
         break;
       }
     }
@@ -190,7 +192,7 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
     hooks.onEpochEnd?.({ epoch: pos.epoch - (pos.batch === 0 ? 1 : 0), ...result, seconds: (performance.now() - epochStart) / 1000 });
   }
   return {
-    position: pos,
+    position: stopStats ? { ...pos, epochStats: stopStats } : pos,
     interrupted,
     steps: pos.step,
     epochs: pos.epoch + (pos.batch > 0 ? 1 : 0),

@@ -8,7 +8,7 @@ import { loadCheckpoint, saveCheckpoint } from '../../src/runtime/checkpoint-fil
 import { initialState } from '../../src/runtime/init.ts';
 import { writeSafetensors } from '../../src/runtime/safetensors-file.ts';
 import { ReferenceBackend } from '../../src/runtime/reference/backend.ts';
-import { runSteps, train } from '../../src/runtime/trainer.ts';
+import { runSteps, train, type EpochInfo } from '../../src/runtime/trainer.ts';
 import { cfg, data, identity, steps } from './tiny-run.ts';
 
 function freshBackend(): ReferenceBackend {
@@ -42,9 +42,10 @@ describe('trainer', () => {
     ]);
   });
 
-  it.each([3, 5, 7])('a run interrupted after step %i and resumed from its checkpoint ends bitwise equal', async (stopAt) => {
+  it.each([3, 5, 7])('a run interrupted after step %i and resumed from its checkpoint ends bitwise equal, its epoch lines too', async (stopAt) => {
     const full = freshBackend();
-    await train(full, data, cfg);
+    const fullEpochs: EpochInfo[] = [];
+    await train(full, data, cfg, { onEpochEnd: (e) => fullEpochs.push(e) });
 
     const first = freshBackend();
     let n = 0;
@@ -56,9 +57,14 @@ describe('trainer', () => {
     const second = freshBackend();
     const start = loadCheckpoint(file, second, identity);
     expect(start.step).toBe(stopAt);
-    const rest = await train(second, data, cfg, {}, start);
+    const restEpochs: EpochInfo[] = [];
+    const rest = await train(second, data, cfg, { onEpochEnd: (e) => restEpochs.push(e) }, start);
     expect(rest.steps).toBe(10);
     expect(dump(second)).toEqual(dump(full));
+    // The epoch the run was stopped in reports its train loss over all its batches, not only
+    // those after the resume (the checkpoint carries the epoch's sums).
+    const strip = (es: EpochInfo[]) => es.map(({ seconds: _, ...e }) => e);
+    expect(strip(restEpochs)).toEqual(strip(fullEpochs).slice(-restEpochs.length));
   });
 
   it('refuses a checkpoint from a different run, naming each difference', () => {
