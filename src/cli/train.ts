@@ -1,5 +1,5 @@
 import { isStandaloneDir, openStandaloneRun } from './standalone-run.ts';
-import { checkRunFlags, runTraining, type RunFlags } from './train-run.ts';
+import { checkRunFlags, runTraining, trainHeader, type RunFlags } from './train-run.ts';
 import { EVAL_BATCH, openSession, type SessionFlags } from './session.ts';
 
 export interface TrainFlags extends SessionFlags, RunFlags {}
@@ -15,7 +15,8 @@ export async function trainCommand(modelPath: string, flags: TrainFlags): Promis
       model.dispose();
     }
   }
-  const s = await openSession(modelPath, flags);
+  // The header goes out once the model and data are known, before the backend starts.
+  const s = await openSession(modelPath, flags, (p) => process.stderr.write(trainHeader({ name: p.loaded.name, file: p.loaded.file, data: p.data, training: p.training }, p.backend)));
   await runTraining(
     {
       name: s.loaded.name,
@@ -29,6 +30,7 @@ export async function trainCommand(modelPath: string, flags: TrainFlags): Promis
       modelState: s.modelState,
       prepared: 'compiled',
       command: `kiln train ${s.loaded.file}`,
+      headerWritten: true,
     },
     flags,
   );
