@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // How soon kiln answers: `kiln --help` until it exits (through node and through npx), and
-// `kiln train` until its first byte and first line of output, and until it exits. Each command runs
+// `kiln train --max-steps 1` until its first line of output and until it exits, with the model's
+// lint verdict cached and not. Each command runs
 // `--runs` times one after another; the figures are medians with the range beside them, since a
 // shared machine's load moves single runs by a factor of two.
 //
@@ -8,7 +9,7 @@
 //   --installed DIR  also time the bin of a package installed under DIR/node_modules (as
 //                    scripts/check-pack.sh leaves it), which runs its prebuilt bundle as it is
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,10 +52,13 @@ const median = (xs) => {
 };
 const stats = (xs) => ({ medianMs: Math.round(median(xs)), minMs: Math.round(Math.min(...xs)), maxMs: Math.round(Math.max(...xs)), samplesMs: xs.map(Math.round) });
 
-async function measure(label, cmd, argv, cwd, n) {
+async function measure(label, cmd, argv, cwd, n, before = () => {}) {
   await timeOnce(cmd, argv, cwd); // untimed: builds dist/ if stale, warms the file cache
   const samples = [];
-  for (let i = 0; i < n; i++) samples.push(await timeOnce(cmd, argv, cwd));
+  for (let i = 0; i < n; i++) {
+    before();
+    samples.push(await timeOnce(cmd, argv, cwd));
+  }
   const r = { label, command: [cmd === process.execPath ? 'node' : cmd, ...argv.map((a) => (a.startsWith(root) ? relative(root, a) : a))].join(' '), runs: n, firstLine: samples[0].line, firstByte: stats(samples.map((s) => s.firstByte)), firstLineMs: stats(samples.map((s) => s.firstLine)), total: stats(samples.map((s) => s.total)) };
   const f = (s) => `${String(s.medianMs).padStart(5)} ms (${s.minMs}-${s.maxMs})`;
   process.stdout.write(`${label.padEnd(34)} first line ${f(r.firstLineMs)}   exit ${f(r.total)}\n`);
@@ -75,7 +79,12 @@ if (args.installed) {
   results.push(await measure(`installed ${pkgName}: npx kiln --help`, 'npx', ['kiln', '--help'], args.installed, runs));
 }
 const trainRuns = Math.max(3, Math.ceil(runs / 2));
-results.push(await measure('kiln train simple-cnn --max-steps 1', node, [bin, 'train', 'samples/simple-cnn.ts', '--max-steps', '1'], root, trainRuns));
+const train = [bin, 'train', 'samples/simple-cnn.ts', '--max-steps', '1'];
+// Cold: the model's lint verdict forgotten before each run (src/frontend/lint-cache.ts), as on a
+// model's first run or after an edit; warm: the same model run again.
+const lintCacheDir = join(root, '.kiln-cache', 'lint');
+results.push(await measure('kiln train, model never linted', node, train, root, trainRuns, () => rmSync(lintCacheDir, { recursive: true, force: true })));
+results.push(await measure('kiln train, model linted before', node, train, root, trainRuns));
 
 const cpu = cpus();
 const report = {

@@ -12,11 +12,12 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { readFile } from 'node:fs/promises';
-import { join, resolve as resolvePath } from 'node:path';
+import { join, resolve as resolvePath, sep } from 'node:path';
 import type { Project, ts as TS } from 'ts-morph';
 import { KilnError, type SourceLoc } from '../ir/errors.ts';
 import { F, nn } from './api.ts';
 import { closest } from './closest.ts';
+import { lintCache } from './lint-cache.ts';
 import { kilnRoot } from './source-loc.ts';
 
 /**
@@ -53,8 +54,11 @@ export async function lintModelFile(path: string, options: LintOptions = {}): Pr
   } catch (e) {
     throw new KilnError('no-file', `cannot read the model file: ${(e as Error).message}`, undefined, 'check the path to the model file');
   }
-  const problems = await lintModelSource(path, text, options);
+  const cache = options.api === undefined ? lintCache(path, text) : undefined;
+  if (cache?.passed()) return;
+  const { problems, sources } = await lintWithSources(path, text, options);
   if (problems.length > 0) throw problems[0];
+  cache?.remember(sources);
 }
 
 /**
@@ -63,12 +67,21 @@ export async function lintModelFile(path: string, options: LintOptions = {}): Pr
  * `path` is used for locations and for resolving the file's own relative imports.
  */
 export async function lintModelSource(path: string, text: string, options: LintOptions = {}): Promise<KilnError[]> {
+  return (await lintWithSources(path, text, options)).problems;
+}
+
+/** The problems, and the files the type checker read besides kiln's own (the model and its imports). */
+async function lintWithSources(path: string, text: string, options: LintOptions): Promise<{ problems: KilnError[]; sources: string[] }> {
   const { ts } = tsMorph();
   const api = options.api === undefined ? (existsSync(DEFAULT_API) ? DEFAULT_API : null) : options.api;
   const project = await projectFor(api);
   const source = project.createSourceFile(resolvePath(path), text, { overwrite: true });
   try {
-    return check(ts, source.compilerNode, project.getProgram().compilerObject, path, api !== null);
+    const program = project.getProgram().compilerObject;
+    const problems = check(ts, source.compilerNode, program, path, api !== null);
+    const own = join(kilnRoot, 'src') + sep;
+    const sources = program.getSourceFiles().map((f) => resolvePath(f.fileName)).filter((f) => !f.startsWith(own) && f !== MINI_LIB_PATH);
+    return { problems, sources };
   } finally {
     project.removeSourceFile(source);
   }
