@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // How soon kiln answers: `kiln --help` until it exits (through node and through npx), and
 // `kiln train --max-steps 1` until its first line of output and until it exits, with the model's
-// lint verdict cached and not. Each command runs
-// `--runs` times one after another; the figures are medians with the range beside them, since a
-// shared machine's load moves single runs by a factor of two.
+// lint verdict cached and not. Each command runs `--runs` times one after another; the figures
+// are medians with the range beside them, since a shared machine's load moves single runs by a
+// factor of two.
 //
 // Usage: node bench/startup.mjs [--runs N] [--json FILE] [--installed DIR]
 //   --installed DIR  also time the bin of a package installed under DIR/node_modules (as
