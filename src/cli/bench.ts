@@ -289,6 +289,11 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
     if (!registered.includes(b)) throw new KilnError('usage', `--backends: unknown backend '${b}' (registered: ${registered.join(', ')})`);
   }
   const threadCounts = flags.threads ? parseList('--threads', flags.threads).map((t) => positiveInt('--threads', t)) : [1, 2];
+  // The peer harnesses (bench/peers) and the libraries they run (TensorFlow.js, jax-js: dev
+  // dependencies) come with a checkout of the repository, not with the installed package.
+  if (flags.peers && !existsSync(join(kilnRoot, 'bench', 'peers'))) {
+    throw new KilnError('usage', '--peers needs a checkout of the kiln repository: the installed package carries neither the peer harnesses nor TensorFlow.js and jax-js', undefined, 'clone the repository, run `npm install` there, and run `npm run bench -- --peers` in it');
+  }
   for (const [flag, path] of [['--json', flags.json], ['--markdown', flags.markdown], ['--svg', flags.svg]] as const) if (path) checkWritable(flag, path);
   const models = flags.model?.length ? flags.model : DEFAULT_MODELS.map((p) => relative(process.cwd(), join(kilnRoot, p)) || p);
   const progress = new Progress();

@@ -180,8 +180,20 @@ function threadCount(flag: string | undefined, backend: string): number | undefi
   return cores;
 }
 
-/** Loads the model and the data, checks they fit each other, and starts a backend with fresh weights. */
-export async function openSession(modelPath: string, flags: SessionFlags): Promise<Session> {
+/** What is known of a session once its model and data are loaded and checked, before its backend starts. */
+export interface SessionPlan {
+  loaded: LoadedModel;
+  training: ResolvedTraining;
+  data: Dataset;
+  backend: string;
+}
+
+/**
+ * Loads the model and the data, checks they fit each other, and starts a backend with fresh
+ * weights. `onPlanned` runs before the backend starts (binaryen and worker threads, about half a
+ * second for wasm), so that `kiln train` can say what it is about to do that much sooner.
+ */
+export async function openSession(modelPath: string, flags: SessionFlags, onPlanned?: (plan: SessionPlan) => void): Promise<Session> {
   const backendName = choice('--backend', flags.backend ?? BACKENDS[0], BACKENDS);
   const threads = threadCount(flags.threads, backendName);
   if (backendName === 'wasm') preloadWasmBackend();
@@ -196,6 +208,7 @@ export async function openSession(modelPath: string, flags: SessionFlags): Promi
   const first = steps.train(training.batchSize);
   checkModelFitsData(loaded, first, data, steps, training.batchSize);
   checkStateFits(loaded, first);
+  onPlanned?.({ loaded, training, data, backend: backendName });
   // Every backend, the reference included, runs the compiled Program.
   const initial = initialState(first.state, training.seed);
   // The Program the backend runs for each step, kept for --check-numerics to replay.

@@ -44,6 +44,14 @@ export interface TrainRun {
   command: string;
   /** --check-numerics, where the run has the graphs to explain a step with (not a standalone bundle). */
   checkNumerics?: TrainConfig['checkNumerics'];
+  /** Set when the caller has written the header already (trainHeader), as early as it could. */
+  headerWritten?: boolean;
+}
+
+/** The run's first line: what is trained on what, and how. */
+export function trainHeader(run: { name: string; file: string; data: Dataset; training: TrainRun['training'] }, backend: string): string {
+  const { training: t, data } = run;
+  return `kiln: training ${run.name} (${run.file}) on ${data.name}: ${data.train.count.toLocaleString('en-US')} images, batch ${t.batchSize}, ${t.epochs} epoch${t.epochs > 1 ? 's' : ''}, ${t.optimizer.type} lr ${t.optimizer.lr}, seed ${t.seed}, backend ${backend}\n`;
 }
 
 /** The options of `kiln train` and train.mjs that RunFlags holds. */
@@ -87,7 +95,7 @@ export async function runTraining(run: TrainRun, flags: RunFlags): Promise<void>
   const save = (p: TrainPosition) => saveCheckpoint(checkpointPath, backend, p, identity);
 
   const err = process.stderr;
-  err.write(`kiln: training ${run.name} (${run.file}) on ${data.name}: ${data.train.count.toLocaleString('en-US')} images, batch ${t.batchSize}, ${t.epochs} epoch${t.epochs > 1 ? 's' : ''}, ${t.optimizer.type} lr ${t.optimizer.lr}, seed ${t.seed}, backend ${backend.name}\n`);
+  if (!run.headerWritten) err.write(trainHeader(run, backend.name));
   if (flags.resume) err.write(`kiln: resuming from ${flags.resume} at step ${start.step} (epoch ${start.epoch + 1}, batch ${start.batch})\n`);
   const prepareStart = performance.now();
   const shapes = runSteps(data.train.count, data.test.count, t.batchSize, run.evalBatchSize);

@@ -1,6 +1,6 @@
 import { KilnError } from '../ir/errors.ts';
 import { isStandaloneDir, openStandaloneRun } from './standalone-run.ts';
-import { checkRunFlags, runTraining, type RunFlags } from './train-run.ts';
+import { checkRunFlags, runTraining, trainHeader, type RunFlags } from './train-run.ts';
 import { EVAL_BATCH, openSession, type SessionFlags } from './session.ts';
 
 export interface TrainFlags extends SessionFlags, RunFlags {
@@ -19,7 +19,8 @@ export async function trainCommand(modelPath: string, flags: TrainFlags): Promis
       model.dispose();
     }
   }
-  const s = await openSession(modelPath, flags);
+  // The header goes out once the model and data are known, before the backend starts.
+  const s = await openSession(modelPath, flags, (p) => process.stderr.write(trainHeader({ name: p.loaded.name, file: p.loaded.file, data: p.data, training: p.training }, p.backend)));
   await runTraining(
     {
       name: s.loaded.name,
@@ -34,6 +35,7 @@ export async function trainCommand(modelPath: string, flags: TrainFlags): Promis
       prepared: 'compiled',
       command: `kiln train ${s.loaded.file}`,
       checkNumerics: flags.checkNumerics ? s.checkNumerics : undefined,
+      headerWritten: true,
     },
     flags,
   );

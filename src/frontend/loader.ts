@@ -57,11 +57,15 @@ export async function loadModelFile(path: string, opts: LoadOptions = {}): Promi
   if (!['.ts', '.mts', '.js', '.mjs'].includes(extname(abs))) {
     throw new KilnError('not-a-model', `${file} is not a model file`, undefined, `model files end in .ts (or .js); compiled bundles end in ${BUNDLE_EXT}`);
   }
+  // esbuild bundles in a process of its own: it works while the linter type-checks here. A lint
+  // error is the one reported (it says more than esbuild's about the same mistake).
+  const bundling = bundleModel(abs, file);
+  bundling.catch(() => {});
   if (opts.lint !== false) {
     const { lintModelFile } = await import('./lint.ts');
     await lintModelFile(file, { cache: opts.lintCache === undefined ? kilnCacheDir() : opts.lintCache });
   }
-  const code = await bundleModel(abs, file);
+  const code = await bundling;
   const at: SourceLoc = { file, line: 1, col: 1 };
   return instantiate(await importCode(code, file), file, code, (raw) => resolveTraining(raw, locateTraining(abs, file) ?? at));
 }

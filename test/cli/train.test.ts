@@ -107,11 +107,11 @@ describe('kiln train / eval on an IDX dataset folder', () => {
   });
 
   it('--check-numerics: NaN from an op outside its domain in the first forward pass, at its line', () => {
-    const r = kiln(['train', 'test/fixtures/models/nan-forward.ts', '--data', data, '--check-numerics', '--save', out('nan.safetensors')]);
+    const r = kiln(['train', 'test/fixtures/models/nan-forward.ts', '--data', data, '--check-numerics', '--save', out('nan-forward.safetensors')]);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/^error: test\/fixtures\/models\/nan-forward\.ts:9:\d+: --check-numerics: step 0 \(epoch 1, batch 1\): NaN first appears in %\d+ = sqrt \(forward pass\), computed by kernel k\d+_\w+; after the step the loss is NaN$/m);
     expect(r.stderr).toContain("hint: an activation overflowed or an op got an input outside its domain");
-    expect(existsSync(out('nan.safetensors'))).toBe(false);
+    expect(existsSync(out('nan-forward.safetensors'))).toBe(false);
     // Without the flag the same run is a divergence at step 0, which points at the flag.
     expect(kiln(['train', 'test/fixtures/models/nan-forward.ts', '--data', data]).stderr).toContain('--check-numerics finds the op and model line where it began');
   });

@@ -243,6 +243,10 @@ describe('lint cache', () => {
       expect((await lintError(file, { cache }))?.code).toBe('type-error');
       expect((await lintError(file, { cache }))?.loc?.line).toBe(5);
       expect(entries()).toBe(1);
+      // A cache that cannot be written (a file where its folder should be) only costs time.
+      writeFileSync(join(dir, 'not-a-folder'), '');
+      writeFileSync(file, model('    return x;'));
+      expect(await lintError(file, { cache: join(dir, 'not-a-folder') })).toBeUndefined();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
