@@ -191,13 +191,14 @@ export interface SessionPlan {
 /**
  * Loads the model and the data, checks they fit each other, and starts a backend with fresh
  * weights. `onPlanned` runs before the backend starts (binaryen and worker threads, about half a
- * second for wasm), so that `kiln train` can say what it is about to do that much sooner.
+ * second for wasm), so that `kiln train` can say what it is about to do that much sooner; `onLint`
+ * runs when the model file is about to be type-checked (not when lint-cache.ts knows it passed).
  */
-export async function openSession(modelPath: string, flags: SessionFlags, onPlanned?: (plan: SessionPlan) => void): Promise<Session> {
+export async function openSession(modelPath: string, flags: SessionFlags, onPlanned?: (plan: SessionPlan) => void, onLint?: (file: string) => void): Promise<Session> {
   const backendName = choice('--backend', flags.backend ?? BACKENDS[0], BACKENDS);
   const threads = threadCount(flags.threads, backendName);
   if (backendName === 'wasm') preloadWasmBackend();
-  const loaded = await loadModelFile(modelPath);
+  const loaded = await loadModelFile(modelPath, { onLint });
   const training = mergeFlags(loaded.training, flags);
   const normalize = parseNormalize(flags.normalize);
   const data = loadDataset(training.dataset, { normalize });

@@ -20,7 +20,13 @@ export async function trainCommand(modelPath: string, flags: TrainFlags): Promis
     }
   }
   // The header goes out once the model and data are known, before the backend starts.
-  const s = await openSession(modelPath, flags, (p) => process.stderr.write(trainHeader({ name: p.loaded.name, file: p.loaded.file, data: p.data, training: p.training }, p.backend)));
+  const s = await openSession(
+    modelPath,
+    flags,
+    (p) => process.stderr.write(trainHeader({ name: p.loaded.name, file: p.loaded.file, data: p.data, training: p.training }, p.backend)),
+    // The TypeScript checker takes about a second on a model it has not seen pass: say so at once.
+    (file) => process.stderr.write(`kiln: checking ${file} (types and tracing rules; not again until it changes)\n`),
+  );
   await runTraining(
     {
       name: s.loaded.name,

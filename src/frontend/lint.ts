@@ -47,6 +47,8 @@ export interface LintOptions {
   api?: string | null;
   /** A cache folder (lint-cache.ts): an unchanged file that passed before is not checked again. */
   cache?: string | null;
+  /** Called just before the checks run, when the cache does not already know the file passed. */
+  onRun?: () => void;
 }
 
 /** Lints a model file on disk and throws the first problem found as a KilnError. */
@@ -60,6 +62,7 @@ export async function lintModelFile(path: string, options: LintOptions = {}): Pr
   const abs = resolvePath(path);
   const cacheKey = options.cache && options.api === undefined ? options.cache : null;
   if (cacheKey && lintPassed(cacheKey, abs, text)) return;
+  options.onRun?.();
   const { problems, localFiles } = await lint(path, text, options);
   if (problems.length > 0) throw problems[0];
   if (cacheKey) recordLintPass(cacheKey, abs, text, localFiles);

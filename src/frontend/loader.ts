@@ -40,6 +40,8 @@ export interface LoadOptions {
   lint?: boolean;
   /** Skip the checks for a file that passed them unchanged before (lint-cache.ts); default: the user's cache folder. */
   lintCache?: string | null;
+  /** Called when the checks run (they take about a second), not when the cache knows the file passed. */
+  onLint?: (file: string) => void;
 }
 
 /** Loads a model file (.ts, .js) or a bundle written by `kiln compile` (.kiln). */
@@ -63,7 +65,7 @@ export async function loadModelFile(path: string, opts: LoadOptions = {}): Promi
   bundling.catch(() => {});
   if (opts.lint !== false) {
     const { lintModelFile } = await import('./lint.ts');
-    await lintModelFile(file, { cache: opts.lintCache === undefined ? kilnCacheDir() : opts.lintCache });
+    await lintModelFile(file, { cache: opts.lintCache === undefined ? kilnCacheDir() : opts.lintCache, onRun: opts.onLint && (() => opts.onLint!(file)) });
   }
   const code = await bundling;
   const at: SourceLoc = { file, line: 1, col: 1 };
