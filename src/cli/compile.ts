@@ -1,10 +1,16 @@
 import { statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
 import { KilnError } from '../ir/errors.ts';
 import { numel } from '../ir/shape.ts';
 import { BUNDLE_EXT, programKey, writeBundle, type Precompiled } from '../frontend/bundle.ts';
 import { loadModelFile } from '../frontend/loader.ts';
+import type { Graph } from '../ir/graph.ts';
 import type { Program } from '../ir/program.ts';
+import { layoutState } from '../codegen/wasm-simd/layout.ts';
+import { wasmStep } from '../codegen/wasm-simd/step.ts';
+import { loadBinaryen } from '../codegen/wasm-simd/emitter.ts';
+import { tooLargeForWasm, WASM_MEMORY_BYTES } from '../runtime/wasm/memory-limit.ts';
 import { humanBytes } from '../ir/printer/program.ts';
 import { humanCount, summarize } from '../ir/printer/summary.ts';
 import { WASM_TARGET } from '../codegen/wasm-simd/target.ts';
@@ -42,7 +48,7 @@ export async function compileCommand(modelPath: string, flags: CompileFlags): Pr
     const graph = graphFor(loaded, stage, { batchSize: batch, optimizer: training.optimizer });
     const ps = compiled.map((c) => ((c.programs as Record<string, Program>)[programKey(stage, batch)] = compileProgram(graph, c.target)));
     const m = ps[0]!.memory;
-    checkMemory(loaded.file, stage, batch, m.arenaBytes, graph.state.reduce((a, s) => a + 4 * numel(s.shape), 0));
+    await checkMemory(loaded.file, stage, batch, ps[0]!, graph.state);
     const kernels = ps.map((p, i) => `${p.kernels.length} ${i === 0 ? 'wasm' : 'webgpu'}`).join(' / ');
     lines.push(`  ${stage.padEnd(5)} batch ${String(batch).padStart(4)}: ${kernels} kernels, ${humanCount(summarize(graph).flopsPerStep)}FLOP per step, arena ${humanBytes(m.arenaBytes)} (naive ${humanBytes(m.naiveBytes)}, lower bound ${humanBytes(m.lowerBoundBytes)})`);
   }
@@ -51,17 +57,19 @@ export async function compileCommand(modelPath: string, flags: CompileFlags): Pr
   process.stderr.write(`kiln: compiled ${loaded.name} (${loaded.file}) in ${((performance.now() - t0) / 1000).toFixed(2)} s\n${lines.join('\n')}\nkiln: wrote ${out} (${(size / 1024).toFixed(0)} KiB); run it with: kiln train ${out}\n`);
 }
 
-/** WebAssembly's memory, which holds a step's arena and the persistent tensors together. */
-const WASM_MEMORY_BYTES = 4 * 2 ** 30;
-
 /**
- * A step that cannot fit in WebAssembly's 4 GiB is said at compile time, with a batch size that
- * would, not found 28 s into loading it.
+ * A step that cannot fit in WebAssembly's memory is said at compile time, with a batch size that
+ * would, not found 28 s into loading it. Near the limit the wasm module is generated to count its
+ * scratch too, so that what compile accepts is what the backend can load (on this machine's cores).
  */
-function checkMemory(file: string, stage: string, batch: number, arenaBytes: number, stateBytes: number): void {
-  if (arenaBytes + stateBytes <= WASM_MEMORY_BYTES) return;
-  // Proportional, less 5%: the arena has parts that do not scale with the batch.
-  const fits = Math.floor((0.95 * batch * (WASM_MEMORY_BYTES - stateBytes)) / arenaBytes);
-  const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
-  throw new KilnError('resources', `${file}: the ${stage} step at batch ${batch} needs ${gib(arenaBytes + stateBytes)} (arena ${gib(arenaBytes)}, weights and optimizer state ${gib(stateBytes)}); WebAssembly memory is at most 4 GiB`, undefined, fits >= 1 ? `use --batch-size ${fits} or less` : 'the weights alone do not fit: make the model smaller');
+async function checkMemory(file: string, stage: string, batch: number, program: Program, state: Graph['state']): Promise<void> {
+  const stateBytes = state.reduce((a, s) => a + 4 * numel(s.shape), 0);
+  let need = program.memory.arenaBytes + stateBytes;
+  if (need > 0.75 * WASM_MEMORY_BYTES) {
+    await loadBinaryen();
+    need = wasmStep(program, { threads: availableParallelism(), relaxed: false, layout: layoutState(state), optimize: false }).step.memoryBytes;
+  }
+  if (need > WASM_MEMORY_BYTES) {
+    throw tooLargeForWasm(`${file}: the ${stage} step at batch ${batch}`, batch, need, stateBytes, ` (arena ${(program.memory.arenaBytes / 2 ** 30).toFixed(2)} GiB, weights and optimizer state ${(stateBytes / 2 ** 30).toFixed(2)} GiB, and scratch)`);
+  }
 }

@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { kiln } from './helpers.ts';
 
@@ -28,5 +31,14 @@ describe('kiln with the wasm backend', () => {
     const bad = kiln(['train', 'samples/simple-cnn.ts', '--max-steps', '1', '--threads', '0']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/--threads must be a positive integer/);
+  });
+
+  it('a step past WebAssembly\'s 4 GiB is the user\'s error, with a batch size that fits, before any step runs', () => {
+    const save = join(tmpdir(), `kiln-never-${process.pid}.safetensors`);
+    const r = kiln(['train', 'samples/lenet.ts', '--batch-size', '60000', '--max-steps', '1', '--save', save]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error: the train step at batch 60000 needs 4\.\d\d GiB of wasm memory; WebAssembly memory is at most 4 GiB\n  hint: use --batch-size \d+ or less$/m);
+    expect(r.stdout).not.toMatch(/Train Batch/);
+    expect(existsSync(save)).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 import { ABORT, CMD, CTRL, CTRL_BYTES, IMPORTS, MAX_PAGES, PAGE, waitImport } from '../../codegen/wasm-simd/abi.ts';
 import type { WasmStateLayout, WasmStep, WasmTensor } from '../../codegen/artifact.ts';
 import { KilnError } from '../../ir/errors.ts';
+import { tooLargeForWasm } from './memory-limit.ts';
 import type { Backend, StepResult } from '../backend.ts';
 import type { WasmThreads, WasmWorker } from './threads.ts';
 
@@ -69,7 +70,7 @@ export class WasmBackend implements Backend {
 
   protected constructor(
     private readonly load: WasmStepLoader,
-    layout: WasmStateLayout,
+    private readonly layout: WasmStateLayout,
     seed: number,
     opts: WasmRunOptions,
   ) {
@@ -166,13 +167,11 @@ export class WasmBackend implements Backend {
     const pages = Math.ceil(step.memoryBytes / PAGE);
     const have = this.memory.buffer.byteLength / PAGE;
     if (pages > have) {
-      const need = `the ${kind} step at batch ${batch} needs ${(step.memoryBytes / 2 ** 30).toFixed(2)} GiB of wasm memory`;
-      const hint = 'use a smaller --batch-size';
-      if (pages > MAX_PAGES) throw new KilnError('resources', `${need}; WebAssembly memory is at most 4 GiB`, undefined, hint);
+      if (pages > MAX_PAGES) throw tooLargeForWasm(`the ${kind} step at batch ${batch}`, batch, step.memoryBytes, this.layout.arenaBase, ' of wasm memory');
       try {
         this.memory.grow(pages - have);
       } catch (e) {
-        throw new KilnError('resources', `${need}, and growing it failed: ${(e as Error).message}`, undefined, hint);
+        throw new KilnError('resources', `the ${kind} step at batch ${batch} needs ${(step.memoryBytes / 2 ** 30).toFixed(2)} GiB of wasm memory, and growing it failed: ${(e as Error).message}`, undefined, 'use a smaller --batch-size, or free memory on this machine');
       }
       // Growing a memory that is not shared (one thread) replaces its buffer.
       this.ctrl = new Int32Array(this.memory.buffer, 0, CTRL_BYTES / 4);
