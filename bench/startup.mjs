@@ -5,10 +5,14 @@
 // are medians with the range beside them, since a shared machine's load moves single runs by a
 // factor of two.
 //
-// Usage: node bench/startup.mjs [--runs N] [--json FILE] [--installed DIR]
+// With --readme N it also times the README's command end to end, `npx kiln train
+// samples/simple-cnn.ts` (one epoch and the test evaluation, default settings), N times
+// alternating with the textbook's PyTorch listing (bench/peers/pytorch_textbook.py, Debian's
+// python3-torch), and reports both and their ratio.
+//
+// Usage: node bench/startup.mjs [--runs N] [--json FILE] [--installed DIR] [--readme N]
 //   --installed DIR  also time the bin of a package installed under DIR/node_modules (as
 //                    scripts/check-pack.sh leaves it), which runs its prebuilt bundle as it is
-import { tmpdir } from 'node:os';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
@@ -17,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '10' }, json: { type: 'string', default: join(root, 'bench', 'startup.json') }, installed: { type: 'string' } } });
+const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '10' }, json: { type: 'string', default: join(root, 'bench', 'startup.json') }, installed: { type: 'string' }, readme: { type: 'string' } } });
 const runs = Number(args.runs);
 const pkgName = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).name;
 
@@ -29,6 +33,8 @@ function timeOnce(cmd, argv, cwd) {
     let firstByte;
     let firstLine;
     let firstText = '';
+    let header;
+    let text = '';
     const on = (d) => {
       const now = performance.now() - t0;
       firstByte ??= now;
@@ -36,13 +42,17 @@ function timeOnce(cmd, argv, cwd) {
         firstText += d;
         if (firstText.includes('\n')) firstLine = now;
       }
+      if (header === undefined) {
+        text += d;
+        if (/(^|\n)kiln: training .*\n/.test(text)) header = now;
+      }
     };
     child.stdout.on('data', on);
     child.stderr.on('data', on);
     child.on('error', reject);
     child.on('close', (code) => {
       if (code !== 0) reject(new Error(`${cmd} ${argv.join(' ')} exited with ${code}: ${firstText.slice(0, 300)}`));
-      else resolve({ firstByte, firstLine, total: performance.now() - t0, line: firstText.split('\n')[0] });
+      else resolve({ firstByte, firstLine, header, total: performance.now() - t0, line: firstText.split('\n')[0] });
     });
   });
 }
@@ -60,9 +70,9 @@ async function measure(label, cmd, argv, cwd, n, before = () => {}) {
     before();
     samples.push(await timeOnce(cmd, argv, cwd));
   }
-  const r = { label, command: [cmd === process.execPath ? 'node' : cmd, ...argv.map((a) => (a.startsWith(root) ? relative(root, a) : a))].join(' '), runs: n, firstLine: samples[0].line, firstByte: stats(samples.map((s) => s.firstByte)), firstLineMs: stats(samples.map((s) => s.firstLine)), total: stats(samples.map((s) => s.total)) };
+  const r = { label, command: [cmd === process.execPath ? 'node' : cmd, ...argv.map((a) => (a.startsWith(root) ? relative(root, a) : a))].join(' '), runs: n, firstLine: samples[0].line, firstByte: stats(samples.map((s) => s.firstByte)), firstLineMs: stats(samples.map((s) => s.firstLine)), ...(samples[0].header !== undefined ? { headerMs: stats(samples.map((s) => s.header)) } : {}), total: stats(samples.map((s) => s.total)) };
   const f = (s) => `${String(s.medianMs).padStart(5)} ms (${s.minMs}-${s.maxMs})`;
-  process.stdout.write(`${label.padEnd(34)} first line ${f(r.firstLineMs)}   exit ${f(r.total)}\n`);
+  process.stdout.write(`${label.padEnd(34)} first line ${f(r.firstLineMs)}${r.headerMs ? `   'kiln: training' ${f(r.headerMs)}` : ''}   exit ${f(r.total)}\n`);
   return r;
 }
 
@@ -89,11 +99,30 @@ const lintCacheDir = join(process.env.KILN_CACHE_DIR, 'lint');
 results.push(await measure('kiln train, model never linted', node, train, root, trainRuns, () => rmSync(lintCacheDir, { recursive: true, force: true })));
 results.push(await measure('kiln train, model linted before', node, train, root, trainRuns));
 
+const readme = {};
+if (args.readme) {
+  // Alternating, so that the machine's load drifts onto both alike. The lint verdict is cached
+  // (a user's second run); the first, untimed run of each warms it and the file cache.
+  const n = Number(args.readme);
+  const kilnCmd = ['npx', ['kiln', 'train', 'samples/simple-cnn.ts']];
+  const torchCmd = ['/usr/bin/python3', [join(root, 'bench', 'peers', 'pytorch_textbook.py'), '0']];
+  for (const [cmd, argv] of [kilnCmd, torchCmd]) await timeOnce(cmd, argv, root);
+  const k = [];
+  const t = [];
+  for (let i = 0; i < n; i++) {
+    k.push((await timeOnce(...kilnCmd, root)).total);
+    t.push((await timeOnce(...torchCmd, root)).total);
+  }
+  Object.assign(readme, { runs: n, kiln: { command: 'npx kiln train samples/simple-cnn.ts', ...stats(k) }, pytorch: { command: '/usr/bin/python3 bench/peers/pytorch_textbook.py 0', ...stats(t) }, speedup: Number((median(t) / median(k)).toFixed(2)) });
+  process.stdout.write(`README command, one epoch with evaluation, ${n} runs alternating: kiln ${(median(k) / 1000).toFixed(2)} s (${(Math.min(...k) / 1000).toFixed(2)}-${(Math.max(...k) / 1000).toFixed(2)}), textbook PyTorch ${(median(t) / 1000).toFixed(2)} s (${(Math.min(...t) / 1000).toFixed(2)}-${(Math.max(...t) / 1000).toFixed(2)}): ${readme.speedup}x\n`);
+}
+
 const cpu = cpus();
 const report = {
   machine: { cpu: cpu[0]?.model ?? 'unknown', cores: availableParallelism(), node: process.versions.node, loadAverageBefore: loadBefore, loadAverageAfter: loadavg(), date: new Date().toISOString().slice(0, 10) },
   command: `node bench/startup.mjs ${process.argv.slice(2).join(' ')}`.trim(),
   results,
+  ...(args.readme ? { readme } : {}),
 };
 writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`);
 process.stdout.write(`wrote ${relative(process.cwd(), args.json)}\n`);
