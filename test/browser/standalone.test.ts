@@ -131,6 +131,20 @@ describeBrowser('the standalone page', () => {
     // Every test digit shown is marked right or wrong after the run.
     const marked = await page.evaluate(() => document.querySelectorAll('.digit-cell.right, .digit-cell.wrong').length);
     expect(marked).toBe(24);
+    // One channel: drawn grey (R = G = B), ink on black; a [1, 28, 28] model has the drawing pad.
+    const grey = await page.evaluate(() => {
+      const c = document.querySelector<HTMLCanvasElement>('.digit-cell canvas')!;
+      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      let ink = 0;
+      for (let i = 0; i < d.length; i += 4) {
+        if (d[i] !== d[i + 1] || d[i] !== d[i + 2]) return -1;
+        if (d[i]! > 128) ink++;
+      }
+      return ink;
+    });
+    expect(grey).toBeGreaterThan(50);
+    expect(await page.isVisible('#pad')).toBe(true);
+    expect(await page.isVisible('#pad-off')).toBe(false);
 
     // The first test image (a 7) through the page's prediction hook.
     const images = gunzipSync(readFileSync(join(bundle, 'data', 't10k-images-idx3-ubyte.gz')));

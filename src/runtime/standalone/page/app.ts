@@ -1,6 +1,6 @@
 /**
- * app.js of a standalone bundle's page (index.html): the controls, the loss curve, the test digits
- * and the drawing pad, on the main thread. The model runs in worker.js (worker.ts), which this
+ * app.js of a standalone bundle's page (index.html): the controls, the loss curve, the test images
+ * and (for a model of MNIST's 28×28 digits) the drawing pad, on the main thread. The model runs in worker.js (worker.ts), which this
  * file talks to with the messages of protocol.ts; nothing here blocks.
  *
  * URL parameters (for links and tests): backend=wasm|webgpu, threads=N, epochs=N, maxSteps=N,
@@ -27,7 +27,10 @@ interface KilnPage {
   /** Training throughput the runtime measured (steps only), and the last run's wall time. */
   imagesPerSec?: number;
   trainSeconds?: number;
-  /** Class probabilities of a 28×28 image, pixels 0..255 row-major (white digit on black). */
+  /**
+   * Class probabilities of a 28×28 image, pixels 0..255 row-major (white digit on black), as the
+   * drawing pad asks them; rejected for a model whose input is not [1, 28, 28] (it has no pad).
+   */
   predictDrawing(pixels: number[]): Promise<number[]>;
 }
 
@@ -79,7 +82,10 @@ const ui = {
   clear: $<HTMLButtonElement>('clear'),
   bars: $('bars'),
   barsNote: $('bars-note'),
+  layout: $('layout'),
+  padOff: $('pad-off'),
   digits: $('digits'),
+  digitsTitle: $('digits-title'),
   digitsAfter: $('digits-after'),
 };
 
@@ -124,6 +130,8 @@ let smoothed: number[] = [];
 let ema = 0;
 let epochMarks: number[] = [];
 let digits: TestDigits | undefined;
+/** The drawing pad is on: the model takes MNIST's [1, 28, 28] (set from the bundle's info). */
+let padOn = true;
 let nextId = 1;
 const waiting = new Map<number, (probs: number[]) => void>();
 
@@ -133,6 +141,7 @@ const page: KilnPage = {
   epochs: [],
   crossOriginIsolated: globalThis.crossOriginIsolated === true,
   predictDrawing: async (pixels) => {
+    if (!padOn) throw new Error(`this model takes inputs of shape [${info!.input.join(', ')}], not 28×28 digits: its page has no drawing pad`);
     if (pixels.length !== 784) throw new Error(`predictDrawing takes 28×28 = 784 pixels, got ${pixels.length}`);
     const x = Float32Array.from(pixels);
     showSeen(x);
@@ -358,6 +367,7 @@ function onInfo(i: BundleInfo): void {
     ui.drop.hidden = false;
     dataReady = false;
   }
+  setPad(i.input);
   buildBars(i.classes);
   const backend = wantBackend ?? i.defaultBackend;
   if (!backend) {
@@ -596,11 +606,21 @@ function drawChart(): void {
 
 // ---- test digits ----
 
-function grayImage(ctx: CanvasRenderingContext2D, pixels: ArrayLike<number>, w: number, h: number): void {
+/**
+ * One test image, CHW pixels 0..255, into a canvas of its size: 3 channels as RGB, 1 as grey. Any
+ * other count (2, or 4 and more) has no agreed mapping to colours, and a 4th channel is no more
+ * an alpha than a 2nd is a green: the first channel is drawn grey, and the cell's title says so.
+ */
+function drawImage(ctx: CanvasRenderingContext2D, pixels: ArrayLike<number>, channels: number, w: number, h: number): void {
   const img = ctx.createImageData(w, h);
-  for (let i = 0; i < w * h; i++) {
-    const v = Math.max(0, Math.min(255, Math.round(pixels[i]!)));
-    img.data[4 * i] = img.data[4 * i + 1] = img.data[4 * i + 2] = v;
+  const plane = w * h;
+  const at = (c: number, i: number) => Math.max(0, Math.min(255, Math.round(pixels[c * plane + i]!)));
+  for (let i = 0; i < plane; i++) {
+    if (channels === 3) {
+      img.data[4 * i] = at(0, i);
+      img.data[4 * i + 1] = at(1, i);
+      img.data[4 * i + 2] = at(2, i);
+    } else img.data[4 * i] = img.data[4 * i + 1] = img.data[4 * i + 2] = at(0, i);
     img.data[4 * i + 3] = 255;
   }
   ctx.putImageData(img, 0, 0);
@@ -613,14 +633,16 @@ function onData(d: TestDigits, name: string, trainCount: number, testCount: numb
     ui.dataStatus.textContent = `${name}: ${trainCount.toLocaleString('en-US')} training and ${testCount.toLocaleString('en-US')} test images loaded`;
   }
   ui.digits.textContent = '';
-  const per = d.rows * d.cols;
+  const per = d.channels * d.rows * d.cols;
+  const shown = d.channels === 1 || d.channels === 3 ? '' : ` (channel 1 of ${d.channels} shown, in grey)`;
   d.labels.forEach((label, i) => {
     const cell = document.createElement('div');
     cell.className = 'digit-cell';
+    if (shown) cell.title = `label ${label}${shown}`;
     const c = document.createElement('canvas');
     c.width = d.cols;
     c.height = d.rows;
-    grayImage(c.getContext('2d')!, d.pixels.subarray(i * per, (i + 1) * per), d.cols, d.rows);
+    drawImage(c.getContext('2d')!, d.pixels.subarray(i * per, (i + 1) * per), d.channels, d.cols, d.rows);
     const p = document.createElement('span');
     p.className = 'pred';
     p.textContent = `label ${label}`;
@@ -641,13 +663,27 @@ function showDigitPredictions(predicted: number[], after: string): void {
     const ok = p === digits!.labels[i];
     if (ok) right++;
     cell.className = `digit-cell ${ok ? 'right' : 'wrong'}`;
-    cell.title = `label ${digits!.labels[i]}, predicted ${p}`;
+    cell.title = `label ${digits!.labels[i]}, predicted ${p}${digits!.channels === 1 || digits!.channels === 3 ? '' : ` (channel 1 of ${digits!.channels} shown, in grey)`}`;
     cell.querySelector('.pred')!.textContent = ok ? `${p} ✓` : `${p} ✗ (${digits!.labels[i]})`;
   });
   ui.digitsAfter.textContent = `· predicted after ${after}: ${right} of ${predicted.length} right`;
 }
 
 // ---- the drawing pad ----
+
+/**
+ * The pad draws MNIST's digits (28×28, grey, white on black, centred by mass: mnistPixels), so
+ * only a model of that input gets it; any other (colour images, another size) gets a line that
+ * says why there is none, and the page's main column takes its place.
+ */
+function setPad(input: number[]): void {
+  padOn = input.join() === '1,28,28';
+  ui.layout.classList.toggle('no-pad', !padOn);
+  ui.digitsTitle.textContent = padOn ? 'Test digits' : 'Test images';
+  ui.padOff.hidden = padOn;
+  ui.padOff.textContent = padOn ? '' : `No drawing pad: it draws 28×28 grey digits, MNIST's input [1, 28, 28]; this model takes [${input.join(', ')}].`;
+  if (!padOn) clearPad();
+}
 
 const pad = ui.pad.getContext('2d', { willReadFrequently: true })!;
 const seen = ui.seen.getContext('2d')!;
@@ -781,7 +817,7 @@ function mnistPixels(): Float32Array | null {
 }
 
 function showSeen(pixels: Float32Array): void {
-  grayImage(seen, pixels, 28, 28);
+  drawImage(seen, pixels, 1, 28, 28);
 }
 
 let inFlight = false;

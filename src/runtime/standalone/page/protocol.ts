@@ -49,9 +49,10 @@ export interface BundleInfo {
 
 /** The test digits the page shows with their predicted class after each epoch. */
 export interface TestDigits {
-  /** n×(rows·cols) pixels, 0..255. */
+  /** n×(channels·rows·cols) pixels, 0..255, each image CHW (a plane per channel) as the IDX file holds it. */
   pixels: Uint8Array;
   labels: number[];
+  channels: number;
   rows: number;
   cols: number;
 }
@@ -62,7 +63,7 @@ export type ToWorker =
   | { type: 'data'; files: Record<'trainImages' | 'trainLabels' | 'testImages' | 'testLabels', Uint8Array>; names: Record<'trainImages' | 'trainLabels' | 'testImages' | 'testLabels', string> }
   | { type: 'train'; epochs: number; maxSteps?: number }
   | { type: 'stop' }
-  /** 28×28 (the model's input) pixels 0..255; answered with 'prediction' of the same id. */
+  /** One image of the model's input shape, pixels 0..255; answered with 'prediction' of the same id. */
   | { type: 'predict'; id: number; pixels: Float32Array }
   | { type: 'saveWeights' }
   | { type: 'loadWeights'; bytes: Uint8Array; name: string };

@@ -130,8 +130,14 @@ async function start(): Promise<void> {
 function setData(d: Dataset): void {
   const m = bundle!.manifest;
   const per = m.input.reduce((a, b) => a * b, 1);
-  const [, rows, cols] = d.imageShape;
-  if (rows * cols !== per) throw Object.assign(new Error(`the dataset's images are ${rows}×${cols}; this model takes ${m.input.join('×')}`), { hint: 'give a dataset of the shape the model was compiled for' });
+  const [channels, rows, cols] = d.imageShape;
+  // The whole shape, as kiln train's check: 3×8×8 colour images are not a 1×8×24 model's input,
+  // though they hold as many pixels.
+  if (d.imageShape.join() !== m.input.join()) {
+    throw Object.assign(new Error(`the dataset's images have shape [${d.imageShape.join(', ')}]; this model takes inputs of shape [${m.input.join(', ')}]`), {
+      hint: 'give a dataset of the shape the model was compiled for (a 4-d IDX file [N, C, H, W] holds colour images, a 3-d one [N, H, W] grey ones)',
+    });
+  }
   const want = runSteps(d.train.count, d.test.count, m.training.batchSize, m.training.evalBatchSize);
   const missing = want.filter(([stage, b]) => !m.steps.some((s) => s.stage === stage && s.batchSize === b));
   if (missing.length) {
@@ -144,7 +150,7 @@ function setData(d: Dataset): void {
   digitIndex = Array.from({ length: Math.min(DIGITS, d.test.count) }, (_, i) => i * stride);
   const pixels = new Uint8Array(digitIndex.length * per);
   digitIndex.forEach((k, i) => pixels.set(d.test.images.subarray(k * per, (k + 1) * per), i * per));
-  const digits: TestDigits = { pixels, labels: digitIndex.map((k) => d.test.labels[k]!), rows, cols };
+  const digits: TestDigits = { pixels, labels: digitIndex.map((k) => d.test.labels[k]!), channels, rows, cols };
   post({ type: 'data', name: d.name, trainCount: d.train.count, testCount: d.test.count, digits }, [pixels.buffer]);
 }
 
