@@ -1,6 +1,6 @@
 import { elementwiseOf } from './elementwise.ts';
 import { attr, defineKind, kindTable, role, type AttrsOf, type KernelLike } from './kernel-kind.ts';
-import type { Expr, Kernel, Program, Slice } from './program.ts';
+import { isStepSlice, type Expr, type Kernel, type Program, type Slice } from './program.ts';
 import { numel } from './shape.ts';
 
 /**
@@ -182,13 +182,14 @@ export function inPlaceAllowed(k: Pick<Kernel, 'kind' | 'attrs' | 'inputs' | 'ou
 /**
  * Storage buffers a kernel binds (Target.maxStorageBuffers): its distinct slices (an in-place pair
  * binds once) but the one-element ones a shader reads without a binding, the Program's constants
- * (literals) and the step input (a uniform). Any other one-element tensor (a loss, a one-channel
- * layer's bias) binds a buffer like any other: src/codegen/wgsl/shader.ts.
+ * (literals) and the step input (a uniform; told by isStepSlice, not by its bytes, which later
+ * values reuse). Any other one-element tensor (a loss, a one-channel layer's bias) binds a buffer
+ * like any other: src/codegen/wgsl/shader.ts.
  */
 export function storageBuffers(k: Pick<Kernel, 'inputs' | 'outputs'>, p: Pick<Program, 'constants' | 'inputs'>): number {
   const key = (s: Slice) => `${s.offset}:${s.bytes}`;
-  const free = new Set([...p.constants.map((c) => c.slice), ...(p.inputs.step ? [p.inputs.step] : [])].map(key));
+  const free = new Set(p.constants.map((c) => key(c.slice)));
   const seen = new Set<string>();
-  for (const s of [...k.inputs, ...k.outputs]) if (!free.has(key(s))) seen.add(key(s));
+  for (const s of [...k.inputs, ...k.outputs]) if (!free.has(key(s)) && !isStepSlice(p, s)) seen.add(key(s));
   return seen.size;
 }

@@ -84,3 +84,14 @@ export interface Program {
   readonly grads?: Readonly<Record<string, Slice>>;
   readonly memory: MemoryReport;
 }
+
+/**
+ * Whether `s` is the step input, which shaders read from a uniform instead of the arena. Not by
+ * place alone: the step's bytes are reused once it is dead (see Program.inputs; under SGD, which
+ * never reads it, that is from the first kernel on), so a later one-element value can have the
+ * step's offset and size, and reading it from the uniform would read the step counter instead.
+ */
+export function isStepSlice(p: Pick<Program, 'inputs'>, s: Slice): boolean {
+  const step = p.inputs.step;
+  return step !== undefined && s.offset === step.offset && s.bytes === step.bytes && s.value === step.value;
+}

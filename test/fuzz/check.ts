@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { graphFor } from '../../src/cli/graphs.ts';
 import { WASM_TARGET } from '../../src/codegen/wasm-simd/target.ts';
 import { loadModelFile, type LoadedModel } from '../../src/frontend/loader.ts';
+import type { ResolvedOptimizer } from '../../src/frontend/training-options.ts';
 import type { Graph } from '../../src/ir/graph.ts';
 import type { Program } from '../../src/ir/program.ts';
 import type { Target } from '../../src/ir/target.ts';
@@ -268,7 +269,8 @@ async function checkLoaded(loaded: LoadedModel, opts: CheckOptions): Promise<Cas
         check('logits', got.result.logits, e.want.result.logits, e.logits64, e.jittered.result.logits);
         for (const [n, w] of e.want.state) {
           if (e.skip.has(n) || e.skip.has(n.slice(0, n.lastIndexOf('.')))) continue;
-          check(`state ${n}`, got.state.get(n)!, w, e.state64.get(n) ?? e.before.get(n)!, e.jittered.state.get(n)!);
+          const g = s.kind === 'train' ? adamExplained(training.optimizer, s.step, n, got.state, e.state64) : undefined;
+          check(`state ${n}`, g ? Float64Array.from(got.state.get(n)!, (v, k) => v - g[k]!) : got.state.get(n)!, w, e.state64.get(n) ?? e.before.get(n)!, e.jittered.state.get(n)!);
         }
       }
     } catch (err) {
@@ -280,6 +282,35 @@ async function checkLoaded(loaded: LoadedModel, opts: CheckOptions): Promise<Cas
   }
   const leftOut = [...new Set(expected.flatMap((e) => [...e.skip]))];
   return { ok: mismatches.length === 0, mismatches, ms, leftOut };
+}
+
+/**
+ * For a parameter Adam (or AdamW) updates at `step`: per element, how much of the backend's new
+ * value its own optimizer state explains, i.e. the update recomputed in f64 from the backend's
+ * exp_avg and exp_avg_sq minus the same from the oracle's (f64) ones; undefined for anything else.
+ *
+ * Why: the update is lr·m̂/(√v̂ + eps), which for a gradient g of a few eps (1e-8) is
+ * lr·g/(|g| + eps) and moves by lr·eps/(|g| + eps)² per unit of g: ~4e4 at |g| = 4e-8, where one
+ * f32 rounding of the gradient (1e-9: fuzz seed 102's fc1.weight, |g| 3.4e-7 of the tensor's peak,
+ * where the reference, wasm, wasm-plain and webgpu gradients spread over 3.79e-8..3.92e-8) moves
+ * the weight by 4e-5. The oracle's spread does not see that rounding: there its f32 and f64
+ * gradients agree to 3e-6 and the jittered images move it by 3e-5, relatively, while the
+ * backends, each rounding in its own kernels (other sum orders, relaxed SIMD's fused
+ * multiply-adds, their own exp), spread by 3%. The
+ * gradient itself is still judged, through exp_avg and exp_avg_sq (m = β1·m + (1-β1)·g, v likewise
+ * with g²), compared like every other state tensor; what is subtracted here is only the
+ * amplification of their accepted differences by the update, so an error of the update kernel
+ * itself (or of a weight decay, which does not depend on the state) is still caught.
+ */
+export function adamExplained(opt: ResolvedOptimizer, step: number, name: string, got: ReadonlyMap<string, Float32Array>, want64: ReadonlyMap<string, ArrayLike<number>>): Float64Array | undefined {
+  if (opt.type === 'sgd') return undefined;
+  const [m1, v1, m0, v0] = [got.get(`${name}.exp_avg`), got.get(`${name}.exp_avg_sq`), want64.get(`${name}.exp_avg`), want64.get(`${name}.exp_avg_sq`)];
+  if (!m1 || !v1 || !m0 || !v0) return undefined;
+  const [beta1, beta2] = opt.betas;
+  const t = step + 1;
+  // adam_step (src/ir/ops/optimizer.ts): p - lr/(1-β1^t) · m / (√v/√(1-β2^t) + eps).
+  const update = (m: number, v: number) => ((opt.lr / -Math.expm1(t * Math.log(beta1))) * m) / (Math.sqrt(v) / Math.sqrt(-Math.expm1(t * Math.log(beta2))) + opt.eps);
+  return Float64Array.from(m1, (m, k) => update(m0[k]!, v0[k]!) - update(m, v1[k]!));
 }
 
 /** A generated case, run: its model file stays on disk (the reproducer) only when it fails. */

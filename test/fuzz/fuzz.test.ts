@@ -2,10 +2,11 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphFor } from '../../src/cli/graphs.ts';
 import { loadModelFile } from '../../src/frontend/loader.ts';
+import type { ResolvedOptimizer } from '../../src/frontend/training-options.ts';
 import { compileProgram } from '../../src/passes/compile.ts';
 import { REFERENCE_TARGET } from '../../src/runtime/reference/target.ts';
 import { fusedKernels, type FusedKernel } from '../../src/runtime/reference/fused.ts';
-import { BACKEND_NAMES, openBackends, runCase, SCHEDULE, writeReproducer, type FuzzBackend } from './check.ts';
+import { adamExplained, BACKEND_NAMES, openBackends, runCase, SCHEDULE, writeReproducer, type FuzzBackend } from './check.ts';
 import { generateModel } from './generate.ts';
 
 // The differential fuzzer on a fixed set of seeds: each a random model file loaded through the
@@ -47,6 +48,25 @@ describe('differential fuzzer', () => {
   it('generates the same model file for the same seed, and different ones for others', () => {
     expect(generateModel(5).source).toBe(generateModel(5).source);
     expect(new Set(SEEDS.map((s) => generateModel(s).source)).size).toBe(SEEDS.length);
+  });
+
+  it("judges an Adam-updated weight net of what its own exp_avg and exp_avg_sq explain, and only that", () => {
+    // Fuzz seed 102, fc1.weight[20596] after step 0 on relaxed wasm: a gradient of 3.8e-8 (3.4e-7
+    // of the tensor's peak) that wasm rounds to 3.9e-8, which Adam (lr 0.01) turns into a weight
+    // 4.1e-5 away from the oracle's; the rest of the difference must be f32 rounding of the update.
+    const opt: ResolvedOptimizer = { type: 'adam', lr: 0.01, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 };
+    const one = (name: string, m: number, v: number) => new Map([[`${name}.exp_avg`, Float32Array.of(m)], [`${name}.exp_avg_sq`, Float32Array.of(v)]]);
+    const got = one('fc1.weight', 3.886660771001971e-9, 1.5106131578711308e-18);
+    const want64 = one('fc1.weight', 3.7896525917346935e-9, 1.4361465334187742e-18);
+    const [pGot, pWant] = [-0.013223434798419476, -0.013181988149881363];
+    const d = adamExplained(opt, 0, 'fc1.weight', got, want64)!;
+    expect(Math.abs(pGot - pWant)).toBeGreaterThan(4e-5);
+    expect(Math.abs(pGot - d[0]! - pWant)).toBeLessThan(1e-8);
+    // The same optimizer state explains nothing: an update kernel's own error is still charged.
+    expect(Array.from(adamExplained(opt, 0, 'fc1.weight', want64, want64)!)).toEqual([0]);
+    // Not for SGD, nor for a tensor that is not an Adam-updated parameter.
+    expect(adamExplained({ type: 'sgd', lr: 0.1, momentum: 0, nesterov: false, weightDecay: 0 }, 0, 'fc1.weight', got, want64)).toBeUndefined();
+    expect(adamExplained(opt, 0, 'fc1.weight.exp_avg', got, want64)).toBeUndefined();
   });
 
   it('catches a deliberately broken kernel and prints a reproducer that loads', async () => {

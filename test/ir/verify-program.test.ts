@@ -27,6 +27,13 @@ describe('verifyProgram', () => {
     expect(verifyProgram(tiny([kernel('k0', 'neg', [sl(0, [4], 'x')], [sl(0, [4], 'y')])], sl(0, [4], 'y')), WEBGPU_PORTABLE)).toEqual([]);
   });
 
+  it("counts a one-element value in the step's reused bytes as a storage buffer: only the step itself is a uniform", () => {
+    const step = { offset: 0, bytes: 4, shape: [], value: 'step' };
+    const k0 = kernel('k0', 'add', [sl(256, [1], 'b'), sl(256, [1], 'b')], [sl(0, [1], '%39')]);
+    const p = { ...tiny([k0], sl(0, [1], '%39')), stage: 'train' as const, inputs: { step } };
+    expect(verifyProgram(p, { name: 'a 1-buffer target', maxStorageBuffers: 1 })).toEqual(['k0: binds 2 storage buffers, more than a 1-buffer target allows']);
+  });
+
   it('rejects an in-place write by a kind that reads other elements', () => {
     const p = tiny([kernel('k0', 'log_softmax', [sl(0, [4], 'x')], [sl(0, [4], 'y')], { dim: 0 })], sl(0, [4], 'y'));
     expect(verifyProgram(p, WEBGPU_PORTABLE)).toEqual(['k0: output 0 (y) overlaps input 0 (x) and log_softmax may not write it in place']);

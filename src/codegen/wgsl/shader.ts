@@ -1,4 +1,4 @@
-import type { Kernel, Program, Slice } from '../../ir/program.ts';
+import { isStepSlice, type Kernel, type Program, type Slice } from '../../ir/program.ts';
 import { numel, strides, type Shape } from '../../ir/shape.ts';
 
 /**
@@ -95,12 +95,9 @@ export class Shader {
   private readonly decls = new Map<string, string>();
   private stepBinding?: WgslBinding;
   private readonly constants: Map<string, number>;
-  private readonly stepKey?: string;
 
   constructor(readonly ctx: KernelCtx) {
     this.constants = new Map(ctx.program.constants.map((c) => [sliceKey(c.slice), c.value]));
-    const step = ctx.program.inputs.step;
-    this.stepKey = step ? sliceKey(step) : undefined;
   }
 
   private nextBinding(): number {
@@ -139,7 +136,7 @@ export class Shader {
     const key = sliceKey(slice);
     const c = this.constants.get(key);
     if (c !== undefined) return this.float(c);
-    if (key === this.stepKey) return this.step();
+    if (isStepSlice(this.ctx.program, slice)) return this.step();
     return `${this.buf(slice)}[0]`;
   }
 

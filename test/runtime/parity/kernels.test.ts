@@ -92,4 +92,38 @@ describeEachBackend('kernel parity on compiled programs', (backend, skipped) => 
     const got = await backend.runProgram(p, [{ offset: 0, data: arena }], k.outputs, { seed: SEED });
     k.outputs.forEach((o, j) => expect(parityError(got[j]!, sliceOf(want, o)).error).toBeLessThanOrEqual(1e-4));
   });
+
+  // Fuzz seeds 123 and 139: a Program's step input is dead from its last read on (under SGD,
+  // from the start), and the planner gives its 4 bytes to a later one-element value (there, a
+  // BatchNorm2d(1) mean gradient). WGSL read that value from the step uniform, since it has the
+  // step's offset and size; it must come from the arena. Here k0 writes such a value over the
+  // step and k1 reads it. Exact: f32 additions of dyadic fractions.
+  it(`${backend.name}: a one-element value in the step's reused bytes is read from the arena, not the step`, async () => {
+    if (skipped()) return;
+    const slice = (offset: number, shape: number[], value: string) => ({ offset, bytes: 4 * Math.max(1, shape.reduce((a, b) => a * b, 1)), shape, value });
+    const step = slice(0, [], 'step');
+    const reused = slice(0, [1], '%39');
+    const a = slice(256, [4], 'a');
+    const b = slice(512, [1], 'b');
+    const out = slice(768, [4], 'out');
+    const p: Program = {
+      stage: 'train',
+      batchSize: 1,
+      state: [],
+      inputs: { step },
+      outputs: {},
+      constants: [],
+      kernels: [
+        { name: 'k0_add', kind: 'add', ops: ['add'], attrs: {}, inputs: [b, b], outputs: [reused] },
+        { name: 'k1_add', kind: 'add', ops: ['add'], attrs: {}, inputs: [a, reused], outputs: [out] },
+      ],
+      memory: { arenaBytes: 1024, naiveBytes: 1280, lowerBoundBytes: 1024 },
+    };
+    const arena = newArena(p);
+    sliceOf(arena, a).set([1, 2, 3, 4]);
+    sliceOf(arena, b).set([0.125]);
+    const got = await backend.runProgram(p, [{ offset: 0, data: arena }], [reused, out], { seed: SEED, step: STEP });
+    expect(Array.from(got[0]!)).toEqual([0.25]);
+    expect(Array.from(got[1]!)).toEqual([1.25, 2.25, 3.25, 4.25]);
+  });
 });
