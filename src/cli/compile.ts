@@ -12,7 +12,7 @@ import { WEBGPU_PORTABLE } from '../codegen/wgsl/target.ts';
 import { compileProgram } from '../passes/compile.ts';
 import { checkWritable } from '../runtime/output-file.ts';
 import { graphFor } from './graphs.ts';
-import { EVAL_BATCH, mergeFlags } from './session.ts';
+import { checkSessionFlags, EVAL_BATCH, mergeFlags } from './session.ts';
 import { compileStandalone, type StandaloneFlags } from './standalone.ts';
 
 export interface CompileFlags extends StandaloneFlags {
@@ -30,11 +30,13 @@ export async function compileCommand(modelPath: string, flags: CompileFlags): Pr
   for (const [flag, v] of [['--backend', flags.backend], ['--data', flags.data], ['--threads', flags.threads], ['--seed', flags.seed], ['--normalize', flags.normalize]] as const) {
     if (v !== undefined) throw new KilnError('usage', `${flag} applies to standalone bundles only`, undefined, 'add --standalone, or drop the flag');
   }
+  checkSessionFlags(flags);
+  // Where the bundle goes is checked before the model is loaded: a typo costs no compile.
+  const out = flags.output ?? `${basename(modelPath).replace(/\.[^.]+$/, '')}${BUNDLE_EXT}`;
+  checkWritable('-o', out);
   const t0 = performance.now();
   const loaded = await loadModelFile(modelPath);
   const training = mergeFlags(loaded.training, flags);
-  const out = flags.output ?? `${basename(loaded.file).replace(/\.[^.]+$/, '')}${BUNDLE_EXT}`;
-  checkWritable('-o', out);
   // One set of Programs per backend family: wasm's kernels are never split for WebGPU's bindings.
   const compiled: Precompiled[] = [WASM_TARGET, WEBGPU_PORTABLE].map((target) => ({ target, programs: {} }));
   const lines: string[] = [];

@@ -16,5 +16,5 @@ export function saveWeights(path: string, backend: Backend, names: readonly stri
 }
 
 export function loadWeights(path: string, backend: Backend, names: readonly string[]): void {
-  restoreWeights(readSafetensorsBytes(path), path, backend, names);
+  restoreWeights(readSafetensorsBytes(path, 'weights file'), path, backend, names);
 }
