@@ -31,12 +31,14 @@ export async function compileCommand(modelPath: string, flags: CompileFlags): Pr
     if (v !== undefined) throw new KilnError('usage', `${flag} applies to standalone bundles only`, undefined, 'add --standalone, or drop the flag');
   }
   checkSessionFlags(flags);
-  // Where the bundle goes is checked before the model is loaded: a typo costs no compile.
-  const out = flags.output ?? `${basename(modelPath).replace(/\.[^.]+$/, '')}${BUNDLE_EXT}`;
-  checkWritable('-o', out);
+  // A bad -o is told before the model is loaded: a typo costs no compile. The default is named
+  // after the model file, which a bundle records.
+  if (flags.output) checkWritable('-o', flags.output);
   const t0 = performance.now();
   const loaded = await loadModelFile(modelPath);
   const training = mergeFlags(loaded.training, flags);
+  const out = flags.output ?? `${basename(loaded.file).replace(/\.[^.]+$/, '')}${BUNDLE_EXT}`;
+  checkWritable('-o', out);
   // One set of Programs per backend family: wasm's kernels are never split for WebGPU's bindings.
   const compiled: Precompiled[] = [WASM_TARGET, WEBGPU_PORTABLE].map((target) => ({ target, programs: {} }));
   const lines: string[] = [];

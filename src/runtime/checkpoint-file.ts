@@ -12,7 +12,7 @@ export function loadCheckpoint(path: string, backend: Backend, identity: RunIden
 }
 
 export function saveWeights(path: string, backend: Backend, names: readonly string[]): void {
-  writeSafetensorsBytes(path, weightsBytes(backend, names));
+  writeSafetensorsBytes(path, weightsBytes(backend, names), 'weights file');
 }
 
 export function loadWeights(path: string, backend: Backend, names: readonly string[]): void {

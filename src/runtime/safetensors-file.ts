@@ -25,8 +25,8 @@ export function readSafetensorsBytes(path: string, what: keyof typeof KINDS = 'c
  * Writes the bytes atomically: a temporary file in the same directory, then a rename, so a crash
  * mid-write never leaves a half checkpoint under the real name.
  */
-export function writeSafetensorsBytes(path: string, bytes: Uint8Array): void {
-  writeFileAtomic(path, bytes, 'checkpoint');
+export function writeSafetensorsBytes(path: string, bytes: Uint8Array, what: keyof typeof KINDS = 'checkpoint'): void {
+  writeFileAtomic(path, bytes, what);
 }
 
 /** Reads and validates a safetensors file; every problem is a KilnError naming the file. */

@@ -547,6 +547,10 @@ export const CASES: BadInputCase[] = [
   { name: 'out-compile-is-dir', kind: 'output', args: (d) => ['compile', mlp, '-o', d.in], code: 1, stderr: lines('error: -o in/out-compile-is-dir: is a directory', '  hint: pass a file path in an existing, writable directory') },
   { name: 'out-ir-is-dir', kind: 'output', args: (d) => ['ir', SHARED.bundle, '-o', d.in], code: 1, stderr: lines('error: -o in/out-ir-is-dir: is a directory', '  hint: pass a file path in an existing, writable directory') },
 
+  { name: 'out-standalone-onto-a-file', kind: 'output', args: () => ['compile', mlp, '--standalone', '-o', SHARED.weights], code: 1, stderr: lines('error: <cwd>/shared/mlp.safetensors exists and is not a standalone bundle folder; kiln will not overwrite it', '  hint: choose another folder with -o') },
+  { name: 'out-standalone-missing-dir', kind: 'output', args: (d) => ['compile', mlp, '--standalone', '-o', `${d.out}/no-such-dir/m.kiln`], code: 1, stderr: lines('error: -o <cwd>/out/out-standalone-missing-dir/no-such-dir/m.kiln: directory <cwd>/out/out-standalone-missing-dir/no-such-dir does not exist', '  hint: create it first, or choose another folder with -o') },
+  { name: 'flag-standalone-threads-100', kind: 'flag', args: () => ['compile', mlp, '--standalone', '--threads', '1,100'], code: 1, stderr: lines("error: --threads: at most 64 threads; got '1,100'", '  hint: list thread counts from 1 to 64 (the default is 1,2,4,8)') },
+
   // ---- a run that fails part way ----------------------------------------------------------
   {
     name: 'run-diverges',
