@@ -11,13 +11,15 @@
  * the flag itself), `compile` and `ir` cases get `-o`, so that each case checks every output.
  *
  * `stderr` is exact: stderr from its first line starting with `error:` (or `internal error:`) to
- * the end, with the working directory written `<cwd>`. Set KILN_CORPUS_RECORD=1 to print what
- * kiln says now instead of failing.
+ * the end, with the working directory written `<cwd>`. With KILN_CORPUS_RECORD=1 the test checks
+ * all but the messages and writes what kiln says now, case by case, to
+ * $TMPDIR/kiln-corpus-record.json: read it before copying a new message here.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { expect } from 'vitest';
+import { decodeSafetensors } from '../../../src/runtime/safetensors.ts';
 import { bundleWith, cifarBatch, dataWith, idx, model, safetensorsWith, setF32, SHARED } from './make.ts';
 
 export interface CaseDirs {
@@ -595,6 +597,27 @@ export const CASES: BadInputCase[] = [
     // The log keeps a line for each step that ran before the one that diverged, whole lines only.
     check: (out, run) => {
       const step = Number(/at step (\d+)/.exec(run.stderr)![1]);
+      const log = readFileSync(join(out, 'log.jsonl'), 'utf8');
+      expect(log.endsWith('\n')).toBe(true);
+      const steps = log.trim().split('\n').map((l) => JSON.parse(l) as { epoch: number; step: number; loss: number });
+      expect(steps.map((s) => s.step)).toEqual(Array.from({ length: step }, (_, i) => i));
+      expect(steps.every((s) => Number.isFinite(s.loss))).toBe(true);
+      expect(run.stdout).toMatch(/^Train Batch: 0, Loss: \d+\.\d{4}\n$/);
+    },
+  },
+  {
+    name: 'run-diverges-with-checkpoints',
+    kind: 'run',
+    args: (d) => ['train', SHARED.bundle, ...data, '--backend', 'reference', '--batch-size', '8', '--lr', '1e12', '--log', `${d.out}/log.jsonl`, '--checkpoint', `${d.out}/ck.safetensors`, '--checkpoint-every', '1'],
+    code: 1,
+    stderr: lines('error: the loss became NaN at step 2 (epoch 1, batch 3): training diverged', '  hint: lower the learning rate (--lr), or add normalisation (batch norm) to the model'),
+    leaves: ['ck.safetensors', 'log.jsonl'],
+    // The checkpoint --checkpoint-every wrote last stays whole: the state after the last step
+    // whose loss was finite. No final checkpoint is written over it.
+    check: (out, run) => {
+      const step = Number(/at step (\d+)/.exec(run.stderr)![1]);
+      const ck = decodeSafetensors(readFileSync(join(out, 'ck.safetensors')), 'ck');
+      expect(JSON.parse(ck.metadata['kiln.checkpoint']!)).toMatchObject({ step, epoch: 0, batch: step });
       const log = readFileSync(join(out, 'log.jsonl'), 'utf8');
       expect(log.endsWith('\n')).toBe(true);
       const steps = log.trim().split('\n').map((l) => JSON.parse(l) as { epoch: number; step: number; loss: number });
