@@ -18,7 +18,7 @@ import { WEBGPU_PORTABLE } from '../codegen/wgsl/target.ts';
 import { compileProgram } from '../passes/compile.ts';
 import { checkWritable } from '../runtime/output-file.ts';
 import { graphFor } from './graphs.ts';
-import { EVAL_BATCH, mergeFlags } from './session.ts';
+import { checkSessionFlags, EVAL_BATCH, mergeFlags } from './session.ts';
 import { compileStandalone, type StandaloneFlags } from './standalone.ts';
 
 export interface CompileFlags extends StandaloneFlags {
@@ -36,6 +36,10 @@ export async function compileCommand(modelPath: string, flags: CompileFlags): Pr
   for (const [flag, v] of [['--backend', flags.backend], ['--data', flags.data], ['--threads', flags.threads], ['--seed', flags.seed], ['--normalize', flags.normalize]] as const) {
     if (v !== undefined) throw new KilnError('usage', `${flag} applies to standalone bundles only`, undefined, 'add --standalone, or drop the flag');
   }
+  checkSessionFlags(flags);
+  // A bad -o is told before the model is loaded: a typo costs no compile. The default is named
+  // after the model file, which a bundle records.
+  if (flags.output) checkWritable('-o', flags.output);
   const t0 = performance.now();
   const loaded = await loadModelFile(modelPath);
   const training = mergeFlags(loaded.training, flags);

@@ -4,6 +4,7 @@ import type { Backend } from '../runtime/backend.ts';
 import type { Dataset } from '../runtime/data/dataset.ts';
 import { EVAL_BATCH, openSession, type SessionFlags } from './session.ts';
 import { isStandaloneDir, openStandaloneRun } from './standalone-run.ts';
+import { checkSafetensorsFile } from './train-run.ts';
 
 export interface EvalFlags extends SessionFlags {
   weights: string;
@@ -11,6 +12,7 @@ export interface EvalFlags extends SessionFlags {
 
 /** Test loss, accuracy and the confusion matrix of saved weights (model file, bundle or standalone folder). */
 export async function evalCommand(modelPath: string, flags: EvalFlags): Promise<void> {
+  checkSafetensorsFile(flags.weights, 'weights file');
   const opened = isStandaloneDir(modelPath) ? await openStandaloneRun(modelPath, { ...flags }, `kiln eval ${modelPath}`) : undefined;
   let s: { name: string; backend: Backend; data: Dataset; modelState: string[]; normalize: readonly [number, number]; evalBatchSize: number };
   if (opened) s = opened.run;

@@ -12,7 +12,7 @@ import { REFERENCE_TARGET } from '../runtime/reference/target.ts';
 import { printKernelGraphJson, printKernelGraphText } from '../passes/dump.ts';
 import { planMemory } from '../passes/plan-memory.ts';
 import { graphFor } from './graphs.ts';
-import { writeFileAtomic } from '../runtime/output-file.ts';
+import { checkWritable, writeFileAtomic } from '../runtime/output-file.ts';
 import { choice, positiveInt } from './options.ts';
 
 export interface IrFlags {
@@ -38,13 +38,15 @@ export async function irCommand(modelPath: string, flags: IrFlags): Promise<void
   const stage = choice('--stage', flags.stage, stages);
   const format = choice('--format', flags.format, formats);
   const step = choice('--step', flags.step, ['train', 'eval'] as const);
-  const loaded = await loadModelFile(modelPath);
-  const batchSize = flags.batchSize === undefined ? loaded.training.batchSize : positiveInt('--batch-size', flags.batchSize);
-  const opts = { batchSize, optimizer: loaded.training.optimizer };
+  const flagBatch = flags.batchSize === undefined ? undefined : positiveInt('--batch-size', flags.batchSize);
   // The code stages are one backend's each.
   const stageBackend = stage === 'wasm' ? 'wasm' : stage === 'wgsl' ? 'webgpu' : undefined;
   const backend = choice('--backend', flags.backend ?? stageBackend ?? 'wasm', Object.keys(targets) as (keyof typeof targets)[]);
   if (stageBackend && backend !== stageBackend) throw new KilnError('usage', `--stage ${stage} is the ${stageBackend} backend's code`, undefined, `drop --backend, or use --backend ${stageBackend}`);
+  // Before the model is loaded and compiled: a dump that cannot be written costs nothing.
+  if (flags.output) checkWritable('-o', flags.output);
+  const loaded = await loadModelFile(modelPath);
+  const opts = { batchSize: flagBatch ?? loaded.training.batchSize, optimizer: loaded.training.optimizer };
   const target = targets[backend];
   let text: string | undefined;
   if (stage === 'wasm') {

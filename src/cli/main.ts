@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { benchCommand } from './bench.ts';
 import { compileCommand } from './compile.ts';
 import { reportError } from './errors.ts';
+import { KilnError } from '../ir/errors.ts';
 import { evalCommand } from './eval.ts';
 import { irCommand } from './ir.ts';
 import { serveCommand } from './serve.ts';
@@ -19,7 +20,7 @@ if (filteredColumns > 0) Object.assign(process.stderr, { isTTY: true, columns: f
 const program = new Command('kiln')
   .description('Compile a neural network written in TypeScript into a fast training program.')
   .option('--debug', 'show stack traces for errors')
-  .showHelpAfterError('(run with --help for usage)')
+  .showHelpAfterError('  hint: run with --help for usage')
   .exitOverride();
 
 program
@@ -108,7 +109,25 @@ program
   .option('--no-isolation', 'leave out the COOP/COEP headers: no SharedArrayBuffer, the page runs wasm on one thread')
   .action(serveCommand);
 
+/**
+ * Commander takes the token after an option that needs a value as that value, even when it is
+ * the next flag: `--epochs --lr 0.1` ran with epochs '--lr' and failed on 0.1 as "too many
+ * arguments". A flag where a value belongs is said as such.
+ */
+function checkFlagValues(argv: readonly string[]): void {
+  const cmd = program.commands.find((c) => c.name() === argv[0]);
+  if (!cmd) return;
+  const options = [...cmd.options, ...program.options];
+  const named = (token: string) => options.find((o) => o.long === token || o.short === token);
+  for (let i = 1; i + 1 < argv.length && argv[i] !== '--'; i++) {
+    const o = named(argv[i]!);
+    const next = argv[i + 1]!;
+    if (o?.required && named(next)) throw new KilnError('usage', `${argv[i]} needs a value, but ${next} follows it`, undefined, `give ${argv[i]} its value first: ${o.flags}`);
+  }
+}
+
 try {
+  checkFlagValues(process.argv.slice(2));
   await program.parseAsync(process.argv);
 } catch (e) {
   if (e instanceof CommanderError) process.exitCode = e.exitCode;

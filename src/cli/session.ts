@@ -56,6 +56,19 @@ export function parseNormalize(v: string | undefined): [number, number] {
   return v === undefined ? MNIST_NORMALIZE : meanStd('--normalize', v);
 }
 
+/**
+ * Checks every flag's value on its own, before the model or the data is loaded: a typo is told in
+ * a fraction of a second, not after the linter and the tracer ran. mergeFlags then checks how the
+ * flags combine with the model's `training` (--momentum with Adam).
+ */
+export function checkSessionFlags(f: SessionFlags): void {
+  if (f.optimizer !== undefined) choice('--optimizer', f.optimizer, ['sgd', 'adam', 'adamw']);
+  for (const [flag, v] of [['--lr', f.lr], ['--momentum', f.momentum], ['--weight-decay', f.weightDecay]] as const) if (v !== undefined) nonNegNumber(flag, v);
+  for (const [flag, v] of [['--batch-size', f.batchSize], ['--epochs', f.epochs]] as const) if (v !== undefined) positiveInt(flag, v);
+  if (f.seed !== undefined) nonNegInt('--seed', f.seed);
+  parseNormalize(f.normalize);
+}
+
 export function mergeFlags(t: ResolvedTraining, f: SessionFlags): ResolvedTraining {
   const opt: Record<string, unknown> = { ...t.optimizer };
   if (f.optimizer !== undefined) {
@@ -158,7 +171,7 @@ export function checkModelFitsData(loaded: LoadedModel, first: Graph, data: Data
   // A label past the model's classes is most often one bad label: name it, not a class count.
   const bad = classes.length === 2 ? data.train.labels.findIndex((l) => l >= classes[1]!) : -1;
   if (bad >= 0 && classes[1]! >= 2) {
-    throw new KilnError('data', `training label ${data.train.labels[bad]} at index ${bad} of ${data.name} is out of range for ${loaded.file}, which outputs ${classes[1]} classes (labels 0..${classes[1]! - 1})`, undefined, 'fix the labels file, or make the last layer output as many values as there are classes');
+    throw new KilnError('data', `training label ${data.train.labels[bad]} at index ${bad} of ${data.files?.trainLabels ?? data.name} is out of range for ${loaded.file}, which outputs ${classes[1]} classes (labels 0..${classes[1]! - 1})`, undefined, 'fix the labels file, or make the last layer output as many values as there are classes');
   }
   if (classes.length !== 2 || classes[1] !== data.numClasses) {
     throw new KilnError('data', `${loaded.file} outputs logits of shape ${fmtShape(classes)} but ${data.name} has ${data.numClasses} classes`, undefined, `make the last layer output ${data.numClasses} values per example`);
@@ -197,6 +210,7 @@ export interface SessionPlan {
 export async function openSession(modelPath: string, flags: SessionFlags, onPlanned?: (plan: SessionPlan) => void, onLint?: (file: string) => void): Promise<Session> {
   const backendName = choice('--backend', flags.backend ?? BACKENDS[0], BACKENDS);
   const threads = threadCount(flags.threads, backendName);
+  checkSessionFlags(flags);
   if (backendName === 'wasm') preloadWasmBackend();
   const loaded = await loadModelFile(modelPath, { onLint });
   const training = mergeFlags(loaded.training, flags);

@@ -25,7 +25,7 @@ import { runSteps } from '../runtime/trainer.ts';
 import { graphFor } from './graphs.ts';
 import { choice, positiveInt } from './options.ts';
 import { buildRuntimeFiles } from './runtime-build.ts';
-import { checkModelFitsData, EVAL_BATCH, lowerFor, mergeFlags, parseNormalize, type SessionFlags } from './session.ts';
+import { checkModelFitsData, checkSessionFlags, EVAL_BATCH, lowerFor, mergeFlags, parseNormalize, type SessionFlags } from './session.ts';
 
 export interface StandaloneFlags extends Pick<SessionFlags, 'batchSize' | 'lr' | 'optimizer' | 'momentum' | 'weightDecay' | 'seed' | 'normalize'> {
   output?: string;
@@ -42,7 +42,7 @@ const DATA_FILES = { trainImages: 'train-images-idx3-ubyte', trainLabels: 'train
 function parseThreads(v: string | undefined): number[] {
   if (v === undefined) return DEFAULT_THREADS;
   const list = [...new Set(v.split(',').map((s) => positiveInt('--threads', s.trim())))].sort((a, b) => a - b);
-  if (list.some((t) => t > 64)) throw new KilnError('usage', `--threads: at most 64 threads; got '${v}'`);
+  if (list.some((t) => t > 64)) throw new KilnError('usage', `--threads: at most 64 threads; got '${v}'`, undefined, 'list thread counts from 1 to 64 (the default is 1,2,4,8)');
   return list;
 }
 
@@ -73,6 +73,10 @@ export async function compileStandalone(modelPath: string, flags: StandaloneFlag
   const t0 = performance.now();
   const backends = choice('--backend', flags.backend ?? 'all', ['wasm', 'webgpu', 'all'] as const);
   const threadCounts = parseThreads(flags.threads);
+  checkSessionFlags(flags);
+  // A bad -o is told before the model is loaded (and binaryen with it); the default is named
+  // after the model file, which a bundle records.
+  if (flags.output) checkOutput(resolve(flags.output));
   const binaryen = backends !== 'webgpu' ? loadBinaryen() : undefined;
   const loaded = await loadModelFile(modelPath);
   const training = mergeFlags(loaded.training, { ...flags, data: undefined });
@@ -219,7 +223,7 @@ function checkOutput(out: string): void {
   if (existsSync(out) && !(statSync(out).isDirectory() && existsSync(join(out, 'manifest.json')))) {
     throw new KilnError('usage', `${out} exists and is not a standalone bundle folder; kiln will not overwrite it`, undefined, 'choose another folder with -o');
   }
-  if (!existsSync(dirname(out))) throw new KilnError('usage', `-o: directory ${dirname(out)} does not exist`, undefined, 'create it first, or choose another folder with -o');
+  if (!existsSync(dirname(out))) throw new KilnError('usage', `-o ${out}: directory ${dirname(out)} does not exist`, undefined, 'create it first, or choose another folder with -o');
 }
 
 function writeFolder(out: string, files: Map<string, Uint8Array>): void {

@@ -7,6 +7,8 @@ import type { RunIdentity, TrainPosition } from '../runtime/checkpoint.ts';
 import { loadCheckpoint, loadWeights, saveCheckpoint, saveWeights } from '../runtime/checkpoint-file.ts';
 import type { Dataset } from '../runtime/data/dataset.ts';
 import { checkWritable, writeFileAtomic } from '../runtime/output-file.ts';
+import { decodeSafetensors } from '../runtime/safetensors.ts';
+import { readSafetensorsBytes } from '../runtime/safetensors-file.ts';
 import { runSteps, train, type TrainConfig } from '../runtime/trainer.ts';
 import type { ResolvedOptimizer } from '../frontend/training-options.ts';
 import { nonNegInt, positiveInt } from './options.ts';
@@ -68,13 +70,30 @@ export function runOptions(cmd: Command): Command {
     .option('--metrics-json <file>', 'write the final metrics as JSON');
 }
 
+const checked = new WeakSet<RunFlags>();
+
 /** Checks the output paths before any long work, so a typo does not cost a training run. */
 export function checkRunFlags(flags: RunFlags): void {
+  // kiln train checks before opening its session, runTraining again for train.mjs: once is enough.
+  if (checked.has(flags)) return;
+  checked.add(flags);
   if (flags.init && flags.resume) throw new KilnError('usage', '--init and --resume cannot be combined', undefined, '--resume restores the weights too');
   if (flags.checkpointEvery && !flags.checkpoint) throw new KilnError('usage', '--checkpoint-every needs --checkpoint FILE');
   if (flags.maxSteps !== undefined) nonNegInt('--max-steps', flags.maxSteps);
   if (flags.checkpointEvery !== undefined) positiveInt('--checkpoint-every', flags.checkpointEvery);
   for (const [flag, path] of [['--save', flags.save], ['--checkpoint', flags.checkpoint], ['--log', flags.log], ['--metrics-json', flags.metricsJson]] as const) if (path) checkWritable(flag, path);
+  if (flags.init) checkSafetensorsFile(flags.init, 'weights file');
+  if (flags.resume) checkSafetensorsFile(flags.resume, 'checkpoint');
+}
+
+/**
+ * Reads and decodes a weights file or checkpoint before the model, the data and the backend are
+ * loaded, so a missing or damaged one is told at once; matching it against the model comes
+ * later. The file is read again then: a second read of weights costs far less than the
+ * compile a typo would otherwise waste.
+ */
+export function checkSafetensorsFile(path: string, what: 'weights file' | 'checkpoint'): void {
+  decodeSafetensors(readSafetensorsBytes(path, what), path);
 }
 
 /**

@@ -5,7 +5,7 @@ import type { Program } from '../ir/program.ts';
 import { verifyProgram } from '../ir/verify-program.ts';
 import type { Target } from '../ir/target.ts';
 import { writeFileAtomic } from '../runtime/output-file.ts';
-import type { ResolvedTraining } from './training-options.ts';
+import { resolveTraining, type ResolvedTraining } from './training-options.ts';
 
 /**
  * A compiled model in one file (`kiln compile`): the model's code bundled by esbuild (so steps
@@ -67,6 +67,20 @@ export function writeBundle(path: string, body: Omit<Bundle, 'sha256'>): void {
   writeFileAtomic(path, JSON.stringify(bundle, writeNumber), 'bundle', 'choose a writable path with -o');
 }
 
+/** The bundle's training options are resolved ones: resolving them again must change nothing. */
+function checkTraining(training: unknown, fail: (what: string) => never): void {
+  let resolved: ResolvedTraining;
+  try {
+    resolved = resolveTraining(training, { file: '', line: 0, col: 0 });
+  } catch (e) {
+    return fail(`its training options do not verify: ${(e as Error).message.replace(/^training: /, '')}`);
+  }
+  const t = training as Record<string, unknown>;
+  for (const [k, v] of Object.entries(resolved)) {
+    if (JSON.stringify(t[k]) !== JSON.stringify(v)) fail(`its training options do not verify: ${k} is ${t[k] === undefined ? 'missing' : `${JSON.stringify(t[k])}, not ${JSON.stringify(v)}`}`);
+  }
+}
+
 export function readBundle(path: string, file: string): Bundle {
   const fail = (what: string): never => {
     throw new KilnError('bundle', `${file} is not a kiln bundle: ${what}`, undefined, 'rebuild it with `kiln compile MODEL.ts -o FILE.kiln`');
@@ -83,6 +97,9 @@ export function readBundle(path: string, file: string): Bundle {
   if (typeof b.code !== 'string' || typeof b.name !== 'string' || typeof b.training !== 'object' || !Array.isArray(b.compiled) || typeof b.sha256 !== 'string') fail('fields are missing or of the wrong type');
   const { sha256, ...body } = b as Bundle;
   if (digest(body) !== sha256) fail('it was changed after kiln compile wrote it (its SHA-256 does not match)');
+  // The checksum guards against edits; a bundle whose checksum was redone must still hold options
+  // kiln could have written (a missing epochs ran "undefined epoch"; batchSize 0 failed in the model).
+  checkTraining(body.training, fail);
   // The checksum guards against edits, the verifier against a kiln that wrote a wrong program.
   for (const c of body.compiled) {
     for (const [key, p] of Object.entries(c.programs)) {

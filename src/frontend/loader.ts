@@ -167,7 +167,11 @@ async function importCode(code: string, file: string): Promise<Record<string, un
     return module.exports as Record<string, unknown>;
   } catch (e) {
     if (e instanceof KilnError) throw e;
-    throw new KilnError('model-error', `loading ${file} failed: ${(e as Error).message}`, callerLoc((e as Error).stack) ?? { file, line: 1, col: 1 }, 'fix the model code at this line');
+    // A frame in the temporary copy (code the source map does not cover: an edited bundle) names
+    // a file that is gone by the time the user reads it; the model file is named instead.
+    const loc = callerLoc((e as Error).stack);
+    const inModel = loc !== undefined && !resolve(loc.file).startsWith(dir);
+    throw new KilnError('model-error', `loading ${file} failed: ${(e as Error).message}`, inModel ? loc : { file, line: 1, col: 1 }, inModel ? 'fix the model code at this line' : 'fix the model code, then load it again');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

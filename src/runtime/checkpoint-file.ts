@@ -12,9 +12,9 @@ export function loadCheckpoint(path: string, backend: Backend, identity: RunIden
 }
 
 export function saveWeights(path: string, backend: Backend, names: readonly string[]): void {
-  writeSafetensorsBytes(path, weightsBytes(backend, names));
+  writeSafetensorsBytes(path, weightsBytes(backend, names), 'weights file');
 }
 
 export function loadWeights(path: string, backend: Backend, names: readonly string[]): void {
-  restoreWeights(readSafetensorsBytes(path), path, backend, names);
+  restoreWeights(readSafetensorsBytes(path, 'weights file'), path, backend, names);
 }

@@ -47,12 +47,37 @@ export function restoreCheckpoint(bytes: Uint8Array, file: string, backend: Back
   const st = decodeSafetensors(bytes, file);
   const raw = st.metadata[META_KEY];
   if (!raw) throw new KilnError('checkpoint', `${file} is not a kiln checkpoint (no '${META_KEY}' metadata)`, undefined, 'resume from a file written by --checkpoint; use --init for plain weights');
-  const meta = JSON.parse(raw) as TrainPosition & RunIdentity & { version: number };
+  const meta = parseMeta(raw, file);
   if (meta.version !== VERSION) throw new KilnError('checkpoint', `${file} is a version ${meta.version} checkpoint; this kiln resumes version ${VERSION}, whose data order differs`, undefined, 'start the run again: resuming it would not continue the same run');
-  const diffs = (Object.keys(identity) as (keyof RunIdentity)[]).filter((k) => meta[k] !== identity[k]).map((k) => `${k}: checkpoint has ${JSON.stringify(meta[k])}, this run has ${JSON.stringify(identity[k])}`);
+  // The optimizer is JSON already: shown as it is, not quoted again.
+  const show = (k: keyof RunIdentity, v: unknown) => (k === 'optimizer' && typeof v === 'string' ? v : JSON.stringify(v));
+  const diffs = (Object.keys(identity) as (keyof RunIdentity)[]).filter((k) => meta[k] !== identity[k]).map((k) => `${k}: checkpoint has ${show(k, meta[k])}, this run has ${show(k, identity[k])}`);
   if (diffs.length) throw new KilnError('checkpoint', `${file} was written by a different run:\n  ${diffs.join('\n  ')}`, undefined, 'resume with the same model, data and options as the run that wrote the checkpoint');
   restore(file, st.tensors, backend, [...backend.stateShapes.keys()]);
   return { step: meta.step, epoch: meta.epoch, batch: meta.batch, ...(meta.epochStats ? { epochStats: meta.epochStats } : {}) };
+}
+
+/**
+ * The checkpoint's metadata: JSON with a version and a position of non-negative integers. A
+ * damaged one is the file's problem, named as such (it was a SyntaxError reported as a kiln bug,
+ * and a position of -5 resumed as if it were one).
+ */
+function parseMeta(raw: string, file: string): TrainPosition & RunIdentity & { version: number } {
+  const bad = (what: string): never => {
+    throw new KilnError('checkpoint', `${file}: its '${META_KEY}' metadata ${what}`, undefined, 'the checkpoint is damaged; resume from another one, or start the run again');
+  };
+  let meta: unknown;
+  try {
+    meta = JSON.parse(raw);
+  } catch (e) {
+    return bad(`is not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) return bad('is not a JSON object');
+  const m = meta as Record<string, unknown>;
+  for (const k of ['version', 'step', 'epoch', 'batch'] as const) {
+    if (!Number.isSafeInteger(m[k]) || (m[k] as number) < 0) bad(`has ${k} ${JSON.stringify(m[k])}, not a non-negative integer`);
+  }
+  return m as unknown as TrainPosition & RunIdentity & { version: number };
 }
 
 /** Model weights only (parameters and buffers): a PyTorch state_dict as safetensors. */

@@ -22,8 +22,9 @@ export function argmax(logits: Float32Array, r: number, classes: number): number
 export async function evaluate(backend: Backend, split: Split, classes: number, batchSize: number, normalize: readonly [number, number]): Promise<Evaluation> {
   const pixels = split.images.length / split.count;
   const order = Uint32Array.from({ length: split.count }, (_, i) => i);
-  const x = new Float32Array(batchSize * pixels);
-  const labels = new Float32Array(batchSize);
+  const room = Math.min(batchSize, split.count);
+  const x = new Float32Array(room * pixels);
+  const labels = new Float32Array(room);
   const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
   let lossSum = 0;
   let correct = 0;

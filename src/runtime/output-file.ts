@@ -15,8 +15,9 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, what = 
     renameSync(tmp, path);
   } catch (e) {
     rmSync(tmp, { force: true });
-    // Node's message ends with the temporary file's name, which is not the user's business.
-    const reason = (e as Error).message.replace(/, \w+ '[^']*'$/, '');
+    // Node's message ends with the temporary file's name (`, open '<tmp>'`, `, rename '<tmp>' ->
+    // '<path>'`), which is not the user's business: the path is named already.
+    const reason = (e as Error).message.replace(/, \w+ '[^']*'( -> '[^']*')?$/, '');
     throw new KilnError('io', `cannot write ${what} ${path}: ${reason}`, undefined, hint);
   }
 }

@@ -4,14 +4,20 @@ import { KilnError } from '../ir/errors.ts';
 import { writeFileAtomic } from './output-file.ts';
 import { decodeSafetensors, encodeSafetensors, type Safetensors, type Tensor } from './safetensors.ts';
 
-/** The bytes of the file at `path`; a missing or unreadable file is a KilnError naming it. */
-export function readSafetensorsBytes(path: string): Uint8Array {
+/** What a safetensors file is to the command reading it, and how kiln writes one. */
+const KINDS = {
+  checkpoint: 'kiln train --checkpoint FILE writes one',
+  'weights file': 'kiln train --save FILE writes one (a checkpoint holds weights too)',
+} as const;
+
+/** The bytes of the file at `path`; a missing or unreadable file is a KilnError naming it and what it is. */
+export function readSafetensorsBytes(path: string, what: keyof typeof KINDS = 'checkpoint'): Uint8Array {
   try {
     return readFileSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new KilnError('checkpoint', `${path}: ${code === 'ENOENT' ? 'checkpoint not found' : `cannot read checkpoint (${(e as Error).message})`}`,
-      undefined, 'check the path; kiln writes checkpoints with kiln train --save');
+    const problem = code === 'ENOENT' ? `${what} not found` : code === 'EISDIR' ? `is a directory, not a ${what}` : `cannot read ${what} (${(e as Error).message})`;
+    throw new KilnError('checkpoint', `${path}: ${problem}`, undefined, `check the path; ${KINDS[what]}`);
   }
 }
 
@@ -19,8 +25,8 @@ export function readSafetensorsBytes(path: string): Uint8Array {
  * Writes the bytes atomically: a temporary file in the same directory, then a rename, so a crash
  * mid-write never leaves a half checkpoint under the real name.
  */
-export function writeSafetensorsBytes(path: string, bytes: Uint8Array): void {
-  writeFileAtomic(path, bytes, 'checkpoint');
+export function writeSafetensorsBytes(path: string, bytes: Uint8Array, what: keyof typeof KINDS = 'checkpoint'): void {
+  writeFileAtomic(path, bytes, what);
 }
 
 /** Reads and validates a safetensors file; every problem is a KilnError naming the file. */

@@ -109,8 +109,11 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
   const { train: split, numClasses } = data;
   const pixels = split.images.length / split.count;
   const batches = numBatches(split.count, cfg.batchSize);
-  const x = new Float32Array(cfg.batchSize * pixels);
-  const labels = new Float32Array(cfg.batchSize);
+  // A batch larger than the training set is all of it, as PyTorch's DataLoader makes it: the
+  // buffers hold what a batch can hold (--batch-size 1000000000 asked for 3 TB here).
+  const room = Math.min(cfg.batchSize, split.count);
+  const x = new Float32Array(room * pixels);
+  const labels = new Float32Array(room);
   const { epochStats: resumed, ...startPos } = start;
   const pos: TrainPosition = startPos;
   const t0 = performance.now();

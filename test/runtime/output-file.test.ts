@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -28,6 +28,14 @@ describe('writeFileAtomic', () => {
     expect(e).toBeInstanceOf(KilnError);
     expect((e as KilnError).message).toBe(`cannot write report ${f}: ENOENT: no such file or directory`);
     expect(readdirSync(dir)).toEqual(['a.json']);
+  });
+
+  it('a directory in the way is named once, without the temporary file, and the temporary is removed', () => {
+    const sub = join(dir, 'sub');
+    mkdirSync(sub);
+    expect(() => writeFileAtomic(sub, 'x', 'IR dump')).toThrow(new RegExp(`^cannot write IR dump ${sub}: (EISDIR|ENOTEMPTY|EEXIST)[^']*$`));
+    expect(readdirSync(dir).sort()).toEqual(['a.json', 'sub']);
+    rmSync(sub, { recursive: true });
   });
 });
 

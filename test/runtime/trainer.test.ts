@@ -33,6 +33,17 @@ describe('trainer', () => {
     expect(Number.isFinite(r.testAccuracy) && Number.isFinite(r.testLoss)).toBe(true);
   });
 
+  it('a batch larger than the split is all of it (PyTorch\'s DataLoader), with buffers of its size', async () => {
+    // Buffers of --batch-size 1000000000 were a RangeError: "Invalid typed array length".
+    const huge = 1_000_000_000;
+    const big = new ReferenceBackend(steps, initialState(steps.train(huge).state, 7), huge, 7);
+    const whole = new ReferenceBackend(steps, initialState(steps.train(150).state, 7), 150, 7);
+    const a = await train(big, data, { ...cfg, batchSize: huge, evalBatchSize: huge });
+    const b = await train(whole, data, { ...cfg, batchSize: 150, evalBatchSize: 40 });
+    expect(a.steps).toBe(2);
+    expect([a.trainLoss, a.testLoss, a.testAccuracy]).toEqual([b.trainLoss, b.testLoss, b.testAccuracy]);
+  });
+
   it('tells each epoch where it ends: its batch count, or earlier under --max-steps', async () => {
     const ends: [number, number, number][] = [];
     await train(freshBackend(), data, { ...cfg, maxSteps: 7 }, { onEpochStart: (e, end, first) => ends.push([e, end, first]) });

@@ -25,6 +25,8 @@ export interface Dataset {
   imageShape: [number, number, number];
   /** [mean, std] for fillBatch: the option given to loadDataset, else MNIST's. */
   normalize: [number, number];
+  /** The files it was read from, for messages (absent for a dataset that came from elsewhere). */
+  files?: DatasetFiles<string>;
 }
 
 export interface LoadOptions {
@@ -81,6 +83,8 @@ export function datasetFromBytes(name: string, files: DatasetFiles<Uint8Array>, 
       'train and test images must have the same size');
   }
   let numClasses = opts.numClasses;
+  // kiln train has no class-count flag: the training labels set it, so that is what to say.
+  let testHint: string | undefined;
   if (numClasses !== undefined) {
     if (!Number.isInteger(numClasses) || numClasses < 1 || numClasses > 256) {
       throw dataError(`dataset "${spec}": numClasses ${numClasses} must be an integer from 1 to 256`,
@@ -89,8 +93,9 @@ export function datasetFromBytes(name: string, files: DatasetFiles<Uint8Array>, 
     checkLabels(train.split.labels, numClasses, fileNames.trainLabels);
   } else {
     numClasses = Math.max(MIN_CLASSES, labelRange(train.split.labels));
+    testHint = `the classes are those of the training labels (${fileNames.trainLabels}: 0..${numClasses - 1}, and at least ${MIN_CLASSES}); fix the test labels, or train on data that has every class`;
   }
-  checkLabels(test.split.labels, numClasses, fileNames.testLabels);
+  checkLabels(test.split.labels, numClasses, fileNames.testLabels, testHint);
   const normalize = opts.normalize ?? MNIST_NORMALIZE;
   if (!(normalize[1] > 0) || !Number.isFinite(normalize[0]) || !Number.isFinite(normalize[1])) {
     throw dataError(`dataset "${spec}": normalize [${normalize.join(', ')}] needs a finite mean and a positive std`,
@@ -103,6 +108,7 @@ export function datasetFromBytes(name: string, files: DatasetFiles<Uint8Array>, 
     numClasses,
     imageShape: train.shape,
     normalize: [normalize[0], normalize[1]],
+    files: fileNames,
   };
 }
 

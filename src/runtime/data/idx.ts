@@ -146,11 +146,10 @@ export function idxLabels(bytes: Uint8Array, file: string): Uint8Array {
 }
 
 /** Throws naming the index of the first label >= numClasses. */
-export function checkLabels(labels: Uint8Array, numClasses: number, file: string): void {
+export function checkLabels(labels: Uint8Array, numClasses: number, file: string, hint = 'pass a larger class count (numClasses) or fix the labels file'): void {
   for (let i = 0; i < labels.length; i++) {
     if (labels[i]! >= numClasses) {
-      idxFail(file, `label ${labels[i]} at index ${i} is out of range for ${numClasses} classes (labels must be 0..${numClasses - 1})`,
-        `pass a larger class count (numClasses) or fix the labels file`);
+      idxFail(file, `label ${labels[i]} at index ${i} is out of range for ${numClasses} classes (labels must be 0..${numClasses - 1})`, hint);
     }
   }
 }

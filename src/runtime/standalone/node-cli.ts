@@ -21,7 +21,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--threads <n>', 'wasm threads (one of the counts the bundle was compiled for; default: the most that fit the cores)')
     .option('--debug', 'show stack traces for errors')
     .exitOverride()
-    .showHelpAfterError('(run with --help for usage)');
+    .showHelpAfterError('  hint: run with --help for usage');
   program.parse(argv);
   const flags = program.opts<StandaloneRunFlags & RunFlags>();
   const { run, model } = await openStandaloneRun(dir, { ...flags }, `node ${shown}/train.mjs`);
