@@ -120,7 +120,6 @@ export async function runTraining(run: TrainRun, flags: RunFlags): Promise<void>
   const shapes = runSteps(data.train.count, data.test.count, t.batchSize, run.evalBatchSize);
   for (const [kind, batch] of shapes) backend.prepare(kind, batch);
   const batches = (kind: string) => shapes.filter(([k]) => k === kind).map(([, b]) => b).join(' and ');
-  err.write(`kiln: ${run.prepared} the train step (batch ${batches('train')}) and the eval step (batch ${batches('eval')}) in ${((performance.now() - prepareStart) / 1000).toFixed(2)} s\n`);
 
   let stopping = false;
   const onSigint = () => {
@@ -129,6 +128,8 @@ export async function runTraining(run: TrainRun, flags: RunFlags): Promise<void>
     err.write('\nkiln: interrupted; finishing the current step (Ctrl-C again to quit at once)\n');
   };
   process.on('SIGINT', onSigint);
+  // After the handler: a Ctrl-C prompted by this line finds it in place.
+  err.write(`kiln: ${run.prepared} the train step (batch ${batches('train')}) and the eval step (batch ${batches('eval')}) in ${((performance.now() - prepareStart) / 1000).toFixed(2)} s\n`);
   const progress = progressHooks(t.epochs);
   // Opened at the first step's line: a run that fails before any step leaves no empty file.
   let log: number | undefined;
