@@ -74,6 +74,6 @@ async function checkMemory(file: string, stage: string, batch: number, program: 
     need = wasmStep(program, { threads: availableParallelism(), relaxed: false, layout: layoutState(state), optimize: false }).step.memoryBytes;
   }
   if (need > WASM_MEMORY_BYTES) {
-    throw tooLargeForWasm(`${file}: the ${stage} step at batch ${batch}`, batch, need, stateBytes, ` (arena ${(program.memory.arenaBytes / 2 ** 30).toFixed(2)} GiB, weights and optimizer state ${(stateBytes / 2 ** 30).toFixed(2)} GiB, and scratch)`);
+    throw tooLargeForWasm(`${file}: the ${stage} step at batch ${batch}`, batch, need, stateBytes, ` (arena ${humanBytes(program.memory.arenaBytes)}, weights and optimizer state ${humanBytes(stateBytes)}, and scratch)`);
   }
 }

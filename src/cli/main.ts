@@ -9,6 +9,7 @@ import { serveCommand } from './serve.ts';
 import { BACKENDS } from './session.ts';
 import { trainCommand } from './train.ts';
 import { runOptions } from './train-run.ts';
+import { usageErrors } from './usage-errors.ts';
 
 const debug = process.argv.includes('--debug');
 
@@ -17,10 +18,9 @@ const debug = process.argv.includes('--debug');
 const filteredColumns = Number(process.env.KILN_STDERR_FILTERED);
 if (filteredColumns > 0) Object.assign(process.stderr, { isTTY: true, columns: filteredColumns });
 
-const program = new Command('kiln')
+const program = usageErrors(new Command('kiln'))
   .description('Compile a neural network written in TypeScript into a fast training program.')
   .option('--debug', 'show stack traces for errors')
-  .showHelpAfterError('  hint: run with --help for usage')
   .exitOverride();
 
 program

@@ -86,7 +86,7 @@ describe('kiln compile', () => {
     const big = join(dir, 'big.kiln');
     const r = kiln(['compile', 'samples/simple-cnn.ts', '--batch-size', '100000', '-o', big]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/error: samples\/simple-cnn\.ts: the train step at batch 100000 needs [\d.]+ GiB \(arena [\d.]+ GiB, weights and optimizer state [\d.]+ GiB, and scratch\); WebAssembly memory is at most 4 GiB/);
+    expect(r.stderr).toMatch(/error: samples\/simple-cnn\.ts: the train step at batch 100000 needs [\d.]+ GiB \(arena [\d.]+ GB, weights and optimizer state [\d.]+ kB, and scratch\); WebAssembly memory is at most 4 GiB/);
     const fits = Number(/use --batch-size (\d+) or less/.exec(r.stderr)?.[1]);
     expect(fits).toBeGreaterThan(1000);
     expect(existsSync(big)).toBe(false);

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { reportError } from '../../cli/errors.ts';
 import { openStandaloneRun, type StandaloneRunFlags } from '../../cli/standalone-run.ts';
 import { runOptions, runTraining, type RunFlags } from '../../cli/train-run.ts';
+import { usageErrors } from '../../cli/usage-errors.ts';
 
 /**
  * train.mjs of a standalone bundle: `kiln train` for the model compiled into this folder, with
@@ -12,7 +13,7 @@ import { runOptions, runTraining, type RunFlags } from '../../cli/train-run.ts';
 async function main(argv: string[]): Promise<void> {
   const dir = dirname(fileURLToPath(import.meta.url));
   const shown = relative(process.cwd(), dir) || '.';
-  const program = runOptions(new Command(`node ${shown}/train.mjs`))
+  const program = runOptions(usageErrors(new Command(`node ${shown}/train.mjs`)))
     .description('train the model compiled into this folder, then evaluate it on the test set')
     .option('--epochs <n>', 'passes over the training set')
     .option('--data <DIR>', "a folder of IDX files (raw or .gz) instead of the bundle's dataset")
@@ -20,8 +21,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--backend <name>', 'wasm | webgpu (webgpu in Node needs the webgpu npm package)', 'wasm')
     .option('--threads <n>', 'wasm threads (one of the counts the bundle was compiled for; default: the most that fit the cores)')
     .option('--debug', 'show stack traces for errors')
-    .exitOverride()
-    .showHelpAfterError('  hint: run with --help for usage');
+    .exitOverride();
   program.parse(argv);
   const flags = program.opts<StandaloneRunFlags & RunFlags>();
   const { run, model } = await openStandaloneRun(dir, { ...flags }, `node ${shown}/train.mjs`);

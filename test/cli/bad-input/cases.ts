@@ -544,7 +544,9 @@ export const CASES: BadInputCase[] = [
   },
 
   // ---- flags ----------------------------------------------------------------------------
-  { name: 'flag-unknown', kind: 'flag', args: () => trainBundle('--learning-rate', '0.1'), code: 1, stderr: lines("error: unknown option '--learning-rate'", '  hint: run with --help for usage') },
+  { name: 'flag-unknown', kind: 'flag', args: () => trainBundle('--learning-rate', '0.1'), code: 1, stderr: lines("error: unknown option '--learning-rate'", '  hint: kiln calls it --lr (--help lists every option)') },
+  { name: 'flag-misspelt', kind: 'flag', args: () => trainBundle('--batchsize', '8'), code: 1, stderr: lines("error: unknown option '--batchsize'", '  hint: did you mean --batch-size? (--help lists every option)') },
+  { name: 'flag-unknown-far', kind: 'flag', args: () => trainBundle('--frobnicate'), code: 1, stderr: lines("error: unknown option '--frobnicate'", '  hint: run with --help for usage') },
   { name: 'flag-value-missing-at-end', kind: 'flag', args: () => trainBundle('--epochs'), bare: true, code: 1, stderr: lines("error: option '--epochs <n>' argument missing", '  hint: run with --help for usage') },
   { name: 'flag-value-is-a-flag', kind: 'flag', args: () => trainBundle('--epochs', '--lr', '0.1'), code: 1, stderr: lines('error: --epochs needs a value, but --lr follows it', '  hint: give --epochs its value first: --epochs <n>') },
   { name: 'flag-unknown-command', kind: 'flag', args: () => ['fit', SHARED.bundle], code: 1, stderr: lines("error: unknown command 'fit'", '  hint: run with --help for usage') },
