@@ -101,6 +101,28 @@ export const KERNEL_KINDS = kindTable(
     outputs: { logits: role.one('[N, K]'), loss: role.one('[]'), dlogits: role.maybe('[N, K]', 'grad') },
   }),
 
+  defineKind('batch_norm_stats', {})({
+    doc:
+      "a batch norm's training statistics in one kernel: mean = batch_mean(x), then var = batch_var(x, mean) " +
+      '(biased, two passes over x as the op kernels make them: no cancellation)',
+    inputs: { x: role.one('[N, C] or [N, C, H, W]') },
+    outputs: { mean: role.one('[C]'), var: role.one('[C]') },
+  }),
+
+  defineKind('batch_norm_grad_stats', {
+    eps: attr.number("the batch norm's eps"),
+    dgamma: attr.flag('write dgamma'),
+    dbeta: attr.flag('write dbeta'),
+    dmean: attr.flag('write dmean'),
+    dvar: attr.flag('write dvar'),
+  })({
+    doc:
+      "the per-channel partials of batch_norm from g = dL/dy, every sum over the same g and x in one kernel, r = 1/sqrt(var + eps): " +
+      'dgamma = Σ g·(x-μ)·r, dbeta = Σ g, dmean = -Σ g·γ·r, dvar = -½ Σ g·γ·(x-μ)·r³ (batch_norm_grad wrt gamma, mean, var; sum)',
+    inputs: { g: role.one("[x's shape]"), x: role.one('[N, C] or [N, C, H, W]'), mean: role.one('[C]'), var: role.one('[C]'), gamma: role.one('[C]') },
+    outputs: { dgamma: role.maybe('[C]', 'dgamma'), dbeta: role.maybe('[C]', 'dbeta'), dmean: role.maybe('[C]', 'dmean'), dvar: role.maybe('[C]', 'dvar') },
+  }),
+
   defineKind('conv_block', { ...conv, argmax: attr.flag('also write the argmax of each max-pool window') })({
     doc:
       'c = conv2d(x, w) + b (NCHW, OIHW, zero padding, as torch); a = relu(c) or c; y = pool(a): max ' +

@@ -231,3 +231,51 @@ export function matchLinearGrads(ctx: FuseCtx, claimed: ReadonlySet<number>): Dr
   }
   return drafts;
 }
+
+/**
+ * A batch norm's statistics, forward and backward: batch_mean(x) and batch_var(x, mean) as one
+ * batch_norm_stats kernel; the per-channel partials of batch_norm (batch_norm_grad wrt gamma,
+ * mean and var, all over the same g and x) and dbeta = Σ g as one batch_norm_grad_stats kernel.
+ * Past the storage-buffer limit dbeta is left to its own `sum`, then nothing fuses.
+ */
+export function matchBatchNorm(ctx: FuseCtx, claimed: ReadonlySet<number>): Draft[] {
+  const { g, users } = ctx;
+  const drafts: Draft[] = [];
+  const taken = new Set<number>();
+  for (const m of g.nodes) {
+    if (m.op !== 'batch_mean' || claimed.has(m.id)) continue;
+    const x = m.inputs[0]!;
+    const v = users[m.id]!.map((u) => g.nodes[u]!).find((n) => n.op === 'batch_var' && n.inputs[0] === x && n.inputs[1] === m.id && !claimed.has(n.id));
+    if (!v) continue;
+    const k = KERNEL_KINDS.batch_norm_stats.build({}, { x }, { mean: m.id, var: v.id });
+    if (ctx.fits(k.inputs, k.outputs)) drafts.push({ nodes: [m.id, v.id], ...k });
+  }
+  const groups = new Map<string, Node[]>();
+  for (const n of g.nodes) {
+    if (n.op !== 'batch_norm_grad' || n.attrs.wrt === 'x' || claimed.has(n.id)) continue;
+    const key = valueKey([n.inputs, n.attrs.eps]);
+    groups.set(key, [...(groups.get(key) ?? []), n]);
+  }
+  for (const ns of groups.values()) {
+    const first = ns[0]!;
+    const [gy, x, mean, v, gamma] = first.inputs as [number, number, number, number, number];
+    const one = (wrt: string) => ns.find((n) => n.attrs.wrt === wrt)?.id;
+    const axes = g.nodes[x]!.shape.length === 4 ? [0, 2, 3] : [0];
+    const sum = users[gy]!.map((u) => g.nodes[u]!).find((n) => isSum(n, axes) && !claimed.has(n.id) && !taken.has(n.id))?.id;
+    const kind = KERNEL_KINDS.batch_norm_grad_stats;
+    for (const dbeta of [sum, undefined]) {
+      const outputs = { dgamma: one('gamma'), dbeta, dmean: one('mean'), dvar: one('var') };
+      const nodes = Object.values(outputs).filter((o): o is number => o !== undefined);
+      if (nodes.length < 2) break;
+      const attrs = { eps: first.attrs.eps as number, ...Object.fromEntries(Object.entries(outputs).map(([r, o]) => [r, o !== undefined])) } as {
+        eps: number; dgamma: boolean; dbeta: boolean; dmean: boolean; dvar: boolean;
+      };
+      const k = kind.build(attrs, { g: gy, x, mean, var: v, gamma }, outputs);
+      if (!ctx.fits(k.inputs, k.outputs)) continue;
+      for (const n of nodes) taken.add(n);
+      drafts.push({ nodes, ...k });
+      break;
+    }
+  }
+  return drafts;
+}

@@ -84,6 +84,20 @@ describe('fuse', () => {
     expect(kg.kernels.filter((k) => k.kind === 'foreach').map((k) => k.attrs.groups)).toEqual([16]);
   });
 
+  it("LeNet: each batch norm's statistics are one kernel, and its per-channel gradients (with dbeta's sum) another", async () => {
+    const kg = fuse(simplify(await sampleGraph('lenet', 'train', 64)), WASM_TARGET);
+    const of = (kind: string) => kg.kernels.filter((k) => k.kind === kind);
+    expect(of('batch_norm_stats').map((k) => k.ops)).toEqual(Array(3).fill(['batch_mean', 'batch_var']));
+    expect(of('batch_norm_grad_stats').map((k) => [...k.ops].sort())).toEqual(Array(3).fill(['batch_norm_grad', 'batch_norm_grad', 'batch_norm_grad', 'sum']));
+    for (const k of [...of('batch_norm_stats'), ...of('batch_norm_grad_stats')]) expect(k.outputs).toHaveLength(k.kind === 'batch_norm_stats' ? 2 : 4);
+    // Nothing of them is left running alone.
+    expect(kinds(kg).filter((k) => k === 'batch_mean' || k === 'batch_var' || k === 'batch_norm_grad' || k === 'sum')).toEqual([]);
+    // Under WebGPU's 8 buffers the five inputs and four outputs do not fit: dbeta stays a sum.
+    const gpu = fuse(simplify(await sampleGraph('lenet', 'train', 64)), WEBGPU_PORTABLE);
+    expect(gpu.kernels.filter((k) => k.kind === 'batch_norm_grad_stats').map((k) => k.attrs.dbeta)).toEqual([false, false, false]);
+    expect(kinds(gpu).filter((k) => k === 'batch_norm_stats')).toHaveLength(3);
+  });
+
   it('every kernel kind is a documented fused kind or an op of the op table', async () => {
     for (const g of [await sampleGraph('lenet', 'train'), await sampleGraph('lenet', 'eval')]) {
       for (const k of fuse(simplify(g), WASM_TARGET).kernels) expect(k.kind in KERNEL_KINDS || getOp(k.kind) !== undefined).toBe(true);

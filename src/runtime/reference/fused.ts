@@ -94,6 +94,23 @@ export const fusedKernels: { readonly [K in FusedKind]: FusedKernel } = {
     return [logits, ...crossEntropy(attrs, logits, labels, ctx)];
   },
 
+  batch_norm_stats: (k, ins, ctx) => {
+    const { x } = KERNEL_KINDS.batch_norm_stats.read(over(k, ins)).inputs;
+    const mean = runOp('batch_mean', {}, [x], ctx);
+    return [mean, runOp('batch_var', {}, [x, mean], ctx)];
+  },
+
+  batch_norm_grad_stats: (k, ins, ctx) => {
+    const { attrs: a, inputs: { g, x, mean, var: v, gamma } } = KERNEL_KINDS.batch_norm_grad_stats.read(over(k, ins));
+    const partial = (wrt: string) => runOp('batch_norm_grad', { eps: a.eps, wrt }, [g, x, mean, v, gamma], ctx);
+    return [
+      ...(a.dgamma ? [partial('gamma')] : []),
+      ...(a.dbeta ? [runOp('sum', { axes: x.shape.length === 4 ? [0, 2, 3] : [0], keepdim: false }, [g], ctx)] : []),
+      ...(a.dmean ? [partial('mean')] : []),
+      ...(a.dvar ? [partial('var')] : []),
+    ];
+  },
+
   conv_block: (k, ins, ctx) => {
     const { attrs: at, inputs: { x, w, b } } = KERNEL_KINDS.conv_block.read(over(k, ins));
     const a = activation(at, x, w, b, ctx);

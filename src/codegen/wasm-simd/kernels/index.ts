@@ -6,6 +6,8 @@ import { avgPool2dGrad } from './avg-pool2d-grad.ts';
 import { avgPool2d } from './avg-pool2d.ts';
 import { batchMean } from './batch-mean.ts';
 import { batchNormGrad } from './batch-norm-grad.ts';
+import { batchNormGradStats } from './batch-norm-grad-stats.ts';
+import { batchNormStats } from './batch-norm-stats.ts';
 import { batchVar } from './batch-var.ts';
 import { convBlockGrad } from './conv-block-grad.ts';
 import { convBlock } from './conv-block.ts';
@@ -70,6 +72,8 @@ const kernelGens: Record<string, KernelGen> = {
   linear_cross_entropy: linearCrossEntropy,
   conv_block: convBlock,
   conv_block_grad: convBlockGrad,
+  batch_norm_stats: batchNormStats,
+  batch_norm_grad_stats: batchNormGradStats,
 };
 
 /** The generator of a kernel's kind, if this backend has one. */

@@ -2,6 +2,8 @@ import { allElementwise } from '../../../ir/elementwise.ts';
 import type { Kernel } from '../../../ir/program.ts';
 import { isElementwiseKind } from '../expr.ts';
 import type { KernelCtx, WgslDispatch } from '../shader.ts';
+import { batchNormGradStats } from './batch-norm-grad-stats.ts';
+import { batchNormStats } from './batch-norm-stats.ts';
 import { convBlockKernel } from './conv-block.ts';
 import { convBlockGradKernel } from './conv-block-grad.ts';
 import { copy } from './copy.ts';
@@ -56,6 +58,8 @@ const WGSL_KERNELS: Readonly<Record<string, KernelGen>> = {
   linear_cross_entropy: linearCrossEntropy,
   conv_block: convBlockKernel,
   conv_block_grad: convBlockGradKernel,
+  batch_norm_stats: batchNormStats,
+  batch_norm_grad_stats: batchNormGradStats,
 };
 
 /** The generator of a kernel's kind, if this backend has one. */

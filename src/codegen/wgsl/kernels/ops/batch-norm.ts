@@ -1,7 +1,7 @@
 import { num } from '../../../../ir/op.ts';
 import type { Slice } from '../../../../ir/program.ts';
 import { numel } from '../../../../ir/shape.ts';
-import { partsDispatch } from '../../grid.ts';
+import { partsDispatch, type AnyPart } from '../../grid.ts';
 import { f32, Shader, u32, type KernelCtx, type WgslDispatch } from '../../shader.ts';
 import { elementwiseOp } from '../elementwise.ts';
 
@@ -16,39 +16,50 @@ function channelIndex(x: Slice): string {
 
 const count = (x: Slice) => numel(x.shape) / x.shape[1]!;
 
+/** The part of a dispatch that writes out[c] = mean of channel c of x. */
+export function meanPart(sh: Shader, x: Slice, out: Slice): AnyPart {
+  return { count: x.shape[1]!, length: count(x), term: `return ${sh.read(x, channelIndex(x))};`, store: `${sh.write(out, 'o')} = acc / ${f32(count(x))};` };
+}
+
+/** The part that writes out[c] = biased variance of channel c of x about mean[c]. */
+export function varPart(sh: Shader, x: Slice, mean: Slice, out: Slice): AnyPart {
+  const term = `let d = ${sh.read(x, channelIndex(x))} - ${sh.read(mean, 'o')};\nreturn d * d;`;
+  return { count: x.shape[1]!, length: count(x), term, store: `${sh.write(out, 'o')} = acc / ${f32(count(x))};` };
+}
+
 export function batchMean(ctx: KernelCtx): WgslDispatch[] {
   const sh = new Shader(ctx);
-  const x = ctx.kernel.inputs[0]!;
-  const out = ctx.kernel.outputs[0]!;
-  const term = `return ${sh.read(x, channelIndex(x))};`;
-  return [partsDispatch(sh, ctx.kernel.name, [{ count: x.shape[1]!, length: count(x), term, store: `${sh.write(out, 'o')} = acc / ${f32(count(x))};` }])];
+  return [partsDispatch(sh, ctx.kernel.name, [meanPart(sh, ctx.kernel.inputs[0]!, ctx.kernel.outputs[0]!)])];
 }
 
 /** Biased, as PyTorch's training forward; mean is batch_mean(x). */
 export function batchVar(ctx: KernelCtx): WgslDispatch[] {
   const sh = new Shader(ctx);
   const [x, mean] = ctx.kernel.inputs;
-  const out = ctx.kernel.outputs[0]!;
-  const term = `let d = ${sh.read(x!, channelIndex(x!))} - ${sh.read(mean!, 'o')};\nreturn d * d;`;
-  return [partsDispatch(sh, ctx.kernel.name, [{ count: x!.shape[1]!, length: count(x!), term, store: `${sh.write(out, 'o')} = acc / ${f32(count(x!))};` }])];
+  return [partsDispatch(sh, ctx.kernel.name, [varPart(sh, x!, mean!, ctx.kernel.outputs[0]!)])];
 }
 
 /**
- * wrt x is elementwise; wrt mean, var, gamma are per-channel sums, with the per-channel factors
- * (γ, r = 1/sqrt(var + eps)) taken out of the sum:
- *   mean: -γr·Σ g   var: -½γr³·Σ g·(x-μ)   gamma: r·Σ g·(x-μ)
+ * The part writing one per-channel partial of batch_norm (wrt mean, var or gamma; or `beta`, Σ g)
+ * from its inputs (g, x, mean, var, gamma), with the per-channel factors (γ, r = 1/sqrt(var + eps))
+ * taken out of the sum:
+ *   mean: -γr·Σ g   var: -½γr³·Σ g·(x-μ)   gamma: r·Σ g·(x-μ)   beta: Σ g
  */
+export function gradPart(sh: Shader, wrt: unknown, eps: number, [g, x, mean, v, gamma]: readonly Slice[], out: Slice): AnyPart {
+  const i = channelIndex(x!);
+  const term = wrt === 'mean' || wrt === 'beta' ? `return ${sh.read(g!, i)};` : `return ${sh.read(g!, i)} * (${sh.read(x!, i)} - ${sh.read(mean!, 'o')});`;
+  const r = () => `(1.0 / sqrt(${sh.read(v!, 'o')} + ${f32(eps)}))`;
+  const gm = () => sh.read(gamma!, 'o');
+  const scale = wrt === 'beta' ? '' : wrt === 'mean' ? `-${gm()} * ${r()} * ` : wrt === 'var' ? `-0.5 * ${gm()} * ${r()} * ${r()} * ${r()} * ` : wrt === 'gamma' ? `${r()} * ` : undefined;
+  if (scale === undefined) throw new Error(`wgsl: batch_norm_grad: unknown wrt ${String(wrt)}`);
+  return { count: x!.shape[1]!, length: count(x!), term, store: `${sh.write(out, 'o')} = ${scale}acc;` };
+}
+
+/** wrt x is elementwise; wrt mean, var, gamma are per-channel sums (gradPart). */
 export function batchNormGrad(ctx: KernelCtx): WgslDispatch[] {
   const wrt = ctx.kernel.attrs.wrt;
   if (wrt === 'x') return elementwiseOp(ctx);
   const sh = new Shader(ctx);
-  const [g, x, mean, v, gamma] = ctx.kernel.inputs;
-  const out = ctx.kernel.outputs[0]!;
-  const i = channelIndex(x!);
-  const term = wrt === 'mean' ? `return ${sh.read(g!, i)};` : `return ${sh.read(g!, i)} * (${sh.read(x!, i)} - ${sh.read(mean!, 'o')});`;
-  const r = `(1.0 / sqrt(${sh.read(v!, 'o')} + ${f32(num(ctx.kernel.attrs, 'eps'))}))`;
-  const gm = sh.read(gamma!, 'o');
-  const scale = wrt === 'mean' ? `-${gm} * ${r}` : wrt === 'var' ? `-0.5 * ${gm} * ${r} * ${r} * ${r}` : wrt === 'gamma' ? r : undefined;
-  if (!scale) throw new Error(`wgsl: batch_norm_grad: unknown wrt ${String(wrt)}`);
-  return [partsDispatch(sh, ctx.kernel.name, [{ count: x!.shape[1]!, length: count(x!), term, store: `${sh.write(out, 'o')} = ${scale} * acc;` }])];
+  const part = gradPart(sh, wrt, num(ctx.kernel.attrs, 'eps'), ctx.kernel.inputs, ctx.kernel.outputs[0]!);
+  return [partsDispatch(sh, ctx.kernel.name, [part])];
 }
