@@ -486,10 +486,19 @@ export const CASES: BadInputCase[] = [
   {
     name: 'bundle-code-throws-resigned',
     kind: 'bundle',
+    // Inside the function kiln compile wraps a model's code in (loader.ts), so it runs at load.
+    make: (cwd, d) => bundleWith(cwd, `${d.in}/m.kiln`, (b) => (b.code = b.code.replace('{', "{ throw new Error('edited');")), true),
+    args: (d) => ['train', `${d.in}/m.kiln`, ...data],
+    code: 1,
+    stderr: lines('error: in/bundle-code-throws-resigned/m.kiln:1:1: loading in/bundle-code-throws-resigned/m.kiln failed: edited', '  hint: fix the model code, then load it again'),
+  },
+  {
+    name: 'bundle-code-foreign-resigned',
+    kind: 'bundle',
     make: (cwd, d) => bundleWith(cwd, `${d.in}/m.kiln`, (b) => (b.code = `throw new Error('edited');\n${b.code}`), true),
     args: (d) => ['train', `${d.in}/m.kiln`, ...data],
     code: 1,
-    stderr: lines('error: shared/models/mlp.ts:1:1: loading shared/models/mlp.ts failed: edited', '  hint: fix the model code, then load it again'),
+    stderr: lines('error: in/bundle-code-foreign-resigned/m.kiln: its code is not a model bundled by this kiln', '  hint: rebuild it with `kiln compile MODEL.ts -o FILE.kiln`'),
   },
   {
     name: 'bundle-training-missing-epochs-resigned',
@@ -510,10 +519,10 @@ export const CASES: BadInputCase[] = [
   {
     name: 'bundle-future-version',
     kind: 'bundle',
-    make: (cwd, d) => bundleWith(cwd, `${d.in}/m.kiln`, (b) => (b.version = 3), true),
+    make: (cwd, d) => bundleWith(cwd, `${d.in}/m.kiln`, (b) => (b.version = 4), true),
     args: (d) => ['train', `${d.in}/m.kiln`, ...data],
     code: 1,
-    stderr: lines('error: in/bundle-future-version/m.kiln is not a kiln bundle: version 3 is not supported by this kiln (it reads version 2)', '  hint: rebuild it with `kiln compile MODEL.ts -o FILE.kiln`'),
+    stderr: lines('error: in/bundle-future-version/m.kiln is not a kiln bundle: version 4 is not supported by this kiln (it reads version 3)', '  hint: rebuild it with `kiln compile MODEL.ts -o FILE.kiln`'),
   },
   {
     name: 'bundle-truncated',
@@ -524,7 +533,7 @@ export const CASES: BadInputCase[] = [
     },
     args: (d) => ['eval', `${d.in}/m.kiln`, ...data, '--weights', SHARED.weights],
     code: 1,
-    stderr: lines("error: in/bundle-truncated/m.kiln is not a kiln bundle: it does not parse as JSON (Expected ',' or '}' after property value in JSON at position 15448)", '  hint: rebuild it with `kiln compile MODEL.ts -o FILE.kiln`'),
+    stderr: lines("error: in/bundle-truncated/m.kiln is not a kiln bundle: it does not parse as JSON (Expected ',' or ']' after array element in JSON at position 16038)", '  hint: rebuild it with `kiln compile MODEL.ts -o FILE.kiln`'),
   },
   {
     name: 'bundle-empty',
@@ -554,7 +563,7 @@ export const CASES: BadInputCase[] = [
   { name: 'flag-batch-size-negative', kind: 'flag', args: () => trainBundle('--batch-size', '-1'), code: 1, stderr: lines("error: --batch-size must be a positive integer; got '-1'") },
   { name: 'flag-batch-size-abc', kind: 'flag', args: () => trainBundle('--batch-size', 'abc'), code: 1, stderr: lines("error: --batch-size must be a positive integer; got 'abc'") },
   { name: 'flag-batch-size-1e9', kind: 'flag', args: () => trainBundle('--batch-size', '1e9'), code: 1, stderr: lines("error: --batch-size must be a positive integer; got '1e9'") },
-  { name: 'flag-batch-size-huge-compile', kind: 'flag', args: () => ['compile', mlp, '--batch-size', '1000000000'], code: 1, stderr: lines('error: shared/models/mlp.ts: the train step at batch 1000000000 needs 6295.7 GiB (arena 6295.7 GiB, weights and optimizer state 0.0 GiB); WebAssembly memory is at most 4 GiB', '  hint: use --batch-size 603318 or less') },
+  { name: 'flag-batch-size-huge-compile', kind: 'flag', args: () => ['compile', mlp, '--batch-size', '1000000000'], code: 1, stderr: lines('error: shared/models/mlp.ts: the train step at batch 1000000000 needs 7249.42 GiB (arena 6.76 TB, weights and optimizer state 1.88 MB, and scratch); WebAssembly memory is at most 4 GiB', '  hint: use --batch-size 523950 or less') },
   { name: 'flag-lr-nan', kind: 'flag', args: () => trainBundle('--lr', 'NaN'), code: 1, stderr: lines("error: --lr must be a non-negative number; got 'NaN'") },
   { name: 'flag-lr-negative', kind: 'flag', args: () => trainBundle('--lr', '-1'), code: 1, stderr: lines("error: --lr must be a non-negative number; got '-1'") },
   { name: 'flag-epochs-0', kind: 'flag', args: () => trainBundle('--epochs', '0'), code: 1, stderr: lines("error: --epochs must be a positive integer; got '0'") },
@@ -594,7 +603,7 @@ export const CASES: BadInputCase[] = [
     kind: 'run',
     args: (d) => ['train', SHARED.bundle, ...data, '--backend', 'reference', '--batch-size', '8', '--lr', '1e12', '--log', `${d.out}/log.jsonl`],
     code: 1,
-    stderr: lines('error: the loss became NaN at step 2 (epoch 1, batch 3): training diverged', '  hint: lower the learning rate (--lr), or add normalisation (batch norm) to the model'),
+    stderr: lines('error: the loss became NaN at step 2 (epoch 1, batch 3): training diverged', '  hint: lower the learning rate (--lr), or add normalisation (batch norm) to the model; --check-numerics finds the op and model line where it began'),
     leaves: ['log.jsonl'],
     // The log keeps a line for each step that ran before the one that diverged, whole lines only.
     check: (out, run) => {
@@ -612,7 +621,7 @@ export const CASES: BadInputCase[] = [
     kind: 'run',
     args: (d) => ['train', SHARED.bundle, ...data, '--backend', 'reference', '--batch-size', '8', '--lr', '1e12', '--log', `${d.out}/log.jsonl`, '--checkpoint', `${d.out}/ck.safetensors`, '--checkpoint-every', '1'],
     code: 1,
-    stderr: lines('error: the loss became NaN at step 2 (epoch 1, batch 3): training diverged', '  hint: lower the learning rate (--lr), or add normalisation (batch norm) to the model'),
+    stderr: lines('error: the loss became NaN at step 2 (epoch 1, batch 3): training diverged', '  hint: lower the learning rate (--lr), or add normalisation (batch norm) to the model; --check-numerics finds the op and model line where it began'),
     leaves: ['ck.safetensors', 'log.jsonl'],
     // The checkpoint --checkpoint-every wrote last stays whole: the state after the last step
     // whose loss was finite. No final checkpoint is written over it.
