@@ -19,5 +19,7 @@ if (existsSync(build)) {
   process.stderr.write(`kiln: ${fileURLToPath(bundle)} is missing: this package was packed without running its prepack script (npm run build)\n`);
   process.exit(1);
 }
+// kiln's own stack frames in its sources (dist/kiln.mjs.map) when a stack is asked for.
+if (process.argv.includes('--debug')) process.setSourceMapsEnabled(true);
 if (opensDawn(process.argv.slice(2)) && process.env[FILTERED_ENV] === undefined) runFiltered(fileURLToPath(import.meta.url));
 else await import(bundle.href);

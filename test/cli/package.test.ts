@@ -44,6 +44,7 @@ describe('the published package', () => {
       'README.md',
       'bin/kiln.js',
       'dist/kiln.mjs',
+      'dist/kiln.mjs.map',
       // lint type-checks model files against api.ts; compile --standalone bundles the runtime's sources.
       'src/frontend/api.ts',
       'src/runtime/standalone/node-cli.ts',
@@ -55,7 +56,7 @@ describe('the published package', () => {
   });
 
   it('leaves out tests, benchmarks, build scripts, docs and build leftovers', () => {
-    const stray = files.filter((f) => /^(test|bench|scripts|docs|node_modules|\.kiln-cache)\//.test(f) || (f.startsWith('dist/') && f !== 'dist/kiln.mjs') || f.endsWith('.tgz'));
+    const stray = files.filter((f) => /^(test|bench|scripts|docs|node_modules|\.kiln-cache)\//.test(f) || (f.startsWith('dist/') && f !== 'dist/kiln.mjs' && f !== 'dist/kiln.mjs.map') || f.endsWith('.tgz'));
     expect(stray).toEqual([]);
   });
 
