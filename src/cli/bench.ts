@@ -32,7 +32,8 @@ import { formatMachine, formatSvg, formatTable, label, stepStats, writeMarkdown,
 import { configFor, peerConfigs, runPeer, type PeerJob } from './bench-peers.ts';
 import { graphFor } from './graphs.ts';
 import { nonNegInt, nonNegNumber, positiveInt } from './options.ts';
-import { BACKENDS, openSession, type SessionFlags } from './session.ts';
+import { BACKENDS } from './flags.ts';
+import { openSession, type SessionFlags } from './session.ts';
 
 export interface BenchFlags {
   model?: string[];

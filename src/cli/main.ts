@@ -1,15 +1,17 @@
 import { Command, CommanderError } from 'commander';
-import { benchCommand } from './bench.ts';
-import { compileCommand } from './compile.ts';
 import { reportError } from './errors.ts';
 import { KilnError } from '../ir/errors.ts';
-import { evalCommand } from './eval.ts';
-import { irCommand } from './ir.ts';
-import { serveCommand } from './serve.ts';
-import { BACKENDS } from './session.ts';
-import { trainCommand } from './train.ts';
-import { runOptions } from './train-run.ts';
+import { BACKENDS, runOptions } from './flags.ts';
 import { usageErrors } from './usage-errors.ts';
+
+// Only what --help and commander's checks need is imported here; each command's module, and with
+// it the compiler and the backends, loads when that command runs (a chunk of its own in dist/):
+// `kiln --help` parsed and ran the whole 600 KB bundle before.
+
+/** An action that imports its command's module on first use. */
+function lazy<A extends unknown[]>(load: () => Promise<(...args: A) => Promise<void>>): (...args: A) => Promise<void> {
+  return async (...args) => (await load())(...args);
+}
 
 const debug = process.argv.includes('--debug');
 
@@ -39,7 +41,7 @@ program
   .option('--optimizer <name>', 'adam | adamw | sgd')
   .option('--momentum <x>', 'SGD momentum')
   .option('--weight-decay <x>', 'weight decay')
-  .action(compileCommand);
+  .action(lazy(async () => (await import('./compile.ts')).compileCommand));
 
 program
   .command('ir')
@@ -51,7 +53,7 @@ program
   .option('--backend <backend>', 'wasm | webgpu | reference: whose limits the fused, scheduled and planned stages are compiled for (default wasm; webgpu: the portable 8 storage buffers)')
   .option('--batch-size <n>', "batch size (default: the model's training.batchSize)")
   .option('-o, --output <file>', 'write to a file instead of stdout')
-  .action(irCommand);
+  .action(lazy(async () => (await import('./ir.ts')).irCommand));
 
 /** Flags shared by train and eval; each overrides the model file's `training` export. */
 function sessionOptions(cmd: Command): Command {
@@ -74,7 +76,7 @@ sessionOptions(
     .option('--momentum <x>', 'SGD momentum')
     .option('--weight-decay <x>', 'weight decay (L2 for sgd and adam, decoupled for adamw)')
     .option('--check-numerics', 'stop at the first NaN or infinity in a loss, gradient or parameter, naming the step, kernel and model line (slower)'),
-).action(trainCommand);
+).action(lazy(async () => (await import('./train.ts')).trainCommand));
 
 sessionOptions(
   program
@@ -82,7 +84,7 @@ sessionOptions(
     .description('test loss, accuracy and confusion matrix of saved weights')
     .argument('<model>', 'model file (.ts), bundle (.kiln) or standalone folder')
     .requiredOption('--weights <file>', 'safetensors state_dict to evaluate'),
-).action(evalCommand);
+).action(lazy(async () => (await import('./eval.ts')).evalCommand));
 
 program
   .command('bench')
@@ -98,7 +100,7 @@ program
   .option('--warmup <n>', 'warm-up steps before measuring', '2')
   .option('--seconds <s>', 'stop measuring a configuration after this long', '8')
   .option('--data <mnist|DIR>', "dataset the batches come from (default: the model's)")
-  .action(benchCommand);
+  .action(lazy(async () => (await import('./bench.ts')).benchCommand));
 
 program
   .command('serve')
@@ -107,7 +109,7 @@ program
   .option('--port <n>', 'port to listen on; 0 picks a free one (default 8080)')
   .option('--host <host>', 'address to listen on (default 127.0.0.1)')
   .option('--no-isolation', 'leave out the COOP/COEP headers: no SharedArrayBuffer, the page runs wasm on one thread')
-  .action(serveCommand);
+  .action(lazy(async () => (await import('./serve.ts')).serveCommand));
 
 /**
  * Commander takes the token after an option that needs a value as that value, even when it is

@@ -17,6 +17,7 @@ import { compileProgram } from '../passes/compile.ts';
 import { diagnoseNonFinite } from '../runtime/check-numerics.ts';
 import type { TrainConfig } from '../runtime/trainer.ts';
 import { graphFor } from './graphs.ts';
+import { BACKENDS } from './flags.ts';
 import { choice, meanStd, nonNegInt, nonNegNumber, positiveInt } from './options.ts';
 
 /** Flags shared by `train` and `eval`; each overrides the model file's `training` export. */
@@ -34,9 +35,6 @@ export interface SessionFlags {
   /** Threads for the wasm backend (default: the number of cores). */
   threads?: string;
 }
-
-/** The first is the default. */
-export const BACKENDS = ['wasm', 'reference', 'webgpu'] as const;
 
 export interface Session {
   loaded: LoadedModel;

@@ -1,4 +1,3 @@
-import type { Command } from 'commander';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import { KilnError } from '../ir/errors.ts';
@@ -54,20 +53,6 @@ export interface TrainRun {
 export function trainHeader(run: { name: string; file: string; data: Dataset; training: TrainRun['training'] }, backend: string): string {
   const { training: t, data } = run;
   return `kiln: training ${run.name} (${run.file}) on ${data.name}: ${data.train.count.toLocaleString('en-US')} images, batch ${t.batchSize}, ${t.epochs} epoch${t.epochs > 1 ? 's' : ''}, ${t.optimizer.type} lr ${t.optimizer.lr}, seed ${t.seed}, backend ${backend}\n`;
-}
-
-/** The options of `kiln train` and train.mjs that RunFlags holds. */
-export function runOptions(cmd: Command): Command {
-  return cmd
-    .option('--max-steps <n>', 'stop after n steps in total')
-    .option('--no-shuffle', 'keep the file order instead of shuffling each epoch')
-    .option('--init <file>', 'start from these weights (safetensors state_dict, kiln or PyTorch)')
-    .option('--save <file>', 'write the trained weights (safetensors state_dict)')
-    .option('--checkpoint <file>', 'checkpoint file (written on Ctrl-C and every --checkpoint-every steps)')
-    .option('--checkpoint-every <n>', 'write a checkpoint every n steps')
-    .option('--resume <file>', 'continue a run from its checkpoint')
-    .option('--log <file>', 'write {"epoch","step","loss"} per step as JSON Lines')
-    .option('--metrics-json <file>', 'write the final metrics as JSON');
 }
 
 const checked = new WeakSet<RunFlags>();

@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
+import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
 
@@ -55,8 +56,27 @@ describe('the published package', () => {
     }
   });
 
+  it('carries every chunk the bundle imports, each with its source map', () => {
+    // The chunks an import names, from the entry on (dist/kiln.mjs imports a command's on demand).
+    const imported = new Set<string>();
+    const visit = (file: string) => {
+      for (const m of readFileSync(file, 'utf8').matchAll(/\bimport\s*\(?\s*(?:[^'"();]*?\bfrom\s*)?["'](\.\.?\/[^"']+)["']/g)) {
+        const path = join(dirname(file), m[1]!);
+        if (!imported.has(path)) {
+          imported.add(path);
+          visit(path);
+        }
+      }
+    };
+    visit('dist/kiln.mjs');
+    expect(imported.size).toBeGreaterThan(5);
+    for (const f of imported) expect(files).toEqual(expect.arrayContaining([f, `${f}.map`]));
+  });
+
   it('leaves out tests, benchmarks, build scripts, docs and build leftovers', () => {
-    const stray = files.filter((f) => /^(test|bench|scripts|docs|node_modules|\.kiln-cache)\//.test(f) || (f.startsWith('dist/') && f !== 'dist/kiln.mjs' && f !== 'dist/kiln.mjs.map') || f.endsWith('.tgz'));
+    // dist/: the entry, its chunks and their maps; a chunk of an older build is pruned by prepack.
+    const dist = /^dist\/(kiln\.mjs|chunks\/[\w-]+\.mjs)(\.map)?$/;
+    const stray = files.filter((f) => /^(test|bench|scripts|docs|node_modules|\.kiln-cache)\//.test(f) || (f.startsWith('dist/') && !dist.test(f)) || f.endsWith('.tgz'));
     expect(stray).toEqual([]);
   });
 

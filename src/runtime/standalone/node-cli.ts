@@ -3,7 +3,8 @@ import { dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { reportError } from '../../cli/errors.ts';
 import { openStandaloneRun, type StandaloneRunFlags } from '../../cli/standalone-run.ts';
-import { runOptions, runTraining, type RunFlags } from '../../cli/train-run.ts';
+import { runOptions } from '../../cli/flags.ts';
+import { runTraining, type RunFlags } from '../../cli/train-run.ts';
 import { usageErrors } from '../../cli/usage-errors.ts';
 
 /**
