@@ -105,8 +105,15 @@ export const KERNEL_KINDS = kindTable(
     doc:
       "a batch norm's training statistics in one kernel: mean = batch_mean(x), then var = batch_var(x, mean) " +
       '(biased, two passes over x as the op kernels make them: no cancellation)',
-    inputs: { x: role.one('[N, C] or [N, C, H, W]') },
-    outputs: { mean: role.one('[C]'), var: role.one('[C]') },
+    inputs: { x: role.one('[N, C] or [N, C, H, W]'), operands: role.many('epilogue operands') },
+    outputs: { mean: role.one('[C]'), var: role.one('[C]'), results: role.many('one per expr.outputs, [C]', (_, e) => (e ? e.outputs.length : 0)) },
+    expr: {
+      doc:
+        'a per-channel epilogue over [C] after both statistics (the running-statistics update of ' +
+        "torch.nn.BatchNorm's training forward): { input: 0 } is mean, { input: 1 } var, { input: k } operand k - 2 " +
+        '(the kernel\'s input k - 1); no acc',
+      optional: true,
+    },
   }),
 
   defineKind('batch_norm_grad_stats', {
@@ -187,7 +194,8 @@ export function foreachGroups<TI, TO>(k: KernelLike<TI, TO>): { expr: Expr; grou
 /**
  * Whether output `o` of a kernel may share the slice of its input `i`: each element is read before
  * it is written and no other element reads it. Holds for plain elementwise op kinds, `copy`,
- * `elementwise` kernels, and `foreach` kernels within one group.
+ * `elementwise` kernels, `foreach` kernels within one group and a batch_norm_stats epilogue's
+ * operands and results.
  */
 export function inPlaceAllowed(k: Pick<Kernel, 'kind' | 'attrs' | 'inputs' | 'outputs'>, i: number, o: number): boolean {
   const input = k.inputs[i];
@@ -198,6 +206,8 @@ export function inPlaceAllowed(k: Pick<Kernel, 'kind' | 'attrs' | 'inputs' | 'ou
     const b = k.attrs.groupOutputs as number;
     return i < a * (k.attrs.groups as number) && Math.floor(i / a) === Math.floor(o / b);
   }
+  // batch_norm_stats: its epilogue reads each [C] operand at the channel it writes.
+  if (k.kind === 'batch_norm_stats') return i >= 1 && o >= 2;
   return k.kind === 'elementwise' || k.kind === 'copy' || elementwiseOf(k.kind, k.attrs) !== undefined;
 }
 

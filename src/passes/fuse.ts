@@ -85,7 +85,7 @@ export function fuse(g: Graph, target: Pick<Target, 'maxStorageBuffers'>): Kerne
     const group = ids.map((i) => drafts[i]!);
     const extra = e ? [e.id] : [];
     const nodes = new Set([...group.flatMap((d) => d.nodes), ...extra]);
-    const open = new Set([...group.flatMap((d) => [...(d.epilogue ?? []), ...(d.acc === undefined ? [] : [d.acc])]), ...extra]);
+    const open = new Set([...group.flatMap((d) => [...(d.epilogue ?? []), ...(d.acc === undefined ? [] : [d.acc]), ...(d.open ?? [])]), ...extra]);
     const members = [...group.flatMap((d) => d.epilogue ?? []), ...extra];
     // An epilogue reads the anchor's value and its own steps, never the kernel's other outputs
     // (nor any of its values through a view).
@@ -127,7 +127,7 @@ export function fuse(g: Graph, target: Pick<Target, 'maxStorageBuffers'>): Kerne
     const cands = [...new Set(e.inputs.flatMap((u) => {
       const i = owner.get(u);
       const d = i === undefined ? undefined : drafts[i];
-      return d?.epilogue && sameShape(d.domain!, e.shape) && (u === d.acc || d.epilogue.includes(u)) ? [i!] : [];
+      return d?.epilogue && sameShape(d.domain!, e.shape) && (u === d.acc || d.epilogue.includes(u) || d.open?.includes(u)) ? [i!] : [];
     }))];
     const options = cands.length > 1 ? [cands, ...cands.map((c) => [c])] : cands.map((c) => [c]);
     for (const ids of options) {

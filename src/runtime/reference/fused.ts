@@ -95,9 +95,10 @@ export const fusedKernels: { readonly [K in FusedKind]: FusedKernel } = {
   },
 
   batch_norm_stats: (k, ins, ctx) => {
-    const { x } = KERNEL_KINDS.batch_norm_stats.read(over(k, ins)).inputs;
+    const { inputs: { x, operands }, expr } = KERNEL_KINDS.batch_norm_stats.read(over(k, ins));
     const mean = runOp('batch_mean', {}, [x], ctx);
-    return [mean, runOp('batch_var', {}, [x, mean], ctx)];
+    const v = runOp('batch_var', {}, [x, mean], ctx);
+    return [mean, v, ...(expr ? runExpr(expr, [mean, v, ...operands], undefined, mean.shape, ctx) : [])];
   },
 
   batch_norm_grad_stats: (k, ins, ctx) => {
