@@ -288,10 +288,28 @@ export function matchBatchNorm(ctx: FuseCtx, claimed: ReadonlySet<number>): Draf
       const attrs = { eps: first.attrs.eps as number, ...Object.fromEntries(Object.entries(outputs).map(([r, o]) => [r, o !== undefined])) } as {
         eps: number; dgamma: boolean; dbeta: boolean; dmean: boolean; dvar: boolean;
       };
-      const k = kind.build(attrs, { g: gy, x, mean, var: v, gamma }, outputs);
+      const fixed = { g: gy, x, mean, var: v, gamma };
+      const k = kind.build(attrs, { ...fixed, operands: [] }, { ...outputs, results: [] });
       if (!ctx.fits(k.inputs, k.outputs)) continue;
       for (const n of nodes) taken.add(n);
-      drafts.push({ nodes, ...k });
+      // The input gradient from the partials (batch_var_grad and the dmean term added to the wrt-x
+      // part) joins as an epilogue over x's domain. The fusion pass numbers the operands past the
+      // fixed inputs; a partial, or its channel view ([1, C] or [1, C, 1, 1]), is read here as
+      // the kind's input past its operands, at the channel.
+      const finish = (operands: readonly number[], results: readonly number[], expr?: Expr) => {
+        if (!expr) return k;
+        const partialOf = (o: number) => nodes.indexOf(g.nodes[o]!.op === 'reshape' ? g.nodes[o]!.inputs[0]! : o);
+        const own = operands.filter((o) => partialOf(o) < 0);
+        const steps = expr.steps.map((s) => {
+          if (s.prim !== 'input' || s.input < k.inputs.length) return s;
+          const o = operands[s.input - k.inputs.length]!;
+          const p = partialOf(o);
+          if (p < 0) return { ...s, input: k.inputs.length + own.indexOf(o) };
+          return o === nodes[p] ? { ...s, input: k.inputs.length + own.length + p } : { prim: 'input' as const, input: k.inputs.length + own.length + p, channel: true as const };
+        });
+        return kind.build(attrs, { ...fixed, operands: own }, { ...outputs, results }, { steps, outputs: expr.outputs });
+      };
+      drafts.push({ nodes, ...k, open: nodes, epilogue: [], domain: g.nodes[x]!.shape, finish });
       break;
     }
   }

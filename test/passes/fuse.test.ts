@@ -90,8 +90,12 @@ describe('fuse', () => {
     // With the running-statistics update (running = (1-m)·running + m·stat, var unbiased) as an
     // epilogue that writes both running tensors in place.
     expect(of('batch_norm_stats').map((k) => k.ops)).toEqual(Array(3).fill(['batch_mean', 'batch_var', 'axpby', 'mul', 'axpby']));
-    expect(of('batch_norm_grad_stats').map((k) => [...k.ops].sort())).toEqual(Array(3).fill(['batch_norm_grad', 'batch_norm_grad', 'batch_norm_grad', 'sum']));
-    for (const k of [...of('batch_norm_stats'), ...of('batch_norm_grad_stats')]) expect(k.outputs).toHaveLength(4);
+    // With the input gradient from the partials (dx = dx̂-part + dvar·2(x-μ)/n + dmean/n) as an
+    // epilogue over x's domain.
+    const dx = ['add', 'add', 'batch_var_grad', 'expand', 'mul'];
+    expect(of('batch_norm_grad_stats').map((k) => [...k.ops].sort())).toEqual(Array(3).fill(['batch_norm_grad', 'batch_norm_grad', 'batch_norm_grad', ...dx, 'sum'].sort()));
+    for (const k of [...of('batch_norm_stats'), ...of('batch_norm_grad_stats')]) expect(k.outputs).toHaveLength(k.kind === 'batch_norm_stats' ? 4 : 5);
+    expect(kinds(kg).filter((k) => k === 'elementwise')).toHaveLength(6);
     // Nothing of them is left running alone.
     expect(kinds(kg).filter((k) => k === 'batch_mean' || k === 'batch_var' || k === 'batch_norm_grad' || k === 'sum')).toEqual([]);
     // Under WebGPU's 8 buffers the five inputs and four outputs do not fit: dbeta stays a sum.

@@ -102,14 +102,15 @@ export const fusedKernels: { readonly [K in FusedKind]: FusedKernel } = {
   },
 
   batch_norm_grad_stats: (k, ins, ctx) => {
-    const { attrs: a, inputs: { g, x, mean, var: v, gamma } } = KERNEL_KINDS.batch_norm_grad_stats.read(over(k, ins));
+    const { attrs: a, inputs: { g, x, mean, var: v, gamma }, expr } = KERNEL_KINDS.batch_norm_grad_stats.read(over(k, ins));
     const partial = (wrt: string) => runOp('batch_norm_grad', { eps: a.eps, wrt }, [g, x, mean, v, gamma], ctx);
-    return [
+    const partials = [
       ...(a.dgamma ? [partial('gamma')] : []),
       ...(a.dbeta ? [runOp('sum', { axes: x.shape.length === 4 ? [0, 2, 3] : [0], keepdim: false }, [g], ctx)] : []),
       ...(a.dmean ? [partial('mean')] : []),
       ...(a.dvar ? [partial('var')] : []),
     ];
+    return [...partials, ...(expr ? runExpr(expr, [...ins, ...partials], undefined, x.shape, ctx) : [])];
   },
 
   conv_block: (k, ins, ctx) => {
