@@ -105,8 +105,15 @@ export const KERNEL_KINDS = kindTable(
     doc:
       "a batch norm's training statistics in one kernel: mean = batch_mean(x), then var = batch_var(x, mean) " +
       '(biased, two passes over x as the op kernels make them: no cancellation)',
-    inputs: { x: role.one('[N, C] or [N, C, H, W]') },
-    outputs: { mean: role.one('[C]'), var: role.one('[C]') },
+    inputs: { x: role.one('[N, C] or [N, C, H, W]'), operands: role.many('epilogue operands') },
+    outputs: { mean: role.one('[C]'), var: role.one('[C]'), results: role.many('one per expr.outputs, [C]', (_, e) => (e ? e.outputs.length : 0)) },
+    expr: {
+      doc:
+        'a per-channel epilogue over [C] after both statistics (the running-statistics update of ' +
+        "torch.nn.BatchNorm's training forward): { input: 0 } is mean, { input: 1 } var, { input: k } operand k - 2 " +
+        '(the kernel\'s input k - 1); no acc',
+      optional: true,
+    },
   }),
 
   defineKind('batch_norm_grad_stats', {
@@ -119,8 +126,28 @@ export const KERNEL_KINDS = kindTable(
     doc:
       "the per-channel partials of batch_norm from g = dL/dy, every sum over the same g and x in one kernel, r = 1/sqrt(var + eps): " +
       'dgamma = Σ g·(x-μ)·r, dbeta = Σ g, dmean = -Σ g·γ·r, dvar = -½ Σ g·γ·(x-μ)·r³ (batch_norm_grad wrt gamma, mean, var; sum)',
-    inputs: { g: role.one("[x's shape]"), x: role.one('[N, C] or [N, C, H, W]'), mean: role.one('[C]'), var: role.one('[C]'), gamma: role.one('[C]') },
-    outputs: { dgamma: role.maybe('[C]', 'dgamma'), dbeta: role.maybe('[C]', 'dbeta'), dmean: role.maybe('[C]', 'dmean'), dvar: role.maybe('[C]', 'dvar') },
+    inputs: {
+      g: role.one("[x's shape]"),
+      x: role.one('[N, C] or [N, C, H, W]'),
+      mean: role.one('[C]'),
+      var: role.one('[C]'),
+      gamma: role.one('[C]'),
+      operands: role.many('epilogue operands'),
+    },
+    outputs: {
+      dgamma: role.maybe('[C]', 'dgamma'),
+      dbeta: role.maybe('[C]', 'dbeta'),
+      dmean: role.maybe('[C]', 'dmean'),
+      dvar: role.maybe('[C]', 'dvar'),
+      results: role.many("one per expr.outputs, [x's shape]", (_, e) => (e ? e.outputs.length : 0)),
+    },
+    expr: {
+      doc:
+        "an epilogue over x's domain after every partial (batch_norm's input gradient from them): " +
+        '{ input: k } is the kernel\'s input k, then (k past the inputs) its written partials in order, ' +
+        'read at the channel; no acc',
+      optional: true,
+    },
   }),
 
   defineKind('conv_block', { ...conv, argmax: attr.flag('also write the argmax of each max-pool window') })({
@@ -187,7 +214,8 @@ export function foreachGroups<TI, TO>(k: KernelLike<TI, TO>): { expr: Expr; grou
 /**
  * Whether output `o` of a kernel may share the slice of its input `i`: each element is read before
  * it is written and no other element reads it. Holds for plain elementwise op kinds, `copy`,
- * `elementwise` kernels, and `foreach` kernels within one group.
+ * `elementwise` kernels, `foreach` kernels within one group and the epilogues of batch_norm_stats
+ * (operands) and batch_norm_grad_stats (g, x and operands).
  */
 export function inPlaceAllowed(k: Pick<Kernel, 'kind' | 'attrs' | 'inputs' | 'outputs'>, i: number, o: number): boolean {
   const input = k.inputs[i];
@@ -198,6 +226,11 @@ export function inPlaceAllowed(k: Pick<Kernel, 'kind' | 'attrs' | 'inputs' | 'ou
     const b = k.attrs.groupOutputs as number;
     return i < a * (k.attrs.groups as number) && Math.floor(i / a) === Math.floor(o / b);
   }
+  // batch_norm_stats: its epilogue reads each [C] operand at the channel it writes.
+  if (k.kind === 'batch_norm_stats') return i >= 1 && o >= 2;
+  // batch_norm_grad_stats: its epilogue runs after every sum over g and x, and reads them and
+  // its operands at the element it writes.
+  if (k.kind === 'batch_norm_grad_stats') return (i < 2 || i >= 5) && o >= ['dgamma', 'dbeta', 'dmean', 'dvar'].filter((r) => k.attrs[r] === true).length;
   return k.kind === 'elementwise' || k.kind === 'copy' || elementwiseOf(k.kind, k.attrs) !== undefined;
 }
 

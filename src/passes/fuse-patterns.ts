@@ -31,6 +31,8 @@ export interface Draft {
   inputs: number[];
   outputs: number[];
   acc?: number;
+  /** Fixed outputs besides `acc` that an epilogue may read (batch_norm_stats: mean and var). */
+  open?: number[];
   epilogue?: number[];
   domain?: Shape;
   /**
@@ -247,8 +249,24 @@ export function matchBatchNorm(ctx: FuseCtx, claimed: ReadonlySet<number>): Draf
     const x = m.inputs[0]!;
     const v = users[m.id]!.map((u) => g.nodes[u]!).find((n) => n.op === 'batch_var' && n.inputs[0] === x && n.inputs[1] === m.id && !claimed.has(n.id));
     if (!v) continue;
-    const k = KERNEL_KINDS.batch_norm_stats.build({}, { x }, { mean: m.id, var: v.id });
-    if (ctx.fits(k.inputs, k.outputs)) drafts.push({ nodes: [m.id, v.id], ...k });
+    const kind = KERNEL_KINDS.batch_norm_stats;
+    const k = kind.build({}, { x, operands: [] }, { mean: m.id, var: v.id, results: [] });
+    if (!ctx.fits(k.inputs, k.outputs)) continue;
+    // The running-statistics update (momentum blends of mean and var) joins as a per-channel
+    // epilogue: the fusion pass inlines it with mean and var as operands, read here as the
+    // kind's inputs 0 and 1.
+    const finish = (operands: readonly number[], results: readonly number[], expr?: Expr) => {
+      if (!expr) return k;
+      const own = operands.filter((o) => o !== m.id && o !== v.id);
+      const at = (o: number) => (o === m.id ? 0 : o === v.id ? 1 : 2 + own.indexOf(o));
+      const steps = expr.steps.map((s) => {
+        if (s.prim !== 'input') return s;
+        if (s.input === 0) throw new Error('fuse: a batch_norm_stats epilogue cannot read x');
+        return { ...s, input: at(operands[s.input - 1]!) };
+      });
+      return kind.build({}, { x, operands: own }, { mean: m.id, var: v.id, results }, { steps, outputs: expr.outputs });
+    };
+    drafts.push({ nodes: [m.id, v.id], ...k, open: [m.id, v.id], epilogue: [], domain: g.nodes[m.id]!.shape, finish });
   }
   const groups = new Map<string, Node[]>();
   for (const n of g.nodes) {
@@ -270,10 +288,28 @@ export function matchBatchNorm(ctx: FuseCtx, claimed: ReadonlySet<number>): Draf
       const attrs = { eps: first.attrs.eps as number, ...Object.fromEntries(Object.entries(outputs).map(([r, o]) => [r, o !== undefined])) } as {
         eps: number; dgamma: boolean; dbeta: boolean; dmean: boolean; dvar: boolean;
       };
-      const k = kind.build(attrs, { g: gy, x, mean, var: v, gamma }, outputs);
+      const fixed = { g: gy, x, mean, var: v, gamma };
+      const k = kind.build(attrs, { ...fixed, operands: [] }, { ...outputs, results: [] });
       if (!ctx.fits(k.inputs, k.outputs)) continue;
       for (const n of nodes) taken.add(n);
-      drafts.push({ nodes, ...k });
+      // The input gradient from the partials (batch_var_grad and the dmean term added to the wrt-x
+      // part) joins as an epilogue over x's domain. The fusion pass numbers the operands past the
+      // fixed inputs; a partial, or its channel view ([1, C] or [1, C, 1, 1]), is read here as
+      // the kind's input past its operands, at the channel.
+      const finish = (operands: readonly number[], results: readonly number[], expr?: Expr) => {
+        if (!expr) return k;
+        const partialOf = (o: number) => nodes.indexOf(g.nodes[o]!.op === 'reshape' ? g.nodes[o]!.inputs[0]! : o);
+        const own = operands.filter((o) => partialOf(o) < 0);
+        const steps = expr.steps.map((s) => {
+          if (s.prim !== 'input' || s.input < k.inputs.length) return s;
+          const o = operands[s.input - k.inputs.length]!;
+          const p = partialOf(o);
+          if (p < 0) return { ...s, input: k.inputs.length + own.indexOf(o) };
+          return o === nodes[p] ? { ...s, input: k.inputs.length + own.length + p } : { prim: 'input' as const, input: k.inputs.length + own.length + p, channel: true as const };
+        });
+        return kind.build(attrs, { ...fixed, operands: own }, { ...outputs, results }, { steps, outputs: expr.outputs });
+      };
+      drafts.push({ nodes, ...k, open: nodes, epilogue: [], domain: g.nodes[x]!.shape, finish });
       break;
     }
   }

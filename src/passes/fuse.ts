@@ -85,11 +85,18 @@ export function fuse(g: Graph, target: Pick<Target, 'maxStorageBuffers'>): Kerne
     const group = ids.map((i) => drafts[i]!);
     const extra = e ? [e.id] : [];
     const nodes = new Set([...group.flatMap((d) => d.nodes), ...extra]);
-    const open = new Set([...group.flatMap((d) => [...(d.epilogue ?? []), ...(d.acc === undefined ? [] : [d.acc])]), ...extra]);
+    const open = new Set([...group.flatMap((d) => [...(d.epilogue ?? []), ...(d.acc === undefined ? [] : [d.acc]), ...(d.open ?? [])]), ...extra]);
     const members = [...group.flatMap((d) => d.epilogue ?? []), ...extra];
     // An epilogue reads the anchor's value and its own steps, never the kernel's other outputs
     // (nor any of its values through a view).
-    if (members.some((m) => g.nodes[m]!.inputs.some((u) => nodes.has(baseOf(values, u)) && !open.has(u)))) return false;
+    // A fixed output an epilogue may read (Draft.open) is in memory before the epilogue runs, so
+    // it may also be read through its channel view ([1, C] or [1, C, 1, 1] of a [C] output).
+    const opened = new Set(group.flatMap((d) => d.open ?? []));
+    const channelView = (u: number) => {
+      const [s, b] = [values[u]!.shape, values[baseOf(values, u)]!.shape];
+      return opened.has(baseOf(values, u)) && b.length === 1 && s.length >= 2 && s.every((d, i) => (i === 1 ? d === b[0] : d === 1));
+    };
+    if (members.some((m) => g.nodes[m]!.inputs.some((u) => nodes.has(baseOf(values, u)) && !open.has(u) && !channelView(u)))) return false;
     const fixedIn = group.flatMap((d) => d.inputs);
     // The anchor reads its own inputs before any epilogue step runs: none may be made inside the
     // kernel. (Merging `y = x.mul(2)` into the kernel of `y.add(relu(linear(y)))` made a
@@ -127,7 +134,7 @@ export function fuse(g: Graph, target: Pick<Target, 'maxStorageBuffers'>): Kerne
     const cands = [...new Set(e.inputs.flatMap((u) => {
       const i = owner.get(u);
       const d = i === undefined ? undefined : drafts[i];
-      return d?.epilogue && sameShape(d.domain!, e.shape) && (u === d.acc || d.epilogue.includes(u)) ? [i!] : [];
+      return d?.epilogue && sameShape(d.domain!, e.shape) && (u === d.acc || d.epilogue.includes(u) || d.open?.includes(u)) ? [i!] : [];
     }))];
     const options = cands.length > 1 ? [cands, ...cands.map((c) => [c])] : cands.map((c) => [c]);
     for (const ids of options) {

@@ -95,20 +95,22 @@ export const fusedKernels: { readonly [K in FusedKind]: FusedKernel } = {
   },
 
   batch_norm_stats: (k, ins, ctx) => {
-    const { x } = KERNEL_KINDS.batch_norm_stats.read(over(k, ins)).inputs;
+    const { inputs: { x, operands }, expr } = KERNEL_KINDS.batch_norm_stats.read(over(k, ins));
     const mean = runOp('batch_mean', {}, [x], ctx);
-    return [mean, runOp('batch_var', {}, [x, mean], ctx)];
+    const v = runOp('batch_var', {}, [x, mean], ctx);
+    return [mean, v, ...(expr ? runExpr(expr, [mean, v, ...operands], undefined, mean.shape, ctx) : [])];
   },
 
   batch_norm_grad_stats: (k, ins, ctx) => {
-    const { attrs: a, inputs: { g, x, mean, var: v, gamma } } = KERNEL_KINDS.batch_norm_grad_stats.read(over(k, ins));
+    const { attrs: a, inputs: { g, x, mean, var: v, gamma }, expr } = KERNEL_KINDS.batch_norm_grad_stats.read(over(k, ins));
     const partial = (wrt: string) => runOp('batch_norm_grad', { eps: a.eps, wrt }, [g, x, mean, v, gamma], ctx);
-    return [
+    const partials = [
       ...(a.dgamma ? [partial('gamma')] : []),
       ...(a.dbeta ? [runOp('sum', { axes: x.shape.length === 4 ? [0, 2, 3] : [0], keepdim: false }, [g], ctx)] : []),
       ...(a.dmean ? [partial('mean')] : []),
       ...(a.dvar ? [partial('var')] : []),
     ];
+    return [...partials, ...(expr ? runExpr(expr, [...ins, ...partials], undefined, x.shape, ctx) : [])];
   },
 
   conv_block: (k, ins, ctx) => {

@@ -1,7 +1,7 @@
 import { num } from '../../../../ir/op.ts';
 import type { Slice } from '../../../../ir/program.ts';
 import { numel } from '../../../../ir/shape.ts';
-import { partsDispatch, type AnyPart } from '../../grid.ts';
+import { partsDispatch, type AnyPart, type Part } from '../../grid.ts';
 import { f32, Shader, u32, type KernelCtx, type WgslDispatch } from '../../shader.ts';
 import { elementwiseOp } from '../elementwise.ts';
 
@@ -17,12 +17,12 @@ function channelIndex(x: Slice): string {
 const count = (x: Slice) => numel(x.shape) / x.shape[1]!;
 
 /** The part of a dispatch that writes out[c] = mean of channel c of x. */
-export function meanPart(sh: Shader, x: Slice, out: Slice): AnyPart {
+export function meanPart(sh: Shader, x: Slice, out: Slice): Part {
   return { count: x.shape[1]!, length: count(x), term: `return ${sh.read(x, channelIndex(x))};`, store: `${sh.write(out, 'o')} = acc / ${f32(count(x))};` };
 }
 
 /** The part that writes out[c] = biased variance of channel c of x about mean[c]. */
-export function varPart(sh: Shader, x: Slice, mean: Slice, out: Slice): AnyPart {
+export function varPart(sh: Shader, x: Slice, mean: Slice, out: Slice): Part {
   const term = `let d = ${sh.read(x, channelIndex(x))} - ${sh.read(mean, 'o')};\nreturn d * d;`;
   return { count: x.shape[1]!, length: count(x), term, store: `${sh.write(out, 'o')} = acc / ${f32(count(x))};` };
 }
