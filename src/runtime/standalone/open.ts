@@ -89,7 +89,8 @@ async function openWasm(bundle: StandaloneBundle, opts: OpenOptions): Promise<Op
     if (!s) throw missingStep(m, kind, batch);
     return s;
   };
-  const backend = await WasmBackend.start(load, m.wasm.layout, m.training.seed, { threads, host });
+  const compile = isNode() ? await (await import('../wasm/optimized-module.ts')).optimizingCompiler() : undefined;
+  const backend = await WasmBackend.start(load, m.wasm.layout, m.training.seed, { threads, host, ...(compile ? { compile } : {}) });
   return { backend, threads, description: `wasm, ${threads} thread${threads > 1 ? 's' : ''}, ${relaxed ? 'relaxed SIMD' : 'SIMD128'}${!shared ? ' (no shared memory here: one thread)' : ''}` };
 }
 

@@ -16,6 +16,8 @@ export interface WasmRunOptions {
   spinMs?: number;
   /** Time every kernel (see `profile()`); the modules must be built with `profile`. */
   profile?: boolean;
+  /** Compiles a step's module (default `new WebAssembly.Module`); Node passes optimized-module.ts's. */
+  compile?: (bytes: Uint8Array) => WebAssembly.Module;
 }
 
 /** A step's module, built or read from a bundle on first use (kind, batch size). */
@@ -53,6 +55,7 @@ export class WasmBackend implements Backend {
   private readonly workers: WasmWorker[] = [];
   private readonly spinMs: number;
   private readonly profiling: boolean;
+  private readonly compile: (bytes: Uint8Array) => WebAssembly.Module;
   /** Per module key: total ms per kernel over the steps run, and the step count. */
   private readonly times = new Map<string, { ms: number[]; steps: number }>();
   private markAt = 0;
@@ -77,6 +80,7 @@ export class WasmBackend implements Backend {
     this.threads = Math.max(1, Math.floor(opts.threads));
     this.spinMs = opts.spinMs ?? 2;
     this.profiling = opts.profile === true;
+    this.compile = opts.compile ?? ((bytes) => new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>));
     this.stateShapes = new Map(layout.state.map((s) => [s.name, s.shape]));
     this.state = new Map(layout.state.map((s) => [s.name, { addr: s.addr, count: s.shape.reduce((a, b) => a * b, 1) }]));
     this.memory = new WebAssembly.Memory({ initial: Math.ceil(layout.arenaBase / PAGE) + 1, maximum: MAX_PAGES, shared: this.threads > 1 });
@@ -163,7 +167,7 @@ export class WasmBackend implements Backend {
     const t0 = performance.now();
     const step = this.load(kind, batch);
     if (step.threads !== this.threads) throw new Error(`the ${key} module is built for ${step.threads} threads; this backend runs ${this.threads}`);
-    const module = new WebAssembly.Module(step.binary as Uint8Array<ArrayBuffer>);
+    const module = this.compile(step.binary);
     const pages = Math.ceil(step.memoryBytes / PAGE);
     const have = this.memory.buffer.byteLength / PAGE;
     if (pages > have) {

@@ -11,6 +11,7 @@ import { compileProgram } from '../../passes/compile.ts';
 import type { StepSource } from '../backend.ts';
 import { WasmBackend, type WasmRunOptions } from './backend.ts';
 import { relaxedSimdSupported } from './features.ts';
+import { optimizingCompiler } from './optimized-module.ts';
 import { nodeThreads } from './threads-node.ts';
 
 export interface WasmBackendOptions extends Omit<WasmRunOptions, 'threads'> {
@@ -72,7 +73,7 @@ export class CompilingWasmBackend extends WasmBackend {
 /** Loads binaryen, lays out the shared memory, starts the workers, writes the initial state. */
 export async function createWasmBackend(steps: StepSource, initial: ReadonlyMap<string, Float32Array>, batchSize: number, seed: number, opts: WasmBackendOptions = {}): Promise<CompilingWasmBackend> {
   await loadBinaryen();
-  const backend = new CompilingWasmBackend(steps, batchSize, seed, opts);
+  const backend = new CompilingWasmBackend(steps, batchSize, seed, { compile: await optimizingCompiler(), ...opts });
   await backend.startWorkers(opts.host ?? (await nodeThreads()));
   for (const [name, data] of initial) backend.setState(name, data);
   return backend;
