@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { KilnError } from '../ir/errors.ts';
 import { fmtShape } from '../ir/shape.ts';
@@ -13,6 +14,7 @@ import { loadDataset } from '../runtime/data/dataset-file.ts';
 import { initDraws, initialState } from '../runtime/init.ts';
 import { ReferenceBackend } from '../runtime/reference/backend.ts';
 import { createWasmBackend, preloadWasmBackend } from '../runtime/wasm/compile.ts';
+import type { StepCache } from '../runtime/wasm/step-cache.ts';
 import { compileProgram } from '../passes/compile.ts';
 import { diagnoseNonFinite } from '../runtime/check-numerics.ts';
 import type { TrainConfig } from '../runtime/trainer.ts';
@@ -199,17 +201,32 @@ export interface SessionPlan {
   backend: string;
 }
 
-/**
- * Loads the model and the data, checks they fit each other, and starts a backend with fresh
- * weights. `onPlanned` runs before the backend starts (binaryen and worker threads, about half a
- * second for wasm), so that `kiln train` can say what it is about to do that much sooner; `onLint`
- * runs when the model file is about to be type-checked (not when lint-cache.ts knows it passed).
- */
-export async function openSession(modelPath: string, flags: SessionFlags, onPlanned?: (plan: SessionPlan) => void, onLint?: (file: string) => void): Promise<Session> {
+/** The model file's bytes, for the step cache's guess (empty when unreadable: loading it reports that). */
+function modelBytes(path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch {
+    return new Uint8Array();
+  }
+}
+
+export interface SessionHooks {
+  /** Runs before the backend starts (binaryen and worker threads, about half a second for wasm), so that `kiln train` can say what it is about to do that much sooner. */
+  onPlanned?: (plan: SessionPlan) => void;
+  /** Runs when the model file is about to be type-checked (not when lint-cache.ts knows it passed). */
+  onLint?: (file: string) => void;
+  /** Keep the wasm backend's built modules between runs (the caller then awaits `Backend.prepare` for every step it runs). */
+  stepCache?: StepCache;
+}
+
+/** Loads the model and the data, checks they fit each other, and starts a backend with fresh weights. */
+export async function openSession(modelPath: string, flags: SessionFlags, hooks: SessionHooks = {}): Promise<Session> {
+  const { onPlanned, onLint, stepCache } = hooks;
   const backendName = choice('--backend', flags.backend ?? BACKENDS[0], BACKENDS);
   const threads = threadCount(flags.threads, backendName);
   checkSessionFlags(flags);
-  if (backendName === 'wasm') preloadWasmBackend();
+  // binaryen is imported alongside loading the model, unless the modules will be read back.
+  if (backendName === 'wasm' && !stepCache?.builtFrom(modelBytes(modelPath))) preloadWasmBackend();
   const loaded = await loadModelFile(modelPath, { onLint });
   const training = mergeFlags(loaded.training, flags);
   const normalize = parseNormalize(flags.normalize);
@@ -234,10 +251,11 @@ export async function openSession(modelPath: string, flags: SessionFlags, onPlan
   };
   const backend =
     backendName === 'wasm'
-      ? await createWasmBackend(steps, initial, training.batchSize, training.seed, { threads, lower })
+      ? await createWasmBackend(steps, initial, training.batchSize, training.seed, { threads, lower, cache: stepCache })
       : backendName === 'webgpu'
         ? await openWebGpu(steps, initial, training.batchSize, training.seed, lower)
         : new ReferenceBackend(steps, initial, training.batchSize, training.seed, { lower });
+  if (backendName === 'wasm') stepCache?.markBuiltFrom(modelBytes(modelPath));
   const modelState = first.state.filter((s) => s.kind !== 'optim').map((s) => s.name);
   const checkNumerics: Session['checkNumerics'] = (place, feeds, before, seen) => {
     const graph = steps.train(feeds.labels.length);

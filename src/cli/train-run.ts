@@ -103,7 +103,7 @@ export async function runTraining(run: TrainRun, flags: RunFlags): Promise<void>
   if (flags.resume) err.write(`kiln: resuming from ${flags.resume} at step ${start.step} (epoch ${start.epoch + 1}, batch ${start.batch})\n`);
   const prepareStart = performance.now();
   const shapes = runSteps(data.train.count, data.test.count, t.batchSize, run.evalBatchSize);
-  for (const [kind, batch] of shapes) backend.prepare(kind, batch);
+  for (const [kind, batch] of shapes) await backend.prepare(kind, batch);
   const batches = (kind: string) => shapes.filter(([k]) => k === kind).map(([, b]) => b).join(' and ');
 
   let stopping = false;

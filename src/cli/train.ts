@@ -1,4 +1,5 @@
 import { KilnError } from '../ir/errors.ts';
+import { StepCache } from '../runtime/wasm/step-cache.ts';
 import { isStandaloneDir, openStandaloneRun } from './standalone-run.ts';
 import { checkRunFlags, runTraining, trainHeader, type RunFlags } from './train-run.ts';
 import { EVAL_BATCH, openSession, type SessionFlags } from './session.ts';
@@ -20,13 +21,12 @@ export async function trainCommand(modelPath: string, flags: TrainFlags): Promis
     }
   }
   // The header goes out once the model and data are known, before the backend starts.
-  const s = await openSession(
-    modelPath,
-    flags,
-    (p) => process.stderr.write(trainHeader({ name: p.loaded.name, file: p.loaded.file, data: p.data, training: p.training }, p.backend)),
+  const s = await openSession(modelPath, flags, {
+    onPlanned: (p) => process.stderr.write(trainHeader({ name: p.loaded.name, file: p.loaded.file, data: p.data, training: p.training }, p.backend)),
     // The TypeScript checker takes about a second on a model it has not seen pass: say so at once.
-    (file) => process.stderr.write(`kiln: checking ${file} (types and tracing rules; not again until it changes)\n`),
-  );
+    onLint: (file) => process.stderr.write(`kiln: checking ${file} (types and tracing rules; not again until it changes)\n`),
+    stepCache: StepCache.open(),
+  });
   await runTraining(
     {
       name: s.loaded.name,

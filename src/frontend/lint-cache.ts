@@ -3,24 +3,10 @@
 // this machine otherwise). A pass is keyed by the model's text, the text of each local file it
 // imports, and the kiln that checked it; failures are never stored, so an error is re-derived
 // (and re-located) on every run. The cache is a folder of small JSON files: deleting it is safe.
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { kilnStamp, sha256 } from '../runtime/kiln-cache.ts';
 import { writeFileAtomic } from '../runtime/output-file.ts';
-import { kilnRoot } from './source-loc.ts';
-
-/**
- * The user's cache folder for kiln: `$KILN_CACHE_DIR`, else `$XDG_CACHE_HOME/kiln`, else
- * `~/.cache/kiln`; null when `KILN_CACHE_DIR=off`.
- */
-export function kilnCacheDir(): string | null {
-  const env = process.env.KILN_CACHE_DIR;
-  if (env === 'off') return null;
-  if (env) return env;
-  return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'kiln');
-}
 
 interface Entry {
   /** Local files the model imports (absolute paths) and the sha256 of each one's text. */
@@ -50,32 +36,4 @@ export function recordLintPass(dir: string, file: string, text: string, deps: re
 
 function entryPath(dir: string, file: string, text: string): string {
   return join(dir, 'lint', `${sha256(`${kilnStamp()}\0${file}\0${text}`)}.json`);
-}
-
-function sha256(s: string): string {
-  return createHash('sha256').update(s).digest('hex');
-}
-
-let stamp: string | undefined;
-/**
- * Which kiln this is: the newest change to its sources (a checkout; bin/kiln.js rebuilds the CLI
- * from them), else the running bundle itself (an installed package ships no sources).
- */
-function kilnStamp(): string {
-  if (stamp === undefined) {
-    const src = join(kilnRoot, 'src');
-    const newest = existsSync(src) ? newestMtime(src) : statSync(fileURLToPath(import.meta.url)).mtimeMs;
-    const version = (JSON.parse(readFileSync(join(kilnRoot, 'package.json'), 'utf8')) as { version: string }).version;
-    stamp = `${version}:${newest}`;
-  }
-  return stamp;
-}
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return newest;
 }

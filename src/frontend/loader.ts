@@ -4,7 +4,7 @@ import { dirname, extname, join, relative, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import * as api from './api.ts';
-import { kilnCacheDir } from './lint-cache.ts';
+import { kilnCacheDir } from '../runtime/kiln-cache.ts';
 import { underTimeLimit } from './time-limit.ts';
 import { KilnError, type SourceLoc } from '../ir/errors.ts';
 import { Module } from './module.ts';

@@ -38,9 +38,10 @@ export interface Backend {
   evalStep(x: Float32Array, labels: Float32Array): StepResult;
   /**
    * Compiles the step for a batch size now rather than at its first call, so that a trainer can
-   * keep compilation out of its step times (and report it on its own).
+   * keep compilation out of its step times (and report it on its own). Await it: a backend may
+   * need to load its compiler first.
    */
-  prepare(kind: 'train' | 'eval', batch: number): void;
+  prepare(kind: 'train' | 'eval', batch: number): void | Promise<void>;
   dispose(): void;
   /**
    * Present on backends whose device runs behind the host (webgpu), whose trainStep and evalStep
