@@ -47,29 +47,34 @@ export function epochAugment(augment: Augment, shape: readonly [number, number, 
 /** Uniform integer in [0, n) from 32 random bits (bias under n / 2^32). */
 const below = (bits: number, n: number) => Math.floor((bits * n) / 2 ** 32);
 
+/** What one image's augmentation drew: the crop's top-left corner in the padded image, and the flip. */
+export interface ImageDraw {
+  top: number;
+  left: number;
+  flip: boolean;
+}
+
+/** Image `index`'s draws in the epoch, written into `into` (fillBatch reuses one, so a batch allocates nothing). */
+export function drawImage(aug: EpochAugment, index: number, into: ImageDraw): ImageDraw {
+  const bits = (k: number) => randomBits(JS_U32, aug.key, (index * DRAWS_PER_IMAGE + k) >>> 0);
+  const span = 2 * (aug.augment.randomCrop?.padding ?? 0) + 1;
+  into.top = span > 1 ? below(bits(0), span) : 0;
+  into.left = span > 1 ? below(bits(1), span) : 0;
+  into.flip = bits(2) >>> 8 < aug.flipBelow;
+  return into;
+}
+
 /**
- * Writes image `index` (its pixels start at `src` in `images`) to `out` from `dst`, each 8-bit
- * pixel through `table` (256 normalised values per channel, or 256 for every channel), cropped
- * and flipped as the epoch draws for that image; without `aug`, unchanged.
+ * Writes an image (its pixels start at `src` in `images`) to `out` from `dst`, each 8-bit pixel
+ * through `table` (256 normalised values per channel, or 256 for every channel), padded by `pad`
+ * zero pixels on every side, cropped to its own size at `d`'s corner and flipped if `d` says so.
+ * With pad 0 and no flip it is copied as it is.
  */
-export function writeImage(images: Uint8Array, src: number, out: Float32Array, dst: number, table: Float32Array, shape: readonly [number, number, number], index: number, aug?: EpochAugment): void {
+export function writeImage(images: Uint8Array, src: number, out: Float32Array, dst: number, table: Float32Array, shape: readonly [number, number, number], pad: number, d: Readonly<ImageDraw>): void {
   const [channels, rows, cols] = shape;
-  let pad = 0;
-  let top = 0;
-  let left = 0;
-  let flip = false;
-  if (aug) {
-    const bits = (k: number) => randomBits(JS_U32, aug.key, (index * DRAWS_PER_IMAGE + k) >>> 0);
-    const crop = aug.augment.randomCrop;
-    if (crop && crop.padding > 0) {
-      pad = crop.padding;
-      top = below(bits(0), 2 * pad + 1);
-      left = below(bits(1), 2 * pad + 1);
-    }
-    flip = bits(2) >>> 8 < aug.flipBelow;
-  }
+  const { top, left, flip } = d;
   const perTable = table.length === 256 ? 0 : 256;
-  // Output column x reads source column x + shift (x' = cols-1-x + left-pad when flipped); the
+  // Output column x reads source column x - shift (cols-1-x + left-pad when flipped); the
   // columns whose source lies outside the image are padding.
   const shift = flip ? left - pad : pad - left;
   const lo = Math.max(0, shift);

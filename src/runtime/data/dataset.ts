@@ -7,7 +7,7 @@
  * use it; dataset-file.ts finds and reads the files.
  */
 import { KilnError } from '../../ir/errors.ts';
-import { type EpochAugment, writeImage } from './augment.ts';
+import { drawImage, type EpochAugment, type ImageDraw, writeImage } from './augment.ts';
 import { checkLabels, idxImages, idxLabels, labelRange } from './idx.ts';
 
 export interface Split {
@@ -212,13 +212,18 @@ export function fillBatch(
     throw new RangeError(`fillBatch: images of ${pixels} pixels do not fit shape [${shape.join(', ')}] with ${channels} normalisation channel(s)`);
   }
   const table = normalizeTable(normalize);
+  const pad = augment?.augment.randomCrop?.padding ?? 0;
   const { images } = split;
   for (let b = 0; b < count; b++) {
     const i = indices[start + b]!;
     if (!(i >= 0 && i < split.count)) {
       throw new RangeError(`fillBatch: sample index ${i} outside the split of ${split.count}`);
     }
-    writeImage(images, i * pixels, x, b * pixels, table, shape, i, augment);
+    writeImage(images, i * pixels, x, b * pixels, table, shape, pad, augment ? drawImage(augment, i, drawn) : NO_DRAW);
     labels[b] = split.labels[i]!;
   }
 }
+
+const NO_DRAW: Readonly<ImageDraw> = { top: 0, left: 0, flip: false };
+/** The draws of the image being written: one object for every batch. */
+const drawn: ImageDraw = { top: 0, left: 0, flip: false };
