@@ -36,7 +36,9 @@ export function nonNegNumber(flag: string, value: string): number {
 export function normalizeFlag(flag: string, v: string): Normalize {
   const list = (s: string) => s.split(',').map((p) => (p.trim() === '' ? NaN : Number(p)));
   const halves = v.split('/');
-  const [mean, std] = halves.length === 2 ? [list(halves[0]!), list(halves[1]!)] : halves.length === 1 && list(v).length === 2 ? [[list(v)[0]!], [list(v)[1]!]] : [[], []];
+  // Without a slash, MEAN,STD: the form this flag had before it took one per channel.
+  const pair = halves.length === 1 ? list(v) : [];
+  const [mean, std] = halves.length === 2 ? [list(halves[0]!), list(halves[1]!)] : pair.length === 2 ? [[pair[0]!], [pair[1]!]] : [[], []];
   if (mean.length === 0 || mean.length !== std.length || mean.some((m) => !Number.isFinite(m)) || std.some((s) => !(s > 0 && Number.isFinite(s)))) {
     throw new KilnError('usage', `${flag} must be MEAN,STD or, one per channel, MEANS/STDS, with every STD > 0; got '${v}'`, undefined, 'e.g. --normalize 0.2860,0.3530 for Fashion-MNIST, --normalize 0.4914,0.4822,0.4465/0.2470,0.2435,0.2616 for CIFAR-10');
   }
