@@ -140,7 +140,7 @@ export function datasetFromSplits(name: string, train: ParsedSplit, test: Parsed
   }
   if (mean.length !== 1 && mean.length !== channels) {
     throw dataError(`dataset "${spec}": normalize ${showNormalize(normalize)} has ${mean.length} means and stds, but the images have ${channels} channel${channels === 1 ? '' : 's'}`,
-      `give one mean and std per channel (${channels}), or one of each for all; CIFAR-10's are --normalize 0.4914,0.4822,0.4465/0.2470,0.2435,0.2616`);
+      channels === 1 ? 'give one mean and one std: --normalize MEAN,STD' : `give ${channels} means and ${channels} stds, one per channel (CIFAR-10's: --normalize 0.4914,0.4822,0.4465/0.2470,0.2435,0.2616), or one of each for all channels`);
   }
   return {
     name,
