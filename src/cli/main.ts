@@ -72,7 +72,7 @@ function sessionOptions(cmd: Command): Command {
 
 sessionOptions(
   runOptions(program.command('train'))
-    .description('train a model on MNIST or any IDX dataset, then evaluate it on the test set')
+    .description('train a model on MNIST, any IDX dataset or CIFAR-10/100, then evaluate it on the test set')
     .argument('<model>', 'model file (.ts), bundle (.kiln) or standalone folder')
     .option('--epochs <n>', 'passes over the training set')
     .option('--lr <x>', 'learning rate')
