@@ -88,7 +88,7 @@ describe('kiln compile --standalone', () => {
     });
     const r = trainMjs(f, ['--max-steps', '1']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/error: .*manifest\.json is a version 99 standalone bundle; this runtime reads version 1/);
+    expect(r.stderr).toMatch(/error: .*manifest\.json is a version 99 standalone bundle; this runtime reads version 2/);
     expect(r.stderr).toMatch(/hint: rebuild the bundle with `kiln compile MODEL\.ts --standalone`/);
   });
 
