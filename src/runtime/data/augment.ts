@@ -56,22 +56,21 @@ export interface ImageDraw {
 
 /** Image `index`'s draws in the epoch, written into `into` (fillBatch reuses one, so a batch allocates nothing). */
 export function drawImage(aug: EpochAugment, index: number, into: ImageDraw): ImageDraw {
-  const bits = (k: number) => randomBits(JS_U32, aug.key, (index * DRAWS_PER_IMAGE + k) >>> 0);
+  const first = index * DRAWS_PER_IMAGE;
   const span = 2 * (aug.augment.randomCrop?.padding ?? 0) + 1;
-  into.top = span > 1 ? below(bits(0), span) : 0;
-  into.left = span > 1 ? below(bits(1), span) : 0;
-  into.flip = bits(2) >>> 8 < aug.flipBelow;
+  into.top = span > 1 ? below(randomBits(JS_U32, aug.key, first >>> 0), span) : 0;
+  into.left = span > 1 ? below(randomBits(JS_U32, aug.key, (first + 1) >>> 0), span) : 0;
+  into.flip = randomBits(JS_U32, aug.key, (first + 2) >>> 0) >>> 8 < aug.flipBelow;
   return into;
 }
 
 /**
- * Writes an image (its pixels start at `src` in `images`) to `out` from `dst`, each 8-bit pixel
- * through `table` (256 normalised values per channel, or 256 for every channel), padded by `pad`
- * zero pixels on every side, cropped to its own size at `d`'s corner and flipped if `d` says so.
- * With pad 0 and no flip it is copied as it is.
+ * Writes a channels x rows x cols image (its pixels start at `src` in `images`) to `out` from
+ * `dst`, each 8-bit pixel through `table` (256 normalised values per channel, or 256 for every
+ * channel), padded by `pad` zero pixels on every side, cropped to its own size at `d`'s corner and
+ * flipped if `d` says so. With pad 0 and no flip it is copied as it is.
  */
-export function writeImage(images: Uint8Array, src: number, out: Float32Array, dst: number, table: Float32Array, shape: readonly [number, number, number], pad: number, d: Readonly<ImageDraw>): void {
-  const [channels, rows, cols] = shape;
+export function writeImage(images: Uint8Array, src: number, out: Float32Array, dst: number, table: Float32Array, channels: number, rows: number, cols: number, pad: number, d: Readonly<ImageDraw>): void {
   const { top, left, flip } = d;
   const perTable = table.length === 256 ? 0 : 256;
   // Output column x reads source column x - shift (cols-1-x + left-pad when flipped); the

@@ -205,11 +205,13 @@ export function fillBatch(
   if (x.length < count * pixels || labels.length < count) {
     throw new RangeError(`fillBatch: ${count} samples need x of ${count * pixels} and labels of ${count}; got ${x.length} and ${labels.length}`);
   }
-  const channels = normalize.mean.length;
+  const tables = normalize.mean.length;
   // Without augmentation an image is only its channels' planes, read as one row each.
-  const shape = augment?.shape ?? [channels, 1, pixels / channels];
-  if (shape[0] * shape[1] * shape[2] !== pixels || (channels !== 1 && channels !== shape[0])) {
-    throw new RangeError(`fillBatch: images of ${pixels} pixels do not fit shape [${shape.join(', ')}] with ${channels} normalisation channel(s)`);
+  const channels = augment ? augment.shape[0] : tables;
+  const rows = augment ? augment.shape[1] : 1;
+  const cols = augment ? augment.shape[2] : pixels / tables;
+  if (channels * rows * cols !== pixels || (tables !== 1 && tables !== channels)) {
+    throw new RangeError(`fillBatch: images of ${pixels} pixels do not fit shape [${channels}, ${rows}, ${cols}] with ${tables} normalisation channel(s)`);
   }
   const table = normalizeTable(normalize);
   const pad = augment?.augment.randomCrop?.padding ?? 0;
@@ -219,7 +221,7 @@ export function fillBatch(
     if (!(i >= 0 && i < split.count)) {
       throw new RangeError(`fillBatch: sample index ${i} outside the split of ${split.count}`);
     }
-    writeImage(images, i * pixels, x, b * pixels, table, shape, pad, augment ? drawImage(augment, i, drawn) : NO_DRAW);
+    writeImage(images, i * pixels, x, b * pixels, table, channels, rows, cols, pad, augment ? drawImage(augment, i, drawn) : NO_DRAW);
     labels[b] = split.labels[i]!;
   }
 }

@@ -10,7 +10,7 @@ const IMAGE = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9]);
 
 function write(pad: number, d: ImageDraw, shape: [number, number, number] = [1, 3, 3], image: Uint8Array = IMAGE, table: Float32Array = TABLE): number[] {
   const out = new Float32Array(shape[0] * shape[1] * shape[2]);
-  writeImage(image, 0, out, 0, table, shape, pad, d);
+  writeImage(image, 0, out, 0, table, ...shape, pad, d);
   return Array.from(out);
 }
 
