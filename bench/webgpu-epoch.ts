@@ -58,7 +58,7 @@ async function run(from: number, to: number): Promise<number[]> {
   const losses: number[] = [];
   for (let b = from; b < to; b++) {
     const { start, size } = batchBounds(b, split.count, batch);
-    fillBatch(split, order, start, size, x, labels, MNIST_NORMALIZE[0], MNIST_NORMALIZE[1]);
+    fillBatch(split, order, start, size, x, labels, MNIST_NORMALIZE);
     backend.queueTrainStep(x.subarray(0, size * pixels), labels.subarray(0, size), b);
     if ((b - from + 1) % depth === 0 || b === to - 1) for (const r of await backend.flush()) losses.push(r.loss);
   }

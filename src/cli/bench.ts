@@ -23,7 +23,7 @@ import { summarize } from '../ir/printer/summary.ts';
 import { loadModelFile, type LoadedModel } from '../frontend/loader.ts';
 import { kilnRoot } from '../frontend/source-loc.ts';
 import type { Backend } from '../runtime/backend.ts';
-import { fillBatch, type Dataset } from '../runtime/data/dataset.ts';
+import { fillBatch, type Dataset, type Normalize } from '../runtime/data/dataset.ts';
 import { loadDataset } from '../runtime/data/dataset-file.ts';
 import { checkWritable, writeFileAtomic } from '../runtime/output-file.ts';
 import { compileProgram } from '../passes/compile.ts';
@@ -78,12 +78,12 @@ export class Progress {
 }
 
 /** Fills `x`/`labels` with `count` consecutive samples of `split`, wrapping around a small split. */
-function batchOf(data: Dataset['train'], first: number, count: number, normalize: readonly [number, number]): { x: Float32Array; labels: Float32Array } {
+function batchOf(data: Dataset['train'], first: number, count: number, normalize: Normalize): { x: Float32Array; labels: Float32Array } {
   const pixels = data.images.length / data.count;
   const idx = Uint32Array.from({ length: count }, (_, i) => (first + i) % data.count);
   const x = new Float32Array(count * pixels);
   const labels = new Float32Array(count);
-  fillBatch(data, idx, 0, count, x, labels, normalize[0], normalize[1]);
+  fillBatch(data, idx, 0, count, x, labels, normalize);
   return { x, labels };
 }
 

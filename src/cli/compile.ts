@@ -33,7 +33,7 @@ export interface CompileFlags extends StandaloneFlags {
  */
 export async function compileCommand(modelPath: string, flags: CompileFlags): Promise<void> {
   if (flags.standalone) return compileStandalone(modelPath, flags);
-  for (const [flag, v] of [['--backend', flags.backend], ['--data', flags.data], ['--threads', flags.threads], ['--seed', flags.seed], ['--normalize', flags.normalize]] as const) {
+  for (const [flag, v] of [['--backend', flags.backend], ['--data', flags.data], ['--threads', flags.threads], ['--seed', flags.seed], ['--normalize', flags.normalize], ['--labels', flags.labels]] as const) {
     if (v !== undefined) throw new KilnError('usage', `${flag} applies to standalone bundles only`, undefined, 'add --standalone, or drop the flag');
   }
   checkSessionFlags(flags);

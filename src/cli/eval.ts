@@ -1,7 +1,7 @@
 import { loadWeights } from '../runtime/checkpoint-file.ts';
 import { evaluate } from '../runtime/evaluate.ts';
 import type { Backend } from '../runtime/backend.ts';
-import type { Dataset } from '../runtime/data/dataset.ts';
+import type { Dataset, Normalize } from '../runtime/data/dataset.ts';
 import { EVAL_BATCH, openSession, type SessionFlags } from './session.ts';
 import { isStandaloneDir, openStandaloneRun } from './standalone-run.ts';
 import { checkSafetensorsFile } from './train-run.ts';
@@ -14,7 +14,7 @@ export interface EvalFlags extends SessionFlags {
 export async function evalCommand(modelPath: string, flags: EvalFlags): Promise<void> {
   checkSafetensorsFile(flags.weights, 'weights file');
   const opened = isStandaloneDir(modelPath) ? await openStandaloneRun(modelPath, { ...flags }, `kiln eval ${modelPath}`) : undefined;
-  let s: { name: string; backend: Backend; data: Dataset; modelState: string[]; normalize: readonly [number, number]; evalBatchSize: number };
+  let s: { name: string; backend: Backend; data: Dataset; modelState: string[]; normalize: Normalize; evalBatchSize: number };
   if (opened) s = opened.run;
   else {
     const x = await openSession(modelPath, flags);

@@ -33,14 +33,17 @@ program
   .option('--standalone', 'write a folder that trains with plain node or in a browser page, with no kiln install')
   .option('--backend <name>', 'standalone: wasm | webgpu | all (default all)')
   .option('--data <mnist|DIR|none>', 'standalone: the dataset to carry (default: the model\'s); none leaves it out')
+  .option('--labels <fine|coarse>', "standalone: CIFAR-100's classes to carry: fine (100, default) or coarse (20)")
   .option('--threads <list>', 'standalone: wasm thread counts to compile, comma-separated (default 1,2,4,8)')
   .option('--seed <n>', 'standalone: seed of the initial weights and data order (as torch.manual_seed)')
-  .option('--normalize <mean,std>', 'standalone: pixel normalisation (default 0.1307,0.3081)')
+  .option('--normalize <mean,std>', 'standalone: pixel normalisation, MEAN,STD or MEANS/STDS per channel (default 0.1307,0.3081)')
   .option('--batch-size <n>', 'training batch size')
   .option('--lr <x>', 'learning rate')
   .option('--optimizer <name>', 'adam | adamw | sgd')
   .option('--momentum <x>', 'SGD momentum')
   .option('--weight-decay <x>', 'weight decay')
+  .option('--random-crop <size[,padding]>', "augment the training images as torchvision's RandomCrop(size, padding), e.g. 32,4")
+  .option('--horizontal-flip [p]', "augment the training images as torchvision's RandomHorizontalFlip(p) (default p 0.5)")
   .action(lazy(async () => (await import('./compile.ts')).compileCommand));
 
 program
@@ -58,8 +61,9 @@ program
 /** Flags shared by train and eval; each overrides the model file's `training` export. */
 function sessionOptions(cmd: Command): Command {
   return cmd
-    .option('--data <mnist|DIR>', "dataset: 'mnist' (bundled) or a folder of IDX files (raw or .gz)")
-    .option('--normalize <mean,std>', 'pixel normalisation after scaling to [0, 1] (default 0.1307,0.3081)')
+    .option('--data <mnist|DIR>', "dataset: 'mnist' (bundled), a folder of IDX files (raw or .gz), or of CIFAR-10's or CIFAR-100's binary files")
+    .option('--labels <fine|coarse>', "CIFAR-100's classes: fine (100, the default) or coarse (20)")
+    .option('--normalize <mean,std>', 'pixel normalisation after scaling to [0, 1]: MEAN,STD, or MEANS/STDS with one per channel (default 0.1307,0.3081)')
     .option('--batch-size <n>', 'training batch size')
     .option('--seed <n>', "seed for initialisation, shuffling and dropout (as torch.manual_seed: PyTorch's weights and batch order)")
     .option('--backend <name>', BACKENDS.join(' | '), BACKENDS[0])
@@ -68,13 +72,15 @@ function sessionOptions(cmd: Command): Command {
 
 sessionOptions(
   runOptions(program.command('train'))
-    .description('train a model on MNIST or any IDX dataset, then evaluate it on the test set')
+    .description('train a model on MNIST, any IDX dataset or CIFAR-10/100, then evaluate it on the test set')
     .argument('<model>', 'model file (.ts), bundle (.kiln) or standalone folder')
     .option('--epochs <n>', 'passes over the training set')
     .option('--lr <x>', 'learning rate')
     .option('--optimizer <name>', 'adam | adamw | sgd')
     .option('--momentum <x>', 'SGD momentum')
     .option('--weight-decay <x>', 'weight decay (L2 for sgd and adam, decoupled for adamw)')
+    .option('--random-crop <size[,padding]>', "augment the training images as torchvision's RandomCrop(size, padding), e.g. 32,4")
+    .option('--horizontal-flip [p]', "augment the training images as torchvision's RandomHorizontalFlip(p) (default p 0.5)")
     .option('--check-numerics', 'stop at the first NaN or infinity in a loss, gradient or parameter, naming the step, kernel and model line (slower)'),
 ).action(lazy(async () => (await import('./train.ts')).trainCommand));
 

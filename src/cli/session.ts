@@ -9,7 +9,8 @@ import type { Program } from '../ir/program.ts';
 import type { Target } from '../ir/target.ts';
 import { resolveOptimizer, type ResolvedTraining } from '../frontend/training-options.ts';
 import { memoizeSteps, type Backend, type StepSource } from '../runtime/backend.ts';
-import { MNIST_NORMALIZE, type Dataset } from '../runtime/data/dataset.ts';
+import { checkAugment, type Augment } from '../runtime/data/augment.ts';
+import { MNIST_NORMALIZE, type Dataset, type LoadOptions, type Normalize } from '../runtime/data/dataset.ts';
 import { loadDataset } from '../runtime/data/dataset-file.ts';
 import { initDraws, initialState } from '../runtime/init.ts';
 import { ReferenceBackend } from '../runtime/reference/backend.ts';
@@ -20,12 +21,15 @@ import { diagnoseNonFinite } from '../runtime/check-numerics.ts';
 import type { TrainConfig } from '../runtime/trainer.ts';
 import { graphFor } from './graphs.ts';
 import { BACKENDS } from './flags.ts';
-import { choice, meanStd, nonNegInt, nonNegNumber, positiveInt } from './options.ts';
+import { choice, flipFlag, nonNegInt, nonNegNumber, normalizeFlag, positiveInt, randomCropFlag } from './options.ts';
 
 /** Flags shared by `train` and `eval`; each overrides the model file's `training` export. */
 export interface SessionFlags {
   data?: string;
   normalize?: string;
+  labels?: string;
+  randomCrop?: string;
+  horizontalFlip?: string | true;
   batchSize?: string;
   epochs?: string;
   lr?: string;
@@ -42,7 +46,7 @@ export interface Session {
   loaded: LoadedModel;
   training: ResolvedTraining;
   data: Dataset;
-  normalize: [number, number];
+  normalize: Normalize;
   backend: Backend;
   /** Parameters and buffers: what a state_dict holds. */
   modelState: string[];
@@ -50,10 +54,6 @@ export interface Session {
   initDraws: number;
   /** --check-numerics: explains a training step after which a value was not finite. */
   checkNumerics: NonNullable<TrainConfig['checkNumerics']>;
-}
-
-export function parseNormalize(v: string | undefined): [number, number] {
-  return v === undefined ? MNIST_NORMALIZE : meanStd('--normalize', v);
 }
 
 /**
@@ -66,7 +66,17 @@ export function checkSessionFlags(f: SessionFlags): void {
   for (const [flag, v] of [['--lr', f.lr], ['--momentum', f.momentum], ['--weight-decay', f.weightDecay]] as const) if (v !== undefined) nonNegNumber(flag, v);
   for (const [flag, v] of [['--batch-size', f.batchSize], ['--epochs', f.epochs]] as const) if (v !== undefined) positiveInt(flag, v);
   if (f.seed !== undefined) nonNegInt('--seed', f.seed);
-  parseNormalize(f.normalize);
+  if (f.normalize !== undefined) normalizeFlag('--normalize', f.normalize);
+  if (f.labels !== undefined) choice('--labels', f.labels, LABELS);
+  if (f.randomCrop !== undefined) randomCropFlag('--random-crop', f.randomCrop);
+  if (f.horizontalFlip !== undefined) flipFlag('--horizontal-flip', f.horizontalFlip);
+}
+
+const LABELS = ['fine', 'coarse'] as const;
+
+/** What --labels asks of the data (CIFAR-100's fine or coarse classes), for loadDataset. */
+export function labelsFlag(f: Pick<SessionFlags, 'labels'>): LoadOptions['labels'] {
+  return f.labels === undefined ? undefined : choice('--labels', f.labels, LABELS);
 }
 
 export function mergeFlags(t: ResolvedTraining, f: SessionFlags): ResolvedTraining {
@@ -94,6 +104,20 @@ export function mergeFlags(t: ResolvedTraining, f: SessionFlags): ResolvedTraini
     epochs: f.epochs === undefined ? t.epochs : positiveInt('--epochs', f.epochs),
     seed: f.seed === undefined ? t.seed : nonNegInt('--seed', f.seed),
     dataset: f.data ?? t.dataset,
+    ...(f.normalize === undefined ? {} : { normalize: normalizeFlag('--normalize', f.normalize) }),
+    ...mergeAugment(t.augment, f),
+  };
+}
+
+/** The model's augmentation with each flag given overriding its part; absent when nothing augments. */
+function mergeAugment(a: Augment | undefined, f: SessionFlags): { augment?: Augment } {
+  if (f.randomCrop === undefined && f.horizontalFlip === undefined) return a ? { augment: a } : {};
+  return {
+    augment: {
+      ...a,
+      ...(f.randomCrop === undefined ? {} : { randomCrop: randomCropFlag('--random-crop', f.randomCrop) }),
+      ...(f.horizontalFlip === undefined ? {} : { horizontalFlip: flipFlag('--horizontal-flip', f.horizontalFlip) }),
+    },
   };
 }
 
@@ -161,8 +185,9 @@ function checkStateFits(loaded: LoadedModel, first: Graph): void {
 }
 
 /** Fails, naming the mismatch, unless the model takes the data's images and outputs its classes, and its epoch's short last batch traces. */
-export function checkModelFitsData(loaded: LoadedModel, first: Graph, data: Dataset, steps: StepSource, batchSize: number): void {
-  traceLastBatch(steps, data.train.count, batchSize);
+export function checkModelFitsData(loaded: LoadedModel, first: Graph, data: Dataset, steps: StepSource, training: ResolvedTraining): void {
+  traceLastBatch(steps, data.train.count, training.batchSize);
+  checkAugment(training.augment, data.imageShape, data.name);
   const inputShape = loaded.training.input;
   if (fmtShape(inputShape) !== fmtShape(data.imageShape)) {
     throw new KilnError('data', `${loaded.file} expects inputs of shape ${fmtShape(inputShape)} but ${data.name} has images of shape ${fmtShape(data.imageShape)}`, undefined, 'set training.input in the model file to the dataset image shape');
@@ -171,7 +196,7 @@ export function checkModelFitsData(loaded: LoadedModel, first: Graph, data: Data
   // A label past the model's classes is most often one bad label: name it, not a class count.
   const bad = classes.length === 2 ? data.train.labels.findIndex((l) => l >= classes[1]!) : -1;
   if (bad >= 0 && classes[1]! >= 2) {
-    throw new KilnError('data', `training label ${data.train.labels[bad]} at index ${bad} of ${data.files?.trainLabels ?? data.name} is out of range for ${loaded.file}, which outputs ${classes[1]} classes (labels 0..${classes[1]! - 1})`, undefined, 'fix the labels file, or make the last layer output as many values as there are classes');
+    throw new KilnError('data', `training label ${data.train.labels[bad]} at ${data.trainLabelAt?.(bad) ?? `index ${bad} of ${data.name}`} is out of range for ${loaded.file}, which outputs ${classes[1]} classes (labels 0..${classes[1]! - 1})`, undefined, 'fix the labels file, or make the last layer output as many values as there are classes');
   }
   if (classes.length !== 2 || classes[1] !== data.numClasses) {
     throw new KilnError('data', `${loaded.file} outputs logits of shape ${fmtShape(classes)} but ${data.name} has ${data.numClasses} classes`, undefined, `make the last layer output ${data.numClasses} values per example`);
@@ -229,14 +254,14 @@ export async function openSession(modelPath: string, flags: SessionFlags, hooks:
   if (backendName === 'wasm' && !stepCache?.builtFrom(modelBytes(modelPath))) preloadWasmBackend();
   const loaded = await loadModelFile(modelPath, { onLint });
   const training = mergeFlags(loaded.training, flags);
-  const normalize = parseNormalize(flags.normalize);
-  const data = loadDataset(training.dataset, { normalize });
+  const normalize = training.normalize ?? MNIST_NORMALIZE;
+  const data = loadDataset(training.dataset, { normalize, labels: labelsFlag(flags) });
   const steps = memoizeSteps({
     train: (b) => graphFor(loaded, 'train', { batchSize: b, optimizer: training.optimizer }),
     eval: (b) => graphFor(loaded, 'eval', { batchSize: b, optimizer: training.optimizer }),
   });
   const first = steps.train(training.batchSize);
-  checkModelFitsData(loaded, first, data, steps, training.batchSize);
+  checkModelFitsData(loaded, first, data, steps, training);
   checkStateFits(loaded, first);
   onPlanned?.({ loaded, training, data, backend: backendName });
   // Every backend, the reference included, runs the compiled Program.

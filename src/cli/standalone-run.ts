@@ -3,13 +3,14 @@ import { join } from 'node:path';
 import { KilnError } from '../ir/errors.ts';
 import { loadDataset } from '../runtime/data/dataset-file.ts';
 import { bundledDataset, loadBundle, type KilnModel } from '../runtime/standalone/index.ts';
-import { choice, meanStd, positiveInt } from './options.ts';
+import { choice, normalizeFlag, positiveInt } from './options.ts';
 import type { TrainRun } from './train-run.ts';
 
 /** Flags a standalone bundle takes: where the data comes from and what runs it; the model and its optimizer are fixed. */
 export interface StandaloneRunFlags {
   data?: string;
   normalize?: string;
+  labels?: string;
   backend?: string;
   threads?: string;
   epochs?: string;
@@ -36,8 +37,11 @@ export async function openStandaloneRun(dir: string, flags: StandaloneRunFlags &
   const epochs = flags.epochs === undefined ? undefined : positiveInt('--epochs', flags.epochs);
   const bundle = await loadBundle(dir);
   const m = bundle.manifest;
-  const normalize = flags.normalize === undefined ? m.training.normalize : meanStd('--normalize', flags.normalize);
-  const data = flags.data === undefined || flags.data === 'bundle' ? await bundledDataset(bundle) : loadDataset(flags.data, { normalize: [normalize[0], normalize[1]] });
+  const normalize = flags.normalize === undefined ? m.training.normalize : normalizeFlag('--normalize', flags.normalize);
+  const labels = flags.labels === undefined ? undefined : choice('--labels', flags.labels, ['fine', 'coarse'] as const);
+  const fromBundle = flags.data === undefined || flags.data === 'bundle';
+  if (fromBundle && labels) throw new KilnError('usage', '--labels applies to the data of --data DIR; the bundle carries its dataset with its labels chosen', undefined, 'drop --labels, or give CIFAR-100\'s folder with --data');
+  const data = fromBundle ? await bundledDataset(bundle) : loadDataset(flags.data!, { normalize, labels });
   const model = await bundle.open({ backend, threads });
   process.stderr.write(`kiln: ${model.description}\n`);
   return {
@@ -49,6 +53,7 @@ export async function openStandaloneRun(dir: string, flags: StandaloneRunFlags &
       data,
       training: { ...m.training, epochs: epochs ?? m.training.epochs },
       normalize,
+      augment: m.training.augment,
       initDraws: m.initDraws,
       evalBatchSize: m.training.evalBatchSize,
       modelState: model.modelState,

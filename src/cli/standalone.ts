@@ -15,7 +15,7 @@ import { kilnRoot } from '../frontend/source-loc.ts';
 import { KilnError } from '../ir/errors.ts';
 import { humanCount, summarize } from '../ir/printer/summary.ts';
 import { memoizeSteps } from '../runtime/backend.ts';
-import type { Dataset, Split } from '../runtime/data/dataset.ts';
+import { MNIST_NORMALIZE, type Dataset, type Split } from '../runtime/data/dataset.ts';
 import { loadDataset } from '../runtime/data/dataset-file.ts';
 import { initDraws, initialState } from '../runtime/init.ts';
 import { encodeSafetensors } from '../runtime/safetensors.ts';
@@ -25,9 +25,9 @@ import { runSteps } from '../runtime/trainer.ts';
 import { graphFor } from './graphs.ts';
 import { choice, positiveInt } from './options.ts';
 import { buildRuntimeFiles } from './runtime-build.ts';
-import { checkModelFitsData, checkSessionFlags, EVAL_BATCH, lowerFor, mergeFlags, parseNormalize, type SessionFlags } from './session.ts';
+import { checkModelFitsData, checkSessionFlags, EVAL_BATCH, labelsFlag, lowerFor, mergeFlags, type SessionFlags } from './session.ts';
 
-export interface StandaloneFlags extends Pick<SessionFlags, 'batchSize' | 'lr' | 'optimizer' | 'momentum' | 'weightDecay' | 'seed' | 'normalize'> {
+export interface StandaloneFlags extends Pick<SessionFlags, 'batchSize' | 'lr' | 'optimizer' | 'momentum' | 'weightDecay' | 'seed' | 'normalize' | 'labels' | 'randomCrop' | 'horizontalFlip'> {
   output?: string;
   backend?: string;
   data?: string;
@@ -84,15 +84,15 @@ export async function compileStandalone(modelPath: string, flags: StandaloneFlag
   checkOutput(out);
 
   const spec = flags.data ?? training.dataset;
-  const normalize = parseNormalize(flags.normalize);
+  const normalize = training.normalize ?? MNIST_NORMALIZE;
   // Without a dataset to carry, the steps are compiled for MNIST's sizes (the page asks for files of that shape).
-  const data: Dataset = loadDataset(spec === 'none' ? 'mnist' : spec, { normalize });
+  const data: Dataset = loadDataset(spec === 'none' ? 'mnist' : spec, { normalize, labels: labelsFlag(flags) });
   const steps = memoizeSteps({
     train: (b) => graphFor(loaded, 'train', { batchSize: b, optimizer: training.optimizer }),
     eval: (b) => graphFor(loaded, 'eval', { batchSize: b, optimizer: training.optimizer }),
   });
   const first = steps.train(training.batchSize);
-  checkModelFitsData(loaded, first, data, steps, training.batchSize);
+  checkModelFitsData(loaded, first, data, steps, training);
   const lower = lowerFor(loaded, training);
   const shapes = runSteps(data.train.count, data.test.count, training.batchSize, EVAL_BATCH);
 

@@ -2,9 +2,10 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import { KilnError } from '../ir/errors.ts';
 import { syncState, type Backend } from '../runtime/backend.ts';
-import type { RunIdentity, TrainPosition } from '../runtime/checkpoint.ts';
+import { augmentIdentity, type RunIdentity, type TrainPosition } from '../runtime/checkpoint.ts';
 import { loadCheckpoint, loadWeights, saveCheckpoint, saveWeights } from '../runtime/checkpoint-file.ts';
-import type { Dataset } from '../runtime/data/dataset.ts';
+import type { Augment } from '../runtime/data/augment.ts';
+import type { Dataset, Normalize } from '../runtime/data/dataset.ts';
 import { checkWritable, writeFileAtomic } from '../runtime/output-file.ts';
 import { decodeSafetensors } from '../runtime/safetensors.ts';
 import { readSafetensorsBytes } from '../runtime/safetensors-file.ts';
@@ -34,7 +35,9 @@ export interface TrainRun {
   backend: Backend;
   data: Dataset;
   training: { batchSize: number; epochs: number; seed: number; optimizer: ResolvedOptimizer };
-  normalize: readonly [number, number];
+  normalize: Normalize;
+  /** Training-set augmentation, if any. */
+  augment?: Augment;
   initDraws: number;
   evalBatchSize: number;
   /** Parameters and buffers: what a state_dict holds. */
@@ -91,7 +94,7 @@ export async function runTraining(run: TrainRun, flags: RunFlags): Promise<void>
   const maxSteps = flags.maxSteps === undefined ? undefined : nonNegInt('--max-steps', flags.maxSteps);
   const every = flags.checkpointEvery === undefined ? undefined : positiveInt('--checkpoint-every', flags.checkpointEvery);
   const { training: t, backend, data } = run;
-  const identity: RunIdentity = { model: run.name, seed: t.seed, shuffle: flags.shuffle, batchSize: t.batchSize, trainCount: data.train.count, optimizer: JSON.stringify(t.optimizer) };
+  const identity: RunIdentity = { model: run.name, seed: t.seed, shuffle: flags.shuffle, batchSize: t.batchSize, trainCount: data.train.count, optimizer: JSON.stringify(t.optimizer), augment: augmentIdentity(run.augment) };
   let start: TrainPosition = { step: 0, epoch: 0, batch: 0 };
   if (flags.init) loadWeights(flags.init, backend, run.modelState);
   if (flags.resume) start = loadCheckpoint(flags.resume, backend, identity);
@@ -131,6 +134,7 @@ export async function runTraining(run: TrainRun, flags: RunFlags): Promise<void>
         shuffle: flags.shuffle,
         initDraws: run.initDraws,
         normalize: run.normalize,
+        augment: run.augment,
         maxSteps,
         evalBatchSize: run.evalBatchSize,
         log: flags.log ? logLine : undefined,

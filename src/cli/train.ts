@@ -35,6 +35,7 @@ export async function trainCommand(modelPath: string, flags: TrainFlags): Promis
       data: s.data,
       training: s.training,
       normalize: s.normalize,
+      augment: s.training.augment,
       initDraws: s.initDraws,
       evalBatchSize: EVAL_BATCH,
       modelState: s.modelState,

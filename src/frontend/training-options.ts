@@ -1,4 +1,6 @@
 import { KilnError, type SourceLoc } from '../ir/errors.ts';
+import type { Augment } from '../runtime/data/augment.ts';
+import type { Normalize } from '../runtime/data/dataset.ts';
 
 export interface SgdOptions {
   type: 'sgd';
@@ -28,6 +30,10 @@ export interface TrainingOptions {
   loss?: 'crossEntropy';
   optimizer?: OptimizerOptions;
   seed?: number;
+  /** torchvision's Normalize: a mean and std per channel, or one of each for all (default MNIST's). */
+  normalize?: { mean: number | number[]; std: number | number[] };
+  /** torchvision's RandomCrop and RandomHorizontalFlip, applied to the training images each epoch. */
+  augment?: { randomCrop?: { size: number; padding?: number }; horizontalFlip?: number };
 }
 
 export type ResolvedOptimizer =
@@ -42,6 +48,9 @@ export interface ResolvedTraining {
   loss: 'crossEntropy';
   optimizer: ResolvedOptimizer;
   seed: number;
+  /** Present only when set, so that a bundle written before these options verifies unchanged. */
+  normalize?: Normalize;
+  augment?: Augment;
 }
 
 /** PyTorch's defaults (torch.optim, 2.x; SGD has lr=1e-3 there). */
@@ -71,6 +80,45 @@ export function resolveOptimizer(o: OptimizerOptions | undefined, fail: (msg: st
   return fail(`optimizer.type must be 'sgd', 'adam' or 'adamw', got ${JSON.stringify(opt.type)}`);
 }
 
+/** Checks `training.normalize` ({ mean, std }, numbers or lists of one per channel). */
+export function resolveNormalize(raw: unknown, fail: (msg: string) => never): Normalize {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail(`normalize must be { mean, std } (numbers, or lists of one per channel), got ${JSON.stringify(raw)}`);
+  const n = raw as Record<string, unknown>;
+  for (const k of Object.keys(n)) if (k !== 'mean' && k !== 'std') fail(`normalize has an unknown option '${k}' (known: mean, std)`);
+  const list = (k: 'mean' | 'std', ok: (v: number) => boolean, what: string): number[] => {
+    const v = typeof n[k] === 'number' ? [n[k]] : n[k];
+    if (!Array.isArray(v) || v.length === 0 || v.some((x) => typeof x !== 'number' || !ok(x))) fail(`normalize.${k} must be ${what}, or a list of one per channel, got ${JSON.stringify(n[k])}`);
+    return v as number[];
+  };
+  const mean = list('mean', Number.isFinite, 'a finite number');
+  const std = list('std', (x) => x > 0 && Number.isFinite(x), 'a positive number');
+  if (mean.length !== std.length) fail(`normalize has ${mean.length} means but ${std.length} stds`);
+  return { mean, std };
+}
+
+/** Checks `training.augment` (torchvision's RandomCrop(size, padding) and RandomHorizontalFlip(p)). */
+export function resolveAugment(raw: unknown, fail: (msg: string) => never): Augment {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail(`augment must be an object like { randomCrop: { size: 32, padding: 4 }, horizontalFlip: 0.5 }, got ${JSON.stringify(raw)}`);
+  const a = raw as Record<string, unknown>;
+  for (const k of Object.keys(a)) if (k !== 'randomCrop' && k !== 'horizontalFlip') fail(`augment has an unknown option '${k}' (known: randomCrop, horizontalFlip)`);
+  const out: { randomCrop?: Augment['randomCrop']; horizontalFlip?: number } = {};
+  if (a.randomCrop !== undefined) {
+    const c = a.randomCrop as Record<string, unknown>;
+    if (typeof c !== 'object' || c === null || Array.isArray(c)) fail(`augment.randomCrop must be { size, padding }, got ${JSON.stringify(c)}`);
+    for (const k of Object.keys(c)) if (k !== 'size' && k !== 'padding') fail(`augment.randomCrop has an unknown option '${k}' (known: size, padding)`);
+    const { size, padding = 0 } = c;
+    if (typeof size !== 'number' || !Number.isInteger(size) || size < 1) fail(`augment.randomCrop.size must be a positive integer, got ${JSON.stringify(size)}`);
+    if (typeof padding !== 'number' || !Number.isInteger(padding) || padding < 0) fail(`augment.randomCrop.padding must be a non-negative integer, got ${JSON.stringify(padding)}`);
+    out.randomCrop = { size: size as number, padding: padding as number };
+  }
+  if (a.horizontalFlip !== undefined) {
+    const p = a.horizontalFlip;
+    if (typeof p !== 'number' || !(p >= 0 && p <= 1)) fail(`augment.horizontalFlip must be a probability from 0 to 1, got ${JSON.stringify(p)}`);
+    out.horizontalFlip = p as number;
+  }
+  return out;
+}
+
 /** Checks a model file's `training` export and fills in the defaults. */
 export function resolveTraining(raw: unknown, loc: SourceLoc): ResolvedTraining {
   const fail = (msg: string): never => {
@@ -79,7 +127,7 @@ export function resolveTraining(raw: unknown, loc: SourceLoc): ResolvedTraining 
   if (raw === undefined) raw = {};
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail('must be an object');
   const t = raw as Record<string, unknown>;
-  const known = ['input', 'dataset', 'batchSize', 'epochs', 'loss', 'optimizer', 'seed'];
+  const known = ['input', 'dataset', 'batchSize', 'epochs', 'loss', 'optimizer', 'seed', 'normalize', 'augment'];
   for (const k of Object.keys(t)) if (!known.includes(k)) fail(`unknown option '${k}' (known: ${known.join(', ')})`);
   const positiveInt = (k: string, dflt: number): number => {
     const v = t[k] ?? dflt;
@@ -103,5 +151,7 @@ export function resolveTraining(raw: unknown, loc: SourceLoc): ResolvedTraining 
     loss: 'crossEntropy',
     optimizer: resolveOptimizer(t.optimizer as OptimizerOptions | undefined, fail),
     seed: seed as number,
+    ...(t.normalize === undefined ? {} : { normalize: resolveNormalize(t.normalize, fail) }),
+    ...(t.augment === undefined ? {} : { augment: resolveAugment(t.augment, fail) }),
   };
 }

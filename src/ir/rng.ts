@@ -23,8 +23,8 @@ export interface U32Ops<T> {
   share(a: T): T;
 }
 
-/** Streams used by the kernels; dropout site k uses DROPOUT + k. */
-export const Stream = { DROPOUT: 1000 } as const;
+/** Streams used by the kernels, and by the host's augmentation (data/augment.ts); dropout site k uses DROPOUT + k. */
+export const Stream = { AUGMENT: 1, DROPOUT: 1000 } as const;
 
 const SALT = { seed: 0x9e3779b9, stream: 0x27d4eb2f, counter: 0x165667b1, index: 0x6a09e667 } as const;
 

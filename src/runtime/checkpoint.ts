@@ -27,6 +27,13 @@ export interface RunIdentity {
   batchSize: number;
   trainCount: number;
   optimizer: string;
+  /** The training set's augmentation as JSON, or 'none': its draws shape every batch. */
+  augment: string;
+}
+
+/** RunIdentity's `augment` of a run with this augmentation. */
+export function augmentIdentity(augment: object | undefined): string {
+  return augment ? JSON.stringify(augment) : 'none';
 }
 
 const META_KEY = 'kiln.checkpoint';
@@ -49,8 +56,8 @@ export function restoreCheckpoint(bytes: Uint8Array, file: string, backend: Back
   if (!raw) throw new KilnError('checkpoint', `${file} is not a kiln checkpoint (no '${META_KEY}' metadata)`, undefined, 'resume from a file written by --checkpoint; use --init for plain weights');
   const meta = parseMeta(raw, file);
   if (meta.version !== VERSION) throw new KilnError('checkpoint', `${file} is a version ${meta.version} checkpoint; this kiln resumes version ${VERSION}, whose data order differs`, undefined, 'start the run again: resuming it would not continue the same run');
-  // The optimizer is JSON already: shown as it is, not quoted again.
-  const show = (k: keyof RunIdentity, v: unknown) => (k === 'optimizer' && typeof v === 'string' ? v : JSON.stringify(v));
+  // The optimizer and augmentation are JSON already: shown as they are, not quoted again.
+  const show = (k: keyof RunIdentity, v: unknown) => ((k === 'optimizer' || k === 'augment') && typeof v === 'string' ? v : JSON.stringify(v));
   const diffs = (Object.keys(identity) as (keyof RunIdentity)[]).filter((k) => meta[k] !== identity[k]).map((k) => `${k}: checkpoint has ${show(k, meta[k])}, this run has ${show(k, identity[k])}`);
   if (diffs.length) throw new KilnError('checkpoint', `${file} was written by a different run:\n  ${diffs.join('\n  ')}`, undefined, 'resume with the same model, data and options as the run that wrote the checkpoint');
   restore(file, st.tensors, backend, [...backend.stateShapes.keys()]);
@@ -77,6 +84,8 @@ function parseMeta(raw: string, file: string): TrainPosition & RunIdentity & { v
   for (const k of ['version', 'step', 'epoch', 'batch'] as const) {
     if (!Number.isSafeInteger(m[k]) || (m[k] as number) < 0) bad(`has ${k} ${JSON.stringify(m[k])}, not a non-negative integer`);
   }
+  // Written before kiln augmented: such a run had no augmentation.
+  m.augment ??= 'none';
   return m as unknown as TrainPosition & RunIdentity & { version: number };
 }
 

@@ -1,5 +1,5 @@
 import type { Backend, StepResult } from './backend.ts';
-import { fillBatch, type Split } from './data/dataset.ts';
+import { fillBatch, type Normalize, type Split } from './data/dataset.ts';
 
 export interface Evaluation {
   loss: number;
@@ -19,7 +19,7 @@ export function argmax(logits: Float32Array, r: number, classes: number): number
  * Mean loss and accuracy over a whole split with the eval step, in file order. A queued backend
  * (webgpu) runs up to `depth` batches per read-back.
  */
-export async function evaluate(backend: Backend, split: Split, classes: number, batchSize: number, normalize: readonly [number, number]): Promise<Evaluation> {
+export async function evaluate(backend: Backend, split: Split, classes: number, batchSize: number, normalize: Normalize): Promise<Evaluation> {
   const pixels = split.images.length / split.count;
   const order = Uint32Array.from({ length: split.count }, (_, i) => i);
   const room = Math.min(batchSize, split.count);
@@ -40,7 +40,7 @@ export async function evaluate(backend: Backend, split: Split, classes: number, 
   let pending: Float32Array[] = [];
   for (let start = 0; start < split.count; start += batchSize) {
     const n = Math.min(batchSize, split.count - start);
-    fillBatch(split, order, start, n, x, labels, normalize[0], normalize[1]);
+    fillBatch(split, order, start, n, x, labels, normalize);
     if (!q) {
       count(backend.evalStep(x.subarray(0, n * pixels), labels.subarray(0, n)), labels.subarray(0, n));
       continue;

@@ -1,7 +1,8 @@
 import { KilnError } from '../ir/errors.ts';
 import { syncState, type Backend, type StepResult } from './backend.ts';
 import type { TrainPosition } from './checkpoint.ts';
-import { fillBatch, type Dataset } from './data/dataset.ts';
+import { epochAugment, type Augment } from './data/augment.ts';
+import { fillBatch, type Dataset, type Normalize } from './data/dataset.ts';
 import { batchBounds, epochOrder, numBatches } from './data/shuffle.ts';
 import { argmax, evaluate } from './evaluate.ts';
 // Types only: the replay (and the reference backend it runs) loads only where --check-numerics is on.
@@ -14,7 +15,9 @@ export interface TrainConfig {
   shuffle: boolean;
   /** Draws the model's initialisation takes from PyTorch's generator (init.ts): where the data order's draws begin. */
   initDraws: number;
-  normalize: readonly [number, number];
+  normalize: Normalize;
+  /** Training-set augmentation, drawn per (seed, epoch, image); evaluation is never augmented. */
+  augment?: Augment;
   /** Stop after this many steps in total (counting steps before a resume). */
   maxSteps?: number;
   evalBatchSize: number;
@@ -130,6 +133,7 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
   while (!done() && !interrupted) {
     const epochStart = performance.now();
     const order = epochOrder(split.count, pos.epoch, cfg.shuffle ? { seed: cfg.seed, initDraws: cfg.initDraws } : undefined);
+    const augment = cfg.augment && epochAugment(cfg.augment, data.imageShape, cfg.seed, pos.epoch);
     hooks.onEpochStart?.(pos.epoch, cfg.maxSteps === undefined ? batches : Math.min(batches, pos.batch + cfg.maxSteps - pos.step), pos.batch);
     // A run resumed mid-epoch carries on the epoch's sums, so its train loss covers every batch.
     let { lossSum, seen, correct } = pos.batch > 0 && resumed ? resumed : { lossSum: 0, seen: 0, correct: 0 };
@@ -141,7 +145,7 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
       do {
         const step = pos.step + group.length;
         const { start: s, size } = batchBounds(pos.batch + group.length, split.count, cfg.batchSize);
-        fillBatch(split, order, s, size, x, labels, cfg.normalize[0], cfg.normalize[1]);
+        fillBatch(split, order, s, size, x, labels, cfg.normalize, augment);
         const before = cfg.checkNumerics ? await stateOf(backend) : undefined;
         const t = performance.now();
         if (queue) queue.queueTrainStep(x.subarray(0, size * pixels), labels.subarray(0, size), step);

@@ -42,7 +42,7 @@ describe('kiln compile --standalone', () => {
     expect(compiled.code, compiled.stderr).toBe(0);
     expect(compiled.stderr).toMatch(/runtime: kiln-runtime\.mjs \d+ KiB \(\d+ KiB gzipped\)/);
     const m = JSON.parse(readFileSync(join(bundle, 'manifest.json'), 'utf8'));
-    expect(m).toMatchObject({ format: 'kiln-standalone', version: 1, name: 'SimpleCNN', input: [1, 28, 28], classes: 10, counts: { train: 60000, test: 10000 } });
+    expect(m).toMatchObject({ format: 'kiln-standalone', version: 2, name: 'SimpleCNN', input: [1, 28, 28], classes: 10, counts: { train: 60000, test: 10000 } });
     expect(m.steps).toEqual([{ stage: 'train', batchSize: 64 }, { stage: 'train', batchSize: 32 }, { stage: 'eval', batchSize: 1000 }]);
     // 3 steps × threads 1, 2 × relaxed SIMD and SIMD128.
     expect(m.wasm.modules).toHaveLength(12);
@@ -88,7 +88,7 @@ describe('kiln compile --standalone', () => {
     });
     const r = trainMjs(f, ['--max-steps', '1']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/error: .*manifest\.json is a version 99 standalone bundle; this runtime reads version 1/);
+    expect(r.stderr).toMatch(/error: .*manifest\.json is a version 99 standalone bundle; this runtime reads version 2/);
     expect(r.stderr).toMatch(/hint: rebuild the bundle with `kiln compile MODEL\.ts --standalone`/);
   });
 

@@ -137,6 +137,28 @@ describe('kiln train / eval on an IDX dataset folder', () => {
     expect(gray.stderr).toContain('samples/mlp.ts expects inputs of shape [1, 28, 28] but colour has images of shape [3, 8, 8]');
   });
 
+  it('CIFAR-10 binary batches with training.augment: a run resumed mid-epoch ends bitwise equal; other augmentation cannot resume it', () => {
+    const c10 = out('cifar-10-batches-bin');
+    mkdirSync(c10);
+    const batch = (n: number, first: number) => Buffer.from(Array.from({ length: n * 3073 }, (_, i) => (i % 3073 === 0 ? (first + i / 3073) % 10 : (i * 13 + first) % 256)));
+    for (let k = 1; k <= 5; k++) writeFileSync(join(c10, `data_batch_${k}.bin`), batch(3, 3 * k));
+    writeFileSync(join(c10, 'test_batch.bin'), batch(4, 0));
+    const run = (...rest: string[]) => kiln(['train', 'test/fixtures/models/cifar-linear.ts', '--data', c10, '--backend', 'reference', ...rest]);
+    const full = run('--save', out('c10-full.safetensors'));
+    expect(full.code, full.stderr).toBe(0);
+    expect(full.stderr).toContain('on cifar-10-batches-bin: 15 images');
+    expect(full.stdout).toMatch(/kiln: 8 steps in/);
+    const part = run('--max-steps', '3', '--checkpoint', out('c10-ck.safetensors'));
+    expect(part.code, part.stderr).toBe(0);
+    const rest = run('--resume', out('c10-ck.safetensors'), '--save', out('c10-rest.safetensors'));
+    expect(rest.code, rest.stderr).toBe(0);
+    expect(readFileSync(out('c10-rest.safetensors')).equals(readFileSync(out('c10-full.safetensors')))).toBe(true);
+    // The flag overrides the model's flip; the run differs, and its checkpoint is not this run's.
+    const other = run('--resume', out('c10-ck.safetensors'), '--horizontal-flip', '0');
+    expect(other.code).toBe(1);
+    expect(other.stderr).toContain('augment: checkpoint has {"randomCrop":{"size":32,"padding":4},"horizontalFlip":0.5}, this run has {"randomCrop":{"size":32,"padding":4},"horizontalFlip":0}');
+  });
+
   it('a model too large for any backend is the user\'s error, before anything is allocated', () => {
     const r = kiln(['train', 'test/fixtures/models/huge-linear.ts', '--data', data]);
     expect(r.code).toBe(1);

@@ -13,3 +13,43 @@ describe('training.seed', () => {
     expect(() => resolveTraining({ seed }, loc)).toThrow(/^training: seed must be a non-negative integer, got /);
   });
 });
+
+describe('training.normalize', () => {
+  it('takes a mean and std per channel, or one of each, and is absent unless given', () => {
+    expect(resolveTraining({}, loc)).not.toHaveProperty('normalize');
+    expect(resolveTraining({ normalize: { mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] } }, loc).normalize).toEqual({ mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] });
+    expect(resolveTraining({ normalize: { mean: 0.1307, std: 0.3081 } }, loc).normalize).toEqual({ mean: [0.1307], std: [0.3081] });
+  });
+
+  it.each([
+    [[0.5, 0.5], 'normalize must be { mean, std } (numbers, or lists of one per channel), got [0.5,0.5]'],
+    [{ mean: [0.5, 0.5], std: [0.2] }, 'normalize has 2 means but 1 stds'],
+    [{ mean: 0.5, std: 0 }, 'normalize.std must be a positive number, or a list of one per channel, got 0'],
+    [{ mean: [], std: [] }, 'normalize.mean must be a finite number, or a list of one per channel, got []'],
+    [{ mean: 0.5, std: 0.2, inplace: true }, "normalize has an unknown option 'inplace' (known: mean, std)"],
+  ])('rejects %j, saying why', (normalize, msg) => {
+    expect(() => resolveTraining({ normalize }, loc)).toThrow(`training: ${msg}`);
+  });
+});
+
+describe('training.augment', () => {
+  it("takes torchvision's RandomCrop(size, padding) and RandomHorizontalFlip(p); padding defaults to 0", () => {
+    expect(resolveTraining({}, loc)).not.toHaveProperty('augment');
+    expect(resolveTraining({ augment: { randomCrop: { size: 32, padding: 4 }, horizontalFlip: 0.5 } }, loc).augment).toEqual({ randomCrop: { size: 32, padding: 4 }, horizontalFlip: 0.5 });
+    const resolved = resolveTraining({ augment: { randomCrop: { size: 28 } } }, loc);
+    expect(resolved.augment).toEqual({ randomCrop: { size: 28, padding: 0 } });
+    // A bundle re-resolves its resolved options and expects no change.
+    expect(resolveTraining(resolved, loc)).toEqual(resolved);
+  });
+
+  it.each([
+    [{ randomCrop: 32 }, 'augment.randomCrop must be { size, padding }, got 32'],
+    [{ randomCrop: { size: 0, padding: 4 } }, 'augment.randomCrop.size must be a positive integer, got 0'],
+    [{ randomCrop: { size: 32, padding: -1 } }, 'augment.randomCrop.padding must be a non-negative integer, got -1'],
+    [{ randomCrop: { size: 32, fill: 1 } }, "augment.randomCrop has an unknown option 'fill' (known: size, padding)"],
+    [{ horizontalFlip: 1.5 }, 'augment.horizontalFlip must be a probability from 0 to 1, got 1.5'],
+    [{ verticalFlip: 0.5 }, "augment has an unknown option 'verticalFlip' (known: randomCrop, horizontalFlip)"],
+  ])('rejects %j, saying why', (augment, msg) => {
+    expect(() => resolveTraining({ augment }, loc)).toThrow(`training: ${msg}`);
+  });
+});

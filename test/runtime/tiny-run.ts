@@ -21,9 +21,9 @@ function split(count: number, salt: number) {
   const labels = Uint8Array.from({ length: count }, (_, i) => (images[i * 36 + 7]! + images[i * 36 + 20]!) % 3);
   return { images, labels, count };
 }
-export const data: Dataset = { name: 'synthetic', train: split(150, 1), test: split(40, 2), numClasses: 3, imageShape: [1, 6, 6], normalize: [0.5, 0.25] };
-export const identity: RunIdentity = { model: 'Tiny', seed: 7, shuffle: true, batchSize: 32, trainCount: 150, optimizer: 'adam' };
+export const data: Dataset = { name: 'synthetic', train: split(150, 1), test: split(40, 2), numClasses: 3, imageShape: [1, 6, 6], normalize: { mean: [0.5], std: [0.25] } };
+export const identity: RunIdentity = { model: 'Tiny', seed: 7, shuffle: true, batchSize: 32, trainCount: 150, optimizer: 'adam', augment: 'none' };
 
 /** The model's train and eval graphs, built once per batch size. */
 export const steps = memoizeSteps({ train: (b) => graphFor(loaded, 'train', { batchSize: b, optimizer: training.optimizer }), eval: (b) => graphFor(loaded, 'eval', { batchSize: b, optimizer: training.optimizer }) });
-export const cfg: TrainConfig = { epochs: 2, batchSize: 32, seed: 7, shuffle: true, initDraws: initDraws(steps.train(32).state), normalize: [0.5, 0.25], evalBatchSize: 16 };
+export const cfg: TrainConfig = { epochs: 2, batchSize: 32, seed: 7, shuffle: true, initDraws: initDraws(steps.train(32).state), normalize: { mean: [0.5], std: [0.25] }, evalBatchSize: 16 };

@@ -3,12 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { Backend } from '../../src/runtime/backend.ts';
-import { checkpointBytes, restoreCheckpoint, restoreWeights, weightsBytes } from '../../src/runtime/checkpoint.ts';
+import { augmentIdentity, checkpointBytes, restoreCheckpoint, restoreWeights, weightsBytes } from '../../src/runtime/checkpoint.ts';
 import { loadCheckpoint, saveCheckpoint } from '../../src/runtime/checkpoint-file.ts';
 import { initialState } from '../../src/runtime/init.ts';
 import { writeSafetensors } from '../../src/runtime/safetensors-file.ts';
 import { ReferenceBackend } from '../../src/runtime/reference/backend.ts';
 import { runSteps, train, type EpochInfo } from '../../src/runtime/trainer.ts';
+import { epochAugment } from '../../src/runtime/data/augment.ts';
+import { fillBatch } from '../../src/runtime/data/dataset.ts';
+import { epochOrder } from '../../src/runtime/data/shuffle.ts';
 import { cfg, data, identity, steps } from './tiny-run.ts';
 
 function freshBackend(): ReferenceBackend {
@@ -76,6 +79,53 @@ describe('trainer', () => {
     // those after the resume (the checkpoint carries the epoch's sums).
     const strip = (es: EpochInfo[]) => es.map(({ seconds: _, ...e }) => e);
     expect(strip(restEpochs)).toEqual(strip(fullEpochs).slice(-restEpochs.length));
+  });
+
+  describe('with augmentation', () => {
+    const augmented = { ...cfg, augment: { randomCrop: { size: 6, padding: 2 }, horizontalFlip: 0.5 } };
+    const augIdentity = { ...identity, augment: augmentIdentity(augmented.augment) };
+
+    it.each([3, 7])('resumed from a checkpoint after step %i, trains on the same augmented batches bitwise', async (stopAt) => {
+      const full = freshBackend();
+      const fullEpochs: EpochInfo[] = [];
+      await train(full, data, augmented, { onEpochEnd: (e) => fullEpochs.push(e) });
+
+      const first = freshBackend();
+      let n = 0;
+      const part = await train(first, data, augmented, { onStep: () => n++, stopRequested: () => n >= stopAt });
+      const file = join(dir, `aug-${stopAt}.safetensors`);
+      saveCheckpoint(file, first, part.position, augIdentity);
+      const second = freshBackend();
+      const restEpochs: EpochInfo[] = [];
+      await train(second, data, augmented, { onEpochEnd: (e) => restEpochs.push(e) }, loadCheckpoint(file, second, augIdentity));
+      expect(dump(second)).toEqual(dump(full));
+      const strip = (es: EpochInfo[]) => es.map(({ seconds: _, ...e }) => e);
+      expect(strip(restEpochs)).toEqual(strip(fullEpochs).slice(-restEpochs.length));
+    });
+
+    it('changes the training batches but never the evaluation, and a checkpoint names the augmentation it ran with', async () => {
+      const seen: Float32Array[] = [];
+      const spy = (b: ReferenceBackend) => {
+        const step = b.trainStep.bind(b);
+        b.trainStep = (x, labels, s) => (seen.push(x.slice()), step(x, labels, s));
+        return b;
+      };
+      await train(spy(freshBackend()), data, { ...cfg, maxSteps: 1 });
+      await train(spy(freshBackend()), data, { ...augmented, maxSteps: 1 });
+      expect(seen[1]).not.toEqual(seen[0]);
+      // The first batch is the epoch's order through epoch 0's draws for the run's seed.
+      const x = new Float32Array(32 * 36);
+      const order = epochOrder(data.train.count, 0, { seed: cfg.seed, initDraws: cfg.initDraws });
+      fillBatch(data.train, order, 0, 32, x, new Float32Array(32), cfg.normalize, epochAugment(augmented.augment, data.imageShape, cfg.seed, 0));
+      expect(seen[1]).toEqual(x);
+      // Evaluation of the same weights is the same with and without augmentation.
+      const a = await train(freshBackend(), data, { ...cfg, maxSteps: 0 });
+      const b = await train(freshBackend(), data, { ...augmented, maxSteps: 0 });
+      expect([b.testLoss, b.testAccuracy]).toEqual([a.testLoss, a.testAccuracy]);
+      const file = join(dir, 'aug-identity.safetensors');
+      saveCheckpoint(file, freshBackend(), { step: 1, epoch: 0, batch: 1 }, augIdentity);
+      expect(() => loadCheckpoint(file, freshBackend(), identity)).toThrow('augment: checkpoint has {"randomCrop":{"size":6,"padding":2},"horizontalFlip":0.5}, this run has none');
+    });
   });
 
   it('refuses a checkpoint from a different run, naming each difference', () => {

@@ -1,5 +1,5 @@
 import { KilnError } from '../../ir/errors.ts';
-import { datasetFromBytes, FILES, type Dataset } from '../data/dataset.ts';
+import { datasetFromBytes, FILES, type Dataset, type Normalize } from '../data/dataset.ts';
 import { isGzip } from '../data/idx.ts';
 import type { StandaloneBundle } from './bundle.ts';
 
@@ -19,10 +19,10 @@ export async function gunzip(bytes: Uint8Array, file: string): Promise<Uint8Arra
  * A dataset from the four IDX files' bytes, raw or gzipped (detected by their magic bytes), as a
  * page gets them from a file picker; `names` name them in messages.
  */
-export async function datasetFromFiles(name: string, files: DataFiles, names: Record<keyof typeof FILES, string>, normalize: readonly [number, number]): Promise<Dataset> {
+export async function datasetFromFiles(name: string, files: DataFiles, names: Record<keyof typeof FILES, string>, normalize: Normalize): Promise<Dataset> {
   const keys = Object.keys(FILES) as (keyof typeof FILES)[];
   const raw = await Promise.all(keys.map((k) => (isGzip(files[k]) ? gunzip(files[k], names[k]) : files[k])));
-  return datasetFromBytes(name, Object.fromEntries(keys.map((k, i) => [k, raw[i]!])) as DataFiles, names, { normalize: [normalize[0], normalize[1]] });
+  return datasetFromBytes(name, Object.fromEntries(keys.map((k, i) => [k, raw[i]!])) as DataFiles, names, { normalize });
 }
 
 /** The dataset the bundle carries (`kiln compile --data`), or a message saying it carries none. */

@@ -36,5 +36,7 @@ export * from '../safetensors.ts';
 export * from '../trainer.ts';
 export * from '../evaluate.ts';
 export * from '../data/dataset.ts';
+export * from '../data/cifar.ts';
+export * from '../data/augment.ts';
 export * from '../data/idx.ts';
 export * from '../data/shuffle.ts';

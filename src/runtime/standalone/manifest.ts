@@ -1,5 +1,6 @@
 import type { WasmStateLayout, WasmStep } from '../../codegen/artifact.ts';
 import type { ResolvedTraining } from '../../frontend/training-options.ts';
+import type { Normalize } from '../data/dataset.ts';
 import { KilnError } from '../../ir/errors.ts';
 
 /**
@@ -8,7 +9,8 @@ import { KilnError } from '../../ir/errors.ts';
  * page; kiln writes it (src/cli/standalone.ts).
  */
 export const STANDALONE_FORMAT = 'kiln-standalone';
-export const STANDALONE_VERSION = 1;
+/** Version 2: `training.normalize` is { mean, std } per channel (it was [mean, std]). */
+export const STANDALONE_VERSION = 2;
 
 /** A wasm module of the bundle: a step built for a thread count, with or without relaxed SIMD; its bytes are in `file`. */
 export type ManifestWasmModule = Omit<WasmStep, 'binary'> & { readonly file: string };
@@ -31,7 +33,7 @@ export interface Manifest {
   /** One example's shape, and the number of classes the logits have. */
   readonly input: readonly number[];
   readonly classes: number;
-  readonly training: ResolvedTraining & { readonly normalize: readonly [number, number]; readonly evalBatchSize: number };
+  readonly training: ResolvedTraining & { readonly normalize: Normalize; readonly evalBatchSize: number };
   /** Draws initialisation took from the seed's generator: the data order's draws begin after them. */
   readonly initDraws: number;
   /** The dataset the bundle carries (gzip IDX files), or null: the user supplies one. */

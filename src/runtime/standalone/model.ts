@@ -1,6 +1,6 @@
 import { KilnError } from '../../ir/errors.ts';
 import { runEvalStep, runTrainStep, syncState, type Backend, type StepResult } from '../backend.ts';
-import { restoreCheckpoint, checkpointBytes, restoreWeights, weightsBytes, type RunIdentity, type TrainPosition } from '../checkpoint.ts';
+import { augmentIdentity, restoreCheckpoint, checkpointBytes, restoreWeights, weightsBytes, type RunIdentity, type TrainPosition } from '../checkpoint.ts';
 import type { Dataset, Split } from '../data/dataset.ts';
 import { evaluate, type Evaluation } from '../evaluate.ts';
 import { train, type TrainHooks, type TrainResult } from '../trainer.ts';
@@ -63,7 +63,7 @@ export class KilnModel {
   /** What a checkpoint must agree on to resume this run exactly. */
   identity(data: Dataset, shuffle: boolean): RunIdentity {
     const t = this.manifest.training;
-    return { model: this.manifest.name, seed: t.seed, shuffle, batchSize: t.batchSize, trainCount: data.train.count, optimizer: JSON.stringify(t.optimizer) };
+    return { model: this.manifest.name, seed: t.seed, shuffle, batchSize: t.batchSize, trainCount: data.train.count, optimizer: JSON.stringify(t.optimizer), augment: augmentIdentity(t.augment) };
   }
 
   /** One training step on a batch (x normalised, [n, ...input]; labels as class indices). */
@@ -113,7 +113,7 @@ export class KilnModel {
     const r = await train(
       this.backend,
       data,
-      { epochs: opts.epochs ?? t.epochs, batchSize: t.batchSize, seed: t.seed, shuffle: opts.shuffle ?? true, initDraws: this.manifest.initDraws, normalize: t.normalize, maxSteps: opts.maxSteps, evalBatchSize: t.evalBatchSize, log: opts.log, checkpoint: opts.checkpoint },
+      { epochs: opts.epochs ?? t.epochs, batchSize: t.batchSize, seed: t.seed, shuffle: opts.shuffle ?? true, initDraws: this.manifest.initDraws, normalize: t.normalize, augment: t.augment, maxSteps: opts.maxSteps, evalBatchSize: t.evalBatchSize, log: opts.log, checkpoint: opts.checkpoint },
       opts,
       opts.start ?? this.position,
     );

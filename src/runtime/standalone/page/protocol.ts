@@ -4,6 +4,7 @@
  * blocks in Atomics.wait during a step, which a page's main thread may not do. Both files import
  * this one for its types only.
  */
+import type { Normalize } from '../../data/dataset.ts';
 
 export type BackendName = 'wasm' | 'webgpu';
 
@@ -33,7 +34,7 @@ export interface BundleInfo {
   batchSize: number;
   epochs: number;
   optimizer: string;
-  normalize: [number, number];
+  normalize: Normalize;
   /** The dataset the bundle carries; null: the page asks for the four IDX files. */
   data: { name: string; trainCount: number; testCount: number } | null;
   /** Training and test image counts the steps were compiled for. */

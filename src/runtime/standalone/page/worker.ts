@@ -106,7 +106,7 @@ async function start(): Promise<void> {
     batchSize: m.training.batchSize,
     epochs: m.training.epochs,
     optimizer: `${String(opt.type)} lr ${String(opt.lr)}`,
-    normalize: [m.training.normalize[0], m.training.normalize[1]],
+    normalize: m.training.normalize,
     data: m.data ? { name: m.data.name, trainCount: m.data.trainCount, testCount: m.data.testCount } : null,
     counts: { ...m.counts },
     backends,
@@ -154,11 +154,15 @@ function setData(d: Dataset): void {
   post({ type: 'data', name: d.name, trainCount: d.train.count, testCount: d.test.count, digits }, [pixels.buffer]);
 }
 
-/** Pixels 0..255 of `n` examples → the model's normalised input. */
+/** Pixels 0..255 of `n` examples (CHW) → the model's normalised input, each channel with its mean and std. */
 function normalise(pixels: ArrayLike<number>): Float32Array {
-  const [mean, std] = bundle!.manifest.training.normalize;
+  const { mean, std } = bundle!.manifest.training.normalize;
+  const plane = bundle!.manifest.input.slice(1).reduce((a, b) => a * b, 1);
   const x = new Float32Array(pixels.length);
-  for (let i = 0; i < x.length; i++) x[i] = (pixels[i]! / 255 - mean) / std;
+  for (let i = 0; i < x.length; i++) {
+    const c = mean.length === 1 ? 0 : Math.floor(i / plane) % mean.length;
+    x[i] = (pixels[i]! / 255 - mean[c]!) / std[c]!;
+  }
   return x;
 }
 
