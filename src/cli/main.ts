@@ -41,6 +41,7 @@ program
   .option('--optimizer <name>', 'adam | adamw | sgd')
   .option('--momentum <x>', 'SGD momentum')
   .option('--weight-decay <x>', 'weight decay')
+  .option('--schedule <kind>', 'lr schedule stepped per batch: cosine | onecycle | none')
   .action(lazy(async () => (await import('./compile.ts')).compileCommand));
 
 program
@@ -75,6 +76,7 @@ sessionOptions(
     .option('--optimizer <name>', 'adam | adamw | sgd')
     .option('--momentum <x>', 'SGD momentum')
     .option('--weight-decay <x>', 'weight decay (L2 for sgd and adam, decoupled for adamw)')
+    .option('--schedule <kind>', 'lr schedule stepped per batch: cosine | onecycle | none (default: the model\'s training.schedule)')
     .option('--check-numerics', 'stop at the first NaN or infinity in a loss, gradient or parameter, naming the step, kernel and model line (slower)'),
 ).action(lazy(async () => (await import('./train.ts')).trainCommand));
 
