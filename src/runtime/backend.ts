@@ -32,6 +32,22 @@ export interface StepResult {
 export type StepScalars = Readonly<Record<string, number>>;
 
 /**
+ * The value of each scalar input of a step, by name: the step counter, and each of `scalars`
+ * that the step reads. Throws for one it reads and was not given (a scheduled Program run
+ * without its schedule).
+ */
+export function scalarFeeds(inputs: Iterable<string>, step: number, scalars: StepScalars = {}): [string, number][] {
+  const out: [string, number][] = [];
+  for (const name of inputs) {
+    if (name === 'x' || name === 'labels') continue;
+    const v = name === 'step' ? step : scalars[name];
+    if (v === undefined) throw new Error(`the training step reads the per-step input '${name}' (a scheduled optimizer's) and was not given it (src/runtime/schedule.ts)`);
+    out.push([name, v]);
+  }
+  return out;
+}
+
+/**
  * What the trainer needs of a backend: write and read persistent tensors, run a training step
  * (which updates them) or an evaluation step (which does not).
  */
