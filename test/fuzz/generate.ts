@@ -14,8 +14,8 @@ import { rng, type Rng } from '../runtime/reference/helpers.ts';
  * sub, mul) over shape-preserving blocks, Sequential, flatten/view/Flatten, global average
  * pooling (mean over H, W) or nn.AdaptiveAvgPool2d/F.adaptiveAvgPool2d (global or to bins) then
  * a flatten, Linear with or without bias, scaling by constants, a final logSoftmax; SGD
- * (momentum, Nesterov, weight decay), Adam and AdamW. Shapes stay small: the WebGPU backend runs
- * on a software rasterizer here.
+ * (momentum, Nesterov, weight decay), Adam and AdamW, sometimes under a cosine or one-cycle
+ * schedule. Shapes stay small: the WebGPU backend runs on a software rasterizer here.
  */
 export interface GeneratedModel {
   readonly seed: number;
@@ -251,6 +251,15 @@ function optimizer(w: Writer): string {
   }
 }
 
+/** A learning-rate schedule for `optimizer`'s text (SGD or Adam), or none. */
+function schedule(w: Writer, optimizer: string): string {
+  if (!w.chance(0.3)) return '';
+  if (w.chance(0.5)) return `, schedule: { kind: 'cosine'${w.chance(0.5) ? `, tMax: ${w.pick([2, 3])}, etaMin: 0.001` : ''} }`;
+  // OneCycleLR cycles only SGD's momentum in kiln (src/frontend/training-options.ts).
+  const cycle = optimizer.includes("'sgd'") ? (w.chance(0.7) ? '' : ', cycleMomentum: false') : ', cycleMomentum: false';
+  return `, schedule: { kind: 'onecycle'${w.chance(0.5) ? `, maxLr: ${w.pick([0.05, 0.005])}` : ''}${w.chance(0.3) ? ", anneal: 'linear'" : ''}${w.chance(0.3) ? ', threePhase: true' : ''}${cycle} }`;
+}
+
 /** The model file of case `seed`: the same text for the same seed, always. */
 export function generateModel(seed: number): GeneratedModel {
   const w = new Writer(rng(seed));
@@ -298,6 +307,7 @@ export function generateModel(seed: number): GeneratedModel {
     w.line('x = F.logSoftmax(x, 1);');
     w.words.push('logSoftmax');
   }
+  const opt = optimizer(w);
   const source = [
     `// kiln fuzz case ${seed}: ${w.words.join(' ')}`,
     `// Re-check it: npm run fuzz -- --model THIS_FILE (or: npm run fuzz -- --seed ${seed} --cases 1)`,
@@ -312,7 +322,7 @@ export function generateModel(seed: number): GeneratedModel {
     '  }',
     '}',
     '',
-    `export const training: TrainingOptions = { input: [${input.join(', ')}], batchSize: 4, epochs: 1, optimizer: ${optimizer(w)}, seed: ${seed} };`,
+    `export const training: TrainingOptions = { input: [${input.join(', ')}], batchSize: 4, epochs: 1, optimizer: ${opt}${schedule(w, opt)}, seed: ${seed} };`,
     '',
   ].join('\n');
   return { seed, source, describe: w.words.join(' ') };
