@@ -22,7 +22,8 @@ import type { Program } from '../ir/program.ts';
 import { summarize } from '../ir/printer/summary.ts';
 import { loadModelFile, type LoadedModel } from '../frontend/loader.ts';
 import { kilnRoot } from '../frontend/source-loc.ts';
-import type { Backend } from '../runtime/backend.ts';
+import type { Backend, StepScalars } from '../runtime/backend.ts';
+import { scheduleScalars } from '../runtime/schedule.ts';
 import { fillBatch, type Dataset, type Normalize } from '../runtime/data/dataset.ts';
 import { loadDataset } from '../runtime/data/dataset-file.ts';
 import { checkWritable, writeFileAtomic } from '../runtime/output-file.ts';
@@ -113,7 +114,7 @@ interface Introspect {
   threads?: number;
   queued?: {
     depth: number;
-    queueTrainStep(x: Float32Array, labels: Float32Array, step: number): void;
+    queueTrainStep(x: Float32Array, labels: Float32Array, step: number, scalars?: StepScalars): void;
     queueEvalStep(x: Float32Array, labels: Float32Array): void;
     flush(): Promise<{ loss: number }[]>;
   };
@@ -187,13 +188,15 @@ export async function benchKiln(m: ModelInfo, o: KilnRunOptions): Promise<{ resu
     const per = q ? Math.max(1, q.depth) : 1;
     // A queued measurement is `depth` steps already: one warm-up flush is enough.
     const budget = q ? { ...o.budget, warmup: Math.min(o.budget.warmup, 1) } : o.budget;
+    // A benchmark times steps, not a schedule: every step gets a scheduled model's first values.
+    const scalars = scheduleScalars(session.training.optimizer, 1)?.(0);
     const checkLoss = (loss: number, i: number) => {
       if (!Number.isFinite(loss)) throw new Error(`the loss became ${loss} at step ${i}`);
     };
     const train = await timeSteps(
       async (i) => {
-        if (!q) return checkLoss(backend!.trainStep(x, labels, i).loss, i);
-        for (let k = 0; k < per; k++) q.queueTrainStep(x, labels, i * per + k);
+        if (!q) return checkLoss(backend!.trainStep(x, labels, i, scalars).loss, i);
+        for (let k = 0; k < per; k++) q.queueTrainStep(x, labels, i * per + k, scalars);
         for (const r of await q.flush()) checkLoss(r.loss, i);
       },
       budget,
@@ -322,10 +325,11 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
         try {
           const { x, labels } = batchOf(s.data.train, 0, s.training.batchSize, s.normalize);
           const q = (s.backend as Backend & Introspect).queued;
+          const scalars = scheduleScalars(s.training.optimizer, 1)?.(0);
           if (q) {
-            q.queueTrainStep(x, labels, 0);
+            q.queueTrainStep(x, labels, 0, scalars);
             await q.flush();
-          } else s.backend.trainStep(x, labels, 0);
+          } else s.backend.trainStep(x, labels, 0, scalars);
         } finally {
           s.backend.dispose();
         }

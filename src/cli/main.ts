@@ -44,6 +44,7 @@ program
   .option('--weight-decay <x>', 'weight decay')
   .option('--random-crop <size[,padding]>', "augment the training images as torchvision's RandomCrop(size, padding), e.g. 32,4")
   .option('--horizontal-flip [p]', "augment the training images as torchvision's RandomHorizontalFlip(p) (default p 0.5)")
+  .option('--schedule <kind>', 'lr schedule stepped per batch: cosine | onecycle | none')
   .action(lazy(async () => (await import('./compile.ts')).compileCommand));
 
 program
@@ -81,6 +82,7 @@ sessionOptions(
     .option('--weight-decay <x>', 'weight decay (L2 for sgd and adam, decoupled for adamw)')
     .option('--random-crop <size[,padding]>', "augment the training images as torchvision's RandomCrop(size, padding), e.g. 32,4")
     .option('--horizontal-flip [p]', "augment the training images as torchvision's RandomHorizontalFlip(p) (default p 0.5)")
+    .option('--schedule <kind>', 'lr schedule stepped per batch: cosine | onecycle | none (default: the model\'s training.schedule)')
     .option('--check-numerics', 'stop at the first NaN or infinity in a loss, gradient or parameter, naming the step, kernel and model line (slower)'),
 ).action(lazy(async () => (await import('./train.ts')).trainCommand));
 

@@ -36,6 +36,7 @@ export interface SessionFlags {
   optimizer?: string;
   momentum?: string;
   weightDecay?: string;
+  schedule?: string;
   seed?: string;
   backend?: string;
   /** Threads for the wasm backend (default: the number of cores). */
@@ -63,6 +64,7 @@ export interface Session {
  */
 export function checkSessionFlags(f: SessionFlags): void {
   if (f.optimizer !== undefined) choice('--optimizer', f.optimizer, ['sgd', 'adam', 'adamw']);
+  if (f.schedule !== undefined) choice('--schedule', f.schedule, ['cosine', 'onecycle', 'none']);
   for (const [flag, v] of [['--lr', f.lr], ['--momentum', f.momentum], ['--weight-decay', f.weightDecay]] as const) if (v !== undefined) nonNegNumber(flag, v);
   for (const [flag, v] of [['--batch-size', f.batchSize], ['--epochs', f.epochs]] as const) if (v !== undefined) positiveInt(flag, v);
   if (f.seed !== undefined) nonNegInt('--seed', f.seed);
@@ -80,7 +82,8 @@ export function labelsFlag(f: Pick<SessionFlags, 'labels'>): LoadOptions['labels
 }
 
 export function mergeFlags(t: ResolvedTraining, f: SessionFlags): ResolvedTraining {
-  const opt: Record<string, unknown> = { ...t.optimizer };
+  const { schedule: fileSchedule, ...resolved } = t.optimizer;
+  const opt: Record<string, unknown> = { ...resolved };
   if (f.optimizer !== undefined) {
     const type = choice('--optimizer', f.optimizer, ['sgd', 'adam', 'adamw']);
     if (type !== opt.type) for (const k of Object.keys(opt)) if (k !== 'lr') delete opt[k];
@@ -94,9 +97,16 @@ export function mergeFlags(t: ResolvedTraining, f: SessionFlags): ResolvedTraini
   }
   if (f.weightDecay !== undefined) opt.weightDecay = nonNegNumber('--weight-decay', f.weightDecay);
   if (opt.type !== 'sgd') delete opt.momentum, delete opt.nesterov;
-  const optimizer = resolveOptimizer(opt as never, (msg) => {
-    throw new KilnError('usage', msg);
-  });
+  // --schedule KIND keeps the model file's settings when it names the same kind; none drops them.
+  const kind = f.schedule === undefined ? fileSchedule?.kind : choice('--schedule', f.schedule, ['cosine', 'onecycle', 'none']);
+  const schedule = kind === undefined || kind === 'none' ? undefined : kind === fileSchedule?.kind ? fileSchedule : { kind };
+  const optimizer = resolveOptimizer(
+    opt as never,
+    (msg) => {
+      throw new KilnError('usage', msg);
+    },
+    schedule,
+  );
   return {
     ...t,
     optimizer,

@@ -55,7 +55,15 @@ export interface TrainRun {
 /** The run's first line: what is trained on what, and how. */
 export function trainHeader(run: { name: string; file: string; data: Dataset; training: TrainRun['training'] }, backend: string): string {
   const { training: t, data } = run;
-  return `kiln: training ${run.name} (${run.file}) on ${data.name}: ${data.train.count.toLocaleString('en-US')} images, batch ${t.batchSize}, ${t.epochs} epoch${t.epochs > 1 ? 's' : ''}, ${t.optimizer.type} lr ${t.optimizer.lr}, seed ${t.seed}, backend ${backend}\n`;
+  return `kiln: training ${run.name} (${run.file}) on ${data.name}: ${data.train.count.toLocaleString('en-US')} images, batch ${t.batchSize}, ${t.epochs} epoch${t.epochs > 1 ? 's' : ''}, ${t.optimizer.type} lr ${t.optimizer.lr}${scheduleWords(t.optimizer)}, seed ${t.seed}, backend ${backend}\n`;
+}
+
+/** The schedule as the header says it: ", cosine to 0 over 4,690 steps", ", one-cycle to max lr 0.1". */
+function scheduleWords(o: ResolvedOptimizer): string {
+  const s = o.schedule;
+  if (!s) return '';
+  if (s.kind === 'cosine') return `, cosine schedule to ${s.etaMin}${s.tMax === undefined ? '' : ` over ${s.tMax.toLocaleString('en-US')} steps`}`;
+  return `, one-cycle schedule (max lr ${s.maxLr ?? o.lr}, ${s.anneal}${s.cycleMomentum ? `, momentum ${s.maxMomentum}–${s.baseMomentum}` : ''})`;
 }
 
 const checked = new WeakSet<RunFlags>();
@@ -136,6 +144,7 @@ export async function runTraining(run: TrainRun, flags: RunFlags): Promise<void>
         normalize: run.normalize,
         augment: run.augment,
         maxSteps,
+        optimizer: t.optimizer,
         evalBatchSize: run.evalBatchSize,
         log: flags.log ? logLine : undefined,
         checkpoint: every && flags.checkpoint ? { every, save } : undefined,

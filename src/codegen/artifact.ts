@@ -30,6 +30,8 @@ export interface WasmStep {
   readonly labels: WasmTensor;
   /** The step counter's f32 (training steps). */
   readonly step?: WasmTensor;
+  /** The other per-step scalar inputs, by name: a scheduled optimizer's lr and momentum. */
+  readonly scalars?: Readonly<Record<string, WasmTensor>>;
   readonly loss: WasmTensor;
   readonly logits: WasmTensor;
   /** Scalars the kernels read, written before the module first runs (its arena overlaps other modules'). */

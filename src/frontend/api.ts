@@ -14,6 +14,7 @@ export declare namespace nn {
   export type Linear = layers.Linear;
   export type MaxPool2d = layers.MaxPool2d;
   export type AvgPool2d = layers.AvgPool2d;
+  export type AdaptiveAvgPool2d = layers.AdaptiveAvgPool2d;
   export type Dropout = layers.Dropout;
   export type BatchNorm1d = layers.BatchNorm1d;
   export type BatchNorm2d = layers.BatchNorm2d;

@@ -71,7 +71,9 @@ export function writeBundle(path: string, body: Omit<Bundle, 'sha256'>): void {
 function checkTraining(training: unknown, fail: (what: string) => never): void {
   let resolved: ResolvedTraining;
   try {
-    resolved = resolveTraining(training, { file: '', line: 0, col: 0 });
+    // A resolved optimizer carries its schedule; a model file writes it beside the optimizer.
+    const { schedule, ...optimizer } = ((training as { optimizer?: object } | null)?.optimizer ?? {}) as Record<string, unknown>;
+    resolved = resolveTraining({ ...(training as object), optimizer, ...(schedule === undefined ? {} : { schedule }) }, { file: '', line: 0, col: 0 });
   } catch (e) {
     return fail(`its training options do not verify: ${(e as Error).message.replace(/^training: /, '')}`);
   }

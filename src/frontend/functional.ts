@@ -1,7 +1,7 @@
 import { KilnError } from '../ir/errors.ts';
 import { fmtShape } from '../ir/shape.ts';
 import { badArg, layerOptions, nonNegInt, pairArg, probability, type OptionSpec } from './nn/args.ts';
-import type { Pool2dOptions } from './nn/pool.ts';
+import { adaptiveAvgPool, type Pool2dOptions } from './nn/pool.ts';
 import { dropout as dropoutOp } from './nn/dropout.ts';
 import { callerLoc } from './source-loc.ts';
 import { tableFunctions, type TableFunctions } from './table-api.ts';
@@ -43,6 +43,7 @@ const functions = {
     pool('max_pool2d', 'maxPool2d', MAX_POOL, x, kernelSize, trimmed([stride, padding, dilation, ceilMode, returnIndices])),
   avgPool2d: (x: Tensor, kernelSize: Pair, stride?: Pair | null | Pool2dOptions, padding?: Pair, ceilMode?: false, countIncludePad?: true, divisorOverride?: null): Tensor =>
     pool('avg_pool2d', 'avgPool2d', AVG_POOL, x, kernelSize, trimmed([stride, padding, ceilMode, countIncludePad, divisorOverride])),
+  adaptiveAvgPool2d: (x: Tensor, outputSize: Pair): Tensor => adaptiveAvgPool('F.adaptiveAvgPool2d', x, pairArg('F.adaptiveAvgPool2d', 'output_size', outputSize)),
   /**
    * Unlike torch's F.dropout, whose `training` defaults to true even in eval, the default here
    * follows the mode being traced: the eval graph never drops.

@@ -20,6 +20,56 @@ export interface AdamOptions {
 
 export type OptimizerOptions = SgdOptions | AdamOptions;
 
+/**
+ * torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max, eta_min), stepped after every
+ * batch. tMax defaults to the run's total steps.
+ */
+export interface CosineScheduleOptions {
+  kind: 'cosine';
+  tMax?: number;
+  etaMin?: number;
+}
+
+/**
+ * torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr, total_steps, pct_start, anneal_strategy,
+ * cycle_momentum, base_momentum, max_momentum, div_factor, final_div_factor, three_phase),
+ * stepped after every batch. maxLr defaults to the optimizer's lr, totalSteps to the run's total
+ * steps.
+ */
+export interface OneCycleScheduleOptions {
+  kind: 'onecycle';
+  maxLr?: number;
+  totalSteps?: number;
+  pctStart?: number;
+  anneal?: 'cos' | 'linear';
+  cycleMomentum?: boolean;
+  baseMomentum?: number;
+  maxMomentum?: number;
+  divFactor?: number;
+  finalDivFactor?: number;
+  threePhase?: boolean;
+}
+
+export type ScheduleOptions = CosineScheduleOptions | OneCycleScheduleOptions;
+
+/** A schedule with its defaults filled in; a total of undefined is the run's total steps. */
+export type ResolvedSchedule =
+  | { kind: 'cosine'; tMax: number | undefined; etaMin: number }
+  | {
+      kind: 'onecycle';
+      /** undefined: the optimizer's lr. */
+      maxLr: number | undefined;
+      totalSteps: number | undefined;
+      pctStart: number;
+      anneal: 'cos' | 'linear';
+      cycleMomentum: boolean;
+      baseMomentum: number;
+      maxMomentum: number;
+      divFactor: number;
+      finalDivFactor: number;
+      threePhase: boolean;
+    };
+
 /** The `training` export of a model file. Every field has a default. */
 export interface TrainingOptions {
   /** Shape of one example without the batch dimension, e.g. [1, 28, 28]. */
@@ -29,6 +79,8 @@ export interface TrainingOptions {
   epochs?: number;
   loss?: 'crossEntropy';
   optimizer?: OptimizerOptions;
+  /** A learning-rate schedule stepped after every batch; none keeps the optimizer's lr. */
+  schedule?: ScheduleOptions;
   seed?: number;
   /** torchvision's Normalize: a mean and std per channel, or one of each for all (default MNIST's). */
   normalize?: { mean: number | number[]; std: number | number[] };
@@ -36,9 +88,14 @@ export interface TrainingOptions {
   augment?: { randomCrop?: { size: number; padding?: number }; horizontalFlip?: number };
 }
 
-export type ResolvedOptimizer =
+/**
+ * `schedule` rides with the optimizer because it changes the update's graph: a scheduled lr (and a
+ * cycled momentum) is a per-step input there instead of a constant.
+ */
+export type ResolvedOptimizer = (
   | { type: 'sgd'; lr: number; momentum: number; nesterov: boolean; weightDecay: number }
-  | { type: 'adam' | 'adamw'; lr: number; betas: [number, number]; eps: number; weightDecay: number };
+  | { type: 'adam' | 'adamw'; lr: number; betas: [number, number]; eps: number; weightDecay: number }
+) & { schedule?: ResolvedSchedule };
 
 export interface ResolvedTraining {
   input: number[];
@@ -53,8 +110,58 @@ export interface ResolvedTraining {
   augment?: Augment;
 }
 
+/**
+ * PyTorch's defaults (torch.optim.lr_scheduler, 1.13). OneCycleLR cycles SGD's momentum between
+ * maxMomentum and baseMomentum by default, as PyTorch does (whatever momentum the optimizer was
+ * given); cycling Adam's beta1 is not implemented (its bias correction would need the beta1 of
+ * every step), so Adam asks for cycleMomentum: false.
+ */
+export function resolveSchedule(raw: unknown, opt: { type: string }, fail: (msg: string) => never): ResolvedSchedule {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail(`schedule must be an object like { kind: 'cosine' }, got ${JSON.stringify(raw)}`);
+  const s = raw as Record<string, unknown>;
+  const known = s.kind === 'cosine' ? ['kind', 'tMax', 'etaMin'] : s.kind === 'onecycle' ? ['kind', 'maxLr', 'totalSteps', 'pctStart', 'anneal', 'cycleMomentum', 'baseMomentum', 'maxMomentum', 'divFactor', 'finalDivFactor', 'threePhase'] : undefined;
+  if (!known) return fail(`schedule.kind must be 'cosine' or 'onecycle', got ${JSON.stringify(s.kind)}`);
+  for (const k of Object.keys(s)) if (!known.includes(k)) fail(`schedule has an unknown option '${k}' for kind '${String(s.kind)}' (known: ${known.join(', ')})`);
+  const number = (k: string, dflt: number, ok: (v: number) => boolean, what: string): number => {
+    const v = s[k] ?? dflt;
+    if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) fail(`schedule.${k} must be ${what}, got ${JSON.stringify(v)}`);
+    return v as number;
+  };
+  const total = (k: string): number | undefined => (s[k] === undefined ? undefined : number(k, 0, (v) => Number.isInteger(v) && v >= 1, 'a positive integer'));
+  const flag = (k: string, dflt: boolean): boolean => {
+    const v = s[k] ?? dflt;
+    if (typeof v !== 'boolean') fail(`schedule.${k} must be true or false, got ${JSON.stringify(v)}`);
+    return v as boolean;
+  };
+  if (s.kind === 'cosine') return { kind: 'cosine', tMax: total('tMax'), etaMin: number('etaMin', 0, (v) => v >= 0, 'a non-negative number') };
+  const anneal = s.anneal ?? 'cos';
+  if (anneal !== 'cos' && anneal !== 'linear') fail(`schedule.anneal must be 'cos' or 'linear', got ${JSON.stringify(anneal)}`);
+  const cycleMomentum = flag('cycleMomentum', true);
+  if (cycleMomentum && opt.type !== 'sgd') fail(`schedule.cycleMomentum (cycling ${opt.type}'s beta1) is not supported by kiln; set cycleMomentum: false`);
+  const baseMomentum = number('baseMomentum', 0.85, (v) => v >= 0 && v < 1, 'a number in [0, 1)');
+  const maxMomentum = number('maxMomentum', 0.95, (v) => v >= 0 && v < 1, 'a number in [0, 1)');
+  return {
+    kind: 'onecycle',
+    maxLr: s.maxLr === undefined ? undefined : number('maxLr', 0, (v) => v >= 0, 'a non-negative number'),
+    totalSteps: total('totalSteps'),
+    pctStart: number('pctStart', 0.3, (v) => v >= 0 && v <= 1, 'a number in [0, 1]'),
+    anneal: anneal as 'cos' | 'linear',
+    cycleMomentum,
+    baseMomentum,
+    maxMomentum,
+    divFactor: number('divFactor', 25, (v) => v > 0, 'a positive number'),
+    finalDivFactor: number('finalDivFactor', 1e4, (v) => v > 0, 'a positive number'),
+    threePhase: flag('threePhase', false),
+  };
+}
+
 /** PyTorch's defaults (torch.optim, 2.x; SGD has lr=1e-3 there). */
-export function resolveOptimizer(o: OptimizerOptions | undefined, fail: (msg: string) => never): ResolvedOptimizer {
+export function resolveOptimizer(o: OptimizerOptions | undefined, fail: (msg: string) => never, schedule?: unknown): ResolvedOptimizer {
+  const opt = resolveUnscheduled(o, fail);
+  return schedule === undefined ? opt : { ...opt, schedule: resolveSchedule(schedule, opt, fail) };
+}
+
+function resolveUnscheduled(o: OptimizerOptions | undefined, fail: (msg: string) => never): ResolvedOptimizer {
   const opt: Record<string, unknown> = { ...(o ?? {}) };
   opt.type ??= 'adam';
   const known = ['type', 'lr', 'momentum', 'nesterov', 'weightDecay', 'betas', 'eps'];
@@ -127,7 +234,7 @@ export function resolveTraining(raw: unknown, loc: SourceLoc): ResolvedTraining 
   if (raw === undefined) raw = {};
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail('must be an object');
   const t = raw as Record<string, unknown>;
-  const known = ['input', 'dataset', 'batchSize', 'epochs', 'loss', 'optimizer', 'seed', 'normalize', 'augment'];
+  const known = ['input', 'dataset', 'batchSize', 'epochs', 'loss', 'optimizer', 'schedule', 'seed', 'normalize', 'augment'];
   for (const k of Object.keys(t)) if (!known.includes(k)) fail(`unknown option '${k}' (known: ${known.join(', ')})`);
   const positiveInt = (k: string, dflt: number): number => {
     const v = t[k] ?? dflt;
@@ -149,7 +256,7 @@ export function resolveTraining(raw: unknown, loc: SourceLoc): ResolvedTraining 
     batchSize: positiveInt('batchSize', 64),
     epochs: positiveInt('epochs', 1),
     loss: 'crossEntropy',
-    optimizer: resolveOptimizer(t.optimizer as OptimizerOptions | undefined, fail),
+    optimizer: resolveOptimizer(t.optimizer as OptimizerOptions | undefined, fail, t.schedule),
     seed: seed as number,
     ...(t.normalize === undefined ? {} : { normalize: resolveNormalize(t.normalize, fail) }),
     ...(t.augment === undefined ? {} : { augment: resolveAugment(t.augment, fail) }),

@@ -72,7 +72,8 @@ export interface Program {
   readonly kernels: readonly Kernel[];
   readonly state: readonly ProgramState[];
   /**
-   * Per-step inputs the runtime writes before each step: x, labels, step. Their bytes may be
+   * Per-step inputs the runtime writes before each step: x, labels, step, and under a
+   * learning-rate schedule the scalars lr and momentum (src/runtime/schedule.ts). Their bytes may be
    * reused by later kernels of the step once the input is dead, so write them again every step.
    */
   readonly inputs: Readonly<Record<string, Slice>>;

@@ -63,9 +63,12 @@ export function packUpdates(kg: KernelGraph, limit: number): KernelGraph {
     const shared = r.inputs.map((role, i) => (role.startsWith('shared') ? i : -1)).filter((i) => i >= 0);
     const own = r.inputs.map((role, i) => (role.startsWith('shared') ? -1 : i)).filter((i) => i >= 0);
     // Updated state is written in place, so each group binds only its own inputs: every one of
-    // them, one-element tensors included (src/ir/kernels.ts: bindsStorage).
+    // them, one-element tensors included (src/ir/kernels.ts: bindsStorage). The shared inputs
+    // bind once per launch, but the step counter, which shaders read from a uniform (a
+    // schedule's lr and momentum are in the arena).
     const perGroup = own.length;
-    const fit = Math.floor(limit / Math.max(1, perGroup));
+    const sharedBuffers = r.inputs.filter((role) => role.startsWith('shared') && role !== 'shared step').length;
+    const fit = Math.floor((limit - sharedBuffers) / Math.max(1, perGroup));
     if (members.length < 2 || fit < 2) continue;
     const renumber = (s: ExprStep): ExprStep => (s.prim === 'input' ? { ...s, input: own.includes(s.input) ? own.indexOf(s.input) : own.length + shared.indexOf(s.input) } : s);
     const expr = { steps: k0.expr!.steps.map(renumber), outputs: k0.expr!.outputs };

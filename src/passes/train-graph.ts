@@ -25,12 +25,13 @@ export function buildTrainGraph(traced: Graph, optimizer: ResolvedOptimizer): Gr
   const step = traced.inputs.step ?? b.op('input', [], { name: 'step', shape: [] });
   const params = traced.state.filter((s) => s.kind === 'param');
   const grads = differentiate(b, loss, params.map((p) => p.node));
-  const updates = { ...traced.updates, ...lowerOptimizer(b, params, grads, optimizer, step) };
+  const lowered = lowerOptimizer(b, params, grads, optimizer, step);
+  const updates = { ...traced.updates, ...lowered.updates };
   return eliminateDeadCode({
     stage: 'train',
     nodes: b.nodes,
     state: b.state,
-    inputs: { ...traced.inputs, labels, step },
+    inputs: { ...traced.inputs, labels, step, ...lowered.inputs },
     outputs: { logits: traced.outputs.logits!, loss },
     updates,
     grads: Object.fromEntries(params.flatMap((p) => (grads.has(p.node) ? [[p.name, grads.get(p.node)!]] : []))),

@@ -25,6 +25,29 @@ export interface StepResult {
 }
 
 /**
+ * Per-step scalar inputs beyond the step counter, by input name: a scheduled optimizer's `lr`
+ * and `momentum` (src/runtime/schedule.ts). A step whose Program has such an input must be given
+ * its value.
+ */
+export type StepScalars = Readonly<Record<string, number>>;
+
+/**
+ * The value of each scalar input of a step, by name: the step counter, and each of `scalars`
+ * that the step reads. Throws for one it reads and was not given (a scheduled Program run
+ * without its schedule).
+ */
+export function scalarFeeds(inputs: Iterable<string>, step: number, scalars: StepScalars = {}): [string, number][] {
+  const out: [string, number][] = [];
+  for (const name of inputs) {
+    if (name === 'x' || name === 'labels') continue;
+    const v = name === 'step' ? step : scalars[name];
+    if (v === undefined) throw new Error(`the training step reads the per-step input '${name}' (a scheduled optimizer's) and was not given it (src/runtime/schedule.ts)`);
+    out.push([name, v]);
+  }
+  return out;
+}
+
+/**
  * What the trainer needs of a backend: write and read persistent tensors, run a training step
  * (which updates them) or an evaluation step (which does not).
  */
@@ -34,7 +57,7 @@ export interface Backend {
   readonly stateShapes: ReadonlyMap<string, readonly number[]>;
   setState(name: string, data: Float32Array): void;
   getState(name: string): Float32Array;
-  trainStep(x: Float32Array, labels: Float32Array, step: number): StepResult;
+  trainStep(x: Float32Array, labels: Float32Array, step: number, scalars?: StepScalars): StepResult;
   evalStep(x: Float32Array, labels: Float32Array): StepResult;
   /**
    * Compiles the step for a batch size now rather than at its first call, so that a trainer can
@@ -58,7 +81,7 @@ export interface Backend {
 export interface QueuedSteps {
   /** Steps worth queueing between flushes. */
   readonly depth: number;
-  queueTrainStep(x: Float32Array, labels: Float32Array, step: number): void;
+  queueTrainStep(x: Float32Array, labels: Float32Array, step: number, scalars?: StepScalars): void;
   queueEvalStep(x: Float32Array, labels: Float32Array): void;
   /** Runs every queued step; their results, in queueing order. */
   flush(): Promise<StepResult[]>;
@@ -67,9 +90,9 @@ export interface QueuedSteps {
 }
 
 /** One training step on any backend. */
-export async function runTrainStep(b: Backend, x: Float32Array, labels: Float32Array, step: number): Promise<StepResult> {
-  if (!b.queued) return b.trainStep(x, labels, step);
-  b.queued.queueTrainStep(x, labels, step);
+export async function runTrainStep(b: Backend, x: Float32Array, labels: Float32Array, step: number, scalars?: StepScalars): Promise<StepResult> {
+  if (!b.queued) return b.trainStep(x, labels, step, scalars);
+  b.queued.queueTrainStep(x, labels, step, scalars);
   return (await b.queued.flush()).at(-1)!;
 }
 

@@ -8,6 +8,7 @@ import type { Graph, Node } from '../ir/graph.ts';
 import type { Kernel, Program } from '../ir/program.ts';
 import { executeGraph } from './reference/execute.ts';
 import { executeProgram, newArena, sliceOf } from './reference/program.ts';
+import { scalarFeeds, type StepScalars } from './backend.ts';
 
 /** What one training step ran on, to run it again. */
 export interface StepReplay {
@@ -17,7 +18,7 @@ export interface StepReplay {
   seed: number;
   /** Every persistent tensor before the step. */
   before: ReadonlyMap<string, Float32Array>;
-  feeds: { x: Float32Array; labels: Float32Array; step: number };
+  feeds: { x: Float32Array; labels: Float32Array; step: number; scalars?: StepScalars };
 }
 
 export interface StepPlace {
@@ -65,9 +66,15 @@ const HINTS: Record<Node['phase'], string> = {
   update: 'the update overflowed: lower the learning rate (--lr) or the weight decay',
 };
 
+/** The step's inputs by name, as the backend was given them. */
+function feedsOf(r: StepReplay, inputs: readonly string[]): Record<string, Float32Array> {
+  const scalars = scalarFeeds(inputs, r.feeds.step, r.feeds.scalars).map(([n, v]) => [n, Float32Array.of(v)]);
+  return { x: r.feeds.x, labels: r.feeds.labels, ...Object.fromEntries(scalars) };
+}
+
 /** The first node, in graph order, whose inputs are finite and whose value is not. */
 function producingNode(r: StepReplay): { node: Node; value: number } | undefined {
-  const values = executeGraph(r.graph, { x: r.feeds.x, labels: r.feeds.labels, step: [r.feeds.step] }, r.before, { seed: r.seed });
+  const values = executeGraph(r.graph, feedsOf(r, Object.keys(r.graph.inputs)), r.before, { seed: r.seed });
   const finite = values.map((v) => firstNonFinite(v) === undefined);
   for (const n of r.graph.nodes) {
     if (!finite[n.id] && n.inputs.every((i) => finite[i])) return { node: n, value: firstNonFinite(values[n.id]!)! };
@@ -80,7 +87,7 @@ function producingKernel(r: StepReplay): Kernel | undefined {
   const p = r.program!;
   const arena = newArena(p);
   for (const s of p.state) sliceOf(arena, s.slice).set(r.before.get(s.name)!);
-  const feeds: Record<string, Float32Array> = { x: r.feeds.x, labels: r.feeds.labels, step: Float32Array.of(r.feeds.step) };
+  const feeds = feedsOf(r, Object.keys(p.inputs));
   for (const [name, s] of Object.entries(p.inputs)) sliceOf(arena, s).set(feeds[name]!);
   let found: Kernel | undefined;
   executeProgram(p, arena, { seed: r.seed }, (k, phase) => {

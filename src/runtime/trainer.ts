@@ -5,6 +5,8 @@ import { epochAugment, type Augment } from './data/augment.ts';
 import { fillBatch, type Dataset, type Normalize } from './data/dataset.ts';
 import { batchBounds, epochOrder, numBatches } from './data/shuffle.ts';
 import { argmax, evaluate } from './evaluate.ts';
+import { scheduleScalars } from './schedule.ts';
+import type { ResolvedOptimizer } from '../frontend/training-options.ts';
 // Types only: the replay (and the reference backend it runs) loads only where --check-numerics is on.
 import type { StepPlace, StepReplay } from './check-numerics.ts';
 
@@ -20,6 +22,12 @@ export interface TrainConfig {
   augment?: Augment;
   /** Stop after this many steps in total (counting steps before a resume). */
   maxSteps?: number;
+  /**
+   * The optimizer, where it has a schedule: each step is given the schedule's lr (and momentum)
+   * for its step number, over a run of epochs × batches steps (--max-steps ends the run early
+   * without shortening the schedule, so that a shorter run is a prefix of the longer one).
+   */
+  optimizer?: ResolvedOptimizer;
   evalBatchSize: number;
   /** Takes the JSON Lines log, one line `{"epoch", "step", "loss"}\n` per step (the CLI's --log file). */
   log?: (line: string) => void;
@@ -125,6 +133,7 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
   let result: Omit<TrainResult, 'position' | 'interrupted' | 'steps' | 'imagesPerSec' | 'seconds' | 'epochs'> = { trainLoss: NaN, testLoss: NaN, testAccuracy: NaN };
   let interrupted = false;
   let stopStats: TrainPosition['epochStats'];
+  const scalars = cfg.optimizer && scheduleScalars(cfg.optimizer, cfg.epochs * batches);
   const done = () => (cfg.maxSteps !== undefined && pos.step >= cfg.maxSteps) || pos.epoch >= cfg.epochs;
   const queue = backend.queued;
   const depth = cfg.checkNumerics ? 1 : (queue?.depth ?? 1);
@@ -148,8 +157,9 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
         fillBatch(split, order, s, size, x, labels, cfg.normalize, augment);
         const before = cfg.checkNumerics ? await stateOf(backend) : undefined;
         const t = performance.now();
-        if (queue) queue.queueTrainStep(x.subarray(0, size * pixels), labels.subarray(0, size), step);
-        const r = queue ? undefined : backend.trainStep(x.subarray(0, size * pixels), labels.subarray(0, size), step);
+        const stepScalars = scalars?.(step);
+        if (queue) queue.queueTrainStep(x.subarray(0, size * pixels), labels.subarray(0, size), step, stepScalars);
+        const r = queue ? undefined : backend.trainStep(x.subarray(0, size * pixels), labels.subarray(0, size), step, stepScalars);
         trainMs += performance.now() - t;
         group.push({ labels: labels.slice(0, size), r, before, x: before && x.slice(0, size * pixels) });
       } while (group.length < depth && pos.batch + group.length < batches && !endsGroup(pos.step + group.length));
@@ -164,7 +174,7 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
         images += size;
         if (cfg.checkNumerics && before) {
           const bad = nonFiniteAfterStep(r!.loss, (await stateOf(backend)).entries());
-          if (bad) throw cfg.checkNumerics({ step: pos.step, epoch: pos.epoch, batch: pos.batch }, { x: stepX!, labels: lab, step: pos.step }, before, bad);
+          if (bad) throw cfg.checkNumerics({ step: pos.step, epoch: pos.epoch, batch: pos.batch }, { x: stepX!, labels: lab, step: pos.step, scalars: scalars?.(pos.step) }, before, bad);
         }
         if (!Number.isFinite(r!.loss)) {
           // The user's run, not kiln, is what went wrong: an error of theirs, with what to try.

@@ -49,6 +49,19 @@ describe('kiln compile', () => {
     expect(fromBundle.trim().split('\n')).toHaveLength(3);
   });
 
+  it('a bundle of a scheduled model (the resolved schedule rides with its optimizer) verifies and trains as the model file', () => {
+    const bundle = join(dir, 'mlp-onecycle.kiln');
+    const flags = ['--batch-size', '32', '--optimizer', 'sgd', '--lr', '0.1', '--schedule', 'onecycle'];
+    expect(kiln(['compile', 'samples/mlp.ts', ...flags, '-o', bundle]).code).toBe(0);
+    const run = (args: string[], log: string) => {
+      const r = kiln(['train', ...args, '--data', data, '--backend', 'wasm', '--log', log]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain('one-cycle schedule (max lr 0.1, cos, momentum 0.95–0.85)');
+      return readFileSync(log, 'utf8');
+    };
+    expect(run([bundle], join(dir, 'sched-bundle.jsonl'))).toBe(run(['samples/mlp.ts', ...flags], join(dir, 'sched-ts.jsonl')));
+  });
+
   it('an edited bundle is refused: by its checksum, and by the verifier when the checksum was redone', () => {
     const bundle = join(dir, 'cnn.kiln');
     const b = JSON.parse(readFileSync(bundle, 'utf8')) as Record<string, unknown> & { code: string; compiled: { programs: Record<string, { kernels: unknown[] }> }[] };

@@ -36,6 +36,25 @@ describe('kiln train / eval on an IDX dataset folder', () => {
     expect(ev.stdout).toMatch(/confusion matrix/);
   });
 
+  it('a learning-rate schedule: the header says it, a resumed run continues it bit for bit, --schedule picks or drops it', () => {
+    const args = ['train', 'samples/mlp.ts', '--data', data, '--batch-size', '32', '--optimizer', 'sgd', '--lr', '0.1', '--momentum', '0.9', '--backend', 'wasm'];
+    const full = kiln([...args, '--schedule', 'onecycle', '--log', out('full.jsonl')]);
+    expect(full.code, full.stderr).toBe(0);
+    expect(full.stderr).toContain('sgd lr 0.1, one-cycle schedule (max lr 0.1, cos, momentum 0.95–0.85), seed 0');
+    const part = kiln([...args, '--schedule', 'onecycle', '--max-steps', '3', '--checkpoint', out('sched.ckpt'), '--log', out('a.jsonl')]);
+    expect(part.code, part.stderr).toBe(0);
+    // --schedule is part of the run: the checkpoint's optimizer holds it, so resuming without it is refused.
+    expect(kiln([...args, '--resume', out('sched.ckpt')]).code).toBe(1);
+    const rest = kiln([...args, '--schedule', 'onecycle', '--resume', out('sched.ckpt'), '--log', out('b.jsonl')]);
+    expect(rest.code, rest.stderr).toBe(0);
+    const losses = (f: string) => readFileSync(out(f), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss as number);
+    expect([...losses('a.jsonl'), ...losses('b.jsonl')]).toEqual(losses('full.jsonl'));
+    const cosine = kiln([...args, '--schedule', 'cosine', '--max-steps', '1']);
+    expect(cosine.stderr).toContain('sgd lr 0.1, cosine schedule to 0, seed 0');
+    expect(kiln([...args, '--schedule', 'none', '--max-steps', '1']).stderr).toContain('sgd lr 0.1, seed 0');
+    expect(kiln([...args, '--schedule', 'step']).stderr).toContain("--schedule must be one of cosine, onecycle, none; got 'step'");
+  });
+
   it('--init with NaN weights names the tensor and element; a run that fails before a step leaves no --log file', () => {
     const w = readSafetensors(out('w.safetensors'));
     w.tensors['fc1.bias']!.data[3] = NaN;

@@ -155,7 +155,7 @@ describe.each(MODES)('lint details (%s)', (_mode, options) => {
     const found = await lintModelSource('m.ts', src, options);
     expect(found.map((e) => `${e.code}@${e.loc!.line}:${e.loc!.col}`)).toEqual(['no-forward@2:22', 'unknown-layer@3:14', 'unknown-layer@4:14', 'tensor-control-flow@5:27']);
     expect(found[1]!.hint).toBe('did you mean nn.Linear?');
-    expect(found[2]!.hint).toContain('kiln knows nn.AvgPool2d, nn.BatchNorm1d');
+    expect(found[2]!.hint).toContain('kiln knows nn.AdaptiveAvgPool2d, nn.AvgPool2d, nn.BatchNorm1d');
     expect(found[3]!.message).toContain('`run` reads tensor values (`F.relu(x).item()`)');
   });
 });

@@ -25,6 +25,8 @@ describe('layer options, positional or named', () => {
     expect([mp.kernelSize, mp.stride, mp.padding]).toEqual([[3, 3], [2, 2], [1, 1]]);
     expect(new nn.MaxPool2d(2, { stride: 1 }).stride).toEqual([1, 1]);
     expect(new nn.AvgPool2d(2, null, 0, false, true, null).stride).toEqual([2, 2]);
+    expect(new nn.AdaptiveAvgPool2d(1).outputSize).toEqual([1, 1]);
+    expect(new nn.AdaptiveAvgPool2d([2, 3]).outputSize).toEqual([2, 3]);
   });
 });
 
@@ -52,6 +54,8 @@ describe('options kiln does not implement are errors at the new', () => {
     ['track_running_stats', () => new nn.BatchNorm1d(8, 1e-5, 0.1, true, false as never), 'BatchNorm1d: trackRunningStats=false is not supported by kiln'],
     ['F.maxPool2d ceil_mode (functional order)', () => F.maxPool2d({} as never, 2, 2, 0, 1, true as never), 'F.maxPool2d: ceilMode=true is not supported by kiln'],
     ['F.avgPool2d count_include_pad', () => F.avgPool2d({} as never, 2, { count_include_pad: false } as never), 'F.avgPool2d: count_include_pad=false is not supported by kiln'],
+    ['an adaptive pool size of 0', () => new nn.AdaptiveAvgPool2d(0), 'AdaptiveAvgPool2d: output_size must be a positive integer, got 0'],
+    ['F.adaptiveAvgPool2d on a 2-d input', () => F.adaptiveAvgPool2d({ ndim: 2 } as never, 1), 'F.adaptiveAvgPool2d: expects a 4-d input [N, C, H, W], got 2 dimensions'],
     ['momentum None', () => new nn.BatchNorm1d(8, { momentum: null } as never), 'BatchNorm1d: momentum=null (a cumulative average) is not supported by kiln'],
   ])('%s', (_, make, message) => {
     const e = thrown(make);

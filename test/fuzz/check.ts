@@ -10,7 +10,8 @@ import type { Program } from '../../src/ir/program.ts';
 import type { Target } from '../../src/ir/target.ts';
 import { verifyProgram } from '../../src/ir/verify-program.ts';
 import { compileProgram } from '../../src/passes/compile.ts';
-import { memoizeSteps, runEvalStep, runTrainStep, syncState, type Backend, type StepResult, type StepSource } from '../../src/runtime/backend.ts';
+import { memoizeSteps, runEvalStep, runTrainStep, syncState, type Backend, type StepResult, type StepScalars, type StepSource } from '../../src/runtime/backend.ts';
+import { scheduleScalars } from '../../src/runtime/schedule.ts';
 import { initialState } from '../../src/runtime/init.ts';
 import { ReferenceBackend } from '../../src/runtime/reference/backend.ts';
 import { executeGraph } from '../../src/runtime/reference/execute.ts';
@@ -147,8 +148,20 @@ interface Ran {
   state: Map<string, Float32Array>;
 }
 
+/**
+ * A case's learning-rate schedule over a run as long as SCHEDULE's training steps: the scalars of
+ * each of its steps (undefined for an evaluation, or without a schedule).
+ */
+function caseScalars(opt: ResolvedOptimizer): (i: number) => StepScalars | undefined {
+  const at = scheduleScalars(opt, SCHEDULE.filter((s) => s.kind === 'train').length);
+  return (i) => {
+    const s = SCHEDULE[i]!;
+    return s.kind === 'train' ? at?.(s.step) : undefined;
+  };
+}
+
 /** Runs step `i` of the schedule from `state`; `jitter` scales each image value by 1 ± jitter. */
-async function runStep(b: Backend, i: number, data: ReturnType<typeof batch>, state: ReadonlyMap<string, Float32Array>, jitter = 0): Promise<Ran> {
+async function runStep(b: Backend, i: number, scalars: StepScalars | undefined, data: ReturnType<typeof batch>, state: ReadonlyMap<string, Float32Array>, jitter = 0): Promise<Ran> {
   for (const [n, v] of state) b.setState(n, v);
   const s = SCHEDULE[i]!;
   const x = Float32Array.from(data.x);
@@ -156,7 +169,7 @@ async function runStep(b: Backend, i: number, data: ReturnType<typeof batch>, st
     const r = rng(7 + i);
     for (let k = 0; k < x.length; k++) x[k] = x[k]! * (1 + (r.next() < 0.5 ? -jitter : jitter));
   }
-  const result = s.kind === 'train' ? await runTrainStep(b, x, data.labels, s.step) : await runEvalStep(b, x, data.labels);
+  const result = s.kind === 'train' ? await runTrainStep(b, x, data.labels, s.step, scalars) : await runEvalStep(b, x, data.labels);
   await syncState(b);
   return { result, state: new Map([...b.stateShapes.keys()].map((n) => [n, b.getState(n)])) };
 }
@@ -173,16 +186,17 @@ interface Expected {
   skip: Set<string>;
 }
 
-async function oracle(steps: StepSource, init: Map<string, Float32Array>, seed: number, input: readonly number[], classes: number): Promise<Expected[]> {
+async function oracle(steps: StepSource, init: Map<string, Float32Array>, seed: number, input: readonly number[], classes: number, scalars: (i: number) => StepScalars | undefined): Promise<Expected[]> {
   const ref = new ReferenceBackend(steps, init, SCHEDULE[0]!.batch, seed);
   const out: Expected[] = [];
   let before: ReadonlyMap<string, Float32Array> = init;
   for (const [i, s] of SCHEDULE.entries()) {
     const data = batch(seed, i, s.batch, input, classes);
-    const want = await runStep(ref, i, data, before);
-    const jittered = await runStep(ref, i, data, before, JITTER);
+    const want = await runStep(ref, i, scalars(i), data, before);
+    const jittered = await runStep(ref, i, scalars(i), data, before, JITTER);
     const g = steps[s.kind](s.batch);
-    const v = executeGraph(g, { x: data.x, labels: data.labels, ...(s.kind === 'train' ? { step: [s.step] } : {}) }, before, { dtype: 'f64', seed });
+    const scalarFeeds = Object.fromEntries(Object.entries(scalars(i) ?? {}).map(([n, v]) => [n, [v]]));
+    const v = executeGraph(g, { x: data.x, labels: data.labels, ...(s.kind === 'train' ? { step: [s.step], ...scalarFeeds } : {}) }, before, { dtype: 'f64', seed });
     const grads = new Map(Object.entries(g.grads).map(([n, id]) => [n, peak(v[id]!)]));
     const top = Math.max(0, ...grads.values());
     // A bias feeding a batch norm has a gradient that is zero but for rounding: Adam moves it by
@@ -232,6 +246,7 @@ async function checkLoaded(loaded: LoadedModel, opts: CheckOptions): Promise<Cas
   const seed = training.seed;
   const mismatches: Mismatch[] = [];
   const ms: Record<string, number> = {};
+  const scalars = caseScalars(training.optimizer);
   let steps: StepSource;
   let expected: Expected[];
   let init: Map<string, Float32Array>;
@@ -244,7 +259,7 @@ async function checkLoaded(loaded: LoadedModel, opts: CheckOptions): Promise<Cas
     const classes = first.nodes[first.outputs.logits!]!.shape[1]!;
     init = initialState(first.state, seed);
     const t = performance.now();
-    expected = await oracle(steps, init, seed, training.input, classes);
+    expected = await oracle(steps, init, seed, training.input, classes, scalars);
     ms.oracle = performance.now() - t;
   } catch (e) {
     return { ok: false, mismatches: [{ backend: 'oracle', what: 'error', message: describeError(e) }], ms, leftOut: [] };
@@ -259,7 +274,7 @@ async function checkLoaded(loaded: LoadedModel, opts: CheckOptions): Promise<Cas
       for (const [i, s] of SCHEDULE.entries()) {
         const e = expected[i]!;
         dut.prepare(s.kind, s.batch);
-        const got = await runStep(dut, i, batch(seed, i, s.batch, training.input, classes), e.before);
+        const got = await runStep(dut, i, scalars(i), batch(seed, i, s.batch, training.input, classes), e.before);
         const check = (what: string, g: ArrayLike<number>, w: ArrayLike<number>, w64: ArrayLike<number>, wj: ArrayLike<number>) => {
           const spread = Float64Array.from(w, (v, k) => Math.max(Math.abs(v - w64[k]!), Math.abs(v - wj[k]!)));
           const { error, at } = parityError(g, w, { spread, peakShare: PEAK_SHARE });
@@ -269,7 +284,7 @@ async function checkLoaded(loaded: LoadedModel, opts: CheckOptions): Promise<Cas
         check('logits', got.result.logits, e.want.result.logits, e.logits64, e.jittered.result.logits);
         for (const [n, w] of e.want.state) {
           if (e.skip.has(n) || e.skip.has(n.slice(0, n.lastIndexOf('.')))) continue;
-          const g = s.kind === 'train' ? adamExplained(training.optimizer, s.step, n, got.state, e.state64) : undefined;
+          const g = s.kind === 'train' ? adamExplained(training.optimizer, s.step, n, got.state, e.state64, scalars(i)?.lr) : undefined;
           check(`state ${n}`, g ? Float64Array.from(got.state.get(n)!, (v, k) => v - g[k]!) : got.state.get(n)!, w, e.state64.get(n) ?? e.before.get(n)!, e.jittered.state.get(n)!);
         }
       }
@@ -302,14 +317,14 @@ async function checkLoaded(loaded: LoadedModel, opts: CheckOptions): Promise<Cas
  * amplification of their accepted differences by the update, so an error of the update kernel
  * itself (or of a weight decay, which does not depend on the state) is still caught.
  */
-export function adamExplained(opt: ResolvedOptimizer, step: number, name: string, got: ReadonlyMap<string, Float32Array>, want64: ReadonlyMap<string, ArrayLike<number>>): Float64Array | undefined {
+export function adamExplained(opt: ResolvedOptimizer, step: number, name: string, got: ReadonlyMap<string, Float32Array>, want64: ReadonlyMap<string, ArrayLike<number>>, lr = opt.lr): Float64Array | undefined {
   if (opt.type === 'sgd') return undefined;
   const [m1, v1, m0, v0] = [got.get(`${name}.exp_avg`), got.get(`${name}.exp_avg_sq`), want64.get(`${name}.exp_avg`), want64.get(`${name}.exp_avg_sq`)];
   if (!m1 || !v1 || !m0 || !v0) return undefined;
   const [beta1, beta2] = opt.betas;
   const t = step + 1;
   // adam_step (src/ir/ops/optimizer.ts): p - lr/(1-β1^t) · m / (√v/√(1-β2^t) + eps).
-  const update = (m: number, v: number) => ((opt.lr / -Math.expm1(t * Math.log(beta1))) * m) / (Math.sqrt(v) / Math.sqrt(-Math.expm1(t * Math.log(beta2))) + opt.eps);
+  const update = (m: number, v: number) => ((lr / -Math.expm1(t * Math.log(beta1))) * m) / (Math.sqrt(v) / Math.sqrt(-Math.expm1(t * Math.log(beta2))) + opt.eps);
   return Float64Array.from(m1, (m, k) => update(m0[k]!, v0[k]!) - update(m, v1[k]!));
 }
 

@@ -11,10 +11,11 @@ import { rng, type Rng } from '../runtime/reference/helpers.ts';
  * or without bias), BatchNorm2d/1d (default and other eps and momentum), MaxPool2d/AvgPool2d as
  * layers or F functions (kernel, stride, padding), Dropout/F.dropout, the activations of the op
  * table as nn layers, F functions or Tensor methods (with their parameters), residual adds (and
- * sub, mul) over shape-preserving blocks, Sequential, flatten/view/Flatten or global average
- * pooling (mean over H, W), Linear with or without bias, scaling by constants, a final
- * logSoftmax; SGD (momentum, Nesterov, weight decay), Adam and AdamW. Shapes stay small: the
- * WebGPU backend runs on a software rasterizer here.
+ * sub, mul) over shape-preserving blocks, Sequential, flatten/view/Flatten, global average
+ * pooling (mean over H, W) or nn.AdaptiveAvgPool2d/F.adaptiveAvgPool2d (global or to bins) then
+ * a flatten, Linear with or without bias, scaling by constants, a final logSoftmax; SGD
+ * (momentum, Nesterov, weight decay), Adam and AdamW, sometimes under a cosine or one-cycle
+ * schedule. Shapes stay small: the WebGPU backend runs on a software rasterizer here.
  */
 export interface GeneratedModel {
   readonly seed: number;
@@ -250,6 +251,15 @@ function optimizer(w: Writer): string {
   }
 }
 
+/** A learning-rate schedule for `optimizer`'s text (SGD or Adam), or none. */
+function schedule(w: Writer, optimizer: string): string {
+  if (!w.chance(0.3)) return '';
+  if (w.chance(0.5)) return `, schedule: { kind: 'cosine'${w.chance(0.5) ? `, tMax: ${w.pick([2, 3])}, etaMin: 0.001` : ''} }`;
+  // OneCycleLR cycles only SGD's momentum in kiln (src/frontend/training-options.ts).
+  const cycle = optimizer.includes("'sgd'") ? (w.chance(0.7) ? '' : ', cycleMomentum: false') : ', cycleMomentum: false';
+  return `, schedule: { kind: 'onecycle'${w.chance(0.5) ? `, maxLr: ${w.pick([0.05, 0.005])}` : ''}${w.chance(0.3) ? ", anneal: 'linear'" : ''}${w.chance(0.3) ? ', threePhase: true' : ''}${cycle} }`;
+}
+
 /** The model file of case `seed`: the same text for the same seed, always. */
 export function generateModel(seed: number): GeneratedModel {
   const w = new Writer(rng(seed));
@@ -261,12 +271,21 @@ export function generateModel(seed: number): GeneratedModel {
     w.words.push(`[${input}]`);
     if (w.chance(0.85)) im = convStage(w, im);
     features = im.c * im.h * im.w;
-    const flatten = im.h * im.w > 1 && w.chance(0.2) ? 'mean' : w.pick(['flatten', 'view', 'layer'] as const);
+    const flatten = im.h * im.w > 1 && w.chance(0.3) ? w.pick(['mean', 'adaptive'] as const) : w.pick(['flatten', 'view', 'layer'] as const);
     if (flatten === 'mean') {
       // Global average pooling.
       w.line('x = x.mean([2, 3]);');
       features = im.c;
       w.words.push('mean(h,w)');
+    } else if (flatten === 'adaptive') {
+      // Adaptive average pooling: global, or to bins that may overlap, differ in size or
+      // outnumber the rows (up to one more than the input has).
+      const [oh, ow] = w.chance(0.5) ? [1, 1] : [w.r.int(1, im.h + 1), w.r.int(1, im.w + 1)];
+      const size = oh === ow ? num(oh) : `[${oh}, ${ow}]`;
+      const pooled = w.chance(0.5) ? `this.${w.field('pool', `new nn.AdaptiveAvgPool2d(${size})`)}.forward(x)` : `F.adaptiveAvgPool2d(x, ${size})`;
+      w.line(`x = ${pooled}.flatten(1);`);
+      features = im.c * oh * ow;
+      w.words.push(`adaptive${oh}x${ow}`);
     } else if (flatten === 'view') w.line(`x = x.view(-1, ${features});`);
     else if (flatten === 'layer') w.line(`x = this.${w.field('flatten', 'new nn.Flatten()')}.forward(x);`);
     else w.line('x = x.flatten(1);');
@@ -288,6 +307,7 @@ export function generateModel(seed: number): GeneratedModel {
     w.line('x = F.logSoftmax(x, 1);');
     w.words.push('logSoftmax');
   }
+  const opt = optimizer(w);
   const source = [
     `// kiln fuzz case ${seed}: ${w.words.join(' ')}`,
     `// Re-check it: npm run fuzz -- --model THIS_FILE (or: npm run fuzz -- --seed ${seed} --cases 1)`,
@@ -302,7 +322,7 @@ export function generateModel(seed: number): GeneratedModel {
     '  }',
     '}',
     '',
-    `export const training: TrainingOptions = { input: [${input.join(', ')}], batchSize: 4, epochs: 1, optimizer: ${optimizer(w)}, seed: ${seed} };`,
+    `export const training: TrainingOptions = { input: [${input.join(', ')}], batchSize: 4, epochs: 1, optimizer: ${opt}${schedule(w, opt)}, seed: ${seed} };`,
     '',
   ].join('\n');
   return { seed, source, describe: w.words.join(' ') };

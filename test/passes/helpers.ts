@@ -16,11 +16,23 @@ import { buildEvalGraph, buildTrainGraph } from '../../src/passes/train-graph.ts
 import { rng } from '../runtime/reference/helpers.ts';
 
 export const SAMPLES = ['simple-cnn', 'lenet', 'mlp'] as const;
-export type Sample = (typeof SAMPLES)[number];
+/**
+ * Test models of patterns the samples lack, run by the whole-step suites beside them: resnet-tiny
+ * (residual fan-out, stride-2 and 1×1 projection convolutions without bias, batch norm after
+ * each, global average pooling, Nesterov SGD under a one-cycle schedule).
+ */
+export const FIXTURE_MODELS = { 'resnet-tiny': 'test/fixtures/models/resnet-tiny.ts' } as const;
+export type Sample = (typeof SAMPLES)[number] | keyof typeof FIXTURE_MODELS;
+export const MODELS: readonly Sample[] = [...SAMPLES, ...(Object.keys(FIXTURE_MODELS) as (keyof typeof FIXTURE_MODELS)[])];
 
-/** The train or eval graph of a sample model (lint skipped: these tests are about passes). */
+/** A sample or fixture model, loaded (lint skipped: these tests are about passes). */
+export function sampleModel(name: Sample): ReturnType<typeof loadModelFile> {
+  return loadModelFile(name in FIXTURE_MODELS ? FIXTURE_MODELS[name as keyof typeof FIXTURE_MODELS] : `samples/${name}.ts`, { lint: false });
+}
+
+/** The train or eval graph of a sample or fixture model. */
 export async function sampleGraph(name: Sample, stage: 'train' | 'eval', batchSize = 8): Promise<Graph> {
-  const m = await loadModelFile(`samples/${name}.ts`, { lint: false });
+  const m = await sampleModel(name);
   return graphFor(m, stage, { batchSize, optimizer: m.training.optimizer });
 }
 

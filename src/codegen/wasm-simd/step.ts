@@ -11,6 +11,7 @@ export function wasmStep(program: Program, opts: CompileOptions): { step: WasmSt
     if (!s) throw new Error(`the ${program.stage} program has no ${name}`);
     return s;
   };
+  const scalars = Object.entries(program.inputs).filter(([name]) => !['x', 'labels', 'step'].includes(name));
   const step: WasmStep = {
     stage: program.stage as 'train' | 'eval',
     batchSize: program.batchSize,
@@ -21,6 +22,7 @@ export function wasmStep(program: Program, opts: CompileOptions): { step: WasmSt
     x: at(need('x input', program.inputs.x)),
     labels: at(need('labels input', program.inputs.labels)),
     ...(program.inputs.step ? { step: at(program.inputs.step) } : {}),
+    ...(scalars.length ? { scalars: Object.fromEntries(scalars.map(([name, sl]) => [name, at(sl)])) } : {}),
     loss: at(need('loss output', program.outputs.loss)),
     logits: at(need('logits output', program.outputs.logits)),
     constants: program.constants.map((c) => ({ addr: compiled.addr(c.slice), value: c.value })),

@@ -1,6 +1,6 @@
 export { Conv2d, type Conv2dOptions } from './conv2d.ts';
 export { Linear } from './linear.ts';
-export { MaxPool2d, AvgPool2d } from './pool.ts';
+export { MaxPool2d, AvgPool2d, AdaptiveAvgPool2d } from './pool.ts';
 export { Dropout } from './dropout.ts';
 export { BatchNorm1d, BatchNorm2d, type BatchNormOptions } from './batch-norm.ts';
 export { Flatten } from './flatten.ts';

@@ -51,3 +51,29 @@ export class AvgPool2d extends Pool2d {
     super('AvgPool2d', { positional: ['stride', 'padding', 'ceilMode', 'countIncludePad', 'divisorOverride'], supported: ['stride', 'padding'], fixed: { ceilMode: false, countIncludePad: true, divisorOverride: null } }, kernelSize, rest);
   }
 }
+
+/**
+ * The adaptive average pooling of x to `size` bins per plane, torch's rule (src/ir/ops/pool.ts),
+ * shared by nn.AdaptiveAvgPool2d and F.adaptiveAvgPool2d; size 1 is global average pooling.
+ */
+export function adaptiveAvgPool(layer: string, x: Tensor, size: [number, number], module?: Module): Tensor {
+  if (x.ndim !== 4) {
+    if (module) inputMismatch(module, layer, 'a 4-d input [N, C, H, W]', `${x.ndim} dimensions`, x);
+    badArg(layer, `expects a 4-d input [N, C, H, W], got ${x.ndim} dimensions`);
+  }
+  return x.tracer.op('adaptive_avg_pool2d', [x], { size });
+}
+
+/** torch.nn.AdaptiveAvgPool2d(output_size): an int or [h, w]. */
+export class AdaptiveAvgPool2d extends Module {
+  readonly outputSize: [number, number];
+
+  constructor(outputSize: Pair) {
+    super();
+    this.outputSize = pairArg('AdaptiveAvgPool2d', 'output_size', outputSize);
+  }
+
+  override forward(x: Tensor): Tensor {
+    return this.traced(() => adaptiveAvgPool('AdaptiveAvgPool2d', x, this.outputSize, this));
+  }
+}

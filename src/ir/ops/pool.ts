@@ -59,6 +59,42 @@ export const avgPool2dGrad = defineOp({
   flops: ([g], _, a) => windowFlops([], g!, a),
 });
 
+/**
+ * Bin i of `out` over an axis of length `size`, PyTorch's adaptive pooling rule: rows
+ * floor(i·size/out) to ceil((i+1)·size/out), end exclusive. Bins tile the axis and overlap by one
+ * row where out does not divide size.
+ */
+export function adaptiveBin(i: number, size: number, out: number): readonly [number, number] {
+  return [Math.floor((i * size) / out), Math.ceil(((i + 1) * size) / out)];
+}
+
+/**
+ * torch.nn.AdaptiveAvgPool2d: the mean over each bin (adaptiveBin per axis). With size [1, 1] it
+ * is global average pooling.
+ */
+export const adaptiveAvgPool2d = defineOp({
+  name: 'adaptive_avg_pool2d',
+  doc: 'mean over each of size[0]×size[1] bins (torch adaptive_avg_pool2d)',
+  arity: 1,
+  shape: ([x], a) => {
+    if (x!.length !== 4) throw new Error(`adaptive_avg_pool2d expects a 4-d input [N, C, H, W], got ${fmtShape(x!)}`);
+    const [oh, ow] = pair(a, 'size');
+    if (!(oh >= 1 && ow >= 1)) throw new Error(`adaptive_avg_pool2d: output size must be at least 1, got [${oh}, ${ow}]`);
+    return [x![0]!, x![1]!, oh, ow];
+  },
+  // Each input element is read once per bin that holds it: at most twice per axis.
+  flops: ([x]) => numel(x!),
+  grad: (b, n, g) => [b.op('adaptive_avg_pool2d_grad', [g], { shape: b.node(n.inputs[0]!).shape })],
+});
+
+export const adaptiveAvgPool2dGrad = defineOp({
+  name: 'adaptive_avg_pool2d_grad',
+  doc: "spreads each bin's g evenly over the bin; overlapping bins add",
+  arity: 1,
+  shape: (_, a) => ints(a, 'shape'),
+  flops: (_, out) => numel(out),
+});
+
 /** A pooling window: kernel, stride and zero/-inf padding per axis. */
 export interface PoolWindow {
   kh: number;

@@ -1,7 +1,7 @@
 import type { Graph } from '../../ir/graph.ts';
 import type { Program } from '../../ir/program.ts';
 import type { Target } from '../../ir/target.ts';
-import type { Backend, StepResult, StepSource } from '../backend.ts';
+import { scalarFeeds, type Backend, type StepResult, type StepScalars, type StepSource } from '../backend.ts';
 import { executeGraph } from './execute.ts';
 import { executeProgram, newArena, sliceOf } from './program.ts';
 import { REFERENCE_TARGET } from './target.ts';
@@ -50,9 +50,10 @@ export class ReferenceBackend implements Backend {
     return Float32Array.from(t);
   }
 
-  private run(g: Graph, x: Float32Array, labels: Float32Array, step: number): StepResult {
-    if (this.opts.lower) return this.runProgram(g, this.opts.lower, { x, labels, step: Float32Array.of(step) });
-    const values = executeGraph(g, { x, labels, step: [step] }, this.state, { seed: this.seed });
+  private run(g: Graph, x: Float32Array, labels: Float32Array, step: number, scalars?: StepScalars): StepResult {
+    const feeds = { x, labels, ...Object.fromEntries(scalarFeeds(Object.keys(g.inputs), step, scalars).map(([n, v]) => [n, Float32Array.of(v)])) };
+    if (this.opts.lower) return this.runProgram(g, this.opts.lower, feeds);
+    const values = executeGraph(g, feeds, this.state, { seed: this.seed });
     for (const [name, node] of Object.entries(g.updates)) this.state.set(name, values[node] as Float32Array);
     return { loss: values[g.outputs.loss!]![0]!, logits: values[g.outputs.logits!] as Float32Array };
   }
@@ -80,8 +81,8 @@ export class ReferenceBackend implements Backend {
     return { loss: sliceOf(arena, p.outputs.loss!)[0]!, logits: Float32Array.from(sliceOf(arena, p.outputs.logits!)) };
   }
 
-  trainStep(x: Float32Array, labels: Float32Array, step: number): StepResult {
-    return this.run(this.steps.train(labels.length), x, labels, step);
+  trainStep(x: Float32Array, labels: Float32Array, step: number, scalars?: StepScalars): StepResult {
+    return this.run(this.steps.train(labels.length), x, labels, step, scalars);
   }
 
   evalStep(x: Float32Array, labels: Float32Array): StepResult {

@@ -1,5 +1,5 @@
 import { KilnError } from '../../ir/errors.ts';
-import { runEvalStep, runTrainStep, syncState, type Backend, type StepResult } from '../backend.ts';
+import { runEvalStep, runTrainStep, syncState, type Backend, type StepResult, type StepScalars } from '../backend.ts';
 import { augmentIdentity, restoreCheckpoint, checkpointBytes, restoreWeights, weightsBytes, type RunIdentity, type TrainPosition } from '../checkpoint.ts';
 import type { Dataset, Split } from '../data/dataset.ts';
 import { evaluate, type Evaluation } from '../evaluate.ts';
@@ -66,9 +66,14 @@ export class KilnModel {
     return { model: this.manifest.name, seed: t.seed, shuffle, batchSize: t.batchSize, trainCount: data.train.count, optimizer: JSON.stringify(t.optimizer), augment: augmentIdentity(t.augment) };
   }
 
-  /** One training step on a batch (x normalised, [n, ...input]; labels as class indices). */
-  async trainStep(x: Float32Array, labels: Float32Array): Promise<StepResult> {
-    const r = await runTrainStep(this.backend, x, labels, this.position.step);
+  /**
+   * One training step on a batch (x normalised, [n, ...input]; labels as class indices). A model
+   * with a learning-rate schedule needs this step's values (scheduleScalars of
+   * src/runtime/schedule.ts over the run's length, which only the caller knows); `train` computes
+   * them itself.
+   */
+  async trainStep(x: Float32Array, labels: Float32Array, scalars?: StepScalars): Promise<StepResult> {
+    const r = await runTrainStep(this.backend, x, labels, this.position.step, scalars);
     this.position = { ...this.position, step: this.position.step + 1 };
     return r;
   }
@@ -113,7 +118,7 @@ export class KilnModel {
     const r = await train(
       this.backend,
       data,
-      { epochs: opts.epochs ?? t.epochs, batchSize: t.batchSize, seed: t.seed, shuffle: opts.shuffle ?? true, initDraws: this.manifest.initDraws, normalize: t.normalize, augment: t.augment, maxSteps: opts.maxSteps, evalBatchSize: t.evalBatchSize, log: opts.log, checkpoint: opts.checkpoint },
+      { epochs: opts.epochs ?? t.epochs, batchSize: t.batchSize, seed: t.seed, shuffle: opts.shuffle ?? true, initDraws: this.manifest.initDraws, normalize: t.normalize, augment: t.augment, maxSteps: opts.maxSteps, optimizer: t.optimizer, evalBatchSize: t.evalBatchSize, log: opts.log, checkpoint: opts.checkpoint },
       opts,
       opts.start ?? this.position,
     );

@@ -2,7 +2,7 @@ import { ABORT, CMD, CTRL, CTRL_BYTES, IMPORTS, MAX_PAGES, PAGE, waitImport } fr
 import type { WasmStateLayout, WasmStep, WasmTensor } from '../../codegen/artifact.ts';
 import { KilnError } from '../../ir/errors.ts';
 import { tooLargeForWasm } from './memory-limit.ts';
-import type { Backend, StepResult } from '../backend.ts';
+import { scalarFeeds, type Backend, type StepResult, type StepScalars } from '../backend.ts';
 import type { WasmThreads, WasmWorker } from './threads.ts';
 
 export interface WasmRunOptions {
@@ -116,8 +116,8 @@ export class WasmBackend implements Backend {
     return this.f32(at.addr, at.count).slice();
   }
 
-  trainStep(x: Float32Array, labels: Float32Array, step: number): StepResult {
-    return this.run(this.module('train', labels.length), x, labels, step);
+  trainStep(x: Float32Array, labels: Float32Array, step: number, scalars?: StepScalars): StepResult {
+    return this.run(this.module('train', labels.length), x, labels, step, scalars);
   }
 
   evalStep(x: Float32Array, labels: Float32Array): StepResult {
@@ -225,7 +225,7 @@ export class WasmBackend implements Backend {
     this.f32(t.addr, n).set(data);
   }
 
-  private run(mod: LoadedStep, x: Float32Array, labels: Float32Array, step: number): StepResult {
+  private run(mod: LoadedStep, x: Float32Array, labels: Float32Array, step: number, scalars?: StepScalars): StepResult {
     this.check();
     const s = mod.step;
     const classes = s.logits.shape[1]!;
@@ -244,6 +244,7 @@ export class WasmBackend implements Backend {
       if (!Number.isInteger(step) || step < 0 || step >= 2 ** 24) throw new Error(`step must be an integer in [0, 2^24), got ${step}`);
       this.f32(s.step.addr, 1)[0] = step;
     }
+    for (const [name, v] of scalarFeeds(Object.keys(s.scalars ?? {}), step, scalars)) this.f32(s.scalars![name]!.addr, 1)[0] = v;
 
     if (this.profiling) {
       const key = `${s.stage}/${s.batchSize}`;

@@ -3,7 +3,7 @@ import type { WgslStep } from '../../codegen/artifact.ts';
 import { STEP_SLOT_BYTES } from '../../codegen/wgsl/shader.ts';
 import type { Program, Slice } from '../../ir/program.ts';
 import { numel } from '../../ir/shape.ts';
-import type { Backend, QueuedSteps, StepResult } from '../backend.ts';
+import { scalarFeeds, type Backend, type QueuedSteps, type StepResult, type StepScalars } from '../backend.ts';
 import type { Gpu } from './device.ts';
 import { PipelineCache, ProgramInstance } from './instance.ts';
 
@@ -184,8 +184,8 @@ export class WebGpuBackend implements Backend, QueuedSteps {
     throw new Error('webgpu steps run asynchronously: use backend.queued (runEvalStep in src/runtime/backend.ts)');
   }
 
-  queueTrainStep(x: Float32Array, labels: Float32Array, step: number): void {
-    this.queue('train', x, labels, step);
+  queueTrainStep(x: Float32Array, labels: Float32Array, step: number, scalars?: StepScalars): void {
+    this.queue('train', x, labels, step, scalars);
   }
 
   queueEvalStep(x: Float32Array, labels: Float32Array): void {
@@ -193,7 +193,7 @@ export class WebGpuBackend implements Backend, QueuedSteps {
   }
 
   /** Records one step as one command buffer; submits every `depth` steps. */
-  private queue(stage: 'train' | 'eval', x: Float32Array, labels: Float32Array, step: number): void {
+  private queue(stage: 'train' | 'eval', x: Float32Array, labels: Float32Array, step: number, scalars?: StepScalars): void {
     const inst = this.instance(stage, labels.length);
     const p = inst.program;
     const slot = this.pendingCommands.length;
@@ -210,8 +210,13 @@ export class WebGpuBackend implements Backend, QueuedSteps {
     this.upload(enc, inst, p.inputs.x, x, 'x');
     this.upload(enc, inst, p.inputs.labels, labels, 'labels');
     const stepOffset = slot * STEP_SLOT_BYTES;
-    this.device.queue.writeBuffer(this.stepBuffer, stepOffset, Float32Array.of(step, 0, 0, 0));
+    // The step's slot: the counter (the shaders' uniform, its first 16 bytes), then the other
+    // scalar inputs, each copied into the arena by this step's own commands (a writeBuffer
+    // straight into the arena would land before the queued steps before it ran).
+    const others = scalarFeeds(Object.keys(p.inputs), step, scalars).filter(([name]) => name !== 'step');
+    this.device.queue.writeBuffer(this.stepBuffer, stepOffset, Float32Array.of(step, 0, 0, 0, ...others.map(([, v]) => v)));
     if (p.inputs.step) enc.copyBufferToBuffer(this.stepBuffer, stepOffset, inst.arena, p.inputs.step.offset, 4);
+    others.forEach(([name], k) => enc.copyBufferToBuffer(this.stepBuffer, stepOffset + 16 + 4 * k, inst.arena, p.inputs[name]!.offset, 4));
 
     inst.encode(enc, stepOffset);
 

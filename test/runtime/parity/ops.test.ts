@@ -154,6 +154,20 @@ function opCases(): OpCase[] {
     add({ name: `avg_pool2d ${desc}`, op: 'avg_pool2d', ins: [rand(xs)], attrs });
     add({ name: `avg_pool2d_grad ${desc}`, op: 'avg_pool2d_grad', ins: [rand(gs)], attrs: { ...attrs, shape: xs } });
   }
+  // Adaptive average pooling: global (a long plane split across threads, planes of odd length),
+  // dividing bins, overlapping bins of unequal size, more bins than rows.
+  for (const [xs, size] of [
+    [[2, 3, 8, 8], [1, 1]],
+    [[3, 5, 7, 5], [1, 1]],
+    [[64, 32, 8, 8], [1, 1]],
+    [[2, 3, 8, 6], [2, 3]],
+    [[2, 2, 5, 7], [3, 4]],
+    [[1, 2, 3, 4], [5, 6]],
+  ] as const) {
+    const desc = `x[${xs}] size ${size}`;
+    add({ name: `adaptive_avg_pool2d ${desc}`, op: 'adaptive_avg_pool2d', ins: [rand([...xs])], attrs: { size: [...size] } });
+    add({ name: `adaptive_avg_pool2d_grad ${desc}`, op: 'adaptive_avg_pool2d_grad', ins: [rand([xs[0], xs[1], ...size])], attrs: { shape: [...xs] } });
+  }
   // Ties: every window's maximum appears twice or more; the gradient goes to the first.
   const tied = { shape: [1, 2, 6, 9], values: Array.from({ length: 108 }, (_, i) => Math.floor(i / 3) % 4) };
   add({ name: 'max_pool2d_grad ties, 2×2/2', op: 'max_pool2d_grad', ins: [rand([1, 2, 3, 4]), tied], attrs: { kernel: [2, 2], stride: [2, 2], padding: [0, 0] } });

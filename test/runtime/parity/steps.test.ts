@@ -8,7 +8,9 @@ import type { Target } from '../../../src/ir/target.ts';
 import { initialState } from '../../../src/runtime/init.ts';
 import { executeGraph } from '../../../src/runtime/reference/execute.ts';
 import { ReferenceBackend } from '../../../src/runtime/reference/backend.ts';
-import { sampleGraph, SAMPLES } from '../../passes/helpers.ts';
+import { MODELS, sampleGraph, sampleModel } from '../../passes/helpers.ts';
+import { scheduleScalars } from '../../../src/runtime/schedule.ts';
+import type { StepScalars } from '../../../src/runtime/backend.ts';
 import { rng } from '../reference/helpers.ts';
 import { describeEachBackend, parityError, peak } from './backends.ts';
 
@@ -58,7 +60,7 @@ function batch(r: ReturnType<typeof rng>, n: number) {
  * One step of the schedule from `state` (written first, when given); the result and every
  * persistent tensor after it. `jitter` scales each image value by 1 ± jitter (random sign).
  */
-async function step(b: Backend, i: number, state?: ReadonlyMap<string, Float32Array>, jitter = 0): Promise<{ result: StepResult; state: Map<string, Float32Array> }> {
+async function step(b: Backend, i: number, scalars: StepScalars | undefined, state?: ReadonlyMap<string, Float32Array>, jitter = 0): Promise<{ result: StepResult; state: Map<string, Float32Array> }> {
   if (state) for (const [n, v] of state) b.setState(n, v);
   const s = SCHEDULE[i]!;
   const { x, labels } = batch(rng(100 + i), s.batch);
@@ -66,16 +68,16 @@ async function step(b: Backend, i: number, state?: ReadonlyMap<string, Float32Ar
     const r = rng(7 + i);
     for (let k = 0; k < x.length; k++) x[k] = x[k]! * (1 + (r.next() < 0.5 ? -jitter : jitter));
   }
-  const result = s.kind === 'train' ? await runTrainStep(b, x, labels, s.step) : await runEvalStep(b, x, labels);
+  const result = s.kind === 'train' ? await runTrainStep(b, x, labels, s.step, scalars) : await runEvalStep(b, x, labels);
   await syncState(b);
   return { result, state: new Map([...b.stateShapes.keys()].map((n) => [n, b.getState(n)])) };
 }
 
 /** The step computed entirely in f64 by the reference executor: with the f32 oracle, the rounding spread of every value. */
-function oracle64(g: Graph, i: number, state: ReadonlyMap<string, Float32Array>) {
+function oracle64(g: Graph, i: number, state: ReadonlyMap<string, Float32Array>, scalars: StepScalars | undefined) {
   const s = SCHEDULE[i]!;
   const { x, labels } = batch(rng(100 + i), s.batch);
-  const feeds: Record<string, ArrayLike<number>> = { x, labels, ...(s.kind === 'train' ? { step: [s.step] } : {}) };
+  const feeds: Record<string, ArrayLike<number>> = { x, labels, ...(s.kind === 'train' ? { step: [s.step], ...Object.fromEntries(Object.entries(scalars ?? {}).map(([n, v]) => [n, [v]])) } : {}) };
   const v = executeGraph(g, feeds, state, { dtype: 'f64', seed: SEED });
   const grads = new Map(Object.entries(g.grads).map(([n, id]) => [n, peak(v[id]!)]));
   return { loss: v[g.outputs.loss!]![0]!, logits: v[g.outputs.logits!]!, state: new Map(Object.entries(g.updates).map(([n, id]) => [n, v[id]!])), grads };
@@ -93,7 +95,7 @@ function zeroGradient(grads: ReadonlyMap<string, number>): Set<string> {
 }
 
 describeEachBackend('training-step parity on the samples', (backend, skipped) => {
-  it.each(SAMPLES.flatMap((s) => LOWERINGS.map(([how, lower]) => [s, how, lower] as const)))(`${backend.name}: %s, %s`, async (name, _how, lower) => {
+  it.each(MODELS.flatMap((s) => LOWERINGS.map(([how, lower]) => [s, how, lower] as const)))(`${backend.name}: %s, %s`, async (name, _how, lower) => {
     if (skipped()) return;
     const graphs = new Map<string, Awaited<ReturnType<typeof sampleGraph>>>();
     const graph = async (stage: 'train' | 'eval', b: number) => {
@@ -103,6 +105,8 @@ describeEachBackend('training-step parity on the samples', (backend, skipped) =>
     };
     for (const s of SCHEDULE) await graph(s.kind, s.batch);
     const steps = memoizeSteps({ train: (b) => graphs.get(`train/${b}`)!, eval: (b) => graphs.get(`eval/${b}`)! });
+    // A schedule (resnet-tiny's one-cycle) over a run as long as the schedule of steps here.
+    const schedule = scheduleScalars((await sampleModel(name)).training.optimizer, SCHEDULE.length);
     const init = initialState(steps.train(4).state, SEED);
     const ref = new ReferenceBackend(steps, init, 4, SEED);
     const dut = await backend.open(steps, init, 4, SEED, lower);
@@ -119,10 +123,11 @@ describeEachBackend('training-step parity on the samples', (backend, skipped) =>
     const leftOut = new Set<string>();
     for (const [i, s] of SCHEDULE.entries()) {
       const before = state ?? init;
-      const want = await step(ref, i, state);
-      const want64 = oracle64(steps[s.kind](s.batch), i, before);
-      const jittered = await step(ref, i, state ?? init, JITTER);
-      const got = await step(dut, i, state);
+      const scalars = s.kind === 'train' ? schedule?.(s.step) : undefined;
+      const want = await step(ref, i, scalars, state);
+      const want64 = oracle64(steps[s.kind](s.batch), i, before, scalars);
+      const jittered = await step(ref, i, scalars, state ?? init, JITTER);
+      const got = await step(dut, i, scalars, state);
       check(`step ${i} (${s.kind}) loss`, [got.result.loss], [want.result.loss], [want64.loss], [jittered.result.loss]);
       check(`step ${i} (${s.kind}) logits`, got.result.logits, want.result.logits, want64.logits, jittered.result.logits);
       const skip = zeroGradient(want64.grads);

@@ -109,6 +109,15 @@ function cases(): GradCase[] {
     });
   }
 
+  // Adaptive average pooling: global, dividing, and overlapping bins of unequal size.
+  for (const [shape, size] of [
+    [[2, 3, 5, 4], [1, 1]],
+    [[1, 2, 6, 4], [3, 2]],
+    [[2, 1, 5, 7], [3, 4]],
+    [[1, 2, 3, 3], [5, 2]],
+  ] as const)
+    add({ name: `adaptive_avg_pool2d x[${shape}] size ${size}`, leaves: { x: rand([...shape]) }, build: (b, id) => b.op('adaptive_avg_pool2d', [id.x!], { size: [...size] }) });
+
   // linear and matmul.
   for (const bias of [true, false]) {
     const [n, i, o] = [r.int(1, 4), r.int(2, 6), r.int(1, 5)];

@@ -156,6 +156,26 @@ describe('pooling', () => {
     const full = run('avg_pool2d', [{ shape: [1, 1, 3, 3], values: iota(9) }], { kernel: [3, 3], stride: [1, 1], padding: [1, 1] });
     expectClose(full.out, [12 / 9, 21 / 9, 16 / 9, 27 / 9, 45 / 9, 33 / 9, 24 / 9, 39 / 9, 28 / 9], 1e-15);
   });
+
+  it('adaptive_avg_pool2d and its gradient: bins that overlap and differ in size, as torch 1.13 computes them', () => {
+    // torch.nn.functional.adaptive_avg_pool2d(torch.arange(35.).reshape(1, 1, 5, 7), (3, 4)), and
+    // x.grad after y.backward(torch.arange(12.).reshape(1, 1, 3, 4)): rows {0,1}, {1,2,3}, {3,4};
+    // columns {0,1}, {1,2,3}, {3,4,5}, {5,6}.
+    const y = run('adaptive_avg_pool2d', [{ shape: [1, 1, 5, 7], values: iota(35).map((v) => v - 1) }], { size: [3, 4] });
+    expect(y.shape).toEqual([1, 1, 3, 4]);
+    expect(y.out).toEqual([4, 5.5, 7.5, 9, 14.5, 16, 18, 19.5, 25, 26.5, 28.5, 30]);
+    const dx = run('adaptive_avg_pool2d_grad', [{ shape: [1, 1, 3, 4], values: iota(12).map((v) => v - 1) }], { shape: [1, 1, 5, 7] });
+    // prettier-ignore
+    const torchGrad = [
+      0.0, 0.1666666716337204, 0.1666666716337204, 0.5, 0.3333333432674408, 1.0833333730697632, 0.75, 0.6666666865348816, 1.3888888359069824,
+      0.7222222089767456, 1.7222223281860352, 1.0, 2.9166665077209473, 1.9166666269302368, 0.6666666865348816, 1.2222222089767456,
+      0.555555522441864, 1.2222222089767456, 0.6666666865348816, 1.8333332538604736, 1.1666666269302368, 2.6666667461395264, 4.722222328186035,
+      2.055555582046509, 4.388888835906982, 2.3333332538604736, 6.25, 3.9166665077209473, 2.0, 3.5, 1.5, 3.1666665077209473, 1.6666666269302368,
+      4.416666507720947, 2.75,
+    ];
+    // torch sums the f32 shares in f32; the reference rounds one f64 sum: a few ulps apart.
+    expectClose(dx.out, torchGrad, 1e-6);
+  });
 });
 
 describe('linear and matmul', () => {

@@ -3,13 +3,13 @@ import { F, Module, nn, type Tensor } from '../../../src/frontend/api.ts';
 import { verifyProgram } from '../../../src/ir/verify-program.ts';
 import { compileProgram } from '../../../src/passes/compile.ts';
 import { REFERENCE_TARGET } from '../../../src/runtime/reference/target.ts';
-import { modelGraphs, randomFeeds, randomModel, runGraph, runProgram, SAMPLES, sampleGraph } from '../../passes/helpers.ts';
+import { modelGraphs, MODELS, randomFeeds, randomModel, runGraph, runProgram, sampleGraph } from '../../passes/helpers.ts';
 
 // The planned Program and the unfused graph compute every value with the same op kernels,
 // rounded to f32 at the same points, so they agree exactly (tighter than the 1e-5 asked for):
 // any difference is a planning bug, such as a value overwritten while still live.
 describe('executeProgram: the planned step computes what the graph computes', () => {
-  it.each(SAMPLES.flatMap((s) => [[s, 'train'], [s, 'eval']] as const))('%s %s', async (name, stage) => {
+  it.each(MODELS.flatMap((s) => [[s, 'train'], [s, 'eval']] as const))('%s %s', async (name, stage) => {
     const g = await sampleGraph(name, stage, 8);
     const { feeds, state } = randomFeeds(g, 11);
     expect(runProgram(compileProgram(g, REFERENCE_TARGET), feeds, state)).toEqual(runGraph(g, feeds, state));

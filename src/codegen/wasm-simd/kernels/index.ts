@@ -2,6 +2,8 @@ import { allElementwise } from '../../../ir/elementwise.ts';
 import type { Kernel } from '../../../ir/program.ts';
 import { isElementwiseKind, opKernel } from '../expr.ts';
 import type { KernelGen } from '../kernel.ts';
+import { adaptiveAvgPool2dGrad } from './adaptive-avg-pool2d-grad.ts';
+import { adaptiveAvgPool2d } from './adaptive-avg-pool2d.ts';
 import { avgPool2dGrad } from './avg-pool2d-grad.ts';
 import { avgPool2d } from './avg-pool2d.ts';
 import { batchMean } from './batch-mean.ts';
@@ -52,6 +54,8 @@ const kernelGens: Record<string, KernelGen> = {
   max_pool2d_grad: maxPool2dGrad,
   avg_pool2d: avgPool2d,
   avg_pool2d_grad: avgPool2dGrad,
+  adaptive_avg_pool2d: adaptiveAvgPool2d,
+  adaptive_avg_pool2d_grad: adaptiveAvgPool2dGrad,
   linear,
   matmul,
   batch_mean: batchMean,

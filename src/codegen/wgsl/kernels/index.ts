@@ -14,7 +14,7 @@ import { linearGrad } from './linear-grad.ts';
 import { batchMean, batchNormGrad, batchVar } from './ops/batch-norm.ts';
 import { conv2d, conv2dGradInput, conv2dGradWeight } from './ops/conv2d.ts';
 import { linear, matmul } from './ops/linear.ts';
-import { avgPool2d, avgPool2dGrad, maxPool2d, maxPool2dGrad } from './ops/pool.ts';
+import { adaptiveAvgPool2d, adaptiveAvgPool2dGrad, avgPool2d, avgPool2dGrad, maxPool2d, maxPool2dGrad } from './ops/pool.ts';
 import { sum, sumTo } from './ops/reduce.ts';
 import { crossEntropy, crossEntropyGrad, logSoftmax, logSoftmaxGrad, softmax, softmaxGrad } from './ops/softmax.ts';
 import { softmaxCrossEntropy } from './softmax-cross-entropy.ts';
@@ -41,6 +41,8 @@ const WGSL_KERNELS: Readonly<Record<string, KernelGen>> = {
   max_pool2d_grad: maxPool2dGrad,
   avg_pool2d: avgPool2d,
   avg_pool2d_grad: avgPool2dGrad,
+  adaptive_avg_pool2d: adaptiveAvgPool2d,
+  adaptive_avg_pool2d_grad: adaptiveAvgPool2dGrad,
   linear,
   matmul,
   log_softmax: logSoftmax,

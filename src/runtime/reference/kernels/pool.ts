@@ -1,4 +1,4 @@
-import { poolWindow, type PoolWindow } from '../../../ir/ops/pool.ts';
+import { adaptiveBin, poolWindow, type PoolWindow } from '../../../ir/ops/pool.ts';
 import type { Shape } from '../../../ir/shape.ts';
 import { storeFrom, type Arr, type RefKernel } from './common.ts';
 
@@ -47,6 +47,13 @@ function eachInWindow(plane: number, H: number, W: number, oh: number, ow: numbe
   }
 }
 
+/** Calls f(cellIndex, planeOffset, h0, h1, w0, w1) for every bin of an adaptive pooling of x into pooled. */
+function eachBin(xs: Shape, pooled: Shape, f: (o: number, plane: number, h0: number, h1: number, w0: number, w1: number) => void): void {
+  const [, , H, W] = xs;
+  const [, , HO, WO] = pooled;
+  eachCell(xs, pooled, (o, plane, oh, ow) => f(o, plane, ...adaptiveBin(oh, H!, HO!), ...adaptiveBin(ow, W!, WO!)));
+}
+
 export const poolKernels: Record<string, RefKernel> = {
   max_pool2d: (out, [x], node, [xs]) => {
     const p = poolWindow(node.attrs);
@@ -85,6 +92,24 @@ export const poolKernels: Record<string, RefKernel> = {
     eachCell(xs, gs!, (o, plane, oh, ow) => {
       const share = g![o]! / (p.kh * p.kw);
       eachInWindow(plane, xs[2]!, xs[3]!, oh, ow, p, (i) => (acc[i]! += share));
+    });
+    storeFrom(out, acc);
+  },
+
+  adaptive_avg_pool2d: (out, [x], node, [xs]) => {
+    eachBin(xs!, node.shape, (o, plane, h0, h1, w0, w1) => {
+      let acc = 0;
+      for (let ih = h0; ih < h1; ih++) for (let iw = w0; iw < w1; iw++) acc += x![plane + ih * xs![3]! + iw]!;
+      out[o] = acc / ((h1 - h0) * (w1 - w0));
+    });
+  },
+
+  adaptive_avg_pool2d_grad: (out, [g], node, [gs]) => {
+    const xs = node.shape;
+    const acc = new Float64Array(out.length);
+    eachBin(xs, gs!, (o, plane, h0, h1, w0, w1) => {
+      const share = g![o]! / ((h1 - h0) * (w1 - w0));
+      for (let ih = h0; ih < h1; ih++) for (let iw = w0; iw < w1; iw++) acc[plane + ih * xs[3]! + iw]! += share;
     });
     storeFrom(out, acc);
   },

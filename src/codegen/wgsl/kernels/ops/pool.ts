@@ -1,4 +1,4 @@
-import { poolWindow, type PoolWindow } from '../../../../ir/ops/pool.ts';
+import { adaptiveBin, poolWindow, type PoolWindow } from '../../../../ir/ops/pool.ts';
 import type { Slice } from '../../../../ir/program.ts';
 import { numel } from '../../../../ir/shape.ts';
 import { partsDispatch } from '../../grid.ts';
@@ -138,6 +138,76 @@ export function avgPool2dGrad(ctx: KernelCtx): WgslDispatch[] {
     `  for (var ow = owLo; ow <= owHi; ow++) { sum += ${sh.read(g, `(nc * ${u32(HO!)} + u32(oh)) * ${u32(WO!)} + u32(ow)`)}; }`,
     '}',
     `${sh.write(dx, 'o')} = sum / ${f32(p.kh * p.kw)};`,
+  ].join('\n');
+  return [partsDispatch(sh, ctx.kernel.name, [{ count: numel(dx.shape), length: 0, store }])];
+}
+
+/**
+ * WGSL `bin_<axis>(i) -> vec2<u32>`: bin i's [lo, hi) over an axis of `size` cut into `out` bins
+ * (adaptiveBin's rule, src/ir/ops/pool.ts).
+ */
+function binFn(axis: string, size: number, out: number): string {
+  return `fn bin_${axis}(i: u32) -> vec2<u32> {\n  return vec2<u32>(i * ${u32(size)} / ${u32(out)}, (i * ${u32(size)} + ${u32(size + out - 1)}) / ${u32(out)});\n}\n`;
+}
+
+/** The most rows a bin of an axis holds. */
+function widestBin(size: number, out: number): number {
+  return Math.max(...Array.from({ length: out }, (_, i) => adaptiveBin(i, size, out)).map(([lo, hi]) => hi - lo));
+}
+
+/**
+ * One sum per output cell over a fixed-length term range of the widest bin's size, terms past
+ * the cell's own bin reading 0: global pooling is then the plain reduction of a plane (a
+ * workgroup per plane when planes are long and few).
+ */
+export function adaptiveAvgPool2d(ctx: KernelCtx): WgslDispatch[] {
+  const sh = new Shader(ctx);
+  const x = ctx.kernel.inputs[0]!;
+  const y = ctx.kernel.outputs[0]!;
+  const { H, W } = planes(x);
+  const [, , HO, WO] = y.shape;
+  sh.helper('bin_h', binFn('h', H, HO!));
+  sh.helper('bin_w', binFn('w', W, WO!));
+  const bh = widestBin(H, HO!);
+  const bw = widestBin(W, WO!);
+  const cell = [unflatten('o', [numel(y.shape) / (HO! * WO!), HO!, WO!], ['nc', 'oh', 'ow']), 'let rows = bin_h(oh);', 'let cols = bin_w(ow);'];
+  const term = [
+    ...cell,
+    `let ih = rows.x + r / ${u32(bw)};`,
+    `let iw = cols.x + r % ${u32(bw)};`,
+    'if (ih >= rows.y || iw >= cols.y) { return 0.0; }',
+    `return ${sh.read(x, `nc * ${u32(H * W)} + ih * ${u32(W)} + iw`)};`,
+  ].join('\n');
+  const store = [...cell, `${sh.write(y, 'o')} = acc / f32((rows.y - rows.x) * (cols.y - cols.x));`].join('\n');
+  return [partsDispatch(sh, ctx.kernel.name, [{ count: numel(y.shape), length: bh * bw, term, store }])];
+}
+
+/**
+ * Gathers, for each input element, g/count of every bin that holds it: bins oh with
+ * floor(ih·HO/H) <= oh < ceil((ih+1)·HO/H), and likewise for columns.
+ */
+export function adaptiveAvgPool2dGrad(ctx: KernelCtx): WgslDispatch[] {
+  const sh = new Shader(ctx);
+  const g = ctx.kernel.inputs[0]!;
+  const dx = ctx.kernel.outputs[0]!;
+  const [, , H, W] = dx.shape;
+  const [, , HO, WO] = g.shape;
+  sh.helper('bin_h', binFn('h', H!, HO!));
+  sh.helper('bin_w', binFn('w', W!, WO!));
+  const store = [
+    `let pos = o % ${u32(H! * W!)};`,
+    `let nc = o / ${u32(H! * W!)};`,
+    `let ih = pos / ${u32(W!)};`,
+    `let iw = pos % ${u32(W!)};`,
+    'var sum: f32 = 0.0;',
+    `for (var oh = ih * ${u32(HO!)} / ${u32(H!)}; oh < ((ih + 1u) * ${u32(HO!)} + ${u32(H! - 1)}) / ${u32(H!)}; oh++) {`,
+    '  let rows = bin_h(oh);',
+    `  for (var ow = iw * ${u32(WO!)} / ${u32(W!)}; ow < ((iw + 1u) * ${u32(WO!)} + ${u32(W! - 1)}) / ${u32(W!)}; ow++) {`,
+    '    let cols = bin_w(ow);',
+    `    sum += ${sh.read(g, `(nc * ${u32(HO!)} + oh) * ${u32(WO!)} + ow`)} / f32((rows.y - rows.x) * (cols.y - cols.x));`,
+    '  }',
+    '}',
+    `${sh.write(dx, 'o')} = sum;`,
   ].join('\n');
   return [partsDispatch(sh, ctx.kernel.name, [{ count: numel(dx.shape), length: 0, store }])];
 }
