@@ -89,10 +89,25 @@ export async function timeLoop(n: { warmup: number; steps: number; seconds: numb
 }
 
 /** Runs the harness body and prints its one JSON line; an exception becomes `{ error }`. */
+/**
+ * Refuses what the JavaScript harnesses do not write out (models.json also holds ResNet-20's
+ * residual blocks, global pooling and stride-2 bias-free convolutions, which only the PyTorch
+ * harness builds), rather than training another model than the one named.
+ */
+function checkLayers(layers: readonly unknown[]): void {
+  const known = new Set(['conv2d', 'batchNorm', 'relu', 'maxPool2d', 'avgPool2d', 'flatten', 'linear', 'dropout']);
+  for (const l of layers as ({ op: string; stride?: number; bias?: boolean })[]) {
+    if (!known.has(l.op)) throw new Error(`this harness has no ${l.op} layer`);
+    if (l.op === 'conv2d' && ((l.stride ?? 1) !== 1 || l.bias === false)) throw new Error('this harness writes out only stride-1 convolutions with a bias');
+  }
+}
+
 export async function main(body: (job: PeerJob) => Promise<PeerOutput>): Promise<void> {
   let out: PeerOutput | { error: string };
   try {
-    out = await body(readJob());
+    const job = readJob();
+    checkLayers(job.layers);
+    out = await body(job);
   } catch (e) {
     out = { error: e instanceof Error ? e.message.split('\n')[0]! : String(e) };
   }

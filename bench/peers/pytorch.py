@@ -62,24 +62,44 @@ def build(nn, layers):
     for l in layers:
         op = l["op"]
         if op == "conv2d":
-            mods.append(nn.Conv2d(l["in"], l["out"], l["kernel"], padding=l["padding"]))
+            mods.append(nn.Conv2d(l["in"], l["out"], l["kernel"], stride=l.get("stride", 1), padding=l["padding"], bias=l.get("bias", True)))
         elif op == "batchNorm":
-            mods.append(nn.BatchNorm2d(l["features"]) if mods and any(isinstance(m, nn.Conv2d) for m in mods) and not any(isinstance(m, nn.Flatten) for m in mods) else nn.BatchNorm1d(l["features"]))
+            two_d = l["dims"] == 2 if "dims" in l else mods and any(isinstance(m, nn.Conv2d) for m in mods) and not any(isinstance(m, nn.Flatten) for m in mods)
+            mods.append(nn.BatchNorm2d(l["features"]) if two_d else nn.BatchNorm1d(l["features"]))
         elif op == "relu":
             mods.append(nn.ReLU())
         elif op == "maxPool2d":
             mods.append(nn.MaxPool2d(l["kernel"]))
         elif op == "avgPool2d":
             mods.append(nn.AvgPool2d(l["kernel"]))
+        elif op == "adaptiveAvgPool2d":
+            mods.append(nn.AdaptiveAvgPool2d(l["output"]))
         elif op == "flatten":
             mods.append(nn.Flatten())
         elif op == "linear":
             mods.append(nn.Linear(l["in"], l["out"]))
         elif op == "dropout":
             mods.append(nn.Dropout(l["p"]))
+        elif op == "residual":
+            mods.append(residual(nn, build(nn, l["body"]), build(nn, l["shortcut"])))
         else:
             raise ValueError(f"unknown layer {op}")
     return nn.Sequential(*mods)
+
+
+def residual(nn, body, shortcut):
+    """body(x) + shortcut(x); an empty shortcut Sequential is the identity."""
+
+    class Residual(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = body
+            self.shortcut = shortcut
+
+        def forward(self, x):
+            return self.body(x) + self.shortcut(x)
+
+    return Residual()
 
 
 def run(job):

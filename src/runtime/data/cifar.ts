@@ -17,6 +17,8 @@ export interface CifarLayout {
   readonly labelBytes: 1 | 2;
   /** Where the files come from, for messages. */
   readonly url: string;
+  /** The folder its archive extracts to. */
+  readonly folder: string;
 }
 
 export const CIFAR10: CifarLayout = {
@@ -25,6 +27,7 @@ export const CIFAR10: CifarLayout = {
   test: 'test_batch.bin',
   labelBytes: 1,
   url: 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz',
+  folder: 'cifar-10-batches-bin',
 };
 
 export const CIFAR100: CifarLayout = {
@@ -33,6 +36,7 @@ export const CIFAR100: CifarLayout = {
   test: 'test.bin',
   labelBytes: 2,
   url: 'https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz',
+  folder: 'cifar-100-binary',
 };
 
 const SHAPE: [number, number, number] = [3, 32, 32];

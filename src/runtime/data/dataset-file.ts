@@ -45,6 +45,8 @@ function formatOf(dir: string): CifarLayout | 'idx' {
 const IDX_NAMES = Object.values(FILES).map((f) => `${f}[.gz]`).join(', ');
 
 function checkDir(dir: string, spec: string): void {
+  const named = CIFAR.find((l) => basename(dir) === l.folder);
+  if (!existsSync(dir) && named) throw dataError(`dataset "${spec}": directory ${dir} not found`, `download ${named.name} and extract it there: curl -O ${named.url} && tar xzf ${basename(named.url)}${dirname(dir) === process.cwd() ? '' : ` -C ${dirname(dir)}`} (or pass --data DIR)`);
   if (!existsSync(dir)) throw dataError(`dataset "${spec}": directory ${dir} not found`, `pass "mnist" or a directory holding ${IDX_NAMES}, or CIFAR-10's or CIFAR-100's binary files`);
   if (statSync(dir).isDirectory()) return;
   const cifar = CIFAR.find((l) => cifarNames(l).includes(basename(dir).replace(/\.gz$/, '')));

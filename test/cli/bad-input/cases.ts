@@ -223,6 +223,13 @@ export const CASES: BadInputCase[] = [
     stderr: lines('error: dataset "in/data-missing-dir/no-such-dir": directory <cwd>/in/data-missing-dir/no-such-dir not found', '  hint: pass "mnist" or a directory holding train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz], or CIFAR-10\'s or CIFAR-100\'s binary files'),
   },
   {
+    name: 'data-missing-cifar-folder',
+    kind: 'idx',
+    args: (d) => trainOn(`${d.in}/cifar-10-batches-bin`),
+    code: 1,
+    stderr: lines('error: dataset "in/data-missing-cifar-folder/cifar-10-batches-bin": directory <cwd>/in/data-missing-cifar-folder/cifar-10-batches-bin not found', '  hint: download CIFAR-10 and extract it there: curl -O https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz && tar xzf cifar-10-binary.tar.gz -C <cwd>/in/data-missing-cifar-folder (or pass --data DIR)'),
+  },
+  {
     name: 'data-is-a-file',
     kind: 'idx',
     args: () => trainOn(`${SHARED.data}/train-images-idx3-ubyte.gz`),
