@@ -36,7 +36,7 @@ program
   .option('--labels <fine|coarse>', "standalone: CIFAR-100's classes to carry: fine (100, default) or coarse (20)")
   .option('--threads <list>', 'standalone: wasm thread counts to compile, comma-separated (default 1,2,4,8)')
   .option('--seed <n>', 'standalone: seed of the initial weights and data order (as torch.manual_seed)')
-  .option('--normalize <mean,std>', 'standalone: pixel normalisation, MEAN,STD or MEANS/STDS per channel (default 0.1307,0.3081)')
+  .option('--normalize <mean,std>', 'standalone: pixel normalisation, MEAN,STD or MEANS/STDS per channel (default: CIFAR\'s own statistics on CIFAR, else 0.1307,0.3081)')
   .option('--batch-size <n>', 'training batch size')
   .option('--lr <x>', 'learning rate')
   .option('--optimizer <name>', 'adam | adamw | sgd')
@@ -64,7 +64,7 @@ function sessionOptions(cmd: Command): Command {
   return cmd
     .option('--data <mnist|DIR>', "dataset: 'mnist' (bundled), a folder of IDX files (raw or .gz), or of CIFAR-10's or CIFAR-100's binary files")
     .option('--labels <fine|coarse>', "CIFAR-100's classes: fine (100, the default) or coarse (20)")
-    .option('--normalize <mean,std>', 'pixel normalisation after scaling to [0, 1]: MEAN,STD, or MEANS/STDS with one per channel (default 0.1307,0.3081)')
+    .option('--normalize <mean,std>', 'pixel normalisation after scaling to [0, 1]: MEAN,STD, or MEANS/STDS with one per channel (default: CIFAR\'s own statistics on CIFAR, else 0.1307,0.3081)')
     .option('--batch-size <n>', 'training batch size')
     .option('--seed <n>', "seed for initialisation, shuffling and dropout (as torch.manual_seed: PyTorch's weights and batch order)")
     .option('--backend <name>', BACKENDS.join(' | '), BACKENDS[0])

@@ -10,7 +10,7 @@ import type { Target } from '../ir/target.ts';
 import { resolveOptimizer, type ResolvedTraining } from '../frontend/training-options.ts';
 import { memoizeSteps, type Backend, type StepSource } from '../runtime/backend.ts';
 import { checkAugment, type Augment } from '../runtime/data/augment.ts';
-import { MNIST_NORMALIZE, type Dataset, type LoadOptions, type Normalize } from '../runtime/data/dataset.ts';
+import { type Dataset, type LoadOptions, type Normalize } from '../runtime/data/dataset.ts';
 import { loadDataset } from '../runtime/data/dataset-file.ts';
 import { initDraws, initialState } from '../runtime/init.ts';
 import { ReferenceBackend } from '../runtime/reference/backend.ts';
@@ -264,8 +264,9 @@ export async function openSession(modelPath: string, flags: SessionFlags, hooks:
   if (backendName === 'wasm' && !stepCache?.builtFrom(modelBytes(modelPath))) preloadWasmBackend();
   const loaded = await loadModelFile(modelPath, { onLint });
   const training = mergeFlags(loaded.training, flags);
-  const normalize = training.normalize ?? MNIST_NORMALIZE;
-  const data = loadDataset(training.dataset, { normalize, labels: labelsFlag(flags) });
+  const data = loadDataset(training.dataset, { ...(training.normalize ? { normalize: training.normalize } : {}), labels: labelsFlag(flags) });
+  // The dataset's own default when neither the flag nor the model file gives one.
+  const normalize = data.normalize;
   const steps = memoizeSteps({
     train: (b) => graphFor(loaded, 'train', { batchSize: b, optimizer: training.optimizer }),
     eval: (b) => graphFor(loaded, 'eval', { batchSize: b, optimizer: training.optimizer }),

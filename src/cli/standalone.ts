@@ -15,7 +15,7 @@ import { kilnRoot } from '../frontend/source-loc.ts';
 import { KilnError } from '../ir/errors.ts';
 import { humanCount, summarize } from '../ir/printer/summary.ts';
 import { memoizeSteps } from '../runtime/backend.ts';
-import { MNIST_NORMALIZE, type Dataset, type Split } from '../runtime/data/dataset.ts';
+import type { Dataset, Split } from '../runtime/data/dataset.ts';
 import { loadDataset } from '../runtime/data/dataset-file.ts';
 import { initDraws, initialState } from '../runtime/init.ts';
 import { encodeSafetensors } from '../runtime/safetensors.ts';
@@ -84,9 +84,10 @@ export async function compileStandalone(modelPath: string, flags: StandaloneFlag
   checkOutput(out);
 
   const spec = flags.data ?? training.dataset;
-  const normalize = training.normalize ?? MNIST_NORMALIZE;
   // Without a dataset to carry, the steps are compiled for MNIST's sizes (the page asks for files of that shape).
-  const data: Dataset = loadDataset(spec === 'none' ? 'mnist' : spec, { normalize, labels: labelsFlag(flags) });
+  const data: Dataset = loadDataset(spec === 'none' ? 'mnist' : spec, { ...(training.normalize ? { normalize: training.normalize } : {}), labels: labelsFlag(flags) });
+  // The dataset's own default when neither the flag nor the model file gives one.
+  const normalize = data.normalize;
   const steps = memoizeSteps({
     train: (b) => graphFor(loaded, 'train', { batchSize: b, optimizer: training.optimizer }),
     eval: (b) => graphFor(loaded, 'eval', { batchSize: b, optimizer: training.optimizer }),

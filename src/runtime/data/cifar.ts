@@ -6,7 +6,7 @@
  *
  * This module parses bytes and imports no Node module; dataset-file.ts finds and reads the files.
  */
-import { dataError, datasetFromSplits, type Dataset, type LoadOptions, type ParsedSplit } from './dataset.ts';
+import { dataError, datasetFromSplits, type Dataset, type LoadOptions, type Normalize, type ParsedSplit } from './dataset.ts';
 
 export interface CifarLayout {
   readonly name: 'CIFAR-10' | 'CIFAR-100';
@@ -19,6 +19,8 @@ export interface CifarLayout {
   readonly url: string;
   /** The folder its archive extracts to. */
   readonly folder: string;
+  /** Its training set's per-channel mean and std, the default --normalize on it (MNIST's would be wrong here). */
+  readonly normalize: Normalize;
 }
 
 export const CIFAR10: CifarLayout = {
@@ -28,6 +30,7 @@ export const CIFAR10: CifarLayout = {
   labelBytes: 1,
   url: 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz',
   folder: 'cifar-10-batches-bin',
+  normalize: { mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] },
 };
 
 export const CIFAR100: CifarLayout = {
@@ -37,6 +40,7 @@ export const CIFAR100: CifarLayout = {
   labelBytes: 2,
   url: 'https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz',
   folder: 'cifar-100-binary',
+  normalize: { mean: [0.5071, 0.4865, 0.4409], std: [0.2673, 0.2564, 0.2762] },
 };
 
 const SHAPE: [number, number, number] = [3, 32, 32];
@@ -118,5 +122,5 @@ export function cifarDataset(layout: CifarLayout, name: string, train: readonly 
   }
   const labels = opts.labels ?? 'fine';
   const numClasses = layout.labelBytes === 1 ? 10 : labels === 'fine' ? 100 : 20;
-  return datasetFromSplits(name, cifarSplit(layout, train, labels), cifarSplit(layout, [test], labels), { ...opts, numClasses }, spec);
+  return datasetFromSplits(name, cifarSplit(layout, train, labels), cifarSplit(layout, [test], labels), { ...opts, numClasses, normalize: opts.normalize ?? layout.normalize }, spec);
 }

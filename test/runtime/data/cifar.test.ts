@@ -85,6 +85,12 @@ describe('CIFAR-10 binary batches', () => {
     }
   });
 
+  it("normalises with the data set's own statistics unless told otherwise (MNIST's would be wrong)", () => {
+    expect(loadDataset(cifar10('c10default')).normalize).toEqual({ mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] });
+    expect(loadDataset(cifar100('c100default')).normalize).toEqual({ mean: [0.5071, 0.4865, 0.4409], std: [0.2673, 0.2564, 0.2762] });
+    expect(loadDataset(cifar10('c10given'), { normalize: { mean: [0.5], std: [0.25] } }).normalize).toEqual({ mean: [0.5], std: [0.25] });
+  });
+
   it('says what is wrong with a bad file, naming it', () => {
     const trunc = cifar10('c10trunc', { 'data_batch_3.bin': records([[1], [2], [3]], 0).subarray(0, 3 * 3073 - 5) });
     const e = thrown(() => loadDataset(trunc));
