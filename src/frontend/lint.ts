@@ -318,7 +318,8 @@ class Checker {
       } else if (ts.isExportAssignment(st) && !st.isExportEquals) {
         exportNode = st;
         cls = this.classOf(st.expression);
-      } else if (ts.isExportDeclaration(st) && !st.moduleSpecifier && st.exportClause && ts.isNamedExports(st.exportClause)) {
+      } else if (ts.isExportDeclaration(st) && st.exportClause && ts.isNamedExports(st.exportClause)) {
+        // `export { Net as default }`, and re-exports: `export { default } from './net.ts'`.
         const spec = st.exportClause.elements.find((e) => e.name.text === 'default');
         if (spec) {
           exportNode = spec;

@@ -99,6 +99,9 @@ describe.each(MODES)('lint details (%s)', (_mode, options) => {
     const beside = fixture('derived.ts'); // not on disk: only its directory matters, for './good.ts'
     const derived = await lintModelSource(beside, "import SimpleCNN from './good.ts';\nexport default class Bigger extends SimpleCNN {}\n", options);
     expect(derived).toEqual([]);
+    // A file that re-exports its model class from another.
+    expect(await lintModelSource(beside, "export { default } from './good.ts';\n", options)).toEqual([]);
+    expect((await lintModelSource(beside, "export { default } from './not-a-module.ts';\n", options)).map((e) => e.code)).toEqual(['no-default-module']);
     expect(await problems("import { Thing } from 'some-package';\nexport default class N extends Thing {}\n", options)).toEqual([]);
   });
 
