@@ -14,7 +14,7 @@ interface Roles {
 /**
  * The roles of an `elementwise` kernel that updates one parameter and its optimizer state
  * from its gradient: inputs are the parameter, its state (`<param>.<slot>`), its gradient and
- * scalar inputs (step); outputs are new values of the parameter and its state. Undefined for any
+ * scalars (the step, a schedule's lr, or one computed from them); outputs are new values of the parameter and its state. Undefined for any
  * other kernel.
  */
 function rolesOf(kg: KernelGraph, k: FusedKernel): Roles | undefined {
@@ -33,6 +33,8 @@ function rolesOf(kg: KernelGraph, k: FusedKernel): Roles | undefined {
     if (s !== undefined && (s === param || s.startsWith(`${param}.`))) inputs.push(role(s));
     else if (kg.grads[param] === v) inputs.push('grad');
     else if (inputNames.has(v) && numel(kg.values[v]!.shape) <= 1) inputs.push(`shared ${inputNames.get(v)}`);
+    // A scalar computed once for every update, as AdamW's 1 - lr·wd under a scheduled lr.
+    else if (numel(kg.values[v]!.shape) <= 1 && !stateName.has(v)) inputs.push(`shared %${v}`);
     else return undefined;
   }
   return { param, inputs, outputs: written.map((n) => role(n!)) };

@@ -10,6 +10,9 @@ import { fuse } from '../../src/passes/fuse.ts';
 import type { KernelGraph } from '../../src/passes/kernel-graph.ts';
 import { simplify } from '../../src/passes/simplify.ts';
 import { modelGraphs, randomModel, sampleGraph } from './helpers.ts';
+import { resolveOptimizer } from '../../src/frontend/training-options.ts';
+import { trace } from '../../src/frontend/trace.ts';
+import { buildTrainGraph } from '../../src/passes/train-graph.ts';
 
 const kinds = (kg: KernelGraph) => kg.kernels.map((k) => k.kind);
 const names = (kg: KernelGraph, vs: readonly number[]) => vs.map((v) => kg.values[v]!.name);
@@ -145,6 +148,17 @@ describe('fuse', () => {
     const kg = fuse(simplify(train), WEBGPU_PORTABLE);
     expect(kinds(kg)).toContain('foreach');
     kg.kernels.forEach((k, i) => expect(buffers(kg, i), `${k.kind} ${i}`).toBeLessThanOrEqual(WEBGPU_PORTABLE.maxStorageBuffers));
+  });
+
+  it("AdamW under a schedule still updates every parameter in one launch (its 1 - lr·wd is computed once and shared)", () => {
+    const make = () => new nn.Sequential(new nn.Flatten(), new nn.Linear(16, 8), new nn.ReLU(), new nn.Linear(8, 4));
+    const optimizer = resolveOptimizer({ type: 'adamw', lr: 1e-3, weightDecay: 0.05 }, (m) => {
+      throw new Error(m);
+    }, { kind: 'cosine' });
+    const train = buildTrainGraph(trace(make(), { input: [1, 4, 4], batchSize: 2, mode: 'train' }), optimizer);
+    const kg = fuse(simplify(train), WASM_TARGET);
+    expect(kg.kernels.filter((k) => k.kind === 'foreach').map((k) => k.attrs.groups)).toEqual([4]);
+    expect(kg.kernels.filter((k) => k.kind === 'elementwise').map((k) => k.ops.join(' '))).toEqual(['mul sub']);
   });
 
   it('respects a tighter storage-buffer limit by fusing less', async () => {
