@@ -21,6 +21,13 @@ describe('plan memory', () => {
     for (const k of p.kernels) for (const s of [...k.inputs, ...k.outputs]) expect(s.offset % ARENA_ALIGN).toBe(0);
   });
 
+  it.each(SAMPLES)('%s at batch 64 on wasm: the arena is its lower bound, train and eval', async (name) => {
+    for (const stage of ['train', 'eval'] as const) {
+      const { arenaBytes, lowerBoundBytes } = compileProgram(await sampleGraph(name, stage, 64), WASM_TARGET).memory;
+      expect(arenaBytes, stage).toBe(lowerBoundBytes);
+    }
+  });
+
   it.each(SAMPLES)('%s train: persistent tensors are updated in place, gradients persist, no copies', async (name) => {
     const p = compileProgram(await sampleGraph(name, 'train', 16), WASM_TARGET);
     expect(p.kernels.map((k) => k.kind)).not.toContain('copy');
