@@ -53,9 +53,15 @@ export interface TrainRun {
 }
 
 /** The run's first line: what is trained on what, and how. */
-export function trainHeader(run: { name: string; file: string; data: Dataset; training: TrainRun['training'] }, backend: string): string {
+export function trainHeader(run: { name: string; file: string; data: Dataset; training: TrainRun['training']; augment?: Augment }, backend: string): string {
   const { training: t, data } = run;
-  return `kiln: training ${run.name} (${run.file}) on ${data.name}: ${data.train.count.toLocaleString('en-US')} images, batch ${t.batchSize}, ${t.epochs} epoch${t.epochs > 1 ? 's' : ''}, ${t.optimizer.type} lr ${t.optimizer.lr}${scheduleWords(t.optimizer)}, seed ${t.seed}, backend ${backend}\n`;
+  return `kiln: training ${run.name} (${run.file}) on ${data.name}: ${data.train.count.toLocaleString('en-US')} images${augmentWords(run.augment)}, batch ${t.batchSize}, ${t.epochs} epoch${t.epochs > 1 ? 's' : ''}, ${t.optimizer.type} lr ${t.optimizer.lr}${scheduleWords(t.optimizer)}, seed ${t.seed}, backend ${backend}\n`;
+}
+
+/** The augmentation as the header says it: " (random crop 32 padding 4, flip 0.5)". */
+function augmentWords(a: Augment | undefined): string {
+  const words = [a?.randomCrop && `random crop ${a.randomCrop.size} padding ${a.randomCrop.padding}`, a?.horizontalFlip && `flip ${a.horizontalFlip}`].filter((w) => w);
+  return words.length ? ` (${words.join(', ')})` : '';
 }
 
 /** The schedule as the header says it: ", cosine to 0 over 4,690 steps", ", one-cycle to max lr 0.1". */

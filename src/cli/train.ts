@@ -22,7 +22,7 @@ export async function trainCommand(modelPath: string, flags: TrainFlags): Promis
   }
   // The header goes out once the model and data are known, before the backend starts.
   const s = await openSession(modelPath, flags, {
-    onPlanned: (p) => process.stderr.write(trainHeader({ name: p.loaded.name, file: p.loaded.file, data: p.data, training: p.training }, p.backend)),
+    onPlanned: (p) => process.stderr.write(trainHeader({ name: p.loaded.name, file: p.loaded.file, data: p.data, training: p.training, augment: p.training.augment }, p.backend)),
     // The TypeScript checker takes about a second on a model it has not seen pass: say so at once.
     onLint: (file) => process.stderr.write(`kiln: checking ${file} (types and tracing rules; not again until it changes)\n`),
     stepCache: StepCache.open(),
