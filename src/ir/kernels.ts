@@ -1,7 +1,7 @@
 import { elementwiseOf } from './elementwise.ts';
 import { attr, defineKind, kindTable, role, type AttrsOf, type KernelLike } from './kernel-kind.ts';
 import { isStepSlice, type Expr, type Kernel, type Program, type Slice } from './program.ts';
-import { numel } from './shape.ts';
+import { numel, type Shape } from './shape.ts';
 
 /**
  * The kernel kinds of a Program beyond the op table: what each reads, writes and computes. This
@@ -150,6 +150,37 @@ export const KERNEL_KINDS = kindTable(
     },
   }),
 
+  defineKind('attention', {
+    causal: attr.flag('row i attends to columns j ≤ i only (torch: is_causal, the top-left aligned lower triangle)'),
+    scale: attr.number('the factor on q·kᵀ (torch: scale, default 1/sqrt(D))'),
+    lse: attr.flag('also write lse (the backward reads it)'),
+  })({
+    doc:
+      'scaled dot-product attention per leading index (torch.nn.functional.scaled_dot_product_attention without dropout): ' +
+      'p = softmax(q·kᵀ·scale, -inf above the diagonal when causal) along the last axis, y = p·v. ' +
+      'One row of scores at a time: a row of p lives in scratch, the [T, S] matrix never reaches memory',
+    inputs: { q: role.one('[..., T, D]'), k: role.one('[..., S, D]'), v: role.one('[..., S, E]') },
+    outputs: {
+      y: role.one('[..., T, E]'),
+      lse: role.maybe("[..., T]: each row's logsumexp of its scaled, masked scores, from which the backward recomputes p", 'lse'),
+    },
+  }),
+
+  defineKind('attention_grad', { causal: attr.flag("the forward's mask"), scale: attr.number("the forward's scale") })({
+    doc:
+      "the backward of attention from dy = dL/dy, p recomputed row by row from q, k and the forward's lse: " +
+      'dp = dy·vᵀ, ds = p·(dp - Σ_e dy·y)·scale (softmax_grad, whose Σ_j p·dp is Σ_e dy·y, then the scale), dq = ds·k, dk = dsᵀ·q, dv = pᵀ·dy',
+    inputs: {
+      dy: role.one('[..., T, E]'),
+      q: role.one('[..., T, D]'),
+      k: role.one('[..., S, D]'),
+      v: role.one('[..., S, E]'),
+      y: role.one("[..., T, E]: the forward's output"),
+      lse: role.one('[..., T]'),
+    },
+    outputs: { dq: role.one('[..., T, D]'), dk: role.one('[..., S, D]'), dv: role.one('[..., S, E]') },
+  }),
+
   defineKind('conv_block', { ...conv, argmax: attr.flag('also write the argmax of each max-pool window') })({
     doc:
       'c = conv2d(x, w) + b (NCHW, OIHW, zero padding, as torch); a = relu(c) or c; y = pool(a): max ' +
@@ -197,6 +228,21 @@ export const KERNEL_KINDS = kindTable(
 
 /** The kinds beyond the op table, by name. */
 export type FusedKind = keyof typeof KERNEL_KINDS;
+
+/** The sizes an attention kernel runs over: L leading positions (batch × heads) of q [..., T, D], k [..., S, D], v [..., S, E]. */
+export interface AttentionDims {
+  readonly L: number;
+  readonly T: number;
+  readonly S: number;
+  readonly D: number;
+  readonly E: number;
+}
+
+export function attentionDims(q: Shape, k: Shape, v: Shape): AttentionDims {
+  const T = q[q.length - 2]!;
+  const D = q[q.length - 1]!;
+  return { L: numel(q) / (T * D), T, S: k[k.length - 2]!, D, E: v[v.length - 1]! };
+}
 
 /**
  * A foreach kernel's expression and groups: each group's inputs as the expression indexes them

@@ -7,6 +7,7 @@ import { evalExpr } from '../../ir/eval-expr.ts';
 import { referenceKernels, type KernelContext } from './kernels/index.ts';
 import { argmax, eachCell } from './kernels/pool.ts';
 import { convBlockPoolAttrs as poolAttrs, poolWindow } from '../../ir/ops/pool.ts';
+import { attention, attentionGrad } from './attention.ts';
 
 /** A tensor in the reference backend: f32 data and its shape. */
 export interface Tensor {
@@ -111,6 +112,17 @@ export const fusedKernels: { readonly [K in FusedKind]: FusedKernel } = {
       ...(a.dvar ? [partial('var')] : []),
     ];
     return [...partials, ...(expr ? runExpr(expr, [...ins, ...partials], undefined, x.shape, ctx) : [])];
+  },
+
+  attention: (k, ins) => {
+    const { attrs: a, inputs: { q, k: key, v } } = KERNEL_KINDS.attention.read(over(k, ins));
+    const { y, lse } = attention(q, key, v, a.causal, a.scale);
+    return a.lse ? [y, lse] : [y];
+  },
+
+  attention_grad: (k, ins) => {
+    const { attrs: a, inputs: { dy, q, k: key, v, y, lse } } = KERNEL_KINDS.attention_grad.read(over(k, ins));
+    return attentionGrad(dy, q, key, v, y, lse, a.causal, a.scale);
   },
 
   conv_block: (k, ins, ctx) => {

@@ -2,6 +2,7 @@ import { allElementwise } from '../../../ir/elementwise.ts';
 import type { Kernel } from '../../../ir/program.ts';
 import { isElementwiseKind, opKernel } from '../expr.ts';
 import type { KernelGen } from '../kernel.ts';
+import { attention, attentionGrad } from './attention.ts';
 import { adaptiveAvgPool2dGrad } from './adaptive-avg-pool2d-grad.ts';
 import { adaptiveAvgPool2d } from './adaptive-avg-pool2d.ts';
 import { avgPool2dGrad } from './avg-pool2d-grad.ts';
@@ -78,6 +79,8 @@ const kernelGens: Record<string, KernelGen> = {
   conv_block_grad: convBlockGrad,
   batch_norm_stats: batchNormStats,
   batch_norm_grad_stats: batchNormGradStats,
+  attention,
+  attention_grad: attentionGrad,
 };
 
 /** The generator of a kernel's kind, if this backend has one. */

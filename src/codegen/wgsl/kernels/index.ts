@@ -2,6 +2,7 @@ import { allElementwise } from '../../../ir/elementwise.ts';
 import type { Kernel } from '../../../ir/program.ts';
 import { isElementwiseKind } from '../expr.ts';
 import type { KernelCtx, WgslDispatch } from '../shader.ts';
+import { attention, attentionGrad } from './attention.ts';
 import { batchNormGradStats } from './batch-norm-grad-stats.ts';
 import { batchNormStats } from './batch-norm-stats.ts';
 import { convBlockKernel } from './conv-block.ts';
@@ -62,6 +63,8 @@ const WGSL_KERNELS: Readonly<Record<string, KernelGen>> = {
   conv_block_grad: convBlockGradKernel,
   batch_norm_stats: batchNormStats,
   batch_norm_grad_stats: batchNormGradStats,
+  attention,
+  attention_grad: attentionGrad,
 };
 
 /** The generator of a kernel's kind, if this backend has one. */

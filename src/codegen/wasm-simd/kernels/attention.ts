@@ -1,0 +1,228 @@
+import { attentionDims, KERNEL_KINDS, type AttentionDims } from '../../../ir/kernels.ts';
+import { roundUp, type Emitter, type Fn, type Local, type X } from '../emitter.ts';
+import { ats, sharedLoop, type At, type KernelCtx } from '../kernel.ts';
+import { vexp } from '../math.ts';
+import { log } from './lines.ts';
+
+/**
+ * attention and attention_grad (src/ir/kernels.ts). One leading index (a batch element's head) is
+ * one unit of work, taken whole by one thread: every sum runs in the same order whatever the
+ * thread count, and dk and dv accumulate in place without atomics. Per unit, kᵀ (and for the
+ * backward vᵀ) is copied into thread scratch as [D, S] rows padded to a multiple of 4, so a row of
+ * scores is four columns per vector: s[j..j+3] = Σ_d q[i, d]·kᵀ[d, j..j+3]. Then one row of
+ * scores at a time, in scratch: the [T, S] matrix is never stored.
+ */
+
+/** attentionDims and S rounded up to a multiple of 4, the row length of the transposed copies. */
+type Geometry = AttentionDims & { S4: number };
+
+function geometry(q: At, k: At, v: At): Geometry {
+  const d = attentionDims(q.shape, k.shape, v.shape);
+  return { ...d, S4: roundUp(d.S, 4) };
+}
+
+const IOTA = new Uint8Array(new Int32Array([0, 1, 2, 3]).buffer);
+
+/** dst[c·S4 + j] = src[j·C + c] for j < S, zeros in the padding columns. */
+function transpose(e: Emitter, fn: Fn, src: Local, dst: Local, S: number, C: number, S4: number): X[] {
+  const j = fn.i32();
+  const c = fn.i32();
+  return [
+    e.m.memory.fill(dst.get(), e.i32(0), e.i32(4 * C * S4)),
+    e.forc(j, 0, S, 1, [
+      e.forc(c, 0, C, 1, [
+        e.storef(e.add(dst.get(), e.mulc(e.add(e.mulc(c.get(), S4), j.get()), 4)), e.loadf(e.add(src.get(), e.mulc(e.add(e.mulc(j.get(), C), c.get()), 4)))),
+      ]),
+    ]),
+  ];
+}
+
+/** The largest of the four lanes; `tmp` is clobbered. */
+function hmax(e: Emitter, v: X, tmp: Local): X {
+  const m = e.m;
+  const half = m.f32x4.max(tmp.tee(v), m.i8x16.shuffle(tmp.get(), tmp.get(), [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]));
+  return m.f32.max(m.f32x4.extract_lane(tmp.tee(half), 0), m.f32x4.extract_lane(tmp.get(), 1));
+}
+
+/**
+ * Vector block jb of a row: Σ_c splat(a[c])·bᵀ[c, 4jb..4jb+3] over C, a a row of C floats, bᵀ a
+ * transposed copy with rows of S4. Unrolled over c: head sizes are small.
+ */
+function rowTimesTransposed(e: Emitter, a: Local, bt: Local, jb: Local, C: number, S4: number, acc: Local): X[] {
+  const col = e.mulc(jb.get(), 16);
+  const s: X[] = [acc.set(e.vzero())];
+  for (let c = 0; c < C; c++) s.push(acc.set(e.madd(e.vsplatLoad(a.get(), 4 * c), e.vload(e.add(bt.get(), e.copyExpr(col)), 4 * c * S4), acc.get())));
+  return s;
+}
+
+/**
+ * out = Σ_{j < n} splat(w[j])·rows[j] for a row of C floats (p·v, ds·k): eight 4-float chunks'
+ * accumulators at a time, the last chunk partial when C is not a multiple of 4.
+ */
+function weightedRows(e: Emitter, fn: Fn, w: Local, n: Local, rows: Local, C: number, out: Local): X[] {
+  const chunks = Math.ceil(C / 4);
+  const j = fn.i32();
+  const wj = fn.v128();
+  const s: X[] = [];
+  for (let g = 0; g < chunks; g += 8) {
+    const group = Array.from({ length: Math.min(8, chunks - g) }, (_, i) => g + i);
+    const acc = group.map(() => fn.v128());
+    const lanes = (ch: number) => Math.min(4, C - 4 * ch);
+    s.push(
+      ...acc.map((a) => a.set(e.vzero())),
+      e.for(j, e.i32(0), n.get(), 1, [
+        wj.set(e.vsplatLoad(e.add(w.get(), e.mulc(j.get(), 4)))),
+        ...group.map((ch, i) => acc[i]!.set(e.madd(wj.get(), e.vloadN(e.add(rows.get(), e.mulc(j.get(), 4 * C)), lanes(ch), 16 * ch), acc[i]!.get()))),
+      ]),
+      ...group.map((ch, i) => e.vstoreN(out.get(), acc[i]!.get(), lanes(ch), 16 * ch)),
+    );
+  }
+  return s;
+}
+
+/** rows[j, ·] += splat(w[j])·x for j < n, x one C-float row: dk += dsᵀ·q and dv += pᵀ·dy, a row at a time. */
+function outerUpdate(e: Emitter, fn: Fn, w: Local, n: Local, x: Local, rows: Local, C: number): X[] {
+  const chunks = Math.ceil(C / 4);
+  const j = fn.i32();
+  const wj = fn.v128();
+  const at = fn.i32();
+  const xs = Array.from({ length: Math.min(chunks, 16) }, () => fn.v128());
+  const lanes = (ch: number) => Math.min(4, C - 4 * ch);
+  const xOf = (ch: number) => (ch < xs.length ? xs[ch]!.get() : e.vloadN(x.get(), lanes(ch), 16 * ch));
+  return [
+    ...xs.map((l, ch) => l.set(e.vloadN(x.get(), lanes(ch), 16 * ch))),
+    e.for(j, e.i32(0), n.get(), 1, [
+      wj.set(e.vsplatLoad(e.add(w.get(), e.mulc(j.get(), 4)))),
+      at.set(e.add(rows.get(), e.mulc(j.get(), 4 * C))),
+      ...Array.from({ length: chunks }, (_, ch) => e.vstoreN(at.get(), e.madd(wj.get(), xOf(ch), e.vloadN(at.get(), lanes(ch), 16 * ch)), lanes(ch), 16 * ch)),
+    ]),
+  ];
+}
+
+/** The state of one unit's loop over its rows: pointers to the unit's tensors and the row's limit. */
+interface RowLoop {
+  i: Local;
+  /** Columns row i attends to: i + 1 (causal, at most S) or S. */
+  lim: Local;
+  /** Vector blocks covering them. */
+  nb: Local;
+  jb: Local;
+  qi: Local;
+}
+
+function rowLoop(e: Emitter, fn: Fn, g: Geometry, causal: boolean, q: Local, body: (r: RowLoop) => X[]): X {
+  const m = e.m;
+  const r: RowLoop = { i: fn.i32(), lim: fn.i32(), nb: fn.i32(), jb: fn.i32(), qi: fn.i32() };
+  return e.forc(r.i, 0, g.T, 1, [
+    r.lim.set(causal ? m.select(m.i32.lt_s(r.i.get(), e.i32(g.S)), e.addc(r.i.get(), 1), e.i32(g.S)) : e.i32(g.S)),
+    r.nb.set(m.i32.shr_u(e.addc(r.lim.get(), 3), e.i32(2))),
+    r.qi.set(e.add(q.get(), e.mulc(r.i.get(), 4 * g.D))),
+    ...body(r),
+  ]);
+}
+
+/** Scaled scores of block jb, -inf in the lanes at or past the row's limit. */
+function maskedScores(e: Emitter, r: RowLoop, kt: Local, g: Geometry, scale: number, acc: Local): X[] {
+  const m = e.m;
+  const inRow = m.i32x4.lt_s(m.i32x4.add(m.i32x4.splat(e.mulc(r.jb.get(), 4)), m.v128.const(IOTA)), m.i32x4.splat(r.lim.get()));
+  return [...rowTimesTransposed(e, r.qi, kt, r.jb, g.D, g.S4, acc), acc.set(m.v128.bitselect(e.vmul(acc.get(), e.vconst(scale)), e.vconst(-Infinity), inRow))];
+}
+
+/** Sets the unit's base pointers from its index u. */
+function bases(e: Emitter, u: Local, list: [Local, number, number][]): X[] {
+  return list.map(([p, addr, perUnit]) => p.set(e.add(e.i32(addr), e.mulc(u.get(), 4 * perUnit))));
+}
+
+export function attention(c: KernelCtx): void {
+  const { e } = c;
+  const m = e.m;
+  const { attrs: a, inputs, outputs } = KERNEL_KINDS.attention.read(ats(c));
+  const g = geometry(inputs.q, inputs.k, inputs.v);
+  const { T, S, D, E, S4 } = g;
+  c.phase((fn, tid) => {
+    const [u, q, k, v, y, lse, kt, row] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
+    const [acc, mx, sum, tmp] = [fn.v128(), fn.v128(), fn.v128(), fn.v128()];
+    const [max, total] = [fn.f32(), fn.f32()];
+    const yi = fn.i32();
+    const body = rowLoop(e, fn, g, a.causal, q, (r) => [
+      mx.set(e.vconst(-Infinity)),
+      e.for(r.jb, e.i32(0), r.nb.get(), 1, [...maskedScores(e, r, kt, g, a.scale, acc), e.vstore(e.add(row.get(), e.mulc(r.jb.get(), 16)), acc.get()), mx.set(e.vmax(mx.get(), acc.get()))]),
+      max.set(hmax(e, mx.get(), tmp)),
+      sum.set(e.vzero()),
+      e.for(r.jb, e.i32(0), r.nb.get(), 1, [
+        acc.set(vexp(e, fn, e.vsub(e.vload(e.add(row.get(), e.mulc(r.jb.get(), 16))), e.splat(max.get())))),
+        e.vstore(e.add(row.get(), e.mulc(r.jb.get(), 16)), acc.get()),
+        sum.set(e.vadd(sum.get(), acc.get())),
+      ]),
+      total.set(e.hsum(sum.get(), tmp)),
+      e.for(r.jb, e.i32(0), r.nb.get(), 1, [e.vstore(e.add(row.get(), e.mulc(r.jb.get(), 16)), e.vdiv(e.vload(e.add(row.get(), e.mulc(r.jb.get(), 16))), e.splat(total.get())))]),
+      yi.set(e.add(y.get(), e.mulc(r.i.get(), 4 * E))),
+      ...weightedRows(e, fn, row, r.lim, v, E, yi),
+      ...(outputs.lse ? [e.storef(e.add(lse.get(), e.mulc(r.i.get(), 4)), m.f32.add(max.get(), m.f32.demote(log(e, fn, m.f64.promote(total.get())))))] : []),
+    ]);
+    return [
+      kt.set(c.threadScratch(4 * (D * S4 + S4), tid)),
+      row.set(e.addc(kt.get(), 4 * D * S4)),
+      ...sharedLoop(c, fn, u, g.L, [
+        ...bases(e, u, [[q, inputs.q.addr, T * D], [k, inputs.k.addr, S * D], [v, inputs.v.addr, S * E], [y, outputs.y.addr, T * E], ...(outputs.lse ? [[lse, outputs.lse.addr, T] as [Local, number, number]] : [])]),
+        ...transpose(e, fn, k, kt, S, D, S4),
+        body,
+      ]),
+    ];
+  });
+}
+
+export function attentionGrad(c: KernelCtx): void {
+  const { e } = c;
+  const m = e.m;
+  const { attrs: a, inputs, outputs } = KERNEL_KINDS.attention_grad.read(ats(c));
+  const g = geometry(inputs.q, inputs.k, inputs.v);
+  const { T, S, D, E, S4 } = g;
+  c.phase((fn, tid) => {
+    const [u, dy, q, k, v, y, lse, dq, dk, dv] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
+    const [kt, vt, p, ds] = [fn.i32(), fn.i32(), fn.i32(), fn.i32()];
+    const [acc, dp, dot, tmp] = [fn.v128(), fn.v128(), fn.v128(), fn.v128()];
+    const [rowLse, total] = [fn.f32(), fn.f32()];
+    const [dyi, yi, dqi] = [fn.i32(), fn.i32(), fn.i32()];
+    const blk = (base: Local, jb: Local) => e.add(base.get(), e.mulc(jb.get(), 16));
+    const body = rowLoop(e, fn, g, a.causal, q, (r) => [
+      rowLse.set(e.loadf(e.add(lse.get(), e.mulc(r.i.get(), 4)))),
+      dyi.set(e.add(dy.get(), e.mulc(r.i.get(), 4 * E))),
+      yi.set(e.add(y.get(), e.mulc(r.i.get(), 4 * E))),
+      // softmax_grad's Σ_j p·dp as Σ_e dy·y.
+      dot.set(e.vzero()),
+      ...Array.from({ length: Math.ceil(E / 4) }, (_, ch) => dot.set(e.vadd(dot.get(), e.vmul(e.vloadN(dyi.get(), Math.min(4, E - 4 * ch), 16 * ch), e.vloadN(yi.get(), Math.min(4, E - 4 * ch), 16 * ch))))),
+      total.set(e.hsum(dot.get(), tmp)),
+      // p recomputed from the forward's logsumexp; dp = dy_i·vᵀ; ds = p·(dp - Σ), then the scale,
+      // as softmax_grad and the scaling op round them.
+      e.for(r.jb, e.i32(0), r.nb.get(), 1, [
+        ...maskedScores(e, r, kt, g, a.scale, acc),
+        acc.set(vexp(e, fn, e.vsub(acc.get(), e.splat(rowLse.get())))),
+        e.vstore(blk(p, r.jb), acc.get()),
+        ...rowTimesTransposed(e, dyi, vt, r.jb, E, S4, dp),
+        e.vstore(blk(ds, r.jb), e.vmul(e.vmul(acc.get(), e.vsub(dp.get(), e.splat(total.get()))), e.vconst(a.scale))),
+      ]),
+      dqi.set(e.add(dq.get(), e.mulc(r.i.get(), 4 * D))),
+      ...weightedRows(e, fn, ds, r.lim, k, D, dqi),
+      ...outerUpdate(e, fn, ds, r.lim, r.qi, dk, D),
+      ...outerUpdate(e, fn, p, r.lim, dyi, dv, E),
+    ]);
+    return [
+      kt.set(c.threadScratch(4 * ((D + E) * S4 + 2 * S4), tid)),
+      vt.set(e.addc(kt.get(), 4 * D * S4)),
+      p.set(e.addc(vt.get(), 4 * E * S4)),
+      ds.set(e.addc(p.get(), 4 * S4)),
+      ...sharedLoop(c, fn, u, g.L, [
+        ...bases(e, u, [
+          [dy, inputs.dy.addr, T * E], [q, inputs.q.addr, T * D], [k, inputs.k.addr, S * D], [v, inputs.v.addr, S * E], [y, inputs.y.addr, T * E], [lse, inputs.lse.addr, T],
+          [dq, outputs.dq.addr, T * D], [dk, outputs.dk.addr, S * D], [dv, outputs.dv.addr, S * E],
+        ]),
+        m.memory.fill(dk.get(), e.i32(0), e.i32(4 * S * D)),
+        m.memory.fill(dv.get(), e.i32(0), e.i32(4 * S * E)),
+        ...transpose(e, fn, k, kt, S, D, S4),
+        ...transpose(e, fn, v, vt, S, E, S4),
+        body,
+      ]),
+    ];
+  });
+}

@@ -1,0 +1,106 @@
+import { attentionDims, KERNEL_KINDS } from '../../../ir/kernels.ts';
+import type { Slice } from '../../../ir/program.ts';
+import { partsDispatch } from '../grid.ts';
+import { Shader, u32, type KernelCtx, type WgslDispatch } from '../shader.ts';
+
+/**
+ * attention and attention_grad (src/ir/kernels.ts), one thread per row of scores: it walks the
+ * row's columns, recomputing each score from q and k, and keeps its own output row (array<f32>)
+ * in registers; no score matrix is stored. The backward takes dq by rows of queries and dk, dv by
+ * columns (each thread sums over the rows that see its key), two dispatches so neither binds more
+ * than eight buffers; softmax_grad's Σ_j p·dp is Σ_e dy·y, known before a row's columns are visited.
+ */
+
+/** fn att_score(qb, kb): scale·(q[qb..qb+D]·k[kb..kb+D]), rounded as the product then the scaling. */
+function scoreFn(sh: Shader, q: Slice, k: Slice, D: number, scale: number): void {
+  sh.helper(
+    'att_score',
+    [
+      'fn att_score(qb: u32, kb: u32) -> f32 {',
+      '  var s: f32 = 0.0;',
+      `  for (var c = 0u; c < ${u32(D)}; c++) { s += ${sh.read(q, 'qb + c')} * ${sh.read(k, 'kb + c')}; }`,
+      `  return s * ${sh.float(scale)};`,
+      '}',
+      '',
+    ].join('\n'),
+  );
+}
+
+/** Σ_c a[ab + c]·b[bb + c] over n, as a statement block setting `name`. */
+const dot = (sh: Shader, name: string, a: Slice, ab: string, b: Slice, bb: string, n: number) =>
+  `var ${name}: f32 = 0.0;\nfor (var c = 0u; c < ${u32(n)}; c++) { ${name} += ${sh.read(a, `${ab} + c`)} * ${sh.read(b, `${bb} + c`)}; }`;
+
+export function attention(ctx: KernelCtx): WgslDispatch[] {
+  const k = ctx.kernel;
+  const { attrs: a, inputs: { q, k: key, v }, outputs: { y, lse } } = KERNEL_KINDS.attention.read(k);
+  const { L, T, S, D, E } = attentionDims(q.shape, key.shape, v.shape);
+  const sh = new Shader(ctx);
+  scoreFn(sh, q, key, D, a.scale);
+  const store = [
+    `let l = o / ${u32(T)};`,
+    `let i = o % ${u32(T)};`,
+    a.causal ? `let lim = min(i + 1u, ${u32(S)});` : `let lim = ${u32(S)};`,
+    `let kb = l * ${u32(S * D)};`,
+    `let vb = l * ${u32(S * E)};`,
+    `var mx = att_score(o * ${u32(D)}, kb);`,
+    `for (var j = 1u; j < lim; j++) { mx = max(mx, att_score(o * ${u32(D)}, kb + j * ${u32(D)})); }`,
+    'var sum: f32 = 0.0;',
+    `for (var j = 0u; j < lim; j++) { sum += exp(att_score(o * ${u32(D)}, kb + j * ${u32(D)}) - mx); }`,
+    `var out: array<f32, ${E}>;`,
+    'for (var j = 0u; j < lim; j++) {',
+    `  let p = exp(att_score(o * ${u32(D)}, kb + j * ${u32(D)}) - mx) / sum;`,
+    `  for (var c = 0u; c < ${u32(E)}; c++) { out[c] += p * ${sh.read(v, `vb + j * ${u32(E)} + c`)}; }`,
+    '}',
+    `for (var c = 0u; c < ${u32(E)}; c++) { ${sh.write(y, `o * ${u32(E)} + c`)} = out[c]; }`,
+    ...(lse ? [`${sh.write(lse, 'o')} = mx + log(sum);`] : []),
+  ].join('\n');
+  return [partsDispatch(sh, k.name, [{ count: L * T, length: 0, store, mode: 'thread' }])];
+}
+
+export function attentionGrad(ctx: KernelCtx): WgslDispatch[] {
+  const k = ctx.kernel;
+  const { attrs: a, inputs: { dy, q, k: key, v, y, lse }, outputs: { dq, dk, dv } } = KERNEL_KINDS.attention_grad.read(k);
+  const { L, T, S, D, E } = attentionDims(q.shape, key.shape, v.shape);
+  /** ds of row r (global row index) and key row kr: p recomputed from lse, then softmax_grad and the scale. */
+  const ds = (sh: Shader, r: string, kr: string) => [
+    dot(sh, 'sum_dy_y', dy, `${r} * ${u32(E)}`, y, `${r} * ${u32(E)}`, E),
+    `let p = exp(att_score(${r} * ${u32(D)}, ${kr} * ${u32(D)}) - ${sh.read(lse, r)});`,
+    dot(sh, 'dp', dy, `${r} * ${u32(E)}`, v, `${kr} * ${u32(E)}`, E),
+    `let ds = p * (dp - sum_dy_y) * ${sh.float(a.scale)};`,
+  ];
+  const rows = new Shader(ctx);
+  scoreFn(rows, q, key, D, a.scale);
+  const byRow = [
+    `let l = o / ${u32(T)};`,
+    `let i = o % ${u32(T)};`,
+    a.causal ? `let lim = min(i + 1u, ${u32(S)});` : `let lim = ${u32(S)};`,
+    `var out: array<f32, ${D}>;`,
+    'for (var j = 0u; j < lim; j++) {',
+    `  let kr = l * ${u32(S)} + j;`,
+    ...ds(rows, 'o', 'kr').map((s) => `  ${s}`),
+    `  for (var c = 0u; c < ${u32(D)}; c++) { out[c] += ds * ${rows.read(key, `kr * ${u32(D)} + c`)}; }`,
+    '}',
+    `for (var c = 0u; c < ${u32(D)}; c++) { ${rows.write(dq, `o * ${u32(D)} + c`)} = out[c]; }`,
+  ].join('\n');
+  const cols = new Shader(ctx);
+  scoreFn(cols, q, key, D, a.scale);
+  const byColumn = [
+    `let l = o / ${u32(S)};`,
+    `let j = o % ${u32(S)};`,
+    `var ak: array<f32, ${D}>;`,
+    `var av: array<f32, ${E}>;`,
+    // Causal: the rows that see key j are those at or past it.
+    `for (var i = ${a.causal ? 'j' : '0u'}; i < ${u32(T)}; i++) {`,
+    `  let r = l * ${u32(T)} + i;`,
+    ...ds(cols, 'r', 'o').map((s) => `  ${s}`),
+    `  for (var c = 0u; c < ${u32(D)}; c++) { ak[c] += ds * ${cols.read(q, `r * ${u32(D)} + c`)}; }`,
+    `  for (var c = 0u; c < ${u32(E)}; c++) { av[c] += p * ${cols.read(dy, `r * ${u32(E)} + c`)}; }`,
+    '}',
+    `for (var c = 0u; c < ${u32(D)}; c++) { ${cols.write(dk, `o * ${u32(D)} + c`)} = ak[c]; }`,
+    `for (var c = 0u; c < ${u32(E)}; c++) { ${cols.write(dv, `o * ${u32(E)} + c`)} = av[c]; }`,
+  ].join('\n');
+  return [
+    partsDispatch(rows, `${k.name}.dq`, [{ count: L * T, length: 0, store: byRow, mode: 'thread' }]),
+    partsDispatch(cols, `${k.name}.dkdv`, [{ count: L * S, length: 0, store: byColumn, mode: 'thread' }]),
+  ];
+}

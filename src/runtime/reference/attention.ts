@@ -1,0 +1,95 @@
+import { attentionDims, type AttentionDims } from '../../ir/kernels.ts';
+import type { Shape } from '../../ir/shape.ts';
+import type { Tensor } from './fused.ts';
+
+/**
+ * The attention kinds (src/ir/kernels.ts) as the op-by-op graph computes them: each product summed
+ * in f64 and rounded to f32 where the graph stores it (scores, scaled scores, p, dp, ds, the
+ * results), softmax and its gradient as the softmax kernels compute them. The [T, S] matrices are
+ * whole here: the oracle keeps the graph's values, not the fused kernels' memory plan.
+ */
+
+/** How a stored value is rounded: to f32 for the oracle, not at all for finite differences in f64. */
+export type Round = (x: number) => number;
+type Data = ArrayLike<number>;
+
+/** Row i of batch l of p (rounded as softmax stores it) and its logsumexp, from q and k. */
+function probabilities(f: Round, q: Data, k: Data, d: AttentionDims, l: number, i: number, causal: boolean, scale: number, lse?: number): { p: Float64Array; lse: number } {
+  const { T, S, D } = d;
+  const s = new Float64Array(S).fill(-Infinity);
+  const limit = causal ? Math.min(i + 1, S) : S;
+  for (let j = 0; j < limit; j++) {
+    let dot = 0;
+    for (let c = 0; c < D; c++) dot += q[(l * T + i) * D + c]! * k[(l * S + j) * D + c]!;
+    s[j] = f(f(dot) * scale);
+  }
+  let max = -Infinity;
+  for (let j = 0; j < limit; j++) max = Math.max(max, s[j]!);
+  let sum = 0;
+  for (let j = 0; j < limit; j++) sum += Math.exp(s[j]! - max);
+  const rowLse = lse ?? max + Math.log(sum);
+  const p = new Float64Array(S);
+  for (let j = 0; j < limit; j++) p[j] = f(lse === undefined ? Math.exp(s[j]! - max) / sum : Math.exp(s[j]! - lse));
+  return { p, lse: rowLse };
+}
+
+/** y and lse of the attention kind over q [..., T, D], k [..., S, D], v [..., S, E] (shapes given). */
+export function attentionValues(f: Round, q: Data, k: Data, v: Data, shapes: readonly Shape[], causal: boolean, scale: number): { y: Float64Array; lse: Float64Array } {
+  const d = attentionDims(shapes[0]!, shapes[1]!, shapes[2]!);
+  const { L, T, S, E } = d;
+  const y = new Float64Array(L * T * E);
+  const lse = new Float64Array(L * T);
+  for (let l = 0; l < L; l++)
+    for (let i = 0; i < T; i++) {
+      const r = probabilities(f, q, k, d, l, i, causal, scale);
+      lse[l * T + i] = f(r.lse);
+      for (let c = 0; c < E; c++) {
+        let acc = 0;
+        for (let j = 0; j < S; j++) acc += r.p[j]! * v[(l * S + j) * E + c]!;
+        y[(l * T + i) * E + c] = f(acc);
+      }
+    }
+  return { y, lse };
+}
+
+/** dq, dk, dv of the attention_grad kind. */
+export function attentionGradValues(f: Round, dy: Data, q: Data, k: Data, v: Data, y: Data, lse: Data, shapes: readonly Shape[], causal: boolean, scale: number): Float64Array[] {
+  const d = attentionDims(shapes[0]!, shapes[1]!, shapes[2]!);
+  const { L, T, S, D, E } = d;
+  const dq = new Float64Array(L * T * D);
+  const dk = new Float64Array(L * S * D);
+  const dv = new Float64Array(L * S * E);
+  for (let l = 0; l < L; l++)
+    for (let i = 0; i < T; i++) {
+      const { p } = probabilities(f, q, k, d, l, i, causal, scale, lse[l * T + i]!);
+      const dp = new Float64Array(S);
+      // softmax_grad's Σ_j p·dp, as Σ_e dy·y: the same sum regrouped, which a kernel can form
+      // before it visits the row's columns.
+      let dot = 0;
+      for (let c = 0; c < E; c++) dot += dy[(l * T + i) * E + c]! * y[(l * T + i) * E + c]!;
+      for (let j = 0; j < S; j++) {
+        let acc = 0;
+        for (let c = 0; c < E; c++) acc += dy[(l * T + i) * E + c]! * v[(l * S + j) * E + c]!;
+        dp[j] = f(acc);
+      }
+      for (let j = 0; j < S; j++) {
+        const ds = f(f(p[j]! * (dp[j]! - dot)) * scale);
+        for (let c = 0; c < D; c++) {
+          dq[(l * T + i) * D + c] += ds * k[(l * S + j) * D + c]!;
+          dk[(l * S + j) * D + c] += ds * q[(l * T + i) * D + c]!;
+        }
+        for (let c = 0; c < E; c++) dv[(l * S + j) * E + c] += p[j]! * dy[(l * T + i) * E + c]!;
+      }
+    }
+  return [dq, dk, dv];
+}
+
+export function attention(q: Tensor, k: Tensor, v: Tensor, causal: boolean, scale: number): { y: Tensor; lse: Tensor } {
+  const { y, lse } = attentionValues(Math.fround, q.data, k.data, v.data, [q.shape, k.shape, v.shape], causal, scale);
+  return { y: { data: Float32Array.from(y), shape: [...q.shape.slice(0, -1), v.shape[v.shape.length - 1]!] }, lse: { data: Float32Array.from(lse), shape: q.shape.slice(0, -1) } };
+}
+
+export function attentionGrad(dy: Tensor, q: Tensor, k: Tensor, v: Tensor, y: Tensor, lse: Tensor, causal: boolean, scale: number): Tensor[] {
+  const grads = attentionGradValues(Math.fround, dy.data, q.data, k.data, v.data, y.data, lse.data, [q.shape, k.shape, v.shape], causal, scale);
+  return grads.map((g, i) => ({ data: Float32Array.from(g), shape: [q, k, v][i]!.shape }));
+}
