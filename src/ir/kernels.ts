@@ -42,6 +42,17 @@ const conv = {
 /** The attrs a conv_block and its backward share: the convolution, activation and pooling. */
 export type ConvAttrs = AttrsOf<typeof conv>;
 
+/**
+ * Dropout on attention's weights p, as the `dropout` op computes it over p's [..., T, S] domain:
+ * element (l, i, j) is kept iff rng(Stream.DROPOUT + stream, step) at flat index (l·T + i)·S + j is
+ * ≥ ceil(p·2^24), then scaled by 1/(1-p).
+ */
+const attentionDropout = {
+  dropout: attr.flag('dropout on the attention weights (training with dropoutP > 0)'),
+  p: attr.optional(attr.number('the dropout probability (dropout)')),
+  stream: attr.optional(attr.int("the dropout op's site, whose rng stream is Stream.DROPOUT + it (dropout)")),
+};
+
 export const KERNEL_KINDS = kindTable(
   defineKind('copy', {})({
     doc: 'dst = src: writes a persistent tensor whose new value could not be computed in place',
@@ -154,22 +165,23 @@ export const KERNEL_KINDS = kindTable(
     causal: attr.flag('row i attends to columns j ≤ i only (torch: is_causal, the top-left aligned lower triangle)'),
     scale: attr.number('the factor on q·kᵀ (torch: scale, default 1/sqrt(D))'),
     lse: attr.flag('also write lse (the backward reads it)'),
+    ...attentionDropout,
   })({
     doc:
-      'scaled dot-product attention per leading index (torch.nn.functional.scaled_dot_product_attention without dropout): ' +
-      'p = softmax(q·kᵀ·scale, -inf above the diagonal when causal) along the last axis, y = p·v. ' +
+      'scaled dot-product attention per leading index (torch.nn.functional.scaled_dot_product_attention): ' +
+      'p = softmax(q·kᵀ·scale, -inf above the diagonal when causal) along the last axis, p\' = dropout(p) when dropout, y = p\'·v. ' +
       'One row of scores at a time: a row of p lives in scratch, the [T, S] matrix never reaches memory',
-    inputs: { q: role.one('[..., T, D]'), k: role.one('[..., S, D]'), v: role.one('[..., S, E]') },
+    inputs: { q: role.one('[..., T, D]'), k: role.one('[..., S, D]'), v: role.one('[..., S, E]'), step: role.maybe('[]: the step counter, which keys the dropout mask', 'dropout') },
     outputs: {
       y: role.one('[..., T, E]'),
       lse: role.maybe("[..., T]: each row's logsumexp of its scaled, masked scores, from which the backward recomputes p", 'lse'),
     },
   }),
 
-  defineKind('attention_grad', { causal: attr.flag("the forward's mask"), scale: attr.number("the forward's scale") })({
+  defineKind('attention_grad', { causal: attr.flag("the forward's mask"), scale: attr.number("the forward's scale"), ...attentionDropout })({
     doc:
-      "the backward of attention from dy = dL/dy, p recomputed row by row from q, k and the forward's lse: " +
-      'dp = dy·vᵀ, ds = p·(dp - Σ_e dy·y)·scale (softmax_grad, whose Σ_j p·dp is Σ_e dy·y, then the scale), dq = ds·k, dk = dsᵀ·q, dv = pᵀ·dy',
+      "the backward of attention from dy = dL/dy, p (and the dropout mask) recomputed row by row from q, k, the forward's lse (and the step): " +
+      "dv = p'ᵀ·dy, dp = dropout(dy·vᵀ), ds = p·(dp - Σ_e dy·y)·scale (softmax_grad, whose Σ_j p·dp is Σ_e dy·y, then the scale), dq = ds·k, dk = dsᵀ·q",
     inputs: {
       dy: role.one('[..., T, E]'),
       q: role.one('[..., T, D]'),
@@ -177,6 +189,7 @@ export const KERNEL_KINDS = kindTable(
       v: role.one('[..., S, E]'),
       y: role.one("[..., T, E]: the forward's output"),
       lse: role.one('[..., T]'),
+      step: role.maybe('[]: the step counter (the dropout mask)', 'dropout'),
     },
     outputs: { dq: role.one('[..., T, D]'), dk: role.one('[..., S, D]'), dv: role.one('[..., S, E]') },
   }),
@@ -237,6 +250,9 @@ export interface AttentionDims {
   readonly D: number;
   readonly E: number;
 }
+
+/** The keep test of attention's dropout: a kept element's 24 random bits are at least this. */
+export const dropoutThreshold = (p: number): number => Math.ceil(p * 2 ** 24);
 
 export function attentionDims(q: Shape, k: Shape, v: Shape): AttentionDims {
   const T = q[q.length - 2]!;

@@ -77,12 +77,7 @@ const PRIMS: { readonly [P in Prim]: Vector<P> } = {
     if (isZero(cx, ai)) return m.v128.andnot(b!, c!);
     return m.v128.bitselect(a!, b!, c!);
   },
-  rng: (_, __, cx, j) => {
-    const { e } = cx;
-    const m = e.m;
-    const bits = hashed(e, cx.fn, true, (o) => randomBits(o, () => m.i32x4.splat(cx.key(j).get()), () => cx.at.index()));
-    return m.f32x4.convert_i32x4_s(m.i32x4.shr_u(bits, e.i32(8)));
-  },
+  rng: (_, __, cx, j) => rngBits24(cx.e, cx.fn, cx.key(j), cx.at.index()),
   pow1m: () => {
     throw new Error('wasm expr: pow1m is uniform and computed before the loop');
   },
@@ -135,6 +130,19 @@ function hashed(e: Emitter, fn: Fn, vec: boolean, f: (o: U32Ops<Lazy>) => Lazy):
   const stmts: X[] = [];
   const r = f(u32Ops(e, fn, vec, stmts));
   return e.m.block(null, [...stmts, r()], vec ? e.b.v128 : e.b.i32);
+}
+
+/** The rng's key for `stream` at the step counter `step` (an f32 expression), as an i32: once per kernel. */
+export function rngKey(e: Emitter, fn: Fn, stream: number, step: X): X {
+  const m = e.m;
+  return hashed(e, fn, false, (o) => streamKey(o, () => m.i32.load(0, 4, e.i32(CTRL.SEED)), o.lit(stream), () => m.i32.trunc_u_sat.f32(step)));
+}
+
+/** The 24 high bits of the draws at four flat indices (i32x4), as f32x4 integers. */
+export function rngBits24(e: Emitter, fn: Fn, key: Local, index: X): X {
+  const m = e.m;
+  const bits = hashed(e, fn, true, (o) => randomBits(o, () => m.i32x4.splat(key.get()), () => index));
+  return m.f32x4.convert_i32x4_s(m.i32x4.shr_u(bits, e.i32(8)));
 }
 
 /** Channel view [1, C, 1, 1] / [1, C] of a domain. */
@@ -196,8 +204,7 @@ export function exprBody(c: KernelCtx, fn: Fn, tid: Local, domain: Shape, expr: 
           }
         } else if (s.prim === 'rng') {
           keys[j] = fn.i32();
-          const key = hashed(e, fn, false, (o) => streamKey(o, () => m.i32.load(0, 4, e.i32(CTRL.SEED)), o.lit(s.stream), () => m.i32.trunc_u_sat.f32(scalar(s.args[0]))));
-          pro.push(keys[j]!.set(key));
+          pro.push(keys[j]!.set(rngKey(e, fn, s.stream, scalar(s.args[0]))));
         }
       });
       return pro;

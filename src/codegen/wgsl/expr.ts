@@ -43,6 +43,12 @@ const ONE_MINUS_POW = `fn one_minus_pow(lnb: f32, t: f32) -> f32 {
 }
 `;
 
+/** The 24 high bits (as f32) of the draw at flat index `index` (u32) of `stream` at the step `step` (f32). */
+export function rngBits24(sh: Shader, stream: number, step: string, index: string): string {
+  sh.helper('rng', rngHelpers());
+  return `f32(random_bits(stream_key(${u32(sh.ctx.seed >>> 0)}, ${u32(stream)}, u32(${step})), ${index}) >> 8u)`;
+}
+
 /** WGSL source of the counter-based RNG, generated from src/ir/rng.ts's one definition. */
 function rngHelpers(): string {
   const lines: string[] = [];
@@ -114,10 +120,7 @@ const PRIMS: { readonly [P in Prim]: Code<P> } = {
   ge: bin('>='),
   eq: bin('=='),
   select: (_, [c, a, b]) => `select(${b}, ${a}, ${c})`,
-  rng: (s, [step], env) => {
-    env.sh.helper('rng', rngHelpers());
-    return `f32(random_bits(stream_key(${u32(env.sh.ctx.seed >>> 0)}, ${u32(s.stream)}, u32(${step})), ${env.i}) >> 8u)`;
-  },
+  rng: (s, [step], env) => rngBits24(env.sh, s.stream, step!, env.i),
   pow1m: (s, [step], env) => {
     env.sh.helper('one_minus_pow', ONE_MINUS_POW);
     return `one_minus_pow(${f32(Math.log(s.base))}, ${step} + 1.0)`;

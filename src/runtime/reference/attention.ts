@@ -1,4 +1,4 @@
-import { attentionDims, type AttentionDims } from '../../ir/kernels.ts';
+import { attentionDims, dropoutThreshold, type AttentionDims } from '../../ir/kernels.ts';
 import type { Shape } from '../../ir/shape.ts';
 import type { Tensor } from './fused.ts';
 
@@ -12,6 +12,21 @@ import type { Tensor } from './fused.ts';
 /** How a stored value is rounded: to f32 for the oracle, not at all for finite differences in f64. */
 export type Round = (x: number) => number;
 type Data = ArrayLike<number>;
+
+/** Attention's dropout: the 24 random bits of p's flat element index, and the probability. */
+export interface Drop {
+  readonly p: number;
+  readonly bits: (index: number) => number;
+}
+
+/** p' = dropout(p) at (l, i, j), as the dropout op's template: kept values times 1/(1-p), rounded. */
+function dropped(f: Round, drop: Drop | undefined, d: AttentionDims, l: number, i: number, p: Float64Array): Float64Array {
+  if (!drop) return p;
+  const { T, S } = d;
+  const threshold = dropoutThreshold(drop.p);
+  const factor = f(1 / (1 - drop.p));
+  return p.map((v, j) => (drop.bits((l * T + i) * S + j) >= threshold ? f(v * factor) : 0));
+}
 
 /** Row i of batch l of p (rounded as softmax stores it) and its logsumexp, from q and k. */
 function probabilities(f: Round, q: Data, k: Data, d: AttentionDims, l: number, i: number, causal: boolean, scale: number, lse?: number): { p: Float64Array; lse: number } {
@@ -34,7 +49,7 @@ function probabilities(f: Round, q: Data, k: Data, d: AttentionDims, l: number, 
 }
 
 /** y and lse of the attention kind over q [..., T, D], k [..., S, D], v [..., S, E] (shapes given). */
-export function attentionValues(f: Round, q: Data, k: Data, v: Data, shapes: readonly Shape[], causal: boolean, scale: number): { y: Float64Array; lse: Float64Array } {
+export function attentionValues(f: Round, q: Data, k: Data, v: Data, shapes: readonly Shape[], causal: boolean, scale: number, drop?: Drop): { y: Float64Array; lse: Float64Array } {
   const d = attentionDims(shapes[0]!, shapes[1]!, shapes[2]!);
   const { L, T, S, E } = d;
   const y = new Float64Array(L * T * E);
@@ -43,9 +58,10 @@ export function attentionValues(f: Round, q: Data, k: Data, v: Data, shapes: rea
     for (let i = 0; i < T; i++) {
       const r = probabilities(f, q, k, d, l, i, causal, scale);
       lse[l * T + i] = f(r.lse);
+      const p = dropped(f, drop, d, l, i, r.p);
       for (let c = 0; c < E; c++) {
         let acc = 0;
-        for (let j = 0; j < S; j++) acc += r.p[j]! * v[(l * S + j) * E + c]!;
+        for (let j = 0; j < S; j++) acc += p[j]! * v[(l * S + j) * E + c]!;
         y[(l * T + i) * E + c] = f(acc);
       }
     }
@@ -53,7 +69,7 @@ export function attentionValues(f: Round, q: Data, k: Data, v: Data, shapes: rea
 }
 
 /** dq, dk, dv of the attention_grad kind. */
-export function attentionGradValues(f: Round, dy: Data, q: Data, k: Data, v: Data, y: Data, lse: Data, shapes: readonly Shape[], causal: boolean, scale: number): Float64Array[] {
+export function attentionGradValues(f: Round, dy: Data, q: Data, k: Data, v: Data, y: Data, lse: Data, shapes: readonly Shape[], causal: boolean, scale: number, drop?: Drop): Float64Array[] {
   const d = attentionDims(shapes[0]!, shapes[1]!, shapes[2]!);
   const { L, T, S, D, E } = d;
   const dq = new Float64Array(L * T * D);
@@ -62,6 +78,7 @@ export function attentionGradValues(f: Round, dy: Data, q: Data, k: Data, v: Dat
   for (let l = 0; l < L; l++)
     for (let i = 0; i < T; i++) {
       const { p } = probabilities(f, q, k, d, l, i, causal, scale, lse[l * T + i]!);
+      const kept = dropped(f, drop, d, l, i, p);
       const dp = new Float64Array(S);
       // softmax_grad's Σ_j p·dp, as Σ_e dy·y: the same sum regrouped, which a kernel can form
       // before it visits the row's columns.
@@ -72,24 +89,26 @@ export function attentionGradValues(f: Round, dy: Data, q: Data, k: Data, v: Dat
         for (let c = 0; c < E; c++) acc += dy[(l * T + i) * E + c]! * v[(l * S + j) * E + c]!;
         dp[j] = f(acc);
       }
+      // dropout's gradient: the same mask and factor on dp.
+      const dpKept = drop ? dropped(f, drop, d, l, i, dp) : dp;
       for (let j = 0; j < S; j++) {
-        const ds = f(f(p[j]! * (dp[j]! - dot)) * scale);
+        const ds = f(f(p[j]! * (dpKept[j]! - dot)) * scale);
         for (let c = 0; c < D; c++) {
           dq[(l * T + i) * D + c] += ds * k[(l * S + j) * D + c]!;
           dk[(l * S + j) * D + c] += ds * q[(l * T + i) * D + c]!;
         }
-        for (let c = 0; c < E; c++) dv[(l * S + j) * E + c] += p[j]! * dy[(l * T + i) * E + c]!;
+        for (let c = 0; c < E; c++) dv[(l * S + j) * E + c] += kept[j]! * dy[(l * T + i) * E + c]!;
       }
     }
   return [dq, dk, dv];
 }
 
-export function attention(q: Tensor, k: Tensor, v: Tensor, causal: boolean, scale: number): { y: Tensor; lse: Tensor } {
-  const { y, lse } = attentionValues(Math.fround, q.data, k.data, v.data, [q.shape, k.shape, v.shape], causal, scale);
+export function attention(q: Tensor, k: Tensor, v: Tensor, causal: boolean, scale: number, drop?: Drop): { y: Tensor; lse: Tensor } {
+  const { y, lse } = attentionValues(Math.fround, q.data, k.data, v.data, [q.shape, k.shape, v.shape], causal, scale, drop);
   return { y: { data: Float32Array.from(y), shape: [...q.shape.slice(0, -1), v.shape[v.shape.length - 1]!] }, lse: { data: Float32Array.from(lse), shape: q.shape.slice(0, -1) } };
 }
 
-export function attentionGrad(dy: Tensor, q: Tensor, k: Tensor, v: Tensor, y: Tensor, lse: Tensor, causal: boolean, scale: number): Tensor[] {
-  const grads = attentionGradValues(Math.fround, dy.data, q.data, k.data, v.data, y.data, lse.data, [q.shape, k.shape, v.shape], causal, scale);
+export function attentionGrad(dy: Tensor, q: Tensor, k: Tensor, v: Tensor, y: Tensor, lse: Tensor, causal: boolean, scale: number, drop?: Drop): Tensor[] {
+  const grads = attentionGradValues(Math.fround, dy.data, q.data, k.data, v.data, y.data, lse.data, [q.shape, k.shape, v.shape], causal, scale, drop);
   return grads.map((g, i) => ({ data: Float32Array.from(g), shape: [q, k, v][i]!.shape }));
 }

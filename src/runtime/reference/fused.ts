@@ -7,7 +7,8 @@ import { evalExpr } from '../../ir/eval-expr.ts';
 import { referenceKernels, type KernelContext } from './kernels/index.ts';
 import { argmax, eachCell } from './kernels/pool.ts';
 import { convBlockPoolAttrs as poolAttrs, poolWindow } from '../../ir/ops/pool.ts';
-import { attention, attentionGrad } from './attention.ts';
+import { attention, attentionGrad, type Drop } from './attention.ts';
+import { JS_U32, randomBits, Stream, streamKey } from '../../ir/rng.ts';
 
 /** A tensor in the reference backend: f32 data and its shape. */
 export interface Tensor {
@@ -114,15 +115,15 @@ export const fusedKernels: { readonly [K in FusedKind]: FusedKernel } = {
     return [...partials, ...(expr ? runExpr(expr, [...ins, ...partials], undefined, x.shape, ctx) : [])];
   },
 
-  attention: (k, ins) => {
-    const { attrs: a, inputs: { q, k: key, v } } = KERNEL_KINDS.attention.read(over(k, ins));
-    const { y, lse } = attention(q, key, v, a.causal, a.scale);
+  attention: (k, ins, ctx) => {
+    const { attrs: a, inputs: { q, k: key, v, step } } = KERNEL_KINDS.attention.read(over(k, ins));
+    const { y, lse } = attention(q, key, v, a.causal, a.scale, attentionDrop(a, step, ctx));
     return a.lse ? [y, lse] : [y];
   },
 
-  attention_grad: (k, ins) => {
-    const { attrs: a, inputs: { dy, q, k: key, v, y, lse } } = KERNEL_KINDS.attention_grad.read(over(k, ins));
-    return attentionGrad(dy, q, key, v, y, lse, a.causal, a.scale);
+  attention_grad: (k, ins, ctx) => {
+    const { attrs: a, inputs: { dy, q, k: key, v, y, lse, step } } = KERNEL_KINDS.attention_grad.read(over(k, ins));
+    return attentionGrad(dy, q, key, v, y, lse, a.causal, a.scale, attentionDrop(a, step, ctx));
   },
 
   conv_block: (k, ins, ctx) => {
@@ -172,6 +173,13 @@ export const fusedKernels: { readonly [K in FusedKind]: FusedKernel } = {
     ];
   },
 };
+
+/** The dropout of an attention kernel: its draws as the dropout op makes them (src/ir/ops/dropout.ts). */
+function attentionDrop(a: { dropout: boolean; p?: number; stream?: number }, step: Tensor | undefined, ctx: KernelContext): Drop | undefined {
+  if (!a.dropout) return undefined;
+  const key = streamKey(JS_U32, ctx.seed >>> 0, Stream.DROPOUT + a.stream!, step!.data[0]!);
+  return { p: a.p!, bits: (i) => randomBits(JS_U32, key, i) >>> 8 };
+}
 
 function crossEntropy(a: { readonly grad: boolean; readonly gradScale: number }, logits: Tensor, labels: Tensor, ctx: KernelContext): Tensor[] {
   const loss = runOp('cross_entropy', {}, [logits, labels], ctx);

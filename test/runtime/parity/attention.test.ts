@@ -8,7 +8,7 @@ import { describeEachBackend, parityError } from './backends.ts';
 // The attention kinds (src/ir/kernels.ts) on every backend against the reference, as one
 // hand-made Program: attention writes y and lse, attention_grad reads them with a random dy.
 // Shapes with odd head sizes and T ≠ S reach every tail of the vector code; the GPT's head shape
-// (T = S = 32 here, D = E = 32) its main path. Outputs within 1e-4 (parityError, scaled by the
+// (T = S = 32 here, D = E = 32) its main path; dropout's masks must be the reference's draw for draw. Outputs within 1e-4 (parityError, scaled by the
 // largest value).
 
 interface Case {
@@ -19,16 +19,22 @@ interface Case {
   D: number;
   E: number;
   causal: boolean;
+  /** Dropout on the attention weights (p, site). */
+  dropout?: number;
 }
+
+const STEP = 3;
 
 const CASES: Case[] = [
   { name: 'causal, odd sizes', lead: [2, 3], T: 9, S: 9, D: 5, E: 6, causal: true },
   { name: 'full, T < S', lead: [3], T: 4, S: 7, D: 4, E: 3, causal: false },
   { name: 'causal, T < S', lead: [1, 2], T: 5, S: 11, D: 7, E: 9, causal: true },
   { name: "causal, the GPT's heads", lead: [2, 4], T: 32, S: 32, D: 32, E: 32, causal: true },
+  { name: 'causal, dropout 0.3, odd sizes', lead: [2, 2], T: 7, S: 7, D: 6, E: 5, causal: true, dropout: 0.3 },
+  { name: "full, dropout 0.1, the GPT's heads", lead: [1, 2], T: 16, S: 16, D: 32, E: 32, causal: false, dropout: 0.1 },
 ];
 
-function program(c: Case): { p: Program; fill: Slice[]; reads: Slice[] } {
+function program(c: Case): { p: Program; step: Slice; fill: Slice[]; reads: Slice[] } {
   let offset = 0;
   const slice = (shape: readonly number[], value: string): Slice => {
     const s = { offset, bytes: 4 * Math.max(1, numel(shape)), shape, value };
@@ -36,6 +42,7 @@ function program(c: Case): { p: Program; fill: Slice[]; reads: Slice[] } {
     return s;
   };
   const { lead, T, S, D, E, causal } = c;
+  const step = slice([], 'step');
   const q = slice([...lead, T, D], 'q');
   const k = slice([...lead, S, D], 'k');
   const v = slice([...lead, S, E], 'v');
@@ -44,32 +51,35 @@ function program(c: Case): { p: Program; fill: Slice[]; reads: Slice[] } {
   const lse = slice([...lead, T], 'lse');
   const [dq, dk, dv] = [slice(q.shape, 'dq'), slice(k.shape, 'dk'), slice(v.shape, 'dv')];
   const scale = 1 / Math.sqrt(D);
+  const dropout: Record<string, number | boolean> = c.dropout ? { dropout: true, p: c.dropout, stream: 2 } : { dropout: false };
+  const withStep = c.dropout ? [step] : [];
   const p: Program = {
     stage: 'train',
     batchSize: 1,
     state: [],
-    inputs: { x: q },
+    inputs: { x: q, step },
     outputs: {},
     constants: [],
     kernels: [
-      { name: 'k0_attention', kind: 'attention', ops: ['attention'], attrs: { causal, scale, lse: true }, inputs: [q, k, v], outputs: [y, lse] },
-      { name: 'k1_attention_grad', kind: 'attention_grad', ops: ['attention_grad'], attrs: { causal, scale }, inputs: [dy, q, k, v, y, lse], outputs: [dq, dk, dv] },
+      { name: 'k0_attention', kind: 'attention', ops: ['attention'], attrs: { causal, scale, lse: true, ...dropout }, inputs: [q, k, v, ...withStep], outputs: [y, lse] },
+      { name: 'k1_attention_grad', kind: 'attention_grad', ops: ['attention_grad'], attrs: { causal, scale, ...dropout }, inputs: [dy, q, k, v, y, lse, ...withStep], outputs: [dq, dk, dv] },
     ],
     memory: { arenaBytes: offset, naiveBytes: offset, lowerBoundBytes: offset },
   };
-  return { p, fill: [q, k, v, dy], reads: [y, lse, dq, dk, dv] };
+  return { p, step, fill: [q, k, v, dy], reads: [y, lse, dq, dk, dv] };
 }
 
 describeEachBackend('attention kernels', (backend, skipped) => {
   it.each(CASES.map((c) => [c.name, c] as const))(`${backend.name}: %s`, async (_, c) => {
     if (skipped()) return;
-    const { p, fill, reads } = program(c);
+    const { p, step, fill, reads } = program(c);
     const arena = newArena(p);
+    sliceOf(arena, step).set([STEP]);
     const r = rng(7);
     for (const s of fill) sliceOf(arena, s).set(r.uniform(numel(s.shape), -2, 2));
     const want = Float32Array.from(arena);
     executeProgram(p, want, { seed: 1 });
-    const got = await backend.runProgram(p, [{ offset: 0, data: arena }], reads, { seed: 1 });
+    const got = await backend.runProgram(p, [{ offset: 0, data: arena }], reads, { seed: 1, step: STEP });
     const failures = reads.flatMap((s, j) => {
       const { error, at } = parityError(got[j]!, sliceOf(want, s));
       return error <= 1e-4 ? [] : [`${s.value}: error ${error.toExponential(2)} at ${at}: ${got[j]![at]} vs ${sliceOf(want, s)[at]}`];

@@ -14,9 +14,10 @@ const CASES = [
   { name: 'causal, T = S = 5, D = 3, E = 2, two heads', lead: [1, 2], T: 5, S: 5, D: 3, E: 2, causal: true },
   { name: 'full, T = 3, S = 6, D = 4, E = 5', lead: [2], T: 3, S: 6, D: 4, E: 5, causal: false },
   { name: 'causal, T = 4 < S = 7', lead: [1], T: 4, S: 7, D: 2, E: 3, causal: true },
+  { name: 'causal, dropout 0.4 (a fixed mask)', lead: [2], T: 5, S: 5, D: 3, E: 4, causal: true, dropout: 0.4 },
 ];
 
-it.each(CASES)('attention_grad matches finite differences of attention in f64: $name', ({ lead, T, S, D, E, causal }) => {
+it.each(CASES)('attention_grad matches finite differences of attention in f64: $name', ({ lead, T, S, D, E, causal, dropout }: (typeof CASES)[number] & { dropout?: number }) => {
   const r = rng(20261206);
   const shapes = [
     [...lead, T, D],
@@ -26,9 +27,11 @@ it.each(CASES)('attention_grad matches finite differences of attention in f64: $
   const [q, k, v] = shapes.map((s) => r.uniform(numel(s), -1.5, 1.5)) as [number[], number[], number[]];
   const w = r.uniform(numel([...lead, T, E]));
   const scale = 1 / Math.sqrt(D) + 0.1;
-  const loss = (qq: number[], kk: number[], vv: number[]) => attentionValues(id, qq, kk, vv, shapes, causal, scale).y.reduce((a, y, i) => a + y * w[i]!, 0);
-  const { y, lse } = attentionValues(id, q, k, v, shapes, causal, scale);
-  const grads = attentionGradValues(id, w, q, k, v, y, lse, shapes, causal, scale);
+  // A fixed mask: the draws depend on the element's index alone, as the kernels' do.
+  const drop = dropout === undefined ? undefined : { p: dropout, bits: (i: number) => (Math.imul(i + 1, 0x9e3779b1) >>> 8) & 0xffffff };
+  const loss = (qq: number[], kk: number[], vv: number[]) => attentionValues(id, qq, kk, vv, shapes, causal, scale, drop).y.reduce((a, y, i) => a + y * w[i]!, 0);
+  const { y, lse } = attentionValues(id, q, k, v, shapes, causal, scale, drop);
+  const grads = attentionGradValues(id, w, q, k, v, y, lse, shapes, causal, scale, drop);
   const inputs = [q, k, v];
   inputs.forEach((x, which) => {
     x.forEach((_, i) => {

@@ -1,7 +1,9 @@
-import { attentionDims, KERNEL_KINDS, type AttentionDims } from '../../../ir/kernels.ts';
+import { attentionDims, dropoutThreshold, KERNEL_KINDS, type AttentionDims } from '../../../ir/kernels.ts';
 import { roundUp, type Emitter, type Fn, type Local, type X } from '../emitter.ts';
 import { ats, sharedLoop, type At, type KernelCtx } from '../kernel.ts';
 import { vexp } from '../math.ts';
+import { rngBits24, rngKey } from '../expr.ts';
+import { Stream } from '../../../ir/rng.ts';
 import { log } from './lines.ts';
 
 /**
@@ -128,6 +130,27 @@ function maskedScores(e: Emitter, r: RowLoop, kt: Local, g: Geometry, scale: num
   return [...rowTimesTransposed(e, r.qi, kt, r.jb, g.D, g.S4, acc), acc.set(m.v128.bitselect(e.vmul(acc.get(), e.vconst(scale)), e.vconst(-Infinity), inRow))];
 }
 
+/** Attention's dropout in a kernel: the rng key (set once per thread) and the kept-value factor. */
+interface Dropout {
+  key: Local;
+  threshold: number;
+  factor: number;
+}
+
+function dropoutOf(e: Emitter, fn: Fn, a: { dropout: boolean; p?: number; stream?: number }, step: At | undefined): { drop?: Dropout; init: X[] } {
+  if (!a.dropout) return { init: [] };
+  const key = fn.i32();
+  return { drop: { key, threshold: dropoutThreshold(a.p!), factor: 1 / (1 - a.p!) }, init: [key.set(rngKey(e, fn, Stream.DROPOUT + a.stream!, e.loadf(e.i32(step!.addr))))] };
+}
+
+/** dropout(x) on block jb of row i of unit u: x·factor where the draw at (u·T + i)·S + j keeps it, else 0. */
+function dropBlock(e: Emitter, fn: Fn, d: Dropout, g: Geometry, u: Local, r: RowLoop, x: X): X {
+  const m = e.m;
+  const index = m.i32x4.add(m.i32x4.splat(e.add(e.mulc(e.add(e.mulc(u.get(), g.T), r.i.get()), g.S), e.mulc(r.jb.get(), 4))), m.v128.const(IOTA));
+  const keep = m.f32x4.ge(rngBits24(e, fn, d.key, index), e.vconst(d.threshold));
+  return m.v128.and(e.vmul(x, e.vconst(d.factor)), keep);
+}
+
 /** Sets the unit's base pointers from its index u. */
 function bases(e: Emitter, u: Local, list: [Local, number, number][]): X[] {
   return list.map(([p, addr, perUnit]) => p.set(e.add(e.i32(addr), e.mulc(u.get(), 4 * perUnit))));
@@ -144,6 +167,7 @@ export function attention(c: KernelCtx): void {
     const [acc, mx, sum, tmp] = [fn.v128(), fn.v128(), fn.v128(), fn.v128()];
     const [max, total] = [fn.f32(), fn.f32()];
     const yi = fn.i32();
+    const { drop, init } = dropoutOf(e, fn, a, inputs.step);
     const body = rowLoop(e, fn, g, a.causal, q, (r) => [
       mx.set(e.vconst(-Infinity)),
       e.for(r.jb, e.i32(0), r.nb.get(), 1, [...maskedScores(e, r, kt, g, a.scale, acc), e.vstore(e.add(row.get(), e.mulc(r.jb.get(), 16)), acc.get()), mx.set(e.vmax(mx.get(), acc.get()))]),
@@ -155,7 +179,10 @@ export function attention(c: KernelCtx): void {
         sum.set(e.vadd(sum.get(), acc.get())),
       ]),
       total.set(e.hsum(sum.get(), tmp)),
-      e.for(r.jb, e.i32(0), r.nb.get(), 1, [e.vstore(e.add(row.get(), e.mulc(r.jb.get(), 16)), e.vdiv(e.vload(e.add(row.get(), e.mulc(r.jb.get(), 16))), e.splat(total.get())))]),
+      e.for(r.jb, e.i32(0), r.nb.get(), 1, [
+        acc.set(e.vdiv(e.vload(e.add(row.get(), e.mulc(r.jb.get(), 16))), e.splat(total.get()))),
+        e.vstore(e.add(row.get(), e.mulc(r.jb.get(), 16)), drop ? dropBlock(e, fn, drop, g, u, r, acc.get()) : acc.get()),
+      ]),
       yi.set(e.add(y.get(), e.mulc(r.i.get(), 4 * E))),
       ...weightedRows(e, fn, row, r.lim, v, E, yi),
       ...(outputs.lse ? [e.storef(e.add(lse.get(), e.mulc(r.i.get(), 4)), m.f32.add(max.get(), m.f32.demote(log(e, fn, m.f64.promote(total.get())))))] : []),
@@ -163,6 +190,7 @@ export function attention(c: KernelCtx): void {
     return [
       kt.set(c.threadScratch(4 * (D * S4 + S4), tid)),
       row.set(e.addc(kt.get(), 4 * D * S4)),
+      ...init,
       ...sharedLoop(c, fn, u, g.L, [
         ...bases(e, u, [[q, inputs.q.addr, T * D], [k, inputs.k.addr, S * D], [v, inputs.v.addr, S * E], [y, outputs.y.addr, T * E], ...(outputs.lse ? [[lse, outputs.lse.addr, T] as [Local, number, number]] : [])]),
         ...transpose(e, fn, k, kt, S, D, S4),
@@ -180,7 +208,8 @@ export function attentionGrad(c: KernelCtx): void {
   const { T, S, D, E, S4 } = g;
   c.phase((fn, tid) => {
     const [u, dy, q, k, v, y, lse, dq, dk, dv] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
-    const [kt, vt, p, ds] = [fn.i32(), fn.i32(), fn.i32(), fn.i32()];
+    const [kt, vt, kept, ds] = [fn.i32(), fn.i32(), fn.i32(), fn.i32()];
+    const { drop, init } = dropoutOf(e, fn, a, inputs.step);
     const [acc, dp, dot, tmp] = [fn.v128(), fn.v128(), fn.v128(), fn.v128()];
     const [rowLse, total] = [fn.f32(), fn.f32()];
     const [dyi, yi, dqi] = [fn.i32(), fn.i32(), fn.i32()];
@@ -198,20 +227,22 @@ export function attentionGrad(c: KernelCtx): void {
       e.for(r.jb, e.i32(0), r.nb.get(), 1, [
         ...maskedScores(e, r, kt, g, a.scale, acc),
         acc.set(vexp(e, fn, e.vsub(acc.get(), e.splat(rowLse.get())))),
-        e.vstore(blk(p, r.jb), acc.get()),
         ...rowTimesTransposed(e, dyi, vt, r.jb, E, S4, dp),
+        // Under dropout, dv takes the kept weights p' and dp the mask's gradient; ds takes p.
+        ...(drop ? [e.vstore(blk(kept, r.jb), dropBlock(e, fn, drop, g, u, r, acc.get())), dp.set(dropBlock(e, fn, drop, g, u, r, dp.get()))] : [e.vstore(blk(kept, r.jb), acc.get())]),
         e.vstore(blk(ds, r.jb), e.vmul(e.vmul(acc.get(), e.vsub(dp.get(), e.splat(total.get()))), e.vconst(a.scale))),
       ]),
       dqi.set(e.add(dq.get(), e.mulc(r.i.get(), 4 * D))),
       ...weightedRows(e, fn, ds, r.lim, k, D, dqi),
       ...outerUpdate(e, fn, ds, r.lim, r.qi, dk, D),
-      ...outerUpdate(e, fn, p, r.lim, dyi, dv, E),
+      ...outerUpdate(e, fn, kept, r.lim, dyi, dv, E),
     ]);
     return [
       kt.set(c.threadScratch(4 * ((D + E) * S4 + 2 * S4), tid)),
       vt.set(e.addc(kt.get(), 4 * D * S4)),
-      p.set(e.addc(vt.get(), 4 * E * S4)),
-      ds.set(e.addc(p.get(), 4 * S4)),
+      kept.set(e.addc(vt.get(), 4 * E * S4)),
+      ds.set(e.addc(kept.get(), 4 * S4)),
+      ...init,
       ...sharedLoop(c, fn, u, g.L, [
         ...bases(e, u, [
           [dy, inputs.dy.addr, T * E], [q, inputs.q.addr, T * D], [k, inputs.k.addr, S * D], [v, inputs.v.addr, S * E], [y, inputs.y.addr, T * E], [lse, inputs.lse.addr, T],

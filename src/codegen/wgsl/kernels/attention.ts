@@ -1,4 +1,6 @@
-import { attentionDims, KERNEL_KINDS } from '../../../ir/kernels.ts';
+import { attentionDims, dropoutThreshold, KERNEL_KINDS } from '../../../ir/kernels.ts';
+import { Stream } from '../../../ir/rng.ts';
+import { rngBits24 } from '../expr.ts';
 import type { Slice } from '../../../ir/program.ts';
 import { partsDispatch } from '../grid.ts';
 import { Shader, u32, type KernelCtx, type WgslDispatch } from '../shader.ts';
@@ -26,13 +28,23 @@ function scoreFn(sh: Shader, q: Slice, k: Slice, D: number, scale: number): void
   );
 }
 
+/**
+ * dropout(x) at attention weight (row r, key column j) of a [L·T, S] domain, as the dropout op:
+ * x·(1/(1-p)) where the draw at flat index r·S + j keeps it, else 0; x itself without dropout.
+ */
+function dropped(sh: Shader, a: { dropout: boolean; p?: number; stream?: number }, step: Slice | undefined, S: number, r: string, j: string, x: string): string {
+  if (!a.dropout) return x;
+  const bits = rngBits24(sh, Stream.DROPOUT + a.stream!, sh.scalar(step!), `${r} * ${u32(S)} + ${j}`);
+  return `select(0.0, ${x} * ${sh.float(1 / (1 - a.p!))}, ${bits} >= ${sh.float(dropoutThreshold(a.p!))})`;
+}
+
 /** Σ_c a[ab + c]·b[bb + c] over n, as a statement block setting `name`. */
 const dot = (sh: Shader, name: string, a: Slice, ab: string, b: Slice, bb: string, n: number) =>
   `var ${name}: f32 = 0.0;\nfor (var c = 0u; c < ${u32(n)}; c++) { ${name} += ${sh.read(a, `${ab} + c`)} * ${sh.read(b, `${bb} + c`)}; }`;
 
 export function attention(ctx: KernelCtx): WgslDispatch[] {
   const k = ctx.kernel;
-  const { attrs: a, inputs: { q, k: key, v }, outputs: { y, lse } } = KERNEL_KINDS.attention.read(k);
+  const { attrs: a, inputs: { q, k: key, v, step }, outputs: { y, lse } } = KERNEL_KINDS.attention.read(k);
   const { L, T, S, D, E } = attentionDims(q.shape, key.shape, v.shape);
   const sh = new Shader(ctx);
   scoreFn(sh, q, key, D, a.scale);
@@ -48,7 +60,7 @@ export function attention(ctx: KernelCtx): WgslDispatch[] {
     `for (var j = 0u; j < lim; j++) { sum += exp(att_score(o * ${u32(D)}, kb + j * ${u32(D)}) - mx); }`,
     `var out: array<f32, ${E}>;`,
     'for (var j = 0u; j < lim; j++) {',
-    `  let p = exp(att_score(o * ${u32(D)}, kb + j * ${u32(D)}) - mx) / sum;`,
+    `  let p = ${dropped(sh, a, step, S, 'o', 'j', `(exp(att_score(o * ${u32(D)}, kb + j * ${u32(D)}) - mx) / sum)`)};`,
     `  for (var c = 0u; c < ${u32(E)}; c++) { out[c] += p * ${sh.read(v, `vb + j * ${u32(E)} + c`)}; }`,
     '}',
     `for (var c = 0u; c < ${u32(E)}; c++) { ${sh.write(y, `o * ${u32(E)} + c`)} = out[c]; }`,
@@ -59,13 +71,18 @@ export function attention(ctx: KernelCtx): WgslDispatch[] {
 
 export function attentionGrad(ctx: KernelCtx): WgslDispatch[] {
   const k = ctx.kernel;
-  const { attrs: a, inputs: { dy, q, k: key, v, y, lse }, outputs: { dq, dk, dv } } = KERNEL_KINDS.attention_grad.read(k);
+  const { attrs: a, inputs: { dy, q, k: key, v, y, lse, step }, outputs: { dq, dk, dv } } = KERNEL_KINDS.attention_grad.read(k);
   const { L, T, S, D, E } = attentionDims(q.shape, key.shape, v.shape);
-  /** ds of row r (global row index) and key row kr: p recomputed from lse, then softmax_grad and the scale. */
-  const ds = (sh: Shader, r: string, kr: string) => [
+  /**
+   * ds of row r (global row index) and key j (key row kr): p recomputed from lse, the dropout
+   * mask's gradient on dp, then softmax_grad and the scale; `kept` is p after dropout (for dv).
+   */
+  const ds = (sh: Shader, r: string, j: string, kr: string) => [
     dot(sh, 'sum_dy_y', dy, `${r} * ${u32(E)}`, y, `${r} * ${u32(E)}`, E),
     `let p = exp(att_score(${r} * ${u32(D)}, ${kr} * ${u32(D)}) - ${sh.read(lse, r)});`,
-    dot(sh, 'dp', dy, `${r} * ${u32(E)}`, v, `${kr} * ${u32(E)}`, E),
+    `let kept = ${dropped(sh, a, step, S, r, j, 'p')};`,
+    dot(sh, 'dp0', dy, `${r} * ${u32(E)}`, v, `${kr} * ${u32(E)}`, E),
+    `let dp = ${dropped(sh, a, step, S, r, j, 'dp0')};`,
     `let ds = p * (dp - sum_dy_y) * ${sh.float(a.scale)};`,
   ];
   const rows = new Shader(ctx);
@@ -77,7 +94,7 @@ export function attentionGrad(ctx: KernelCtx): WgslDispatch[] {
     `var out: array<f32, ${D}>;`,
     'for (var j = 0u; j < lim; j++) {',
     `  let kr = l * ${u32(S)} + j;`,
-    ...ds(rows, 'o', 'kr').map((s) => `  ${s}`),
+    ...ds(rows, 'o', 'j', 'kr').map((s) => `  ${s}`),
     `  for (var c = 0u; c < ${u32(D)}; c++) { out[c] += ds * ${rows.read(key, `kr * ${u32(D)} + c`)}; }`,
     '}',
     `for (var c = 0u; c < ${u32(D)}; c++) { ${rows.write(dq, `o * ${u32(D)} + c`)} = out[c]; }`,
@@ -92,9 +109,9 @@ export function attentionGrad(ctx: KernelCtx): WgslDispatch[] {
     // Causal: the rows that see key j are those at or past it.
     `for (var i = ${a.causal ? 'j' : '0u'}; i < ${u32(T)}; i++) {`,
     `  let r = l * ${u32(T)} + i;`,
-    ...ds(cols, 'r', 'o').map((s) => `  ${s}`),
+    ...ds(cols, 'r', 'j', 'o').map((s) => `  ${s}`),
     `  for (var c = 0u; c < ${u32(D)}; c++) { ak[c] += ds * ${cols.read(q, `r * ${u32(D)} + c`)}; }`,
-    `  for (var c = 0u; c < ${u32(E)}; c++) { av[c] += p * ${cols.read(dy, `r * ${u32(E)} + c`)}; }`,
+    `  for (var c = 0u; c < ${u32(E)}; c++) { av[c] += kept * ${cols.read(dy, `r * ${u32(E)} + c`)}; }`,
     '}',
     `for (var c = 0u; c < ${u32(D)}; c++) { ${cols.write(dk, `o * ${u32(D)} + c`)} = ak[c]; }`,
     `for (var c = 0u; c < ${u32(E)}; c++) { ${cols.write(dv, `o * ${u32(E)} + c`)} = av[c]; }`,
