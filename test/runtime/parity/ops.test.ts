@@ -91,6 +91,16 @@ function opCases(): OpCase[] {
   add({ name: 'expand [3,1] -> [2,3,7]', op: 'expand', ins: [rand([3, 1])], attrs: { shape: [2, 3, 7] } });
   add({ name: 'expand [5] -> [4,9,5]', op: 'expand', ins: [rand([5])], attrs: { shape: [4, 9, 5] } });
 
+  // Index constants: each axis of odd shapes, one large enough for threads.
+  for (const [shape, dim] of [
+    [[5], 0],
+    [[3, 7], 0],
+    [[3, 7], 1],
+    [[2, 3, 5, 6], 2],
+    [[64, 301], 1],
+  ] as const)
+    add({ name: `iota [${shape}] dim ${dim}`, op: 'iota', ins: [], attrs: { shape: [...shape], dim } });
+
   // Reductions: inner axis summed, inner axis kept, several axes, all axes, big enough to split.
   const sums: [number[], number[], boolean][] = [
     [[2, 3, 5], [1], false],
