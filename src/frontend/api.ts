@@ -5,6 +5,8 @@ import { tableLayers, type OpLayer as TableLayer, type TableLayers } from './nn/
 export { Module } from './module.ts';
 export { Tensor } from './tensor.ts';
 export { F } from './functional.ts';
+/** Tensors made inside forward from their shape (torch.arange, ones, zeros, tril, triu). */
+export { arange, ones, tril, triu, zeros } from './constants.ts';
 /** torch.nn's layers: the ones with parameters or shape logic, and those of the op table (ReLU, GELU, ...). */
 export const nn: typeof layers & TableLayers = { ...layers, ...tableLayers() };
 // The layer types, for fields annotated as PyTorch code annotates them (`conv: nn.Conv2d`); every

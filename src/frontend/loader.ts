@@ -19,7 +19,7 @@ const API_KEY = Symbol.for('kiln.api');
 // Model files import from 'kiln'; the bundle reads the running kiln's API from a global so the
 // model's Module is the very class the tracer checks against, wherever the file lives.
 const apiShim = `const k = globalThis[Symbol.for('kiln.api')];
-export const Module = k.Module, nn = k.nn, F = k.F, Tensor = k.Tensor;`;
+export const ${Object.keys(api).map((name) => `${name} = k.${name}`).join(', ')};`;
 
 export interface LoadedModel {
   /** The model file as the user named it (relative to the working directory). */

@@ -64,11 +64,19 @@ export const P = {
   pow1m: (step: V, base: number) => new V(step.b, step.b.pow1m(step.i, base)),
 };
 
-/** What a template may know besides its operands: the shapes of the op. */
-export interface TemplateCtx {
+/** The shapes of an op, which its template may read. */
+export interface ShapeCtx {
   readonly shapes: readonly Shape[];
   readonly out: Shape;
 }
+
+/** What a template may know besides its operands: the shapes, and the element's coordinates. */
+export interface TemplateCtx extends ShapeCtx {
+  /** The element's coordinate along axis `dim` of the output, counted from the last (-1). */
+  index(dim: number): V;
+}
+
+const withIndex = (b: ExprBuilder, ctx: ShapeCtx): TemplateCtx => ({ ...ctx, index: (dim) => new V(b, b.index(dim)) });
 
 /** The op's value at an element, or undefined when these attrs make it something else (a reduction). */
 export type Template = (x: readonly V[], attrs: Attrs, ctx: TemplateCtx) => V | undefined;
@@ -141,9 +149,9 @@ export function unbroadcast(b: GradBuilder, g: number, to: Shape): number {
  * Expands an op's template into `b`: `operand(k, channel)` gives the step reading operand k.
  * Returns the step of the op's value, or undefined when these attrs are not elementwise.
  */
-export function expandOp(b: ExprBuilder, def: ElementwiseDef, attrs: Attrs, operand: (k: number, channel: boolean) => number, ctx: TemplateCtx): number | undefined {
+export function expandOp(b: ExprBuilder, def: ElementwiseDef, attrs: Attrs, operand: (k: number, channel: boolean) => number, ctx: ShapeCtx): number | undefined {
   const x = Array.from({ length: def.arity }, (_, k) => new V(b, operand(k, def.channel?.includes(k) ?? false)));
-  return def.template(x, attrs, ctx)?.i;
+  return def.template(x, attrs, withIndex(b, ctx))?.i;
 }
 
 /** The expression of an op on its kernel inputs in order (a plain elementwise kernel). */
@@ -160,7 +168,7 @@ export function opExpr(op: string, attrs: Attrs, shapes: readonly Shape[], out: 
 function flopsPerElement(def: ElementwiseSpec, attrs: Attrs, shapes: readonly Shape[], out: Shape): number {
   const b = new ExprBuilder();
   const x = Array.from({ length: def.arity }, (_, k) => new V(b, b.input(k)));
-  const r = def.template(x, attrs, { shapes, out });
+  const r = def.template(x, attrs, withIndex(b, { shapes, out }));
   if (r === undefined) return 0;
   const uniform = f64Steps({ steps: b.steps, outputs: [r.i] });
   return b.steps.filter((s, i) => argsOf(s).length > 0 && !uniform[i]).length;

@@ -54,6 +54,13 @@ const PRIM_IMPL: { readonly [P in Prim]: Impl<P> } = {
   },
   acc: (_, __, env) => (i) => env.acc![i]!,
   const: (s) => () => s.value,
+  index: (s, _, env) => {
+    const d = env.domain.length + s.dim;
+    if (d < 0) return () => 0;
+    const inner = numel(env.domain.slice(d + 1));
+    const size = env.domain[d]!;
+    return (i) => Math.floor(i / inner) % size;
+  },
   add: f2((x, y) => x + y),
   sub: f2((x, y) => x - y),
   mul: f2((x, y) => x * y),

@@ -19,6 +19,7 @@ export const PRIMS = {
   input: { arity: 0, doc: "kernel input `input` at the element: NumPy broadcasting against the domain, or with `channel` a [C] operand at the element's axis-1 index; a one-element input everywhere" },
   acc: { arity: 0, doc: "the value the kernel's own computation produced at the element (a fused kind's epilogue input)" },
   const: { arity: 0, doc: '`value`, rounded to f32 where it meets f32 values' },
+  index: { arity: 0, doc: "the element's coordinate along axis `dim` of the domain, counted from the last (-1) as broadcasting aligns shapes, as f32; 0 where the domain has fewer axes" },
   add: { arity: 2, doc: 'a + b' },
   sub: { arity: 2, doc: 'a - b' },
   mul: { arity: 2, doc: 'a * b' },
@@ -52,6 +53,7 @@ export type ExprStep =
   | { readonly prim: 'input'; readonly input: number; readonly channel?: true }
   | { readonly prim: 'acc' }
   | { readonly prim: 'const'; readonly value: number }
+  | { readonly prim: 'index'; readonly dim: number }
   | { readonly prim: 'rng'; readonly stream: number; readonly args: readonly [number] }
   | { readonly prim: 'pow1m'; readonly base: number; readonly args: readonly [number] }
   | { readonly prim: UnaryPrim; readonly args: readonly [number] }
@@ -97,14 +99,14 @@ export function f64Steps(e: Expr): boolean[] {
  */
 export class ExprBuilder {
   readonly steps: ExprStep[] = [];
-  private readonly index = new Map<string, number>();
+  private readonly known = new Map<string, number>();
 
   add(s: ExprStep): number {
     const key = valueKey(s);
-    let i = this.index.get(key);
+    let i = this.known.get(key);
     if (i === undefined) {
       i = this.steps.push(s) - 1;
-      this.index.set(key, i);
+      this.known.set(key, i);
     }
     return i;
   }
@@ -117,6 +119,9 @@ export class ExprBuilder {
   }
   c(value: number): number {
     return this.add({ prim: 'const', value });
+  }
+  index(dim: number): number {
+    return this.add({ prim: 'index', dim });
   }
   un(prim: UnaryPrim, a: number): number {
     return this.add({ prim, args: [a] });

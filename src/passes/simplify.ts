@@ -1,6 +1,6 @@
 import { valueKey } from '../ir/value-key.ts';
 import type { Graph, Node } from '../ir/graph.ts';
-import { num } from '../ir/op.ts';
+import { ints, num } from '../ir/op.ts';
 import { elementwiseOf, opExpr } from '../ir/elementwise.ts';
 import { numel, sameShape } from '../ir/shape.ts';
 import { evalExpr } from '../ir/eval-expr.ts';
@@ -18,9 +18,37 @@ function fold(n: Node, ins: readonly Node[]): number | undefined {
   return out[0]!;
 }
 
+const keyOf = (n: Omit<Node, 'id'>): string => `${n.op}(${n.inputs.join(',')})${valueKey(n.attrs)}`;
+
+/**
+ * A matmul operand that is a permute P of x equals P' of x with its last two axes swapped, P'
+ * being P with its last two entries exchanged: the matmul reads x itself (P' the identity) or
+ * an existing permute P' of x that keeps x's last axis (a copy of contiguous runs, where P moves
+ * it: a tiled transposing copy), with its trans flag flipped, and P's copy goes.
+ * (Permute chains are composed first, so k.transpose(1, 2).transpose(-2, -1) is one permute.)
+ */
+function foldTransposes(n: Omit<Node, 'id'>, ins: readonly Node[], existing: (key: string) => number | undefined): Pick<Node, 'inputs' | 'attrs'> {
+  const inputs = [...n.inputs];
+  const attrs = { ...n.attrs };
+  (['transA', 'transB'] as const).forEach((flag, k) => {
+    if (ins[k]!.op !== 'permute') return;
+    const d = ints(ins[k]!.attrs, 'dims');
+    const swapped = [...d.slice(0, -2), d.at(-1)!, d.at(-2)!];
+    const x = ins[k]!.inputs[0]!;
+    const last = d.length - 1;
+    if (d[last] === last) return;
+    const via = swapped.every((a, i) => a === i) ? x : swapped[last] !== last ? undefined : existing(keyOf({ ...ins[k]!, inputs: [x], attrs: { dims: swapped } }));
+    if (via === undefined) return;
+    inputs[k] = via;
+    attrs[flag] = attrs[flag] !== true;
+  });
+  return { inputs, attrs };
+}
+
 /**
  * Cleans a graph without changing what it computes: folds constant arithmetic, removes identity
- * views (a reshape, expand or sum_to to the shape it already has), collapses chains of reshapes,
+ * views (a reshape, expand or sum_to to the shape it already has), collapses chains of reshapes
+ * and of permutes, reads a transposed matmul operand through the trans flags instead of a copy,
  * merges common subexpressions (same op, attrs and inputs; dropout masks are a function of their
  * inputs, so equal dropouts are equal), then drops what nothing reads.
  */
@@ -38,9 +66,19 @@ export function simplify(g: Graph): Graph {
     }
     let node: Omit<Node, 'id'> = { ...n, inputs };
     if (n.op === 'reshape' && ins[0]!.op === 'reshape') node = { ...node, inputs: ins[0]!.inputs };
+    if (n.op === 'permute' && ins[0]!.op === 'permute') {
+      const inner = ints(ins[0]!.attrs, 'dims');
+      const dims = ints(n.attrs, 'dims').map((d) => inner[d]!);
+      if (dims.every((d, i) => d === i)) {
+        remap[n.id] = ins[0]!.inputs[0]!;
+        continue;
+      }
+      node = { ...node, inputs: ins[0]!.inputs, attrs: { dims } };
+    }
+    if (n.op === 'matmul') node = { ...node, ...foldTransposes(node, ins, (k) => seen.get(k)) };
     const value = ins.length > 0 && ins.every((i) => i.op === 'const') && numel(n.shape) === 1 ? fold(n, ins) : undefined;
     if (value !== undefined) node = { ...node, op: 'const', inputs: [], attrs: { value } };
-    const key = node.op === 'input' || node.op === 'param' ? undefined : `${node.op}(${node.inputs.join(',')})${valueKey(node.attrs)}`;
+    const key = node.op === 'input' || node.op === 'param' ? undefined : keyOf(node);
     const prev = key === undefined ? undefined : seen.get(key);
     if (prev !== undefined) {
       remap[n.id] = prev;

@@ -19,9 +19,10 @@ export const SAMPLES = ['simple-cnn', 'lenet', 'mlp'] as const;
 /**
  * Test models of patterns the samples lack, run by the whole-step suites beside them: resnet-tiny
  * (residual fan-out, stride-2 and 1×1 projection convolutions without bias, batch norm after
- * each, global average pooling, Nesterov SGD under a one-cycle schedule).
+ * each, global average pooling, Nesterov SGD under a one-cycle schedule); attention-tiny (causal
+ * self-attention: split, heads by transpose, batched matmul, a tril mask, softmax over the last dim).
  */
-export const FIXTURE_MODELS = { 'resnet-tiny': 'test/fixtures/models/resnet-tiny.ts' } as const;
+export const FIXTURE_MODELS = { 'resnet-tiny': 'test/fixtures/models/resnet-tiny.ts', 'attention-tiny': 'test/fixtures/models/attention-tiny.ts' } as const;
 export type Sample = (typeof SAMPLES)[number] | keyof typeof FIXTURE_MODELS;
 export const MODELS: readonly Sample[] = [...SAMPLES, ...(Object.keys(FIXTURE_MODELS) as (keyof typeof FIXTURE_MODELS)[])];
 

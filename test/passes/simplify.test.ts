@@ -45,6 +45,23 @@ describe('simplify', () => {
     expect(g.nodes[1]!.shape).toEqual([2, 12]);
   });
 
+  it('composes permutes, drops those that cancel, and reads transposed matmul operands through the trans flags', () => {
+    const b = new GraphBuilder();
+    const x = b.op('input', [], { name: 'x', shape: [2, 3, 4, 5] });
+    const heads = b.op('permute', [x], { dims: [0, 2, 1, 3] }); // [2, 4, 3, 5]
+    const kt = b.op('permute', [heads], { dims: [0, 1, 3, 2] }); // [2, 4, 5, 3]
+    const att = b.op('matmul', [heads, kt], { transA: false, transB: false }); // [2, 4, 3, 3]
+    const back = b.op('permute', [heads], { dims: [0, 2, 1, 3] }); // x again
+    const moved = b.op('permute', [heads], { dims: [3, 0, 1, 2] }); // [5, 2, 4, 3]
+    const g = simplify(graphOf(b, { logits: att, x: back, moved }, x));
+    const mm = g.nodes.find((n) => n.op === 'matmul')!;
+    expect(mm.attrs).toEqual({ transA: false, transB: true });
+    expect(mm.inputs).toEqual([1, 1]);
+    expect(g.nodes[g.outputs.x!]!.op).toBe('input');
+    expect(g.nodes[g.outputs.moved!]!).toMatchObject({ op: 'permute', inputs: [0], attrs: { dims: [3, 0, 2, 1] }, shape: [5, 2, 4, 3] });
+    expect(ops(g)).toEqual(['input', 'permute', 'matmul', 'permute']);
+  });
+
   it('drops what nothing reads and keeps the step interface', () => {
     const b = new GraphBuilder();
     const x = b.op('input', [], { name: 'x', shape: [2] });

@@ -27,6 +27,8 @@ interface Cx {
   readonly e: Emitter;
   readonly fn: Fn;
   readonly at: Lanes;
+  /** The shape the expression is evaluated over. */
+  readonly domain: Shape;
   /** The map operand of an input or acc step, loaded for these lanes. */
   operand(step: number): X;
   /** The rng key of an rng step (an i32 local set before the loop). */
@@ -48,6 +50,24 @@ const PRIMS: { readonly [P in Prim]: Vector<P> } = {
   input: (_, __, cx, j) => cx.operand(j),
   acc: (_, __, cx, j) => cx.operand(j),
   const: (s, _, cx) => cx.e.vconst(s.value),
+  // Lane by lane: SIMD has no integer division. Index constants (masks, positions) are cheap
+  // beside the loads they save.
+  index: (s, _, cx) => {
+    const { e, domain } = cx;
+    const m = e.m;
+    const d = domain.length + s.dim;
+    if (d < 0) return e.vzero();
+    const inner = numel(domain.slice(d + 1));
+    const flat = cx.fn.v128();
+    let r = e.vzero();
+    for (let lane = 0; lane < 4; lane++) {
+      let c = m.i32x4.extract_lane(flat.get(), lane);
+      if (inner > 1) c = m.i32.div_u(c, e.i32(inner));
+      if (d > 0) c = m.i32.rem_u(c, e.i32(domain[d]!));
+      r = m.f32x4.replace_lane(r, lane, m.f32.convert_u.i32(c));
+    }
+    return m.block(null, [flat.set(cx.at.index()), r], e.b.v128);
+  },
   add: bin((e, a, b) => e.vadd(a, b)),
   sub: bin((e, a, b) => e.vsub(a, b)),
   mul: bin((e, a, b) => e.vmul(a, b)),
@@ -214,7 +234,7 @@ export function exprBody(c: KernelCtx, fn: Fn, tid: Local, domain: Shape, expr: 
       // Operands into locals first: an operand may feed several steps.
       const opLocals = v.map(() => fn.v128());
       const body: X[] = v.map((x, k) => opLocals[k]!.set(x));
-      const cx: Cx = { e, fn, at, expr, operand: (j) => opLocals[operandOf.get(j)!]!.get(), key: (j) => keys[j]! };
+      const cx: Cx = { e, fn, at, domain, expr, operand: (j) => opLocals[operandOf.get(j)!]!.get(), key: (j) => keys[j]! };
       expr.steps.forEach((s, j) => {
         if (uniform[j]) return;
         const a = ('args' in s ? s.args : []).map((k) => locals[k]!.get());

@@ -1,4 +1,5 @@
-import type { Fn, X } from './emitter.ts';
+import { numel, type Shape } from '../../ir/shape.ts';
+import type { Emitter, Fn, Local, X } from './emitter.ts';
 import { PARALLEL_MIN, onThread0, sharedLoop, type KernelCtx } from './kernel.ts';
 
 /**
@@ -22,26 +23,77 @@ export interface Gemm {
   M: number;
   N: number;
   K: number;
-  a: number;
+  /** Base addresses: constants, or locals holding one batch element's (emitBatchedGemm). */
+  a: number | Local;
   aM: number;
   aK: number;
-  b: number;
+  b: number | Local;
   bK: number;
   bN: number;
-  c: number;
+  c: number | Local;
   bias?: number;
 }
+
+const base = (e: Emitter, v: number | Local): X => (typeof v === 'number' ? e.i32(v) : v.get());
 
 export function emitGemm(ctx: KernelCtx, g: Gemm): void {
   ctx.phase((fn, tid) => {
     const work = g.M * g.N * g.K;
     const parallel = ctx.T > 1 && work >= 4 * PARALLEL_MIN;
-    let body: X[];
-    if (g.bN === 1) body = rowsForm(ctx, fn, g, parallel);
-    else if (g.aK === 1 && g.bK === 1) body = dotsForm(ctx, fn, g, parallel);
-    else if (g.aM === 1 && g.bK === 1) body = columnsForm(ctx, fn, g, parallel);
-    else body = scalarForm(ctx, fn, g);
+    const body = gemmBody(ctx, fn, g, parallel);
     return parallel ? body : onThread0(ctx.e, tid, body);
+  });
+}
+
+function gemmBody(ctx: KernelCtx, fn: Fn, g: Gemm, parallel: boolean): X[] {
+  if (g.bN === 1) return rowsForm(ctx, fn, g, parallel);
+  if (g.aK === 1 && g.bK === 1) return dotsForm(ctx, fn, g, parallel);
+  if (g.aM === 1 && g.bK === 1) return columnsForm(ctx, fn, g, parallel);
+  return scalarForm(ctx, fn, g);
+}
+
+/** The batch of a batched product: its shape, and each operand's element stride along each batch axis (0 where broadcast). */
+export interface GemmBatch {
+  shape: Shape;
+  a: readonly number[];
+  b: readonly number[];
+}
+
+/**
+ * One product per element of `batch` (torch.matmul's batch axes), `g`'s bases being batch
+ * element 0's; C is contiguous over the batch. Batch elements are shared out between threads as
+ * they come (sharedLoop), each computed by one thread with the single-product code above: the
+ * products of attention heads are small, and many.
+ */
+export function emitBatchedGemm(ctx: KernelCtx, g: Gemm & { a: number; b: number; c: number }, batch: GemmBatch): void {
+  const { e } = ctx;
+  const m = e.m;
+  const count = numel(batch.shape);
+  ctx.phase((fn, tid) => {
+    const [a, b, c, t] = [fn.i32(), fn.i32(), fn.i32(), fn.i32()];
+    const parallel = ctx.T > 1 && count > 1 && g.M * g.N * g.K * count >= 4 * PARALLEL_MIN;
+    // Offset of batch element t in an operand: its coordinates times the operand's strides.
+    const offset = (st: readonly number[]): X => {
+      let off: X = e.i32(0);
+      let inner = 1;
+      for (let d = batch.shape.length - 1; d >= 0; d--) {
+        const n = batch.shape[d]!;
+        if (st[d] !== 0 && n > 1) {
+          const q = inner === 1 ? t.get() : m.i32.div_u(t.get(), e.i32(inner));
+          off = e.add(off, e.mulc(d === 0 ? q : m.i32.rem_u(q, e.i32(n)), 4 * st[d]!));
+        }
+        inner *= n;
+      }
+      return off;
+    };
+    const body = [
+      a.set(e.add(e.i32(g.a), offset(batch.a))),
+      b.set(e.add(e.i32(g.b), offset(batch.b))),
+      c.set(e.add(e.i32(g.c), e.mulc(t.get(), 4 * g.M * g.N))),
+      ...gemmBody(ctx, fn, { ...g, a, b, c }, false),
+    ];
+    if (!parallel) return onThread0(e, tid, [e.forc(t, 0, count, 1, body)]);
+    return sharedLoop(ctx, fn, t, count, body);
   });
 }
 
@@ -116,9 +168,9 @@ function rowsForm(ctx: KernelCtx, fn: Fn, g: Gemm, parallel: boolean): X[] {
     }
     kBody.push(pa.set(e.addc(pa.get(), 4 * g.aK)), pb.set(e.addc(pb.get(), 4 * g.bK)));
     const out: X[] = [
-      pa.set(e.add(e.i32(g.a), e.mulc(row.get(), 4 * g.aM))),
-      pb.set(e.add(e.i32(g.b), e.mulc(col.get(), 4))),
-      pc.set(e.add(e.i32(g.c), e.add(e.mulc(row.get(), 4 * g.N), e.mulc(col.get(), 4)))),
+      pa.set(e.add(base(e, g.a), e.mulc(row.get(), 4 * g.aM))),
+      pb.set(e.add(base(e, g.b), e.mulc(col.get(), 4))),
+      pc.set(e.add(base(e, g.c), e.add(e.mulc(row.get(), 4 * g.N), e.mulc(col.get(), 4)))),
     ];
     for (let r = 0; r < mr; r++)
       for (let j = 0; j < nv; j++) out.push(acc[r * 2 + j]!.set(g.bias === undefined ? e.vzero() : e.vloadN(e.add(e.i32(g.bias + 16 * j), e.mulc(col.get(), 4)), lanes[j]!)));
@@ -171,7 +223,7 @@ function dotsForm(ctx: KernelCtx, fn: Fn, g: Gemm, parallel: boolean): X[] {
       }
       return s;
     };
-    const out: X[] = [pa.set(e.add(e.i32(g.a), e.mulc(row.get(), 4 * g.aM))), pb.set(e.add(e.i32(g.b), e.mulc(col.get(), 4 * g.bN)))];
+    const out: X[] = [pa.set(e.add(base(e, g.a), e.mulc(row.get(), 4 * g.aM))), pb.set(e.add(base(e, g.b), e.mulc(col.get(), 4 * g.bN)))];
     for (let i = 0; i < mr * NR; i++) out.push(acc[i]!.set(e.vzero()));
     out.push(e.forc(k, 0, K4, 4, [...step(4), pa.set(e.addc(pa.get(), 16)), pb.set(e.addc(pb.get(), 16))]));
     if (g.K % 4) out.push(...step(g.K % 4));
@@ -179,7 +231,7 @@ function dotsForm(ctx: KernelCtx, fn: Fn, g: Gemm, parallel: boolean): X[] {
       for (let j = 0; j < nr; j++) {
         let v = e.hsum(acc[r * NR + j]!.get(), t);
         if (g.bias !== undefined) v = m.f32.add(v, e.loadf(e.add(e.i32(g.bias), e.mulc(col.get(), 4)), 4 * j));
-        out.push(e.storef(e.add(e.i32(g.c), e.add(e.mulc(row.get(), 4 * g.N), e.mulc(col.get(), 4))), v, 4 * (r * g.N + j)));
+        out.push(e.storef(e.add(base(e, g.c), e.add(e.mulc(row.get(), 4 * g.N), e.mulc(col.get(), 4))), v, 4 * (r * g.N + j)));
       }
     return out;
   };
@@ -217,11 +269,11 @@ function columnsForm(ctx: KernelCtx, fn: Fn, g: Gemm, parallel: boolean): X[] {
   const block = (lanes: number): X[] => {
     const out: X[] = [
       acc.set(g.bias === undefined ? e.vzero() : e.vsplatLoad(e.add(e.i32(g.bias), e.mulc(col.get(), 4)))),
-      pa.set(e.add(e.i32(g.a), e.mulc(row.get(), 4))),
-      pb.set(e.add(e.i32(g.b), e.mulc(col.get(), 4 * g.bN))),
+      pa.set(e.add(base(e, g.a), e.mulc(row.get(), 4))),
+      pb.set(e.add(base(e, g.b), e.mulc(col.get(), 4 * g.bN))),
       e.forc(k, 0, g.K, 1, [acc.set(e.madd(e.vloadN(pa.get(), lanes), e.vsplatLoad(pb.get()), acc.get())), pa.set(e.addc(pa.get(), 4 * g.aK)), pb.set(e.addc(pb.get(), 4 * g.bK))]),
     ];
-    for (let l = 0; l < lanes; l++) out.push(m.v128.store32_lane(4 * (l * g.N), 4, l, e.add(e.i32(g.c), e.add(e.mulc(row.get(), 4 * g.N), e.mulc(col.get(), 4))), acc.get()));
+    for (let l = 0; l < lanes; l++) out.push(m.v128.store32_lane(4 * (l * g.N), 4, l, e.add(base(e, g.c), e.add(e.mulc(row.get(), 4 * g.N), e.mulc(col.get(), 4))), acc.get()));
     return out;
   };
   const rEnd = fn.i32();
@@ -244,9 +296,9 @@ function scalarForm(ctx: KernelCtx, fn: Fn, g: Gemm): X[] {
       e.forc(col, 0, g.N, 1, [
         s.set(g.bias === undefined ? e.f32(0) : e.loadf(e.add(e.i32(g.bias), e.mulc(col.get(), 4)))),
         e.forc(k, 0, g.K, 1, [
-          s.set(m.f32.add(s.get(), m.f32.mul(e.loadf(e.add(e.i32(g.a), e.add(e.mulc(row.get(), 4 * g.aM), e.mulc(k.get(), 4 * g.aK)))), e.loadf(e.add(e.i32(g.b), e.add(e.mulc(k.get(), 4 * g.bK), e.mulc(col.get(), 4 * g.bN))))))),
+          s.set(m.f32.add(s.get(), m.f32.mul(e.loadf(e.add(base(e, g.a), e.add(e.mulc(row.get(), 4 * g.aM), e.mulc(k.get(), 4 * g.aK)))), e.loadf(e.add(base(e, g.b), e.add(e.mulc(k.get(), 4 * g.bK), e.mulc(col.get(), 4 * g.bN))))))),
         ]),
-        e.storef(e.add(e.i32(g.c), e.add(e.mulc(row.get(), 4 * g.N), e.mulc(col.get(), 4))), s.get()),
+        e.storef(e.add(base(e, g.c), e.add(e.mulc(row.get(), 4 * g.N), e.mulc(col.get(), 4))), s.get()),
       ]),
     ]),
   ];

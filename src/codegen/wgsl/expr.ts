@@ -101,6 +101,7 @@ const PRIMS: { readonly [P in Prim]: Code<P> } = {
     return env.acc;
   },
   const: (s, _, env) => env.sh.float(s.value),
+  index: (s, _, env) => (env.domain.length + s.dim < 0 ? '0.0' : `f32(${coord(env.i, env.domain, env.domain.length + s.dim)})`),
   add: bin('+'),
   sub: bin('-'),
   mul: bin('*'),

@@ -1,7 +1,10 @@
 // Importing this module registers every op in the table.
 export * from './leaf.ts';
 export * from './reshape.ts';
+export * from './permute.ts';
+export * from './slice.ts';
 export * from './elementwise.ts';
+export * from './iota.ts';
 export * from './activation.ts';
 export * from './reduce.ts';
 export * from './conv2d.ts';

@@ -91,6 +91,16 @@ function opCases(): OpCase[] {
   add({ name: 'expand [3,1] -> [2,3,7]', op: 'expand', ins: [rand([3, 1])], attrs: { shape: [2, 3, 7] } });
   add({ name: 'expand [5] -> [4,9,5]', op: 'expand', ins: [rand([5])], attrs: { shape: [4, 9, 5] } });
 
+  // Index constants: each axis of odd shapes, one large enough for threads.
+  for (const [shape, dim] of [
+    [[5], 0],
+    [[3, 7], 0],
+    [[3, 7], 1],
+    [[2, 3, 5, 6], 2],
+    [[64, 301], 1],
+  ] as const)
+    add({ name: `iota [${shape}] dim ${dim}`, op: 'iota', ins: [], attrs: { shape: [...shape], dim } });
+
   // Reductions: inner axis summed, inner axis kept, several axes, all axes, big enough to split.
   const sums: [number[], number[], boolean][] = [
     [[2, 3, 5], [1], false],
@@ -191,6 +201,46 @@ function opCases(): OpCase[] {
       const bs = tb ? [n, k] : [k, n];
       add({ name: `matmul ${m}×${n}×${k} transA ${ta} transB ${tb}`, op: 'matmul', ins: [rand(as), rand(bs)], attrs: { transA: ta, transB: tb } });
     }
+  }
+  // Batched products (torch.matmul): equal batches, broadcast batch axes on either side, a 2-d
+  // operand against a batch, transposes, and enough batch elements to be shared out to threads.
+  for (const [as, bs, ta, tb] of [
+    [[3, 5, 7], [3, 7, 6], false, false],
+    [[2, 3, 4, 5], [2, 3, 5, 9], false, false],
+    [[2, 1, 4, 5], [1, 3, 5, 6], false, false],
+    [[4, 6, 5], [5, 3], false, false],
+    [[6, 5], [4, 5, 3], false, false],
+    [[2, 3, 5, 4], [2, 3, 6, 5], true, true],
+    [[2, 3, 4, 5], [2, 3, 6, 5], false, true],
+    [[2, 3, 5, 4], [1, 5, 6], true, false],
+    [[64, 16, 16], [64, 16, 16], false, true],
+    [[8, 4, 33, 16], [8, 4, 33, 16], true, false],
+  ] as const)
+    add({ name: `matmul [${as}] [${bs}] transA ${ta} transB ${tb}`, op: 'matmul', ins: [rand([...as]), rand([...bs])], attrs: { transA: ta, transB: tb } });
+
+  // Layout copies: a permute keeping the last axis (contiguous runs), moving it (tiled), the
+  // attention heads' transposes, size-1 axes; slices and pads along every kind of axis.
+  for (const [xs, dims] of [
+    [[2, 3, 5], [1, 0, 2]],
+    [[2, 3, 5], [2, 0, 1]],
+    [[7, 13], [1, 0]],
+    [[4, 9, 3, 6], [0, 2, 1, 3]],
+    [[4, 9, 3, 6], [0, 2, 3, 1]],
+    [[3, 1, 5, 2], [3, 2, 1, 0]],
+    [[33, 17, 40], [2, 1, 0]],
+    [[64, 40, 70], [0, 2, 1]],
+  ] as const)
+    add({ name: `permute [${xs}] dims [${dims}]`, op: 'permute', ins: [rand([...xs])], attrs: { dims: [...dims] } });
+  for (const [xs, dim, start, end] of [
+    [[4, 9, 6], 0, 1, 3],
+    [[4, 9, 6], 1, 3, 9],
+    [[4, 9, 6], 2, 0, 5],
+    [[13], 0, 4, 11],
+    [[64, 3, 300], 2, 100, 200],
+  ] as const) {
+    add({ name: `slice [${xs}] dim ${dim} [${start}, ${end})`, op: 'slice', ins: [rand([...xs])], attrs: { dim, start, end } });
+    const gs = xs.map((n, k) => (k === dim ? end - start : n));
+    add({ name: `pad [${gs}] dim ${dim} before ${start} after ${xs[dim]! - end}`, op: 'pad', ins: [rand(gs)], attrs: { dim, before: start, after: xs[dim]! - end } });
   }
   for (const [n, i, o, bias] of [
     [3, 7, 5, true],

@@ -139,6 +139,28 @@ function cases(): GradCase[] {
       });
     }
 
+  // Batched matmul: the gradient of a broadcast operand is summed over the batch it was broadcast along.
+  for (const [as, bs, transA, transB] of [
+    [[2, 3, 4], [2, 4, 2], false, false],
+    [[2, 1, 3, 4], [3, 4, 2], false, false],
+    [[3, 4], [2, 2, 3, 5], true, false],
+    [[2, 3, 4, 3], [1, 3, 2, 3], false, true],
+  ] as [number[], number[], boolean, boolean][])
+    add({ name: `matmul a[${as}] b[${bs}] transA=${transA} transB=${transB}`, leaves: { a: rand(as), b: rand(bs) }, build: (b, id) => b.op('matmul', [id.a!, id.b!], { transA, transB }) });
+  for (const dims of [[1, 0, 2], [2, 0, 1], [0, 2, 1]])
+    add({ name: `permute [2,3,4] dims [${dims}]`, leaves: { x: rand([2, 3, 4]) }, build: (b, id) => b.op('permute', [id.x!], { dims }) });
+  add({ name: 'slice [3,5,2] dim 1 [1, 4)', leaves: { x: rand([3, 5, 2]) }, build: (b, id) => b.op('slice', [id.x!], { dim: 1, start: 1, end: 4 }) });
+  add({ name: 'pad [3,2,2] dim 1 before 1 after 2', leaves: { x: rand([3, 2, 2]) }, build: (b, id) => b.op('pad', [id.x!], { dim: 1, before: 1, after: 2 }) });
+  // Three slices of one tensor (a split): their gradients, each zero outside its piece, add up.
+  add({
+    name: 'split of [4,6] along dim 1 into 2 + 3 + 1, pieces recombined',
+    leaves: { x: rand([4, 6]) },
+    build: (b, id) => {
+      const [p, q, r2] = [[0, 2], [2, 5], [5, 6]].map(([start, end]) => b.op('slice', [id.x!], { dim: 1, start: start!, end: end! }));
+      return b.op('add', [b.op('mul', [p!, b.op('slice', [q!], { dim: 1, start: 1, end: 3 })]), b.op('mul', [r2!, r2!])]);
+    },
+  });
+
   // Broadcasting binaries; div's denominator kept away from 0.
   const pairs: [number[], number[]][] = [
     [[2, 3, 4], [3, 1]],

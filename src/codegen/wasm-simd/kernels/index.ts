@@ -31,7 +31,10 @@ import { logSoftmax } from './log-softmax.ts';
 import { matmul } from './matmul.ts';
 import { maxPool2dGrad } from './max-pool2d-grad.ts';
 import { maxPool2d } from './max-pool2d.ts';
+import { pad } from './pad.ts';
+import { permute } from './permute.ts';
 import { reshape } from './reshape.ts';
+import { slice } from './slice.ts';
 import { softmaxCrossEntropy } from './softmax-cross-entropy.ts';
 import { softmaxGrad } from './softmax-grad.ts';
 import { softmax } from './softmax.ts';
@@ -46,6 +49,9 @@ import { sum } from './sum.ts';
 const kernelGens: Record<string, KernelGen> = {
   copy,
   reshape,
+  permute,
+  slice,
+  pad,
   sum,
   sum_to: sumTo,
   conv2d,
