@@ -3,6 +3,7 @@ import { fmtShape } from '../ir/shape.ts';
 import { badArg, layerOptions, nonNegInt, pairArg, probability, type OptionSpec } from './nn/args.ts';
 import { adaptiveAvgPool, type Pool2dOptions } from './nn/pool.ts';
 import { dropout as dropoutOp } from './nn/dropout.ts';
+import { linearOn } from './nn/linear.ts';
 import { callerLoc } from './source-loc.ts';
 import { tableFunctions, type TableFunctions } from './table-api.ts';
 import type { Tensor } from './tensor.ts';
@@ -51,6 +52,8 @@ const functions = {
   dropout: (x: Tensor, p = 0.5, training?: boolean): Tensor => dropoutOp(x, probability('F.dropout', p), training ?? currentTracer('F.dropout').mode === 'train'),
   logSoftmax: (x: Tensor, dim?: number): Tensor => x.tracer.op('log_softmax', [x], { dim: dimOf(x, dim, 'logSoftmax') }),
   softmax: (x: Tensor, dim?: number): Tensor => x.tracer.op('softmax', [x], { dim: dimOf(x, dim, 'softmax') }),
+  /** torch.nn.functional.linear(input, weight, bias=None): input [..., in], weight [out, in]. */
+  linear: (input: Tensor, weight: Tensor, bias?: Tensor | null): Tensor => linearOn('F.linear', input, weight, bias ?? undefined),
   /** Mean cross-entropy of logits [N, classes] against class-index labels [N]. */
   crossEntropy: (logits: Tensor, labels: Tensor): Tensor => logits.tracer.op('cross_entropy', [logits, labels]),
 };

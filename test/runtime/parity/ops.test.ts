@@ -227,6 +227,23 @@ function opCases(): OpCase[] {
       add({ name: `batch_norm_grad wrt ${wrt} [${xs}]`, op: 'batch_norm_grad', ins: [rand(xs), x, mean, variance, gamma], attrs: { eps: 1e-5, wrt } });
   }
 
+  // Embedding lookups and their scatter-add gradient: repeated ids, ids outside [0, num) (a zero
+  // row, no gradient: src/ir/ops/embedding.ts), row lengths past a multiple of 4, and sizes big
+  // enough to split positions (forward) and rows (gradient) across threads.
+  const BAD_IDS = [-1, 1.5, NaN, 1e9, -0.5];
+  for (const [ids, num, dim] of [
+    [[7], 5, 3],
+    [[2, 9], 11, 8],
+    [[3, 4, 5], 6, 1],
+    [[64, 40], 50, 33],
+  ] as const) {
+    const n = numel(ids);
+    const values = Array.from({ length: n }, (_, i) => (i % 6 === 5 ? BAD_IDS[i % BAD_IDS.length]! : i === n - 1 ? num : r.int(0, num - 1)));
+    const idTensor = { shape: [...ids], values };
+    add({ name: `embedding ids[${ids}] weight[${num},${dim}]`, op: 'embedding', ins: [idTensor, rand([num, dim])] });
+    add({ name: `embedding_grad g[${ids},${dim}] num ${num}`, op: 'embedding_grad', ins: [rand([...ids, dim]), idTensor], attrs: { num } });
+  }
+
   // Softmax family along every axis.
   for (const [xs, dim] of [
     [[4, 10], 1],
