@@ -11,7 +11,7 @@ export const EMBEDDING_OPTIONS: OptionSpec = { positional: Object.keys(FIXED), s
  * [0, num_embeddings) gives a row of zeros where PyTorch raises (src/ir/ops/embedding.ts).
  */
 export function embeddingOf(layer: string, ids: Tensor, weight: Tensor, module?: Module): Tensor {
-  if (weight.ndim !== 2) badInput(layer, module, 'a 2-d weight [num_embeddings, embedding_dim]', `${weight.ndim} dimensions`, weight);
+  if (weight.ndim !== 2) badInput(layer, module, 'a 2-d weight [num_embeddings, embedding_dim]', `one of shape [${weight.shape}]`, ids);
   return ids.tracer.op('embedding', [ids, weight]);
 }
 

@@ -36,7 +36,7 @@ export function layerNormOn(layer: string, x: Tensor, shape: readonly number[], 
   const tail = x.shape.slice(x.ndim - k);
   if (x.ndim < k || tail.some((d, i) => d !== shape[i])) badInput(layer, module, `an input ending in ${fmtShape(shape)}`, `${x.ndim < k ? `${x.ndim} dimensions` : fmtShape(tail)}`, x);
   for (const [what, t] of [['weight', weight], ['bias', bias]] as const) {
-    if (t && !sameShape(t.shape, shape)) badInput(layer, module, `a ${what} of shape ${fmtShape(shape)}`, fmtShape(t.shape), t);
+    if (t && !sameShape(t.shape, shape)) badInput(layer, module, `a ${what} of shape ${fmtShape(shape)}`, fmtShape(t.shape), x);
   }
   const axes = shape.map((_, i) => x.ndim - k + i);
   const centred = x.sub(x.mean(axes, true));

@@ -12,8 +12,8 @@ import { defaultInit } from './default-init.ts';
  */
 export function linearOn(layer: string, x: Tensor, weight: Tensor, bias: Tensor | undefined, module?: Module): Tensor {
   const [out, features] = weight.shape;
-  if (weight.ndim !== 2) badInput(layer, module, 'a 2-d weight [out_features, in_features]', `${weight.ndim} dimensions`, weight);
-  if (bias && (bias.ndim !== 1 || bias.shape[0] !== out)) badInput(layer, module, `a bias of shape [${out}]`, `[${bias.shape}]`, bias);
+  if (weight.ndim !== 2) badInput(layer, module, 'a 2-d weight [out_features, in_features]', `one of shape [${weight.shape}]`, x);
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== out)) badInput(layer, module, `a bias of shape [${out}]`, `[${bias.shape}]`, x);
   if (x.ndim < 1) badInput(layer, module, 'an input [..., features]', 'a scalar', x);
   if (x.shape[x.ndim - 1] !== features) badInput(layer, module, `${features} input features`, `${x.shape[x.ndim - 1]}`, x);
   const ins = [weight, ...(bias ? [bias] : [])];
