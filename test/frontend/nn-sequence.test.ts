@@ -3,8 +3,8 @@ import { F, Module, nn, type Tensor } from '../../src/frontend/api.ts';
 import { callerLoc } from '../../src/frontend/source-loc.ts';
 import { trace } from '../../src/frontend/trace.ts';
 import { Tracer, withTracer } from '../../src/frontend/tracer.ts';
-import { KilnError } from '../../src/ir/errors.ts';
 import type { Graph } from '../../src/ir/graph.ts';
+import { thrown } from '../runtime/helpers.ts';
 
 // The layers a GPT needs (nn.Embedding, nn.LayerNorm, nn.GELU, nn.Linear on any rank) and their
 // F.* forms: PyTorch's signatures, the shapes they make, the ops they record, and errors that
@@ -13,16 +13,6 @@ import type { Graph } from '../../src/ir/graph.ts';
 const traced = (m: Module, input: number[], batchSize = 2): Graph => trace(m, { input, batchSize, mode: 'train' });
 const outShape = (g: Graph) => g.nodes[g.outputs.logits!]!.shape;
 const ops = (g: Graph) => g.nodes.filter((n) => !['input', 'param', 'const'].includes(n.op)).map((n) => n.op);
-
-function thrown(fn: () => unknown): KilnError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof KilnError) return e;
-    throw e;
-  }
-  throw new Error('no error');
-}
 
 /** Runs fn on fresh inputs of these shapes in a trace. */
 function onInputs(shapes: number[][], fn: (...xs: Tensor[]) => Tensor): Tensor {
