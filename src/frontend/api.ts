@@ -20,11 +20,14 @@ export declare namespace nn {
   export type Dropout = layers.Dropout;
   export type BatchNorm1d = layers.BatchNorm1d;
   export type BatchNorm2d = layers.BatchNorm2d;
+  export type Embedding = layers.Embedding;
+  export type LayerNorm = layers.LayerNorm;
   export type Flatten = layers.Flatten;
   export type Sequential = layers.Sequential;
   export type OpLayer = TableLayer;
   export type Conv2dOptions = layers.Conv2dOptions;
   export type BatchNormOptions = layers.BatchNormOptions;
+  export type LayerNormOptions = layers.LayerNormOptions;
 }
 
 /** The `training` export of a model file: defaults that command-line flags override. */

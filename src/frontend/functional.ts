@@ -3,6 +3,9 @@ import { fmtShape } from '../ir/shape.ts';
 import { badArg, layerOptions, nonNegInt, pairArg, probability, type OptionSpec } from './nn/args.ts';
 import { adaptiveAvgPool, type Pool2dOptions } from './nn/pool.ts';
 import { dropout as dropoutOp } from './nn/dropout.ts';
+import { EMBEDDING_OPTIONS, embeddingOf } from './nn/embedding.ts';
+import { epsArg, layerNormOn, shapeArg } from './nn/layer-norm.ts';
+import { linearOn } from './nn/linear.ts';
 import { callerLoc } from './source-loc.ts';
 import { tableFunctions, type TableFunctions } from './table-api.ts';
 import type { Tensor } from './tensor.ts';
@@ -51,6 +54,16 @@ const functions = {
   dropout: (x: Tensor, p = 0.5, training?: boolean): Tensor => dropoutOp(x, probability('F.dropout', p), training ?? currentTracer('F.dropout').mode === 'train'),
   logSoftmax: (x: Tensor, dim?: number): Tensor => x.tracer.op('log_softmax', [x], { dim: dimOf(x, dim, 'logSoftmax') }),
   softmax: (x: Tensor, dim?: number): Tensor => x.tracer.op('softmax', [x], { dim: dimOf(x, dim, 'softmax') }),
+  /** torch.nn.functional.linear(input, weight, bias=None): input [..., in], weight [out, in]. */
+  linear: (input: Tensor, weight: Tensor, bias?: Tensor | null): Tensor => linearOn('F.linear', input, weight, bias ?? undefined),
+  /** torch.nn.functional.embedding(input, weight): rows of weight [num, dim] at the ids of input [...]. */
+  embedding: (input: Tensor, weight: Tensor, paddingIdx?: null, maxNorm?: null, normType?: 2, scaleGradByFreq?: false, sparse?: false): Tensor => {
+    layerOptions('F.embedding', trimmed([paddingIdx, maxNorm, normType, scaleGradByFreq, sparse]), EMBEDDING_OPTIONS);
+    return embeddingOf('F.embedding', input, weight);
+  },
+  /** torch.nn.functional.layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5). */
+  layerNorm: (input: Tensor, normalized: number | number[], weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor =>
+    layerNormOn('F.layerNorm', input, shapeArg('F.layerNorm', normalized), weight ?? undefined, bias ?? undefined, epsArg('F.layerNorm', eps)),
   /** Mean cross-entropy of logits [N, classes] against class-index labels [N]. */
   crossEntropy: (logits: Tensor, labels: Tensor): Tensor => logits.tracer.op('cross_entropy', [logits, labels]),
 };

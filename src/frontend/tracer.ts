@@ -17,14 +17,17 @@ export const MAX_TRACED_OPS = 20_000;
 
 /** Records the ops a forward pass performs on symbolic tensors into a graph. */
 export class Tracer {
-  readonly b = new GraphBuilder();
   /** Persistent-tensor updates the forward asks for (batch-norm running statistics). */
   readonly updates: Record<string, number> = {};
   private dropoutSites = 0;
   private stepNode: number | undefined;
   private readonly stateNodes = new Map<string, number>();
 
-  constructor(readonly mode: Mode) {}
+  /** `b`: a builder to record into (tests trace layers into a graph they made). */
+  constructor(
+    readonly mode: Mode,
+    readonly b = new GraphBuilder(),
+  ) {}
 
   /** Adds one op, stamped with the model file's calling line and the current module. */
   op(op: string, inputs: readonly Tensor[], attrs: Attrs = {}): Tensor {

@@ -23,6 +23,7 @@ export interface Node {
 /** How a persistent tensor starts, following PyTorch's defaults. */
 export type Init =
   | { kind: 'uniform'; bound: number }
+  | { kind: 'normal'; mean: number; std: number }
   | { kind: 'constant'; value: number };
 
 /**

@@ -16,6 +16,8 @@ const TWO_63 = 1n << 63n;
 export class TorchGenerator {
   private readonly state = new Uint32Array(N);
   private next = N;
+  /** The second value of the last f64 Box–Muller pair, which PyTorch's generator keeps for the next draw. */
+  private nextNormal: number | undefined;
 
   constructor(seed: number) {
     const s = this.state;
@@ -62,6 +64,36 @@ export class TorchGenerator {
     const lo = Math.fround(from);
     const x = (this.random() & 0xffffff) * 2 ** -24;
     return fmaF32(x, Math.fround(Math.fround(to) - lo), lo);
+  }
+
+  /** `at::uniform_real_distribution<float>(0, 1)`: 24 random bits scaled to [0, 1). */
+  uniform01f(): number {
+    return (this.random() & 0xffffff) * 2 ** -24;
+  }
+
+  /**
+   * One `at::normal_distribution<double>(0, 1)` draw: Box–Muller from two 53-bit uniforms
+   * (each two draws, the first the high word), returning r·cos θ and keeping r·sin θ for the next
+   * call, as PyTorch's CPU generator does. Host f64 log, sin and cos: glibc's and V8's agree but
+   * for a rare last bit, which the f32 result hides.
+   */
+  normalDouble(): number {
+    const kept = this.nextNormal;
+    if (kept !== undefined) {
+      this.nextNormal = undefined;
+      return kept;
+    }
+    const u1 = this.uniform01d();
+    const u2 = this.uniform01d();
+    const r = Math.sqrt(-2 * Math.log(1 - u2));
+    const theta = 2 * Math.PI * u1;
+    this.nextNormal = r * Math.sin(theta);
+    return r * Math.cos(theta);
+  }
+
+  private uniform01d(): number {
+    const hi = this.random() & 0x1fffff;
+    return (hi * 2 ** 32 + this.random()) * 2 ** -53;
   }
 
   /** `torch.randperm(n, generator=g)` on the CPU: PyTorch's forward Fisher–Yates. */

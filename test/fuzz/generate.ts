@@ -13,7 +13,8 @@ import { rng, type Rng } from '../runtime/reference/helpers.ts';
  * table as nn layers, F functions or Tensor methods (with their parameters), residual adds (and
  * sub, mul) over shape-preserving blocks, Sequential, flatten/view/Flatten, global average
  * pooling (mean over H, W) or nn.AdaptiveAvgPool2d/F.adaptiveAvgPool2d (global or to bins) then
- * a flatten, Linear with or without bias, scaling by constants, a final logSoftmax; SGD
+ * a flatten, Linear with or without bias, features viewed as a sequence [N, t, f] through
+ * LayerNorm/F.layerNorm and a per-position Linear, scaling by constants, a final logSoftmax; SGD
  * (momentum, Nesterov, weight decay), Adam and AdamW, sometimes under a cosine or one-cycle
  * schedule. Shapes stay small: the WebGPU backend runs on a software rasterizer here.
  */
@@ -33,12 +34,28 @@ interface Activation {
 }
 
 class Writer {
-  readonly fields: string[] = [];
-  readonly forward: string[] = [];
-  readonly words: string[] = [];
-  private readonly counts = new Map<string, number>();
+  readonly fields: string[];
+  readonly forward: string[];
+  readonly words: string[];
+  private readonly counts: Map<string, number>;
 
-  constructor(readonly r: Rng) {}
+  constructor(
+    readonly r: Rng,
+    same?: Writer,
+  ) {
+    this.fields = same?.fields ?? [];
+    this.forward = same?.forward ?? [];
+    this.words = same?.words ?? [];
+    this.counts = same?.counts ?? new Map();
+  }
+
+  /**
+   * The same model file, drawing from another stream: a stage added to the generator later draws
+   * from its own, so every case that does not take it stays the model it was.
+   */
+  drawingFrom(r: Rng): Writer {
+    return new Writer(r, this);
+  }
 
   pick<T>(xs: readonly T[]): T {
     return xs[this.r.int(0, xs.length - 1)]!;
@@ -207,7 +224,41 @@ function dropout(w: Writer): void {
   w.words.push(`drop${p}`);
 }
 
-function denseStage(w: Writer, features: number): number {
+/**
+ * Features viewed as a sequence [N, t, f] (when they factor), then what a transformer block does
+ * to one: layer norm over the last dim or two (nn or F, with or without affine weights), a Linear
+ * applied per position (3-d input), an activation; flattened back.
+ */
+function sequenceStage(w: Writer, features: number): number {
+  const ts = Array.from({ length: features }, (_, t) => t).filter((t) => t >= 2 && features % t === 0 && features / t >= 2);
+  if (ts.length === 0) return features;
+  const t = w.pick(ts);
+  let f = features / t;
+  w.line(`x = x.view(-1, ${t}, ${f});`);
+  w.words.push(`seq[${t},${f}]`);
+  if (w.chance(0.7)) {
+    const eps = w.chance(0.3) ? ', 1e-6' : '';
+    const form = w.pick(['last', 'two', 'noaffine', 'F'] as const);
+    if (form === 'F') w.line(`x = F.layerNorm(x, ${f}${w.chance(0.5) ? `, null, null${eps}` : ''});`);
+    else {
+      const shape = form === 'two' ? `[${t}, ${f}]` : num(f);
+      w.line(`x = this.${w.field('ln', `new nn.LayerNorm(${shape}${form === 'noaffine' ? `, { eps: 1e-5, elementwiseAffine: false }` : eps})`)}.forward(x);`);
+    }
+    w.words.push(`layerNorm(${form})`);
+  }
+  if (w.chance(0.8)) {
+    const out = w.r.int(2, 8);
+    const a = activation(w);
+    w.line(`x = ${a.apply(`this.${w.field('fc', `new nn.Linear(${f}, ${out}${w.chance(0.2) ? ', false' : ''})`)}.forward(x)`)};`);
+    w.words.push(`linear3d→${out} ${a.word}`);
+    f = out;
+  }
+  w.line('x = x.flatten(1);');
+  return t * f;
+}
+
+function denseStage(w: Writer, features: number, seq: Writer): number {
+  if (seq.chance(0.25)) features = sequenceStage(seq, features);
   for (let layers = w.r.int(0, 2); layers > 0; layers--) {
     if (w.chance(0.25)) {
       // A residual linear layer: features in = features out.
@@ -299,7 +350,7 @@ export function generateModel(seed: number): GeneratedModel {
     w.line(`x = x.mul(${s});`);
     w.words.push(`×${s}`);
   }
-  features = denseStage(w, features);
+  features = denseStage(w, features, w.drawingFrom(rng(seed + 0x40000000)));
   const classes = w.r.int(2, 6);
   w.line(`x = this.${w.field('head', `new nn.Linear(${features}, ${classes})`)}.forward(x);`);
   w.words.push(`linear→${classes}`);

@@ -41,6 +41,12 @@ export function inputMismatch(m: Module, kind: string, expected: string, got: st
   throw new KilnError('shape', `${kind} '${m.path || '(model)'}' expects ${expected}, got ${got} (input shape ${fmtShape(x.shape)})`, callerLoc(), 'check the layer sizes against the shapes flowing into them (`kiln ir` shows every shape)');
 }
 
+/** An input a layer (`module` given) or an `F.*` function (`layer` is its label) cannot take. */
+export function badInput(layer: string, module: Module | undefined, expected: string, got: string, x: Tensor): never {
+  if (module) inputMismatch(module, layer, expected, got, x);
+  throw new KilnError('shape', `${layer} expects ${expected}, got ${got} (input shape ${fmtShape(x.shape)})`, callerLoc(), 'check the shapes of the tensors passed to it (`kiln ir` shows every shape)');
+}
+
 /** The options of a layer's signature beyond its required arguments. */
 export interface OptionSpec {
   /** PyTorch's order of the optional arguments, for calls written positionally. */

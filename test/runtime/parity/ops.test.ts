@@ -1,5 +1,9 @@
 import { expect, it } from 'vitest';
+import { F } from '../../../src/frontend/api.ts';
+import type { Tensor } from '../../../src/frontend/tensor.ts';
+import { Tracer, withTracer } from '../../../src/frontend/tracer.ts';
 import { GraphBuilder } from '../../../src/ir/builder.ts';
+import { differentiate } from '../../../src/passes/autodiff.ts';
 import type { Attrs, Graph } from '../../../src/ir/graph.ts';
 import '../../../src/ir/ops/index.ts';
 import { numel } from '../../../src/ir/shape.ts';
@@ -37,6 +41,25 @@ interface OpCase {
   op: string;
   ins: { shape: number[]; values: number[] }[];
   attrs?: Attrs;
+  /** Instead of the op alone: the graph this builds on the operands' nodes. */
+  build?: (b: GraphBuilder, ins: number[]) => number;
+}
+
+/**
+ * A layer the frontend composes from ops (`f`, traced on the first operands), or with `wrt` the
+ * gradient wrt operand `wrt` of Σ f(...)·w, w the last operand: its backward graph, as autodiff
+ * makes it, run op by op.
+ */
+function layerCase(name: string, ins: OpCase['ins'], f: (t: Tensor[]) => Tensor, wrt?: number): OpCase {
+  const build = (b: GraphBuilder, nodes: number[]) => {
+    const tracer = new Tracer('train', b);
+    const y = withTracer(tracer, () => f(nodes.slice(0, -1).map((n) => tracer.wrap(n)))).node;
+    if (wrt === undefined) return y;
+    const shape = b.node(y).shape;
+    const loss = b.op('sum', [b.op('mul', [y, nodes[nodes.length - 1]!])], { axes: shape.map((_, i) => i), keepdim: false });
+    return differentiate(b, loss, [nodes[wrt]!]).get(nodes[wrt]!)!;
+  };
+  return { name: wrt === undefined ? name : `${name}, d/d operand ${wrt}`, op: name, ins, build };
 }
 
 /**
@@ -50,7 +73,7 @@ function opSteps(c: OpCase): StepSource {
     const ins = c.ins.map((x, k) => b.addState({ name: `in${k}`, shape: x.shape, kind: 'param', init: { kind: 'constant', value: 0 } }));
     const x = b.op('input', [], { name: 'x', shape: [1, 1] });
     const step = b.op('input', [], { name: 'step', shape: [] });
-    const y = b.op(c.op, ins, c.attrs ?? {});
+    const y = c.build ? c.build(b, ins) : b.op(c.op, ins, c.attrs ?? {});
     const logits = b.op('reshape', [y], { shape: [1, Math.max(1, numel(b.node(y).shape))] });
     const labels = b.op('input', [], { name: 'labels', shape: [1] });
     const loss = b.op('cross_entropy', [logits, labels]);
@@ -275,6 +298,41 @@ function opCases(): OpCase[] {
     add({ name: `batch_norm [${xs}]`, op: 'batch_norm', ins: [x, mean, variance, gamma, rand([c])], attrs: { eps: 1e-5 } });
     for (const wrt of ['x', 'mean', 'var', 'gamma'])
       add({ name: `batch_norm_grad wrt ${wrt} [${xs}]`, op: 'batch_norm_grad', ins: [rand(xs), x, mean, variance, gamma], attrs: { eps: 1e-5, wrt } });
+  }
+
+  // Embedding lookups and their scatter-add gradient: repeated ids, ids outside [0, num) (a zero
+  // row, no gradient: src/ir/ops/embedding.ts), row lengths past a multiple of 4, and sizes big
+  // enough to split positions (forward) and rows (gradient) across threads.
+  const BAD_IDS = [-1, 1.5, NaN, 1e9, -0.5];
+  for (const [ids, num, dim] of [
+    [[7], 5, 3],
+    [[2, 9], 11, 8],
+    [[3, 4, 5], 6, 1],
+    [[64, 40], 50, 33],
+  ] as const) {
+    const n = numel(ids);
+    const values = Array.from({ length: n }, (_, i) => (i % 6 === 5 ? BAD_IDS[i % BAD_IDS.length]! : i === n - 1 ? num : r.int(0, num - 1)));
+    const idTensor = { shape: [...ids], values };
+    add({ name: `embedding ids[${ids}] weight[${num},${dim}]`, op: 'embedding', ins: [idTensor, rand([num, dim])] });
+    add({ name: `embedding_grad g[${ids},${dim}] num ${num}`, op: 'embedding_grad', ins: [rand([...ids, dim]), idTensor], attrs: { num } });
+  }
+
+  // The layers built from other ops: linear on 3-d inputs, layer norm over one and two trailing
+  // dims (rows long enough to split across threads in the last), forward and every gradient.
+  for (const [xs, o] of [
+    [[2, 3, 7], 5],
+    [[4, 33, 64], 48],
+  ] as const) {
+    const ins = [rand([...xs]), rand([o, xs[2]]), rand([o]), rand([xs[0], xs[1], o])];
+    for (const wrt of [undefined, 0, 1, 2]) out.push(layerCase(`F.linear x[${xs}] w[${o},${xs[2]}] +bias`, ins, ([x, w, bias]) => F.linear(x!, w!, bias), wrt));
+  }
+  for (const [xs, norm] of [
+    [[3, 7], [7]],
+    [[2, 3, 5], [3, 5]],
+    [[8, 16, 130], [130]],
+  ] as const) {
+    const ins = [{ shape: [...xs], values: r.uniform(numel(xs), -2, 3) }, away([...norm]), rand([...norm]), rand([...xs])];
+    for (const wrt of [undefined, 0, 1, 2]) out.push(layerCase(`F.layerNorm x[${xs}] over [${norm}]`, ins, ([x, w, bias]) => F.layerNorm(x!, [...norm], w, bias), wrt));
   }
 
   // Softmax family along every axis.

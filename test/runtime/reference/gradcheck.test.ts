@@ -6,6 +6,9 @@ import { numel } from '../../../src/ir/shape.ts';
 import { differentiate } from '../../../src/passes/autodiff.ts';
 import { executeGraph } from '../../../src/runtime/reference/execute.ts';
 import { asNumbers, kilnAttrs, loadFixture } from '../../fixtures/pytorch/elementwise.ts';
+import { F } from '../../../src/frontend/api.ts';
+import type { Tensor } from '../../../src/frontend/tensor.ts';
+import { Tracer, withTracer } from '../../../src/frontend/tracer.ts';
 import { rng, withParams, type Rng } from './helpers.ts';
 
 // Every op's gradient rule, composed by the autodiff pass and run by the reference kernels, is
@@ -218,6 +221,41 @@ function cases(): GradCase[] {
     leaves: { x: rand([3, 2, 2, 2]), mean: rand([2]), var: leaf([2], r.uniform(2, 0.5, 1.5)), gamma: rand([2]), beta: rand([2]) },
     build: (b, id) => b.op('batch_norm', [id.x!, id.mean!, id.var!, id.gamma!, id.beta!], { eps: 1e-5 }),
   });
+
+  // Embedding: the weight gradient with repeated ids and ids outside [0, num), which get none.
+  {
+    const ids = [3, 0, 3, 4, -1, 1.5, 3, 5, 0];
+    add({
+      name: `embedding ids[3,3] weight[5,2] (ids not differentiated)`,
+      leaves: { ids: leaf([3, 3], ids, false), w: rand([5, 2]) },
+      build: (b, id) => b.op('embedding', [id.ids!, id.w!]),
+    });
+  }
+
+  // The layers the frontend composes from ops, traced into the case's graph: linear on a 3-d
+  // input (views around the 2-d op) and layer norm over one and two trailing dims, with and
+  // without its affine weights.
+  const traced = (b: GraphBuilder, id: Record<string, number>, f: (t: Record<string, Tensor>) => Tensor) => {
+    const tracer = new Tracer('train', b);
+    return withTracer(tracer, () => f(Object.fromEntries(Object.entries(id).map(([k, v]) => [k, tracer.wrap(v)])))).node;
+  };
+  add({
+    name: 'F.linear on x[2,3,4] w[5,4] +bias',
+    leaves: { x: rand([2, 3, 4]), w: rand([5, 4]), bias: rand([5]) },
+    build: (b, id) => traced(b, id, (t) => F.linear(t.x!, t.w!, t.bias)),
+  });
+  for (const [xs, norm, affine] of [
+    [[3, 5], [5], true],
+    [[2, 3, 4], [4], true],
+    [[2, 3, 4], [3, 4], true],
+    [[2, 3, 4], [4], false],
+  ] as const) {
+    add({
+      name: `F.layerNorm x[${xs}] over [${norm}]${affine ? ' with weight and bias' : ''}`,
+      leaves: { x: leaf([...xs], r.uniform(numel(xs), -2, 2)), ...(affine ? { w: leaf([...norm], r.awayFromZero(numel(norm), 0.5, 1.5)), bias: rand([...norm]) } : {}) },
+      build: (b, id) => traced(b, id, (t) => F.layerNorm(t.x!, [...norm], t.w, t.bias, 1e-5)),
+    });
+  }
 
   for (const op of ['log_softmax', 'softmax'])
     for (const dim of [0, 1, 2])

@@ -21,6 +21,8 @@ import { copy } from './copy.ts';
 import { crossEntropyGrad } from './cross-entropy-grad.ts';
 import { crossEntropy } from './cross-entropy.ts';
 import { elementwise } from './elementwise.ts';
+import { embeddingGrad } from './embedding-grad.ts';
+import { embedding } from './embedding.ts';
 import { foreach } from './foreach.ts';
 import { linearCrossEntropy } from './linear-cross-entropy.ts';
 import { linearEw } from './linear-ew.ts';
@@ -68,6 +70,8 @@ const kernelGens: Record<string, KernelGen> = {
   batch_mean: batchMean,
   batch_var: batchVar,
   batch_norm_grad: batchNormGrad,
+  embedding,
+  embedding_grad: embeddingGrad,
   log_softmax: logSoftmax,
   log_softmax_grad: logSoftmaxGrad,
   softmax,

@@ -14,6 +14,7 @@ import { linearEw } from './linear-ew.ts';
 import { linearGrad } from './linear-grad.ts';
 import { batchMean, batchNormGrad, batchVar } from './ops/batch-norm.ts';
 import { conv2d, conv2dGradInput, conv2dGradWeight } from './ops/conv2d.ts';
+import { embedding, embeddingGrad } from './ops/embedding.ts';
 import { pad, permute, slice } from './ops/layout.ts';
 import { linear, matmul } from './ops/linear.ts';
 import { adaptiveAvgPool2d, adaptiveAvgPool2dGrad, avgPool2d, avgPool2dGrad, maxPool2d, maxPool2dGrad } from './ops/pool.ts';
@@ -37,6 +38,8 @@ const WGSL_KERNELS: Readonly<Record<string, KernelGen>> = {
   batch_norm_grad: batchNormGrad,
   batch_mean: batchMean,
   batch_var: batchVar,
+  embedding,
+  embedding_grad: embeddingGrad,
   sum,
   sum_to: sumTo,
   conv2d,

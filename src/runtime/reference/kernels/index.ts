@@ -2,6 +2,7 @@ import { batchNormKernels } from './batch-norm.ts';
 import type { RefKernel } from './common.ts';
 import { conv2dKernels } from './conv2d.ts';
 import { elementwiseKernels } from './elementwise.ts';
+import { embeddingKernels } from './embedding.ts';
 import { linearKernels } from './linear.ts';
 import { poolKernels } from './pool.ts';
 import { reduceKernels } from './reduce.ts';
@@ -22,5 +23,6 @@ export const referenceKernels: Record<string, RefKernel> = {
   ...poolKernels,
   ...linearKernels,
   ...batchNormKernels,
+  ...embeddingKernels,
   ...softmaxKernels,
 };
