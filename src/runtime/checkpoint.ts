@@ -29,6 +29,9 @@ export interface RunIdentity {
   optimizer: string;
   /** The training set's augmentation as JSON, or 'none': its draws shape every batch. */
   augment: string;
+  /** Text only (trainCount is then its training bytes): the window length and the steps per epoch. */
+  context?: number;
+  stepsPerEpoch?: number;
 }
 
 /** RunIdentity's `augment` of a run with this augmentation. */
