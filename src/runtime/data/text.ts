@@ -45,7 +45,8 @@ function trainBytes(n: number, valFraction: number): number {
 
 /** The fewest bytes whose two splits each hold a window of `window` bytes. */
 function fewestBytes(window: number, valFraction: number): number {
-  let n = Math.ceil(window / Math.min(valFraction, 1 - valFraction));
+  // Held out: n − floor(n·(1 − F)) < n·F + 1, so fewer than (window − 1)/F bytes never hold a window.
+  let n = Math.max(Math.floor((window - 1) / valFraction), Math.ceil(window / (1 - valFraction)));
   while (trainBytes(n, valFraction) < window || n - trainBytes(n, valFraction) < window) n++;
   return n;
 }
