@@ -24,7 +24,7 @@ export async function evalCommand(modelPath: string, flags: EvalFlags): Promise<
   if (opened) s = opened.run;
   else {
     const x = await openSession(modelPath, flags);
-    s = { ...x, name: x.loaded.name, evalBatchSize: evalBatchFor(x.data, x.training) };
+    s = { ...x, name: x.loaded.name, evalBatchSize: evalBatchFor(x.training) };
   }
   try {
     loadWeights(flags.weights, s.backend, s.modelState);

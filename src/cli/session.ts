@@ -271,7 +271,7 @@ function checkModelFitsText(loaded: LoadedModel, first: Graph, data: TextDataset
 function loadData(loaded: LoadedModel, training: ResolvedTraining, flags: SessionFlags): TrainData {
   const textOnly = [training.valFraction !== undefined && (flags.valFraction === undefined ? 'training.valFraction' : '--val-fraction'), training.stepsPerEpoch !== undefined && 'training.stepsPerEpoch'].filter((w): w is string => typeof w === 'string');
   if (training.dataset !== 'text') {
-    if (textOnly.length) throw new KilnError('usage', `${textOnly.join(' and ')} apply to text data, but this run trains on ${training.dataset}`, undefined, `drop ${textOnly.join(' and ')}, or train on a text file: --data FILE.txt`);
+    if (textOnly.length) throw new KilnError('usage', `${textOnly.join(' and ')} appl${textOnly.length > 1 ? 'y' : 'ies'} to text data, but this run trains on ${training.dataset}`, undefined, `drop ${textOnly.join(' and ')}, or train on a text file: --data FILE.txt`);
     return loadDataset(training.dataset, { ...(training.normalize ? { normalize: training.normalize } : {}), labels: labelsFlag(flags) });
   }
   const imageOnly = [[training.normalize, 'normalize'], [training.augment, 'augmentation'], [flags.labels, '--labels']].filter(([v]) => v !== undefined).map(([, w]) => w as string);
@@ -281,9 +281,12 @@ function loadData(loaded: LoadedModel, training: ResolvedTraining, flags: Sessio
   return loadTextDataset(path, { context: loaded.training.input[0]!, valFraction: training.valFraction ?? DEFAULT_VAL_FRACTION });
 }
 
-/** Every evaluation step runs at this batch: the textbook's 1000 images, or the training batch of windows for text. */
-export function evalBatchFor(data: TrainData, training: ResolvedTraining): number {
-  return isText(data) ? training.batchSize : EVAL_BATCH;
+/**
+ * Every evaluation step runs at this batch: the textbook's 1000 images, or the training batch of
+ * windows for text (1000 windows of a language model's logits, [1000·T, 256], would not fit).
+ */
+export function evalBatchFor(training: ResolvedTraining): number {
+  return training.dataset === 'text' ? training.batchSize : EVAL_BATCH;
 }
 
 /**

@@ -37,7 +37,7 @@ export async function trainCommand(modelPath: string, flags: TrainFlags): Promis
       normalize: s.normalize,
       augment: s.training.augment,
       initDraws: s.initDraws,
-      evalBatchSize: evalBatchFor(s.data, s.training),
+      evalBatchSize: evalBatchFor(s.training),
       modelState: s.modelState,
       prepared: 'compiled',
       command: `kiln train ${s.loaded.file}`,

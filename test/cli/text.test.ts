@@ -115,7 +115,7 @@ describe('bad text input', () => {
     expect(r.stderr).toContain(`error: ${model}: training.dataset is 'text' but no file is named`);
     r = kiln(['train', 'samples/mlp.ts', '--val-fraction', '0.2']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('error: --val-fraction apply to text data, but this run trains on mnist');
+    expect(r.stderr).toContain('error: --val-fraction applies to text data, but this run trains on mnist');
     r = kiln(['train', 'samples/mlp.ts', '--data', text]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('error: samples/mlp.ts expects inputs of shape [1, 28, 28], but text data is windows of bytes: training.input must be [T], the context length');
