@@ -13,7 +13,7 @@ export interface TrainPosition {
   /** Index of the next batch within `epoch`. */
   batch: number;
   /**
-   * Mid-epoch: the epoch's sums so far (loss × images, images, correct predictions), so that a
+   * Mid-epoch: the epoch's sums so far (loss × examples, examples, correct predictions: per position for text), so that a
    * resumed run's epoch line reports the whole epoch, as the uninterrupted run would.
    */
   epochStats?: { lossSum: number; seen: number; correct: number };
