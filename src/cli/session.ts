@@ -89,12 +89,13 @@ function valFractionFlag(v: string): number {
 }
 
 /**
- * Whether --data names text: a file (not a folder) ending in .txt, or any file when the model's
- * dataset is 'text'. A missing .txt file is text too, so that its message is about that file.
+ * Whether --data names text: anything but a folder (or "mnist") that ends in .txt, or whatever the
+ * name when the model's dataset is 'text'. A missing file counts, so that its message is about a
+ * text file rather than a dataset folder.
  */
 function isTextData(data: string, fileDataset: string): boolean {
-  if (extname(data).toLowerCase() === '.txt') return !(existsSync(data) && statSync(data).isDirectory());
-  return fileDataset === 'text' && existsSync(data) && !statSync(data).isDirectory();
+  if (data === 'mnist' || (existsSync(data) && statSync(data).isDirectory())) return false;
+  return extname(data).toLowerCase() === '.txt' || fileDataset === 'text';
 }
 
 const LABELS = ['fine', 'coarse'] as const;

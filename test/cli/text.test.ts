@@ -113,6 +113,10 @@ describe('bad text input', () => {
     let r = kiln(['train', model]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`error: ${model}: training.dataset is 'text' but no file is named`);
+    // A text model takes a file of any name; a missing one is named as a text file.
+    r = kiln(['train', model, '--data', out('corpus.md')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`error: ${out('corpus.md')}: file not found`);
     r = kiln(['train', 'samples/mlp.ts', '--val-fraction', '0.2']);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('error: --val-fraction applies to text data, but this run trains on mnist');
