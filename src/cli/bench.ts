@@ -26,6 +26,8 @@ import type { Backend, StepScalars } from '../runtime/backend.ts';
 import { scheduleScalars } from '../runtime/schedule.ts';
 import { fillBatch, type Dataset, type Normalize } from '../runtime/data/dataset.ts';
 import { loadDataset } from '../runtime/data/dataset-file.ts';
+import type { TrainData } from '../runtime/data/feed.ts';
+import { isText } from '../runtime/data/text.ts';
 import { checkWritable, writeFileAtomic } from '../runtime/output-file.ts';
 import { compileProgram } from '../passes/compile.ts';
 import { REFERENCE_TARGET } from '../runtime/reference/target.ts';
@@ -76,6 +78,17 @@ export class Progress {
   done(): void {
     if (this.tty) this.out.write('\r\x1b[2K');
   }
+}
+
+/** A language model: kiln bench feeds images only (a text model's speed is what kiln train prints). */
+function textRefused(file: string): KilnError {
+  return new KilnError('usage', `${file}: kiln bench measures models of images; this one trains on text`, undefined, 'time it with kiln train --max-steps N, which prints its speed');
+}
+
+/** The image dataset a benchmark feeds. */
+function imagesOf(data: TrainData, file: string): Dataset {
+  if (isText(data)) throw textRefused(file);
+  return data;
 }
 
 /** Fills `x`/`labels` with `count` consecutive samples of `split`, wrapping around a small split. */
@@ -172,6 +185,7 @@ export async function benchKiln(m: ModelInfo, o: KilnRunOptions): Promise<{ resu
   try {
     // Data loading is a file read; it is timed apart and left out of the compile time.
     const d0 = performance.now();
+    if (t.dataset === 'text') throw textRefused(m.path);
     loadDataset(o.data ?? t.dataset);
     const dataSeconds = (performance.now() - d0) / 1000;
     const c0 = performance.now();
@@ -183,7 +197,8 @@ export async function benchKiln(m: ModelInfo, o: KilnRunOptions): Promise<{ resu
     const info = backend as Backend & Introspect;
     const threaded = typeof info.threads === 'number';
     const threads = threaded ? info.threads! : 1;
-    const { x, labels } = batchOf(session.data.train, 0, t.batchSize, session.normalize);
+    const images = imagesOf(session.data, m.path);
+    const { x, labels } = batchOf(images.train, 0, t.batchSize, session.normalize);
     const q = info.queued;
     const per = q ? Math.max(1, q.depth) : 1;
     // A queued measurement is `depth` steps already: one warm-up flush is enough.
@@ -205,7 +220,7 @@ export async function benchKiln(m: ModelInfo, o: KilnRunOptions): Promise<{ resu
     );
     const stats = stepStats(train.times, t.batchSize)!;
     const steady = t.batchSize / stats.median;
-    const inferData = batchOf(session.data.test, 0, INFER_BATCH, session.normalize);
+    const inferData = batchOf(images.test, 0, INFER_BATCH, session.normalize);
     // One warm-up batch builds the batch-1000 step; a slow backend (reference) gets one measured batch.
     const inferBudget = { warmup: 1, steps: Math.max(1, Math.min(o.budget.steps, 10)), seconds: o.budget.seconds / 2 };
     const infer = await timeSteps(
@@ -323,7 +338,7 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
       try {
         const s = await openSession(models[0]!, { backend, threads: backend === 'wasm' ? String(threadCounts[0]) : undefined, data: flags.data });
         try {
-          const { x, labels } = batchOf(s.data.train, 0, s.training.batchSize, s.normalize);
+          const { x, labels } = batchOf(imagesOf(s.data, models[0]!).train, 0, s.training.batchSize, s.normalize);
           const q = (s.backend as Backend & Introspect).queued;
           const scalars = scheduleScalars(s.training.optimizer, 1)?.(0);
           if (q) {

@@ -18,7 +18,7 @@ import { WEBGPU_PORTABLE } from '../codegen/wgsl/target.ts';
 import { compileProgram } from '../passes/compile.ts';
 import { checkWritable } from '../runtime/output-file.ts';
 import { graphFor } from './graphs.ts';
-import { checkSessionFlags, EVAL_BATCH, mergeFlags } from './session.ts';
+import { checkSessionFlags, evalBatchFor, mergeFlags } from './session.ts';
 import { compileStandalone, type StandaloneFlags } from './standalone.ts';
 
 export interface CompileFlags extends StandaloneFlags {
@@ -27,7 +27,8 @@ export interface CompileFlags extends StandaloneFlags {
 
 /**
  * Compiles a model file into a bundle: its code, training options, and the planned Programs of
- * the training step (at the training batch size) and the evaluation step (batch 1000), compiled
+ * the training step (at the training batch size) and the evaluation step (batch 1000; a text
+ * model's at its training batch), compiled
  * for the wasm target (which the reference backend runs too) and for the portable WebGPU one
  * (within every adapter's storage-buffer limit).
  */
@@ -48,7 +49,7 @@ export async function compileCommand(modelPath: string, flags: CompileFlags): Pr
   // One set of Programs per backend family: wasm's kernels are never split for WebGPU's bindings.
   const compiled: Precompiled[] = [WASM_TARGET, WEBGPU_PORTABLE].map((target) => ({ target, programs: {} }));
   const lines: string[] = [];
-  for (const [stage, batch] of [['train', training.batchSize], ['eval', EVAL_BATCH]] as const) {
+  for (const [stage, batch] of [['train', training.batchSize], ['eval', evalBatchFor(training)]] as const) {
     const graph = graphFor(loaded, stage, { batchSize: batch, optimizer: training.optimizer });
     const ps = compiled.map((c) => ((c.programs as Record<string, Program>)[programKey(stage, batch)] = compileProgram(graph, c.target)));
     const m = ps[0]!.memory;

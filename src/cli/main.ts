@@ -62,7 +62,8 @@ program
 /** Flags shared by train and eval; each overrides the model file's `training` export. */
 function sessionOptions(cmd: Command): Command {
   return cmd
-    .option('--data <mnist|DIR>', "dataset: 'mnist' (bundled), a folder of IDX files (raw or .gz), or of CIFAR-10's or CIFAR-100's binary files")
+    .option('--data <mnist|DIR|FILE.txt>', "dataset: 'mnist' (bundled), a folder of IDX files (raw or .gz), or of CIFAR-10's or CIFAR-100's binary files, or a text file (its bytes are the tokens)")
+    .option('--val-fraction <f>', 'text: the share of the file, from its end, held out for evaluation (default 0.1)')
     .option('--labels <fine|coarse>', "CIFAR-100's classes: fine (100, the default) or coarse (20)")
     .option('--normalize <mean,std>', 'pixel normalisation after scaling to [0, 1]: MEAN,STD, or MEANS/STDS with one per channel (default: CIFAR\'s own statistics on CIFAR, else 0.1307,0.3081)')
     .option('--batch-size <n>', 'training batch size')
@@ -73,7 +74,7 @@ function sessionOptions(cmd: Command): Command {
 
 sessionOptions(
   runOptions(program.command('train'))
-    .description('train a model on MNIST, any IDX dataset or CIFAR-10/100, then evaluate it on the test set')
+    .description('train a model on MNIST, any IDX dataset, CIFAR-10/100 or text, then evaluate it on the test set (or held-out text)')
     .argument('<model>', 'model file (.ts), bundle (.kiln) or standalone folder')
     .option('--epochs <n>', 'passes over the training set')
     .option('--lr <x>', 'learning rate')

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, extname, relative, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { KilnError } from '../ir/errors.ts';
 import { fmtShape } from '../ir/shape.ts';
@@ -8,10 +9,13 @@ import type { Graph } from '../ir/graph.ts';
 import type { Program } from '../ir/program.ts';
 import type { Target } from '../ir/target.ts';
 import { resolveOptimizer, type ResolvedTraining } from '../frontend/training-options.ts';
-import { memoizeSteps, type Backend, type StepSource } from '../runtime/backend.ts';
+import { batchOf, exampleSizeOf, memoizeSteps, type Backend, type StepSource } from '../runtime/backend.ts';
 import { checkAugment, type Augment } from '../runtime/data/augment.ts';
-import { type Dataset, type LoadOptions, type Normalize } from '../runtime/data/dataset.ts';
+import { MNIST_NORMALIZE, type LoadOptions, type Normalize } from '../runtime/data/dataset.ts';
 import { loadDataset } from '../runtime/data/dataset-file.ts';
+import type { TrainData } from '../runtime/data/feed.ts';
+import { DEFAULT_VAL_FRACTION, isText, TEXT_VOCAB, validValFraction, type TextDataset } from '../runtime/data/text.ts';
+import { loadTextDataset } from '../runtime/data/text-file.ts';
 import { initDraws, initialState } from '../runtime/init.ts';
 import { ReferenceBackend } from '../runtime/reference/backend.ts';
 import { createWasmBackend, preloadWasmBackend } from '../runtime/wasm/compile.ts';
@@ -26,6 +30,8 @@ import { choice, flipFlag, nonNegInt, nonNegNumber, normalizeFlag, positiveInt, 
 /** Flags shared by `train` and `eval`; each overrides the model file's `training` export. */
 export interface SessionFlags {
   data?: string;
+  /** Text: the share of the file held out for evaluation. */
+  valFraction?: string;
   normalize?: string;
   labels?: string;
   randomCrop?: string;
@@ -46,7 +52,7 @@ export interface SessionFlags {
 export interface Session {
   loaded: LoadedModel;
   training: ResolvedTraining;
-  data: Dataset;
+  data: TrainData;
   normalize: Normalize;
   backend: Backend;
   /** Parameters and buffers: what a state_dict holds. */
@@ -72,6 +78,24 @@ export function checkSessionFlags(f: SessionFlags): void {
   if (f.labels !== undefined) choice('--labels', f.labels, LABELS);
   if (f.randomCrop !== undefined) randomCropFlag('--random-crop', f.randomCrop);
   if (f.horizontalFlip !== undefined) flipFlag('--horizontal-flip', f.horizontalFlip);
+  if (f.valFraction !== undefined) valFractionFlag(f.valFraction);
+}
+
+/** --val-fraction F: the share of a text file, from its end, held out for evaluation. */
+function valFractionFlag(v: string): number {
+  const f = Number(v);
+  if (v.trim() === '' || !validValFraction(f)) throw new KilnError('usage', `--val-fraction must be a number between 0 and 1 (exclusive); got '${v}'`, undefined, 'e.g. --val-fraction 0.1 (the default): the last 10% of the text is held out');
+  return f;
+}
+
+/**
+ * Whether --data names text: anything but a folder (or "mnist") that ends in .txt, or whatever the
+ * name when the model's dataset is 'text'. A missing file counts, so that its message is about a
+ * text file rather than a dataset folder.
+ */
+function isTextData(data: string, fileDataset: string): boolean {
+  if (data === 'mnist' || (existsSync(data) && statSync(data).isDirectory())) return false;
+  return extname(data).toLowerCase() === '.txt' || fileDataset === 'text';
 }
 
 const LABELS = ['fine', 'coarse'] as const;
@@ -113,10 +137,20 @@ export function mergeFlags(t: ResolvedTraining, f: SessionFlags): ResolvedTraini
     batchSize: f.batchSize === undefined ? t.batchSize : positiveInt('--batch-size', f.batchSize),
     epochs: f.epochs === undefined ? t.epochs : positiveInt('--epochs', f.epochs),
     seed: f.seed === undefined ? t.seed : nonNegInt('--seed', f.seed),
-    dataset: f.data ?? t.dataset,
+    ...dataFlag(t, f.data),
+    ...(f.valFraction === undefined ? {} : { valFraction: valFractionFlag(f.valFraction) }),
     ...(f.normalize === undefined ? {} : { normalize: normalizeFlag('--normalize', f.normalize) }),
     ...mergeAugment(t.augment, f),
   };
+}
+
+/**
+ * --data over the model's dataset: text (dataset 'text', `data` the file as given, relative to
+ * the working directory like every path on the command line) or an image dataset.
+ */
+function dataFlag(t: ResolvedTraining, data: string | undefined): Pick<ResolvedTraining, 'dataset' | 'data'> {
+  if (data === undefined) return { dataset: t.dataset, ...(t.data === undefined ? {} : { data: t.data }) };
+  return isTextData(data, t.dataset) ? { dataset: 'text', data } : { dataset: data };
 }
 
 /** The model's augmentation with each flag given overriding its part; absent when nothing augments. */
@@ -194,8 +228,9 @@ function checkStateFits(loaded: LoadedModel, first: Graph): void {
   throw new KilnError('resources', `${loaded.file}: ${params.toLocaleString('en-US')} parameters with their optimizer state need ${(bytes / 2 ** 30).toFixed(1)} GiB; kiln holds at most 4 GiB (WebAssembly's memory limit)`, undefined, 'make the model smaller (fewer features or channels in its largest layers)');
 }
 
-/** Fails, naming the mismatch, unless the model takes the data's images and outputs its classes, and its epoch's short last batch traces. */
-export function checkModelFitsData(loaded: LoadedModel, first: Graph, data: Dataset, steps: StepSource, training: ResolvedTraining): void {
+/** Fails, naming the mismatch, unless the model takes the data's images or windows and outputs its classes, and its epoch's short last batch traces. */
+export function checkModelFitsData(loaded: LoadedModel, first: Graph, data: TrainData, steps: StepSource, training: ResolvedTraining): void {
+  if (isText(data)) return checkModelFitsText(loaded, first, data, training);
   traceLastBatch(steps, data.train.count, training.batchSize);
   checkAugment(training.augment, data.imageShape, data.name);
   const inputShape = loaded.training.input;
@@ -211,6 +246,48 @@ export function checkModelFitsData(loaded: LoadedModel, first: Graph, data: Data
   if (classes.length !== 2 || classes[1] !== data.numClasses) {
     throw new KilnError('data', `${loaded.file} outputs logits of shape ${fmtShape(classes)} but ${data.name} has ${data.numClasses} classes`, undefined, `make the last layer output ${data.numClasses} values per example`);
   }
+  if (classes[0] !== training.batchSize) {
+    throw new KilnError('data', `${loaded.file} outputs logits of shape ${fmtShape(classes)} for a batch of ${training.batchSize}: a row per image is needed`, undefined, `return logits of shape [batch, ${data.numClasses}]`);
+  }
+}
+
+/** A language model of text: input [T], logits [B·T, 256] (a row per position, as logits.view(-1, 256)). */
+function checkModelFitsText(loaded: LoadedModel, first: Graph, data: TextDataset, training: ResolvedTraining): void {
+  const input = loaded.training.input;
+  if (input.length !== 1) {
+    throw new KilnError('data', `${loaded.file} expects inputs of shape ${fmtShape(input)}, but text data is windows of bytes: training.input must be [T], the context length`, undefined, 'set training.input to [T], e.g. [64]; the model then gets x of shape [batch, T] (byte values 0..255)');
+  }
+  const logits = first.nodes[first.outputs.logits!]!.shape;
+  const rows = training.batchSize * data.context;
+  if (logits.length !== 2 || logits[0] !== rows || logits[1] !== TEXT_VOCAB) {
+    throw new KilnError('data', `${loaded.file} outputs logits of shape ${fmtShape(logits)}, but text of batch ${training.batchSize} and context ${data.context} needs [${rows}, ${TEXT_VOCAB}]: a score for each of the 256 byte values at every position`, undefined, `return logits.view(-1, ${TEXT_VOCAB}) of logits [batch, T, ${TEXT_VOCAB}]`);
+  }
+}
+
+/**
+ * The session's data: the text file (--data FILE.txt, or training.data relative to the model
+ * file) or an image dataset. Image-only options on text, and text-only ones on images, are
+ * refused rather than ignored.
+ */
+function loadData(loaded: LoadedModel, training: ResolvedTraining, flags: SessionFlags): TrainData {
+  const textOnly = [training.valFraction !== undefined && (flags.valFraction === undefined ? 'training.valFraction' : '--val-fraction'), training.stepsPerEpoch !== undefined && 'training.stepsPerEpoch'].filter((w): w is string => typeof w === 'string');
+  if (training.dataset !== 'text') {
+    if (textOnly.length) throw new KilnError('usage', `${textOnly.join(' and ')} appl${textOnly.length > 1 ? 'y' : 'ies'} to text data, but this run trains on ${training.dataset}`, undefined, `drop ${textOnly.join(' and ')}, or train on a text file: --data FILE.txt`);
+    return loadDataset(training.dataset, { ...(training.normalize ? { normalize: training.normalize } : {}), labels: labelsFlag(flags) });
+  }
+  const imageOnly = [[training.normalize, 'normalize'], [training.augment, 'augmentation'], [flags.labels, '--labels']].filter(([v]) => v !== undefined).map(([, w]) => w as string);
+  if (imageOnly.length) throw new KilnError('usage', `${imageOnly.join(', ')}: image options, but this run trains on text`, undefined, 'drop them: text is bytes, neither normalised nor augmented');
+  const path = flags.data ?? (training.data === undefined ? undefined : relative(process.cwd(), resolve(dirname(loaded.file), training.data)) || training.data);
+  if (path === undefined) throw new KilnError('usage', `${loaded.file}: training.dataset is 'text' but no file is named`, undefined, "set training.data to the text file (relative to the model file), or pass --data FILE.txt");
+  return loadTextDataset(path, { context: loaded.training.input[0]!, valFraction: training.valFraction ?? DEFAULT_VAL_FRACTION });
+}
+
+/**
+ * Every evaluation step runs at this batch: the textbook's 1000 images, or the training batch of
+ * windows for text (1000 windows of a language model's logits, [1000·T, 256], would not fit).
+ */
+export function evalBatchFor(training: ResolvedTraining): number {
+  return training.dataset === 'text' ? training.batchSize : EVAL_BATCH;
 }
 
 /**
@@ -232,7 +309,7 @@ function threadCount(flag: string | undefined, backend: string): number | undefi
 export interface SessionPlan {
   loaded: LoadedModel;
   training: ResolvedTraining;
-  data: Dataset;
+  data: TrainData;
   backend: string;
 }
 
@@ -264,9 +341,9 @@ export async function openSession(modelPath: string, flags: SessionFlags, hooks:
   if (backendName === 'wasm' && !stepCache?.builtFrom(modelBytes(modelPath))) preloadWasmBackend();
   const loaded = await loadModelFile(modelPath, { onLint });
   const training = mergeFlags(loaded.training, flags);
-  const data = loadDataset(training.dataset, { ...(training.normalize ? { normalize: training.normalize } : {}), labels: labelsFlag(flags) });
-  // The dataset's own default when neither the flag nor the model file gives one.
-  const normalize = data.normalize;
+  const data = loadData(loaded, training, flags);
+  // The dataset's own default when neither the flag nor the model file gives one (text has none to apply).
+  const normalize = isText(data) ? MNIST_NORMALIZE : data.normalize;
   const steps = memoizeSteps({
     train: (b) => graphFor(loaded, 'train', { batchSize: b, optimizer: training.optimizer }),
     eval: (b) => graphFor(loaded, 'eval', { batchSize: b, optimizer: training.optimizer }),
@@ -294,7 +371,7 @@ export async function openSession(modelPath: string, flags: SessionFlags, hooks:
   if (backendName === 'wasm') stepCache?.markBuiltFrom(modelBytes(modelPath));
   const modelState = first.state.filter((s) => s.kind !== 'optim').map((s) => s.name);
   const checkNumerics: Session['checkNumerics'] = (place, feeds, before, seen) => {
-    const graph = steps.train(feeds.labels.length);
+    const graph = steps.train(batchOf(feeds.x, exampleSizeOf(first)));
     return diagnoseNonFinite({ graph, program: programs.get(`train/${graph.batchSize}`), seed: training.seed, before, feeds }, place, seen);
   };
   return { loaded, training, data, normalize, backend, modelState, initDraws: initDraws(first.state), checkNumerics };

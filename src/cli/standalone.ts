@@ -1,7 +1,7 @@
 import { humanBytes } from '../ir/printer/program.ts';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { WasmStep } from '../codegen/artifact.ts';
 import { loadBinaryen } from '../codegen/wasm-simd/emitter.ts';
@@ -84,6 +84,8 @@ export async function compileStandalone(modelPath: string, flags: StandaloneFlag
   checkOutput(out);
 
   const spec = flags.data ?? training.dataset;
+  // The page and train.mjs feed images only so far: text windows, their evaluation and a bundle's copy of the text are to come.
+  if (training.dataset === 'text' || extname(spec).toLowerCase() === '.txt') throw new KilnError('usage', `${loaded.file}: a standalone bundle trains on images; this model trains on text`, undefined, 'train it with kiln train MODEL.ts');
   // Without a dataset to carry, the steps are compiled for MNIST's sizes (the page asks for files of that shape).
   const data: Dataset = loadDataset(spec === 'none' ? 'mnist' : spec, { ...(training.normalize ? { normalize: training.normalize } : {}), labels: labelsFlag(flags) });
   // The dataset's own default when neither the flag nor the model file gives one.

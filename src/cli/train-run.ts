@@ -5,14 +5,16 @@ import { syncState, type Backend } from '../runtime/backend.ts';
 import { augmentIdentity, type RunIdentity, type TrainPosition } from '../runtime/checkpoint.ts';
 import { loadCheckpoint, loadWeights, saveCheckpoint, saveWeights } from '../runtime/checkpoint-file.ts';
 import type { Augment } from '../runtime/data/augment.ts';
-import type { Dataset, Normalize } from '../runtime/data/dataset.ts';
+import type { Normalize } from '../runtime/data/dataset.ts';
+import { evalFeed, type TrainData } from '../runtime/data/feed.ts';
+import { bitsPerByte, defaultStepsPerEpoch, isText, type TextDataset } from '../runtime/data/text.ts';
 import { checkWritable, writeFileAtomic } from '../runtime/output-file.ts';
 import { decodeSafetensors } from '../runtime/safetensors.ts';
 import { readSafetensorsBytes } from '../runtime/safetensors-file.ts';
-import { runSteps, train, type TrainConfig } from '../runtime/trainer.ts';
+import { feedSteps, train, trainFeed, type TrainConfig, type TrainResult } from '../runtime/trainer.ts';
 import type { ResolvedOptimizer } from '../frontend/training-options.ts';
 import { nonNegInt, positiveInt } from './options.ts';
-import { progressHooks } from './progress.ts';
+import { progressHooks, type RunUnits } from './progress.ts';
 
 /** The flags of `kiln train` and of a standalone bundle's train.mjs that shape the run, not the model. */
 export interface RunFlags {
@@ -33,8 +35,8 @@ export interface TrainRun {
   /** The model file (or bundle) as the user named it. */
   file: string;
   backend: Backend;
-  data: Dataset;
-  training: { batchSize: number; epochs: number; seed: number; optimizer: ResolvedOptimizer };
+  data: TrainData;
+  training: { batchSize: number; epochs: number; seed: number; optimizer: ResolvedOptimizer; stepsPerEpoch?: number };
   normalize: Normalize;
   /** Training-set augmentation, if any. */
   augment?: Augment;
@@ -53,9 +55,35 @@ export interface TrainRun {
 }
 
 /** The run's first line: what is trained on what, and how. */
-export function trainHeader(run: { name: string; file: string; data: Dataset; training: TrainRun['training']; augment?: Augment }, backend: string): string {
+export function trainHeader(run: { name: string; file: string; data: TrainData; training: TrainRun['training']; augment?: Augment }, backend: string): string {
   const { training: t, data } = run;
-  return `kiln: training ${run.name} (${run.file}) on ${data.name}: ${data.train.count.toLocaleString('en-US')} images${augmentWords(run.augment)}, batch ${t.batchSize}, ${t.epochs} epoch${t.epochs > 1 ? 's' : ''}, ${t.optimizer.type} lr ${t.optimizer.lr}${scheduleWords(t.optimizer)}, seed ${t.seed}, backend ${backend}\n`;
+  const what = isText(data) ? textWords(data, t) : `${data.train.count.toLocaleString('en-US')} images${augmentWords(run.augment)}`;
+  return `kiln: training ${run.name} (${run.file}) on ${data.name}: ${what}, batch ${t.batchSize}, ${t.epochs} epoch${t.epochs > 1 ? 's' : ''}, ${t.optimizer.type} lr ${t.optimizer.lr}${scheduleWords(t.optimizer)}, seed ${t.seed}, backend ${backend}\n`;
+}
+
+/** Text as the header says it: "9,000 bytes (1,000 held out), context 8, 281 steps per epoch". */
+function textWords(data: TextDataset, t: TrainRun['training']): string {
+  const steps = t.stepsPerEpoch ?? defaultStepsPerEpoch(data.train.length, t.batchSize, data.context);
+  return `${data.train.length.toLocaleString('en-US')} bytes (${data.val.length.toLocaleString('en-US')} held out), context ${data.context}, ${steps.toLocaleString('en-US')} step${steps > 1 ? 's' : ''} per epoch`;
+}
+
+/** How the run's numbers read. */
+function unitsOf(data: TrainData): RunUnits {
+  return isText(data) ? { kind: 'text', context: data.context } : { kind: 'images' };
+}
+
+/** The run's last stdout line's result: test accuracy and loss, or for text the held-out loss in bits per byte. */
+function resultWords(r: TrainResult, units: RunUnits): string {
+  const rate = units.kind === 'text' ? `${Math.round(r.imagesPerSec * units.context).toLocaleString('en-US')} tokens/s` : `${Math.round(r.imagesPerSec).toLocaleString('en-US')} images/s`;
+  const result = units.kind === 'text' ? `val loss ${r.testLoss.toFixed(4)}, ${bitsPerByte(r.testLoss).toFixed(4)} bits per byte` : `test accuracy ${(100 * r.testAccuracy).toFixed(2)}%, test loss ${r.testLoss.toFixed(4)}`;
+  return `(${rate} training); ${result}`;
+}
+
+/** --metrics-json: images report test accuracy and images/s; text its held-out loss, bits per byte and tokens/s. */
+function metrics(r: TrainResult, units: RunUnits, backend: string): object {
+  const { trainLoss, testLoss, testAccuracy, imagesPerSec, seconds, steps, epochs } = r;
+  if (units.kind === 'images') return { backend, epochs, steps, trainLoss, testLoss, testAccuracy, imagesPerSec, seconds };
+  return { backend, epochs, steps, trainLoss, valLoss: testLoss, valBitsPerByte: bitsPerByte(testLoss), tokensPerSec: imagesPerSec * units.context, seconds };
 }
 
 /** The augmentation as the header says it: " (random crop 32 padding 4, flip 0.5)". */
@@ -108,7 +136,13 @@ export async function runTraining(run: TrainRun, flags: RunFlags): Promise<void>
   const maxSteps = flags.maxSteps === undefined ? undefined : nonNegInt('--max-steps', flags.maxSteps);
   const every = flags.checkpointEvery === undefined ? undefined : positiveInt('--checkpoint-every', flags.checkpointEvery);
   const { training: t, backend, data } = run;
-  const identity: RunIdentity = { model: run.name, seed: t.seed, shuffle: flags.shuffle, batchSize: t.batchSize, trainCount: data.train.count, optimizer: JSON.stringify(t.optimizer), augment: augmentIdentity(run.augment) };
+  const cfg = { epochs: t.epochs, batchSize: t.batchSize, seed: t.seed, shuffle: flags.shuffle, initDraws: run.initDraws, normalize: run.normalize, augment: run.augment, stepsPerEpoch: t.stepsPerEpoch };
+  const feed = trainFeed(data, cfg);
+  const evaluation = evalFeed(data, run.evalBatchSize, run.normalize);
+  const units = unitsOf(data);
+  // Text adds what shapes its batches beyond the training bytes: the windows and the steps per epoch.
+  const text = isText(data) ? { context: data.context, stepsPerEpoch: feed.batches } : {};
+  const identity: RunIdentity = { model: run.name, seed: t.seed, shuffle: flags.shuffle, batchSize: t.batchSize, trainCount: isText(data) ? data.train.length : data.train.count, optimizer: JSON.stringify(t.optimizer), augment: augmentIdentity(run.augment), ...text };
   let start: TrainPosition = { step: 0, epoch: 0, batch: 0 };
   if (flags.init) loadWeights(flags.init, backend, run.modelState);
   if (flags.resume) start = loadCheckpoint(flags.resume, backend, identity);
@@ -119,7 +153,7 @@ export async function runTraining(run: TrainRun, flags: RunFlags): Promise<void>
   if (!run.headerWritten) err.write(trainHeader(run, backend.name));
   if (flags.resume) err.write(`kiln: resuming from ${flags.resume} at step ${start.step} (epoch ${start.epoch + 1}, batch ${start.batch})\n`);
   const prepareStart = performance.now();
-  const shapes = runSteps(data.train.count, data.test.count, t.batchSize, run.evalBatchSize);
+  const shapes = feedSteps(feed.sizes, evaluation.sizes);
   for (const [kind, batch] of shapes) await backend.prepare(kind, batch);
   const batches = (kind: string) => shapes.filter(([k]) => k === kind).map(([, b]) => b).join(' and ');
 
@@ -132,7 +166,7 @@ export async function runTraining(run: TrainRun, flags: RunFlags): Promise<void>
   process.on('SIGINT', onSigint);
   // After the handler: a Ctrl-C prompted by this line finds it in place.
   err.write(`kiln: ${run.prepared} the train step (batch ${batches('train')}) and the eval step (batch ${batches('eval')}) in ${((performance.now() - prepareStart) / 1000).toFixed(2)} s\n`);
-  const progress = progressHooks(t.epochs);
+  const progress = progressHooks(t.epochs, units);
   // Opened at the first step's line: a run that fails before any step leaves no empty file.
   let log: number | undefined;
   const logLine = (line: string) => writeSync((log ??= openSync(flags.log!, 'w')), line);
@@ -142,13 +176,7 @@ export async function runTraining(run: TrainRun, flags: RunFlags): Promise<void>
       backend,
       data,
       {
-        epochs: t.epochs,
-        batchSize: t.batchSize,
-        seed: t.seed,
-        shuffle: flags.shuffle,
-        initDraws: run.initDraws,
-        normalize: run.normalize,
-        augment: run.augment,
+        ...cfg,
         maxSteps,
         optimizer: t.optimizer,
         evalBatchSize: run.evalBatchSize,
@@ -173,7 +201,7 @@ export async function runTraining(run: TrainRun, flags: RunFlags): Promise<void>
   } else if (!Number.isNaN(result.testAccuracy)) {
     // A resumed run says how many of the steps it ran itself: its time and images/s cover only those.
     const own = start.step > 0 ? ` (${result.steps - start.step} in this run)` : '';
-    process.stdout.write(`kiln: ${result.steps} step${result.steps === 1 ? '' : 's'}${own} in ${result.seconds.toFixed(1)} s (${Math.round(result.imagesPerSec).toLocaleString('en-US')} images/s training); test accuracy ${(100 * result.testAccuracy).toFixed(2)}%, test loss ${result.testLoss.toFixed(4)}\n`);
+    process.stdout.write(`kiln: ${result.steps} step${result.steps === 1 ? '' : 's'}${own} in ${result.seconds.toFixed(1)} s ${resultWords(result, units)}\n`);
   }
   if (flags.checkpoint && !result.interrupted) {
     // The run's end is a checkpoint too: --resume from it continues with the next epoch or step.
@@ -185,7 +213,6 @@ export async function runTraining(run: TrainRun, flags: RunFlags): Promise<void>
     err.write(`kiln: weights written to ${flags.save}\n`);
   }
   if (flags.metricsJson) {
-    const { trainLoss, testLoss, testAccuracy, imagesPerSec, seconds, steps, epochs } = result;
-    writeFileAtomic(flags.metricsJson, JSON.stringify({ backend: backend.name, epochs, steps, trainLoss, testLoss, testAccuracy, imagesPerSec, seconds }, null, 2) + '\n');
+    writeFileAtomic(flags.metricsJson, JSON.stringify(metrics(result, units, backend.name), null, 2) + '\n');
   }
 }

@@ -2,7 +2,7 @@ import { KilnError } from '../ir/errors.ts';
 import { StepCache } from '../runtime/wasm/step-cache.ts';
 import { isStandaloneDir, openStandaloneRun } from './standalone-run.ts';
 import { checkRunFlags, runTraining, trainHeader, type RunFlags } from './train-run.ts';
-import { EVAL_BATCH, openSession, type SessionFlags } from './session.ts';
+import { evalBatchFor, openSession, type SessionFlags } from './session.ts';
 
 export interface TrainFlags extends SessionFlags, RunFlags {
   checkNumerics?: boolean;
@@ -37,7 +37,7 @@ export async function trainCommand(modelPath: string, flags: TrainFlags): Promis
       normalize: s.normalize,
       augment: s.training.augment,
       initDraws: s.initDraws,
-      evalBatchSize: EVAL_BATCH,
+      evalBatchSize: evalBatchFor(s.training),
       modelState: s.modelState,
       prepared: 'compiled',
       command: `kiln train ${s.loaded.file}`,

@@ -72,9 +72,16 @@ export type ResolvedSchedule =
 
 /** The `training` export of a model file. Every field has a default. */
 export interface TrainingOptions {
-  /** Shape of one example without the batch dimension, e.g. [1, 28, 28]. */
+  /** Shape of one example without the batch dimension, e.g. [1, 28, 28]; [T] (the context) for text. */
   input?: number[];
+  /** 'mnist', a folder of IDX or CIFAR files, or 'text' (with `data`). */
   dataset?: string;
+  /** dataset 'text': the UTF-8 file whose bytes are the tokens, relative to the model file. */
+  data?: string;
+  /** dataset 'text': the share of the file, from its end, held out for evaluation (default 0.1). */
+  valFraction?: number;
+  /** dataset 'text': steps of random windows per epoch (default: enough to cover the training bytes once). */
+  stepsPerEpoch?: number;
   batchSize?: number;
   epochs?: number;
   loss?: 'crossEntropy';
@@ -108,6 +115,9 @@ export interface ResolvedTraining {
   /** Present only when set, so that a bundle written before these options verifies unchanged. */
   normalize?: Normalize;
   augment?: Augment;
+  data?: string;
+  valFraction?: number;
+  stepsPerEpoch?: number;
 }
 
 /**
@@ -234,7 +244,7 @@ export function resolveTraining(raw: unknown, loc: SourceLoc): ResolvedTraining 
   if (raw === undefined) raw = {};
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail('must be an object');
   const t = raw as Record<string, unknown>;
-  const known = ['input', 'dataset', 'batchSize', 'epochs', 'loss', 'optimizer', 'schedule', 'seed', 'normalize', 'augment'];
+  const known = ['input', 'dataset', 'data', 'batchSize', 'epochs', 'loss', 'optimizer', 'schedule', 'seed', 'normalize', 'augment', 'valFraction', 'stepsPerEpoch'];
   for (const k of Object.keys(t)) if (!known.includes(k)) fail(`unknown option '${k}' (known: ${known.join(', ')})`);
   const positiveInt = (k: string, dflt: number): number => {
     const v = t[k] ?? dflt;
@@ -245,6 +255,10 @@ export function resolveTraining(raw: unknown, loc: SourceLoc): ResolvedTraining 
   if (!Array.isArray(input) || input.length === 0 || input.some((d) => !Number.isInteger(d) || d < 1)) fail(`input must be a list of positive integers like [1, 28, 28], got ${JSON.stringify(input)}`);
   const dataset = t.dataset ?? 'mnist';
   if (typeof dataset !== 'string') fail(`dataset must be a string, got ${JSON.stringify(dataset)}`);
+  for (const k of ['data', 'valFraction', 'stepsPerEpoch']) if (t[k] !== undefined && dataset !== 'text') fail(`${k} applies to dataset 'text', not ${JSON.stringify(dataset)}`);
+  if (t.data !== undefined && (typeof t.data !== 'string' || t.data === '')) fail(`data must be the path of a text file, got ${JSON.stringify(t.data)}`);
+  const valFraction = t.valFraction;
+  if (valFraction !== undefined && (typeof valFraction !== 'number' || !(valFraction > 0 && valFraction < 1))) fail(`valFraction must be a number between 0 and 1 (exclusive), got ${JSON.stringify(valFraction)}`);
   const loss = t.loss ?? 'crossEntropy';
   if (loss !== 'crossEntropy') fail(`loss must be 'crossEntropy', got ${JSON.stringify(loss)}`);
   const seed = t.seed ?? 0;
@@ -260,5 +274,8 @@ export function resolveTraining(raw: unknown, loc: SourceLoc): ResolvedTraining 
     seed: seed as number,
     ...(t.normalize === undefined ? {} : { normalize: resolveNormalize(t.normalize, fail) }),
     ...(t.augment === undefined ? {} : { augment: resolveAugment(t.augment, fail) }),
+    ...(t.data === undefined ? {} : { data: t.data as string }),
+    ...(valFraction === undefined ? {} : { valFraction: valFraction as number }),
+    ...(t.stepsPerEpoch === undefined ? {} : { stepsPerEpoch: positiveInt('stepsPerEpoch', 1) }),
   };
 }

@@ -10,7 +10,9 @@ function withLoss(traced: Graph): { b: GraphBuilder; labels: number; loss: numbe
   const b = new GraphBuilder(traced);
   const logits = traced.outputs.logits!;
   b.loc = b.node(logits).loc;
-  const labels = b.op('input', [], { name: 'labels', shape: [traced.batchSize] });
+  // A label per row of the logits: per example, or per position for a language model, whose
+  // logits are [batch·T, V] (PyTorch's cross_entropy(logits.view(-1, V), targets.view(-1))).
+  const labels = b.op('input', [], { name: 'labels', shape: [b.node(logits).shape[0]!] });
   const loss = b.op('cross_entropy', [logits, labels]);
   return { b, labels, loss };
 }

@@ -20,8 +20,24 @@ export function memoizeSteps(source: StepSource): StepSource {
 
 export interface StepResult {
   loss: number;
-  /** [batch, classes] */
+  /** [labels, classes]: a row per example, or per position of a language model's windows */
   logits: Float32Array;
+}
+
+/**
+ * The batch size of a step's input: x is [batch, ...one example's shape]. Not the label count: a
+ * language model has a label per position of each window ([batch·T], logits.view(-1, V)).
+ */
+export function batchOf(x: Float32Array, exampleSize: number): number {
+  const batch = x.length / exampleSize;
+  if (!Number.isInteger(batch) || batch < 1) throw new Error(`x holds ${x.length} values: not a whole, positive number of examples of ${exampleSize} values`);
+  return batch;
+}
+
+/** Values per example of a step's x input (its shape without the batch dimension). */
+export function exampleSizeOf(g: Graph): number {
+  const shape = g.nodes[g.inputs.x!]!.shape;
+  return shape.slice(1).reduce((a, d) => a * d, 1);
 }
 
 /**

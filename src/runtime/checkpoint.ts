@@ -13,7 +13,7 @@ export interface TrainPosition {
   /** Index of the next batch within `epoch`. */
   batch: number;
   /**
-   * Mid-epoch: the epoch's sums so far (loss × images, images, correct predictions), so that a
+   * Mid-epoch: the epoch's sums so far (loss × examples, examples, correct predictions: per position for text), so that a
    * resumed run's epoch line reports the whole epoch, as the uninterrupted run would.
    */
   epochStats?: { lossSum: number; seen: number; correct: number };
@@ -29,6 +29,9 @@ export interface RunIdentity {
   optimizer: string;
   /** The training set's augmentation as JSON, or 'none': its draws shape every batch. */
   augment: string;
+  /** Text only (trainCount is then its training bytes): the window length and the steps per epoch. */
+  context?: number;
+  stepsPerEpoch?: number;
 }
 
 /** RunIdentity's `augment` of a run with this augmentation. */

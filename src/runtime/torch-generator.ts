@@ -96,6 +96,15 @@ export class TorchGenerator {
     return (hi * 2 ** 32 + this.random()) * 2 ** -53;
   }
 
+  /**
+   * One element of `torch.randint(high, size, generator=g)` on the CPU for high ≤ 2^32: one 32-bit
+   * draw modulo high (ATen's random_from_to, serial in element order).
+   */
+  randint(high: number): number {
+    if (!(Number.isInteger(high) && high >= 1 && high <= 2 ** 32)) throw new RangeError(`randint: high ${high} must be an integer in [1, 2^32]`);
+    return this.random() % high;
+  }
+
   /** `torch.randperm(n, generator=g)` on the CPU: PyTorch's forward Fisher–Yates. */
   randperm(n: number): Uint32Array {
     const r = new Uint32Array(n);

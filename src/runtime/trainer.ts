@@ -1,9 +1,10 @@
 import { KilnError } from '../ir/errors.ts';
 import { syncState, type Backend, type StepResult } from './backend.ts';
 import type { TrainPosition } from './checkpoint.ts';
-import { epochAugment, type Augment } from './data/augment.ts';
-import { fillBatch, type Dataset, type Normalize } from './data/dataset.ts';
-import { batchBounds, epochOrder, numBatches } from './data/shuffle.ts';
+import type { Augment } from './data/augment.ts';
+import type { Normalize } from './data/dataset.ts';
+import { batchSizes, evalFeed, imageFeed, textTrainFeed, type Feed, type TrainData } from './data/feed.ts';
+import { defaultStepsPerEpoch, isText, TEXT_VOCAB } from './data/text.ts';
 import { argmax, evaluate } from './evaluate.ts';
 import { scheduleScalars } from './schedule.ts';
 import type { ResolvedOptimizer } from '../frontend/training-options.ts';
@@ -20,6 +21,8 @@ export interface TrainConfig {
   normalize: Normalize;
   /** Training-set augmentation, drawn per (seed, epoch, image); evaluation is never augmented. */
   augment?: Augment;
+  /** Text: training steps (batches of random windows) per epoch; default defaultStepsPerEpoch's. */
+  stepsPerEpoch?: number;
   /** Stop after this many steps in total (counting steps before a resume). */
   maxSteps?: number;
   /**
@@ -47,7 +50,7 @@ export interface StepInfo {
   batches: number;
   step: number;
   loss: number;
-  /** Accuracy on this epoch's training batches so far. */
+  /** Accuracy on this epoch's training batches so far (of the next byte at every position, for text). */
   runningAccuracy: number;
   imagesPerSec: number;
 }
@@ -107,24 +110,41 @@ const yieldToEventLoop: () => Promise<void> =
  * compilation out of the training time.
  */
 export function runSteps(trainCount: number, testCount: number, batchSize: number, evalBatchSize: number): ['train' | 'eval', number][] {
-  const sizes = (count: number, b: number) => [...new Set([Math.min(b, count), count % b])].filter((n) => n > 0);
-  return [...sizes(trainCount, batchSize).map((b) => ['train', b] as ['train', number]), ...sizes(testCount, evalBatchSize).map((b) => ['eval', b] as ['eval', number])];
+  return feedSteps(batchSizes(trainCount, batchSize), batchSizes(testCount, evalBatchSize));
+}
+
+/** runSteps from the batch sizes of the training and evaluation feeds. */
+export function feedSteps(train: readonly number[], evaluation: readonly number[]): ['train' | 'eval', number][] {
+  return [...train.map((b) => ['train', b] as ['train', number]), ...evaluation.map((b) => ['eval', b] as ['eval', number])];
+}
+
+/** Classes the logits score: the dataset's, or every byte for text. */
+export function classesOf(data: TrainData): number {
+  return isText(data) ? TEXT_VOCAB : data.numClasses;
+}
+
+/** The training batches a run of `cfg` takes from `data`, epoch by epoch. */
+export function trainFeed(data: TrainData, cfg: Pick<TrainConfig, 'batchSize' | 'seed' | 'shuffle' | 'initDraws' | 'normalize' | 'augment' | 'stepsPerEpoch'>): Feed {
+  const shuffle = cfg.shuffle ? { seed: cfg.seed, initDraws: cfg.initDraws } : undefined;
+  if (isText(data)) return textTrainFeed(data, cfg.batchSize, cfg.stepsPerEpoch ?? defaultStepsPerEpoch(data.train.length, cfg.batchSize, data.context), shuffle);
+  return imageFeed(data.train, cfg.batchSize, cfg.normalize, { shuffle, augment: cfg.augment && { augment: cfg.augment, seed: cfg.seed, shape: data.imageShape } });
 }
 
 /**
- * The training loop: epochs of shuffled batches (the last one short, as PyTorch's DataLoader
- * without drop_last), a test evaluation after each epoch. Everything that varies between steps
- * comes from the position, so a run resumed from a checkpoint continues exactly where it stopped.
+ * The training loop: epochs of shuffled batches (images: the last one short, as PyTorch's
+ * DataLoader without drop_last; text: windows, text.ts), an evaluation after each epoch.
+ * Everything that varies between steps comes from the position, so a run resumed from a
+ * checkpoint continues exactly where it stopped.
  */
-export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, hooks: TrainHooks = {}, start: TrainPosition = { step: 0, epoch: 0, batch: 0 }): Promise<TrainResult> {
-  const { train: split, numClasses } = data;
-  const pixels = split.images.length / split.count;
-  const batches = numBatches(split.count, cfg.batchSize);
+export async function train(backend: Backend, data: TrainData, cfg: TrainConfig, hooks: TrainHooks = {}, start: TrainPosition = { step: 0, epoch: 0, batch: 0 }): Promise<TrainResult> {
+  const feed = trainFeed(data, cfg);
+  const classes = classesOf(data);
+  const { batches, exampleSize, labelsPerExample } = feed;
   // A batch larger than the training set is all of it, as PyTorch's DataLoader makes it: the
   // buffers hold what a batch can hold (--batch-size 1000000000 asked for 3 TB here).
-  const room = Math.min(cfg.batchSize, split.count);
-  const x = new Float32Array(room * pixels);
-  const labels = new Float32Array(room);
+  const room = Math.max(...feed.sizes);
+  const x = new Float32Array(room * exampleSize);
+  const labels = new Float32Array(room * labelsPerExample);
   const { epochStats: resumed, ...startPos } = start;
   const pos: TrainPosition = startPos;
   const t0 = performance.now();
@@ -141,8 +161,7 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
   const endsGroup = (steps: number) => (cfg.checkpoint !== undefined && steps % cfg.checkpoint.every === 0) || (cfg.maxSteps !== undefined && steps >= cfg.maxSteps);
   while (!done() && !interrupted) {
     const epochStart = performance.now();
-    const order = epochOrder(split.count, pos.epoch, cfg.shuffle ? { seed: cfg.seed, initDraws: cfg.initDraws } : undefined);
-    const augment = cfg.augment && epochAugment(cfg.augment, data.imageShape, cfg.seed, pos.epoch);
+    const fill = feed.epoch(pos.epoch);
     hooks.onEpochStart?.(pos.epoch, cfg.maxSteps === undefined ? batches : Math.min(batches, pos.batch + cfg.maxSteps - pos.step), pos.batch);
     // A run resumed mid-epoch carries on the epoch's sums, so its train loss covers every batch.
     let { lossSum, seen, correct } = pos.batch > 0 && resumed ? resumed : { lossSum: 0, seen: 0, correct: 0 };
@@ -150,18 +169,21 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
       // Run steps in a group: one step on a synchronous backend, up to `depth` on a queued one
       // (webgpu), whose results are read back once for the group. A group ends early where the
       // run needs the state itself (a checkpoint) or stops.
-      const group: { labels: Float32Array; r?: StepResult; before?: Map<string, Float32Array>; x?: Float32Array }[] = [];
+      const group: { size: number; labels: Float32Array; r?: StepResult; before?: Map<string, Float32Array>; x?: Float32Array }[] = [];
       do {
         const step = pos.step + group.length;
-        const { start: s, size } = batchBounds(pos.batch + group.length, split.count, cfg.batchSize);
-        fillBatch(split, order, s, size, x, labels, cfg.normalize, augment);
+        const b = pos.batch + group.length;
+        const size = feed.size(b);
+        fill(b, x, labels);
+        const xs = x.subarray(0, size * exampleSize);
+        const ls = labels.subarray(0, size * labelsPerExample);
         const before = cfg.checkNumerics ? await stateOf(backend) : undefined;
         const t = performance.now();
         const stepScalars = scalars?.(step);
-        if (queue) queue.queueTrainStep(x.subarray(0, size * pixels), labels.subarray(0, size), step, stepScalars);
-        const r = queue ? undefined : backend.trainStep(x.subarray(0, size * pixels), labels.subarray(0, size), step, stepScalars);
+        if (queue) queue.queueTrainStep(xs, ls, step, stepScalars);
+        const r = queue ? undefined : backend.trainStep(xs, ls, step, stepScalars);
         trainMs += performance.now() - t;
-        group.push({ labels: labels.slice(0, size), r, before, x: before && x.slice(0, size * pixels) });
+        group.push({ size, labels: ls.slice(), r, before, x: before && xs.slice() });
       } while (group.length < depth && pos.batch + group.length < batches && !endsGroup(pos.step + group.length));
       if (queue) {
         const t = performance.now();
@@ -169,8 +191,7 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
         trainMs += performance.now() - t;
         rs.forEach((r, i) => (group[i]!.r = r));
       }
-      for (const { labels: lab, r, before, x: stepX } of group) {
-        const size = lab.length;
+      for (const { size, labels: lab, r, before, x: stepX } of group) {
         images += size;
         if (cfg.checkNumerics && before) {
           const bad = nonFiniteAfterStep(r!.loss, (await stateOf(backend)).entries());
@@ -180,13 +201,13 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
           // The user's run, not kiln, is what went wrong: an error of theirs, with what to try.
           throw new KilnError('diverged', `the loss became ${r!.loss} at step ${pos.step} (epoch ${pos.epoch + 1}, batch ${pos.batch + 1}): training diverged`, undefined, pos.step === 0 ? 'the first step is already non-finite: check the initial weights (--init) and the input data, then the learning rate; --check-numerics finds the op and model line where it began' : 'lower the learning rate (--lr), or add normalisation (batch norm) to the model; --check-numerics finds the op and model line where it began');
         }
-        for (let i = 0; i < size; i++) if (argmax(r!.logits, i, numClasses) === lab[i]) correct++;
+        for (let i = 0; i < lab.length; i++) if (argmax(r!.logits, i, classes) === lab[i]) correct++;
         lossSum += r!.loss * size;
         seen += size;
         cfg.log?.(`${JSON.stringify({ epoch: pos.epoch, step: pos.step, loss: r!.loss })}\n`);
         pos.step++;
         pos.batch++;
-        hooks.onStep?.({ epoch: pos.epoch, batch: pos.batch, batches, step: pos.step, loss: r!.loss, runningAccuracy: correct / seen, imagesPerSec: images / (trainMs / 1000) });
+        hooks.onStep?.({ epoch: pos.epoch, batch: pos.batch, batches, step: pos.step, loss: r!.loss, runningAccuracy: correct / (seen * labelsPerExample), imagesPerSec: images / (trainMs / 1000) });
       }
       if (cfg.checkpoint && pos.step % cfg.checkpoint.every === 0) {
         await syncState(backend);
@@ -204,7 +225,7 @@ export async function train(backend: Backend, data: Dataset, cfg: TrainConfig, h
       pos.batch = 0;
     }
     if (interrupted) break;
-    const ev = await evaluate(backend, data.test, numClasses, cfg.evalBatchSize, cfg.normalize);
+    const ev = await evaluate(backend, evalFeed(data, cfg.evalBatchSize, cfg.normalize), classes);
     result = { trainLoss: seen ? lossSum / seen : NaN, testLoss: ev.loss, testAccuracy: ev.accuracy };
     hooks.onEpochEnd?.({ epoch: pos.epoch - (pos.batch === 0 ? 1 : 0), ...result, seconds: (performance.now() - epochStart) / 1000 });
   }

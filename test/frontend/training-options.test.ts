@@ -32,6 +32,26 @@ describe('training.normalize', () => {
   });
 });
 
+describe('text: training.data, valFraction, stepsPerEpoch', () => {
+  it('are taken with dataset \'text\' and absent unless given', () => {
+    const t = resolveTraining({ input: [64], dataset: 'text', data: 'shakespeare.txt', valFraction: 0.05, stepsPerEpoch: 500 }, loc);
+    expect([t.dataset, t.data, t.valFraction, t.stepsPerEpoch]).toEqual(['text', 'shakespeare.txt', 0.05, 500]);
+    const bare = resolveTraining({ input: [64], dataset: 'text' }, loc);
+    for (const k of ['data', 'valFraction', 'stepsPerEpoch']) expect(bare).not.toHaveProperty(k);
+  });
+
+  it.each([
+    [{ dataset: 'mnist', data: 'a.txt' }, 'data applies to dataset \'text\', not "mnist"'],
+    [{ valFraction: 0.1 }, 'valFraction applies to dataset \'text\', not "mnist"'],
+    [{ dataset: 'text', data: '' }, 'data must be the path of a text file, got ""'],
+    [{ dataset: 'text', valFraction: 1 }, 'valFraction must be a number between 0 and 1 (exclusive), got 1'],
+    [{ dataset: 'text', valFraction: 0 }, 'valFraction must be a number between 0 and 1 (exclusive), got 0'],
+    [{ dataset: 'text', stepsPerEpoch: 0 }, 'stepsPerEpoch must be a positive integer, got 0'],
+  ])('rejects %j, saying why', (raw, msg) => {
+    expect(() => resolveTraining(raw, loc)).toThrow(`training: ${msg}`);
+  });
+});
+
 describe('training.augment', () => {
   it("takes torchvision's RandomCrop(size, padding) and RandomHorizontalFlip(p); padding defaults to 0", () => {
     expect(resolveTraining({}, loc)).not.toHaveProperty('augment');

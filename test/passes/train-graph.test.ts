@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nn } from '../../src/frontend/api.ts';
+import { Module, nn, type Tensor } from '../../src/frontend/api.ts';
 import { trace } from '../../src/frontend/trace.ts';
 import { resolveOptimizer, type OptimizerOptions } from '../../src/frontend/training-options.ts';
 import type { Graph } from '../../src/ir/graph.ts';
@@ -96,5 +96,32 @@ describe('one optimizer step of a tiny conv net matches hand-derived updates', (
     const grads = fdGrads(g, s0);
     const { next } = run(g, s0, 0);
     for (const [name, gr] of grads) close(next.get(name)!, s0.get(name)!.map((p, i) => p * (1 - lr * wd) - (lr * gr[i]!) / (Math.abs(gr[i]!) + 1e-8)));
+  });
+});
+
+describe('a label per row of the logits', () => {
+  // A language model's shape: x [B, T] → logits [B·T, V], PyTorch's logits.view(-1, V).
+  class PerPosition extends Module {
+    fc = new nn.Linear(1, 4);
+    forward(t: Tensor): Tensor {
+      return this.fc.forward(t.view(-1, 1));
+    }
+  }
+
+  it('makes the labels input [B·T], and the loss the mean cross-entropy over every position', () => {
+    const g = buildTrainGraph(trace(new PerPosition(), { input: [3], batchSize: 2, mode: 'train' }), resolveOptimizer({ type: 'sgd' }, (m) => { throw new Error(m); }));
+    expect(g.nodes[g.inputs.labels!]!.shape).toEqual([6]);
+    const xs = [0, 1, 2, 3, 1, 0];
+    const ys = [1, 2, 3, 0, 0, 1];
+    const state = initialState(g);
+    const v = executeGraph(g, { x: xs, labels: ys, step: [0] }, state, { dtype: 'f64' });
+    const w = state.get('fc.weight')!;
+    const b = state.get('fc.bias')!;
+    let sum = 0;
+    xs.forEach((xi, r) => {
+      const logits = [0, 1, 2, 3].map((k) => w[k]! * xi + b[k]!);
+      sum += Math.log(logits.reduce((a, l) => a + Math.exp(l), 0)) - logits[ys[r]!]!;
+    });
+    expect(v[g.outputs.loss!]![0]).toBeCloseTo(sum / 6, 12);
   });
 });

@@ -12,6 +12,7 @@ import { runSteps, train, type EpochInfo } from '../../src/runtime/trainer.ts';
 import { epochAugment } from '../../src/runtime/data/augment.ts';
 import { fillBatch } from '../../src/runtime/data/dataset.ts';
 import { epochOrder } from '../../src/runtime/data/shuffle.ts';
+import { epochWindows, textDataset } from '../../src/runtime/data/text.ts';
 import { cfg, data, identity, steps } from './tiny-run.ts';
 
 function freshBackend(): ReferenceBackend {
@@ -180,5 +181,62 @@ describe('runSteps', () => {
     expect(runSteps(60000, 10000, 64, 1000)).toEqual([['train', 64], ['train', 32], ['eval', 1000]]);
     expect(runSteps(10, 5, 64, 1000)).toEqual([['train', 10], ['eval', 5]]);
     expect(runSteps(256, 100, 32, 30)).toEqual([['train', 32], ['eval', 30], ['eval', 10]]);
+  });
+});
+
+describe('trainer on text', () => {
+  /** Records every step's inputs; its logits score nothing, so each step's loss is ln 256. */
+  function recorder(): Backend & { fed: { x: number[]; labels: number[] }[]; evaluated: number[][] } {
+    const fed: { x: number[]; labels: number[] }[] = [];
+    const evaluated: number[][] = [];
+    const result = (labels: Float32Array) => ({ loss: Math.log(256), logits: new Float32Array(labels.length * 256) });
+    return {
+      name: 'recorder',
+      stateShapes: new Map(),
+      fed,
+      evaluated,
+      setState: () => {},
+      getState: () => new Float32Array(),
+      trainStep(x, labels) {
+        fed.push({ x: Array.from(x), labels: Array.from(labels) });
+        return result(labels);
+      },
+      evalStep(x, labels) {
+        evaluated.push(Array.from(x));
+        return result(labels);
+      },
+      prepare: () => {},
+      dispose: () => {},
+    };
+  }
+  const bytes = Uint8Array.from({ length: 1000 }, (_, i) => i % 251);
+  const text = textDataset(bytes, 'ramp.txt', 'ramp.txt', { context: 5, valFraction: 0.1 });
+  const run = { ...cfg, batchSize: 3, evalBatchSize: 4, epochs: 2, shuffle: false };
+
+  it('--no-shuffle: row i of step s is the window at byte (s·B + i)·T, its labels the bytes after; each epoch the same', async () => {
+    const b = recorder();
+    const r = await train(b, text, { ...run, stepsPerEpoch: 4 });
+    expect(r.steps).toBe(8);
+    for (let s = 0; s < 8; s++) {
+      const { x, labels } = b.fed[s]!;
+      for (let i = 0; i < 3; i++) {
+        const at = ((s % 4) * 3 + i) * 5;
+        expect(x.slice(i * 5, i * 5 + 5)).toEqual(Array.from(bytes.subarray(at, at + 5)));
+        expect(labels.slice(i * 5, i * 5 + 5)).toEqual(Array.from(bytes.subarray(at + 1, at + 6)));
+      }
+    }
+    // The held-out 100 bytes: 19 consecutive windows of 5 in batches of 4 (the last of 3), after each epoch.
+    expect(b.evaluated.map((x) => x.length)).toEqual([20, 20, 20, 20, 15, 20, 20, 20, 20, 15]);
+    expect(b.evaluated[1]!.slice(0, 5)).toEqual(Array.from(bytes.subarray(920, 925)));
+    expect(r.testLoss).toBeCloseTo(Math.log(256), 12);
+  });
+
+  it('shuffled: an epoch is stepsPerEpoch batches of seeded windows, by default enough to cover the split once', async () => {
+    const b = recorder();
+    const r = await train(b, text, { ...run, shuffle: true, epochs: 1 });
+    // floor((900 - 1) / (3 · 5)) = 59 steps.
+    expect(r.steps).toBe(59);
+    const starts = epochWindows(900, 5, 59 * 3, 0, { seed: run.seed, initDraws: run.initDraws });
+    b.fed.forEach(({ x }, s) => [0, 1, 2].forEach((i) => expect(x[i * 5]).toBe(bytes[starts[s * 3 + i]!])));
   });
 });

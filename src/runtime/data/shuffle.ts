@@ -21,11 +21,16 @@ export interface ShuffleSeed {
 /** A permutation of 0..count-1 for `epoch`; the identity without a shuffle seed. */
 export function epochOrder(count: number, epoch: number, shuffle?: ShuffleSeed): Uint32Array {
   if (!shuffle) return Uint32Array.from({ length: count }, (_, i) => i);
+  return epochGenerator(epoch, shuffle).randperm(count);
+}
+
+/** The fresh generator epoch `epoch`'s RandomSampler draws its order from, seeded as described above. */
+export function epochGenerator(epoch: number, shuffle: ShuffleSeed): TorchGenerator {
   const global = new TorchGenerator(shuffle.seed);
   global.skip(shuffle.initDraws + DRAWS_PER_EPOCH * epoch);
   global.randomInt64();
   // Generator.manual_seed keeps the low 32 bits of its 64-bit seed.
-  return new TorchGenerator(Number(global.randomInt64() & 0xffffffffn)).randperm(count);
+  return new TorchGenerator(Number(global.randomInt64() & 0xffffffffn));
 }
 
 /** Batches per epoch, the last one partial (PyTorch DataLoader with drop_last=False). */

@@ -1,7 +1,7 @@
 import type { Graph } from '../../ir/graph.ts';
 import type { Program } from '../../ir/program.ts';
 import type { Target } from '../../ir/target.ts';
-import { scalarFeeds, type Backend, type StepResult, type StepScalars, type StepSource } from '../backend.ts';
+import { batchOf, exampleSizeOf, scalarFeeds, type Backend, type StepResult, type StepScalars, type StepSource } from '../backend.ts';
 import { executeGraph } from './execute.ts';
 import { executeProgram, newArena, sliceOf } from './program.ts';
 import { REFERENCE_TARGET } from './target.ts';
@@ -25,6 +25,7 @@ export class ReferenceBackend implements Backend {
   readonly stateShapes: ReadonlyMap<string, readonly number[]>;
   private readonly state = new Map<string, Float32Array>();
   private readonly programs = new WeakMap<Graph, { program: Program; arena: Float32Array }>();
+  private readonly exampleSize: number;
 
   constructor(
     private readonly steps: StepSource,
@@ -33,7 +34,9 @@ export class ReferenceBackend implements Backend {
     private readonly seed: number,
     private readonly opts: ReferenceOptions = {},
   ) {
-    this.stateShapes = new Map(steps.train(batchSize).state.map((s) => [s.name, s.shape]));
+    const first = steps.train(batchSize);
+    this.stateShapes = new Map(first.state.map((s) => [s.name, s.shape]));
+    this.exampleSize = exampleSizeOf(first);
     for (const [name, data] of initial) this.setState(name, data);
   }
 
@@ -82,11 +85,11 @@ export class ReferenceBackend implements Backend {
   }
 
   trainStep(x: Float32Array, labels: Float32Array, step: number, scalars?: StepScalars): StepResult {
-    return this.run(this.steps.train(labels.length), x, labels, step, scalars);
+    return this.run(this.steps.train(batchOf(x, this.exampleSize)), x, labels, step, scalars);
   }
 
   evalStep(x: Float32Array, labels: Float32Array): StepResult {
-    return this.run(this.steps.eval(labels.length), x, labels, 0);
+    return this.run(this.steps.eval(batchOf(x, this.exampleSize)), x, labels, 0);
   }
 
   dispose(): void {

@@ -40,3 +40,5 @@ export * from '../data/cifar.ts';
 export * from '../data/augment.ts';
 export * from '../data/idx.ts';
 export * from '../data/shuffle.ts';
+export * from '../data/feed.ts';
+export * from '../data/text.ts';

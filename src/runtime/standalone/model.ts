@@ -2,6 +2,7 @@ import { KilnError } from '../../ir/errors.ts';
 import { runEvalStep, runTrainStep, syncState, type Backend, type StepResult, type StepScalars } from '../backend.ts';
 import { augmentIdentity, restoreCheckpoint, checkpointBytes, restoreWeights, weightsBytes, type RunIdentity, type TrainPosition } from '../checkpoint.ts';
 import type { Dataset, Split } from '../data/dataset.ts';
+import { imageFeed } from '../data/feed.ts';
 import { evaluate, type Evaluation } from '../evaluate.ts';
 import { train, type TrainHooks, type TrainResult } from '../trainer.ts';
 import type { StandaloneBundle } from './bundle.ts';
@@ -109,7 +110,7 @@ export class KilnModel {
   /** Test loss and accuracy on a split, at the eval batch size. */
   async evaluate(split: Split): Promise<Evaluation> {
     const t = this.manifest.training;
-    return evaluate(this.backend, split, this.manifest.classes, t.evalBatchSize, t.normalize);
+    return evaluate(this.backend, imageFeed(split, t.evalBatchSize, t.normalize), this.manifest.classes);
   }
 
   /** The training loop of `kiln train` (epochs, shuffles, short last batch, evaluation after each epoch). */

@@ -90,7 +90,7 @@ async function openWasm(bundle: StandaloneBundle, opts: OpenOptions): Promise<Op
     return s;
   };
   const compile = isNode() ? await (await import('../wasm/optimized-module.ts')).optimizingCompiler() : undefined;
-  const backend = await WasmBackend.start(load, m.wasm.layout, m.training.seed, { threads, host, ...(compile ? { compile } : {}) });
+  const backend = await WasmBackend.start(load, m.wasm.layout, m.training.seed, { threads, host, exampleSize: m.input.reduce((a, d) => a * d, 1), ...(compile ? { compile } : {}) });
   return { backend, threads, description: `wasm, ${threads} thread${threads > 1 ? 's' : ''}, ${relaxed ? 'relaxed SIMD' : 'SIMD128'}${!shared ? ' (no shared memory here: one thread)' : ''}` };
 }
 

@@ -2,7 +2,7 @@ import { ABORT, CMD, CTRL, CTRL_BYTES, IMPORTS, MAX_PAGES, PAGE, waitImport } fr
 import type { WasmStateLayout, WasmStep, WasmTensor } from '../../codegen/artifact.ts';
 import { KilnError } from '../../ir/errors.ts';
 import { tooLargeForWasm } from './memory-limit.ts';
-import { scalarFeeds, type Backend, type StepResult, type StepScalars } from '../backend.ts';
+import { batchOf, scalarFeeds, type Backend, type StepResult, type StepScalars } from '../backend.ts';
 import type { WasmThreads, WasmWorker } from './threads.ts';
 
 export interface WasmRunOptions {
@@ -18,6 +18,8 @@ export interface WasmRunOptions {
   profile?: boolean;
   /** Compiles a step's module (default `new WebAssembly.Module`); Node passes optimized-module.ts's. */
   compile?: (bytes: Uint8Array) => WebAssembly.Module;
+  /** Values of x per example (the model's input shape): a step's batch is x's length over this. */
+  exampleSize: number;
 }
 
 /** A step's module, built or read from a bundle on first use (kind, batch size). */
@@ -48,6 +50,7 @@ export class WasmBackend implements Backend {
   readonly dispatchesPerStep = 1;
   readonly stateShapes: ReadonlyMap<string, readonly number[]>;
   readonly threads: number;
+  private readonly exampleSize: number;
   private readonly state: ReadonlyMap<string, { addr: number; count: number }>;
   private readonly memory: WebAssembly.Memory;
   private ctrl: Int32Array;
@@ -78,6 +81,7 @@ export class WasmBackend implements Backend {
     opts: WasmRunOptions,
   ) {
     this.threads = Math.max(1, Math.floor(opts.threads));
+    this.exampleSize = opts.exampleSize;
     this.spinMs = opts.spinMs ?? 2;
     this.profiling = opts.profile === true;
     this.compile = opts.compile ?? ((bytes) => new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>));
@@ -117,11 +121,11 @@ export class WasmBackend implements Backend {
   }
 
   trainStep(x: Float32Array, labels: Float32Array, step: number, scalars?: StepScalars): StepResult {
-    return this.run(this.module('train', labels.length), x, labels, step, scalars);
+    return this.run(this.module('train', batchOf(x, this.exampleSize)), x, labels, step, scalars);
   }
 
   evalStep(x: Float32Array, labels: Float32Array): StepResult {
-    return this.run(this.module('eval', labels.length), x, labels, 0);
+    return this.run(this.module('eval', batchOf(x, this.exampleSize)), x, labels, 0);
   }
 
   prepare(kind: 'train' | 'eval', batch: number): void {

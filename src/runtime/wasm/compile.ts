@@ -9,14 +9,14 @@ import type { Graph } from '../../ir/graph.ts';
 import type { Program } from '../../ir/program.ts';
 import type { Target } from '../../ir/target.ts';
 import { compileProgram } from '../../passes/compile.ts';
-import type { StepSource } from '../backend.ts';
+import { exampleSizeOf, type StepSource } from '../backend.ts';
 import { WasmBackend, type WasmRunOptions } from './backend.ts';
 import { relaxedSimdSupported } from './features.ts';
 import type { StepCache } from './step-cache.ts';
 import { optimizingCompiler } from './optimized-module.ts';
 import { nodeThreads } from './threads-node.ts';
 
-export interface WasmBackendOptions extends Omit<WasmRunOptions, 'threads'> {
+export interface WasmBackendOptions extends Omit<WasmRunOptions, 'threads' | 'exampleSize'> {
   /** Threads (the main thread and threads-1 workers). Default: the number of cores. */
   threads?: number;
   /** Use relaxed SIMD: true, false, or 'auto' (default: when the runtime supports it). */
@@ -59,7 +59,8 @@ export class CompilingWasmBackend extends WasmBackend {
     const relaxed = opts.relaxed === undefined || opts.relaxed === 'auto' ? relaxedSimdSupported() : opts.relaxed && relaxedSimdSupported();
     const lower = opts.lower ?? compileProgram;
     // The training step holds every persistent tensor (an eval step reads a subset of them).
-    const layout = layoutState(steps.train(batchSize).state);
+    const first = steps.train(batchSize);
+    const layout = layoutState(first.state);
     const build = { threads, relaxed, layout, fault: opts.fault, profile: opts.profile, optimize: opts.optimize };
     // Experiments (faults, profiling, other binaryen passes) are built every time.
     const cache = opts.fault || opts.profile || opts.optimize !== undefined ? undefined : opts.cache;
@@ -89,7 +90,7 @@ export class CompilingWasmBackend extends WasmBackend {
       built.set(`${kind}/${batch}`, { program: p, compiled });
       return step;
     };
-    super(load, stateLayout(layout), seed, { ...opts, threads });
+    super(load, stateLayout(layout), seed, { ...opts, threads, exampleSize: exampleSizeOf(first) });
     this.relaxed = relaxed;
     this.cached = cached;
     this.build = build;

@@ -3,7 +3,7 @@ import type { WgslStep } from '../../codegen/artifact.ts';
 import { STEP_SLOT_BYTES } from '../../codegen/wgsl/shader.ts';
 import type { Program, Slice } from '../../ir/program.ts';
 import { numel } from '../../ir/shape.ts';
-import { scalarFeeds, type Backend, type QueuedSteps, type StepResult, type StepScalars } from '../backend.ts';
+import { batchOf, scalarFeeds, type Backend, type QueuedSteps, type StepResult, type StepScalars } from '../backend.ts';
 import type { Gpu } from './device.ts';
 import { PipelineCache, ProgramInstance } from './instance.ts';
 
@@ -105,6 +105,8 @@ export class WebGpuBackend implements Backend, QueuedSteps {
   private error?: string;
   private loadChecks: Promise<GPUError | null>[] = [];
   private readonly ownsDevice: boolean;
+  /** Values of x per example: a step's batch is x's length over this. */
+  private readonly exampleSize: number;
   /** Dispatches recorded per train step, for reports. */
   dispatchesPerStep = 0;
 
@@ -128,6 +130,7 @@ export class WebGpuBackend implements Backend, QueuedSteps {
     this.uploads = new Chunks(this.device, GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, 4 << 20, 'uploads');
     this.readbacks = new Chunks(this.device, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 1 << 20, 'readbacks');
     const main = this.instance('train', batchSize);
+    this.exampleSize = numel(main.program.inputs.x!.shape) / batchSize;
     this.dispatchesPerStep = main.dispatches.length;
     this.stateShapes = new Map(main.program.state.map((s) => [s.name, s.slice.shape]));
     for (const [name, data] of initial) this.setState(name, data);
@@ -194,7 +197,7 @@ export class WebGpuBackend implements Backend, QueuedSteps {
 
   /** Records one step as one command buffer; submits every `depth` steps. */
   private queue(stage: 'train' | 'eval', x: Float32Array, labels: Float32Array, step: number, scalars?: StepScalars): void {
-    const inst = this.instance(stage, labels.length);
+    const inst = this.instance(stage, batchOf(x, this.exampleSize));
     const p = inst.program;
     const slot = this.pendingCommands.length;
     const enc = this.device.createCommandEncoder({ label: `${inst.key} step ${step}` });
