@@ -1,6 +1,7 @@
 import { KilnError } from '../ir/errors.ts';
 import { fmtShape } from '../ir/shape.ts';
-import { badArg, layerOptions, nonNegInt, pairArg, probability, type OptionSpec } from './nn/args.ts';
+import { badArg, boolArg, layerOptions, nonNegInt, pairArg, probability, type OptionSpec } from './nn/args.ts';
+import { ones, tril } from './constants.ts';
 import { adaptiveAvgPool, type Pool2dOptions } from './nn/pool.ts';
 import { dropout as dropoutOp } from './nn/dropout.ts';
 import { EMBEDDING_OPTIONS, embeddingOf } from './nn/embedding.ts';
@@ -40,6 +41,26 @@ function trimmed(args: unknown[]): unknown[] {
   return args.slice(0, n);
 }
 
+const SDPA: OptionSpec = { positional: ['attnMask', 'dropoutP', 'isCausal', 'scale'], supported: ['dropoutP', 'isCausal', 'scale'], fixed: { attnMask: null } };
+
+function attention(q: Tensor, k: Tensor, v: Tensor, rest: readonly unknown[]): Tensor {
+  const fn = 'F.scaledDotProductAttention';
+  const o = layerOptions(fn, rest, SDPA);
+  const [qs, ks, vs] = [q.shape, k.shape, v.shape];
+  const lead = (s: readonly number[]) => fmtShape(s.slice(0, -2));
+  if (qs.length < 2 || ks.length !== qs.length || vs.length !== qs.length) badArg(fn, `query, key and value must have the same rank, at least 2 ([..., L, E]), got ${fmtShape(qs)}, ${fmtShape(ks)} and ${fmtShape(vs)}`);
+  if (qs.at(-1) !== ks.at(-1) || ks.at(-2) !== vs.at(-2) || lead(qs) !== lead(ks) || lead(ks) !== lead(vs))
+    badArg(fn, `query [..., L, E], key [..., S, E] and value [..., S, Ev] do not fit: ${fmtShape(qs)}, ${fmtShape(ks)}, ${fmtShape(vs)}`);
+  const dropoutP = probability(fn, (o.dropoutP as number | undefined) ?? 0);
+  const isCausal = boolArg(fn, 'isCausal', o.isCausal ?? false);
+  const scale = o.scale ?? 1 / Math.sqrt(qs.at(-1)!);
+  if (typeof scale !== 'number' || !Number.isFinite(scale)) badArg(fn, `scale must be a finite number, got ${JSON.stringify(scale)}`);
+  let s = q.matmul(k.transpose(-2, -1)).mul(scale);
+  if (isCausal) s = s.maskedFill(tril(ones(qs.at(-2)!, ks.at(-2)!)).eq(0), -Infinity);
+  const p = s.softmax(-1);
+  return (dropoutP > 0 ? dropoutOp(p, dropoutP, true) : p).matmul(v);
+}
+
 /** torch.nn.functional, the subset kiln compiles: these, and the activations of the op table. */
 const functions = {
   maxPool2d: (x: Tensor, kernelSize: Pair, stride?: Pair | null | Pool2dOptions, padding?: Pair, dilation?: 1, ceilMode?: false, returnIndices?: false): Tensor =>
@@ -64,6 +85,14 @@ const functions = {
   /** torch.nn.functional.layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5). */
   layerNorm: (input: Tensor, normalized: number | number[], weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor =>
     layerNormOn('F.layerNorm', input, shapeArg('F.layerNorm', normalized), weight ?? undefined, bias ?? undefined, epsArg('F.layerNorm', eps)),
+  /**
+   * torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=None,
+   * dropout_p=0.0, is_causal=False, scale=None) as PyTorch 2 defines it, written out in the ops
+   * the fusion pass reads back as one attention kernel: softmax(q·kᵀ·scale, -inf above the
+   * diagonal when causal)·v, with dropout on the weights when dropoutP > 0 (in training and in
+   * evaluation alike, as in PyTorch: pass 0 when not training).
+   */
+  scaledDotProductAttention: (query: Tensor, key: Tensor, value: Tensor, ...rest: unknown[]): Tensor => attention(query, key, value, trimmed(rest)),
   /** Mean cross-entropy of logits [N, classes] against class-index labels [N]. */
   crossEntropy: (logits: Tensor, labels: Tensor): Tensor => logits.tracer.op('cross_entropy', [logits, labels]),
 };

@@ -178,7 +178,12 @@ export const KERNEL_KINDS = kindTable(
     },
   }),
 
-  defineKind('attention_grad', { causal: attr.flag("the forward's mask"), scale: attr.number("the forward's scale"), ...attentionDropout })({
+  defineKind('attention_grad', {
+    causal: attr.flag("the forward's mask"),
+    scale: attr.number("the forward's scale"),
+    ...attentionDropout,
+    dkTransposed: attr.flag('dk is written as its transpose [..., D, S], as the graph made it (matmul(q, ds, transA))'),
+  })({
     doc:
       "the backward of attention from dy = dL/dy, p (and the dropout mask) recomputed row by row from q, k, the forward's lse (and the step): " +
       "dv = p'ᵀ·dy, dp = dropout(dy·vᵀ), ds = p·(dp - Σ_e dy·y)·scale (softmax_grad, whose Σ_j p·dp is Σ_e dy·y, then the scale), dq = ds·k, dk = dsᵀ·q",
@@ -191,7 +196,7 @@ export const KERNEL_KINDS = kindTable(
       lse: role.one('[..., T]'),
       step: role.maybe('[]: the step counter (the dropout mask)', 'dropout'),
     },
-    outputs: { dq: role.one('[..., T, D]'), dk: role.one('[..., S, D]'), dv: role.one('[..., S, E]') },
+    outputs: { dq: role.one('[..., T, D]'), dk: role.one('[..., S, D] ([..., D, S] when dkTransposed)'), dv: role.one('[..., S, E]') },
   }),
 
   defineKind('conv_block', { ...conv, argmax: attr.flag('also write the argmax of each max-pool window') })({

@@ -5,6 +5,7 @@ import { KERNEL_KINDS } from '../ir/kernels.ts';
 import { numel, sameShape } from '../ir/shape.ts';
 import type { Target } from '../ir/target.ts';
 import { packUpdates } from './fuse-foreach.ts';
+import { matchAttention } from './fuse-attention.ts';
 import { matchBatchNorm, matchConvBlocks, matchCrossEntropy, matchLinearGrads, type Draft, type FuseCtx } from './fuse-patterns.ts';
 import { baseOf, graphValues, producers, type FusedKernel, type KernelGraph, type KValue } from './kernel-graph.ts';
 
@@ -49,7 +50,7 @@ export function fuse(g: Graph, target: Pick<Target, 'maxStorageBuffers'>): Kerne
     for (const n of d.nodes) claimed.add(n);
     drafts.push(d);
   };
-  for (const match of [matchConvBlocks, matchCrossEntropy, matchLinearGrads, matchBatchNorm]) for (const d of match(ctx, claimed)) add(d);
+  for (const match of [matchAttention, matchConvBlocks, matchCrossEntropy, matchLinearGrads, matchBatchNorm]) for (const d of match(ctx, claimed)) add(d);
 
   const producerOf = (v: number) => owner.get(baseOf(values, v));
   /** Values a set of nodes (with fixed inputs) reads from outside itself. */

@@ -123,7 +123,8 @@ export const fusedKernels: { readonly [K in FusedKind]: FusedKernel } = {
 
   attention_grad: (k, ins, ctx) => {
     const { attrs: a, inputs: { dy, q, k: key, v, y, lse, step } } = KERNEL_KINDS.attention_grad.read(over(k, ins));
-    return attentionGrad(dy, q, key, v, y, lse, a.causal, a.scale, attentionDrop(a, step, ctx));
+    const [dq, dk, dv] = attentionGrad(dy, q, key, v, y, lse, a.causal, a.scale, attentionDrop(a, step, ctx)) as [Tensor, Tensor, Tensor];
+    return [dq, a.dkTransposed ? runOp('permute', { dims: [...dk.shape.keys()].map((d, _, all) => (d < all.length - 2 ? d : 2 * all.length - 3 - d)) }, [dk], ctx) : dk, dv];
   },
 
   conv_block: (k, ins, ctx) => {

@@ -21,6 +21,8 @@ interface Case {
   causal: boolean;
   /** Dropout on the attention weights (p, site). */
   dropout?: number;
+  /** dk written as [..., D, S]. */
+  dkTransposed?: boolean;
 }
 
 const STEP = 3;
@@ -31,6 +33,7 @@ const CASES: Case[] = [
   { name: 'causal, T < S', lead: [1, 2], T: 5, S: 11, D: 7, E: 9, causal: true },
   { name: "causal, the GPT's heads", lead: [2, 4], T: 32, S: 32, D: 32, E: 32, causal: true },
   { name: 'causal, dropout 0.3, odd sizes', lead: [2, 2], T: 7, S: 7, D: 6, E: 5, causal: true, dropout: 0.3 },
+  { name: 'causal, dk transposed, T < S', lead: [3], T: 6, S: 9, D: 5, E: 4, causal: true, dkTransposed: true },
   { name: "full, dropout 0.1, the GPT's heads", lead: [1, 2], T: 16, S: 16, D: 32, E: 32, causal: false, dropout: 0.1 },
 ];
 
@@ -49,7 +52,7 @@ function program(c: Case): { p: Program; step: Slice; fill: Slice[]; reads: Slic
   const dy = slice([...lead, T, E], 'dy');
   const y = slice([...lead, T, E], 'y');
   const lse = slice([...lead, T], 'lse');
-  const [dq, dk, dv] = [slice(q.shape, 'dq'), slice(k.shape, 'dk'), slice(v.shape, 'dv')];
+  const [dq, dk, dv] = [slice(q.shape, 'dq'), slice(c.dkTransposed ? [...lead, D, S] : k.shape, 'dk'), slice(v.shape, 'dv')];
   const scale = 1 / Math.sqrt(D);
   const dropout: Record<string, number | boolean> = c.dropout ? { dropout: true, p: c.dropout, stream: 2 } : { dropout: false };
   const withStep = c.dropout ? [step] : [];
@@ -62,7 +65,7 @@ function program(c: Case): { p: Program; step: Slice; fill: Slice[]; reads: Slic
     constants: [],
     kernels: [
       { name: 'k0_attention', kind: 'attention', ops: ['attention'], attrs: { causal, scale, lse: true, ...dropout }, inputs: [q, k, v, ...withStep], outputs: [y, lse] },
-      { name: 'k1_attention_grad', kind: 'attention_grad', ops: ['attention_grad'], attrs: { causal, scale, ...dropout }, inputs: [dy, q, k, v, y, lse, ...withStep], outputs: [dq, dk, dv] },
+      { name: 'k1_attention_grad', kind: 'attention_grad', ops: ['attention_grad'], attrs: { causal, scale, ...dropout, dkTransposed: c.dkTransposed === true }, inputs: [dy, q, k, v, y, lse, ...withStep], outputs: [dq, dk, dv] },
     ],
     memory: { arenaBytes: offset, naiveBytes: offset, lowerBoundBytes: offset },
   };

@@ -25,7 +25,7 @@ function geometry(q: At, k: At, v: At): Geometry {
 
 const IOTA = new Uint8Array(new Int32Array([0, 1, 2, 3]).buffer);
 
-/** dst[c·S4 + j] = src[j·C + c] for j < S, zeros in the padding columns. */
+/** dst[c·S4 + j] = src[j·C + c] for j < S, zeros in the padding columns (S4 ≥ S: dst's row length). */
 function transpose(e: Emitter, fn: Fn, src: Local, dst: Local, S: number, C: number, S4: number): X[] {
   const j = fn.i32();
   const c = fn.i32();
@@ -237,22 +237,26 @@ export function attentionGrad(c: KernelCtx): void {
       ...outerUpdate(e, fn, ds, r.lim, r.qi, dk, D),
       ...outerUpdate(e, fn, kept, r.lim, dyi, dv, E),
     ]);
+    // A transposed dk ([D, S], as the graph made it) accumulates as rows in scratch first.
+    const dkOut = a.dkTransposed ? fn.i32() : dk;
     return [
-      kt.set(c.threadScratch(4 * ((D + E) * S4 + 2 * S4), tid)),
+      kt.set(c.threadScratch(4 * ((D + E) * S4 + 2 * S4 + (a.dkTransposed ? S * D : 0)), tid)),
       vt.set(e.addc(kt.get(), 4 * D * S4)),
       kept.set(e.addc(vt.get(), 4 * E * S4)),
       ds.set(e.addc(kept.get(), 4 * S4)),
+      ...(a.dkTransposed ? [dk.set(e.addc(ds.get(), 4 * S4))] : []),
       ...init,
       ...sharedLoop(c, fn, u, g.L, [
         ...bases(e, u, [
           [dy, inputs.dy.addr, T * E], [q, inputs.q.addr, T * D], [k, inputs.k.addr, S * D], [v, inputs.v.addr, S * E], [y, inputs.y.addr, T * E], [lse, inputs.lse.addr, T],
-          [dq, outputs.dq.addr, T * D], [dk, outputs.dk.addr, S * D], [dv, outputs.dv.addr, S * E],
+          [dq, outputs.dq.addr, T * D], [dkOut, outputs.dk.addr, S * D], [dv, outputs.dv.addr, S * E],
         ]),
         m.memory.fill(dk.get(), e.i32(0), e.i32(4 * S * D)),
         m.memory.fill(dv.get(), e.i32(0), e.i32(4 * S * E)),
         ...transpose(e, fn, k, kt, S, D, S4),
         ...transpose(e, fn, v, vt, S, E, S4),
         body,
+        ...(a.dkTransposed ? transpose(e, fn, dk, dkOut, S, D, S) : []),
       ]),
     ];
   });

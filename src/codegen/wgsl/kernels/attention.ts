@@ -113,7 +113,8 @@ export function attentionGrad(ctx: KernelCtx): WgslDispatch[] {
     `  for (var c = 0u; c < ${u32(D)}; c++) { ak[c] += ds * ${cols.read(q, `r * ${u32(D)} + c`)}; }`,
     `  for (var c = 0u; c < ${u32(E)}; c++) { av[c] += kept * ${cols.read(dy, `r * ${u32(E)} + c`)}; }`,
     '}',
-    `for (var c = 0u; c < ${u32(D)}; c++) { ${cols.write(dk, `o * ${u32(D)} + c`)} = ak[c]; }`,
+    // dk[l, j, c], or dk[l, c, j] when the graph made it transposed.
+    `for (var c = 0u; c < ${u32(D)}; c++) { ${cols.write(dk, a.dkTransposed ? `(l * ${u32(D)} + c) * ${u32(S)} + j` : `o * ${u32(D)} + c`)} = ak[c]; }`,
     `for (var c = 0u; c < ${u32(E)}; c++) { ${cols.write(dv, `o * ${u32(E)} + c`)} = av[c]; }`,
   ].join('\n');
   return [

@@ -1,0 +1,172 @@
+import type { Node } from '../ir/graph.ts';
+import { KERNEL_KINDS } from '../ir/kernels.ts';
+import { num } from '../ir/op.ts';
+import { constantValue } from './constant-value.ts';
+import type { Draft, FuseCtx } from './fuse-patterns.ts';
+
+/**
+ * Scaled dot-product attention, forward and backward, as one kernel each (src/ir/kernels.ts:
+ * attention, attention_grad), from the ops that compute it, however the model wrote them
+ * (F.scaledDotProductAttention writes the same ops out):
+ *
+ *   s = matmul(q, k, transB)  [· c or / c]  [where(causal mask, -inf, ·)]  p = softmax(·, last)
+ *   [p' = dropout(p, step)]  y = matmul(p', v)
+ *
+ * A mask is causal when its values are (it depends on nothing but constants and iota, and is 1
+ * exactly above the diagonal), whatever ops made it. The backward is the chain autodiff makes
+ * from these: dv = matmul(p', dy, transA), dp = dropout(matmul(dy, v, transB)), softmax_grad,
+ * where_grad2, the scale, dq = matmul(ds, k), dk = matmul(ds, q, transA) or its transpose
+ * matmul(q, ds, transA). Nothing fuses unless every intermediate feeds only the chain: p never
+ * reaches memory, the backward recomputes it from each row's logsumexp.
+ */
+export function matchAttention(ctx: FuseCtx, claimed: ReadonlySet<number>): Draft[] {
+  const drafts: Draft[] = [];
+  for (const p of ctx.g.nodes) {
+    if (p.op !== 'softmax' || claimed.has(p.id) || num(p.attrs, 'dim') !== p.shape.length - 1) continue;
+    const found = attentionAt(ctx, p);
+    if (!found) continue;
+    const { forward, backward } = found;
+    const fwd = KERNEL_KINDS.attention.build(forward.attrs, forward.inputs, forward.outputs);
+    if (!ctx.fits(fwd.inputs, fwd.outputs, backward ? 1 : 0)) continue;
+    if (backward) {
+      const bwd = KERNEL_KINDS.attention_grad.layout(backward.inputs, backward.outputs);
+      if (!ctx.fits(bwd.inputs, bwd.outputs, 1)) continue;
+      const lse = ctx.addValue(`%${forward.outputs.y}.lse`, p.shape.slice(0, -1));
+      drafts.push({ nodes: forward.nodes, ...KERNEL_KINDS.attention.build({ ...forward.attrs, lse: true }, forward.inputs, { ...forward.outputs, lse }) });
+      drafts.push({ nodes: backward.nodes, ...KERNEL_KINDS.attention_grad.build(backward.attrs, { ...backward.inputs, lse }, backward.outputs) });
+    } else drafts.push({ nodes: forward.nodes, ...fwd });
+  }
+  return drafts;
+}
+
+type Attrs = { causal: boolean; scale: number; dropout: boolean; p?: number; stream?: number };
+
+interface Found {
+  forward: { attrs: Attrs & { lse: boolean }; nodes: number[]; inputs: { q: number; k: number; v: number; step?: number }; outputs: { y: number } };
+  backward?: {
+    attrs: Attrs & { dkTransposed: boolean };
+    nodes: number[];
+    inputs: { dy: number; q: number; k: number; v: number; y: number; step?: number };
+    outputs: { dq: number; dk: number; dv: number };
+  };
+}
+
+const isMatmul = (n: Node | undefined, transA: boolean, transB: boolean): n is Node =>
+  n?.op === 'matmul' && (n.attrs.transA === true) === transA && (n.attrs.transB === true) === transB;
+
+/** The scalar value of a literal node, if it is one. */
+function literal(ctx: FuseCtx, id: number): number | undefined {
+  const n = ctx.g.nodes[id]!;
+  return n.op === 'const' ? num(n.attrs, 'value') : undefined;
+}
+
+/** Whether `mask` (broadcast to [..., T, S]) is 1 exactly where column j > row i, 0 elsewhere. */
+function isCausalMask(ctx: FuseCtx, mask: number, T: number, S: number): boolean {
+  const shape = ctx.g.nodes[mask]!.shape;
+  if (shape.length < 2 || shape.at(-2) !== T || shape.at(-1) !== S || shape.slice(0, -2).some((d) => d !== 1)) return false;
+  const v = constantValue(ctx.g, mask);
+  if (!v) return false;
+  for (let i = 0; i < T; i++) for (let j = 0; j < S; j++) if ((v[i * S + j] !== 0) !== j > i) return false;
+  return true;
+}
+
+function attentionAt(ctx: FuseCtx, p: Node): Found | undefined {
+  const { g, users, roots } = ctx;
+  const node = (id: number) => g.nodes[id]!;
+  const only = (id: number, ...allowed: number[]) => !roots.has(id) && users[id]!.every((u) => allowed.includes(u));
+  const T = p.shape.at(-2)!;
+  const S = p.shape.at(-1)!;
+
+  // Backwards from p to the scores, each node feeding only the next.
+  let consumer: Node = p;
+  let m = node(p.inputs[0]!);
+  let causal = false;
+  let mask: number | undefined;
+  const fwdNodes: number[] = [];
+  if (m.op === 'where') {
+    const [cond, fill, scores] = m.inputs as [number, number, number];
+    if (literal(ctx, fill) !== -Infinity || !isCausalMask(ctx, cond, T, S) || !only(m.id, consumer.id)) return undefined;
+    [causal, mask, consumer] = [true, cond, m];
+    fwdNodes.push(m.id);
+    m = node(scores);
+  }
+  let scale = 1;
+  let scaledBy: Node | undefined;
+  const c = m.op === 'mul' || m.op === 'div' ? literal(ctx, m.inputs[1]!) : undefined;
+  if (c !== undefined && (m.op === 'mul' || c !== 0)) {
+    if (!only(m.id, consumer.id)) return undefined;
+    [scale, scaledBy, consumer] = [m.op === 'mul' ? c : 1 / c, m, m];
+    fwdNodes.push(m.id);
+    m = node(m.inputs[0]!);
+  }
+  if (!isMatmul(m, false, true) || !only(m.id, consumer.id)) return undefined;
+  const s = m;
+  fwdNodes.push(s.id);
+  const [q, k] = s.inputs as [number, number];
+  const qs = node(q).shape;
+  const lead = (sh: readonly number[]) => sh.slice(0, -2).join();
+  if (qs.length < 3 || lead(qs) !== lead(node(k).shape) || lead(qs) !== lead(p.shape)) return undefined;
+
+  // Forwards from p: optional dropout, then y = p'·v.
+  const pu = users[p.id]!.map(node);
+  const drop = pu.find((n) => n.op === 'dropout');
+  const kept = drop ?? p;
+  const y = users[kept.id]!.map(node).find((n) => isMatmul(n, false, false) && n.inputs[0] === kept.id);
+  if (!y || roots.has(p.id) || (drop && roots.has(drop.id))) return undefined;
+  const v = y.inputs[1]!;
+  if (lead(node(v).shape) !== lead(qs)) return undefined;
+  const step = drop?.inputs[1];
+  const dropAttrs = drop ? { dropout: true, p: num(drop.attrs, 'p'), stream: num(drop.attrs, 'stream') } : { dropout: false };
+  const attrs: Attrs = { causal, scale, ...dropAttrs };
+  fwdNodes.push(p.id, ...(drop ? [drop.id] : []), y.id);
+  const forward = { attrs: { ...attrs, lse: false }, nodes: fwdNodes, inputs: { q, k, v, step }, outputs: { y: y.id } };
+
+  // The backward, when there is one: found from dv = matmul(p', dy, transA).
+  const dvNode = users[kept.id]!.map(node).find((n) => isMatmul(n, true, false) && n.inputs[0] === kept.id);
+  const softGrad = pu.find((n) => n.op === 'softmax_grad' && n.inputs[1] === p.id);
+  if (!dvNode && !softGrad && only(p.id, ...(drop ? [drop.id] : [y.id])) && (!drop || only(drop.id, y.id))) return { forward };
+  if (!dvNode || !softGrad) return undefined;
+  const dy = dvNode.inputs[1]!;
+  const dpRaw = users[v]!.map(node).find((n) => isMatmul(n, false, true) && n.inputs[0] === dy && n.inputs[1] === v);
+  if (!dpRaw) return undefined;
+  let dp = dpRaw;
+  if (drop) {
+    const dd = users[dpRaw.id]!.map(node).find((n) => n.op === 'dropout' && n.inputs[1] === step && n.attrs.stream === drop.attrs.stream && n.attrs.p === drop.attrs.p);
+    if (!dd || !only(dpRaw.id, dd.id)) return undefined;
+    dp = dd;
+  }
+  if (softGrad.inputs[0] !== dp.id || !only(dp.id, softGrad.id)) return undefined;
+  let ds = softGrad;
+  const bwdNodes = [dvNode.id, dpRaw.id, ...(dp !== dpRaw ? [dp.id] : []), softGrad.id];
+  if (causal) {
+    const wg = users[ds.id]!.map(node).find((n) => n.op === 'where_grad2' && n.inputs[1] === mask);
+    if (!wg || !only(ds.id, wg.id)) return undefined;
+    bwdNodes.push(wg.id);
+    ds = wg;
+  }
+  if (scaledBy) {
+    const by = scaledBy;
+    const sg = users[ds.id]!.map(node).find((n) => n.op === by.op && n.inputs[0] === ds.id && n.inputs[1] === by.inputs[1]);
+    if (!sg || !only(ds.id, sg.id)) return undefined;
+    bwdNodes.push(sg.id);
+    ds = sg;
+  }
+  const du = users[ds.id]!.map(node);
+  const dq = du.find((n) => isMatmul(n, false, false) && n.inputs[0] === ds.id && n.inputs[1] === k);
+  const dkRows = du.find((n) => isMatmul(n, true, false) && n.inputs[0] === ds.id && n.inputs[1] === q);
+  const dkCols = du.find((n) => isMatmul(n, true, false) && n.inputs[0] === q && n.inputs[1] === ds.id);
+  const dk = dkRows ?? dkCols;
+  if (!dq || !dk || !only(ds.id, dq.id, dk.id)) return undefined;
+  bwdNodes.push(dq.id, dk.id);
+  // p (and p') feed only the chain: the forward, its gradient, dv.
+  if (!only(p.id, ...(drop ? [drop.id] : [y.id, dvNode.id]), softGrad.id) || (drop && !only(drop.id, y.id, dvNode.id))) return undefined;
+  return {
+    forward,
+    backward: {
+      attrs: { ...attrs, dkTransposed: dk === dkCols },
+      nodes: bwdNodes,
+      inputs: { dy, q, k, v, y: y.id, step },
+      outputs: { dq: dq.id, dk: dk.id, dv: dvNode.id },
+    },
+  };
+}
