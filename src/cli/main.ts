@@ -96,6 +96,20 @@ sessionOptions(
 ).action(lazy(async () => (await import('./eval.ts')).evalCommand));
 
 program
+  .command('generate')
+  .description('sample text from a trained language model over bytes (samples/gpt.ts)')
+  .argument('<model>', 'model file (.ts) or bundle (.kiln)')
+  .requiredOption('--weights <file>', 'safetensors state_dict of the trained model (kiln train --save)')
+  .option('--prompt <text>', 'the text to continue (default: a newline)')
+  .option('--tokens <n>', 'bytes to generate', '200')
+  .option('--temperature <t>', 'divides the logits before sampling; 0 picks the most likely byte', '1')
+  .option('--top-k <k>', 'sample among the k most likely bytes only')
+  .option('--seed <n>', "seed of the sampling (PyTorch's generator): the same seed gives the same text", '0')
+  .option('--backend <name>', BACKENDS.join(' | '), BACKENDS[0])
+  .option('--threads <n>', 'threads for the wasm backend (default: the number of cores)')
+  .action(lazy(async () => (await import('./generate.ts')).generateCommand));
+
+program
   .command('bench')
   .description('training and inference speed of every backend, and of TensorFlow.js, jax-js and PyTorch with --peers')
   .option('--model <file>', 'model file (repeatable; default: the three samples)', (v: string, prev: string[] = []) => [...prev, v])

@@ -165,6 +165,20 @@ function mergeAugment(a: Augment | undefined, f: SessionFlags): { augment?: Augm
   };
 }
 
+/** The backend named by --backend over a model's steps (see openSession). */
+export async function openBackend(
+  name: string,
+  steps: StepSource,
+  initial: Map<string, Float32Array>,
+  batchSize: number,
+  seed: number,
+  opts: { threads?: number; lower: Lower; cache?: StepCache },
+): Promise<Backend> {
+  if (name === 'wasm') return createWasmBackend(steps, initial, batchSize, seed, opts);
+  if (name === 'webgpu') return openWebGpu(steps, initial, batchSize, seed, opts.lower);
+  return new ReferenceBackend(steps, initial, batchSize, seed, { lower: opts.lower });
+}
+
 /** The webgpu backend on the best adapter, loaded only when asked for (Dawn is a native addon); says which adapter. */
 async function openWebGpu(steps: StepSource, initial: Map<string, Float32Array>, batchSize: number, seed: number, lower: Lower): Promise<Backend> {
   const { openWebGpuBackend } = await import('../runtime/webgpu/compile.ts');
@@ -295,7 +309,7 @@ export function evalBatchFor(training: ResolvedTraining): number {
  * barrier (1000 of them never finished a step), so the count is capped at the cores, saying so;
  * results are bitwise the same at any count.
  */
-function threadCount(flag: string | undefined, backend: string): number | undefined {
+export function threadCount(flag: string | undefined, backend: string): number | undefined {
   if (flag === undefined) return undefined;
   if (backend !== 'wasm') throw new KilnError('usage', `--threads applies to the wasm backend, not ${backend}`, undefined, 'drop --threads, or train with --backend wasm');
   const n = positiveInt('--threads', flag);
@@ -362,12 +376,7 @@ export async function openSession(modelPath: string, flags: SessionFlags, hooks:
     programs.set(`${g.stage}/${g.batchSize}`, p);
     return p;
   };
-  const backend =
-    backendName === 'wasm'
-      ? await createWasmBackend(steps, initial, training.batchSize, training.seed, { threads, lower, cache: stepCache })
-      : backendName === 'webgpu'
-        ? await openWebGpu(steps, initial, training.batchSize, training.seed, lower)
-        : new ReferenceBackend(steps, initial, training.batchSize, training.seed, { lower });
+  const backend = await openBackend(backendName, steps, initial, training.batchSize, training.seed, { threads, lower, cache: stepCache });
   if (backendName === 'wasm') stepCache?.markBuiltFrom(modelBytes(modelPath));
   const modelState = first.state.filter((s) => s.kind !== 'optim').map((s) => s.name);
   const checkNumerics: Session['checkNumerics'] = (place, feeds, before, seen) => {
