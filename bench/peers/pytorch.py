@@ -87,6 +87,20 @@ def build(nn, layers):
     return nn.Sequential(*mods)
 
 
+def gpt(spec):
+    """samples/gpt.ts in PyTorch: the GPT of the parity fixture (test/fixtures/pytorch/make_gpt_fixture.py),
+    one definition for both, checked against the sizes models.json gives."""
+    import os
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "test", "fixtures", "pytorch"))
+    import make_gpt_fixture as g
+
+    want = {"vocab": g.VOCAB, "width": g.WIDTH, "heads": g.HEADS, "layers": g.LAYERS, "context": g.CONTEXT}
+    got = {k: spec[k] for k in want}
+    if got != want:
+        raise ValueError(f"the GPT of models.json {got} is not the fixture's {want}")
+    return g.GPT(dropout=spec["dropout"])
+
+
 def residual(nn, body, shortcut):
     """body(x) + shortcut(x); an empty shortcut Sequential is the identity."""
 
@@ -111,7 +125,8 @@ def run(job):
     torch.set_num_threads(int(opts.get("threads", 1)))
     torch.manual_seed(0)
     t0 = time.perf_counter()
-    model = build(nn, job["layers"])
+    text = job.get("text", False)
+    model = gpt(job["layers"][0]) if text else build(nn, job["layers"])
     o = job["optimizer"]
     if o["type"] == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=o["lr"], momentum=o["momentum"], nesterov=o["nesterov"], weight_decay=o["weightDecay"])
@@ -123,6 +138,9 @@ def run(job):
     x = torch.from_numpy(np.fromfile(job["data"]["x"], dtype="<f4").reshape(shape))
     y = torch.from_numpy(np.fromfile(job["data"]["y"], dtype="<f4")).long()
     xi = torch.from_numpy(np.fromfile(job["data"]["xi"], dtype="<f4").reshape([job["inferBatch"], *job["input"]]))
+    if text:
+        # Byte ids: windows [B, T] and their next bytes [B·T]; inference generates from one window.
+        x, xi = x.long(), xi.long()
     if opts.get("channelsLast"):
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
@@ -144,7 +162,8 @@ def run(job):
 
     def infer(_):
         with torch.inference_mode():
-            model(xi).sum().item()
+            # A language model's inference is a generation step: the next byte after the window.
+            (model(xi)[-1].argmax() if text else model(xi).sum()).item()
 
     _, inf = time_loop(1, min(job["steps"], 10), job["seconds"] / 2, "inference batch", infer)
     notes = []

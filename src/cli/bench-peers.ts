@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { LoadedModel } from '../frontend/loader.ts';
 import { kilnRoot } from '../frontend/source-loc.ts';
 import { stepStats, type BenchResult, type Budget } from './bench-report.ts';
+import type { BenchFeed } from './bench.ts';
 
 const PEERS_DIR = join(kilnRoot, 'bench', 'peers');
 /** Debian's python3-torch is importable by this interpreter, not necessarily by the first python3 on PATH. */
@@ -86,14 +87,12 @@ export function peerConfigs(threadCounts: readonly number[]): PeerConfig[] {
   return configs;
 }
 
-/** What one model's peer runs share: the model, its data as raw f32 files, the budget. */
-export interface PeerJob {
+/** What one model's peer runs share: the model, its data as raw f32 files (and what a step of each is worth: BenchFeed), the budget. */
+export interface PeerJob extends BenchFeed {
   model: LoadedModel;
   paramCount: number;
   budget: Budget;
   dir: string;
-  train: { x: Float32Array; labels: Float32Array };
-  infer: { x: Float32Array; labels: Float32Array };
 }
 
 interface PeerOutput {
@@ -178,7 +177,7 @@ export async function runPeer(cfg: PeerConfig, job: PeerJob, onProgress: (detail
   }
   const spec = {
     model: job.model.name, layers, input: t.input, classes: 10, batchSize: t.batchSize, optimizer: t.optimizer,
-    warmup: Math.max(1, job.budget.warmup), steps: job.budget.steps, seconds: job.budget.seconds, inferBatch: job.infer.labels.length, data, options: cfg.options,
+    warmup: Math.max(1, job.budget.warmup), steps: job.budget.steps, seconds: job.budget.seconds, inferBatch: job.unit === 'tokens' ? 1 : job.perInferStep, text: job.unit === 'tokens', data, options: cfg.options,
   };
   let cmd: string;
   let args: string[];
@@ -205,8 +204,8 @@ export async function runPeer(cfg: PeerConfig, job: PeerJob, onProgress: (detail
     return fail(`exited with ${r.code}${err ? `: ${err.slice(0, 300)}` : ''}`);
   }
   if ('error' in out) return fail(out.error);
-  const train = stepStats(out.trainSeconds, t.batchSize);
-  const infer = stepStats(out.inferSeconds, job.infer.labels.length);
+  const train = stepStats(out.trainSeconds, job.perTrainStep);
+  const infer = stepStats(out.inferSeconds, job.perInferStep);
   const notes: string[] = [];
   if (out.note) notes.push(out.note);
   if (out.paramCount !== job.paramCount) notes.push(`parameter count ${out.paramCount} differs from kiln's ${job.paramCount}`);
@@ -216,7 +215,8 @@ export async function runPeer(cfg: PeerConfig, job: PeerJob, onProgress: (detail
     trainImagesPerSec: train?.median ?? null,
     trainSpread: train?.spread ?? null,
     inferImagesPerSec: infer?.median ?? null,
-    compileSeconds: train ? out.setupSeconds + Math.max(0, out.firstStepSeconds - t.batchSize / train.median) : null,
+    compileSeconds: train ? out.setupSeconds + Math.max(0, out.firstStepSeconds - job.perTrainStep / train.median) : null,
+    ...(job.unit === 'tokens' ? { unit: 'tokens' as const } : {}),
     steps: out.trainSeconds.length,
     ...(notes.length ? { note: `${cfg.system} ${cfg.backend}, ${cfg.settings}: ${notes.join('; ')}` } : {}),
   };

@@ -21,11 +21,14 @@ export interface BenchResult {
   threads: number;
   batchSize: number;
   /** Median over the measured steps; null when it could not train. */
+  /** Images (or tokens, see unit) per second. */
   trainImagesPerSec: number | null;
   /** Slowest and fastest measured step, as images/s. */
   trainSpread: [number, number] | null;
   /** At batch 1000, in evaluation mode (dropout off, batch norm on running statistics). */
   inferImagesPerSec: number | null;
+  /** 'tokens' for a language model: training tokens/s, and generation tokens/s (one byte a step at batch 1) for inference. */
+  unit?: 'tokens';
   /** Building the step: load, trace, compile, plus the first step's time beyond a steady one. */
   compileSeconds: number | null;
   /** The model's FLOPs per step (counted from kiln's IR) over the median step time. */
@@ -123,13 +126,14 @@ function rows(results: readonly BenchResult[]): { head: string[]; body: string[]
     const t = r.trainImagesPerSec;
     const spread = t !== null && r.trainSpread ? `${Math.round((50 * (r.trainSpread[1] - r.trainSpread[0])) / t)}%` : '—';
     const rt = ratio(r, results);
+    const tok = r.unit === 'tokens' ? ' tok' : '';
     return [
       r.name,
       cfg,
       r.compileSeconds === null ? '—' : r.compileSeconds.toFixed(2),
-      num(t),
+      num(t) + tok,
       spread,
-      num(r.inferImagesPerSec),
+      num(r.inferImagesPerSec) + tok,
       sig(r.gflops),
       r.peakFraction === null ? '—' : `${(100 * r.peakFraction).toFixed(1)}%`,
       r.kernelsPerStep === null ? '—' : `${r.kernelsPerStep} / ${r.dispatchesPerStep ?? r.kernelsPerStep}`,
@@ -173,7 +177,8 @@ export function formatMarkdown(report: BenchReport, chart?: string): string {
     `Measured ${m.date} with \`${m.command}\` on ${formatMachine(m)}.`,
     '',
     'Training images/s is the median over the measured steps after warm-up (2 steps and at least 1 s) at the model\'s batch size (± is half the spread between',
-    'the slowest and fastest step, relative to the median); inference is at batch 1000. GFLOP/s counts the FLOPs of kiln\'s IR',
+    'the slowest and fastest step, relative to the median); inference is at batch 1000. A language model\'s figures are tokens (`tok`): training',
+    'tokens/s at its batch of windows, and generation tokens/s for inference (one new byte per step at batch 1). GFLOP/s counts the FLOPs of kiln\'s IR',
     'for every row, so rows of one model compare directly. These are medians on a shared 2-core machine: other work on it',
     'moves them by several percent.',
     '',

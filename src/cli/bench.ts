@@ -13,7 +13,7 @@
  *   measurement is a flush divided by the steps in it.
  */
 import { cpus, release, totalmem, type } from 'node:os';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { measureSimdPeak, measureSimdPeakThreads } from './simd-peak.ts';
@@ -24,10 +24,11 @@ import { loadModelFile, type LoadedModel } from '../frontend/loader.ts';
 import { kilnRoot } from '../frontend/source-loc.ts';
 import type { Backend, StepScalars } from '../runtime/backend.ts';
 import { scheduleScalars } from '../runtime/schedule.ts';
-import { fillBatch, type Dataset, type Normalize } from '../runtime/data/dataset.ts';
+import { fillBatch, MNIST_NORMALIZE, type Dataset, type Normalize } from '../runtime/data/dataset.ts';
 import { loadDataset } from '../runtime/data/dataset-file.ts';
 import type { TrainData } from '../runtime/data/feed.ts';
-import { isText } from '../runtime/data/text.ts';
+import { DEFAULT_VAL_FRACTION, fillWindows, isText } from '../runtime/data/text.ts';
+import { loadTextDataset } from '../runtime/data/text-file.ts';
 import { checkWritable, writeFileAtomic } from '../runtime/output-file.ts';
 import { compileProgram } from '../passes/compile.ts';
 import { REFERENCE_TARGET } from '../runtime/reference/target.ts';
@@ -52,7 +53,7 @@ export interface BenchFlags {
   data?: string;
 }
 
-export const DEFAULT_MODELS = ['samples/simple-cnn.ts', 'samples/lenet.ts', 'samples/mlp.ts'];
+export const DEFAULT_MODELS = ['samples/simple-cnn.ts', 'samples/lenet.ts', 'samples/mlp.ts', 'samples/gpt.ts'];
 export const INFER_BATCH = 1000;
 /** Least warm-up time before measuring (when warm-up steps are asked for at all). */
 export const WARMUP_SECONDS = 1;
@@ -80,15 +81,50 @@ export class Progress {
   }
 }
 
-/** A language model: kiln bench feeds images only (a text model's speed is what kiln train prints). */
-function textRefused(file: string): KilnError {
-  return new KilnError('usage', `${file}: kiln bench measures models of images; this one trains on text`, undefined, 'time it with kiln train --max-steps N, which prints its speed');
+/**
+ * What a benchmark feeds a model and counts: a training batch and an inference input, with the
+ * examples each step is worth. Image models: a batch of the training set, and INFER_BATCH test
+ * images per inference step. Language models: B windows of T bytes (B·T tokens a step), and
+ * generation: one window at batch 1, one new token per step.
+ */
+export interface BenchFeed {
+  train: { x: Float32Array; labels: Float32Array };
+  infer: { x: Float32Array; labels: Float32Array };
+  perTrainStep: number;
+  perInferStep: number;
+  unit: 'images' | 'tokens';
 }
 
-/** The image dataset a benchmark feeds. */
-function imagesOf(data: TrainData, file: string): Dataset {
-  if (isText(data)) throw textRefused(file);
-  return data;
+export function benchFeed(data: TrainData, batchSize: number, normalize: Normalize): BenchFeed {
+  if (!isText(data)) {
+    return { train: batchOf(data.train, 0, batchSize, normalize), infer: batchOf(data.test, 0, INFER_BATCH, normalize), perTrainStep: batchSize, perInferStep: INFER_BATCH, unit: 'images' };
+  }
+  const T = data.context;
+  const windows = (count: number) => {
+    const x = new Float32Array(count * T);
+    const labels = new Float32Array(count * T);
+    fillWindows(data.train, Uint32Array.from({ length: count }, (_, i) => (i * T) % (data.train.length - T - 1)), 0, count, T, x, labels);
+    return { x, labels };
+  };
+  return { train: windows(batchSize), infer: windows(1), perTrainStep: batchSize * T, perInferStep: 1, unit: 'tokens' };
+}
+
+/**
+ * A language model's benchmark text when --data names none: 256 KiB of word salad from a fixed
+ * hash (the speed of a step does not depend on what the bytes say), written where the run keeps
+ * its files.
+ */
+function benchText(dir: string): string {
+  const words = ['the', 'of', 'and', 'to', 'in', 'is', 'was', 'that', 'for', 'it', 'with', 'as', 'his', 'on', 'be', 'at', 'by', 'had', 'not', 'are'];
+  let h = 1;
+  let text = '';
+  while (text.length < 256 * 1024) {
+    h = (Math.imul(h, 1103515245) + 12345) >>> 0;
+    text += words[(h >>> 16) % words.length] + ((h & 15) === 0 ? '.\n' : ' ');
+  }
+  const file = join(dir, 'bench-text.txt');
+  writeFileSync(file, text);
+  return file;
 }
 
 /** Fills `x`/`labels` with `count` consecutive samples of `split`, wrapping around a small split. */
@@ -185,8 +221,7 @@ export async function benchKiln(m: ModelInfo, o: KilnRunOptions): Promise<{ resu
   try {
     // Data loading is a file read; it is timed apart and left out of the compile time.
     const d0 = performance.now();
-    if (t.dataset === 'text') throw textRefused(m.path);
-    loadDataset(o.data ?? t.dataset);
+    if (t.dataset !== 'text') loadDataset(o.data ?? t.dataset);
     const dataSeconds = (performance.now() - d0) / 1000;
     const c0 = performance.now();
     // Only the wasm backend takes --threads (openSession refuses it for the others).
@@ -197,8 +232,8 @@ export async function benchKiln(m: ModelInfo, o: KilnRunOptions): Promise<{ resu
     const info = backend as Backend & Introspect;
     const threaded = typeof info.threads === 'number';
     const threads = threaded ? info.threads! : 1;
-    const images = imagesOf(session.data, m.path);
-    const { x, labels } = batchOf(images.train, 0, t.batchSize, session.normalize);
+    const feed = benchFeed(session.data, t.batchSize, session.normalize);
+    const { x, labels } = feed.train;
     const q = info.queued;
     const per = q ? Math.max(1, q.depth) : 1;
     // A queued measurement is `depth` steps already: one warm-up flush is enough.
@@ -218,9 +253,9 @@ export async function benchKiln(m: ModelInfo, o: KilnRunOptions): Promise<{ resu
       (k, measuring) => o.progress.update(what, measuring ? `training ${per > 1 ? `${per} steps` : 'step'} ${k}/${budget.steps}` : `warm-up ${k}`),
       per,
     );
-    const stats = stepStats(train.times, t.batchSize)!;
-    const steady = t.batchSize / stats.median;
-    const inferData = batchOf(images.test, 0, INFER_BATCH, session.normalize);
+    const stats = stepStats(train.times, feed.perTrainStep)!;
+    const steady = feed.perTrainStep / stats.median;
+    const inferData = feed.infer;
     // One warm-up batch builds the batch-1000 step; a slow backend (reference) gets one measured batch.
     const inferBudget = { warmup: 1, steps: Math.max(1, Math.min(o.budget.steps, 10)), seconds: o.budget.seconds / 2 };
     const infer = await timeSteps(
@@ -242,7 +277,8 @@ export async function benchKiln(m: ModelInfo, o: KilnRunOptions): Promise<{ resu
         threads,
         trainImagesPerSec: stats.median,
         trainSpread: stats.spread,
-        inferImagesPerSec: stepStats(infer.times, INFER_BATCH)!.median,
+        inferImagesPerSec: stepStats(infer.times, feed.perInferStep)!.median,
+        ...(feed.unit === 'tokens' ? { unit: 'tokens' as const } : {}),
         compileSeconds: openSeconds + Math.max(0, train.first - steady),
         gflops,
         peakFraction: gflops / o.peak(threads),
@@ -330,6 +366,7 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
 
   const results: BenchResult[] = [];
   const tmp = mkdtempSync(join(tmpdir(), 'kiln-bench-'));
+  let textFile: string | undefined;
   try {
     // One throwaway session and step per backend first, so no configuration's compile time carries
     // the process's one-time costs (importing binaryen and warming its own code, starting a device).
@@ -338,7 +375,7 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
       try {
         const s = await openSession(models[0]!, { backend, threads: backend === 'wasm' ? String(threadCounts[0]) : undefined, data: flags.data });
         try {
-          const { x, labels } = batchOf(imagesOf(s.data, models[0]!).train, 0, s.training.batchSize, s.normalize);
+          const { x, labels } = benchFeed(s.data, s.training.batchSize, s.normalize).train;
           const q = (s.backend as Backend & Introspect).queued;
           const scalars = scheduleScalars(s.training.optimizer, 1)?.(0);
           if (q) {
@@ -355,21 +392,25 @@ export async function benchCommand(flags: BenchFlags): Promise<void> {
     for (const path of models) {
       progress.update(`loading ${path}`);
       const m = await modelInfo(path);
+      // A language model reads --data when it names a text, else the bench's own.
+      const data = m.loaded.training.dataset === 'text' && !flags.data?.endsWith('.txt') ? (textFile ??= benchText(tmp)) : flags.data;
       for (const backend of backends) {
         for (const threads of threadCounts) {
-          const { result, threaded } = await benchKiln(m, { backend, threads, data: flags.data, budget, peak, progress });
+          const { result, threaded } = await benchKiln(m, { backend, threads, data, budget, peak, progress });
           results.push(result);
           if (!threaded) break;
         }
       }
       if (flags.peers) {
-        const data = loadDataset(flags.data ?? m.loaded.training.dataset);
-        const job: PeerJob = { model: m.loaded, paramCount: m.paramCount, budget, dir: tmp, train: batchOf(data.train, 0, m.loaded.training.batchSize, data.normalize), infer: batchOf(data.test, 0, INFER_BATCH, data.normalize) };
+        const t = m.loaded.training;
+        const d = t.dataset === 'text' ? loadTextDataset(data!, { context: t.input[0]!, valFraction: t.valFraction ?? DEFAULT_VAL_FRACTION }) : loadDataset(data ?? t.dataset);
+        const feed = benchFeed(d, t.batchSize, isText(d) ? MNIST_NORMALIZE : d.normalize);
+        const job: PeerJob = { model: m.loaded, paramCount: m.paramCount, budget, dir: tmp, ...feed };
         for (const all of peerConfigs(threadCounts)) {
           const cfg = configFor(all, m.loaded.name);
           if (!cfg) continue;
           const r = await runPeer(cfg, job, (detail) => progress.update(`${m.loaded.name} · ${cfg.system} ${cfg.backend}, ${cfg.settings}`, detail));
-          const gflops = r.trainImagesPerSec === null ? null : (m.trainFlops * r.trainImagesPerSec) / m.loaded.training.batchSize / 1e9;
+          const gflops = r.trainImagesPerSec === null ? null : (m.trainFlops * r.trainImagesPerSec) / feed.perTrainStep / 1e9;
           results.push({ ...r, model: path, gflops, peakFraction: gflops === null ? null : gflops / peak(r.threads) });
         }
       }

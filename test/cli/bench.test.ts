@@ -114,7 +114,7 @@ describe('bench report', () => {
   it('a peer that cannot run gives a row saying why', async () => {
     const model = { name: 'NoSuchModel', file: 'x.ts', training: { batchSize: 8, input: [1, 28, 28], optimizer: { type: 'sgd', lr: 0.1, momentum: 0, nesterov: false, weightDecay: 0 } } } as unknown as LoadedModel;
     const z = { x: new Float32Array(8 * 784), labels: new Float32Array(8) };
-    const r = await runPeer(peerConfigs([1]).find((c) => c.harness === 'tfjs')!, { model, paramCount: 1, budget: { warmup: 0, steps: 1, seconds: 0 }, dir, train: z, infer: z }, () => {});
+    const r = await runPeer(peerConfigs([1]).find((c) => c.harness === 'tfjs')!, { model, paramCount: 1, budget: { warmup: 0, steps: 1, seconds: 0 }, dir, train: z, infer: z, perTrainStep: 8, perInferStep: 8, unit: 'images' }, () => {});
     expect(r.trainImagesPerSec).toBeNull();
     expect(r.note).toMatch(/no peer definition of NoSuchModel in bench\/peers\/models\.json/);
   });
