@@ -56,9 +56,37 @@ export function simplify(g: Graph): Graph {
   const nodes: Node[] = [];
   const remap: number[] = [];
   const seen = new Map<string, number>();
+  /** A node made here, merged with an equal one. */
+  const emit = (node: Omit<Node, 'id'>): number => {
+    const key = keyOf(node);
+    const prev = seen.get(key);
+    if (prev !== undefined) return prev;
+    nodes.push({ ...node, id: nodes.length });
+    seen.set(key, nodes.length - 1);
+    return nodes.length - 1;
+  };
+  /** Value `id` viewed in `shape` (through no reshape, or one). */
+  const view = (id: number, shape: readonly number[], like: Node): number => {
+    const base = nodes[id]!.op === 'reshape' ? nodes[id]!.inputs[0]! : id;
+    return sameShape(nodes[base]!.shape, shape) ? base : emit({ ...like, op: 'reshape', inputs: [base], attrs: { shape: [...shape] }, shape: [...shape] });
+  };
   for (const n of g.nodes) {
     const inputs = n.inputs.map((i) => remap[i]!);
     const ins = inputs.map((i) => nodes[i]!);
+    // An elementwise op whose every operand is a whole tensor of its size or a scalar (no
+    // broadcasting: an element's place in the shape does not matter, and dropout's draws go by
+    // the flat index) runs in the shape of a reshaped operand, its result reshaped instead: it
+    // can then join the kernel that makes that operand as an epilogue (a linear layer over
+    // [B·T, C] and the residual add over [B, T, C] become one kernel). Not expand (its shape is
+    // an attribute) nor batch norm's ops (they read [C] operands along axis 1).
+    const size = numel(n.shape);
+    const reshaped = ins.find((i) => i.op === 'reshape' && !sameShape(nodes[i.inputs[0]!]!.shape, n.shape));
+    if (reshaped && elementwiseOf(n.op, n.attrs) && n.op !== 'expand' && !n.op.startsWith('batch_norm') && ins.every((i) => numel(i.shape) === 1 || numel(i.shape) === size)) {
+      const shape = nodes[reshaped.inputs[0]!]!.shape;
+      const inner = emit({ ...n, inputs: inputs.map((id) => (numel(nodes[id]!.shape) === 1 ? id : view(id, shape, n))), shape });
+      remap[n.id] = view(inner, n.shape, n);
+      continue;
+    }
     const identity = (n.op === 'reshape' || n.op === 'expand' || n.op === 'sum_to') && sameShape(ins[0]!.shape, n.shape);
     if (identity) {
       remap[n.id] = inputs[0]!;

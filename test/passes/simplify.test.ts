@@ -39,10 +39,30 @@ describe('simplify', () => {
     const x = b.op('input', [], { name: 'x', shape: [2, 3, 4] });
     const r = b.op('reshape', [b.op('reshape', [b.op('reshape', [x], { shape: [6, 4] })], { shape: [24] })], { shape: [2, 12] });
     const same = b.op('expand', [b.op('reshape', [r], { shape: [2, 12] })], { shape: [2, 12] });
-    const g = simplify(graphOf(b, { logits: b.op('relu', [same]) }, x));
-    expect(ops(g)).toEqual(['input', 'reshape', 'relu']);
+    const g = simplify(graphOf(b, { logits: b.op('sum', [same], { axes: [1], keepdim: false }) }, x));
+    expect(ops(g)).toEqual(['input', 'reshape', 'sum']);
     expect(g.nodes[1]!.inputs).toEqual([0]);
     expect(g.nodes[1]!.shape).toEqual([2, 12]);
+  });
+
+  it('runs an elementwise op in the shape of its reshaped operand when nothing broadcasts, and only then', () => {
+    const b = new GraphBuilder();
+    const x = b.op('input', [], { name: 'x', shape: [6, 4] });
+    const r = b.op('input', [], { name: 'r', shape: [2, 3, 4] });
+    const bias = b.op('input', [], { name: 'bias', shape: [4] });
+    const viewed = b.op('reshape', [x], { shape: [2, 3, 4] });
+    // add(view of x, r): runs over [6, 4] on x and a view of r, then reshaped back.
+    const sum = b.op('add', [viewed, r]);
+    // add(view of x, bias [4]) broadcasts: left as it is.
+    const broadcast = b.op('add', [viewed, bias]);
+    const g = simplify(graphOf(b, { logits: sum, other: broadcast }, x));
+    const out = g.nodes[g.outputs.logits!]!;
+    expect(out).toMatchObject({ op: 'reshape', shape: [2, 3, 4] });
+    const add = g.nodes[out.inputs[0]!]!;
+    expect(add).toMatchObject({ op: 'add', shape: [6, 4] });
+    expect(g.nodes[add.inputs[0]!]!.op).toBe('input');
+    expect(g.nodes[add.inputs[1]!]!).toMatchObject({ op: 'reshape', shape: [6, 4] });
+    expect(g.nodes[g.outputs.other!]!).toMatchObject({ op: 'add', shape: [2, 3, 4] });
   });
 
   it('composes permutes, drops those that cancel, and reads transposed matmul operands through the trans flags', () => {
