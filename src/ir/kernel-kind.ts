@@ -119,6 +119,8 @@ export type ViewOf<K, TI, TO = TI> = K extends KernelKind<string, infer S, infer
 export interface KernelKind<N extends string, S, I, O, E> {
   readonly kind: N;
   readonly doc: string;
+  /** What the kernel keeps of its intermediates where that is the point of it, for dumps (kiln ir). */
+  readonly memory?: string;
   readonly attrs: S;
   readonly inputs: I;
   readonly outputs: O;
@@ -160,6 +162,7 @@ export function defineKind<N extends string, const S extends AttrSpecs>(kind: N,
     readonly inputs: I;
     readonly outputs: O;
     readonly expr?: E;
+    readonly memory?: string;
   }): KernelKind<N, S, I, O, E> => {
     const fail = (msg: string): never => {
       throw new Error(`${kind}: ${msg}`);
@@ -219,6 +222,7 @@ export function defineKind<N extends string, const S extends AttrSpecs>(kind: N,
     return {
       kind,
       doc: decl.doc,
+      memory: decl.memory,
       attrs,
       inputs: decl.inputs,
       outputs: decl.outputs,

@@ -171,6 +171,7 @@ export const KERNEL_KINDS = kindTable(
       'scaled dot-product attention per leading index (torch.nn.functional.scaled_dot_product_attention): ' +
       'p = softmax(q·kᵀ·scale, -inf above the diagonal when causal) along the last axis, p\' = dropout(p) when dropout, y = p\'·v. ' +
       'One row of scores at a time: a row of p lives in scratch, the [T, S] matrix never reaches memory',
+    memory: 'scores one row at a time in scratch (softmax over a whole row, not online): the [T, S] matrix is never stored',
     inputs: { q: role.one('[..., T, D]'), k: role.one('[..., S, D]'), v: role.one('[..., S, E]'), step: role.maybe('[]: the step counter, which keys the dropout mask', 'dropout') },
     outputs: {
       y: role.one('[..., T, E]'),
@@ -187,6 +188,7 @@ export const KERNEL_KINDS = kindTable(
     doc:
       "the backward of attention from dy = dL/dy, p (and the dropout mask) recomputed row by row from q, k, the forward's lse (and the step): " +
       "dv = p'ᵀ·dy, dp = dropout(dy·vᵀ), ds = p·(dp - Σ_e dy·y)·scale (softmax_grad, whose Σ_j p·dp is Σ_e dy·y, then the scale), dq = ds·k, dk = dsᵀ·q",
+    memory: "p recomputed one row at a time from the forward's logsumexp: the [T, S] matrix is never stored",
     inputs: {
       dy: role.one('[..., T, E]'),
       q: role.one('[..., T, D]'),

@@ -1,3 +1,4 @@
+import { KERNEL_KINDS } from '../kernels.ts';
 import { lifetimes } from '../lifetimes.ts';
 import type { Attrs } from '../graph.ts';
 import type { Expr, MemoryReport, Program } from '../program.ts';
@@ -28,9 +29,10 @@ function slice(s: SliceRow): string {
   return `${s.value}[${s.shape.join(',')}]${s.offset === undefined ? '' : `@${s.offset}`} ${humanBytes(s.bytes)}`;
 }
 
-/** One line: name, kind, the graph ops it computes, then inputs -> outputs. */
+/** One line: name, kind, the graph ops it computes, then inputs -> outputs (and, for kinds that say, what it keeps of its intermediates). */
 export function kernelLine(k: KernelRow): string {
-  return `${k.name.padEnd(28)} ${k.kind}(${k.ops.join(' ')})  ${k.inputs.map(slice).join(', ')} -> ${k.outputs.map(slice).join(', ')}`;
+  const memory = (KERNEL_KINDS as Readonly<Record<string, { memory?: string }>>)[k.kind]?.memory;
+  return `${k.name.padEnd(28)} ${k.kind}(${k.ops.join(' ')})  ${k.inputs.map(slice).join(', ')} -> ${k.outputs.map(slice).join(', ')}${memory ? `  [${memory}]` : ''}`;
 }
 
 /** The three numbers of a plan, and what planning saved. */
