@@ -53,7 +53,7 @@ export interface BenchFlags {
   data?: string;
 }
 
-export const DEFAULT_MODELS = ['samples/simple-cnn.ts', 'samples/lenet.ts', 'samples/mlp.ts', 'samples/gpt.ts'];
+export const DEFAULT_MODELS = ['samples/simple-cnn.ts', 'samples/lenet.ts', 'samples/mlp.ts'];
 export const INFER_BATCH = 1000;
 /** Least warm-up time before measuring (when warm-up steps are asked for at all). */
 export const WARMUP_SECONDS = 1;

@@ -112,7 +112,7 @@ program
 program
   .command('bench')
   .description('training and inference speed of every backend, and of TensorFlow.js, jax-js and PyTorch with --peers')
-  .option('--model <file>', 'model file (repeatable; default: SimpleCNN, LeNet, the MLP and the GPT of samples/)', (v: string, prev: string[] = []) => [...prev, v])
+  .option('--model <file>', 'model file (repeatable; default: the three MNIST samples; samples/gpt.ts is measured in tokens/s)', (v: string, prev: string[] = []) => [...prev, v])
   .option('--backends <list>', `comma-separated backends (default: all registered: ${BACKENDS.join(', ')})`)
   .option('--threads <list>', 'thread counts for backends that use threads, comma-separated', '1,2')
   .option('--peers', 'also train the same models with TensorFlow.js, jax-js and PyTorch')
