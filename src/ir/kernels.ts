@@ -163,7 +163,8 @@ export const KERNEL_KINDS = kindTable(
 
   defineKind('attention', {
     causal: attr.flag('row i attends to columns j ≤ i only (torch: is_causal, the top-left aligned lower triangle)'),
-    scale: attr.number('the factor on q·kᵀ (torch: scale, default 1/sqrt(D))'),
+    scale: attr.number('the factor on q·kᵀ (torch: scale, default 1/sqrt(D)), or with divide its divisor'),
+    divide: attr.flag('the scores are divided by scale, as the model wrote them (s / c rounds otherwise than s · (1/c))'),
     lse: attr.flag('also write lse (the backward reads it)'),
     ...attentionDropout,
   })({
@@ -182,12 +183,14 @@ export const KERNEL_KINDS = kindTable(
   defineKind('attention_grad', {
     causal: attr.flag("the forward's mask"),
     scale: attr.number("the forward's scale"),
+    divide: attr.flag("the forward's divide"),
     ...attentionDropout,
     dkTransposed: attr.flag('dk is written as its transpose [..., D, S], as the graph made it (matmul(q, ds, transA))'),
   })({
     doc:
       "the backward of attention from dy = dL/dy, p (and the dropout mask) recomputed row by row from q, k, the forward's lse (and the step): " +
-      "dv = p'ᵀ·dy, dp = dropout(dy·vᵀ), ds = p·(dp - Σ_e dy·y)·scale (softmax_grad, whose Σ_j p·dp is Σ_e dy·y, then the scale), dq = ds·k, dk = dsᵀ·q",
+      "dv = p'ᵀ·dy, dp = dropout(dy·vᵀ), ds = p·(dp - Σ_j p·dp)·scale (softmax_grad, then the scale), dq = ds·k, dk = dsᵀ·q. " +
+      'The reference computes it op by op; the wasm and WGSL kernels take Σ_j p·dp as Σ_e dy·y (the same sum regrouped, known before a row is visited)',
     memory: "p recomputed one row at a time from the forward's logsumexp: the [T, S] matrix is never stored",
     inputs: {
       dy: role.one('[..., T, E]'),

@@ -39,7 +39,7 @@ export function matchAttention(ctx: FuseCtx, claimed: ReadonlySet<number>): Draf
   return drafts;
 }
 
-type Attrs = { causal: boolean; scale: number; dropout: boolean; p?: number; stream?: number };
+type Attrs = { causal: boolean; scale: number; divide: boolean; dropout: boolean; p?: number; stream?: number };
 
 interface Found {
   forward: { attrs: Attrs & { lse: boolean }; nodes: number[]; inputs: { q: number; k: number; v: number; step?: number }; outputs: { y: number } };
@@ -95,7 +95,7 @@ function attentionAt(ctx: FuseCtx, p: Node): Found | undefined {
   const c = m.op === 'mul' || m.op === 'div' ? literal(ctx, m.inputs[1]!) : undefined;
   if (c !== undefined && (m.op === 'mul' || c !== 0)) {
     if (!only(m.id, consumer.id)) return undefined;
-    [scale, scaledBy, consumer] = [m.op === 'mul' ? c : 1 / c, m, m];
+    [scale, scaledBy, consumer] = [c, m, m];
     fwdNodes.push(m.id);
     m = node(m.inputs[0]!);
   }
@@ -117,7 +117,7 @@ function attentionAt(ctx: FuseCtx, p: Node): Found | undefined {
   if (lead(node(v).shape) !== lead(qs)) return undefined;
   const step = drop?.inputs[1];
   const dropAttrs = drop ? { dropout: true, p: num(drop.attrs, 'p'), stream: num(drop.attrs, 'stream') } : { dropout: false };
-  const attrs: Attrs = { causal, scale, ...dropAttrs };
+  const attrs: Attrs = { causal, scale, divide: scaledBy?.op === 'div', ...dropAttrs };
   fwdNodes.push(p.id, ...(drop ? [drop.id] : []), y.id);
   const forward = { attrs: { ...attrs, lse: false }, nodes: fwdNodes, inputs: { q, k, v, step }, outputs: { y: y.id } };
 

@@ -7,8 +7,6 @@ import { evalExpr } from '../../ir/eval-expr.ts';
 import { referenceKernels, type KernelContext } from './kernels/index.ts';
 import { argmax, eachCell } from './kernels/pool.ts';
 import { convBlockPoolAttrs as poolAttrs, poolWindow } from '../../ir/ops/pool.ts';
-import { attention, attentionGrad, type Drop } from './attention.ts';
-import { JS_U32, randomBits, Stream, streamKey } from '../../ir/rng.ts';
 
 /** A tensor in the reference backend: f32 data and its shape. */
 export interface Tensor {
@@ -117,14 +115,22 @@ export const fusedKernels: { readonly [K in FusedKind]: FusedKernel } = {
 
   attention: (k, ins, ctx) => {
     const { attrs: a, inputs: { q, k: key, v, step } } = KERNEL_KINDS.attention.read(over(k, ins));
-    const { y, lse } = attention(q, key, v, a.causal, a.scale, attentionDrop(a, step, ctx));
-    return a.lse ? [y, lse] : [y];
+    const { kept, masked } = attentionWeights(a, q, key, step, ctx);
+    const y = runOp('matmul', { transA: false, transB: false }, [kept, v], ctx);
+    return a.lse ? [y, logSumExp(masked)] : [y];
   },
 
   attention_grad: (k, ins, ctx) => {
-    const { attrs: a, inputs: { dy, q, k: key, v, y, lse, step } } = KERNEL_KINDS.attention_grad.read(over(k, ins));
-    const [dq, dk, dv] = attentionGrad(dy, q, key, v, y, lse, a.causal, a.scale, attentionDrop(a, step, ctx)) as [Tensor, Tensor, Tensor];
-    return [dq, a.dkTransposed ? runOp('permute', { dims: [...dk.shape.keys()].map((d, _, all) => (d < all.length - 2 ? d : 2 * all.length - 3 - d)) }, [dk], ctx) : dk, dv];
+    const { attrs: a, inputs: { dy, q, k: key, v, step } } = KERNEL_KINDS.attention_grad.read(over(k, ins));
+    // p again, by the same ops (the forward's values bit for bit), then the chain's gradients.
+    const { p, kept, mask } = attentionWeights(a, q, key, step, ctx);
+    const mm = (x: Tensor, y: Tensor, transA: boolean, transB: boolean) => runOp('matmul', { transA, transB }, [x, y], ctx);
+    let dp = mm(dy, v, false, true);
+    if (a.dropout) dp = runOp('dropout', { p: a.p!, stream: a.stream! }, [dp, step!], ctx);
+    let ds = runOp('softmax_grad', { dim: p.shape.length - 1 }, [dp, p], ctx);
+    if (mask) ds = runOp('where_grad2', {}, [ds, mask], ctx);
+    ds = runOp(a.divide ? 'div' : 'mul', {}, [ds, scalar(a.scale)], ctx);
+    return [mm(ds, key, false, false), a.dkTransposed ? mm(q, ds, true, false) : mm(ds, q, true, false), mm(kept, dy, true, false)];
   },
 
   conv_block: (k, ins, ctx) => {
@@ -175,11 +181,31 @@ export const fusedKernels: { readonly [K in FusedKind]: FusedKernel } = {
   },
 };
 
-/** The dropout of an attention kernel: its draws as the dropout op makes them (src/ir/ops/dropout.ts). */
-function attentionDrop(a: { dropout: boolean; p?: number; stream?: number }, step: Tensor | undefined, ctx: KernelContext): Drop | undefined {
-  if (!a.dropout) return undefined;
-  const key = streamKey(JS_U32, ctx.seed >>> 0, Stream.DROPOUT + a.stream!, step!.data[0]!);
-  return { p: a.p!, bits: (i) => randomBits(JS_U32, key, i) >>> 8 };
+/**
+ * Attention's weights by the ops of the unfused graph: scores q·kᵀ, scaled (or divided), the
+ * causal mask's -inf (where, with the mask 1 above the diagonal), softmax along the last axis, and
+ * dropout. Returns the masked scores (for the logsumexp), p, the kept weights and the mask.
+ */
+function attentionWeights(a: { causal: boolean; scale: number; divide: boolean; dropout: boolean; p?: number; stream?: number }, q: Tensor, k: Tensor, step: Tensor | undefined, ctx: KernelContext) {
+  let s = runOp(a.divide ? 'div' : 'mul', {}, [runOp('matmul', { transA: false, transB: true }, [q, k], ctx), scalar(a.scale)], ctx);
+  const [T, S] = s.shape.slice(-2) as [number, number];
+  const mask = a.causal ? { data: Float32Array.from({ length: T * S }, (_, i) => Number(i % S > Math.floor(i / S))), shape: [T, S] } : undefined;
+  if (mask) s = runOp('where', {}, [mask, scalar(-Infinity), s], ctx);
+  const p = runOp('softmax', { dim: s.shape.length - 1 }, [s], ctx);
+  const kept = a.dropout ? runOp('dropout', { p: a.p!, stream: a.stream! }, [p, step!], ctx) : p;
+  return { masked: s, p, kept, mask };
+}
+
+/** Each row's logsumexp (max + log Σ exp(x - max), in f64) over the last axis: what the backends' backward recomputes p from. */
+function logSumExp(x: Tensor): Tensor {
+  const n = x.shape.at(-1)!;
+  const out = new Float32Array(x.data.length / n);
+  for (let r = 0; r < out.length; r++) {
+    const row = x.data.subarray(r * n, (r + 1) * n);
+    const max = row.reduce((m, v) => Math.max(m, v), -Infinity);
+    out[r] = max + Math.log(row.reduce((t, v) => t + Math.exp(v - max), 0));
+  }
+  return { data: out, shape: x.shape.slice(0, -1) };
 }
 
 function crossEntropy(a: { readonly grad: boolean; readonly gradScale: number }, logits: Tensor, labels: Tensor, ctx: KernelContext): Tensor[] {

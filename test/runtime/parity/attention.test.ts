@@ -23,6 +23,8 @@ interface Case {
   dropout?: number;
   /** dk written as [..., D, S]. */
   dkTransposed?: boolean;
+  /** Scores divided by scale (the model wrote s / c). */
+  divide?: boolean;
 }
 
 const STEP = 3;
@@ -34,6 +36,7 @@ const CASES: Case[] = [
   { name: "causal, the GPT's heads", lead: [2, 4], T: 32, S: 32, D: 32, E: 32, causal: true },
   { name: 'causal, dropout 0.3, odd sizes', lead: [2, 2], T: 7, S: 7, D: 6, E: 5, causal: true, dropout: 0.3 },
   { name: 'causal, dk transposed, T < S', lead: [3], T: 6, S: 9, D: 5, E: 4, causal: true, dkTransposed: true },
+  { name: 'full, scores divided, odd sizes', lead: [2], T: 5, S: 5, D: 3, E: 7, causal: false, divide: true },
   { name: "full, dropout 0.1, the GPT's heads", lead: [1, 2], T: 16, S: 16, D: 32, E: 32, causal: false, dropout: 0.1 },
 ];
 
@@ -64,8 +67,8 @@ function program(c: Case): { p: Program; step: Slice; fill: Slice[]; reads: Slic
     outputs: {},
     constants: [],
     kernels: [
-      { name: 'k0_attention', kind: 'attention', ops: ['attention'], attrs: { causal, scale, lse: true, ...dropout }, inputs: [q, k, v, ...withStep], outputs: [y, lse] },
-      { name: 'k1_attention_grad', kind: 'attention_grad', ops: ['attention_grad'], attrs: { causal, scale, ...dropout, dkTransposed: c.dkTransposed === true }, inputs: [dy, q, k, v, y, lse, ...withStep], outputs: [dq, dk, dv] },
+      { name: 'k0_attention', kind: 'attention', ops: ['attention'], attrs: { causal, scale, divide: c.divide === true, lse: true, ...dropout }, inputs: [q, k, v, ...withStep], outputs: [y, lse] },
+      { name: 'k1_attention_grad', kind: 'attention_grad', ops: ['attention_grad'], attrs: { causal, scale, divide: c.divide === true, ...dropout, dkTransposed: c.dkTransposed === true }, inputs: [dy, q, k, v, y, lse, ...withStep], outputs: [dq, dk, dv] },
     ],
     memory: { arenaBytes: offset, naiveBytes: offset, lowerBoundBytes: offset },
   };

@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import { numel } from '../../../src/ir/shape.ts';
-import { attentionGradValues, attentionValues } from '../../../src/runtime/reference/attention.ts';
+import { attentionGradValues, attentionValues } from './attention-math.ts';
 import { rng } from './helpers.ts';
 
 // The attention kinds' gradient (src/runtime/reference/attention.ts, which every backend's

@@ -123,11 +123,14 @@ function rowLoop(e: Emitter, fn: Fn, g: Geometry, causal: boolean, q: Local, bod
   ]);
 }
 
+/** x·scale, or x/scale when the model divides: each rounds as the graph's op does. */
+const scaled = (e: Emitter, a: { scale: number; divide: boolean }, x: X): X => (a.divide ? e.vdiv(x, e.vconst(a.scale)) : e.vmul(x, e.vconst(a.scale)));
+
 /** Scaled scores of block jb, -inf in the lanes at or past the row's limit. */
-function maskedScores(e: Emitter, r: RowLoop, kt: Local, g: Geometry, scale: number, acc: Local): X[] {
+function maskedScores(e: Emitter, r: RowLoop, kt: Local, g: Geometry, a: { scale: number; divide: boolean }, acc: Local): X[] {
   const m = e.m;
   const inRow = m.i32x4.lt_s(m.i32x4.add(m.i32x4.splat(e.mulc(r.jb.get(), 4)), m.v128.const(IOTA)), m.i32x4.splat(r.lim.get()));
-  return [...rowTimesTransposed(e, r.qi, kt, r.jb, g.D, g.S4, acc), acc.set(m.v128.bitselect(e.vmul(acc.get(), e.vconst(scale)), e.vconst(-Infinity), inRow))];
+  return [...rowTimesTransposed(e, r.qi, kt, r.jb, g.D, g.S4, acc), acc.set(m.v128.bitselect(scaled(e, a, acc.get()), e.vconst(-Infinity), inRow))];
 }
 
 /** Attention's dropout in a kernel: the rng key (set once per thread) and the kept-value factor. */
@@ -170,7 +173,7 @@ export function attention(c: KernelCtx): void {
     const { drop, init } = dropoutOf(e, fn, a, inputs.step);
     const body = rowLoop(e, fn, g, a.causal, q, (r) => [
       mx.set(e.vconst(-Infinity)),
-      e.for(r.jb, e.i32(0), r.nb.get(), 1, [...maskedScores(e, r, kt, g, a.scale, acc), e.vstore(e.add(row.get(), e.mulc(r.jb.get(), 16)), acc.get()), mx.set(e.vmax(mx.get(), acc.get()))]),
+      e.for(r.jb, e.i32(0), r.nb.get(), 1, [...maskedScores(e, r, kt, g, a, acc), e.vstore(e.add(row.get(), e.mulc(r.jb.get(), 16)), acc.get()), mx.set(e.vmax(mx.get(), acc.get()))]),
       max.set(hmax(e, mx.get(), tmp)),
       sum.set(e.vzero()),
       e.for(r.jb, e.i32(0), r.nb.get(), 1, [
@@ -225,12 +228,12 @@ export function attentionGrad(c: KernelCtx): void {
       // p recomputed from the forward's logsumexp; dp = dy_i·vᵀ; ds = p·(dp - Σ), then the scale,
       // as softmax_grad and the scaling op round them.
       e.for(r.jb, e.i32(0), r.nb.get(), 1, [
-        ...maskedScores(e, r, kt, g, a.scale, acc),
+        ...maskedScores(e, r, kt, g, a, acc),
         acc.set(vexp(e, fn, e.vsub(acc.get(), e.splat(rowLse.get())))),
         ...rowTimesTransposed(e, dyi, vt, r.jb, E, S4, dp),
         // Under dropout, dv takes the kept weights p' and dp the mask's gradient; ds takes p.
         ...(drop ? [e.vstore(blk(kept, r.jb), dropBlock(e, fn, drop, g, u, r, acc.get())), dp.set(dropBlock(e, fn, drop, g, u, r, dp.get()))] : [e.vstore(blk(kept, r.jb), acc.get())]),
-        e.vstore(blk(ds, r.jb), e.vmul(e.vmul(acc.get(), e.vsub(dp.get(), e.splat(total.get()))), e.vconst(a.scale))),
+        e.vstore(blk(ds, r.jb), scaled(e, a, e.vmul(acc.get(), e.vsub(dp.get(), e.splat(total.get()))))),
       ]),
       dqi.set(e.add(dq.get(), e.mulc(r.i.get(), 4 * D))),
       ...weightedRows(e, fn, ds, r.lim, k, D, dqi),

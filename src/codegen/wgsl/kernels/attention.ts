@@ -13,15 +13,18 @@ import { Shader, u32, type KernelCtx, type WgslDispatch } from '../shader.ts';
  * than eight buffers; softmax_grad's Σ_j p·dp is Σ_e dy·y, known before a row's columns are visited.
  */
 
+/** x·scale, or x/scale when the model divides. */
+const scaled = (sh: Shader, a: { scale: number; divide: boolean }, x: string) => `${x} ${a.divide ? '/' : '*'} ${sh.float(a.scale)}`;
+
 /** fn att_score(qb, kb): scale·(q[qb..qb+D]·k[kb..kb+D]), rounded as the product then the scaling. */
-function scoreFn(sh: Shader, q: Slice, k: Slice, D: number, scale: number): void {
+function scoreFn(sh: Shader, q: Slice, k: Slice, D: number, a: { scale: number; divide: boolean }): void {
   sh.helper(
     'att_score',
     [
       'fn att_score(qb: u32, kb: u32) -> f32 {',
       '  var s: f32 = 0.0;',
       `  for (var c = 0u; c < ${u32(D)}; c++) { s += ${sh.read(q, 'qb + c')} * ${sh.read(k, 'kb + c')}; }`,
-      `  return s * ${sh.float(scale)};`,
+      `  return ${scaled(sh, a, 's')};`,
       '}',
       '',
     ].join('\n'),
@@ -47,7 +50,7 @@ export function attention(ctx: KernelCtx): WgslDispatch[] {
   const { attrs: a, inputs: { q, k: key, v, step }, outputs: { y, lse } } = KERNEL_KINDS.attention.read(k);
   const { L, T, S, D, E } = attentionDims(q.shape, key.shape, v.shape);
   const sh = new Shader(ctx);
-  scoreFn(sh, q, key, D, a.scale);
+  scoreFn(sh, q, key, D, a);
   const store = [
     `let l = o / ${u32(T)};`,
     `let i = o % ${u32(T)};`,
@@ -83,10 +86,10 @@ export function attentionGrad(ctx: KernelCtx): WgslDispatch[] {
     `let kept = ${dropped(sh, a, step, S, r, j, 'p')};`,
     dot(sh, 'dp0', dy, `${r} * ${u32(E)}`, v, `${kr} * ${u32(E)}`, E),
     `let dp = ${dropped(sh, a, step, S, r, j, 'dp0')};`,
-    `let ds = p * (dp - sum_dy_y) * ${sh.float(a.scale)};`,
+    `let ds = ${scaled(sh, a, 'p * (dp - sum_dy_y)')};`,
   ];
   const rows = new Shader(ctx);
-  scoreFn(rows, q, key, D, a.scale);
+  scoreFn(rows, q, key, D, a);
   const byRow = [
     `let l = o / ${u32(T)};`,
     `let i = o % ${u32(T)};`,
@@ -100,7 +103,7 @@ export function attentionGrad(ctx: KernelCtx): WgslDispatch[] {
     `for (var c = 0u; c < ${u32(D)}; c++) { ${rows.write(dq, `o * ${u32(D)} + c`)} = out[c]; }`,
   ].join('\n');
   const cols = new Shader(ctx);
-  scoreFn(cols, q, key, D, a.scale);
+  scoreFn(cols, q, key, D, a);
   const byColumn = [
     `let l = o / ${u32(S)};`,
     `let j = o % ${u32(S)};`,

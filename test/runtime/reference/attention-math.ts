@@ -1,15 +1,14 @@
-import { attentionDims, dropoutThreshold, type AttentionDims } from '../../ir/kernels.ts';
-import type { Shape } from '../../ir/shape.ts';
-import type { Tensor } from './fused.ts';
+import { attentionDims, dropoutThreshold, type AttentionDims } from '../../../src/ir/kernels.ts';
+import type { Shape } from '../../../src/ir/shape.ts';
 
 /**
- * The attention kinds (src/ir/kernels.ts) as the op-by-op graph computes them: each product summed
- * in f64 and rounded to f32 where the graph stores it (scores, scaled scores, p, dp, ds, the
- * results), softmax and its gradient as the softmax kernels compute them. The [T, S] matrices are
- * whole here: the oracle keeps the graph's values, not the fused kernels' memory plan.
+ * The attention kinds' mathematics (src/ir/kernels.ts) as the wasm and WGSL kernels formulate it:
+ * the backward recomputes p from each row's logsumexp and takes softmax_grad's Σ_j p·dp as
+ * Σ_e dy·y. In f64 with no rounding, for the finite-difference check of that formulation
+ * (attention.test.ts); the reference backend itself composes the op kernels (fused.ts).
  */
 
-/** How a stored value is rounded: to f32 for the oracle, not at all for finite differences in f64. */
+/** Rounding where a kernel stores a value: the identity for finite differences in f64. */
 export type Round = (x: number) => number;
 type Data = ArrayLike<number>;
 
@@ -101,14 +100,4 @@ export function attentionGradValues(f: Round, dy: Data, q: Data, k: Data, v: Dat
       }
     }
   return [dq, dk, dv];
-}
-
-export function attention(q: Tensor, k: Tensor, v: Tensor, causal: boolean, scale: number, drop?: Drop): { y: Tensor; lse: Tensor } {
-  const { y, lse } = attentionValues(Math.fround, q.data, k.data, v.data, [q.shape, k.shape, v.shape], causal, scale, drop);
-  return { y: { data: Float32Array.from(y), shape: [...q.shape.slice(0, -1), v.shape[v.shape.length - 1]!] }, lse: { data: Float32Array.from(lse), shape: q.shape.slice(0, -1) } };
-}
-
-export function attentionGrad(dy: Tensor, q: Tensor, k: Tensor, v: Tensor, y: Tensor, lse: Tensor, causal: boolean, scale: number, drop?: Drop): Tensor[] {
-  const grads = attentionGradValues(Math.fround, dy.data, q.data, k.data, v.data, y.data, lse.data, [q.shape, k.shape, v.shape], causal, scale, drop);
-  return grads.map((g, i) => ({ data: Float32Array.from(g), shape: [q, k, v][i]!.shape }));
 }
