@@ -12,7 +12,7 @@ import { describeEachBackend } from './parity/backends.ts';
 // samples/gpt.ts (dropout off) against PyTorch 1.13 step by step: made by
 // test/fixtures/pytorch/make_gpt_fixture.py from torch.manual_seed(0)'s initialisation (kiln's
 // seed 0 draws the same weights), AdamW, a generated text taken without shuffling (row i of step
-// s starts at byte (s·B + i)·T). Batch 32 × context 128 for 50 steps on the wasm backends (the
+// s starts at byte (s·B + i)·T). Batch 32 × context 128 for 50 steps on the wasm backend (the
 // issue's run); batch 2 × context 16 for 4 steps on every backend, the reference and llvmpipe
 // included. Each step's loss within 1e-4 relative of PyTorch's.
 interface Run {
@@ -120,7 +120,9 @@ it(`reference backend: batch ${SMALL.batch} × ${SMALL.context}, ${SMALL.steps} 
 }, 300_000);
 
 describeEachBackend('GPT against PyTorch', (backend, skipped) => {
-  for (const run of backend.name.startsWith('wasm') ? [SMALL, BIG] : [SMALL]) {
+  // The issue's 50-step run on the default backend (plain SIMD computes the same sums with
+  // separate multiplies and adds: 1.8e-7 when measured, not rerun here for the suite's time).
+  for (const run of backend.name === 'wasm' ? [SMALL, BIG] : [SMALL]) {
     it(`${backend.name}: batch ${run.batch} × ${run.context}, ${run.steps} steps within ${BOUND} of PyTorch`, async () => {
       if (skipped()) return;
       const source = await steps(run);
