@@ -47,14 +47,32 @@ function hmax(e: Emitter, v: X, tmp: Local): X {
 }
 
 /**
- * Vector block jb of a row: Σ_c splat(a[c])·bᵀ[c, 4jb..4jb+3] over C, a a row of C floats, bᵀ a
- * transposed copy with rows of S4. Unrolled over c: head sizes are small.
+ * out[j] = Σ_c a[c]·bᵀ[c, j] for the nb vector blocks of a row (q·kᵀ, dy·vᵀ): a a row of C floats,
+ * bᵀ a transposed copy with rows of S4. Four blocks at a time share each splat of a[c] (five loads
+ * for four multiply-adds), then single blocks; unrolled over c, head sizes being small.
  */
-function rowTimesTransposed(e: Emitter, a: Local, bt: Local, jb: Local, C: number, S4: number, acc: Local): X[] {
-  const col = e.mulc(jb.get(), 16);
-  const s: X[] = [acc.set(e.vzero())];
-  for (let c = 0; c < C; c++) s.push(acc.set(e.madd(e.vsplatLoad(a.get(), 4 * c), e.vload(e.add(bt.get(), e.copyExpr(col)), 4 * c * S4), acc.get())));
-  return s;
+function rowProducts(e: Emitter, fn: Fn, a: Local, bt: Local, nb: Local, C: number, S4: number, out: Local): X[] {
+  const m = e.m;
+  const jb = fn.i32();
+  const x = fn.v128();
+  const group = (blocks: number): X[] => {
+    const acc = Array.from({ length: blocks }, () => fn.v128());
+    const col = (k: number) => e.add(bt.get(), e.mulc(e.addc(jb.get(), k), 16));
+    const s: X[] = acc.map((v) => v.set(e.vzero()));
+    for (let c = 0; c < C; c++) {
+      s.push(x.set(e.vsplatLoad(a.get(), 4 * c)));
+      acc.forEach((v, k) => s.push(v.set(e.madd(x.get(), e.vload(col(k), 4 * c * S4), v.get()))));
+    }
+    acc.forEach((v, k) => s.push(e.vstore(e.add(out.get(), e.mulc(e.addc(jb.get(), k), 16)), v.get())));
+    return s;
+  };
+  const top = e.label('blk');
+  const done = e.label('blkd');
+  return [
+    jb.set(e.i32(0)),
+    m.block(done, [m.loop(top, e.block([m.br(done, m.i32.gt_s(e.addc(jb.get(), 4), nb.get())), ...group(4), jb.set(e.addc(jb.get(), 4)), m.br(top)]))]),
+    e.for(jb, jb.get(), nb.get(), 1, group(1)),
+  ];
 }
 
 /**
@@ -126,11 +144,11 @@ function rowLoop(e: Emitter, fn: Fn, g: Geometry, causal: boolean, q: Local, bod
 /** x·scale, or x/scale when the model divides: each rounds as the graph's op does. */
 const scaled = (e: Emitter, a: { scale: number; divide: boolean }, x: X): X => (a.divide ? e.vdiv(x, e.vconst(a.scale)) : e.vmul(x, e.vconst(a.scale)));
 
-/** Scaled scores of block jb, -inf in the lanes at or past the row's limit. */
-function maskedScores(e: Emitter, r: RowLoop, kt: Local, g: Geometry, a: { scale: number; divide: boolean }, acc: Local): X[] {
+/** Block jb of a row of products q·kᵀ, scaled, -inf in the lanes at or past the row's limit. */
+function masked(e: Emitter, r: RowLoop, a: { scale: number; divide: boolean }, raw: X): X {
   const m = e.m;
   const inRow = m.i32x4.lt_s(m.i32x4.add(m.i32x4.splat(e.mulc(r.jb.get(), 4)), m.v128.const(IOTA)), m.i32x4.splat(r.lim.get()));
-  return [...rowTimesTransposed(e, r.qi, kt, r.jb, g.D, g.S4, acc), acc.set(m.v128.bitselect(scaled(e, a, acc.get()), e.vconst(-Infinity), inRow))];
+  return m.v128.bitselect(scaled(e, a, raw), e.vconst(-Infinity), inRow);
 }
 
 /** Attention's dropout in a kernel: the rng key (set once per thread) and the kept-value factor. */
@@ -173,7 +191,12 @@ export function attention(c: KernelCtx): void {
     const { drop, init } = dropoutOf(e, fn, a, inputs.step);
     const body = rowLoop(e, fn, g, a.causal, q, (r) => [
       mx.set(e.vconst(-Infinity)),
-      e.for(r.jb, e.i32(0), r.nb.get(), 1, [...maskedScores(e, r, kt, g, a, acc), e.vstore(e.add(row.get(), e.mulc(r.jb.get(), 16)), acc.get()), mx.set(e.vmax(mx.get(), acc.get()))]),
+      ...rowProducts(e, fn, r.qi, kt, r.nb, D, S4, row),
+      e.for(r.jb, e.i32(0), r.nb.get(), 1, [
+        acc.set(masked(e, r, a, e.vload(e.add(row.get(), e.mulc(r.jb.get(), 16))))),
+        e.vstore(e.add(row.get(), e.mulc(r.jb.get(), 16)), acc.get()),
+        mx.set(e.vmax(mx.get(), acc.get())),
+      ]),
       max.set(hmax(e, mx.get(), tmp)),
       sum.set(e.vzero()),
       e.for(r.jb, e.i32(0), r.nb.get(), 1, [
@@ -225,12 +248,14 @@ export function attentionGrad(c: KernelCtx): void {
       dot.set(e.vzero()),
       ...Array.from({ length: Math.ceil(E / 4) }, (_, ch) => dot.set(e.vadd(dot.get(), e.vmul(e.vloadN(dyi.get(), Math.min(4, E - 4 * ch), 16 * ch), e.vloadN(yi.get(), Math.min(4, E - 4 * ch), 16 * ch))))),
       total.set(e.hsum(dot.get(), tmp)),
-      // p recomputed from the forward's logsumexp; dp = dy_i·vᵀ; ds = p·(dp - Σ), then the scale,
-      // as softmax_grad and the scaling op round them.
+      // The row's products q·kᵀ into ds and dy·vᵀ into kept, then block by block: p recomputed
+      // from the forward's logsumexp, ds = p·(dp - Σ) and the scale, as softmax_grad and the
+      // scaling op round them (each block read before it is overwritten).
+      ...rowProducts(e, fn, r.qi, kt, r.nb, D, S4, ds),
+      ...rowProducts(e, fn, dyi, vt, r.nb, E, S4, kept),
       e.for(r.jb, e.i32(0), r.nb.get(), 1, [
-        ...maskedScores(e, r, kt, g, a, acc),
-        acc.set(vexp(e, fn, e.vsub(acc.get(), e.splat(rowLse.get())))),
-        ...rowTimesTransposed(e, dyi, vt, r.jb, E, S4, dp),
+        acc.set(vexp(e, fn, e.vsub(masked(e, r, a, e.vload(blk(ds, r.jb))), e.splat(rowLse.get())))),
+        dp.set(e.vload(blk(kept, r.jb))),
         // Under dropout, dv takes the kept weights p' and dp the mask's gradient; ds takes p.
         ...(drop ? [e.vstore(blk(kept, r.jb), dropBlock(e, fn, drop, g, u, r, acc.get())), dp.set(dropBlock(e, fn, drop, g, u, r, dp.get()))] : [e.vstore(blk(kept, r.jb), acc.get())]),
         e.vstore(blk(ds, r.jb), scaled(e, a, e.vmul(acc.get(), e.vsub(dp.get(), e.splat(total.get()))))),
