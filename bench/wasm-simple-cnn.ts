@@ -1,8 +1,8 @@
 /**
  * The wasm backend on SimpleCNN, as the issue measures it: compile time, training images/s at
  * batch 64 on 1 and 2 threads (real MNIST batches, the sample's Adam step), inference images/s at
- * batch 1000, GFLOP/s over the IR's FLOP count, the fraction of this machine's SIMD peak
- * (src/cli/simd-peak.ts), and with --profile the time of every kernel.
+ * batch 1000 (a language model: tokens/s, and generation windows/s at batch 1), GFLOP/s over the IR's FLOP count, the fraction of this machine's SIMD peak
+ * (src/cli/simd-peak.ts), and with --profile the time of every kernel and of each kernel kind.
  *
  *   node bench/run.mjs bench/wasm-simple-cnn.ts [--model samples/simple-cnn.ts] [--threads 1,2] [--steps 300] [--profile]
  */
@@ -16,6 +16,7 @@ import { memoizeSteps } from '../src/runtime/backend.ts';
 import { fillBatch } from '../src/runtime/data/dataset.ts';
 import { loadDataset } from '../src/runtime/data/dataset-file.ts';
 import { initialState } from '../src/runtime/init.ts';
+import { scheduleScalars } from '../src/runtime/schedule.ts';
 import { createWasmBackend } from '../src/runtime/wasm/compile.ts';
 import { measureSimdPeak, measureSimdPeakThreads } from '../src/cli/simd-peak.ts';
 
@@ -42,15 +43,30 @@ const flops = (kind: 'train' | 'eval', b: number) => {
   const g = source[kind](b);
   return g.nodes.reduce((s, n) => s + getOp(n.op).flops(n.inputs.map((i) => g.nodes[i]!.shape), n.shape, n.attrs), 0);
 };
-const data = loadDataset('mnist');
-const pixels = data.train.images.length / data.train.count;
-const batch = (split: typeof data.train, first: number, n: number) => {
-  const idx = Uint32Array.from({ length: n }, (_, i) => (first + i) % split.count);
-  const x = new Float32Array(n * pixels);
+// A language model (training.dataset 'text') gets B windows of T byte ids from a fixed hash (a
+// step's speed does not depend on what the bytes say) and is measured in tokens; an image model
+// gets MNIST.
+const text = t.dataset === 'text';
+const T = t.input[0]!;
+const data = text ? undefined : loadDataset('mnist');
+const perExample = text ? T : 1;
+const unit = text ? 'tok' : 'img';
+const batch = (split: 'train' | 'test', first: number, n: number) => {
+  if (!data) {
+    let h = first + 1;
+    const x = Float32Array.from({ length: n * T }, () => ((h = (Math.imul(h, 1103515245) + 12345) >>> 0) >>> 16) & 255);
+    return { x, labels: Float32Array.from(x, (v, i) => x[(i + 1) % x.length]!) };
+  }
+  const s = data[split];
+  const idx = Uint32Array.from({ length: n }, (_, i) => (first + i) % s.count);
+  const x = new Float32Array((n * s.images.length) / s.count);
   const labels = new Float32Array(n);
-  fillBatch(split, idx, 0, n, x, labels);
+  fillBatch(s, idx, 0, n, x, labels);
   return { x, labels };
 };
+const EVAL = text ? 1 : 1000;
+// A scheduled optimizer's per-step learning rate: its first step's (a step costs the same at any lr).
+const scalars = scheduleScalars(t.optimizer, 1)?.(0);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /**
@@ -98,23 +114,23 @@ for (const threads of threadList) {
   const c0 = performance.now();
   const backend = await createWasmBackend(source, initialState(source.train(B).state, t.seed), B, t.seed, { threads, profile, optimize, relaxed: process.argv.includes('--plain') ? false : 'auto' });
   const trainCompile = backend.compiled('train', B).compileMs;
-  const evalCompile = backend.compiled('eval', 1000).compileMs;
+  const evalCompile = backend.compiled('eval', EVAL).compileMs;
   const compileMs = performance.now() - c0;
   // Training: warm up (tier-up), then time each step, as the trainer calls it.
-  const batches = Array.from({ length: 16 }, (_, i) => batch(data.train, i * B, B));
-  for (let s = 0; s < 20; s++) backend.trainStep(batches[s % 16]!.x, batches[s % 16]!.labels, s);
+  const batches = Array.from({ length: 16 }, (_, i) => batch('train', i * B, B));
+  for (let s = 0; s < 20; s++) backend.trainStep(batches[s % 16]!.x, batches[s % 16]!.labels, s, scalars);
   const times: number[] = [];
   for (let s = 0; s < steps; s++) {
     const { x, labels } = batches[s % 16]!;
     const a = performance.now();
-    backend.trainStep(x, labels, 20 + s);
+    backend.trainStep(x, labels, 20 + s, scalars);
     times.push(performance.now() - a);
   }
   const stepMs = median(times);
-  const trainIps = B / (stepMs / 1000);
+  const trainIps = (B * perExample) / (stepMs / 1000);
   const gflops = flops('train', B) / (stepMs / 1000) / 1e9;
-  // Inference at batch 1000.
-  const ev = batch(data.test, 0, 1000);
+  // Inference at batch 1000 (a language model: batch 1, one window, as generation runs it).
+  const ev = batch('test', 0, EVAL);
   for (let s = 0; s < 3; s++) backend.evalStep(ev.x, ev.labels);
   const evTimes: number[] = [];
   for (let s = 0; s < 15; s++) {
@@ -124,16 +140,22 @@ for (const threads of threadList) {
   }
   const evMs = median(evTimes);
   say(
-    `${threads} thread${threads > 1 ? 's' : ''} (${backend.relaxed ? 'relaxed SIMD' : 'SIMD128'}): train ${Math.round(trainIps).toLocaleString('en-US')} img/s ` +
+    `${threads} thread${threads > 1 ? 's' : ''} (${backend.relaxed ? 'relaxed SIMD' : 'SIMD128'}): train ${Math.round(trainIps).toLocaleString('en-US')} ${unit}/s ` +
       `(${stepMs.toFixed(2)} ms/step, ${gflops.toFixed(1)} GFLOP/s, ${((100 * gflops) / peak).toFixed(0)}% of the ${peak.toFixed(1)} GFLOP/s SIMD peak); ` +
-      `infer ${Math.round(1000 / (evMs / 1000)).toLocaleString('en-US')} img/s (${evMs.toFixed(1)} ms/batch of 1000, ${(flops('eval', 1000) / (evMs / 1000) / 1e9).toFixed(1)} GFLOP/s); ` +
+      `infer ${Math.round(EVAL / (evMs / 1000)).toLocaleString('en-US')} ${text ? 'windows' : 'img'}/s (${evMs.toFixed(1)} ms/batch of ${EVAL}, ${(flops('eval', EVAL) / (evMs / 1000) / 1e9).toFixed(1)} GFLOP/s); ` +
       `compile ${compileMs.toFixed(0)} ms (train module ${trainCompile.toFixed(0)} ms, eval module ${evalCompile.toFixed(0)} ms)`,
   );
   if (profile) {
-    for (const [kind, b] of [['train', B], ['eval', 1000]] as const) {
+    for (const [kind, b] of [['train', B], ['eval', EVAL]] as const) {
       const rows = backend.profile(kind, b);
       const total = rows.reduce((s, r) => s + r.ms, 0);
       say(`  ${kind} ${b}: ${total.toFixed(3)} ms per step in kernels`);
+      const byKind = new Map<string, { ms: number; n: number }>();
+      for (const r of rows) {
+        const k = byKind.get(r.kind) ?? { ms: 0, n: 0 };
+        byKind.set(r.kind, { ms: k.ms + r.ms, n: k.n + 1 });
+      }
+      for (const [k, v] of [...byKind].sort((a, b) => b[1].ms - a[1].ms)) say(`    ${v.ms.toFixed(3).padStart(8)} ms ${((100 * v.ms) / total).toFixed(0).padStart(3)}%  ${k} (${v.n} kernels)`);
       for (const r of rows) say(`    ${r.ms.toFixed(3).padStart(8)} ms  ${r.kernel}`);
     }
   }

@@ -141,6 +141,9 @@ function lanesOf(cols: number): number[] {
   return v;
 }
 
+/** The longest k a rows-form tile sweeps at once (see KC in rowsForm). */
+const KC_MAX = 128;
+
 function rowsForm(ctx: KernelCtx, fn: Fn, g: Gemm, parallel: boolean): X[] {
   const { e } = ctx;
   const m = e.m;
@@ -156,6 +159,13 @@ function rowsForm(ctx: KernelCtx, fn: Fn, g: Gemm, parallel: boolean): X[] {
   const acc = Array.from({ length: MR * 2 }, () => fn.v128());
   const bv = [fn.v128(), fn.v128()];
   const av = fn.v128();
+  // A long k (a weight gradient's batch) runs in blocks of KC: every tile of a block then reads
+  // the same KC rows of A and B, which stay in cache, where a whole-k sweep per tile streams both
+  // operands from memory once per tile. Blocks after the first add to C.
+  const KC = g.K > KC_MAX ? Math.ceil(g.K / Math.ceil(g.K / KC_MAX)) : g.K;
+  const blocked = KC < g.K;
+  const kb = fn.i32();
+  const kEnd = fn.i32();
 
   // One mr × (lanes) tile at (row, col).
   const tile = (mr: number, lanes: number[]): X[] => {
@@ -172,9 +182,14 @@ function rowsForm(ctx: KernelCtx, fn: Fn, g: Gemm, parallel: boolean): X[] {
       pb.set(e.add(base(e, g.b), e.mulc(col.get(), 4))),
       pc.set(e.add(base(e, g.c), e.add(e.mulc(row.get(), 4 * g.N), e.mulc(col.get(), 4)))),
     ];
+    if (blocked) out.push(pa.set(e.add(pa.get(), e.mulc(kb.get(), 4 * g.aK))), pb.set(e.add(pb.get(), e.mulc(kb.get(), 4 * g.bK))));
     for (let r = 0; r < mr; r++)
-      for (let j = 0; j < nv; j++) out.push(acc[r * 2 + j]!.set(g.bias === undefined ? e.vzero() : e.vloadN(e.add(e.i32(g.bias + 16 * j), e.mulc(col.get(), 4)), lanes[j]!)));
-    out.push(e.forc(k, 0, g.K, 1, kBody));
+      for (let j = 0; j < nv; j++) {
+        const first = g.bias === undefined ? e.vzero() : e.vloadN(e.add(e.i32(g.bias + 16 * j), e.mulc(col.get(), 4)), lanes[j]!);
+        const init = blocked ? m.select(m.i32.eqz(kb.get()), first, e.vloadN(pc.get(), lanes[j]!, 4 * (r * g.N + 4 * j))) : first;
+        out.push(acc[r * 2 + j]!.set(init));
+      }
+    out.push(blocked ? e.for(k, kb.get(), kEnd.get(), 1, kBody) : e.forc(k, 0, g.K, 1, kBody));
     for (let r = 0; r < mr; r++) for (let j = 0; j < nv; j++) out.push(e.vstoreN(pc.get(), acc[r * 2 + j]!.get(), lanes[j]!, 4 * (r * g.N + 4 * j)));
     return out;
   };
@@ -188,12 +203,14 @@ function rowsForm(ctx: KernelCtx, fn: Fn, g: Gemm, parallel: boolean): X[] {
   };
   // Full 4-row tiles while they fit, then single rows.
   const rEnd = fn.i32();
-  return wrap([
+  const rows = [
     rEnd.set(e.sub(mhi.get(), e.i32(MR - 1))),
     // e.for leaves `row` at the first row it did not run: the single rows start there.
     e.for(row, mlo.get(), rEnd.get(), MR, colsFor(MR)),
     e.for(row, row.get(), mhi.get(), 1, colsFor(1)),
-  ]);
+  ];
+  if (!blocked) return wrap(rows);
+  return wrap([e.forc(kb, 0, g.K, KC, [kEnd.set(m.select(m.i32.lt_s(e.addc(kb.get(), KC), e.i32(g.K)), e.addc(kb.get(), KC), e.i32(g.K))), ...rows])]);
 }
 
 function dotsForm(ctx: KernelCtx, fn: Fn, g: Gemm, parallel: boolean): X[] {

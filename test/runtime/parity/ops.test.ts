@@ -206,8 +206,10 @@ function opCases(): OpCase[] {
   add({ name: 'max_pool2d_grad ties, 2×2/2', op: 'max_pool2d_grad', ins: [rand([1, 2, 3, 4]), tied], attrs: { kernel: [2, 2], stride: [2, 2], padding: [0, 0] } });
   add({ name: 'max_pool2d_grad ties, 3×3/2 padded', op: 'max_pool2d_grad', ins: [rand([1, 2, 3, 5]), tied], attrs: { kernel: [3, 3], stride: [2, 2], padding: [1, 1] } });
 
-  // Dense layers: every transpose, odd M, N, K; the linear shapes of the samples.
+  // Dense layers: every transpose, odd M, N, K; the linear shapes of the samples; a long k (a
+  // weight gradient over a big batch) that the wasm rows form runs in blocks, the last one short.
   for (const [m, n, k] of [
+    [9, 19, 700],
     [5, 7, 9],
     [13, 6, 11],
     [1, 1, 3],
