@@ -98,6 +98,20 @@ export const KERNEL_KINDS = kindTable(
     expr: { doc: "only with dx: the epilogue on dx (acc = dx at the element), e.g. the previous layer's ReLU mask", optional: true },
   }),
 
+  defineKind('layer_norm_ew', {
+    eps: attr.number("the layer norm's eps"),
+    dims: attr.int('how many trailing dimensions a row spans (the length of normalized_shape)'),
+    grad: attr.flag('the backward: acc = layer_norm_grad(g, x) instead of layer_norm(x)'),
+  })({
+    doc:
+      'acc = layer_norm(x), or with grad layer_norm_grad(g, x) (src/ir/ops/layer-norm.ts: statistics per row, ' +
+      "recomputed from x by the backward), then an elementwise epilogue over x's shape: the affine weight " +
+      "and bias forward, the residual stream's gradient backward",
+    inputs: { g: role.maybe("[x's shape]: dL/dx̂", 'grad'), x: role.one('[..., row]'), operands: role.many('epilogue operands') },
+    outputs: { results: role.many("one per expr.outputs, x's shape", (_, e) => e!.outputs.length) },
+    expr: { doc: 'the epilogue; acc is x̂ (or dx) at the element' },
+  }),
+
   defineKind('softmax_cross_entropy', { grad: attr.flag('write dlogits'), gradScale: attr.number('dL/dloss (1 for a training step)') })({
     doc:
       'torch.nn.CrossEntropyLoss (mean) and, in the same pass, its gradient: ' +

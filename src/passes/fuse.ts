@@ -3,6 +3,7 @@ import { elementwiseOf, expandOp } from '../ir/elementwise.ts';
 import { ExprBuilder, type Expr } from '../ir/expr.ts';
 import { KERNEL_KINDS } from '../ir/kernels.ts';
 import { numel, sameShape } from '../ir/shape.ts';
+import type { Built } from '../ir/kernel-kind.ts';
 import type { Target } from '../ir/target.ts';
 import { packUpdates } from './fuse-foreach.ts';
 import { matchAttention } from './fuse-attention.ts';
@@ -155,6 +156,7 @@ export function fuse(g: Graph, target: Pick<Target, 'maxStorageBuffers'>): Kerne
   for (const n of g.nodes) {
     if (claimed.has(n.id) || LEAVES.has(n.op) || n.op === 'reshape') continue;
     if (n.op === 'linear') add(linearDraft(n));
+    else if (n.op === 'layer_norm' || n.op === 'layer_norm_grad') add(layerNormDraft(n));
     else if (isElementwise(n)) {
       if (!attach(n)) add({ kind: 'elementwise', attrs: {}, nodes: [n.id], inputs: [], outputs: [], epilogue: [n.id], domain: n.shape, finish: elementwiseKernel });
     } else add({ kind: n.op, attrs: n.attrs, nodes: [n.id], inputs: [...n.inputs], outputs: [n.id] });
@@ -236,15 +238,29 @@ function linearDraft(n: Node): Draft {
   const kind = KERNEL_KINDS.linear_ew;
   const attrs = { bias: b !== undefined };
   const fixed = { x, w, b };
+  return anchorDraft(n, kind.kind, attrs, kind.layout(fixed, {}), (operands, results, expr) => kind.build(attrs, { ...fixed, operands }, { results }, expr));
+}
+
+/** A layer norm's row kernel (forward or backward), the anchor of an epilogue; with none it stays its op's kernel. */
+function layerNormDraft(n: Node): Draft {
+  const kind = KERNEL_KINDS.layer_norm_ew;
+  const grad = n.op === 'layer_norm_grad';
+  const attrs = { eps: n.attrs.eps as number, dims: n.attrs.dims as number, grad };
+  const fixed = grad ? { g: n.inputs[0]!, x: n.inputs[1]! } : { x: n.inputs[0]! };
+  return anchorDraft(n, kind.kind, attrs, kind.layout(fixed, {}), (operands, results, expr) => kind.build(attrs, { ...fixed, operands }, { results }, expr));
+}
+
+/** Op node n as the anchor of an epilogue, built by `withEpilogue` once one joins; with none, n's own op kernel. */
+function anchorDraft(n: Node, kind: string, attrs: Draft['attrs'], fixed: { inputs: number[]; outputs: number[] }, withEpilogue: (operands: readonly number[], results: readonly number[], expr: Expr) => Built<number>): Draft {
   return {
-    kind: kind.kind,
+    kind,
     attrs,
     nodes: [n.id],
-    ...kind.layout(fixed, {}),
+    ...fixed,
     acc: n.id,
     epilogue: [],
     domain: n.shape,
-    finish: (operands, results, expr) => (expr ? kind.build(attrs, { ...fixed, operands }, { results }, expr) : { kind: 'linear', attrs: {}, inputs: [...n.inputs], outputs: [...results] }),
+    finish: (operands, results, expr) => (expr ? withEpilogue(operands, results, expr) : { kind: n.op, attrs: n.attrs, inputs: [...n.inputs], outputs: [...results] }),
   };
 }
 

@@ -93,14 +93,17 @@ describe('nn.LayerNorm and F.layerNorm', () => {
     for (const l of [a, b]) expect([l.normalizedShape, l.eps, l.elementwiseAffine, l.declaredState.size]).toEqual([[3, 8], 1e-6, false, 0]);
   });
 
-  it('keeps the shape; normalises over the trailing dims with two reductions (mean, then variance)', () => {
+  it('keeps the shape; normalises over the trailing dims with one layer_norm op, then the affine weight and bias', () => {
     const g = traced(new nn.LayerNorm([3, 8]), [5, 3, 8]);
     expect(outShape(g)).toEqual([2, 5, 3, 8]);
-    const sums = g.nodes.filter((n) => n.op === 'sum');
-    expect(sums.map((n) => [n.attrs.axes, n.attrs.keepdim])).toEqual([
-      [[2, 3], true],
-      [[2, 3], true],
+    const ops = g.nodes.filter((n) => !['input', 'param', 'const'].includes(n.op));
+    expect(ops.map((n) => [n.op, n.attrs])).toEqual([
+      ['layer_norm', { eps: 1e-5, dims: 2 }],
+      ['mul', {}],
+      ['add', {}],
     ]);
+    const plain = traced(new nn.LayerNorm(8, { elementwiseAffine: false }), [5, 8]);
+    expect(plain.nodes.filter((n) => n.op !== 'input').map((n) => n.op)).toEqual(['layer_norm']);
     expect(onInputs([[4, 6]], (x) => F.layerNorm(x!, 6)).shape).toEqual([4, 6]);
   });
 

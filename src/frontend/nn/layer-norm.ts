@@ -22,14 +22,10 @@ export function epsArg(layer: string, v: unknown): number {
 
 /**
  * (x - mean)/sqrt(var + eps)·weight + bias over the trailing dims `shape` of x, with the biased
- * variance, as torch.nn.functional.layer_norm.
- *
- * Built from ops every backend has, rather than one op with kernels of its own: two reductions
- * (the mean, then the mean of (x - mean)², two passes over x so the variance cannot cancel, as
- * batch_var) and broadcasting elementwise ops, which the fusion pass already chains into few
- * kernels. Autodiff composes the gradients wrt x, weight and bias from those ops' rules, each
- * checked against finite differences. A fused row-statistics kind (what batch_norm_stats is to
- * batch norm) is the later speed-up; it needs no change here.
+ * variance, as torch.nn.functional.layer_norm: the `layer_norm` op (the row statistics and the
+ * normalisation, one kernel forward and one backward) then the affine part as elementwise ops,
+ * which the fusion pass folds into the normalising kernel's epilogue, and whose gradients are
+ * the elementwise products and column sums autodiff makes of them.
  */
 export function layerNormOn(layer: string, x: Tensor, shape: readonly number[], weight: Tensor | undefined, bias: Tensor | undefined, eps: number, module?: Module): Tensor {
   const k = shape.length;
@@ -38,10 +34,7 @@ export function layerNormOn(layer: string, x: Tensor, shape: readonly number[], 
   for (const [what, t] of [['weight', weight], ['bias', bias]] as const) {
     if (t && !sameShape(t.shape, shape)) badInput(layer, module, `a ${what} of shape ${fmtShape(shape)}`, fmtShape(t.shape), x);
   }
-  const axes = shape.map((_, i) => x.ndim - k + i);
-  const centred = x.sub(x.mean(axes, true));
-  const variance = centred.mul(centred).mean(axes, true);
-  let y = centred.div(variance.add(eps).sqrt());
+  let y = x.tracer.op('layer_norm', [x], { eps, dims: k });
   if (weight) y = y.mul(weight);
   if (bias) y = y.add(bias);
   return y;

@@ -12,6 +12,7 @@ export * from './pool.ts';
 export * from './linear.ts';
 export * from './dropout.ts';
 export * from './batch-norm.ts';
+export * from './layer-norm.ts';
 export * from './embedding.ts';
 export * from './softmax.ts';
 export * from './optimizer.ts';

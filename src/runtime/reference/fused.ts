@@ -83,6 +83,12 @@ export const fusedKernels: { readonly [K in FusedKind]: FusedKernel } = {
     return [...out, ...(expr ? runExpr(expr, ins, dx, dx.shape, ctx) : [dx])];
   },
 
+  layer_norm_ew: (k, ins, ctx) => {
+    const { attrs: { eps, dims, grad }, inputs: { g, x }, expr } = KERNEL_KINDS.layer_norm_ew.read(over(k, ins));
+    const acc = grad ? runOp('layer_norm_grad', { eps, dims }, [g!, x], ctx) : runOp('layer_norm', { eps, dims }, [x], ctx);
+    return runExpr(expr, ins, acc, acc.shape, ctx);
+  },
+
   softmax_cross_entropy: (k, ins, ctx) => {
     const { attrs, inputs: { logits, labels } } = KERNEL_KINDS.softmax_cross_entropy.read(over(k, ins));
     return crossEntropy(attrs, logits, labels, ctx);

@@ -302,6 +302,19 @@ function opCases(): OpCase[] {
       add({ name: `batch_norm_grad wrt ${wrt} [${xs}]`, op: 'batch_norm_grad', ins: [rand(xs), x, mean, variance, gamma], attrs: { eps: 1e-5, wrt } });
   }
 
+  // Layer norm's row kernels alone (the layers below run them with their epilogues): rows of
+  // 1, a multiple of 4 and not, over one and two trailing dims, and enough rows to split.
+  for (const [xs, dims] of [
+    [[3, 1], 1],
+    [[2, 3, 5], 2],
+    [[64, 128], 1],
+    [[4, 130], 1],
+  ] as const) {
+    const x = { shape: [...xs], values: r.uniform(numel(xs), -2, 3) };
+    add({ name: `layer_norm [${xs}] dims ${dims}`, op: 'layer_norm', ins: [x], attrs: { eps: 1e-5, dims } });
+    add({ name: `layer_norm_grad [${xs}] dims ${dims}`, op: 'layer_norm_grad', ins: [rand([...xs]), x], attrs: { eps: 1e-5, dims } });
+  }
+
   // Embedding lookups and their scatter-add gradient: repeated ids, ids outside [0, num) (a zero
   // row, no gradient: src/ir/ops/embedding.ts), row lengths past a multiple of 4, and sizes big
   // enough to split positions (forward) and rows (gradient) across threads.

@@ -24,6 +24,8 @@ import { elementwise } from './elementwise.ts';
 import { embeddingGrad } from './embedding-grad.ts';
 import { embedding } from './embedding.ts';
 import { foreach } from './foreach.ts';
+import { layerNormEw } from './layer-norm-ew.ts';
+import { layerNorm, layerNormGrad } from './layer-norm.ts';
 import { linearCrossEntropy } from './linear-cross-entropy.ts';
 import { linearEw } from './linear-ew.ts';
 import { linearGrad } from './linear-grad.ts';
@@ -70,6 +72,8 @@ const kernelGens: Record<string, KernelGen> = {
   batch_mean: batchMean,
   batch_var: batchVar,
   batch_norm_grad: batchNormGrad,
+  layer_norm: layerNorm,
+  layer_norm_grad: layerNormGrad,
   embedding,
   embedding_grad: embeddingGrad,
   log_softmax: logSoftmax,
@@ -83,6 +87,7 @@ const kernelGens: Record<string, KernelGen> = {
   foreach,
   linear_ew: linearEw,
   linear_grad: linearGrad,
+  layer_norm_ew: layerNormEw,
   softmax_cross_entropy: softmaxCrossEntropy,
   linear_cross_entropy: linearCrossEntropy,
   conv_block: convBlock,

@@ -9,12 +9,14 @@ import { convBlockKernel } from './conv-block.ts';
 import { convBlockGradKernel } from './conv-block-grad.ts';
 import { copy } from './copy.ts';
 import { elementwise, elementwiseOp, foreach } from './elementwise.ts';
+import { layerNormEw } from './layer-norm-ew.ts';
 import { linearCrossEntropy } from './linear-cross-entropy.ts';
 import { linearEw } from './linear-ew.ts';
 import { linearGrad } from './linear-grad.ts';
 import { batchMean, batchNormGrad, batchVar } from './ops/batch-norm.ts';
 import { conv2d, conv2dGradInput, conv2dGradWeight } from './ops/conv2d.ts';
 import { embedding, embeddingGrad } from './ops/embedding.ts';
+import { layerNorm, layerNormGrad } from './ops/layer-norm.ts';
 import { pad, permute, slice } from './ops/layout.ts';
 import { linear, matmul } from './ops/linear.ts';
 import { adaptiveAvgPool2d, adaptiveAvgPool2dGrad, avgPool2d, avgPool2dGrad, maxPool2d, maxPool2dGrad } from './ops/pool.ts';
@@ -38,6 +40,8 @@ const WGSL_KERNELS: Readonly<Record<string, KernelGen>> = {
   batch_norm_grad: batchNormGrad,
   batch_mean: batchMean,
   batch_var: batchVar,
+  layer_norm: layerNorm,
+  layer_norm_grad: layerNormGrad,
   embedding,
   embedding_grad: embeddingGrad,
   sum,
@@ -64,6 +68,7 @@ const WGSL_KERNELS: Readonly<Record<string, KernelGen>> = {
   foreach,
   linear_ew: linearEw,
   linear_grad: linearGrad,
+  layer_norm_ew: layerNormEw,
   softmax_cross_entropy: softmaxCrossEntropy,
   linear_cross_entropy: linearCrossEntropy,
   conv_block: convBlockKernel,

@@ -3,6 +3,7 @@ import type { RefKernel } from './common.ts';
 import { conv2dKernels } from './conv2d.ts';
 import { elementwiseKernels } from './elementwise.ts';
 import { embeddingKernels } from './embedding.ts';
+import { layerNormKernels } from './layer-norm.ts';
 import { linearKernels } from './linear.ts';
 import { poolKernels } from './pool.ts';
 import { reduceKernels } from './reduce.ts';
@@ -23,6 +24,7 @@ export const referenceKernels: Record<string, RefKernel> = {
   ...poolKernels,
   ...linearKernels,
   ...batchNormKernels,
+  ...layerNormKernels,
   ...embeddingKernels,
   ...softmaxKernels,
 };
