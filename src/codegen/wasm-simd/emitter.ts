@@ -239,6 +239,12 @@ export class Emitter {
     const half = m.f32x4.add(tmp.tee(v), m.i8x16.shuffle(tmp.get(), tmp.get(), [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]));
     return m.f32.add(m.f32x4.extract_lane(tmp.tee(half), 0), m.f32x4.extract_lane(tmp.get(), 1));
   }
+  /** The largest of the four lanes as an f32; `tmp` is clobbered. */
+  hmax(v: X, tmp: Local): X {
+    const m = this.m;
+    const half = m.f32x4.max(tmp.tee(v), m.i8x16.shuffle(tmp.get(), tmp.get(), [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]));
+    return m.f32.max(m.f32x4.extract_lane(tmp.tee(half), 0), m.f32x4.extract_lane(tmp.get(), 1));
+  }
 }
 
 interface RawApi {

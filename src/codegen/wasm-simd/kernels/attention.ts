@@ -39,13 +39,6 @@ function transpose(e: Emitter, fn: Fn, src: Local, dst: Local, S: number, C: num
   ];
 }
 
-/** The largest of the four lanes; `tmp` is clobbered. */
-function hmax(e: Emitter, v: X, tmp: Local): X {
-  const m = e.m;
-  const half = m.f32x4.max(tmp.tee(v), m.i8x16.shuffle(tmp.get(), tmp.get(), [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]));
-  return m.f32.max(m.f32x4.extract_lane(tmp.tee(half), 0), m.f32x4.extract_lane(tmp.get(), 1));
-}
-
 /**
  * out[j] = Σ_c a[c]·bᵀ[c, j] for the nb vector blocks of a row (q·kᵀ, dy·vᵀ): a a row of C floats,
  * bᵀ a transposed copy with rows of S4. Four blocks at a time share each splat of a[c] (five loads
@@ -197,7 +190,7 @@ export function attention(c: KernelCtx): void {
         e.vstore(e.add(row.get(), e.mulc(r.jb.get(), 16)), acc.get()),
         mx.set(e.vmax(mx.get(), acc.get())),
       ]),
-      max.set(hmax(e, mx.get(), tmp)),
+      max.set(e.hmax(mx.get(), tmp)),
       sum.set(e.vzero()),
       e.for(r.jb, e.i32(0), r.nb.get(), 1, [
         acc.set(vexp(e, fn, e.vsub(e.vload(e.add(row.get(), e.mulc(r.jb.get(), 16))), e.splat(max.get())))),
