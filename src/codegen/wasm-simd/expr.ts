@@ -168,6 +168,21 @@ export function rngBits24(e: Emitter, fn: Fn, key: Local, index: X): X {
 /** Channel view [1, C, 1, 1] / [1, C] of a domain. */
 const channelView = (domain: Shape): number[] => domain.map((d, i) => (i === 1 ? d : 1));
 
+/**
+ * An anchored kind's epilogue, split around where the kind writes its acc: straight into the
+ * epilogue's first output when that output is acc itself (a pre-activation the backward reads),
+ * the epilogue then computing only the rest; else into scratch.
+ */
+export function epilogueAround(c: KernelCtx, domain: Shape, expr: Expr, outs: readonly At[]): { acc: At; emit: (src: Omit<ExprSources, 'acc'>) => void } {
+  const direct = expr.steps[expr.outputs[0]!]?.prim === 'acc';
+  const acc = direct ? { addr: outs[0]!.addr, shape: domain } : { addr: c.sharedScratch(4 * numel(domain)), shape: domain };
+  const rest = direct ? { ...expr, outputs: expr.outputs.slice(1) } : expr;
+  const emit = (src: Omit<ExprSources, 'acc'>) => {
+    if (rest.outputs.length > 0) emitExpr(c, domain, rest, { ...src, acc }, outs.slice(direct ? 1 : 0));
+  };
+  return { acc, emit };
+}
+
 /** Emits `outs[i] = expr output i` over `domain`, as one phase. */
 export function emitExpr(c: KernelCtx, domain: Shape, expr: Expr, src: ExprSources, outs: readonly At[]): void {
   c.phase((fn, tid) => exprBody(c, fn, tid, domain, expr, src, outs));

@@ -1,5 +1,5 @@
 import { KERNEL_KINDS } from '../../../ir/kernels.ts';
-import { emitExpr } from '../expr.ts';
+import { epilogueAround } from '../expr.ts';
 import { emitGemm } from '../gemm.ts';
 import { ats, derive, type KernelCtx } from '../kernel.ts';
 import { sum } from './sum.ts';
@@ -17,7 +17,8 @@ export function linearGrad(c: KernelCtx): void {
   emitGemm(c, { M: O, N: I, K: N, a: g.addr, aM: 1, aK: O, b: x.addr, bK: I, bN: 1, c: dw.addr });
   if (db) sum(derive(c, 'sum', { axes: [0], keepdim: false }, [g], [db]));
   if (!w) return;
-  const dx = expr ? { addr: c.sharedScratch(4 * N * I), shape: [N, I] } : results[0]!;
+  const epilogue = expr && epilogueAround(c, [N, I], expr, results);
+  const dx = epilogue ? epilogue.acc : results[0]!;
   emitGemm(c, { M: N, N: I, K: O, a: g.addr, aM: O, aK: 1, b: w.addr, bK: I, bN: 1, c: dx.addr });
-  if (expr) emitExpr(c, dx.shape, expr, { inputs: k.inputs, acc: dx }, results);
+  epilogue?.emit({ inputs: k.inputs });
 }
