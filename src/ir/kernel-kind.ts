@@ -26,6 +26,7 @@ export const attr = {
   int: (doc: string): AttrSpec<number> => ({ doc, is: (v): v is number => Number.isInteger(v) }),
   number: (doc: string): AttrSpec<number> => ({ doc, is: (v): v is number => typeof v === 'number' }),
   pair: (doc: string): AttrSpec<Pair> => ({ doc, is: (v): v is Pair => Array.isArray(v) && v.length === 2 && v.every(Number.isInteger) }),
+  ints: (doc: string): AttrSpec<readonly number[]> => ({ doc, is: (v): v is readonly number[] => Array.isArray(v) && v.every(Number.isInteger) }),
   oneOf: <const V extends string>(values: readonly V[], doc: string): AttrSpec<V> => ({ doc, is: (v): v is V => values.includes(v as V) }),
   /** Absent from kernels where it has no meaning (a pool window without pooling). */
   optional: <T extends AttrValue>(s: AttrSpec<T>): AttrSpec<T | undefined> => ({ doc: s.doc, is: (v): v is T | undefined => v === undefined || s.is(v) }),

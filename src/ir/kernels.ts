@@ -1,5 +1,5 @@
 import { elementwiseOf } from './elementwise.ts';
-import { attr, defineKind, kindTable, role, type AttrsOf, type KernelLike } from './kernel-kind.ts';
+import { attr, defineKind, kindTable, role, type AttrSpec, type AttrsOf, type KernelLike } from './kernel-kind.ts';
 import { isStepSlice, type Expr, type Kernel, type Program, type Slice } from './program.ts';
 import { numel, type Shape } from './shape.ts';
 
@@ -52,6 +52,46 @@ const attentionDropout = {
   p: attr.optional(attr.number('the dropout probability (dropout)')),
   stream: attr.optional(attr.int("the dropout op's site, whose rng stream is Stream.DROPOUT + it (dropout)")),
 };
+
+/**
+ * Where attention's operands may be read (or y written) in place, so that the model's split of a
+ * fused qkv projection into heads (slice, reshape, permute) and the merge of heads back (permute,
+ * reshape) need no copies: `<operand>View` = [B, H, T, D, off, sB, sH, sT] says the operand is the
+ * [B, H, T, D] tensor whose element (b, h, t, d) is element off + b·sB + h·sH + t·sT + d of its
+ * slice. Without one, the operand is its slice, contiguous.
+ */
+function headViews<const N extends string>(...names: N[]) {
+  const doc = '[B, H, T, D, off, sB, sH, sT]: the operand read (written) through this view of its slice';
+  return Object.fromEntries(names.map((n) => [`${n}View`, attr.optional(attr.ints(doc))])) as { [K in `${N}View`]: AttrSpec<readonly number[] | undefined> };
+}
+
+/** An operand of attention as its kernel reads it: rows of D elements, row (l, t) at `row(l, t)` of the slice. */
+export interface HeadView {
+  /** The logical shape [..., T, D] (or [B, H, T, D] through a view). */
+  readonly shape: Shape;
+  /** Heads per leading index: l = b·H + h. */
+  readonly H: number;
+  readonly off: number;
+  readonly sB: number;
+  readonly sH: number;
+  /** Elements between consecutive rows t. */
+  readonly sT: number;
+}
+
+/** The view of an operand of slice shape `shape`, through `view` (a `<operand>View` attr) when there is one. */
+export function headView(shape: Shape, view: readonly number[] | undefined): HeadView {
+  if (view) {
+    const [B, H, T, D, off, sB, sH, sT] = view as [number, number, number, number, number, number, number, number];
+    return { shape: [B, H, T, D], H, off, sB, sH, sT };
+  }
+  const [T, D] = shape.slice(-2) as [number, number];
+  return { shape, H: 1, off: 0, sB: T * D, sH: 0, sT: D };
+}
+
+/** Element offset of row (l, t) of a view. */
+export function headRow(v: HeadView, l: number, t: number): number {
+  return v.off + Math.floor(l / v.H) * v.sB + (l % v.H) * v.sH + t * v.sT;
+}
 
 export const KERNEL_KINDS = kindTable(
   defineKind('copy', {})({
@@ -181,6 +221,7 @@ export const KERNEL_KINDS = kindTable(
     divide: attr.flag('the scores are divided by scale, as the model wrote them (s / c rounds otherwise than s · (1/c))'),
     lse: attr.flag('also write lse (the backward reads it)'),
     ...attentionDropout,
+    ...headViews('q', 'k', 'v', 'y'),
   })({
     doc:
       'scaled dot-product attention per leading index (torch.nn.functional.scaled_dot_product_attention): ' +
@@ -200,6 +241,7 @@ export const KERNEL_KINDS = kindTable(
     divide: attr.flag("the forward's divide"),
     ...attentionDropout,
     dkTransposed: attr.flag('dk is written as its transpose [..., D, S], as the graph made it (matmul(q, ds, transA))'),
+    ...headViews('dy', 'q', 'k', 'v', 'y'),
   })({
     doc:
       "the backward of attention from dy = dL/dy, p (and the dropout mask) recomputed row by row from q, k, the forward's lse (and the step): " +
@@ -278,10 +320,11 @@ export interface AttentionDims {
 /** The keep test of attention's dropout: a kept element's 24 random bits are at least this. */
 export const dropoutThreshold = (p: number): number => Math.ceil(p * 2 ** 24);
 
-export function attentionDims(q: Shape, k: Shape, v: Shape): AttentionDims {
-  const T = q[q.length - 2]!;
-  const D = q[q.length - 1]!;
-  return { L: numel(q) / (T * D), T, S: k[k.length - 2]!, D, E: v[v.length - 1]! };
+/** The sizes of an attention kernel from its operands' views (headView). */
+export function attentionDims(q: HeadView, k: HeadView, v: HeadView): AttentionDims {
+  const T = q.shape.at(-2)!;
+  const D = q.shape.at(-1)!;
+  return { L: numel(q.shape) / (T * D), T, S: k.shape.at(-2)!, D, E: v.shape.at(-1)! };
 }
 
 /**

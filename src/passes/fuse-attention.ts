@@ -1,6 +1,7 @@
 import type { Node } from '../ir/graph.ts';
 import { KERNEL_KINDS } from '../ir/kernels.ts';
 import { num } from '../ir/op.ts';
+import { numel } from '../ir/shape.ts';
 import { constantValue } from './constant-value.ts';
 import type { Draft, FuseCtx } from './fuse-patterns.ts';
 
@@ -23,8 +24,9 @@ export function matchAttention(ctx: FuseCtx, claimed: ReadonlySet<number>): Draf
   const drafts: Draft[] = [];
   for (const p of ctx.g.nodes) {
     if (p.op !== 'softmax' || claimed.has(p.id) || num(p.attrs, 'dim') !== p.shape.length - 1) continue;
-    const found = attentionAt(ctx, p);
-    if (!found) continue;
+    const at = attentionAt(ctx, p);
+    if (!at) continue;
+    const found = throughHeadViews(ctx, at);
     const { forward, backward } = found;
     const fwd = KERNEL_KINDS.attention.build(forward.attrs, forward.inputs, forward.outputs);
     if (!ctx.fits(fwd.inputs, fwd.outputs, backward ? 1 : 0)) continue;
@@ -40,15 +42,92 @@ export function matchAttention(ctx: FuseCtx, claimed: ReadonlySet<number>): Draf
 }
 
 type Attrs = { causal: boolean; scale: number; divide: boolean; dropout: boolean; p?: number; stream?: number };
+type Views = { qView?: number[]; kView?: number[]; vView?: number[]; yView?: number[]; dyView?: number[] };
 
 interface Found {
-  forward: { attrs: Attrs & { lse: boolean }; nodes: number[]; inputs: { q: number; k: number; v: number; step?: number }; outputs: { y: number } };
+  forward: { attrs: Attrs & Views & { lse: boolean }; nodes: number[]; inputs: { q: number; k: number; v: number; step?: number }; outputs: { y: number } };
   backward?: {
-    attrs: Attrs & { dkTransposed: boolean };
+    attrs: Attrs & Views & { dkTransposed: boolean };
     nodes: number[];
     inputs: { dy: number; q: number; k: number; v: number; y: number; step?: number };
     outputs: { dq: number; dk: number; dv: number };
   };
+}
+
+const HEADS = [0, 2, 1, 3];
+const sameDims = (a: unknown, b: readonly number[]) => Array.isArray(a) && a.length === b.length && a.every((d, i) => d === b[i]);
+
+/**
+ * A [B, H, T, D] operand the model split out of a [B, T, W] value, as x.view(B, T, H, D)
+ * .transpose(1, 2) of a slice of the last axis (torch: qkv.split(C, 2) then the heads): the value
+ * it can be read from in place, the headView attr that reads it there, and the permute and slice
+ * that then need not run. Undefined unless those feed nothing but `allowed` (the attention's own
+ * nodes).
+ */
+function headSplit(ctx: FuseCtx, id: number, allowed: readonly number[]): { value: number; view: number[]; nodes: number[] } | undefined {
+  const { g, users, roots } = ctx;
+  const only = (n: number, ...ok: number[]) => !roots.has(n) && users[n]!.every((u) => ok.includes(u));
+  const p = g.nodes[id]!;
+  if (p.op !== 'permute' || !sameDims(p.attrs.dims, HEADS) || !only(id, ...allowed)) return undefined;
+  const r = g.nodes[p.inputs[0]!]!;
+  if (r.op !== 'reshape' || r.shape.length !== 4 || !only(r.id, id)) return undefined;
+  const [B, T, H, D] = r.shape as [number, number, number, number];
+  const src = g.nodes[r.inputs[0]!]!;
+  const last = src.op === 'slice' ? g.nodes[src.inputs[0]!]!.shape.length - 1 : -1;
+  if (src.op === 'slice' && num(src.attrs, 'dim') === last && only(src.id, r.id)) {
+    const x = g.nodes[src.inputs[0]!]!;
+    const W = x.shape.at(-1)!;
+    if (numel(x.shape) !== B * T * W) return undefined;
+    return { value: x.id, view: [B, H, T, D, num(src.attrs, 'start'), T * W, D, W], nodes: [id, src.id] };
+  }
+  return { value: src.id, view: [B, H, T, D, 0, T * H * D, D, H * D], nodes: [id] };
+}
+
+/**
+ * The attention found, reading its operands in place where the model split them out of a fused
+ * projection (headSplit), writing y straight into the [B, T, H, D] layout its merge of heads
+ * (y.transpose(1, 2)) makes, and reading dy from the layout the next layer's gradient has.
+ */
+function throughHeadViews(ctx: FuseCtx, found: Found): Found {
+  const { forward, backward } = found;
+  const allowed = [...forward.nodes, ...(backward?.nodes ?? [])];
+  const fwd = { ...forward, attrs: { ...forward.attrs } as Found['forward']['attrs'], nodes: [...forward.nodes], inputs: { ...forward.inputs }, outputs: { ...forward.outputs } };
+  const bwd = backward && { ...backward, attrs: { ...backward.attrs } as NonNullable<Found['backward']>['attrs'], nodes: [...backward.nodes], inputs: { ...backward.inputs } };
+  for (const name of ['q', 'k', 'v'] as const) {
+    const split = headSplit(ctx, forward.inputs[name], allowed);
+    if (!split) continue;
+    fwd.inputs[name] = split.value;
+    fwd.attrs[`${name}View`] = split.view;
+    fwd.nodes.push(...split.nodes);
+    if (bwd) {
+      bwd.inputs[name] = split.value;
+      bwd.attrs[`${name}View`] = split.view;
+    }
+  }
+  // y merged back: y.transpose(1, 2) feeding nothing but a view.
+  const { g, users, roots } = ctx;
+  const yu = users[forward.outputs.y]!;
+  const merge = yu.length === 1 ? g.nodes[yu[0]!]! : undefined;
+  if (merge && !roots.has(forward.outputs.y) && merge.op === 'permute' && sameDims(merge.attrs.dims, HEADS) && merge.shape.length === 4) {
+    const [B, T, H, D] = merge.shape as [number, number, number, number];
+    const view = [B, H, T, D, 0, T * H * D, D, H * D];
+    fwd.outputs.y = merge.id;
+    fwd.attrs.yView = view;
+    fwd.nodes.push(merge.id);
+    if (bwd) {
+      bwd.inputs.y = merge.id;
+      bwd.attrs.yView = view;
+    }
+  }
+  if (bwd) {
+    const dySplit = headSplit(ctx, backward!.inputs.dy, backward!.nodes);
+    if (dySplit) {
+      bwd.inputs.dy = dySplit.value;
+      bwd.attrs.dyView = dySplit.view;
+      bwd.nodes.push(...dySplit.nodes);
+    }
+  }
+  return { forward: fwd, backward: bwd };
 }
 
 const isMatmul = (n: Node | undefined, transA: boolean, transB: boolean): n is Node =>

@@ -1,5 +1,5 @@
 import type { Attrs, Node } from '../../ir/graph.ts';
-import { foreachGroups, KERNEL_KINDS, type ConvAttrs, type FusedKind } from '../../ir/kernels.ts';
+import { foreachGroups, headRow, headView, KERNEL_KINDS, type ConvAttrs, type FusedKind } from '../../ir/kernels.ts';
 import { getOp } from '../../ir/op.ts';
 import type { Expr, Kernel } from '../../ir/program.ts';
 import { numel, type Shape } from '../../ir/shape.ts';
@@ -120,14 +120,16 @@ export const fusedKernels: { readonly [K in FusedKind]: FusedKernel } = {
   },
 
   attention: (k, ins, ctx) => {
-    const { attrs: a, inputs: { q, k: key, v, step } } = KERNEL_KINDS.attention.read(over(k, ins));
-    const { kept, masked } = attentionWeights(a, q, key, step, ctx);
-    const y = runOp('matmul', { transA: false, transB: false }, [kept, v], ctx);
+    const { attrs: a, inputs } = KERNEL_KINDS.attention.read(over(k, ins));
+    const [q, key, v] = [throughView(inputs.q, a.qView), throughView(inputs.k, a.kView), throughView(inputs.v, a.vView)];
+    const { kept, masked } = attentionWeights(a, q, key, inputs.step, ctx);
+    const y = intoView(runOp('matmul', { transA: false, transB: false }, [kept, v], ctx), k.outputs[0]!.shape, a.yView);
     return a.lse ? [y, logSumExp(masked)] : [y];
   },
 
   attention_grad: (k, ins, ctx) => {
-    const { attrs: a, inputs: { dy, q, k: key, v, step } } = KERNEL_KINDS.attention_grad.read(over(k, ins));
+    const { attrs: a, inputs } = KERNEL_KINDS.attention_grad.read(over(k, ins));
+    const [dy, q, key, v, step] = [throughView(inputs.dy, a.dyView), throughView(inputs.q, a.qView), throughView(inputs.k, a.kView), throughView(inputs.v, a.vView), inputs.step];
     // p again, by the same ops (the forward's values bit for bit), then the chain's gradients.
     const { p, kept, mask } = attentionWeights(a, q, key, step, ctx);
     const mm = (x: Tensor, y: Tensor, transA: boolean, transB: boolean) => runOp('matmul', { transA, transB }, [x, y], ctx);
@@ -192,6 +194,26 @@ export const fusedKernels: { readonly [K in FusedKind]: FusedKernel } = {
  * causal mask's -inf (where, with the mask 1 above the diagonal), softmax along the last axis, and
  * dropout. Returns the masked scores (for the logsumexp), p, the kept weights and the mask.
  */
+/** The [B, H, T, D] tensor an attention operand is read as, through its view (src/ir/kernels.ts: headView). */
+function throughView(t: Tensor, view: readonly number[] | undefined): Tensor {
+  if (!view) return t;
+  const v = headView(t.shape, view);
+  const [L, T, D] = [numel(v.shape) / (v.shape[2]! * v.shape[3]!), v.shape[2]!, v.shape[3]!];
+  const data = new Float32Array(L * T * D);
+  for (let l = 0; l < L; l++) for (let i = 0; i < T; i++) data.set(t.data.subarray(headRow(v, l, i), headRow(v, l, i) + D), (l * T + i) * D);
+  return { data, shape: v.shape };
+}
+
+/** The output slice of shape `shape` that holds y [B, H, T, D] through its view. */
+function intoView(y: Tensor, shape: Shape, view: readonly number[] | undefined): Tensor {
+  if (!view) return y;
+  const v = headView(shape, view);
+  const [T, D] = [v.shape[2]!, v.shape[3]!];
+  const data = new Float32Array(numel(shape));
+  for (let l = 0; l < y.data.length / (T * D); l++) for (let i = 0; i < T; i++) data.set(y.data.subarray((l * T + i) * D, (l * T + i + 1) * D), headRow(v, l, i));
+  return { data, shape };
+}
+
 function attentionWeights(a: { causal: boolean; scale: number; divide: boolean; dropout: boolean; p?: number; stream?: number }, q: Tensor, k: Tensor, step: Tensor | undefined, ctx: KernelContext) {
   let s = runOp(a.divide ? 'div' : 'mul', {}, [runOp('matmul', { transA: false, transB: true }, [q, k], ctx), scalar(a.scale)], ctx);
   const [T, S] = s.shape.slice(-2) as [number, number];

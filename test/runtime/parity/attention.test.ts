@@ -25,6 +25,11 @@ interface Case {
   dkTransposed?: boolean;
   /** Scores divided by scale (the model wrote s / c). */
   divide?: boolean;
+  /**
+   * lead = [B, H], T = S, D = E: q, k and v read in place from one [B, T, 3·H·D] projection, y
+   * written and dy read in the [B, T, H, D] layout of merged heads (the kinds' head views).
+   */
+  views?: boolean;
 }
 
 const STEP = 3;
@@ -38,6 +43,8 @@ const CASES: Case[] = [
   { name: 'causal, dk transposed, T < S', lead: [3], T: 6, S: 9, D: 5, E: 4, causal: true, dkTransposed: true },
   { name: 'full, scores divided, odd sizes', lead: [2], T: 5, S: 5, D: 3, E: 7, causal: false, divide: true },
   { name: "full, dropout 0.1, the GPT's heads", lead: [1, 2], T: 16, S: 16, D: 32, E: 32, causal: false, dropout: 0.1 },
+  { name: 'causal, dropout 0.2, heads read from a qkv projection, odd sizes', lead: [2, 3], T: 7, S: 7, D: 5, E: 5, causal: true, dropout: 0.2, views: true },
+  { name: "causal, dk transposed, heads read from a qkv projection, the GPT's heads", lead: [2, 4], T: 32, S: 32, D: 32, E: 32, causal: true, dkTransposed: true, views: true },
 ];
 
 function program(c: Case): { p: Program; step: Slice; fill: Slice[]; reads: Slice[] } {
@@ -49,13 +56,19 @@ function program(c: Case): { p: Program; step: Slice; fill: Slice[]; reads: Slic
   };
   const { lead, T, S, D, E, causal } = c;
   const step = slice([], 'step');
-  const q = slice([...lead, T, D], 'q');
-  const k = slice([...lead, S, D], 'k');
-  const v = slice([...lead, S, E], 'v');
-  const dy = slice([...lead, T, E], 'dy');
-  const y = slice([...lead, T, E], 'y');
+  const [B, H] = lead as [number, number];
+  const qkv = c.views ? slice([B, T, 3 * H * D], 'qkv') : undefined;
+  const q = qkv ?? slice([...lead, T, D], 'q');
+  const k = qkv ?? slice([...lead, S, D], 'k');
+  const v = qkv ?? slice([...lead, S, E], 'v');
+  const dy = slice(c.views ? [B, T, H, E] : [...lead, T, E], 'dy');
+  const y = slice(c.views ? [B, T, H, E] : [...lead, T, E], 'y');
   const lse = slice([...lead, T], 'lse');
-  const [dq, dk, dv] = [slice(q.shape, 'dq'), slice(c.dkTransposed ? [...lead, D, S] : k.shape, 'dk'), slice(v.shape, 'dv')];
+  const [dq, dk, dv] = [slice([...lead, T, D], 'dq'), slice(c.dkTransposed ? [...lead, D, S] : [...lead, S, D], 'dk'), slice([...lead, S, E], 'dv')];
+  const merged = [B, H, T, E, 0, T * H * E, E, H * E];
+  const views: Record<string, number[]> = c.views
+    ? { qView: [B, H, T, D, 0, T * 3 * H * D, D, 3 * H * D], kView: [B, H, T, D, H * D, T * 3 * H * D, D, 3 * H * D], vView: [B, H, T, D, 2 * H * D, T * 3 * H * D, D, 3 * H * D], yView: merged }
+    : {};
   const scale = 1 / Math.sqrt(D);
   const dropout: Record<string, number | boolean> = c.dropout ? { dropout: true, p: c.dropout, stream: 2 } : { dropout: false };
   const withStep = c.dropout ? [step] : [];
@@ -67,12 +80,12 @@ function program(c: Case): { p: Program; step: Slice; fill: Slice[]; reads: Slic
     outputs: {},
     constants: [],
     kernels: [
-      { name: 'k0_attention', kind: 'attention', ops: ['attention'], attrs: { causal, scale, divide: c.divide === true, lse: true, ...dropout }, inputs: [q, k, v, ...withStep], outputs: [y, lse] },
-      { name: 'k1_attention_grad', kind: 'attention_grad', ops: ['attention_grad'], attrs: { causal, scale, divide: c.divide === true, ...dropout, dkTransposed: c.dkTransposed === true }, inputs: [dy, q, k, v, y, lse, ...withStep], outputs: [dq, dk, dv] },
+      { name: 'k0_attention', kind: 'attention', ops: ['attention'], attrs: { causal, scale, divide: c.divide === true, lse: true, ...dropout, ...views }, inputs: [q, k, v, ...withStep], outputs: [y, lse] },
+      { name: 'k1_attention_grad', kind: 'attention_grad', ops: ['attention_grad'], attrs: { causal, scale, divide: c.divide === true, ...dropout, dkTransposed: c.dkTransposed === true, ...views, ...(c.views ? { dyView: merged } : {}) }, inputs: [dy, q, k, v, y, lse, ...withStep], outputs: [dq, dk, dv] },
     ],
     memory: { arenaBytes: offset, naiveBytes: offset, lowerBoundBytes: offset },
   };
-  return { p, step, fill: [q, k, v, dy], reads: [y, lse, dq, dk, dv] };
+  return { p, step, fill: qkv ? [qkv, dy] : [q, k, v, dy], reads: [y, lse, dq, dk, dv] };
 }
 
 describeEachBackend('attention kernels', (backend, skipped) => {

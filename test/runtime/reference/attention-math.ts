@@ -1,4 +1,4 @@
-import { attentionDims, dropoutThreshold, type AttentionDims } from '../../../src/ir/kernels.ts';
+import { attentionDims, dropoutThreshold, headView, type AttentionDims } from '../../../src/ir/kernels.ts';
 import type { Shape } from '../../../src/ir/shape.ts';
 
 /**
@@ -49,7 +49,7 @@ function probabilities(f: Round, q: Data, k: Data, d: AttentionDims, l: number, 
 
 /** y and lse of the attention kind over q [..., T, D], k [..., S, D], v [..., S, E] (shapes given). */
 export function attentionValues(f: Round, q: Data, k: Data, v: Data, shapes: readonly Shape[], causal: boolean, scale: number, drop?: Drop): { y: Float64Array; lse: Float64Array } {
-  const d = attentionDims(shapes[0]!, shapes[1]!, shapes[2]!);
+  const d = attentionDims(headView(shapes[0]!, undefined), headView(shapes[1]!, undefined), headView(shapes[2]!, undefined));
   const { L, T, S, E } = d;
   const y = new Float64Array(L * T * E);
   const lse = new Float64Array(L * T);
@@ -69,7 +69,7 @@ export function attentionValues(f: Round, q: Data, k: Data, v: Data, shapes: rea
 
 /** dq, dk, dv of the attention_grad kind. */
 export function attentionGradValues(f: Round, dy: Data, q: Data, k: Data, v: Data, y: Data, lse: Data, shapes: readonly Shape[], causal: boolean, scale: number, drop?: Drop): Float64Array[] {
-  const d = attentionDims(shapes[0]!, shapes[1]!, shapes[2]!);
+  const d = attentionDims(headView(shapes[0]!, undefined), headView(shapes[1]!, undefined), headView(shapes[2]!, undefined));
   const { L, T, S, D, E } = d;
   const dq = new Float64Array(L * T * D);
   const dk = new Float64Array(L * S * D);

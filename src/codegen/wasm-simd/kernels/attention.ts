@@ -1,4 +1,4 @@
-import { attentionDims, dropoutThreshold, KERNEL_KINDS, type AttentionDims } from '../../../ir/kernels.ts';
+import { attentionDims, dropoutThreshold, headView, KERNEL_KINDS, type AttentionDims, type HeadView } from '../../../ir/kernels.ts';
 import { roundUp, type Emitter, type Fn, type Local, type X } from '../emitter.ts';
 import { ats, sharedLoop, type At, type KernelCtx } from '../kernel.ts';
 import { vexp } from '../math.ts';
@@ -18,22 +18,30 @@ import { log } from './lines.ts';
 /** attentionDims and S rounded up to a multiple of 4, the row length of the transposed copies. */
 type Geometry = AttentionDims & { S4: number };
 
-function geometry(q: At, k: At, v: At): Geometry {
-  const d = attentionDims(q.shape, k.shape, v.shape);
+function geometry(q: HeadView, k: HeadView, v: HeadView): Geometry {
+  const d = attentionDims(q, k, v);
   return { ...d, S4: roundUp(d.S, 4) };
 }
 
+/** An operand's address and view: rows of D elements, `sT` apart (src/ir/kernels.ts: headView). */
+interface Rows {
+  addr: number;
+  view: HeadView;
+}
+
+const rowsOf = (t: At, view?: readonly number[]): Rows => ({ addr: t.addr, view: headView(t.shape, view) });
+
 const IOTA = new Uint8Array(new Int32Array([0, 1, 2, 3]).buffer);
 
-/** dst[c·S4 + j] = src[j·C + c] for j < S, zeros in the padding columns (S4 ≥ S: dst's row length). */
-function transpose(e: Emitter, fn: Fn, src: Local, dst: Local, S: number, C: number, S4: number): X[] {
+/** dst[c·S4 + j] = src[j·stride + c] for j < S, c < C, zeros in the padding columns (S4 ≥ S: dst's row length). */
+function transpose(e: Emitter, fn: Fn, src: Local, dst: Local, S: number, C: number, S4: number, stride = C): X[] {
   const j = fn.i32();
   const c = fn.i32();
   return [
     e.m.memory.fill(dst.get(), e.i32(0), e.i32(4 * C * S4)),
     e.forc(j, 0, S, 1, [
       e.forc(c, 0, C, 1, [
-        e.storef(e.add(dst.get(), e.mulc(e.add(e.mulc(c.get(), S4), j.get()), 4)), e.loadf(e.add(src.get(), e.mulc(e.add(e.mulc(j.get(), C), c.get()), 4)))),
+        e.storef(e.add(dst.get(), e.mulc(e.add(e.mulc(c.get(), S4), j.get()), 4)), e.loadf(e.add(src.get(), e.mulc(e.add(e.mulc(j.get(), stride), c.get()), 4)))),
       ]),
     ]),
   ];
@@ -69,10 +77,11 @@ function rowProducts(e: Emitter, fn: Fn, a: Local, bt: Local, nb: Local, C: numb
 }
 
 /**
- * out = Σ_{j < n} splat(w[j])·rows[j] for a row of C floats (p·v, ds·k): eight 4-float chunks'
- * accumulators at a time, the last chunk partial when C is not a multiple of 4.
+ * out = Σ_{j < n} splat(w[j])·rows[j] for a row of C floats (p·v, ds·k), rows `stride` floats
+ * apart: eight 4-float chunks' accumulators at a time, the last chunk partial when C is not a
+ * multiple of 4.
  */
-function weightedRows(e: Emitter, fn: Fn, w: Local, n: Local, rows: Local, C: number, out: Local): X[] {
+function weightedRows(e: Emitter, fn: Fn, w: Local, n: Local, rows: Local, C: number, out: Local, stride = C): X[] {
   const chunks = Math.ceil(C / 4);
   const j = fn.i32();
   const wj = fn.v128();
@@ -85,7 +94,7 @@ function weightedRows(e: Emitter, fn: Fn, w: Local, n: Local, rows: Local, C: nu
       ...acc.map((a) => a.set(e.vzero())),
       e.for(j, e.i32(0), n.get(), 1, [
         wj.set(e.vsplatLoad(e.add(w.get(), e.mulc(j.get(), 4)))),
-        ...group.map((ch, i) => acc[i]!.set(e.madd(wj.get(), e.vloadN(e.add(rows.get(), e.mulc(j.get(), 4 * C)), lanes(ch), 16 * ch), acc[i]!.get()))),
+        ...group.map((ch, i) => acc[i]!.set(e.madd(wj.get(), e.vloadN(e.add(rows.get(), e.mulc(j.get(), 4 * stride)), lanes(ch), 16 * ch), acc[i]!.get()))),
       ]),
       ...group.map((ch, i) => e.vstoreN(out.get(), acc[i]!.get(), lanes(ch), 16 * ch)),
     );
@@ -123,13 +132,13 @@ interface RowLoop {
   qi: Local;
 }
 
-function rowLoop(e: Emitter, fn: Fn, g: Geometry, causal: boolean, q: Local, body: (r: RowLoop) => X[]): X {
+function rowLoop(e: Emitter, fn: Fn, g: Geometry, causal: boolean, q: Local, qStride: number, body: (r: RowLoop) => X[]): X {
   const m = e.m;
   const r: RowLoop = { i: fn.i32(), lim: fn.i32(), nb: fn.i32(), jb: fn.i32(), qi: fn.i32() };
   return e.forc(r.i, 0, g.T, 1, [
     r.lim.set(causal ? m.select(m.i32.lt_s(r.i.get(), e.i32(g.S)), e.addc(r.i.get(), 1), e.i32(g.S)) : e.i32(g.S)),
     r.nb.set(m.i32.shr_u(e.addc(r.lim.get(), 3), e.i32(2))),
-    r.qi.set(e.add(q.get(), e.mulc(r.i.get(), 4 * g.D))),
+    r.qi.set(e.add(q.get(), e.mulc(r.i.get(), 4 * qStride))),
     ...body(r),
   ]);
 }
@@ -165,24 +174,29 @@ function dropBlock(e: Emitter, fn: Fn, d: Dropout, g: Geometry, u: Local, r: Row
   return m.v128.and(e.vmul(x, e.vconst(d.factor)), keep);
 }
 
-/** Sets the unit's base pointers from its index u. */
-function bases(e: Emitter, u: Local, list: [Local, number, number][]): X[] {
-  return list.map(([p, addr, perUnit]) => p.set(e.add(e.i32(addr), e.mulc(u.get(), 4 * perUnit))));
+/** Sets the unit's base pointers from its index u = b·H + h: row 0 of its [T, D] block of each operand. */
+function bases(e: Emitter, u: Local, list: [Local, Rows][]): X[] {
+  const m = e.m;
+  return list.map(([p, { addr, view: v }]) => {
+    const at = v.H === 1 ? e.mulc(u.get(), 4 * v.sB) : e.add(e.mulc(m.i32.div_u(u.get(), e.i32(v.H)), 4 * v.sB), e.mulc(m.i32.rem_u(u.get(), e.i32(v.H)), 4 * v.sH));
+    return p.set(e.add(e.i32(addr + 4 * v.off), at));
+  });
 }
 
 export function attention(c: KernelCtx): void {
   const { e } = c;
   const m = e.m;
   const { attrs: a, inputs, outputs } = KERNEL_KINDS.attention.read(ats(c));
-  const g = geometry(inputs.q, inputs.k, inputs.v);
-  const { T, S, D, E, S4 } = g;
+  const [qr, kr, vr, yr] = [rowsOf(inputs.q, a.qView), rowsOf(inputs.k, a.kView), rowsOf(inputs.v, a.vView), rowsOf(outputs.y, a.yView)];
+  const g = geometry(qr.view, kr.view, vr.view);
+  const { S, D, E, S4 } = g;
   c.phase((fn, tid) => {
     const [u, q, k, v, y, lse, kt, row] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
     const [acc, mx, sum, tmp] = [fn.v128(), fn.v128(), fn.v128(), fn.v128()];
     const [max, total] = [fn.f32(), fn.f32()];
     const yi = fn.i32();
     const { drop, init } = dropoutOf(e, fn, a, inputs.step);
-    const body = rowLoop(e, fn, g, a.causal, q, (r) => [
+    const body = rowLoop(e, fn, g, a.causal, q, qr.view.sT, (r) => [
       mx.set(e.vconst(-Infinity)),
       ...rowProducts(e, fn, r.qi, kt, r.nb, D, S4, row),
       e.for(r.jb, e.i32(0), r.nb.get(), 1, [
@@ -202,8 +216,8 @@ export function attention(c: KernelCtx): void {
         acc.set(e.vdiv(e.vload(e.add(row.get(), e.mulc(r.jb.get(), 16))), e.splat(total.get()))),
         e.vstore(e.add(row.get(), e.mulc(r.jb.get(), 16)), drop ? dropBlock(e, fn, drop, g, u, r, acc.get()) : acc.get()),
       ]),
-      yi.set(e.add(y.get(), e.mulc(r.i.get(), 4 * E))),
-      ...weightedRows(e, fn, row, r.lim, v, E, yi),
+      yi.set(e.add(y.get(), e.mulc(r.i.get(), 4 * yr.view.sT))),
+      ...weightedRows(e, fn, row, r.lim, v, E, yi, vr.view.sT),
       ...(outputs.lse ? [e.storef(e.add(lse.get(), e.mulc(r.i.get(), 4)), m.f32.add(max.get(), m.f32.demote(log(e, fn, m.f64.promote(total.get())))))] : []),
     ]);
     return [
@@ -211,8 +225,8 @@ export function attention(c: KernelCtx): void {
       row.set(e.addc(kt.get(), 4 * D * S4)),
       ...init,
       ...sharedLoop(c, fn, u, g.L, [
-        ...bases(e, u, [[q, inputs.q.addr, T * D], [k, inputs.k.addr, S * D], [v, inputs.v.addr, S * E], [y, outputs.y.addr, T * E], ...(outputs.lse ? [[lse, outputs.lse.addr, T] as [Local, number, number]] : [])]),
-        ...transpose(e, fn, k, kt, S, D, S4),
+        ...bases(e, u, [[q, qr], [k, kr], [v, vr], [y, yr], ...(outputs.lse ? [[lse, rowsOf({ ...outputs.lse, shape: [...outputs.lse.shape, 1] })] as [Local, Rows]] : [])]),
+        ...transpose(e, fn, k, kt, S, D, S4, kr.view.sT),
         body,
       ]),
     ];
@@ -223,8 +237,9 @@ export function attentionGrad(c: KernelCtx): void {
   const { e } = c;
   const m = e.m;
   const { attrs: a, inputs, outputs } = KERNEL_KINDS.attention_grad.read(ats(c));
-  const g = geometry(inputs.q, inputs.k, inputs.v);
-  const { T, S, D, E, S4 } = g;
+  const [dyr, qr, kr, vr, yr] = [rowsOf(inputs.dy, a.dyView), rowsOf(inputs.q, a.qView), rowsOf(inputs.k, a.kView), rowsOf(inputs.v, a.vView), rowsOf(inputs.y, a.yView)];
+  const g = geometry(qr.view, kr.view, vr.view);
+  const { S, D, E, S4 } = g;
   c.phase((fn, tid) => {
     const [u, dy, q, k, v, y, lse, dq, dk, dv] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
     const [kt, vt, kept, ds] = [fn.i32(), fn.i32(), fn.i32(), fn.i32()];
@@ -233,10 +248,10 @@ export function attentionGrad(c: KernelCtx): void {
     const [rowLse, total] = [fn.f32(), fn.f32()];
     const [dyi, yi, dqi] = [fn.i32(), fn.i32(), fn.i32()];
     const blk = (base: Local, jb: Local) => e.add(base.get(), e.mulc(jb.get(), 16));
-    const body = rowLoop(e, fn, g, a.causal, q, (r) => [
+    const body = rowLoop(e, fn, g, a.causal, q, qr.view.sT, (r) => [
       rowLse.set(e.loadf(e.add(lse.get(), e.mulc(r.i.get(), 4)))),
-      dyi.set(e.add(dy.get(), e.mulc(r.i.get(), 4 * E))),
-      yi.set(e.add(y.get(), e.mulc(r.i.get(), 4 * E))),
+      dyi.set(e.add(dy.get(), e.mulc(r.i.get(), 4 * dyr.view.sT))),
+      yi.set(e.add(y.get(), e.mulc(r.i.get(), 4 * yr.view.sT))),
       // softmax_grad's Σ_j p·dp as Σ_e dy·y.
       dot.set(e.vzero()),
       ...Array.from({ length: Math.ceil(E / 4) }, (_, ch) => dot.set(e.vadd(dot.get(), e.vmul(e.vloadN(dyi.get(), Math.min(4, E - 4 * ch), 16 * ch), e.vloadN(yi.get(), Math.min(4, E - 4 * ch), 16 * ch))))),
@@ -254,7 +269,7 @@ export function attentionGrad(c: KernelCtx): void {
         e.vstore(blk(ds, r.jb), scaled(e, a, e.vmul(acc.get(), e.vsub(dp.get(), e.splat(total.get()))))),
       ]),
       dqi.set(e.add(dq.get(), e.mulc(r.i.get(), 4 * D))),
-      ...weightedRows(e, fn, ds, r.lim, k, D, dqi),
+      ...weightedRows(e, fn, ds, r.lim, k, D, dqi, kr.view.sT),
       ...outerUpdate(e, fn, ds, r.lim, r.qi, dk, D),
       ...outerUpdate(e, fn, kept, r.lim, dyi, dv, E),
     ]);
@@ -269,13 +284,13 @@ export function attentionGrad(c: KernelCtx): void {
       ...init,
       ...sharedLoop(c, fn, u, g.L, [
         ...bases(e, u, [
-          [dy, inputs.dy.addr, T * E], [q, inputs.q.addr, T * D], [k, inputs.k.addr, S * D], [v, inputs.v.addr, S * E], [y, inputs.y.addr, T * E], [lse, inputs.lse.addr, T],
-          [dq, outputs.dq.addr, T * D], [dkOut, outputs.dk.addr, S * D], [dv, outputs.dv.addr, S * E],
+          [dy, dyr], [q, qr], [k, kr], [v, vr], [y, yr], [lse, rowsOf({ ...inputs.lse, shape: [...inputs.lse.shape, 1] })],
+          [dq, rowsOf(outputs.dq)], [dkOut, rowsOf(outputs.dk)], [dv, rowsOf(outputs.dv)],
         ]),
         m.memory.fill(dk.get(), e.i32(0), e.i32(4 * S * D)),
         m.memory.fill(dv.get(), e.i32(0), e.i32(4 * S * E)),
-        ...transpose(e, fn, k, kt, S, D, S4),
-        ...transpose(e, fn, v, vt, S, E, S4),
+        ...transpose(e, fn, k, kt, S, D, S4, kr.view.sT),
+        ...transpose(e, fn, v, vt, S, E, S4, vr.view.sT),
         body,
         ...(a.dkTransposed ? transpose(e, fn, dk, dkOut, S, D, S) : []),
       ]),

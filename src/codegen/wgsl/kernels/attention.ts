@@ -1,4 +1,4 @@
-import { attentionDims, dropoutThreshold, KERNEL_KINDS } from '../../../ir/kernels.ts';
+import { attentionDims, dropoutThreshold, headView, KERNEL_KINDS, type HeadView } from '../../../ir/kernels.ts';
 import { Stream } from '../../../ir/rng.ts';
 import { rngBits24 } from '../expr.ts';
 import type { Slice } from '../../../ir/program.ts';
@@ -41,6 +41,12 @@ function dropped(sh: Shader, a: { dropout: boolean; p?: number; stream?: number 
   return `select(0.0, ${x} * ${sh.float(1 / (1 - a.p!))}, ${bits} >= ${sh.float(dropoutThreshold(a.p!))})`;
 }
 
+/** The index of row (l, t) of an operand read through its view (src/ir/kernels.ts: headView). */
+function rowAt(v: HeadView, l: string, t: string): string {
+  const lead = v.H === 1 ? `${l} * ${u32(v.sB)}` : `(${l} / ${u32(v.H)}) * ${u32(v.sB)} + (${l} % ${u32(v.H)}) * ${u32(v.sH)}`;
+  return `(${v.off ? `${u32(v.off)} + ` : ''}${lead} + ${t} * ${u32(v.sT)})`;
+}
+
 /** Σ_c a[ab + c]·b[bb + c] over n, as a statement block setting `name`. */
 const dot = (sh: Shader, name: string, a: Slice, ab: string, b: Slice, bb: string, n: number) =>
   `var ${name}: f32 = 0.0;\nfor (var c = 0u; c < ${u32(n)}; c++) { ${name} += ${sh.read(a, `${ab} + c`)} * ${sh.read(b, `${bb} + c`)}; }`;
@@ -48,25 +54,27 @@ const dot = (sh: Shader, name: string, a: Slice, ab: string, b: Slice, bb: strin
 export function attention(ctx: KernelCtx): WgslDispatch[] {
   const k = ctx.kernel;
   const { attrs: a, inputs: { q, k: key, v, step }, outputs: { y, lse } } = KERNEL_KINDS.attention.read(k);
-  const { L, T, S, D, E } = attentionDims(q.shape, key.shape, v.shape);
+  const [qv, kv, vv, yv] = [headView(q.shape, a.qView), headView(key.shape, a.kView), headView(v.shape, a.vView), headView(y.shape, a.yView)];
+  const { L, T, S, D, E } = attentionDims(qv, kv, vv);
   const sh = new Shader(ctx);
   scoreFn(sh, q, key, D, a);
   const store = [
     `let l = o / ${u32(T)};`,
     `let i = o % ${u32(T)};`,
     a.causal ? `let lim = min(i + 1u, ${u32(S)});` : `let lim = ${u32(S)};`,
-    `let kb = l * ${u32(S * D)};`,
-    `let vb = l * ${u32(S * E)};`,
-    `var mx = att_score(o * ${u32(D)}, kb);`,
-    `for (var j = 1u; j < lim; j++) { mx = max(mx, att_score(o * ${u32(D)}, kb + j * ${u32(D)})); }`,
+    `let qb = ${rowAt(qv, 'l', 'i')};`,
+    `var mx = att_score(qb, ${rowAt(kv, 'l', '0u')});`,
+    `for (var j = 1u; j < lim; j++) { mx = max(mx, att_score(qb, ${rowAt(kv, 'l', 'j')})); }`,
     'var sum: f32 = 0.0;',
-    `for (var j = 0u; j < lim; j++) { sum += exp(att_score(o * ${u32(D)}, kb + j * ${u32(D)}) - mx); }`,
+    `for (var j = 0u; j < lim; j++) { sum += exp(att_score(qb, ${rowAt(kv, 'l', 'j')}) - mx); }`,
     `var out: array<f32, ${E}>;`,
     'for (var j = 0u; j < lim; j++) {',
-    `  let p = ${dropped(sh, a, step, S, 'o', 'j', `(exp(att_score(o * ${u32(D)}, kb + j * ${u32(D)}) - mx) / sum)`)};`,
-    `  for (var c = 0u; c < ${u32(E)}; c++) { out[c] += p * ${sh.read(v, `vb + j * ${u32(E)} + c`)}; }`,
+    `  let p = ${dropped(sh, a, step, S, 'o', 'j', `(exp(att_score(qb, ${rowAt(kv, 'l', 'j')}) - mx) / sum)`)};`,
+    `  let vb = ${rowAt(vv, 'l', 'j')};`,
+    `  for (var c = 0u; c < ${u32(E)}; c++) { out[c] += p * ${sh.read(v, 'vb + c')}; }`,
     '}',
-    `for (var c = 0u; c < ${u32(E)}; c++) { ${sh.write(y, `o * ${u32(E)} + c`)} = out[c]; }`,
+    `let yb = ${rowAt(yv, 'l', 'i')};`,
+    `for (var c = 0u; c < ${u32(E)}; c++) { ${sh.write(y, 'yb + c')} = out[c]; }`,
     ...(lse ? [`${sh.write(lse, 'o')} = mx + log(sum);`] : []),
   ].join('\n');
   return [partsDispatch(sh, k.name, [{ count: L * T, length: 0, store, mode: 'thread' }])];
@@ -75,16 +83,17 @@ export function attention(ctx: KernelCtx): WgslDispatch[] {
 export function attentionGrad(ctx: KernelCtx): WgslDispatch[] {
   const k = ctx.kernel;
   const { attrs: a, inputs: { dy, q, k: key, v, y, lse, step }, outputs: { dq, dk, dv } } = KERNEL_KINDS.attention_grad.read(k);
-  const { L, T, S, D, E } = attentionDims(q.shape, key.shape, v.shape);
+  const [dyv, qv, kv, vv, yv] = [headView(dy.shape, a.dyView), headView(q.shape, a.qView), headView(key.shape, a.kView), headView(v.shape, a.vView), headView(y.shape, a.yView)];
+  const { L, T, S, D, E } = attentionDims(qv, kv, vv);
   /**
-   * ds of row r (global row index) and key j (key row kr): p recomputed from lse, the dropout
-   * mask's gradient on dp, then softmax_grad and the scale; `kept` is p after dropout (for dv).
+   * ds of row r = l·T + i (global row index) and key j: p recomputed from lse, the dropout mask's
+   * gradient on dp, then softmax_grad and the scale; `kept` is p after dropout (for dv).
    */
-  const ds = (sh: Shader, r: string, j: string, kr: string) => [
-    dot(sh, 'sum_dy_y', dy, `${r} * ${u32(E)}`, y, `${r} * ${u32(E)}`, E),
-    `let p = exp(att_score(${r} * ${u32(D)}, ${kr} * ${u32(D)}) - ${sh.read(lse, r)});`,
+  const ds = (sh: Shader, r: string, i: string, j: string) => [
+    dot(sh, 'sum_dy_y', dy, rowAt(dyv, 'l', i), y, rowAt(yv, 'l', i), E),
+    `let p = exp(att_score(${rowAt(qv, 'l', i)}, ${rowAt(kv, 'l', j)}) - ${sh.read(lse, r)});`,
     `let kept = ${dropped(sh, a, step, S, r, j, 'p')};`,
-    dot(sh, 'dp0', dy, `${r} * ${u32(E)}`, v, `${kr} * ${u32(E)}`, E),
+    dot(sh, 'dp0', dy, rowAt(dyv, 'l', i), v, rowAt(vv, 'l', j), E),
     `let dp = ${dropped(sh, a, step, S, r, j, 'dp0')};`,
     `let ds = ${scaled(sh, a, 'p * (dp - sum_dy_y)')};`,
   ];
@@ -96,9 +105,9 @@ export function attentionGrad(ctx: KernelCtx): WgslDispatch[] {
     a.causal ? `let lim = min(i + 1u, ${u32(S)});` : `let lim = ${u32(S)};`,
     `var out: array<f32, ${D}>;`,
     'for (var j = 0u; j < lim; j++) {',
-    `  let kr = l * ${u32(S)} + j;`,
-    ...ds(rows, 'o', 'j', 'kr').map((s) => `  ${s}`),
-    `  for (var c = 0u; c < ${u32(D)}; c++) { out[c] += ds * ${rows.read(key, `kr * ${u32(D)} + c`)}; }`,
+    ...ds(rows, 'o', 'i', 'j').map((s) => `  ${s}`),
+    `  let kb = ${rowAt(kv, 'l', 'j')};`,
+    `  for (var c = 0u; c < ${u32(D)}; c++) { out[c] += ds * ${rows.read(key, 'kb + c')}; }`,
     '}',
     `for (var c = 0u; c < ${u32(D)}; c++) { ${rows.write(dq, `o * ${u32(D)} + c`)} = out[c]; }`,
   ].join('\n');
@@ -112,9 +121,11 @@ export function attentionGrad(ctx: KernelCtx): WgslDispatch[] {
     // Causal: the rows that see key j are those at or past it.
     `for (var i = ${a.causal ? 'j' : '0u'}; i < ${u32(T)}; i++) {`,
     `  let r = l * ${u32(T)} + i;`,
-    ...ds(cols, 'r', 'j', 'o').map((s) => `  ${s}`),
-    `  for (var c = 0u; c < ${u32(D)}; c++) { ak[c] += ds * ${cols.read(q, `r * ${u32(D)} + c`)}; }`,
-    `  for (var c = 0u; c < ${u32(E)}; c++) { av[c] += kept * ${cols.read(dy, `r * ${u32(E)} + c`)}; }`,
+    ...ds(cols, 'r', 'i', 'j').map((s) => `  ${s}`),
+    `  let qb = ${rowAt(qv, 'l', 'i')};`,
+    `  let dyb = ${rowAt(dyv, 'l', 'i')};`,
+    `  for (var c = 0u; c < ${u32(D)}; c++) { ak[c] += ds * ${cols.read(q, 'qb + c')}; }`,
+    `  for (var c = 0u; c < ${u32(E)}; c++) { av[c] += kept * ${cols.read(dy, 'dyb + c')}; }`,
     '}',
     // dk[l, j, c], or dk[l, c, j] when the graph made it transposed.
     `for (var c = 0u; c < ${u32(D)}; c++) { ${cols.write(dk, a.dkTransposed ? `(l * ${u32(D)} + c) * ${u32(S)} + j` : `o * ${u32(D)} + c`)} = ak[c]; }`,
