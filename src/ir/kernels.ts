@@ -241,7 +241,8 @@ export const KERNEL_KINDS = kindTable(
     divide: attr.flag("the forward's divide"),
     ...attentionDropout,
     dkTransposed: attr.flag('dk is written as its transpose [..., D, S], as the graph made it (matmul(q, ds, transA))'),
-    ...headViews('dy', 'q', 'k', 'v', 'y'),
+    ...headViews('dy', 'q', 'k', 'v', 'y', 'dq', 'dk', 'dv'),
+    dqkv: attr.flag('dq, dk and dv written in place into one output through dqView, dkView and dvView (never transposed)'),
   })({
     doc:
       "the backward of attention from dy = dL/dy, p (and the dropout mask) recomputed row by row from q, k, the forward's lse (and the step): " +
@@ -257,7 +258,12 @@ export const KERNEL_KINDS = kindTable(
       lse: role.one('[..., T]'),
       step: role.maybe('[]: the step counter (the dropout mask)', 'dropout'),
     },
-    outputs: { dq: role.one('[..., T, D]'), dk: role.one('[..., S, D] ([..., D, S] when dkTransposed)'), dv: role.one('[..., S, E]') },
+    outputs: {
+      dq: role.maybe('[..., T, D]', { dqkv: false }),
+      dk: role.maybe('[..., S, D] ([..., D, S] when dkTransposed)', { dqkv: false }),
+      dv: role.maybe('[..., S, E]', { dqkv: false }),
+      dqkv: role.maybe('[B, T, W]: the gradient of a fused qkv projection, whose three parts (the views) tile W', 'dqkv'),
+    },
   }),
 
   defineKind('conv_block', { ...conv, argmax: attr.flag('also write the argmax of each max-pool window') })({

@@ -42,15 +42,15 @@ export function matchAttention(ctx: FuseCtx, claimed: ReadonlySet<number>): Draf
 }
 
 type Attrs = { causal: boolean; scale: number; divide: boolean; dropout: boolean; p?: number; stream?: number };
-type Views = { qView?: number[]; kView?: number[]; vView?: number[]; yView?: number[]; dyView?: number[] };
+type Views = { qView?: number[]; kView?: number[]; vView?: number[]; yView?: number[]; dyView?: number[]; dqView?: number[]; dkView?: number[]; dvView?: number[] };
 
 interface Found {
   forward: { attrs: Attrs & Views & { lse: boolean }; nodes: number[]; inputs: { q: number; k: number; v: number; step?: number }; outputs: { y: number } };
   backward?: {
-    attrs: Attrs & Views & { dkTransposed: boolean };
+    attrs: Attrs & Views & { dkTransposed: boolean; dqkv: boolean };
     nodes: number[];
     inputs: { dy: number; q: number; k: number; v: number; y: number; step?: number };
-    outputs: { dq: number; dk: number; dv: number };
+    outputs: { dq?: number; dk?: number; dv?: number; dqkv?: number };
   };
 }
 
@@ -126,8 +126,55 @@ function throughHeadViews(ctx: FuseCtx, found: Found): Found {
       bwd.attrs.dyView = dySplit.view;
       bwd.nodes.push(...dySplit.nodes);
     }
+    const merged = headsMerged(ctx, backward!.outputs as Required<Pick<NonNullable<Found['backward']>['outputs'], 'dq' | 'dk' | 'dv'>>, backward!.attrs.dkTransposed);
+    if (merged) {
+      bwd.outputs = { dqkv: merged.value };
+      Object.assign(bwd.attrs, { dqkv: true, dkTransposed: false, dqView: merged.views[0], dkView: merged.views[1], dvView: merged.views[2] });
+      bwd.nodes.push(...merged.nodes);
+    }
   }
   return { forward: fwd, backward: bwd };
+}
+
+/**
+ * The gradient of a fused qkv projection from dq, dk and dv, as autodiff makes it from headSplit's
+ * ops: each merged back (permute to [B, T, H, D], a view), padded into its columns of [B, T, W]
+ * (slice's gradient) and the three added. When the three pieces tile W, the kernel writes them in
+ * place into the sum (one output, through three views) and none of those ops runs.
+ */
+function headsMerged(ctx: FuseCtx, out: { dq: number; dk: number; dv: number }, dkTransposed: boolean): { value: number; views: number[][]; nodes: number[] } | undefined {
+  const { g, users, roots } = ctx;
+  const single = (n: number) => (!roots.has(n) && users[n]!.length === 1 ? g.nodes[users[n]![0]!]! : undefined);
+  const pieces = ([[out.dq, HEADS], [out.dk, dkTransposed ? [0, 3, 1, 2] : HEADS], [out.dv, HEADS]] as const).map(([id, dims]) => {
+    const p = single(id);
+    if (p?.op !== 'permute' || !sameDims(p.attrs.dims, dims) || p.shape.length !== 4) return undefined;
+    const r = single(p.id);
+    const pad = r?.op === 'reshape' ? single(r.id) : undefined;
+    if (!r || pad?.op !== 'pad' || num(pad.attrs, 'dim') !== pad.shape.length - 1) return undefined;
+    const [B, T, H, D] = p.shape as [number, number, number, number];
+    const W = pad.shape.at(-1)!;
+    const off = num(pad.attrs, 'before');
+    if (numel(pad.shape) !== B * T * W || W - off - num(pad.attrs, 'after') !== H * D) return undefined;
+    return { pad: pad.id, off, width: H * D, view: [B, H, T, D, off, T * W, D, W], nodes: [p.id, pad.id] };
+  });
+  if (pieces.some((x) => !x)) return undefined;
+  const ps = pieces as NonNullable<(typeof pieces)[number]>[];
+  // The pieces tile [0, W): sorted by offset, each starts where the last ended, the last ends at W.
+  const sorted = [...ps].sort((a, b) => a.off - b.off);
+  const W = g.nodes[ps[0]!.pad]!.shape.at(-1)!;
+  if (sorted.some((x, i) => x.off !== (i === 0 ? 0 : sorted[i - 1]!.off + sorted[i - 1]!.width)) || sorted.at(-1)!.off + sorted.at(-1)!.width !== W) return undefined;
+  // The sum: adds, each reading only pads and adds of this tree, all but the last feeding the next.
+  const tops = ps.map(({ pad }) => {
+    const path: number[] = [];
+    // Up through adds, each the single user of the last; the top one may be read by anything.
+    for (let a = single(pad); a?.op === 'add'; a = single(a.id)) path.push(a.id);
+    return { top: path.at(-1) ?? pad, path };
+  });
+  const root = tops[0]!.top;
+  const adds = new Set(tops.flatMap((t) => t.path));
+  const inside = new Set([...ps.map((x) => x.pad), ...adds]);
+  if (tops.some((t) => t.top !== root) || adds.size !== 2 || ![...adds].every((a) => g.nodes[a]!.inputs.every((i) => inside.has(i)))) return undefined;
+  return { value: root, views: ps.map((x) => x.view), nodes: [...ps.flatMap((x) => x.nodes), ...adds] };
 }
 
 const isMatmul = (n: Node | undefined, transA: boolean, transB: boolean): n is Node =>
@@ -242,7 +289,7 @@ function attentionAt(ctx: FuseCtx, p: Node): Found | undefined {
   return {
     forward,
     backward: {
-      attrs: { ...attrs, dkTransposed: dk === dkCols },
+      attrs: { ...attrs, dkTransposed: dk === dkCols, dqkv: false },
       nodes: bwdNodes,
       inputs: { dy, q, k, v, y: y.id, step },
       outputs: { dq: dq.id, dk: dk.id, dv: dvNode.id },

@@ -75,15 +75,19 @@ describe('attention fusion', () => {
     expect(p.memory.arenaBytes).toBe(p.memory.lowerBoundBytes);
     // q, k and v read in place from the qkv projection's output, y written in the merged heads'
     // layout, dy read from the projection's input gradient: the split into heads and the merge
-    // back run no kernel of their own in the forward (T = 128, 4 heads of 32 in a [2, 128, 384] qkv).
+    // back run no kernel of their own (T = 128, 4 heads of 32 in a [2, 128, 384] qkv).
     const att = p.kernels.filter((k) => k.kind === 'attention');
     for (const k of att) {
       expect(new Set(k.inputs.slice(0, 3).map((s) => s.offset)).size).toBe(1);
       expect([k.attrs.qView, k.attrs.kView, k.attrs.vView].map((v) => (v as number[])[4])).toEqual([0, 128, 256]);
       expect(k.attrs.yView).toEqual([2, 4, 128, 32, 0, 128 * 128, 32, 128]);
     }
-    for (const k of p.kernels.filter((k) => k.kind === 'attention_grad')) expect(k.attrs.dyView).toEqual([2, 4, 128, 32, 0, 128 * 128, 32, 128]);
-    const forward = p.kernels.slice(0, p.kernels.findIndex((k) => k.kind === 'softmax_cross_entropy' || k.kind === 'linear_cross_entropy'));
-    expect(forward.filter((k) => k.kind === 'slice' || k.kind === 'permute')).toEqual([]);
+    // The backward writes dq, dk and dv in place into the qkv projection's gradient.
+    for (const k of p.kernels.filter((k) => k.kind === 'attention_grad')) {
+      expect(k.attrs.dyView).toEqual([2, 4, 128, 32, 0, 128 * 128, 32, 128]);
+      expect([k.attrs.dqkv, k.outputs.length, k.outputs[0]!.shape]).toEqual([true, 1, [2, 128, 384]]);
+      expect([k.attrs.dqView, k.attrs.dkView, k.attrs.dvView].map((v) => (v as number[])[4])).toEqual([0, 128, 256]);
+    }
+    expect(kinds(p).filter((k) => k === 'slice' || k === 'permute' || k === 'pad')).toEqual([]);
   });
 });

@@ -138,7 +138,12 @@ export const fusedKernels: { readonly [K in FusedKind]: FusedKernel } = {
     let ds = runOp('softmax_grad', { dim: p.shape.length - 1 }, [dp, p], ctx);
     if (mask) ds = runOp('where_grad2', {}, [ds, mask], ctx);
     ds = runOp(a.divide ? 'div' : 'mul', {}, [ds, scalar(a.scale)], ctx);
-    return [mm(ds, key, false, false), a.dkTransposed ? mm(q, ds, true, false) : mm(ds, q, true, false), mm(kept, dy, true, false)];
+    const grads = [mm(ds, key, false, false), a.dkTransposed ? mm(q, ds, true, false) : mm(ds, q, true, false), mm(kept, dy, true, false)];
+    if (!a.dqkv) return grads;
+    const shape = k.outputs[0]!.shape;
+    const dqkv = { data: new Float32Array(numel(shape)), shape };
+    [a.dqView, a.dkView, a.dvView].forEach((view, i) => intoView(grads[i]!, shape, view, dqkv.data));
+    return [dqkv];
   },
 
   conv_block: (k, ins, ctx) => {
@@ -204,12 +209,11 @@ function throughView(t: Tensor, view: readonly number[] | undefined): Tensor {
   return { data, shape: v.shape };
 }
 
-/** The output slice of shape `shape` that holds y [B, H, T, D] through its view. */
-function intoView(y: Tensor, shape: Shape, view: readonly number[] | undefined): Tensor {
+/** The output slice of shape `shape` that holds y [B, H, T, D] through its view (written into `data`, when given). */
+function intoView(y: Tensor, shape: Shape, view: readonly number[] | undefined, data = new Float32Array(numel(shape))): Tensor {
   if (!view) return y;
   const v = headView(shape, view);
   const [T, D] = [v.shape[2]!, v.shape[3]!];
-  const data = new Float32Array(numel(shape));
   for (let l = 0; l < y.data.length / (T * D); l++) for (let i = 0; i < T; i++) data.set(y.data.subarray((l * T + i) * D, (l * T + i + 1) * D), headRow(v, l, i));
   return { data, shape };
 }

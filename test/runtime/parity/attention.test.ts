@@ -30,6 +30,8 @@ interface Case {
    * written and dy read in the [B, T, H, D] layout of merged heads (the kinds' head views).
    */
   views?: boolean;
+  /** With views: dq, dk and dv written in place into one [B, T, 3·H·D] gradient. */
+  dqkv?: boolean;
 }
 
 const STEP = 3;
@@ -43,7 +45,8 @@ const CASES: Case[] = [
   { name: 'causal, dk transposed, T < S', lead: [3], T: 6, S: 9, D: 5, E: 4, causal: true, dkTransposed: true },
   { name: 'full, scores divided, odd sizes', lead: [2], T: 5, S: 5, D: 3, E: 7, causal: false, divide: true },
   { name: "full, dropout 0.1, the GPT's heads", lead: [1, 2], T: 16, S: 16, D: 32, E: 32, causal: false, dropout: 0.1 },
-  { name: 'causal, dropout 0.2, heads read from a qkv projection, odd sizes', lead: [2, 3], T: 7, S: 7, D: 5, E: 5, causal: true, dropout: 0.2, views: true },
+  { name: 'causal, dropout 0.2, heads read from a qkv projection and gradients written into one, odd sizes', lead: [2, 3], T: 7, S: 7, D: 5, E: 5, causal: true, dropout: 0.2, views: true, dqkv: true },
+  { name: "full, heads read from a qkv projection and gradients written into one, the GPT's heads", lead: [1, 4], T: 32, S: 32, D: 32, E: 32, causal: false, views: true, dqkv: true },
   { name: "causal, dk transposed, heads read from a qkv projection, the GPT's heads", lead: [2, 4], T: 32, S: 32, D: 32, E: 32, causal: true, dkTransposed: true, views: true },
 ];
 
@@ -64,11 +67,12 @@ function program(c: Case): { p: Program; step: Slice; fill: Slice[]; reads: Slic
   const dy = slice(c.views ? [B, T, H, E] : [...lead, T, E], 'dy');
   const y = slice(c.views ? [B, T, H, E] : [...lead, T, E], 'y');
   const lse = slice([...lead, T], 'lse');
-  const [dq, dk, dv] = [slice([...lead, T, D], 'dq'), slice(c.dkTransposed ? [...lead, D, S] : [...lead, S, D], 'dk'), slice([...lead, S, E], 'dv')];
+  const grads = c.dqkv ? [slice([B, T, 3 * H * D], 'dqkv')] : [slice([...lead, T, D], 'dq'), slice(c.dkTransposed ? [...lead, D, S] : [...lead, S, D], 'dk'), slice([...lead, S, E], 'dv')];
   const merged = [B, H, T, E, 0, T * H * E, E, H * E];
   const views: Record<string, number[]> = c.views
     ? { qView: [B, H, T, D, 0, T * 3 * H * D, D, 3 * H * D], kView: [B, H, T, D, H * D, T * 3 * H * D, D, 3 * H * D], vView: [B, H, T, D, 2 * H * D, T * 3 * H * D, D, 3 * H * D], yView: merged }
     : {};
+  const gradViews: Record<string, number[] | boolean> = c.dqkv ? { dqkv: true, dqView: views.qView!, dkView: views.kView!, dvView: views.vView! } : { dqkv: false };
   const scale = 1 / Math.sqrt(D);
   const dropout: Record<string, number | boolean> = c.dropout ? { dropout: true, p: c.dropout, stream: 2 } : { dropout: false };
   const withStep = c.dropout ? [step] : [];
@@ -81,11 +85,11 @@ function program(c: Case): { p: Program; step: Slice; fill: Slice[]; reads: Slic
     constants: [],
     kernels: [
       { name: 'k0_attention', kind: 'attention', ops: ['attention'], attrs: { causal, scale, divide: c.divide === true, lse: true, ...dropout, ...views }, inputs: [q, k, v, ...withStep], outputs: [y, lse] },
-      { name: 'k1_attention_grad', kind: 'attention_grad', ops: ['attention_grad'], attrs: { causal, scale, divide: c.divide === true, ...dropout, dkTransposed: c.dkTransposed === true, ...views, ...(c.views ? { dyView: merged } : {}) }, inputs: [dy, q, k, v, y, lse, ...withStep], outputs: [dq, dk, dv] },
+      { name: 'k1_attention_grad', kind: 'attention_grad', ops: ['attention_grad'], attrs: { causal, scale, divide: c.divide === true, ...dropout, dkTransposed: c.dkTransposed === true, ...views, ...(c.views ? { dyView: merged } : {}), ...gradViews }, inputs: [dy, q, k, v, y, lse, ...withStep], outputs: grads },
     ],
     memory: { arenaBytes: offset, naiveBytes: offset, lowerBoundBytes: offset },
   };
-  return { p, step, fill: qkv ? [qkv, dy] : [q, k, v, dy], reads: [y, lse, dq, dk, dv] };
+  return { p, step, fill: qkv ? [qkv, dy] : [q, k, v, dy], reads: [y, lse, ...grads] };
 }
 
 describeEachBackend('attention kernels', (backend, skipped) => {

@@ -102,8 +102,8 @@ function weightedRows(e: Emitter, fn: Fn, w: Local, n: Local, rows: Local, C: nu
   return s;
 }
 
-/** rows[j, ·] += splat(w[j])·x for j < n, x one C-float row: dk += dsᵀ·q and dv += pᵀ·dy, a row at a time. */
-function outerUpdate(e: Emitter, fn: Fn, w: Local, n: Local, x: Local, rows: Local, C: number): X[] {
+/** rows[j, ·] += splat(w[j])·x for j < n, x one C-float row, rows `stride` floats apart: dk += dsᵀ·q and dv += pᵀ·dy, a row at a time. */
+function outerUpdate(e: Emitter, fn: Fn, w: Local, n: Local, x: Local, rows: Local, C: number, stride = C): X[] {
   const chunks = Math.ceil(C / 4);
   const j = fn.i32();
   const wj = fn.v128();
@@ -115,10 +115,18 @@ function outerUpdate(e: Emitter, fn: Fn, w: Local, n: Local, x: Local, rows: Loc
     ...xs.map((l, ch) => l.set(e.vloadN(x.get(), lanes(ch), 16 * ch))),
     e.for(j, e.i32(0), n.get(), 1, [
       wj.set(e.vsplatLoad(e.add(w.get(), e.mulc(j.get(), 4)))),
-      at.set(e.add(rows.get(), e.mulc(j.get(), 4 * C))),
+      at.set(e.add(rows.get(), e.mulc(j.get(), 4 * stride))),
       ...Array.from({ length: chunks }, (_, ch) => e.vstoreN(at.get(), e.madd(wj.get(), xOf(ch), e.vloadN(at.get(), lanes(ch), 16 * ch)), lanes(ch), 16 * ch)),
     ]),
   ];
+}
+
+/** Zeros n rows of C floats, `stride` apart: one fill when they are contiguous. */
+function zeroRows(e: Emitter, fn: Fn, rows: Local, n: number, C: number, stride: number): X[] {
+  const m = e.m;
+  if (stride === C) return [m.memory.fill(rows.get(), e.i32(0), e.i32(4 * n * C))];
+  const j = fn.i32();
+  return [e.forc(j, 0, n, 1, [m.memory.fill(e.add(rows.get(), e.mulc(j.get(), 4 * stride)), e.i32(0), e.i32(4 * C))])];
 }
 
 /** The state of one unit's loop over its rows: pointers to the unit's tensors and the row's limit. */
@@ -235,11 +243,13 @@ export function attention(c: KernelCtx): void {
 
 export function attentionGrad(c: KernelCtx): void {
   const { e } = c;
-  const m = e.m;
   const { attrs: a, inputs, outputs } = KERNEL_KINDS.attention_grad.read(ats(c));
   const [dyr, qr, kr, vr, yr] = [rowsOf(inputs.dy, a.dyView), rowsOf(inputs.q, a.qView), rowsOf(inputs.k, a.kView), rowsOf(inputs.v, a.vView), rowsOf(inputs.y, a.yView)];
   const g = geometry(qr.view, kr.view, vr.view);
   const { S, D, E, S4 } = g;
+  // dq, dk and dv: their own outputs, or views of one (dqkv); dk transposed only in its own.
+  const into = (t: At | undefined, view: readonly number[] | undefined) => rowsOf(outputs.dqkv ?? t!, outputs.dqkv ? view : undefined);
+  const [dqr, dkr, dvr] = [into(outputs.dq, a.dqView), into(outputs.dk, a.dkView), into(outputs.dv, a.dvView)];
   c.phase((fn, tid) => {
     const [u, dy, q, k, v, y, lse, dq, dk, dv] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
     const [kt, vt, kept, ds] = [fn.i32(), fn.i32(), fn.i32(), fn.i32()];
@@ -268,10 +278,10 @@ export function attentionGrad(c: KernelCtx): void {
         ...(drop ? [e.vstore(blk(kept, r.jb), dropBlock(e, fn, drop, g, u, r, acc.get())), dp.set(dropBlock(e, fn, drop, g, u, r, dp.get()))] : [e.vstore(blk(kept, r.jb), acc.get())]),
         e.vstore(blk(ds, r.jb), scaled(e, a, e.vmul(acc.get(), e.vsub(dp.get(), e.splat(total.get()))))),
       ]),
-      dqi.set(e.add(dq.get(), e.mulc(r.i.get(), 4 * D))),
+      dqi.set(e.add(dq.get(), e.mulc(r.i.get(), 4 * dqr.view.sT))),
       ...weightedRows(e, fn, ds, r.lim, k, D, dqi, kr.view.sT),
-      ...outerUpdate(e, fn, ds, r.lim, r.qi, dk, D),
-      ...outerUpdate(e, fn, kept, r.lim, dyi, dv, E),
+      ...outerUpdate(e, fn, ds, r.lim, r.qi, dk, D, a.dkTransposed ? D : dkr.view.sT),
+      ...outerUpdate(e, fn, kept, r.lim, dyi, dv, E, dvr.view.sT),
     ]);
     // A transposed dk ([D, S], as the graph made it) accumulates as rows in scratch first.
     const dkOut = a.dkTransposed ? fn.i32() : dk;
@@ -285,10 +295,10 @@ export function attentionGrad(c: KernelCtx): void {
       ...sharedLoop(c, fn, u, g.L, [
         ...bases(e, u, [
           [dy, dyr], [q, qr], [k, kr], [v, vr], [y, yr], [lse, rowsOf({ ...inputs.lse, shape: [...inputs.lse.shape, 1] })],
-          [dq, rowsOf(outputs.dq)], [dkOut, rowsOf(outputs.dk)], [dv, rowsOf(outputs.dv)],
+          [dq, dqr], [dkOut, dkr], [dv, dvr],
         ]),
-        m.memory.fill(dk.get(), e.i32(0), e.i32(4 * S * D)),
-        m.memory.fill(dv.get(), e.i32(0), e.i32(4 * S * E)),
+        ...zeroRows(e, fn, dk, S, D, a.dkTransposed ? D : dkr.view.sT),
+        ...zeroRows(e, fn, dv, S, E, dvr.view.sT),
         ...transpose(e, fn, k, kt, S, D, S4, kr.view.sT),
         ...transpose(e, fn, v, vt, S, E, S4, vr.view.sT),
         body,

@@ -82,7 +82,10 @@ export function attention(ctx: KernelCtx): WgslDispatch[] {
 
 export function attentionGrad(ctx: KernelCtx): WgslDispatch[] {
   const k = ctx.kernel;
-  const { attrs: a, inputs: { dy, q, k: key, v, y, lse, step }, outputs: { dq, dk, dv } } = KERNEL_KINDS.attention_grad.read(k);
+  const { attrs: a, inputs: { dy, q, k: key, v, y, lse, step }, outputs } = KERNEL_KINDS.attention_grad.read(k);
+  // dq, dk and dv: their own outputs, or views of one (dqkv).
+  const [dq, dk, dv] = outputs.dqkv ? [outputs.dqkv, outputs.dqkv, outputs.dqkv] : [outputs.dq!, outputs.dk!, outputs.dv!];
+  const [dqv, dkv, dvv] = [headView(dq.shape, outputs.dqkv && a.dqView), headView(dk.shape, outputs.dqkv && a.dkView), headView(dv.shape, outputs.dqkv && a.dvView)];
   const [dyv, qv, kv, vv, yv] = [headView(dy.shape, a.dyView), headView(q.shape, a.qView), headView(key.shape, a.kView), headView(v.shape, a.vView), headView(y.shape, a.yView)];
   const { L, T, S, D, E } = attentionDims(qv, kv, vv);
   /**
@@ -109,7 +112,8 @@ export function attentionGrad(ctx: KernelCtx): WgslDispatch[] {
     `  let kb = ${rowAt(kv, 'l', 'j')};`,
     `  for (var c = 0u; c < ${u32(D)}; c++) { out[c] += ds * ${rows.read(key, 'kb + c')}; }`,
     '}',
-    `for (var c = 0u; c < ${u32(D)}; c++) { ${rows.write(dq, `o * ${u32(D)} + c`)} = out[c]; }`,
+    `let dqb = ${rowAt(dqv, 'l', 'i')};`,
+    `for (var c = 0u; c < ${u32(D)}; c++) { ${rows.write(dq, 'dqb + c')} = out[c]; }`,
   ].join('\n');
   const cols = new Shader(ctx);
   scoreFn(cols, q, key, D, a);
@@ -128,8 +132,10 @@ export function attentionGrad(ctx: KernelCtx): WgslDispatch[] {
     `  for (var c = 0u; c < ${u32(E)}; c++) { av[c] += kept * ${cols.read(dy, 'dyb + c')}; }`,
     '}',
     // dk[l, j, c], or dk[l, c, j] when the graph made it transposed.
-    `for (var c = 0u; c < ${u32(D)}; c++) { ${cols.write(dk, a.dkTransposed ? `(l * ${u32(D)} + c) * ${u32(S)} + j` : `o * ${u32(D)} + c`)} = ak[c]; }`,
-    `for (var c = 0u; c < ${u32(E)}; c++) { ${cols.write(dv, `o * ${u32(E)} + c`)} = av[c]; }`,
+    `let dkb = ${rowAt(dkv, 'l', 'j')};`,
+    `let dvb = ${rowAt(dvv, 'l', 'j')};`,
+    `for (var c = 0u; c < ${u32(D)}; c++) { ${cols.write(dk, a.dkTransposed ? `(l * ${u32(D)} + c) * ${u32(S)} + j` : 'dkb + c')} = ak[c]; }`,
+    `for (var c = 0u; c < ${u32(E)}; c++) { ${cols.write(dv, 'dvb + c')} = av[c]; }`,
   ].join('\n');
   return [
     partsDispatch(rows, `${k.name}.dq`, [{ count: L * T, length: 0, store: byRow, mode: 'thread' }]),
