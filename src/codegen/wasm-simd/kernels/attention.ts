@@ -77,11 +77,10 @@ function rowProducts(e: Emitter, fn: Fn, a: Local, bt: Local, nb: Local, C: numb
 }
 
 /**
- * out = Σ_{j < n} splat(w[j])·rows[j] for a row of C floats (p·v, ds·k), rows `stride` floats
- * apart: eight 4-float chunks' accumulators at a time, the last chunk partial when C is not a
- * multiple of 4.
+ * out = Σ_{j < n} splat(w[j])·rows[j] for a row of C floats (p·v, ds·k): eight 4-float chunks'
+ * accumulators at a time, the last chunk partial when C is not a multiple of 4.
  */
-function weightedRows(e: Emitter, fn: Fn, w: Local, n: Local, rows: Local, C: number, out: Local, stride = C): X[] {
+function weightedRows(e: Emitter, fn: Fn, w: Local, n: Local, rows: Local, C: number, out: Local): X[] {
   const chunks = Math.ceil(C / 4);
   const j = fn.i32();
   const wj = fn.v128();
@@ -94,7 +93,7 @@ function weightedRows(e: Emitter, fn: Fn, w: Local, n: Local, rows: Local, C: nu
       ...acc.map((a) => a.set(e.vzero())),
       e.for(j, e.i32(0), n.get(), 1, [
         wj.set(e.vsplatLoad(e.add(w.get(), e.mulc(j.get(), 4)))),
-        ...group.map((ch, i) => acc[i]!.set(e.madd(wj.get(), e.vloadN(e.add(rows.get(), e.mulc(j.get(), 4 * stride)), lanes(ch), 16 * ch), acc[i]!.get()))),
+        ...group.map((ch, i) => acc[i]!.set(e.madd(wj.get(), e.vloadN(e.add(rows.get(), e.mulc(j.get(), 4 * C)), lanes(ch), 16 * ch), acc[i]!.get()))),
       ]),
       ...group.map((ch, i) => e.vstoreN(out.get(), acc[i]!.get(), lanes(ch), 16 * ch)),
     );
@@ -102,8 +101,8 @@ function weightedRows(e: Emitter, fn: Fn, w: Local, n: Local, rows: Local, C: nu
   return s;
 }
 
-/** rows[j, ·] += splat(w[j])·x for j < n, x one C-float row, rows `stride` floats apart: dk += dsᵀ·q and dv += pᵀ·dy, a row at a time. */
-function outerUpdate(e: Emitter, fn: Fn, w: Local, n: Local, x: Local, rows: Local, C: number, stride = C): X[] {
+/** rows[j, ·] += splat(w[j])·x for j < n, x one C-float row: dk += dsᵀ·q and dv += pᵀ·dy, a row at a time. */
+function outerUpdate(e: Emitter, fn: Fn, w: Local, n: Local, x: Local, rows: Local, C: number): X[] {
   const chunks = Math.ceil(C / 4);
   const j = fn.i32();
   const wj = fn.v128();
@@ -115,18 +114,18 @@ function outerUpdate(e: Emitter, fn: Fn, w: Local, n: Local, x: Local, rows: Loc
     ...xs.map((l, ch) => l.set(e.vloadN(x.get(), lanes(ch), 16 * ch))),
     e.for(j, e.i32(0), n.get(), 1, [
       wj.set(e.vsplatLoad(e.add(w.get(), e.mulc(j.get(), 4)))),
-      at.set(e.add(rows.get(), e.mulc(j.get(), 4 * stride))),
+      at.set(e.add(rows.get(), e.mulc(j.get(), 4 * C))),
       ...Array.from({ length: chunks }, (_, ch) => e.vstoreN(at.get(), e.madd(wj.get(), xOf(ch), e.vloadN(at.get(), lanes(ch), 16 * ch)), lanes(ch), 16 * ch)),
     ]),
   ];
 }
 
-/** Zeros n rows of C floats, `stride` apart: one fill when they are contiguous. */
-function zeroRows(e: Emitter, fn: Fn, rows: Local, n: number, C: number, stride: number): X[] {
+/** Copies n rows of C floats from rows `from` apart to rows `to` apart: one copy when both are contiguous. */
+function copyRows(e: Emitter, fn: Fn, src: Local, from: number, dst: Local, to: number, n: number, C: number): X[] {
   const m = e.m;
-  if (stride === C) return [m.memory.fill(rows.get(), e.i32(0), e.i32(4 * n * C))];
+  if (from === C && to === C) return [m.memory.copy(dst.get(), src.get(), e.i32(4 * n * C))];
   const j = fn.i32();
-  return [e.forc(j, 0, n, 1, [m.memory.fill(e.add(rows.get(), e.mulc(j.get(), 4 * stride)), e.i32(0), e.i32(4 * C))])];
+  return [e.forc(j, 0, n, 1, [m.memory.copy(e.add(dst.get(), e.mulc(j.get(), 4 * to)), e.add(src.get(), e.mulc(j.get(), 4 * from)), e.i32(4 * C))])];
 }
 
 /** The state of one unit's loop over its rows: pointers to the unit's tensors and the row's limit. */
@@ -199,7 +198,10 @@ export function attention(c: KernelCtx): void {
   const g = geometry(qr.view, kr.view, vr.view);
   const { S, D, E, S4 } = g;
   c.phase((fn, tid) => {
-    const [u, q, k, v, y, lse, kt, row] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
+    const [u, q, k, v, y, lse, kt, row, vc] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
+    // v's rows read through a view are copied together first: rows a view's stride apart (the
+    // width of a qkv projection) fall into few cache sets and evict each other.
+    const vStrided = vr.view.sT !== E;
     const [acc, mx, sum, tmp] = [fn.v128(), fn.v128(), fn.v128(), fn.v128()];
     const [max, total] = [fn.f32(), fn.f32()];
     const yi = fn.i32();
@@ -225,16 +227,18 @@ export function attention(c: KernelCtx): void {
         e.vstore(e.add(row.get(), e.mulc(r.jb.get(), 16)), drop ? dropBlock(e, fn, drop, g, u, r, acc.get()) : acc.get()),
       ]),
       yi.set(e.add(y.get(), e.mulc(r.i.get(), 4 * yr.view.sT))),
-      ...weightedRows(e, fn, row, r.lim, v, E, yi, vr.view.sT),
+      ...weightedRows(e, fn, row, r.lim, vStrided ? vc : v, E, yi),
       ...(outputs.lse ? [e.storef(e.add(lse.get(), e.mulc(r.i.get(), 4)), m.f32.add(max.get(), m.f32.demote(log(e, fn, m.f64.promote(total.get())))))] : []),
     ]);
     return [
-      kt.set(c.threadScratch(4 * (D * S4 + S4), tid)),
+      kt.set(c.threadScratch(4 * (D * S4 + S4 + (vStrided ? S * E : 0)), tid)),
       row.set(e.addc(kt.get(), 4 * D * S4)),
+      vc.set(e.addc(row.get(), 4 * S4)),
       ...init,
       ...sharedLoop(c, fn, u, g.L, [
         ...bases(e, u, [[q, qr], [k, kr], [v, vr], [y, yr], ...(outputs.lse ? [[lse, rowsOf({ ...outputs.lse, shape: [...outputs.lse.shape, 1] })] as [Local, Rows]] : [])]),
         ...transpose(e, fn, k, kt, S, D, S4, kr.view.sT),
+        ...(vStrided ? copyRows(e, fn, v, vr.view.sT, vc, E, S, E) : []),
         body,
       ]),
     ];
@@ -243,6 +247,7 @@ export function attention(c: KernelCtx): void {
 
 export function attentionGrad(c: KernelCtx): void {
   const { e } = c;
+  const m = e.m;
   const { attrs: a, inputs, outputs } = KERNEL_KINDS.attention_grad.read(ats(c));
   const [dyr, qr, kr, vr, yr] = [rowsOf(inputs.dy, a.dyView), rowsOf(inputs.q, a.qView), rowsOf(inputs.k, a.kView), rowsOf(inputs.v, a.vView), rowsOf(inputs.y, a.yView)];
   const g = geometry(qr.view, kr.view, vr.view);
@@ -252,7 +257,12 @@ export function attentionGrad(c: KernelCtx): void {
   const [dqr, dkr, dvr] = [into(outputs.dq, a.dqView), into(outputs.dk, a.dkView), into(outputs.dv, a.dvView)];
   c.phase((fn, tid) => {
     const [u, dy, q, k, v, y, lse, dq, dk, dv] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
-    const [kt, vt, kept, ds] = [fn.i32(), fn.i32(), fn.i32(), fn.i32()];
+    const [kt, vt, kept, ds, kc, dkAcc, dvAcc] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
+    // Rows read or accumulated through a view (a stride apart) go through contiguous copies in
+    // scratch, as in the forward; a transposed dk accumulates as rows there too.
+    const kStrided = kr.view.sT !== D;
+    const dkLocal = a.dkTransposed || dkr.view.sT !== D;
+    const dvLocal = dvr.view.sT !== E;
     const { drop, init } = dropoutOf(e, fn, a, inputs.step);
     const [acc, dp, dot, tmp] = [fn.v128(), fn.v128(), fn.v128(), fn.v128()];
     const [rowLse, total] = [fn.f32(), fn.f32()];
@@ -279,30 +289,32 @@ export function attentionGrad(c: KernelCtx): void {
         e.vstore(blk(ds, r.jb), scaled(e, a, e.vmul(acc.get(), e.vsub(dp.get(), e.splat(total.get()))))),
       ]),
       dqi.set(e.add(dq.get(), e.mulc(r.i.get(), 4 * dqr.view.sT))),
-      ...weightedRows(e, fn, ds, r.lim, k, D, dqi, kr.view.sT),
-      ...outerUpdate(e, fn, ds, r.lim, r.qi, dk, D, a.dkTransposed ? D : dkr.view.sT),
-      ...outerUpdate(e, fn, kept, r.lim, dyi, dv, E, dvr.view.sT),
+      ...weightedRows(e, fn, ds, r.lim, kStrided ? kc : k, D, dqi),
+      ...outerUpdate(e, fn, ds, r.lim, r.qi, dkLocal ? dkAcc : dk, D),
+      ...outerUpdate(e, fn, kept, r.lim, dyi, dvLocal ? dvAcc : dv, E),
     ]);
-    // A transposed dk ([D, S], as the graph made it) accumulates as rows in scratch first.
-    const dkOut = a.dkTransposed ? fn.i32() : dk;
     return [
-      kt.set(c.threadScratch(4 * ((D + E) * S4 + 2 * S4 + (a.dkTransposed ? S * D : 0)), tid)),
+      kt.set(c.threadScratch(4 * ((D + E) * S4 + 2 * S4 + (kStrided ? S * D : 0) + (dkLocal ? S * D : 0) + (dvLocal ? S * E : 0)), tid)),
       vt.set(e.addc(kt.get(), 4 * D * S4)),
       kept.set(e.addc(vt.get(), 4 * E * S4)),
       ds.set(e.addc(kept.get(), 4 * S4)),
-      ...(a.dkTransposed ? [dk.set(e.addc(ds.get(), 4 * S4))] : []),
+      kc.set(e.addc(ds.get(), 4 * S4)),
+      dkAcc.set(e.addc(kc.get(), kStrided ? 4 * S * D : 0)),
+      dvAcc.set(e.addc(dkAcc.get(), dkLocal ? 4 * S * D : 0)),
       ...init,
       ...sharedLoop(c, fn, u, g.L, [
         ...bases(e, u, [
           [dy, dyr], [q, qr], [k, kr], [v, vr], [y, yr], [lse, rowsOf({ ...inputs.lse, shape: [...inputs.lse.shape, 1] })],
-          [dq, dqr], [dkOut, dkr], [dv, dvr],
+          [dq, dqr], [dk, dkr], [dv, dvr],
         ]),
-        ...zeroRows(e, fn, dk, S, D, a.dkTransposed ? D : dkr.view.sT),
-        ...zeroRows(e, fn, dv, S, E, dvr.view.sT),
+        m.memory.fill(dkLocal ? dkAcc.get() : dk.get(), e.i32(0), e.i32(4 * S * D)),
+        m.memory.fill(dvLocal ? dvAcc.get() : dv.get(), e.i32(0), e.i32(4 * S * E)),
+        ...(kStrided ? copyRows(e, fn, k, kr.view.sT, kc, D, S, D) : []),
         ...transpose(e, fn, k, kt, S, D, S4, kr.view.sT),
         ...transpose(e, fn, v, vt, S, E, S4, vr.view.sT),
         body,
-        ...(a.dkTransposed ? transpose(e, fn, dk, dkOut, S, D, S) : []),
+        ...(a.dkTransposed ? transpose(e, fn, dkAcc, dk, S, D, S) : dkLocal ? copyRows(e, fn, dkAcc, D, dk, dkr.view.sT, S, D) : []),
+        ...(dvLocal ? copyRows(e, fn, dvAcc, E, dv, dvr.view.sT, S, E) : []),
       ]),
     ];
   });
