@@ -152,6 +152,30 @@ export const KERNEL_KINDS = kindTable(
     expr: { doc: 'the epilogue; acc is x̂ (or dx) at the element' },
   }),
 
+  defineKind('layer_norm_backward', {
+    eps: attr.number("the layer norm's eps"),
+    dims: attr.int('how many trailing dimensions a row spans'),
+    bias: attr.flag('write db'),
+  })({
+    doc:
+      'the whole backward of y = layer_norm(x)·w (+ b) from g = dL/dy: dw = Σ_rows g·x̂, db = Σ_rows g, ' +
+      'acc = layer_norm_grad(g·w, x) (the mul, sum_to and layer_norm_grad ops autodiff makes), then an epilogue ' +
+      "over x's shape (the residual stream's gradient)",
+    inputs: {
+      g: role.one("[x's shape]"),
+      x: role.one('[..., row]'),
+      xhat: role.one("[x's shape]: the forward's x̂"),
+      w: role.one('[row]'),
+      operands: role.many('epilogue operands'),
+    },
+    outputs: {
+      dw: role.one('[row]'),
+      db: role.maybe('[row]', 'bias'),
+      results: role.many("[x's shape]: dx itself, or one per expr.outputs", (_, e) => (e ? e.outputs.length : 1)),
+    },
+    expr: { doc: 'the epilogue on dx (acc = dx at the element)', optional: true },
+  }),
+
   defineKind('softmax_cross_entropy', { grad: attr.flag('write dlogits'), gradScale: attr.number('dL/dloss (1 for a training step)') })({
     doc:
       'torch.nn.CrossEntropyLoss (mean) and, in the same pass, its gradient: ' +

@@ -191,6 +191,11 @@ export function matchCrossEntropy(ctx: FuseCtx, claimed: ReadonlySet<number>): D
   return drafts;
 }
 
+/** A gradient kernel's draft; the gradient `acc` computes, when given, takes an elementwise epilogue. */
+function gradDraft(kind: string, attrs: Attrs, nodes: number[], fixed: { inputs: number[]; outputs: number[] }, acc: Node | undefined, finish: Draft['finish']): Draft {
+  return { kind, attrs, nodes, ...fixed, ...(acc ? { acc: acc.id, epilogue: [], domain: acc.shape } : {}), finish };
+}
+
 /**
  * The three gradients of a linear layer from dL/dy: dw = gᵀx, db = Σ g, dx = g·w. Found from the
  * weight gradient, the one that always exists; dx takes an epilogue (the previous layer's ReLU
@@ -221,15 +226,8 @@ export function matchLinearGrads(ctx: FuseCtx, claimed: ReadonlySet<number>): Dr
     const fixedOut = { dw, db };
     const { inputs, outputs } = kind.layout(fixedIn, fixedOut);
     if (nodes.some((n) => claimed.has(n)) || !ctx.fits(inputs, nodes)) continue;
-    drafts.push({
-      kind: kind.kind,
-      attrs,
-      nodes,
-      inputs,
-      outputs,
-      ...(dx === undefined ? {} : { acc: dx, epilogue: [], domain: g.nodes[dx]!.shape }),
-      finish: (operands, results, expr) => kind.build(attrs, { ...fixedIn, operands }, { ...fixedOut, results }, expr),
-    });
+    const finish: Draft['finish'] = (operands, results, expr) => kind.build(attrs, { ...fixedIn, operands }, { ...fixedOut, results }, expr);
+    drafts.push(gradDraft(kind.kind, attrs, nodes, { inputs, outputs }, dx === undefined ? undefined : g.nodes[dx]!, finish));
   }
   return drafts;
 }
@@ -312,6 +310,61 @@ export function matchBatchNorm(ctx: FuseCtx, claimed: ReadonlySet<number>): Draf
       drafts.push({ nodes, ...k, open: nodes, epilogue: [], domain: g.nodes[x]!.shape, finish });
       break;
     }
+  }
+  return drafts;
+}
+
+/**
+ * A layer norm's backward from g = dL/dy of y = x̂·w (+ b), x̂ = layer_norm(x), as autodiff makes
+ * it: mul(g, w) into layer_norm_grad, sum_to(mul(g, x̂)) for dw, sum_to(g) for db. One
+ * layer_norm_backward kernel, found from layer_norm_grad; dx takes an epilogue (the residual
+ * stream's gradient), filled in by the fusion driver. Unmatched, layer_norm_grad anchors its own.
+ */
+export function matchLayerNormGrads(ctx: FuseCtx, claimed: ReadonlySet<number>): Draft[] {
+  const { g, users, roots } = ctx;
+  const drafts: Draft[] = [];
+  const only = (id: number, user: number) => !roots.has(id) && users[id]!.length === 1 && users[id]![0] === user;
+  for (const n of g.nodes) {
+    if (n.op !== 'layer_norm_grad' || claimed.has(n.id)) continue;
+    const [gxh, x] = n.inputs as [number, number];
+    const m = g.nodes[gxh]!;
+    if (m.op !== 'mul' || !only(m.id, n.id)) continue;
+    const dims = n.attrs.dims as number;
+    const wShape = n.shape.slice(n.shape.length - dims);
+    const wi = m.inputs.findIndex((i) => sameShape(g.nodes[i]!.shape, wShape));
+    const gy = m.inputs[1 - wi];
+    if (wi < 0 || gy === undefined || !sameShape(g.nodes[gy]!.shape, n.shape)) continue;
+    const w = m.inputs[wi]!;
+    // Autodiff's ops may sit on either side of a view (simplify moves elementwise ops across
+    // reshapes): values are matched through them.
+    const base = (v: number): number => (g.nodes[v]!.op === 'reshape' ? base(g.nodes[v]!.inputs[0]!) : v);
+    const views = (v: number): number[] => [v, ...users[v]!.filter((u) => g.nodes[u]!.op === 'reshape').flatMap(views)];
+    const sumOf = (v: number) =>
+      views(v).flatMap((u) => users[u]!.map((s) => g.nodes[s]!)).find((s) => s.op === 'sum_to' && sameShape(s.shape, wShape) && !claimed.has(s.id) && !roots.has(s.inputs[0]!));
+    const isXhat = (v: number) => {
+      const xh = g.nodes[base(v)]!;
+      return xh.op === 'layer_norm' && base(xh.inputs[0]!) === base(x) && eqList([xh.attrs.eps, xh.attrs.dims], [n.attrs.eps, dims]);
+    };
+    const gys = new Set(views(base(gy)));
+    const dwMul = [...gys].flatMap((v) => users[v]!.map((u) => g.nodes[u]!)).find((u) => {
+      if (u.op !== 'mul' || u.id === m.id || claimed.has(u.id) || roots.has(u.id)) return false;
+      const [a, b] = u.inputs as [number, number];
+      return (gys.has(a) && isXhat(b)) || (gys.has(b) && isXhat(a));
+    });
+    const dw = dwMul && sumOf(dwMul.id);
+    if (!dwMul || !dw || views(dwMul.id).flatMap((v) => users[v]!).some((u) => g.nodes[u]!.op !== 'reshape' && u !== dw.id)) continue;
+    // x̂ read in x's own shape (its layer_norm node), g in the shape autodiff gave it.
+    const xhat = base(gys.has(dwMul.inputs[0]!) ? dwMul.inputs[1]! : dwMul.inputs[0]!);
+    const db = sumOf(gy)?.id;
+    const nodes = [m.id, dwMul.id, dw.id, ...(db === undefined ? [] : [db]), n.id];
+    const kind = KERNEL_KINDS.layer_norm_backward;
+    const attrs = { eps: n.attrs.eps as number, dims, bias: db !== undefined };
+    const fixedIn = { g: gy, x, xhat, w };
+    const fixedOut = { dw: dw.id, db };
+    const { inputs, outputs } = kind.layout(fixedIn, fixedOut);
+    if (!ctx.fits(inputs, [...outputs, n.id])) continue;
+    const finish: Draft['finish'] = (operands, results, expr) => kind.build(attrs, { ...fixedIn, operands }, { ...fixedOut, results }, expr);
+    drafts.push(gradDraft(kind.kind, attrs, nodes, { inputs, outputs }, n, finish));
   }
   return drafts;
 }

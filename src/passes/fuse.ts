@@ -7,7 +7,7 @@ import type { Built } from '../ir/kernel-kind.ts';
 import type { Target } from '../ir/target.ts';
 import { packUpdates } from './fuse-foreach.ts';
 import { matchAttention } from './fuse-attention.ts';
-import { matchBatchNorm, matchConvBlocks, matchCrossEntropy, matchLinearGrads, type Draft, type FuseCtx } from './fuse-patterns.ts';
+import { matchBatchNorm, matchConvBlocks, matchCrossEntropy, matchLayerNormGrads, matchLinearGrads, type Draft, type FuseCtx } from './fuse-patterns.ts';
 import { baseOf, graphValues, producers, type FusedKernel, type KernelGraph, type KValue } from './kernel-graph.ts';
 
 const LEAVES = new Set(['input', 'param', 'const']);
@@ -18,7 +18,7 @@ const isElementwise = (n: Node): boolean => elementwiseOf(n.op, n.attrs) !== und
 /**
  * Graph -> kernels, fusing by default and splitting by exception. First the patterns the kinds
  * of src/ir/kernels.ts exist for (conv blocks and their backward, cross-entropy with its linear
- * layer, linear gradients); then, in graph order, every elementwise op joins the kernel that
+ * layer, linear gradients, batch norm's statistics, layer norm's backward); then, in graph order, every elementwise op joins the kernel that
  * makes one of its operands (an epilogue) when the shapes agree, no cycle between kernels
  * arises and the kernel stays within the target's storage-buffer limit; what is left runs as its
  * op kind.
@@ -51,7 +51,7 @@ export function fuse(g: Graph, target: Pick<Target, 'maxStorageBuffers'>): Kerne
     for (const n of d.nodes) claimed.add(n);
     drafts.push(d);
   };
-  for (const match of [matchAttention, matchConvBlocks, matchCrossEntropy, matchLinearGrads, matchBatchNorm]) for (const d of match(ctx, claimed)) add(d);
+  for (const match of [matchAttention, matchConvBlocks, matchCrossEntropy, matchLinearGrads, matchBatchNorm, matchLayerNormGrads]) for (const d of match(ctx, claimed)) add(d);
 
   const producerOf = (v: number) => owner.get(baseOf(values, v));
   /** Values a set of nodes (with fixed inputs) reads from outside itself. */

@@ -146,5 +146,15 @@ export function exprCode(env: ExprEnv, e: Expr): { lines: string[]; outputs: str
   return { lines, outputs };
 }
 
+/**
+ * The statements writing element `env.i` of an anchored kind's results: the value `env.acc`
+ * itself without an epilogue, else each of the epilogue's outputs.
+ */
+export function epilogueStores(env: ExprEnv & { acc: string }, expr: Expr | undefined, results: readonly Slice[]): string[] {
+  if (!expr) return [`${env.sh.write(results[0]!, env.i)} = ${env.acc};`];
+  const { lines, outputs } = exprCode(env, expr);
+  return [...lines, ...outputs.map((o, j) => `${env.sh.write(results[j]!, env.i)} = ${o};`)];
+}
+
 /** Whether a kernel kind is an elementwise op of the table (its kernel is its template). */
 export const isElementwiseKind = (kind: string, attrs: Attrs): boolean => elementwiseOf(kind, attrs) !== undefined;

@@ -89,6 +89,13 @@ export const fusedKernels: { readonly [K in FusedKind]: FusedKernel } = {
     return runExpr(expr, ins, acc, acc.shape, ctx);
   },
 
+  layer_norm_backward: (k, ins, ctx) => {
+    const { attrs: { eps, dims, bias }, inputs: { g, x, xhat, w }, expr } = KERNEL_KINDS.layer_norm_backward.read(over(k, ins));
+    const sums = [runOp('sum_to', { shape: w.shape }, [runOp('mul', {}, [g, xhat], ctx)], ctx), ...(bias ? [runOp('sum_to', { shape: w.shape }, [g], ctx)] : [])];
+    const dx = runOp('layer_norm_grad', { eps, dims }, [runOp('mul', {}, [g, w], ctx), x], ctx);
+    return [...sums, ...(expr ? runExpr(expr, ins, dx, dx.shape, ctx) : [dx])];
+  },
+
   softmax_cross_entropy: (k, ins, ctx) => {
     const { attrs, inputs: { logits, labels } } = KERNEL_KINDS.softmax_cross_entropy.read(over(k, ins));
     return crossEntropy(attrs, logits, labels, ctx);

@@ -24,6 +24,7 @@ import { elementwise } from './elementwise.ts';
 import { embeddingGrad } from './embedding-grad.ts';
 import { embedding } from './embedding.ts';
 import { foreach } from './foreach.ts';
+import { layerNormBackward } from './layer-norm-backward.ts';
 import { layerNormEw } from './layer-norm-ew.ts';
 import { layerNorm, layerNormGrad } from './layer-norm.ts';
 import { linearCrossEntropy } from './linear-cross-entropy.ts';
@@ -88,6 +89,7 @@ const kernelGens: Record<string, KernelGen> = {
   linear_ew: linearEw,
   linear_grad: linearGrad,
   layer_norm_ew: layerNormEw,
+  layer_norm_backward: layerNormBackward,
   softmax_cross_entropy: softmaxCrossEntropy,
   linear_cross_entropy: linearCrossEntropy,
   conv_block: convBlock,

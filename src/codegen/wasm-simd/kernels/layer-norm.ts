@@ -32,31 +32,34 @@ function laneMask(n: number): Uint8Array {
 }
 
 /**
- * Σ over the row of term(v, n): `load(addr)` is the vector of an operand's four elements at the
- * current column (n of them valid); the tail's invalid lanes are masked out of the sum.
+ * Reads an operand's four elements at the current column (n of them valid): of the row, or with
+ * `perRow` false of a [row]-shaped tensor (layer norm's weight).
  */
-function rowSum(c: KernelCtx, fn: Fn, r: Row, term: (load: (addr: number) => X) => X): X[] & { value: X } {
+type Load = (addr: number, perRow?: boolean) => X;
+
+/** Σ over the row of term(load); the tail's invalid lanes are masked out of the sum. */
+function rowSum(c: KernelCtx, fn: Fn, r: Row, term: (load: Load) => X): X[] & { value: X } {
   const { e } = c;
   const m = e.m;
   const acc = fn.v128();
   const tmp = fn.v128();
   const k = fn.i32();
   const D4 = r.D - (r.D % 4);
-  const at = (addr: number, col: X, n: number) => e.vloadN(e.add(e.add(e.i32(addr), r.base.get()), col), n);
+  const at = (col: () => X, n: number): Load => (addr, perRow = true) => e.vloadN(e.add(perRow ? e.add(e.i32(addr), r.base.get()) : e.i32(addr), col()), n);
   const stmts: X[] = [acc.set(e.vzero())];
-  if (D4 > 0) stmts.push(e.forc(k, 0, 4 * D4, 16, [acc.set(e.vadd(acc.get(), term((a) => at(a, k.get(), 4))))]));
-  if (r.D % 4) stmts.push(acc.set(e.vadd(acc.get(), m.v128.and(term((a) => at(a, e.i32(4 * D4), r.D % 4)), m.v128.const(laneMask(r.D % 4))))));
+  if (D4 > 0) stmts.push(e.forc(k, 0, 4 * D4, 16, [acc.set(e.vadd(acc.get(), term(at(() => k.get(), 4))))]));
+  if (r.D % 4) stmts.push(acc.set(e.vadd(acc.get(), m.v128.and(term(at(() => e.i32(4 * D4), r.D % 4)), m.v128.const(laneMask(r.D % 4))))));
   return Object.assign(stmts, { value: e.hsum(acc.get(), tmp) });
 }
 
 /** out[col] = f(load) over the row, stored n lanes at a time. */
-function rowMap(c: KernelCtx, fn: Fn, r: Row, out: number, f: (load: (addr: number) => X) => X): X[] {
+function rowMap(c: KernelCtx, fn: Fn, r: Row, out: number, f: (load: Load) => X): X[] {
   const { e } = c;
   const k = fn.i32();
   const v = fn.v128();
   const D4 = r.D - (r.D % 4);
-  const ptr = (addr: number, col: X) => e.add(e.add(e.i32(addr), r.base.get()), col);
-  const step = (col: () => X, n: number) => [v.set(f((a) => e.vloadN(ptr(a, col()), n))), e.vstoreN(ptr(out, col()), v.get(), n)];
+  const ptr = (addr: number, col: X, perRow = true) => e.add(perRow ? e.add(e.i32(addr), r.base.get()) : e.i32(addr), col);
+  const step = (col: () => X, n: number) => [v.set(f((a, perRow) => e.vloadN(ptr(a, col(), perRow), n))), e.vstoreN(ptr(out, col()), v.get(), n)];
   const stmts: X[] = [];
   if (D4 > 0) stmts.push(e.forc(k, 0, 4 * D4, 16, step(() => k.get(), 4)));
   if (r.D % 4) stmts.push(...step(() => e.i32(4 * D4), r.D % 4));
@@ -98,23 +101,29 @@ export function layerNorm(c: KernelCtx): void {
 
 /** layer_norm_grad: dx = r·(g - mean(g) - x̂·mean(g·x̂)) per row, x̂ = (x - mean)·r recomputed. */
 export function layerNormGrad(c: KernelCtx): void {
+  layerNormGradOf(c, undefined);
+}
+
+/** layer_norm_grad of g, or with `w` (the weight's address) of g·w, g·w rounded as the mul op rounds it. */
+export function layerNormGradOf(c: KernelCtx, w: number | undefined): void {
   const { e } = c;
   const m = e.m;
   const { rows, D, eps } = rowsOf(c);
   const [g, x] = [c.inAddr(0), c.inAddr(1)];
   c.phase((fn, tid) => {
     const [mean, rstd, gm, gxm] = [fn.v128(), fn.v128(), fn.v128(), fn.v128()];
-    const xhat = (ld: (a: number) => X) => e.vmul(e.vsub(ld(x), mean.get()), rstd.get());
+    const xhat = (ld: Load) => e.vmul(e.vsub(ld(x), mean.get()), rstd.get());
+    const gOf = (ld: Load) => (w === undefined ? ld(g) : e.vmul(ld(g), ld(w, false)));
     return eachRow(c, fn, tid, rows, D, (r) => {
-      const sg = rowSum(c, fn, r, (ld) => ld(g));
-      const sgx = rowSum(c, fn, r, (ld) => e.vmul(ld(g), xhat(ld)));
+      const sg = rowSum(c, fn, r, gOf);
+      const sgx = rowSum(c, fn, r, (ld) => e.vmul(gOf(ld), xhat(ld)));
       return [
         ...rowStats(c, fn, r, x, eps, mean, rstd),
         ...sg,
         gm.set(e.splat(m.f32.div(sg.value, e.f32(D)))),
         ...sgx,
         gxm.set(e.splat(m.f32.div(sgx.value, e.f32(D)))),
-        ...rowMap(c, fn, r, c.outAddr(0), (ld) => e.vmul(rstd.get(), e.vsub(e.vsub(ld(g), gm.get()), e.vmul(xhat(ld), gxm.get())))),
+        ...rowMap(c, fn, r, c.outAddr(0), (ld) => e.vmul(rstd.get(), e.vsub(e.vsub(gOf(ld), gm.get()), e.vmul(xhat(ld), gxm.get())))),
       ];
     });
   });

@@ -9,6 +9,7 @@ import { convBlockKernel } from './conv-block.ts';
 import { convBlockGradKernel } from './conv-block-grad.ts';
 import { copy } from './copy.ts';
 import { elementwise, elementwiseOp, foreach } from './elementwise.ts';
+import { layerNormBackward } from './layer-norm-backward.ts';
 import { layerNormEw } from './layer-norm-ew.ts';
 import { linearCrossEntropy } from './linear-cross-entropy.ts';
 import { linearEw } from './linear-ew.ts';
@@ -69,6 +70,7 @@ const WGSL_KERNELS: Readonly<Record<string, KernelGen>> = {
   linear_ew: linearEw,
   linear_grad: linearGrad,
   layer_norm_ew: layerNormEw,
+  layer_norm_backward: layerNormBackward,
   softmax_cross_entropy: softmaxCrossEntropy,
   linear_cross_entropy: linearCrossEntropy,
   conv_block: convBlockKernel,

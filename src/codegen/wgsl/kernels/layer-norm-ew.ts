@@ -1,5 +1,5 @@
 import { KERNEL_KINDS } from '../../../ir/kernels.ts';
-import { exprCode } from '../expr.ts';
+import { epilogueStores } from '../expr.ts';
 import { Shader, type KernelCtx, type WgslDispatch } from '../shader.ts';
 import { layerNormRowsDispatch } from './ops/layer-norm.ts';
 
@@ -8,10 +8,5 @@ export function layerNormEw(ctx: KernelCtx): WgslDispatch[] {
   const sh = new Shader(ctx);
   const k = ctx.kernel;
   const { inputs: { g, x }, outputs: { results }, expr } = KERNEL_KINDS.layer_norm_ew.read(k);
-  return [
-    layerNormRowsDispatch(sh, k.name, k.attrs, x, g, (i, v) => {
-      const { lines, outputs } = exprCode({ sh, domain: x.shape, input: (j) => k.inputs[j]!, i, acc: v }, expr);
-      return [...lines, ...outputs.map((o, j) => `${sh.write(results[j]!, i)} = ${o};`)];
-    }),
-  ];
+  return [layerNormRowsDispatch(sh, k.name, k.attrs, x, g, (i, v) => epilogueStores({ sh, domain: x.shape, input: (j) => k.inputs[j]!, i, acc: v }, expr, results))];
 }
