@@ -48,23 +48,28 @@ function transpose(e: Emitter, fn: Fn, src: Local, dst: Local, S: number, C: num
 }
 
 /**
- * out[j] = Σ_c a[c]·bᵀ[c, j] for the nb vector blocks of a row (q·kᵀ, dy·vᵀ): a a row of C floats,
- * bᵀ a transposed copy with rows of S4. Four blocks at a time share each splat of a[c] (five loads
- * for four multiply-adds), then single blocks; unrolled over c, head sizes being small.
+ * out_r[j] = Σ_c a_r[c]·bᵀ[c, j] for the nb vector blocks of one or two rows a_r of C floats
+ * (q·kᵀ, dy·vᵀ), bᵀ a transposed copy with rows of S4. Eight accumulators at a time (four blocks
+ * of one row, or four of each of two: each load of bᵀ then serves both rows), then single
+ * blocks; unrolled over c, head sizes being small.
  */
-function rowProducts(e: Emitter, fn: Fn, a: Local, bt: Local, nb: Local, C: number, S4: number, out: Local): X[] {
+function rowProducts(e: Emitter, fn: Fn, as: readonly Local[], bt: Local, nb: Local, C: number, S4: number, outs: readonly Local[]): X[] {
   const m = e.m;
   const jb = fn.i32();
-  const x = fn.v128();
+  const xs = as.map(() => fn.v128());
   const group = (blocks: number): X[] => {
-    const acc = Array.from({ length: blocks }, () => fn.v128());
+    const acc = as.map(() => Array.from({ length: blocks }, () => fn.v128()));
     const col = (k: number) => e.add(bt.get(), e.mulc(e.addc(jb.get(), k), 16));
-    const s: X[] = acc.map((v) => v.set(e.vzero()));
+    const s: X[] = acc.flat().map((v) => v.set(e.vzero()));
+    const bv = fn.v128();
     for (let c = 0; c < C; c++) {
-      s.push(x.set(e.vsplatLoad(a.get(), 4 * c)));
-      acc.forEach((v, k) => s.push(v.set(e.madd(x.get(), e.vload(col(k), 4 * c * S4), v.get()))));
+      as.forEach((a, r) => s.push(xs[r]!.set(e.vsplatLoad(a.get(), 4 * c))));
+      for (let k = 0; k < blocks; k++) {
+        s.push(bv.set(e.vload(col(k), 4 * c * S4)));
+        acc.forEach((row, r) => s.push(row[k]!.set(e.madd(xs[r]!.get(), bv.get(), row[k]!.get()))));
+      }
     }
-    acc.forEach((v, k) => s.push(e.vstore(e.add(out.get(), e.mulc(e.addc(jb.get(), k), 16)), v.get())));
+    acc.forEach((row, r) => row.forEach((v, k) => s.push(e.vstore(e.add(outs[r]!.get(), e.mulc(e.addc(jb.get(), k), 16)), v.get()))));
     return s;
   };
   const top = e.label('blk');
@@ -77,25 +82,31 @@ function rowProducts(e: Emitter, fn: Fn, a: Local, bt: Local, nb: Local, C: numb
 }
 
 /**
- * out = Σ_{j < n} splat(w[j])·rows[j] for a row of C floats (p·v, ds·k): eight 4-float chunks'
- * accumulators at a time, the last chunk partial when C is not a multiple of 4.
+ * out_r = Σ_{j < n} splat(w_r[j])·rows[j] for one or two rows of C floats (p·v, ds·k): eight
+ * accumulators at a time (eight 4-float chunks of one row, or four of each of two, which then
+ * share each load of rows[j]), the last chunk partial when C is not a multiple of 4.
  */
-function weightedRows(e: Emitter, fn: Fn, w: Local, n: Local, rows: Local, C: number, out: Local): X[] {
+function weightedRows(e: Emitter, fn: Fn, ws: readonly Local[], n: Local, rows: Local, C: number, outs: readonly Local[]): X[] {
   const chunks = Math.ceil(C / 4);
+  const per = 8 / ws.length;
   const j = fn.i32();
-  const wj = fn.v128();
+  const wj = ws.map(() => fn.v128());
+  const rv = fn.v128();
+  const lanes = (ch: number) => Math.min(4, C - 4 * ch);
   const s: X[] = [];
-  for (let g = 0; g < chunks; g += 8) {
-    const group = Array.from({ length: Math.min(8, chunks - g) }, (_, i) => g + i);
-    const acc = group.map(() => fn.v128());
-    const lanes = (ch: number) => Math.min(4, C - 4 * ch);
+  for (let g = 0; g < chunks; g += per) {
+    const group = Array.from({ length: Math.min(per, chunks - g) }, (_, i) => g + i);
+    const acc = ws.map(() => group.map(() => fn.v128()));
     s.push(
-      ...acc.map((a) => a.set(e.vzero())),
+      ...acc.flat().map((a) => a.set(e.vzero())),
       e.for(j, e.i32(0), n.get(), 1, [
-        wj.set(e.vsplatLoad(e.add(w.get(), e.mulc(j.get(), 4)))),
-        ...group.map((ch, i) => acc[i]!.set(e.madd(wj.get(), e.vloadN(e.add(rows.get(), e.mulc(j.get(), 4 * C)), lanes(ch), 16 * ch), acc[i]!.get()))),
+        ...ws.map((w, r) => wj[r]!.set(e.vsplatLoad(e.add(w.get(), e.mulc(j.get(), 4))))),
+        ...group.flatMap((ch, i) => [
+          rv.set(e.vloadN(e.add(rows.get(), e.mulc(j.get(), 4 * C)), lanes(ch), 16 * ch)),
+          ...acc.map((row, r) => row[i]!.set(e.madd(wj[r]!.get(), rv.get(), row[i]!.get()))),
+        ]),
       ]),
-      ...group.map((ch, i) => e.vstoreN(out.get(), acc[i]!.get(), lanes(ch), 16 * ch)),
+      ...acc.flatMap((row, r) => group.map((ch, i) => e.vstoreN(outs[r]!.get(), row[i]!.get(), lanes(ch), 16 * ch))),
     );
   }
   return s;
@@ -139,15 +150,24 @@ interface RowLoop {
   qi: Local;
 }
 
-function rowLoop(e: Emitter, fn: Fn, g: Geometry, causal: boolean, q: Local, qStride: number, body: (r: RowLoop) => X[]): X {
+/**
+ * The rows two at a time, then the last alone when T is odd: body([r0, r1]) with both rows given
+ * the second's block count (the first row's extra columns are past its limit, masked to zero).
+ */
+function rowPairs(e: Emitter, fn: Fn, g: Geometry, causal: boolean, q: Local, qStride: number, body: (rs: RowLoop[]) => X[]): X[] {
   const m = e.m;
-  const r: RowLoop = { i: fn.i32(), lim: fn.i32(), nb: fn.i32(), jb: fn.i32(), qi: fn.i32() };
-  return e.forc(r.i, 0, g.T, 1, [
+  const row = (): RowLoop => ({ i: fn.i32(), lim: fn.i32(), nb: fn.i32(), jb: fn.i32(), qi: fn.i32() });
+  const at = (r: RowLoop) => [
     r.lim.set(causal ? m.select(m.i32.lt_s(r.i.get(), e.i32(g.S)), e.addc(r.i.get(), 1), e.i32(g.S)) : e.i32(g.S)),
     r.nb.set(m.i32.shr_u(e.addc(r.lim.get(), 3), e.i32(2))),
     r.qi.set(e.add(q.get(), e.mulc(r.i.get(), 4 * qStride))),
-    ...body(r),
-  ]);
+  ];
+  const [r0, r1] = [row(), row()];
+  const even = g.T - (g.T % 2);
+  const stmts: X[] = [];
+  if (even > 0) stmts.push(e.forc(r0.i, 0, even, 2, [r1.i.set(e.addc(r0.i.get(), 1)), ...at(r0), ...at(r1), r0.nb.set(r1.nb.get()), ...body([r0, r1])]));
+  if (g.T % 2) stmts.push(r0.i.set(e.i32(g.T - 1)), ...at(r0), ...body([r0]));
+  return stmts;
 }
 
 /** x·scale, or x/scale when the model divides: each rounds as the graph's op does. */
@@ -198,17 +218,19 @@ export function attention(c: KernelCtx): void {
   const g = geometry(qr.view, kr.view, vr.view);
   const { S, D, E, S4 } = g;
   c.phase((fn, tid) => {
-    const [u, q, k, v, y, lse, kt, row, vc] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
+    const [u, q, k, v, y, lse, kt, vc] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
+    // Two rows of scores in scratch: rows go in pairs, sharing each load of kᵀ and of v.
+    const rows = [fn.i32(), fn.i32()];
     // v's rows read through a view are copied together first: rows a view's stride apart (the
     // width of a qkv projection) fall into few cache sets and evict each other.
     const vStrided = vr.view.sT !== E;
     const [acc, mx, sum, tmp] = [fn.v128(), fn.v128(), fn.v128(), fn.v128()];
     const [max, total] = [fn.f32(), fn.f32()];
-    const yi = fn.i32();
+    const yis = [fn.i32(), fn.i32()];
     const { drop, init } = dropoutOf(e, fn, a, inputs.step);
-    const body = rowLoop(e, fn, g, a.causal, q, qr.view.sT, (r) => [
+    /** Row r's scores in `row` turned into p (softmax, then dropout), and its logsumexp stored. */
+    const softmax = (r: RowLoop, row: Local): X[] => [
       mx.set(e.vconst(-Infinity)),
-      ...rowProducts(e, fn, r.qi, kt, r.nb, D, S4, row),
       e.for(r.jb, e.i32(0), r.nb.get(), 1, [
         acc.set(masked(e, r, a, e.vload(e.add(row.get(), e.mulc(r.jb.get(), 16))))),
         e.vstore(e.add(row.get(), e.mulc(r.jb.get(), 16)), acc.get()),
@@ -226,20 +248,25 @@ export function attention(c: KernelCtx): void {
         acc.set(e.vdiv(e.vload(e.add(row.get(), e.mulc(r.jb.get(), 16))), e.splat(total.get()))),
         e.vstore(e.add(row.get(), e.mulc(r.jb.get(), 16)), drop ? dropBlock(e, fn, drop, g, u, r, acc.get()) : acc.get()),
       ]),
-      yi.set(e.add(y.get(), e.mulc(r.i.get(), 4 * yr.view.sT))),
-      ...weightedRows(e, fn, row, r.lim, vStrided ? vc : v, E, yi),
       ...(outputs.lse ? [e.storef(e.add(lse.get(), e.mulc(r.i.get(), 4)), m.f32.add(max.get(), m.f32.demote(log(e, fn, m.f64.promote(total.get())))))] : []),
+    ];
+    const body = rowPairs(e, fn, g, a.causal, q, qr.view.sT, (rs) => [
+      ...rowProducts(e, fn, rs.map((r) => r.qi), kt, rs.at(-1)!.nb, D, S4, rows.slice(0, rs.length)),
+      ...rs.flatMap((r, n) => softmax(r, rows[n]!)),
+      ...rs.map((r, n) => yis[n]!.set(e.add(y.get(), e.mulc(r.i.get(), 4 * yr.view.sT)))),
+      ...weightedRows(e, fn, rows.slice(0, rs.length), rs.at(-1)!.lim, vStrided ? vc : v, E, yis.slice(0, rs.length)),
     ]);
     return [
-      kt.set(c.threadScratch(4 * (D * S4 + S4 + (vStrided ? S * E : 0)), tid)),
-      row.set(e.addc(kt.get(), 4 * D * S4)),
-      vc.set(e.addc(row.get(), 4 * S4)),
+      kt.set(c.threadScratch(4 * (D * S4 + 2 * S4 + (vStrided ? S * E : 0)), tid)),
+      rows[0]!.set(e.addc(kt.get(), 4 * D * S4)),
+      rows[1]!.set(e.addc(rows[0]!.get(), 4 * S4)),
+      vc.set(e.addc(rows[1]!.get(), 4 * S4)),
       ...init,
       ...sharedLoop(c, fn, u, g.L, [
         ...bases(e, u, [[q, qr], [k, kr], [v, vr], [y, yr], ...(outputs.lse ? [[lse, rowsOf({ ...outputs.lse, shape: [...outputs.lse.shape, 1] })] as [Local, Rows]] : [])]),
         ...transpose(e, fn, k, kt, S, D, S4, kr.view.sT),
         ...(vStrided ? copyRows(e, fn, v, vr.view.sT, vc, E, S, E) : []),
-        body,
+        ...body,
       ]),
     ];
   });
@@ -257,7 +284,9 @@ export function attentionGrad(c: KernelCtx): void {
   const [dqr, dkr, dvr] = [into(outputs.dq, a.dqView), into(outputs.dk, a.dkView), into(outputs.dv, a.dvView)];
   c.phase((fn, tid) => {
     const [u, dy, q, k, v, y, lse, dq, dk, dv] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
-    const [kt, vt, kept, ds, kc, dkAcc, dvAcc] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
+    const [kt, vt, kc, dkAcc, dvAcc] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
+    // Rows go in pairs, as in the forward: each row's products and weights in scratch.
+    const [kept, ds] = [[fn.i32(), fn.i32()], [fn.i32(), fn.i32()]];
     // Rows read or accumulated through a view (a stride apart) go through contiguous copies in
     // scratch, as in the forward; a transposed dk accumulates as rows there too.
     const kStrided = kr.view.sT !== D;
@@ -266,39 +295,51 @@ export function attentionGrad(c: KernelCtx): void {
     const { drop, init } = dropoutOf(e, fn, a, inputs.step);
     const [acc, dp, dot, tmp] = [fn.v128(), fn.v128(), fn.v128(), fn.v128()];
     const [rowLse, total] = [fn.f32(), fn.f32()];
-    const [dyi, yi, dqi] = [fn.i32(), fn.i32(), fn.i32()];
+    const [dyis, dqis, yi] = [[fn.i32(), fn.i32()], [fn.i32(), fn.i32()], fn.i32()];
     const blk = (base: Local, jb: Local) => e.add(base.get(), e.mulc(jb.get(), 16));
-    const body = rowLoop(e, fn, g, a.causal, q, qr.view.sT, (r) => [
+    /**
+     * Row r's products (q·kᵀ in ds, dy·vᵀ in kept) turned, block by block, into p recomputed from
+     * the forward's logsumexp, and ds = p·(dp - Σ) and the scale, as softmax_grad and the scaling
+     * op round them (each block read before it is overwritten); softmax_grad's Σ_j p·dp as Σ_e dy·y.
+     */
+    const weights = (r: RowLoop, n: number): X[] => [
       rowLse.set(e.loadf(e.add(lse.get(), e.mulc(r.i.get(), 4)))),
-      dyi.set(e.add(dy.get(), e.mulc(r.i.get(), 4 * dyr.view.sT))),
       yi.set(e.add(y.get(), e.mulc(r.i.get(), 4 * yr.view.sT))),
-      // softmax_grad's Σ_j p·dp as Σ_e dy·y.
       dot.set(e.vzero()),
-      ...Array.from({ length: Math.ceil(E / 4) }, (_, ch) => dot.set(e.vadd(dot.get(), e.vmul(e.vloadN(dyi.get(), Math.min(4, E - 4 * ch), 16 * ch), e.vloadN(yi.get(), Math.min(4, E - 4 * ch), 16 * ch))))),
+      ...Array.from({ length: Math.ceil(E / 4) }, (_, ch) => dot.set(e.vadd(dot.get(), e.vmul(e.vloadN(dyis[n]!.get(), Math.min(4, E - 4 * ch), 16 * ch), e.vloadN(yi.get(), Math.min(4, E - 4 * ch), 16 * ch))))),
       total.set(e.hsum(dot.get(), tmp)),
-      // The row's products q·kᵀ into ds and dy·vᵀ into kept, then block by block: p recomputed
-      // from the forward's logsumexp, ds = p·(dp - Σ) and the scale, as softmax_grad and the
-      // scaling op round them (each block read before it is overwritten).
-      ...rowProducts(e, fn, r.qi, kt, r.nb, D, S4, ds),
-      ...rowProducts(e, fn, dyi, vt, r.nb, E, S4, kept),
       e.for(r.jb, e.i32(0), r.nb.get(), 1, [
-        acc.set(vexp(e, fn, e.vsub(masked(e, r, a, e.vload(blk(ds, r.jb))), e.splat(rowLse.get())))),
-        dp.set(e.vload(blk(kept, r.jb))),
+        acc.set(vexp(e, fn, e.vsub(masked(e, r, a, e.vload(blk(ds[n]!, r.jb))), e.splat(rowLse.get())))),
+        dp.set(e.vload(blk(kept[n]!, r.jb))),
         // Under dropout, dv takes the kept weights p' and dp the mask's gradient; ds takes p.
-        ...(drop ? [e.vstore(blk(kept, r.jb), dropBlock(e, fn, drop, g, u, r, acc.get())), dp.set(dropBlock(e, fn, drop, g, u, r, dp.get()))] : [e.vstore(blk(kept, r.jb), acc.get())]),
-        e.vstore(blk(ds, r.jb), scaled(e, a, e.vmul(acc.get(), e.vsub(dp.get(), e.splat(total.get()))))),
+        ...(drop ? [e.vstore(blk(kept[n]!, r.jb), dropBlock(e, fn, drop, g, u, r, acc.get())), dp.set(dropBlock(e, fn, drop, g, u, r, dp.get()))] : [e.vstore(blk(kept[n]!, r.jb), acc.get())]),
+        e.vstore(blk(ds[n]!, r.jb), scaled(e, a, e.vmul(acc.get(), e.vsub(dp.get(), e.splat(total.get()))))),
       ]),
-      dqi.set(e.add(dq.get(), e.mulc(r.i.get(), 4 * dqr.view.sT))),
-      ...weightedRows(e, fn, ds, r.lim, kStrided ? kc : k, D, dqi),
-      ...outerUpdate(e, fn, ds, r.lim, r.qi, dkLocal ? dkAcc : dk, D),
-      ...outerUpdate(e, fn, kept, r.lim, dyi, dvLocal ? dvAcc : dv, E),
-    ]);
+    ];
+    const body = rowPairs(e, fn, g, a.causal, q, qr.view.sT, (rs) => {
+      const n = rs.length;
+      const last = rs.at(-1)!;
+      return [
+        ...rs.map((r, i) => dyis[i]!.set(e.add(dy.get(), e.mulc(r.i.get(), 4 * dyr.view.sT)))),
+        ...rowProducts(e, fn, rs.map((r) => r.qi), kt, last.nb, D, S4, ds.slice(0, n)),
+        ...rowProducts(e, fn, dyis.slice(0, n), vt, last.nb, E, S4, kept.slice(0, n)),
+        ...rs.flatMap((r, i) => weights(r, i)),
+        ...rs.map((r, i) => dqis[i]!.set(e.add(dq.get(), e.mulc(r.i.get(), 4 * dqr.view.sT)))),
+        ...weightedRows(e, fn, ds.slice(0, n), last.lim, kStrided ? kc : k, D, dqis.slice(0, n)),
+        ...rs.flatMap((r, i) => [
+          ...outerUpdate(e, fn, ds[i]!, r.lim, r.qi, dkLocal ? dkAcc : dk, D),
+          ...outerUpdate(e, fn, kept[i]!, r.lim, dyis[i]!, dvLocal ? dvAcc : dv, E),
+        ]),
+      ];
+    });
     return [
-      kt.set(c.threadScratch(4 * ((D + E) * S4 + 2 * S4 + (kStrided ? S * D : 0) + (dkLocal ? S * D : 0) + (dvLocal ? S * E : 0)), tid)),
+      kt.set(c.threadScratch(4 * ((D + E) * S4 + 4 * S4 + (kStrided ? S * D : 0) + (dkLocal ? S * D : 0) + (dvLocal ? S * E : 0)), tid)),
       vt.set(e.addc(kt.get(), 4 * D * S4)),
-      kept.set(e.addc(vt.get(), 4 * E * S4)),
-      ds.set(e.addc(kept.get(), 4 * S4)),
-      kc.set(e.addc(ds.get(), 4 * S4)),
+      kept[0]!.set(e.addc(vt.get(), 4 * E * S4)),
+      kept[1]!.set(e.addc(kept[0]!.get(), 4 * S4)),
+      ds[0]!.set(e.addc(kept[1]!.get(), 4 * S4)),
+      ds[1]!.set(e.addc(ds[0]!.get(), 4 * S4)),
+      kc.set(e.addc(ds[1]!.get(), 4 * S4)),
       dkAcc.set(e.addc(kc.get(), kStrided ? 4 * S * D : 0)),
       dvAcc.set(e.addc(dkAcc.get(), dkLocal ? 4 * S * D : 0)),
       ...init,
@@ -312,7 +353,7 @@ export function attentionGrad(c: KernelCtx): void {
         ...(kStrided ? copyRows(e, fn, k, kr.view.sT, kc, D, S, D) : []),
         ...transpose(e, fn, k, kt, S, D, S4, kr.view.sT),
         ...transpose(e, fn, v, vt, S, E, S4, vr.view.sT),
-        body,
+        ...body,
         ...(a.dkTransposed ? transpose(e, fn, dkAcc, dk, S, D, S) : dkLocal ? copyRows(e, fn, dkAcc, D, dk, dkr.view.sT, S, D) : []),
         ...(dvLocal ? copyRows(e, fn, dvAcc, E, dv, dvr.view.sT, S, E) : []),
       ]),
