@@ -69,6 +69,20 @@ describe('wasm worker pool', () => {
     for (let r = 0; r < 3; r++) expect(await run(2)).toEqual(one);
   });
 
+  it('runs the GPT on 2 threads with bitwise the result of 1 (attention, layer norm and its weight gradients)', async () => {
+    const { steps, initial } = await sample('gpt', 2);
+    const x = Float32Array.from({ length: 2 * 128 }, (_, i) => (i * 37) % 256);
+    const labels = Float32Array.from({ length: 2 * 128 }, (_, i) => (i * 11 + 3) % 256);
+    const run = async (threads: number) => {
+      const b = await createWasmBackend(steps, initial, 2, 0, { threads });
+      const losses = [0, 1].map((s) => b.trainStep(x, labels, s, { lr: 1e-3 }).loss);
+      const state = [...b.stateShapes.keys()].map((n) => Array.from(b.getState(n)));
+      b.dispose();
+      return { losses, state };
+    };
+    expect(await run(2)).toEqual(await run(1));
+  });
+
   it('a trap in a worker surfaces as an error within a second', async () => {
     const { error, ms, again } = await stepWith({ threads: 2, fault: { trap: 1 } });
     expect(error.message).toMatch(/worker 1 trapped: .*unreachable/);

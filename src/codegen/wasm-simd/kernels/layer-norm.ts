@@ -13,17 +13,34 @@ interface Row {
   D: number;
 }
 
-/** body(row) for this thread's share of the rows (all of them on thread 0 when too few to split). */
-function eachRow(c: KernelCtx, fn: Fn, tid: Local, rows: number, D: number, body: (r: Row) => X[]): X[] {
+/** Rows per block and blocks, for per-block partial sums over at most BLOCKS fixed blocks of rows. */
+function rowBlocks(rows: number): { RB: number; NB: number } {
+  const RB = Math.ceil(rows / Math.min(rows, BLOCKS));
+  return { RB, NB: Math.ceil(rows / RB) };
+}
+
+const BLOCKS = 32;
+
+/**
+ * body(row, block) for this thread's share of the rows (all of them on thread 0 when too few to
+ * split), in rowBlocks' fixed blocks of consecutive rows, each taken whole by one thread and
+ * opened by `start(block)`: a block's partial sum has the same rows whatever the thread count.
+ */
+function eachRow(c: KernelCtx, fn: Fn, tid: Local, rows: number, D: number, body: (r: Row, b: Local) => X[], start: (b: Local) => X[] = () => []): X[] {
   const { e } = c;
-  const i = fn.i32();
-  const base = fn.i32();
-  const perRow = [base.set(e.mulc(i.get(), 4 * D)), ...body({ base, D })];
-  if (e.T > 1 && rows >= e.T && rows * D >= PARALLEL_MIN) {
-    const s = span(e, fn, tid, rows);
-    return [...s.init, e.for(i, s.lo.get(), s.hi.get(), 1, perRow)];
+  const m = e.m;
+  const [i, base, b, end] = [fn.i32(), fn.i32(), fn.i32(), fn.i32()];
+  const { RB, NB } = rowBlocks(rows);
+  const block = [
+    ...start(b),
+    end.set(m.select(m.i32.lt_s(e.mulc(e.addc(b.get(), 1), RB), e.i32(rows)), e.mulc(e.addc(b.get(), 1), RB), e.i32(rows))),
+    e.for(i, e.mulc(b.get(), RB), end.get(), 1, [base.set(e.mulc(i.get(), 4 * D)), ...body({ base, D }, b)]),
+  ];
+  if (e.T > 1 && NB >= e.T && rows * D >= PARALLEL_MIN) {
+    const s = span(e, fn, tid, NB);
+    return [...s.init, e.for(b, s.lo.get(), s.hi.get(), 1, block)];
   }
-  return onThread0(e, tid, [e.forc(i, 0, rows, 1, perRow)]);
+  return onThread0(e, tid, [e.forc(b, 0, NB, 1, block)]);
 }
 
 /** Lanes 0..n-1 all ones, the others zero: masks the tail of a row. */
@@ -60,6 +77,23 @@ function rowMap(c: KernelCtx, fn: Fn, r: Row, out: number, f: (load: Load) => X)
   const D4 = r.D - (r.D % 4);
   const ptr = (addr: number, col: X, perRow = true) => e.add(perRow ? e.add(e.i32(addr), r.base.get()) : e.i32(addr), col);
   const step = (col: () => X, n: number) => [v.set(f((a, perRow) => e.vloadN(ptr(a, col(), perRow), n))), e.vstoreN(ptr(out, col()), v.get(), n)];
+  const stmts: X[] = [];
+  if (D4 > 0) stmts.push(e.forc(k, 0, 4 * D4, 16, step(() => k.get(), 4)));
+  if (r.D % 4) stmts.push(...step(() => e.i32(4 * D4), r.D % 4));
+  return stmts;
+}
+
+/** dst(col) += f(load) over the row: a block's partial sums, `dst` the byte address of its column 0. */
+function rowAdd(c: KernelCtx, fn: Fn, r: Row, dst: () => X, f: (load: Load) => X): X[] {
+  const { e } = c;
+  const k = fn.i32();
+  const v = fn.v128();
+  const D4 = r.D - (r.D % 4);
+  const ptr = (addr: number, col: X, perRow = true) => e.add(perRow ? e.add(e.i32(addr), r.base.get()) : e.i32(addr), col);
+  const step = (col: () => X, n: number) => [
+    v.set(e.vadd(e.vloadN(e.add(dst(), col()), n), f((a, perRow) => e.vloadN(ptr(a, col(), perRow), n)))),
+    e.vstoreN(e.add(dst(), col()), v.get(), n),
+  ];
   const stmts: X[] = [];
   if (D4 > 0) stmts.push(e.forc(k, 0, 4 * D4, 16, step(() => k.get(), 4)));
   if (r.D % 4) stmts.push(...step(() => e.i32(4 * D4), r.D % 4));
@@ -104,27 +138,61 @@ export function layerNormGrad(c: KernelCtx): void {
   layerNormGradOf(c, undefined);
 }
 
-/** layer_norm_grad of g, or with `w` (the weight's address) of g·w, g·w rounded as the mul op rounds it. */
-export function layerNormGradOf(c: KernelCtx, w: number | undefined): void {
+/**
+ * layer_norm_grad of g, or with `w` (the weight's address) of g·w, g·w rounded as the mul op
+ * rounds it. With `sums`, also dw = Σ_rows g·x̂ and db = Σ_rows g (layer norm's weight and bias
+ * gradients) while each row is in cache: per block of rows into scratch, then the blocks added in
+ * order by a second phase.
+ */
+export function layerNormGradOf(c: KernelCtx, w: number | undefined, sums?: { dw: number; db?: number }): void {
   const { e } = c;
   const m = e.m;
   const { rows, D, eps } = rowsOf(c);
   const [g, x] = [c.inAddr(0), c.inAddr(1)];
+  const { NB } = rowBlocks(rows);
+  const parts = sums ? [sums.dw, ...(sums.db === undefined ? [] : [sums.db])].map(() => c.sharedScratch(4 * D * NB)) : [];
+  const at = (part: number, b: Local) => e.add(e.i32(part), e.mulc(b.get(), 4 * D));
   c.phase((fn, tid) => {
     const [mean, rstd, gm, gxm] = [fn.v128(), fn.v128(), fn.v128(), fn.v128()];
     const xhat = (ld: Load) => e.vmul(e.vsub(ld(x), mean.get()), rstd.get());
     const gOf = (ld: Load) => (w === undefined ? ld(g) : e.vmul(ld(g), ld(w, false)));
-    return eachRow(c, fn, tid, rows, D, (r) => {
-      const sg = rowSum(c, fn, r, gOf);
-      const sgx = rowSum(c, fn, r, (ld) => e.vmul(gOf(ld), xhat(ld)));
-      return [
-        ...rowStats(c, fn, r, x, eps, mean, rstd),
-        ...sg,
-        gm.set(e.splat(m.f32.div(sg.value, e.f32(D)))),
-        ...sgx,
-        gxm.set(e.splat(m.f32.div(sgx.value, e.f32(D)))),
-        ...rowMap(c, fn, r, c.outAddr(0), (ld) => e.vmul(rstd.get(), e.vsub(e.vsub(gOf(ld), gm.get()), e.vmul(xhat(ld), gxm.get())))),
-      ];
-    });
+    const terms = [(ld: Load) => e.vmul(ld(g), xhat(ld)), (ld: Load) => ld(g)];
+    return eachRow(
+      c,
+      fn,
+      tid,
+      rows,
+      D,
+      (r, b) => {
+        const sg = rowSum(c, fn, r, gOf);
+        const sgx = rowSum(c, fn, r, (ld) => e.vmul(gOf(ld), xhat(ld)));
+        return [
+          ...rowStats(c, fn, r, x, eps, mean, rstd),
+          ...sg,
+          gm.set(e.splat(m.f32.div(sg.value, e.f32(D)))),
+          ...sgx,
+          gxm.set(e.splat(m.f32.div(sgx.value, e.f32(D)))),
+          ...rowMap(c, fn, r, c.outAddr(0), (ld) => e.vmul(rstd.get(), e.vsub(e.vsub(gOf(ld), gm.get()), e.vmul(xhat(ld), gxm.get())))),
+          ...parts.flatMap((part, j) => rowAdd(c, fn, r, () => at(part, b), terms[j]!)),
+        ];
+      },
+      (b) => parts.map((part) => m.memory.fill(at(part, b), e.i32(0), e.i32(4 * D))),
+    );
+  });
+  if (!sums) return;
+  c.phase((fn, tid) => {
+    const [k, b] = [fn.i32(), fn.i32()];
+    const v = fn.v128();
+    const D4 = D - (D % 4);
+    const sum = (part: number, out: number, col: () => X, n: number) => [
+      v.set(e.vzero()),
+      e.forc(b, 0, NB, 1, [v.set(e.vadd(v.get(), e.vloadN(e.add(at(part, b), col()), n)))]),
+      e.vstoreN(e.add(e.i32(out), col()), v.get(), n),
+    ];
+    const outs = [sums.dw, ...(sums.db === undefined ? [] : [sums.db])];
+    return onThread0(e, tid, parts.flatMap((part, j) => [
+      ...(D4 > 0 ? [e.forc(k, 0, 4 * D4, 16, sum(part, outs[j]!, () => k.get(), 4))] : []),
+      ...(D % 4 ? sum(part, outs[j]!, () => e.i32(4 * D4), D % 4) : []),
+    ]));
   });
 }
