@@ -1,5 +1,5 @@
 import { ERF, EXP, LOG, TANH } from '../math-f32.ts';
-import type { Emitter, Fn, X } from './emitter.ts';
+import type { Emitter, Fn, Local, X } from './emitter.ts';
 
 /**
  * exp, log, tanh and erf as f32x4 code inside the module (the algorithms and their constants:
@@ -27,6 +27,16 @@ class Seq {
     const l = this.fn.v128();
     this.stmts.push(l.set(x));
     return () => l.get();
+  }
+  /** x into a new local, returned itself (for `when`). */
+  local(x: X): Local {
+    const l = this.fn.v128();
+    this.stmts.push(l.set(x));
+    return l;
+  }
+  /** if (cond) target = value. */
+  when(cond: X, target: Local, value: X): void {
+    this.stmts.push(this.e.m.if(cond, target.set(value)));
   }
   value(x: X): X {
     return this.e.m.block(null, [...this.stmts, x], this.e.b.v128);
@@ -107,26 +117,37 @@ export const vtanh: VUnary = (e, fn, x0) => {
   // give +0, as P(0) < 0), and tanh(-x) = -tanh(x) bit for bit.
   const a = s.let(m.f32x4.abs(x()));
   const z = s.let(e.vmul(a(), a()));
-  const small = e.vadd(e.vmul(e.vmul(horner(e, z, TANH.P), z()), a()), a());
+  const out = s.local(e.vadd(e.vmul(e.vmul(horner(e, z, TANH.P), z()), a()), a()));
+  // NaN fails |x| < SMALL and takes the exp form, which keeps it NaN; the exp form is computed
+  // only when a lane needs it (the same bits either way).
+  const small = s.let(m.f32x4.lt(a(), e.vconst(TANH.SMALL)));
   const c = s.let(m.f32x4.min(a(), e.vconst(TANH.CLAMP)));
-  const ex = vexp(e, fn, e.vadd(c(), c()));
-  const big = e.vsub(e.vconst(1), e.vdiv(e.vconst(2), e.vadd(ex, e.vconst(1))));
-  // NaN fails |x| < SMALL and takes the exp form, which keeps it NaN.
-  return s.value(withSignOf(e, m.v128.bitselect(small, big, m.f32x4.lt(a(), e.vconst(TANH.SMALL))), x()));
+  const big = () => e.vsub(e.vconst(1), e.vdiv(e.vconst(2), e.vadd(vexp(e, fn, e.vadd(c(), c())), e.vconst(1))));
+  s.when(m.i32.eqz(m.i32x4.all_true(small())), out, m.v128.bitselect(out.get(), big(), small()));
+  return s.value(withSignOf(e, out.get(), x()));
 };
 
-/** erf x: max error 1 ulp; saturates to ±1 (exactly from |x| = 4 on), keeps ±0 (x + x·S(x²) with S > 0), NaN → NaN. */
+/**
+ * erf x: max error 1 ulp; saturates to ±1 (exactly from |x| = 4 on), keeps ±0 (x + x·S(x²) with
+ * S > 0), NaN → NaN. The exp form is computed only when a lane needs it (GELU's inputs are mostly
+ * below SMALL): the same bits either way.
+ */
 export const verf: VUnary = (e, fn, x0) => {
   const m = e.m;
   const s = new Seq(e, fn);
   const x = s.let(x0);
   const a = s.let(m.f32x4.abs(x()));
   const x2 = s.let(e.vmul(x(), x()));
-  const small = e.vadd(e.vmul(horner(e, x2, ERF.S), x()), x());
-  const c = s.let(m.f32x4.min(a(), e.vconst(ERF.CLAMP)));
-  const q = e.vadd(e.vmul(horner(e, c, ERF.L), c()), c());
-  const big = withSignOf(e, e.vsub(e.vconst(1), vexp(e, fn, m.f32x4.neg(q))), x());
-  return s.value(m.v128.bitselect(small, big, m.f32x4.lt(a(), e.vconst(ERF.SMALL))));
+  const out = s.local(e.vadd(e.vmul(horner(e, x2, ERF.S), x()), x()));
+  // Not (|x| < SMALL): large or NaN lanes, which the exp form keeps NaN.
+  const small = s.let(m.f32x4.lt(a(), e.vconst(ERF.SMALL)));
+  const c = () => m.f32x4.min(a(), e.vconst(ERF.CLAMP));
+  const big = (): X => {
+    const q = e.vadd(e.vmul(horner(e, c, ERF.L), c()), c());
+    return withSignOf(e, e.vsub(e.vconst(1), vexp(e, fn, m.f32x4.neg(q))), x());
+  };
+  s.when(m.i32.eqz(m.i32x4.all_true(small())), out, m.v128.bitselect(out.get(), big(), small()));
+  return s.value(out.get());
 };
 
 /** The functions by name, for an expression compiler's primitive table. */
