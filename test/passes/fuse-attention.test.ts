@@ -89,5 +89,10 @@ describe('attention fusion', () => {
       expect([k.attrs.dqView, k.attrs.dkView, k.attrs.dvView].map((v) => (v as number[])[4])).toEqual([0, 128, 256]);
     }
     expect(kinds(p).filter((k) => k === 'slice' || k === 'permute' || k === 'pad')).toEqual([]);
+    // Each of the 9 layer norms: one kernel forward (with its weight and bias), one backward (with
+    // dw, db and the residual gradient), and nothing else of theirs (the one sum_to left is the
+    // position embedding's gradient, summed over the batch).
+    expect(['layer_norm_ew', 'layer_norm_backward'].map((kind) => kinds(p).filter((k) => k === kind).length)).toEqual([9, 9]);
+    expect(kinds(p).filter((k) => k === 'sum_to' || k === 'layer_norm' || k === 'layer_norm_grad')).toHaveLength(1);
   });
 });
