@@ -1,6 +1,6 @@
 import { numel, type Shape } from '../../ir/shape.ts';
-import type { Emitter, Fn, Local, X } from './emitter.ts';
-import { PARALLEL_MIN, onThread0, sharedLoop, type KernelCtx } from './kernel.ts';
+import { roundUp, type Emitter, type Fn, type Local, type X } from './emitter.ts';
+import { PARALLEL_MIN, onThread0, sharedLoop, span, type KernelCtx } from './kernel.ts';
 
 /**
  * C[M, N] = Σ_k A(m, k)·B(k, n) (+ bias[n]), C row-major; A(m, k) is at a + 4(m·aM + k·aK) and
@@ -15,6 +15,10 @@ import { PARALLEL_MIN, onThread0, sharedLoop, type KernelCtx } from './kernel.ts
  *   forward (x·wᵀ, k = features) is this form.
  * - columns (aM = 1, bK = 1: Aᵀ·Bᵀ): 4 rows of C at once from A's contiguous columns; the four
  *   results go to four rows, lane by lane. Rare; simple.
+ *
+ * Large products other than x·wᵀ run the rows form on packed copies of their operands (see
+ * `packing`): B whole when A is read along k in place (a linear layer's dx = g·w), A and B per
+ * block of k otherwise (its dw = gᵀ·x over a long batch, which also sums db as it packs gᵀ).
  *
  * Tails: tiles shrink at the edges of M and N (down to one row / one partial vector whose loads
  * read only the valid lanes); along k the dot form zero-fills the last partial vector.
@@ -32,17 +36,26 @@ export interface Gemm {
   bN: number;
   c: number | Local;
   bias?: number;
+  /**
+   * Where to write Σ_k A(m, k) for every m as well (a linear layer's bias gradient, A being gᵀ),
+   * summed in f64 in order of k; emitGemm returns whether it did (only while packing A).
+   */
+  rowSums?: number;
 }
 
 const base = (e: Emitter, v: number | Local): X => (typeof v === 'number' ? e.i32(v) : v.get());
 
-export function emitGemm(ctx: KernelCtx, g: Gemm): void {
-  ctx.phase((fn, tid) => {
+export function emitGemm(ctx: KernelCtx, g: Gemm): boolean {
+  const packed = packing(g);
+  if (packed === 'blocks') return packedBlocks(ctx, g);
+  if (packed === 'whole') packedWhole(ctx, g);
+  else ctx.phase((fn, tid) => {
     const work = g.M * g.N * g.K;
     const parallel = ctx.T > 1 && work >= 4 * PARALLEL_MIN;
     const body = gemmBody(ctx, fn, g, parallel);
     return parallel ? body : onThread0(ctx.e, tid, body);
   });
+  return false;
 }
 
 function gemmBody(ctx: KernelCtx, fn: Fn, g: Gemm, parallel: boolean): X[] {
@@ -141,76 +154,275 @@ function lanesOf(cols: number): number[] {
   return v;
 }
 
-/** The longest k a rows-form tile sweeps at once (see KC in rowsForm). */
-const KC_MAX = 128;
+/**
+ * One rows-form tile after another: mr (1-4) rows × up to 8 columns of C at (row, col), the
+ * operands read from wherever the caller keeps them. A's row r of the tile is at `a` + r·aRow and
+ * moves aStep bytes a k; B's 4-lane vector j at `b` + 16j, moving bStep bytes a k; k runs kLen
+ * times. `carry` (an i32 expression): C already holds the sum over earlier k blocks.
+ */
+interface TileSource {
+  a: X;
+  aRow: number;
+  aStep: number;
+  b: X;
+  bStep: number;
+  kLen: number | Local;
+  carry?: X;
+}
 
-function rowsForm(ctx: KernelCtx, fn: Fn, g: Gemm, parallel: boolean): X[] {
+function rowsTiles(ctx: KernelCtx, fn: Fn, g: Gemm) {
   const { e } = ctx;
   const m = e.m;
-  const MR = 4;
-  const NB = 8;
-  const { mlo, mhi, nlo, nhi, wrap } = split(ctx, fn, g, parallel, MR, NB);
   const row = fn.i32();
   const col = fn.i32();
   const k = fn.i32();
   const pa = fn.i32();
   const pb = fn.i32();
   const pc = fn.i32();
-  const acc = Array.from({ length: MR * 2 }, () => fn.v128());
+  const acc = Array.from({ length: 8 }, () => fn.v128());
   const bv = [fn.v128(), fn.v128()];
   const av = fn.v128();
-  // A long k (a weight gradient's batch) runs in blocks of KC: every tile of a block then reads
-  // the same KC rows of A and B, which stay in cache, where a whole-k sweep per tile streams both
-  // operands from memory once per tile. Blocks after the first add to C.
-  const KC = g.K > KC_MAX ? Math.ceil(g.K / Math.ceil(g.K / KC_MAX)) : g.K;
-  const blocked = KC < g.K;
-  const kb = fn.i32();
-  const kEnd = fn.i32();
-
-  // One mr × (lanes) tile at (row, col).
-  const tile = (mr: number, lanes: number[]): X[] => {
+  const tile = (mr: number, lanes: number[], s: TileSource): X[] => {
     const nv = lanes.length;
     const kBody: X[] = [];
     lanes.forEach((l, j) => kBody.push(bv[j]!.set(e.vloadN(pb.get(), l, 16 * j))));
     for (let r = 0; r < mr; r++) {
-      kBody.push(av.set(e.vsplatLoad(pa.get(), 4 * r * g.aM)));
+      kBody.push(av.set(e.vsplatLoad(pa.get(), r * s.aRow)));
       for (let j = 0; j < nv; j++) kBody.push(acc[r * 2 + j]!.set(e.madd(av.get(), bv[j]!.get(), acc[r * 2 + j]!.get())));
     }
-    kBody.push(pa.set(e.addc(pa.get(), 4 * g.aK)), pb.set(e.addc(pb.get(), 4 * g.bK)));
-    const out: X[] = [
-      pa.set(e.add(base(e, g.a), e.mulc(row.get(), 4 * g.aM))),
-      pb.set(e.add(base(e, g.b), e.mulc(col.get(), 4))),
-      pc.set(e.add(base(e, g.c), e.add(e.mulc(row.get(), 4 * g.N), e.mulc(col.get(), 4)))),
-    ];
-    if (blocked) out.push(pa.set(e.add(pa.get(), e.mulc(kb.get(), 4 * g.aK))), pb.set(e.add(pb.get(), e.mulc(kb.get(), 4 * g.bK))));
+    kBody.push(pa.set(e.addc(pa.get(), s.aStep)), pb.set(e.addc(pb.get(), s.bStep)));
+    const out: X[] = [pa.set(s.a), pb.set(s.b), pc.set(e.add(base(e, g.c), e.add(e.mulc(row.get(), 4 * g.N), e.mulc(col.get(), 4))))];
     for (let r = 0; r < mr; r++)
       for (let j = 0; j < nv; j++) {
         const first = g.bias === undefined ? e.vzero() : e.vloadN(e.add(e.i32(g.bias + 16 * j), e.mulc(col.get(), 4)), lanes[j]!);
-        const init = blocked ? m.select(m.i32.eqz(kb.get()), first, e.vloadN(pc.get(), lanes[j]!, 4 * (r * g.N + 4 * j))) : first;
+        const init = s.carry === undefined ? first : m.select(e.copyExpr(s.carry), e.vloadN(pc.get(), lanes[j]!, 4 * (r * g.N + 4 * j)), first);
         out.push(acc[r * 2 + j]!.set(init));
       }
-    out.push(blocked ? e.for(k, kb.get(), kEnd.get(), 1, kBody) : e.forc(k, 0, g.K, 1, kBody));
+    out.push(typeof s.kLen === 'number' ? e.forc(k, 0, s.kLen, 1, kBody) : e.for(k, e.i32(0), s.kLen.get(), 1, kBody));
     for (let r = 0; r < mr; r++) for (let j = 0; j < nv; j++) out.push(e.vstoreN(pc.get(), acc[r * 2 + j]!.get(), lanes[j]!, 4 * (r * g.N + 4 * j)));
     return out;
   };
-
-  const NF = g.N - (g.N % NB);
-  const colsFor = (mr: number): X[] => {
-    const nEnd = fn.i32();
-    const stmts: X[] = [nEnd.set(m.select(m.i32.lt_s(nhi.get(), e.i32(NF)), nhi.get(), e.i32(NF))), e.for(col, nlo.get(), nEnd.get(), NB, tile(mr, [4, 4]))];
-    if (g.N % NB) stmts.push(e.if(m.i32.eq(nhi.get(), e.i32(g.N)), [col.set(e.i32(NF)), ...tile(mr, lanesOf(g.N % NB))]));
-    return stmts;
+  /**
+   * Tiles over rows [rlo, rhi) × columns [clo, chi): columns outer (full 8-column blocks up to
+   * the last N % 8, which come as one narrower block where chi is N), rows inner (4-row tiles
+   * while they fit, then single rows). `src(mr, lanes)` says where the tile at (row, col) reads.
+   */
+  const sweep = (rlo: Local, rhi: Local, clo: Local, chi: Local, rowsOuter: boolean, src: (mr: number) => TileSource): X[] => {
+    const NF = g.N - (g.N % 8);
+    const rEnd = fn.i32();
+    const cEnd = fn.i32();
+    const rows = (lanes: number[]): X[] => [
+      rEnd.set(e.sub(rhi.get(), e.i32(3))),
+      // e.for leaves `row` at the first row it did not run: the single rows start there.
+      e.for(row, rlo.get(), rEnd.get(), 4, tile(4, lanes, src(4))),
+      e.for(row, row.get(), rhi.get(), 1, tile(1, lanes, src(1))),
+    ];
+    const cols = (mr: number): X[] => [
+      cEnd.set(m.select(m.i32.lt_s(chi.get(), e.i32(NF)), chi.get(), e.i32(NF))),
+      e.for(col, clo.get(), cEnd.get(), 8, tile(mr, [4, 4], src(mr))),
+      ...(g.N % 8 ? [e.if(m.i32.eq(chi.get(), e.i32(g.N)), [col.set(e.i32(NF)), ...tile(mr, lanesOf(g.N % 8), src(mr))])] : []),
+    ];
+    if (rowsOuter) return [rEnd.set(e.sub(rhi.get(), e.i32(3))), e.for(row, rlo.get(), rEnd.get(), 4, cols(4)), e.for(row, row.get(), rhi.get(), 1, cols(1))];
+    return [
+      cEnd.set(m.select(m.i32.lt_s(chi.get(), e.i32(NF)), chi.get(), e.i32(NF))),
+      e.for(col, clo.get(), cEnd.get(), 8, rows([4, 4])),
+      ...(g.N % 8 ? [e.if(m.i32.eq(chi.get(), e.i32(g.N)), [col.set(e.i32(NF)), ...rows(lanesOf(g.N % 8))])] : []),
+    ];
   };
-  // Full 4-row tiles while they fit, then single rows.
-  const rEnd = fn.i32();
-  const rows = [
-    rEnd.set(e.sub(mhi.get(), e.i32(MR - 1))),
-    // e.for leaves `row` at the first row it did not run: the single rows start there.
-    e.for(row, mlo.get(), rEnd.get(), MR, colsFor(MR)),
-    e.for(row, row.get(), mhi.get(), 1, colsFor(1)),
+  return { row, col, sweep };
+}
+
+/**
+ * The rows form in one pass over k, rows outer: A read in place, B too or from `packed` (its
+ * [column block][k][8] panels, `panel` bytes each).
+ */
+function rowsForm(ctx: KernelCtx, fn: Fn, g: Gemm, parallel: boolean, packed?: { at: number; panel: number }): X[] {
+  const { e } = ctx;
+  const m = e.m;
+  const { mlo, mhi, nlo, nhi, wrap } = split(ctx, fn, g, parallel, 4, 8);
+  const { row, col, sweep } = rowsTiles(ctx, fn, g);
+  return wrap(
+    sweep(mlo, mhi, nlo, nhi, true, () => ({
+      a: e.add(base(e, g.a), e.mulc(row.get(), 4 * g.aM)),
+      aRow: 4 * g.aM,
+      aStep: 4 * g.aK,
+      ...(packed
+        ? { b: e.add(e.i32(packed.at), e.mulc(m.i32.shr_u(col.get(), e.i32(3)), packed.panel)), bStep: 32 }
+        : { b: e.add(base(e, g.b), e.mulc(col.get(), 4 * g.bN)), bStep: 4 * g.bK }),
+      kLen: g.K,
+    })),
+  );
+}
+
+/**
+ * Packing, for the large products (a transformer's linear layers: thousands of rows, a few
+ * hundred columns): read in place, a tile's k-th row of B sits a whole row of B (often a power of
+ * two bytes) after its (k-1)-th, so a tile's 128 rows share a handful of cache sets and evict each
+ * other; A's columns likewise when A is stored transposed (a weight gradient gᵀ·x). Copied once
+ * into panels, [column block][k][8] for B and [row block][k][4] for A, every tile reads both
+ * sequentially from L1/L2. The copies are O(K·(M + N)) against the product's O(M·N·K).
+ */
+const PACK_MIN = 1 << 20;
+
+/** Whether emitGemm packs `g`, and how: B once for all k ('whole', A read in place along k), or A and B per block of k ('blocks'). */
+function packing(g: Gemm): 'whole' | 'blocks' | undefined {
+  if (g.N < 8 || g.M * g.N * g.K < PACK_MIN) return undefined;
+  if (g.aK !== 1) return g.bN === 1 || g.bK === 1 ? 'blocks' : undefined;
+  // x·wᵀ, both read along k: the dots form reads them in place as fast.
+  if (g.bN !== 1) return undefined;
+  return g.K <= 1024 && g.M >= 64 ? 'whole' : 'blocks';
+}
+
+/**
+ * Copies B(k0 + k, col .. col + 7) for k < kLen into a [kLen][8] panel at `dst`, lanes past N
+ * zero. B's rows contiguous (bN = 1): two vector loads a k; else a gather of 8 floats.
+ */
+function packB(ctx: KernelCtx, fn: Fn, g: Gemm, dst: X, col: X, k0: X, kLen: number | Local, cols: number): X[] {
+  const { e } = ctx;
+  const m = e.m;
+  const [k, src, out] = [fn.i32(), fn.i32(), fn.i32()];
+  const vec = (j: number): X => {
+    const n = Math.max(0, Math.min(4, cols - 4 * j));
+    if (n === 0) return e.vzero();
+    if (g.bN === 1) return e.vloadN(src.get(), n, 16 * j);
+    let v = e.vzero();
+    for (let i = 0; i < n; i++) v = m.f32x4.replace_lane(v, i, e.loadf(src.get(), 4 * (4 * j + i) * g.bN));
+    return v;
+  };
+  const body = [e.vstore(out.get(), vec(0)), e.vstore(out.get(), vec(1), 16), src.set(e.addc(src.get(), 4 * g.bK)), out.set(e.addc(out.get(), 32))];
+  return [
+    src.set(e.add(base(e, g.b), e.add(e.mulc(k0, 4 * g.bK), e.mulc(col, 4 * g.bN)))),
+    out.set(dst),
+    typeof kLen === 'number' ? e.forc(k, 0, kLen, 1, body) : e.for(k, e.i32(0), kLen.get(), 1, body),
   ];
-  if (!blocked) return wrap(rows);
-  return wrap([e.forc(kb, 0, g.K, KC, [kEnd.set(m.select(m.i32.lt_s(e.addc(kb.get(), KC), e.i32(g.K)), e.addc(kb.get(), KC), e.i32(g.K))), ...rows])]);
+}
+
+/**
+ * Copies A(row .. row + rows - 1, k0 + k) for k < kLen into a [kLen][4] panel at `dst`, lanes past
+ * `rows` zero. With `sums` (two f64x2 at that address): adds each k's four values to them, in f64,
+ * in order of k.
+ */
+function packA(ctx: KernelCtx, fn: Fn, g: Gemm, dst: X, row: X, k0: X, kLen: Local, rows: number, sums?: X): X[] {
+  const { e } = ctx;
+  const m = e.m;
+  const [k, src, out, v, lo, hi, at] = [fn.i32(), fn.i32(), fn.i32(), fn.v128(), fn.v128(), fn.v128(), fn.i32()];
+  let load: X;
+  if (g.aM === 1) load = e.vloadN(src.get(), rows);
+  else {
+    load = e.vzero();
+    for (let i = 0; i < rows; i++) load = m.f32x4.replace_lane(load, i, e.loadf(src.get(), 4 * i * g.aM));
+  }
+  const body = [v.set(load), e.vstore(out.get(), v.get()), src.set(e.addc(src.get(), 4 * g.aK)), out.set(e.addc(out.get(), 16))];
+  if (sums !== undefined)
+    body.push(
+      lo.set(m.f64x2.add(lo.get(), m.f64x2.promote_low_f32x4(v.get()))),
+      hi.set(m.f64x2.add(hi.get(), m.f64x2.promote_low_f32x4(m.i8x16.shuffle(v.get(), v.get(), [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7])))),
+    );
+  return [
+    src.set(e.add(base(e, g.a), e.add(e.mulc(row, 4 * g.aM), e.mulc(k0, 4 * g.aK)))),
+    out.set(dst),
+    ...(sums === undefined ? [] : [at.set(sums), lo.set(e.vload(at.get())), hi.set(e.vload(at.get(), 16))]),
+    e.for(k, e.i32(0), kLen.get(), 1, body),
+    ...(sums === undefined ? [] : [e.vstore(at.get(), lo.get()), e.vstore(at.get(), hi.get(), 16)]),
+  ];
+}
+
+/**
+ * B packed whole (K × N, a layer's weight) into shared scratch by a first phase, every thread a
+ * share of its column blocks; then the rows form over A in place, rows shared out as they come.
+ */
+function packedWhole(ctx: KernelCtx, g: Gemm): void {
+  const { e } = ctx;
+  const m = e.m;
+  const blocks = Math.ceil(g.N / 8);
+  const panel = 32 * g.K;
+  const bp = ctx.sharedScratch(blocks * panel);
+  ctx.phase((fn, tid) => {
+    const s = span(e, fn, tid, blocks);
+    const t = fn.i32();
+    const full = Math.floor(g.N / 8);
+    const pack = (cols: number) => packB(ctx, fn, g, e.add(e.i32(bp), e.mulc(t.get(), panel)), e.mulc(t.get(), 8), e.i32(0), g.K, cols);
+    return [
+      ...s.init,
+      e.for(t, s.lo.get(), m.select(m.i32.lt_s(s.hi.get(), e.i32(full)), s.hi.get(), e.i32(full)), 1, pack(8)),
+      ...(g.N % 8 ? [e.if(m.i32.eq(s.hi.get(), e.i32(blocks)), [t.set(e.i32(full)), ...pack(g.N % 8)])] : []),
+    ];
+  });
+  ctx.phase((fn) => rowsForm(ctx, fn, g, ctx.T > 1, { at: bp, panel }));
+}
+
+/** The longest k a block of 'blocks' packing covers: a tile's panels (2 and 4 KiB) stay in L1. */
+const KC_MAX = 128;
+
+/**
+ * A long k (a weight gradient's batch) in blocks of KC: for each block, every thread packs the A
+ * rows and B columns of its own share of C into its scratch and runs its tiles, columns outer
+ * (a B panel stays in L1 while the A panels stream by); blocks after the first add to C. The
+ * shares are fixed (rows in 4-row units, or columns in 8-column blocks when there are few rows),
+ * so each element of C is summed over k in the same order on any number of threads.
+ */
+function packedBlocks(ctx: KernelCtx, g: Gemm): boolean {
+  const { e } = ctx;
+  const m = e.m;
+  const KC = g.K > KC_MAX ? Math.ceil(g.K / Math.ceil(g.K / KC_MAX)) : g.K;
+  const T = ctx.T > 1 && g.M * g.N * g.K >= 4 * PARALLEL_MIN ? ctx.T : 1;
+  const byRows = g.M >= 8 * T || g.N < 8 * T;
+  const rowsEach = byRows ? 4 * Math.ceil(Math.ceil(g.M / 4) / T) : roundUp(g.M, 4);
+  const colsEach = byRows ? roundUp(g.N, 8) : 8 * Math.ceil(Math.ceil(g.N / 8) / T);
+  ctx.phase((fn, tid) => {
+    const [ap, bp, sp, kb, kLen, t] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
+    const sv = fn.v128();
+    const whole = (n: number) => {
+      const [lo, hi] = [fn.i32(), fn.i32()];
+      return { lo, hi, init: [lo.set(e.i32(0)), hi.set(e.i32(n))] };
+    };
+    const rs = byRows && T > 1 ? span(e, fn, tid, g.M, 4) : whole(g.M);
+    const cs = !byRows && T > 1 ? span(e, fn, tid, g.N, 8) : whole(g.N);
+    // Panels of full blocks while they fit, then the partial one at the end of A or B.
+    const panels = (lo: Local, hi: Local, unit: number, total: number, pack: (cols: number) => X[]): X[] => {
+      const full = total - (total % unit);
+      return [
+        e.for(t, lo.get(), m.select(m.i32.lt_s(hi.get(), e.i32(full)), hi.get(), e.i32(full)), unit, pack(unit)),
+        ...(total % unit ? [e.if(m.i32.eq(hi.get(), e.i32(total)), [t.set(e.i32(full)), ...pack(total % unit)])] : []),
+      ];
+    };
+    const { row, col, sweep } = rowsTiles(ctx, fn, g);
+    const tiles = sweep(rs.lo, rs.hi, cs.lo, cs.hi, false, () => ({
+      a: e.add(ap.get(), e.add(e.mulc(m.i32.shr_u(e.sub(row.get(), rs.lo.get()), e.i32(2)), 16 * KC), e.mulc(m.i32.and(e.sub(row.get(), rs.lo.get()), e.i32(3)), 4))),
+      aRow: 4,
+      aStep: 16,
+      b: e.add(bp.get(), e.mulc(m.i32.shr_u(e.sub(col.get(), cs.lo.get()), e.i32(3)), 32 * KC)),
+      bStep: 32,
+      kLen,
+      carry: kb.get(),
+    }));
+    // The row sums of A: two f64x2 per 4-row panel in scratch, over all blocks; written to
+    // rowSums by the threads whose rows they are (thread 0 when the split is by columns).
+    const sums = (row: X) => e.add(sp.get(), e.mulc(m.i32.shr_u(e.sub(row, rs.lo.get()), e.i32(2)), 32));
+    const sumsOut = (rows: number): X[] => {
+      const v = m.i8x16.shuffle(m.f32x4.demote_f64x2_zero(e.vload(sums(t.get()))), m.f32x4.demote_f64x2_zero(e.vload(sums(t.get()), 16)), [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]);
+      return [sv.set(v), e.vstoreN(e.add(e.i32(g.rowSums!), e.mulc(t.get(), 4)), sv.get(), rows)];
+    };
+    return [
+      ...rs.init,
+      ...cs.init,
+      ap.set(ctx.threadScratch(16 * KC * (rowsEach / 4), tid)),
+      bp.set(ctx.threadScratch(32 * KC * (colsEach / 8), tid)),
+      ...(g.rowSums === undefined
+        ? []
+        : [sp.set(ctx.threadScratch(8 * rowsEach, tid)), e.for(t, rs.lo.get(), rs.hi.get(), 4, [e.vstore(sums(t.get()), e.vzero()), e.vstore(sums(t.get()), e.vzero(), 16)])]),
+      e.forc(kb, 0, g.K, KC, [
+        kLen.set(m.select(m.i32.lt_s(e.addc(kb.get(), KC), e.i32(g.K)), e.i32(KC), e.sub(e.i32(g.K), kb.get()))),
+        ...panels(rs.lo, rs.hi, 4, g.M, (rows) =>
+          packA(ctx, fn, g, e.add(ap.get(), e.mulc(m.i32.shr_u(e.sub(t.get(), rs.lo.get()), e.i32(2)), 16 * KC)), t.get(), kb.get(), kLen, rows, g.rowSums === undefined ? undefined : sums(t.get())),
+        ),
+        ...panels(cs.lo, cs.hi, 8, g.N, (cols) => packB(ctx, fn, g, e.add(bp.get(), e.mulc(m.i32.shr_u(e.sub(t.get(), cs.lo.get()), e.i32(3)), 32 * KC)), t.get(), kb.get(), kLen, cols)),
+        ...tiles,
+      ]),
+      ...(g.rowSums === undefined ? [] : byRows || T === 1 ? panels(rs.lo, rs.hi, 4, g.M, sumsOut) : onThread0(e, tid, panels(rs.lo, rs.hi, 4, g.M, sumsOut))),
+    ];
+  });
+  return g.rowSums !== undefined;
 }
 
 function dotsForm(ctx: KernelCtx, fn: Fn, g: Gemm, parallel: boolean): X[] {

@@ -206,8 +206,9 @@ function opCases(): OpCase[] {
   add({ name: 'max_pool2d_grad ties, 2×2/2', op: 'max_pool2d_grad', ins: [rand([1, 2, 3, 4]), tied], attrs: { kernel: [2, 2], stride: [2, 2], padding: [0, 0] } });
   add({ name: 'max_pool2d_grad ties, 3×3/2 padded', op: 'max_pool2d_grad', ins: [rand([1, 2, 3, 5]), tied], attrs: { kernel: [3, 3], stride: [2, 2], padding: [1, 1] } });
 
-  // Dense layers: every transpose, odd M, N, K; the linear shapes of the samples; a long k (a
-  // weight gradient over a big batch) that the wasm rows form runs in blocks, the last one short.
+  // Dense layers: every transpose, odd M, N, K; the linear shapes of the samples; products large
+  // enough for the wasm gemm to pack its operands (B whole, or A and B per block of k, the last
+  // block short, few rows split by columns), with partial tiles at every edge.
   for (const [m, n, k] of [
     [9, 19, 700],
     [5, 7, 9],
@@ -215,6 +216,8 @@ function opCases(): OpCase[] {
     [1, 1, 3],
     [64, 10, 301],
     [10, 301, 64],
+    [70, 37, 1000],
+    [13, 45, 3000],
   ] as const) {
     for (const [ta, tb] of [
       [false, false],
@@ -332,11 +335,13 @@ function opCases(): OpCase[] {
     add({ name: `embedding_grad g[${ids},${dim}] num ${num}`, op: 'embedding_grad', ins: [rand([...ids, dim]), idTensor], attrs: { num } });
   }
 
-  // The layers built from other ops: linear on 3-d inputs, layer norm over one and two trailing
+  // The layers built from other ops: linear on 3-d inputs (the last large enough for the wasm
+  // weight gradient to pack gᵀ and sum the bias gradient as it goes), layer norm over one and two trailing
   // dims (rows long enough to split across threads in the last), forward and every gradient.
   for (const [xs, o] of [
     [[2, 3, 7], 5],
     [[4, 33, 64], 48],
+    [[2, 300, 40], 70],
   ] as const) {
     const ins = [rand([...xs]), rand([o, xs[2]]), rand([o]), rand([xs[0], xs[1], o])];
     for (const wrt of [undefined, 0, 1, 2]) out.push(layerCase(`F.linear x[${xs}] w[${o},${xs[2]}] +bias`, ins, ([x, w, bias]) => F.linear(x!, w!, bias), wrt));

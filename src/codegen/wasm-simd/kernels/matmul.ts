@@ -17,7 +17,10 @@ export function matmul(c: KernelCtx): void {
   const K = ta ? as.at(-2)! : as.at(-1)!;
   const g = { M, N, K, a: c.inAddr(0), aM: ta ? 1 : K, aK: ta ? M : 1, b: c.inAddr(1), bK: tb ? 1 : N, bN: tb ? K : 1, c: c.outAddr(0) };
   const batch = out.slice(0, -2);
-  if (batch.every((d) => d === 1)) return emitGemm(c, g);
+  if (batch.every((d) => d === 1)) {
+    emitGemm(c, g);
+    return;
+  }
   // Strides in matrices, scaled to elements.
   const st = (s: readonly number[], size: number) => broadcastStrides(batchDims(s), batch).map((x) => x * size);
   emitBatchedGemm(c, g, { shape: batch, a: st(as, M * K), b: st(bs, K * N) });
