@@ -170,7 +170,7 @@ interface TileSource {
   carry?: X;
 }
 
-function rowsTiles(ctx: KernelCtx, fn: Fn, g: Gemm) {
+function rowsTiles(ctx: KernelCtx, fn: Fn, g: Gemm, { MR, NB }: Shape2) {
   const { e } = ctx;
   const m = e.m;
   const row = fn.i32();
@@ -179,8 +179,9 @@ function rowsTiles(ctx: KernelCtx, fn: Fn, g: Gemm) {
   const pa = fn.i32();
   const pb = fn.i32();
   const pc = fn.i32();
-  const acc = Array.from({ length: 8 }, () => fn.v128());
-  const bv = [fn.v128(), fn.v128()];
+  const NV = NB / 4;
+  const acc = Array.from({ length: NV * MR }, () => fn.v128());
+  const bv = Array.from({ length: NV }, () => fn.v128());
   const av = fn.v128();
   const tile = (mr: number, lanes: number[], s: TileSource): X[] => {
     const nv = lanes.length;
@@ -188,7 +189,7 @@ function rowsTiles(ctx: KernelCtx, fn: Fn, g: Gemm) {
     lanes.forEach((l, j) => kBody.push(bv[j]!.set(e.vloadN(pb.get(), l, 16 * j))));
     for (let r = 0; r < mr; r++) {
       kBody.push(av.set(e.vsplatLoad(pa.get(), r * s.aRow)));
-      for (let j = 0; j < nv; j++) kBody.push(acc[r * 2 + j]!.set(e.madd(av.get(), bv[j]!.get(), acc[r * 2 + j]!.get())));
+      for (let j = 0; j < nv; j++) kBody.push(acc[r * NV + j]!.set(e.madd(av.get(), bv[j]!.get(), acc[r * NV + j]!.get())));
     }
     kBody.push(pa.set(e.addc(pa.get(), s.aStep)), pb.set(e.addc(pb.get(), s.bStep)));
     const out: X[] = [pa.set(s.a), pb.set(s.b), pc.set(e.add(base(e, g.c), e.add(e.mulc(row.get(), 4 * g.N), e.mulc(col.get(), 4))))];
@@ -196,37 +197,37 @@ function rowsTiles(ctx: KernelCtx, fn: Fn, g: Gemm) {
       for (let j = 0; j < nv; j++) {
         const first = g.bias === undefined ? e.vzero() : e.vloadN(e.add(e.i32(g.bias + 16 * j), e.mulc(col.get(), 4)), lanes[j]!);
         const init = s.carry === undefined ? first : m.select(e.copyExpr(s.carry), e.vloadN(pc.get(), lanes[j]!, 4 * (r * g.N + 4 * j)), first);
-        out.push(acc[r * 2 + j]!.set(init));
+        out.push(acc[r * NV + j]!.set(init));
       }
     out.push(typeof s.kLen === 'number' ? e.forc(k, 0, s.kLen, 1, kBody) : e.for(k, e.i32(0), s.kLen.get(), 1, kBody));
-    for (let r = 0; r < mr; r++) for (let j = 0; j < nv; j++) out.push(e.vstoreN(pc.get(), acc[r * 2 + j]!.get(), lanes[j]!, 4 * (r * g.N + 4 * j)));
+    for (let r = 0; r < mr; r++) for (let j = 0; j < nv; j++) out.push(e.vstoreN(pc.get(), acc[r * NV + j]!.get(), lanes[j]!, 4 * (r * g.N + 4 * j)));
     return out;
   };
   /**
    * Tiles over rows [rlo, rhi) × columns [clo, chi): columns outer (full 8-column blocks up to
-   * the last N % 8, which come as one narrower block where chi is N), rows inner (4-row tiles
+   * the last N % 8, which come as one narrower block where chi is N), rows inner (MR-row tiles
    * while they fit, then single rows). `src(mr, lanes)` says where the tile at (row, col) reads.
    */
   const sweep = (rlo: Local, rhi: Local, clo: Local, chi: Local, rowsOuter: boolean, src: (mr: number) => TileSource): X[] => {
-    const NF = g.N - (g.N % 8);
+    const NF = g.N - (g.N % NB);
     const rEnd = fn.i32();
     const cEnd = fn.i32();
     const rows = (lanes: number[]): X[] => [
-      rEnd.set(e.sub(rhi.get(), e.i32(3))),
+      rEnd.set(e.sub(rhi.get(), e.i32(MR - 1))),
       // e.for leaves `row` at the first row it did not run: the single rows start there.
-      e.for(row, rlo.get(), rEnd.get(), 4, tile(4, lanes, src(4))),
+      e.for(row, rlo.get(), rEnd.get(), MR, tile(MR, lanes, src(MR))),
       e.for(row, row.get(), rhi.get(), 1, tile(1, lanes, src(1))),
     ];
     const cols = (mr: number): X[] => [
       cEnd.set(m.select(m.i32.lt_s(chi.get(), e.i32(NF)), chi.get(), e.i32(NF))),
-      e.for(col, clo.get(), cEnd.get(), 8, tile(mr, [4, 4], src(mr))),
-      ...(g.N % 8 ? [e.if(m.i32.eq(chi.get(), e.i32(g.N)), [col.set(e.i32(NF)), ...tile(mr, lanesOf(g.N % 8), src(mr))])] : []),
+      e.for(col, clo.get(), cEnd.get(), NB, tile(mr, lanesOf(NB), src(mr))),
+      ...(g.N % NB ? [e.if(m.i32.eq(chi.get(), e.i32(g.N)), [col.set(e.i32(NF)), ...tile(mr, lanesOf(g.N % NB), src(mr))])] : []),
     ];
-    if (rowsOuter) return [rEnd.set(e.sub(rhi.get(), e.i32(3))), e.for(row, rlo.get(), rEnd.get(), 4, cols(4)), e.for(row, row.get(), rhi.get(), 1, cols(1))];
+    if (rowsOuter) return [rEnd.set(e.sub(rhi.get(), e.i32(MR - 1))), e.for(row, rlo.get(), rEnd.get(), MR, cols(MR)), e.for(row, row.get(), rhi.get(), 1, cols(1))];
     return [
       cEnd.set(m.select(m.i32.lt_s(chi.get(), e.i32(NF)), chi.get(), e.i32(NF))),
-      e.for(col, clo.get(), cEnd.get(), 8, rows([4, 4])),
-      ...(g.N % 8 ? [e.if(m.i32.eq(chi.get(), e.i32(g.N)), [col.set(e.i32(NF)), ...rows(lanesOf(g.N % 8))])] : []),
+      e.for(col, clo.get(), cEnd.get(), NB, rows(lanesOf(NB))),
+      ...(g.N % NB ? [e.if(m.i32.eq(chi.get(), e.i32(g.N)), [col.set(e.i32(NF)), ...rows(lanesOf(g.N % NB))])] : []),
     ];
   };
   return { row, col, sweep };
@@ -239,15 +240,16 @@ function rowsTiles(ctx: KernelCtx, fn: Fn, g: Gemm) {
 function rowsForm(ctx: KernelCtx, fn: Fn, g: Gemm, parallel: boolean, packed?: { at: number; panel: number }): X[] {
   const { e } = ctx;
   const m = e.m;
-  const { mlo, mhi, nlo, nhi, wrap } = split(ctx, fn, g, parallel, 4, 8);
-  const { row, col, sweep } = rowsTiles(ctx, fn, g);
+  const shape = packed ? PACKED : { MR: 4, NB: 8 };
+  const { mlo, mhi, nlo, nhi, wrap } = split(ctx, fn, g, parallel, shape.MR, shape.NB);
+  const { row, col, sweep } = rowsTiles(ctx, fn, g, shape);
   return wrap(
     sweep(mlo, mhi, nlo, nhi, true, () => ({
       a: e.add(base(e, g.a), e.mulc(row.get(), 4 * g.aM)),
       aRow: 4 * g.aM,
       aStep: 4 * g.aK,
       ...(packed
-        ? { b: e.add(e.i32(packed.at), e.mulc(m.i32.shr_u(col.get(), e.i32(3)), packed.panel)), bStep: 32 }
+        ? { b: e.add(e.i32(packed.at), e.mulc(m.i32.div_u(col.get(), e.i32(shape.NB)), packed.panel)), bStep: 4 * shape.NB }
         : { b: e.add(base(e, g.b), e.mulc(col.get(), 4 * g.bN)), bStep: 4 * g.bK }),
       kLen: g.K,
     })),
@@ -263,6 +265,18 @@ function rowsForm(ctx: KernelCtx, fn: Fn, g: Gemm, parallel: boolean, packed?: {
  * sequentially from L1/L2. The copies are O(K·(M + N)) against the product's O(M·N·K).
  */
 const PACK_MIN = 1 << 20;
+/** A register tile: MR rows × NB columns (NB a multiple of 4). */
+interface Shape2 {
+  MR: number;
+  NB: number;
+}
+
+/**
+ * The packed products' tile, 3×12: 9 accumulators, 3 vectors of B and the 3 splats of A that
+ * V8 loads ahead fit x64's 15 allocatable vector registers; 6 loads feed 9 multiply-adds (4×8:
+ * 6 for 8). 6×8 (12 for 8 loads) spills accumulators in V8's schedule.
+ */
+const PACKED: Shape2 = { MR: 3, NB: 12 };
 
 /** Whether emitGemm packs `g`, and how: B once for all k ('whole', A read in place along k), or A and B per block of k ('blocks'). */
 function packing(g: Gemm): 'whole' | 'blocks' | undefined {
@@ -274,12 +288,13 @@ function packing(g: Gemm): 'whole' | 'blocks' | undefined {
 }
 
 /**
- * Copies B(k0 + k, col .. col + 7) for k < kLen into a [kLen][8] panel at `dst`, lanes past N
- * zero. B's rows contiguous (bN = 1): two vector loads a k; else a gather of 8 floats.
+ * Copies B(k0 + k, col .. col + NB - 1) for k < kLen into a [kLen][NB] panel at `dst`, lanes past
+ * N zero. B's rows contiguous (bN = 1): vector loads; else a gather.
  */
 function packB(ctx: KernelCtx, fn: Fn, g: Gemm, dst: X, col: X, k0: X, kLen: number | Local, cols: number): X[] {
   const { e } = ctx;
   const m = e.m;
+  const { NB } = PACKED;
   const [k, src, out] = [fn.i32(), fn.i32(), fn.i32()];
   const vec = (j: number): X => {
     const n = Math.max(0, Math.min(4, cols - 4 * j));
@@ -289,7 +304,7 @@ function packB(ctx: KernelCtx, fn: Fn, g: Gemm, dst: X, col: X, k0: X, kLen: num
     for (let i = 0; i < n; i++) v = m.f32x4.replace_lane(v, i, e.loadf(src.get(), 4 * (4 * j + i) * g.bN));
     return v;
   };
-  const body = [e.vstore(out.get(), vec(0)), e.vstore(out.get(), vec(1), 16), src.set(e.addc(src.get(), 4 * g.bK)), out.set(e.addc(out.get(), 32))];
+  const body = [...Array.from({ length: NB / 4 }, (_, j) => e.vstore(out.get(), vec(j), 16 * j)), src.set(e.addc(src.get(), 4 * g.bK)), out.set(e.addc(out.get(), 4 * NB))];
   return [
     src.set(e.add(base(e, g.b), e.add(e.mulc(k0, 4 * g.bK), e.mulc(col, 4 * g.bN)))),
     out.set(dst),
@@ -298,32 +313,42 @@ function packB(ctx: KernelCtx, fn: Fn, g: Gemm, dst: X, col: X, k0: X, kLen: num
 }
 
 /**
- * Copies A(row .. row + rows - 1, k0 + k) for k < kLen into a [kLen][4] panel at `dst`, lanes past
- * `rows` zero. With `sums` (two f64x2 at that address): adds each k's four values to them, in f64,
- * in order of k.
+ * Copies A(row .. row + rows - 1, k0 + k) for k < kLen into a [kLen][MR] panel at `dst`.
+ * With `sums` (⌈MR/2⌉ f64x2 at that address): adds each k's values to them, in f64, in order of k.
  */
 function packA(ctx: KernelCtx, fn: Fn, g: Gemm, dst: X, row: X, k0: X, kLen: Local, rows: number, sums?: X): X[] {
   const { e } = ctx;
   const m = e.m;
-  const [k, src, out, v, lo, hi, at] = [fn.i32(), fn.i32(), fn.i32(), fn.v128(), fn.v128(), fn.v128(), fn.i32()];
-  let load: X;
-  if (g.aM === 1) load = e.vloadN(src.get(), rows);
-  else {
-    load = e.vzero();
-    for (let i = 0; i < rows; i++) load = m.f32x4.replace_lane(load, i, e.loadf(src.get(), 4 * i * g.aM));
-  }
-  const body = [v.set(load), e.vstore(out.get(), v.get()), src.set(e.addc(src.get(), 4 * g.aK)), out.set(e.addc(out.get(), 16))];
+  const [k, src, out, at] = [fn.i32(), fn.i32(), fn.i32(), fn.i32()];
+  const { MR } = PACKED;
+  const v = lanesOf(MR).map(() => fn.v128());
+  const f64 = Array.from({ length: Math.ceil(MR / 2) }, () => fn.v128());
+  const parts = lanesOf(rows);
+  const body: X[] = [];
+  parts.forEach((n, j) => {
+    let load: X;
+    if (g.aM === 1) load = e.vloadN(src.get(), n, 16 * j);
+    else {
+      load = e.vzero();
+      for (let i = 0; i < n; i++) load = m.f32x4.replace_lane(load, i, e.loadf(src.get(), 4 * (4 * j + i) * g.aM));
+    }
+    body.push(v[j]!.set(load), e.vstoreN(out.get(), v[j]!.get(), n, 16 * j));
+  });
+  body.push(src.set(e.addc(src.get(), 4 * g.aK)), out.set(e.addc(out.get(), 4 * MR)));
+  const halves = Math.ceil(rows / 2);
   if (sums !== undefined)
-    body.push(
-      lo.set(m.f64x2.add(lo.get(), m.f64x2.promote_low_f32x4(v.get()))),
-      hi.set(m.f64x2.add(hi.get(), m.f64x2.promote_low_f32x4(m.i8x16.shuffle(v.get(), v.get(), [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7])))),
-    );
+    for (let h = 0; h < halves; h++) {
+      const x = v[h >> 1]!.get();
+      const pair = h % 2 ? m.i8x16.shuffle(x, e.copyExpr(x), [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]) : x;
+      body.push(f64[h]!.set(m.f64x2.add(f64[h]!.get(), m.f64x2.promote_low_f32x4(pair))));
+    }
+  const range = Array.from({ length: sums === undefined ? 0 : halves }, (_, h) => h);
   return [
     src.set(e.add(base(e, g.a), e.add(e.mulc(row, 4 * g.aM), e.mulc(k0, 4 * g.aK)))),
     out.set(dst),
-    ...(sums === undefined ? [] : [at.set(sums), lo.set(e.vload(at.get())), hi.set(e.vload(at.get(), 16))]),
+    ...(sums === undefined ? [] : [at.set(sums), ...range.map((h) => f64[h]!.set(e.vload(at.get(), 16 * h)))]),
     e.for(k, e.i32(0), kLen.get(), 1, body),
-    ...(sums === undefined ? [] : [e.vstore(at.get(), lo.get()), e.vstore(at.get(), hi.get(), 16)]),
+    ...range.map((h) => e.vstore(at.get(), f64[h]!.get(), 16 * h)),
   ];
 }
 
@@ -334,18 +359,19 @@ function packA(ctx: KernelCtx, fn: Fn, g: Gemm, dst: X, row: X, k0: X, kLen: Loc
 function packedWhole(ctx: KernelCtx, g: Gemm): void {
   const { e } = ctx;
   const m = e.m;
-  const blocks = Math.ceil(g.N / 8);
-  const panel = 32 * g.K;
+  const { NB } = PACKED;
+  const blocks = Math.ceil(g.N / NB);
+  const panel = 4 * NB * g.K;
   const bp = ctx.sharedScratch(blocks * panel);
   ctx.phase((fn, tid) => {
     const s = span(e, fn, tid, blocks);
     const t = fn.i32();
-    const full = Math.floor(g.N / 8);
-    const pack = (cols: number) => packB(ctx, fn, g, e.add(e.i32(bp), e.mulc(t.get(), panel)), e.mulc(t.get(), 8), e.i32(0), g.K, cols);
+    const full = Math.floor(g.N / NB);
+    const pack = (cols: number) => packB(ctx, fn, g, e.add(e.i32(bp), e.mulc(t.get(), panel)), e.mulc(t.get(), NB), e.i32(0), g.K, cols);
     return [
       ...s.init,
-      e.for(t, s.lo.get(), m.select(m.i32.lt_s(s.hi.get(), e.i32(full)), s.hi.get(), e.i32(full)), 1, pack(8)),
-      ...(g.N % 8 ? [e.if(m.i32.eq(s.hi.get(), e.i32(blocks)), [t.set(e.i32(full)), ...pack(g.N % 8)])] : []),
+      e.for(t, s.lo.get(), m.select(m.i32.lt_s(s.hi.get(), e.i32(full)), s.hi.get(), e.i32(full)), 1, pack(NB)),
+      ...(g.N % NB ? [e.if(m.i32.eq(s.hi.get(), e.i32(blocks)), [t.set(e.i32(full)), ...pack(g.N % NB)])] : []),
     ];
   });
   ctx.phase((fn) => rowsForm(ctx, fn, g, ctx.T > 1, { at: bp, panel }));
@@ -364,11 +390,13 @@ const KC_MAX = 128;
 function packedBlocks(ctx: KernelCtx, g: Gemm): boolean {
   const { e } = ctx;
   const m = e.m;
+  const { MR, NB } = PACKED;
   const KC = g.K > KC_MAX ? Math.ceil(g.K / Math.ceil(g.K / KC_MAX)) : g.K;
   const T = ctx.T > 1 && g.M * g.N * g.K >= 4 * PARALLEL_MIN ? ctx.T : 1;
-  const byRows = g.M >= 8 * T || g.N < 8 * T;
-  const rowsEach = byRows ? 4 * Math.ceil(Math.ceil(g.M / 4) / T) : roundUp(g.M, 4);
-  const colsEach = byRows ? roundUp(g.N, 8) : 8 * Math.ceil(Math.ceil(g.N / 8) / T);
+  const byRows = g.M >= 2 * MR * T || g.N < NB * T;
+  const rowsEach = byRows ? MR * Math.ceil(Math.ceil(g.M / MR) / T) : roundUp(g.M, MR);
+  const colsEach = byRows ? roundUp(g.N, NB) : NB * Math.ceil(Math.ceil(g.N / NB) / T);
+  const sumBytes = 16 * Math.ceil(MR / 2);
   ctx.phase((fn, tid) => {
     const [ap, bp, sp, kb, kLen, t] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
     const sv = fn.v128();
@@ -376,50 +404,51 @@ function packedBlocks(ctx: KernelCtx, g: Gemm): boolean {
       const [lo, hi] = [fn.i32(), fn.i32()];
       return { lo, hi, init: [lo.set(e.i32(0)), hi.set(e.i32(n))] };
     };
-    const rs = byRows && T > 1 ? span(e, fn, tid, g.M, 4) : whole(g.M);
-    const cs = !byRows && T > 1 ? span(e, fn, tid, g.N, 8) : whole(g.N);
+    const rs = byRows && T > 1 ? span(e, fn, tid, g.M, MR) : whole(g.M);
+    const cs = !byRows && T > 1 ? span(e, fn, tid, g.N, NB) : whole(g.N);
     // Panels of full blocks while they fit, then the partial one at the end of A or B.
-    const panels = (lo: Local, hi: Local, unit: number, total: number, pack: (cols: number) => X[]): X[] => {
+    const panels = (lo: Local, hi: Local, unit: number, total: number, pack: (n: number) => X[]): X[] => {
       const full = total - (total % unit);
       return [
         e.for(t, lo.get(), m.select(m.i32.lt_s(hi.get(), e.i32(full)), hi.get(), e.i32(full)), unit, pack(unit)),
         ...(total % unit ? [e.if(m.i32.eq(hi.get(), e.i32(total)), [t.set(e.i32(full)), ...pack(total % unit)])] : []),
       ];
     };
-    const { row, col, sweep } = rowsTiles(ctx, fn, g);
+    // Row r of this thread's rows is lane r % MR of A's panel r / MR.
+    const aPanel = (r: X, bytes: number) => e.mulc(m.i32.div_u(e.sub(r, rs.lo.get()), e.i32(MR)), bytes);
+    const bPanel = (c: X) => e.mulc(m.i32.div_u(e.sub(c, cs.lo.get()), e.i32(NB)), 4 * NB * KC);
+    const { row, col, sweep } = rowsTiles(ctx, fn, g, PACKED);
     const tiles = sweep(rs.lo, rs.hi, cs.lo, cs.hi, false, () => ({
-      a: e.add(ap.get(), e.add(e.mulc(m.i32.shr_u(e.sub(row.get(), rs.lo.get()), e.i32(2)), 16 * KC), e.mulc(m.i32.and(e.sub(row.get(), rs.lo.get()), e.i32(3)), 4))),
+      a: e.add(ap.get(), e.add(aPanel(row.get(), 4 * MR * KC), e.mulc(m.i32.rem_u(e.sub(row.get(), rs.lo.get()), e.i32(MR)), 4))),
       aRow: 4,
-      aStep: 16,
-      b: e.add(bp.get(), e.mulc(m.i32.shr_u(e.sub(col.get(), cs.lo.get()), e.i32(3)), 32 * KC)),
-      bStep: 32,
+      aStep: 4 * MR,
+      b: e.add(bp.get(), bPanel(col.get())),
+      bStep: 4 * NB,
       kLen,
       carry: kb.get(),
     }));
-    // The row sums of A: two f64x2 per 4-row panel in scratch, over all blocks; written to
-    // rowSums by the threads whose rows they are (thread 0 when the split is by columns).
-    const sums = (row: X) => e.add(sp.get(), e.mulc(m.i32.shr_u(e.sub(row, rs.lo.get()), e.i32(2)), 32));
-    const sumsOut = (rows: number): X[] => {
-      const v = m.i8x16.shuffle(m.f32x4.demote_f64x2_zero(e.vload(sums(t.get()))), m.f32x4.demote_f64x2_zero(e.vload(sums(t.get()), 16)), [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]);
-      return [sv.set(v), e.vstoreN(e.add(e.i32(g.rowSums!), e.mulc(t.get(), 4)), sv.get(), rows)];
-    };
+    // The row sums of A: ⌈MR/2⌉ f64x2 per panel in scratch, over all blocks; written to rowSums by
+    // the threads whose rows they are (thread 0 when the split is by columns).
+    const sums = (r: X) => e.add(sp.get(), aPanel(r, sumBytes));
+    const sumsOut = (rows: number): X[] =>
+      lanesOf(rows).flatMap((n, j) => {
+        const half = (h: number) => m.f32x4.demote_f64x2_zero(e.vload(sums(t.get()), 16 * (2 * j + h)));
+        const v = m.i8x16.shuffle(half(0), n > 2 ? half(1) : e.vzero(), [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]);
+        return [sv.set(v), e.vstoreN(e.add(e.i32(g.rowSums!), e.mulc(t.get(), 4)), sv.get(), n, 16 * j)];
+      });
     return [
       ...rs.init,
       ...cs.init,
-      ap.set(ctx.threadScratch(16 * KC * (rowsEach / 4), tid)),
-      bp.set(ctx.threadScratch(32 * KC * (colsEach / 8), tid)),
-      ...(g.rowSums === undefined
-        ? []
-        : [sp.set(ctx.threadScratch(8 * rowsEach, tid)), e.for(t, rs.lo.get(), rs.hi.get(), 4, [e.vstore(sums(t.get()), e.vzero()), e.vstore(sums(t.get()), e.vzero(), 16)])]),
+      ap.set(ctx.threadScratch(4 * KC * rowsEach, tid)),
+      bp.set(ctx.threadScratch(4 * KC * colsEach, tid)),
+      ...(g.rowSums === undefined ? [] : [sp.set(ctx.threadScratch((sumBytes * rowsEach) / MR, tid)), m.memory.fill(sp.get(), e.i32(0), e.i32((sumBytes * rowsEach) / MR))]),
       e.forc(kb, 0, g.K, KC, [
         kLen.set(m.select(m.i32.lt_s(e.addc(kb.get(), KC), e.i32(g.K)), e.i32(KC), e.sub(e.i32(g.K), kb.get()))),
-        ...panels(rs.lo, rs.hi, 4, g.M, (rows) =>
-          packA(ctx, fn, g, e.add(ap.get(), e.mulc(m.i32.shr_u(e.sub(t.get(), rs.lo.get()), e.i32(2)), 16 * KC)), t.get(), kb.get(), kLen, rows, g.rowSums === undefined ? undefined : sums(t.get())),
-        ),
-        ...panels(cs.lo, cs.hi, 8, g.N, (cols) => packB(ctx, fn, g, e.add(bp.get(), e.mulc(m.i32.shr_u(e.sub(t.get(), cs.lo.get()), e.i32(3)), 32 * KC)), t.get(), kb.get(), kLen, cols)),
+        ...panels(rs.lo, rs.hi, MR, g.M, (rows) => packA(ctx, fn, g, e.add(ap.get(), aPanel(t.get(), 4 * MR * KC)), t.get(), kb.get(), kLen, rows, g.rowSums === undefined ? undefined : sums(t.get()))),
+        ...panels(cs.lo, cs.hi, NB, g.N, (cols) => packB(ctx, fn, g, e.add(bp.get(), bPanel(t.get())), t.get(), kb.get(), kLen, cols)),
         ...tiles,
       ]),
-      ...(g.rowSums === undefined ? [] : byRows || T === 1 ? panels(rs.lo, rs.hi, 4, g.M, sumsOut) : onThread0(e, tid, panels(rs.lo, rs.hi, 4, g.M, sumsOut))),
+      ...(g.rowSums === undefined ? [] : byRows || T === 1 ? panels(rs.lo, rs.hi, MR, g.M, sumsOut) : onThread0(e, tid, panels(rs.lo, rs.hi, MR, g.M, sumsOut))),
     ];
   });
   return g.rowSums !== undefined;

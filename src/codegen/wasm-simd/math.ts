@@ -69,18 +69,26 @@ function withSignOf(e: Emitter, a: X, s: X): X {
 export const vexp: VUnary = (e, fn, x0) => {
   const m = e.m;
   const s = new Seq(e, fn);
-  // f32x4.min/max return NaN when either operand is: NaN survives the clamp and every step below.
-  const x = s.let(m.f32x4.min(m.f32x4.max(x0, e.vconst(EXP.LO)), e.vconst(EXP.HI)));
-  const n = s.let(m.f32x4.nearest(e.vmul(x(), e.vconst(EXP.LOG2E))));
+  // The clamp with pmax/pmin (one instruction each; f32x4.max/min are several in V8): the
+  // comparisons are false for NaN, which then passes through, as through max/min.
+  const x = s.let(m.f32x4.pmin(m.f32x4.pmax(x0, e.vconst(EXP.LO)), e.vconst(EXP.HI)));
+  // n = round(x·log2 e), ties to even, as f32x4.nearest: adding 1.5·2^23 rounds away the
+  // fraction (|x·log2 e| < 2^22), and the sum's low bits are n as an integer.
+  const t = s.let(e.vadd(e.vmul(x(), e.vconst(EXP.LOG2E)), e.vconst(ROUNDER)));
+  const n = s.let(e.vsub(t(), e.vconst(ROUNDER)));
   const r = s.let(e.vsub(e.vsub(x(), e.vmul(n(), e.vconst(EXP.C1))), e.vmul(n(), e.vconst(EXP.C2))));
   // 1 + r + r²·P(r), summed from the small end.
   const p = e.vadd(e.vadd(e.vmul(horner(e, r, EXP.P), e.vmul(r(), r())), r()), e.vconst(1));
   // 2^n as two factors 2^⌊n/2⌋·2^(n-⌊n/2⌋), each a normal f32 for n ∈ [-150, 128]: the product
   // overflows to +Inf or rounds into the subnormals once, at the last multiply, as exp should.
-  const ni = s.let(m.i32x4.trunc_sat_f32x4_s(n()));
+  const ni = s.let(m.i32x4.sub(t(), iconst(e, ROUNDER_BITS)));
   const n1 = s.let(m.i32x4.shr_s(ni(), e.i32(1)));
   return s.value(e.vmul(e.vmul(p, pow2i(e, n1())), pow2i(e, m.i32x4.sub(ni(), n1()))));
 };
+
+/** 1.5·2^23, and its bit pattern: x + ROUNDER holds round(x) in its low mantissa bits. */
+const ROUNDER = 12582912;
+const ROUNDER_BITS = 0x4b400000;
 
 /** ln x (Cephes logf): max error 1 ulp; 0 → -Inf, x < 0 → NaN, +Inf → +Inf, NaN → NaN. */
 export const vlog: VUnary = (e, fn, x0) => {
@@ -121,7 +129,7 @@ export const vtanh: VUnary = (e, fn, x0) => {
   // NaN fails |x| < SMALL and takes the exp form, which keeps it NaN; the exp form is computed
   // only when a lane needs it (the same bits either way).
   const small = s.let(m.f32x4.lt(a(), e.vconst(TANH.SMALL)));
-  const c = s.let(m.f32x4.min(a(), e.vconst(TANH.CLAMP)));
+  const c = s.let(m.f32x4.pmin(a(), e.vconst(TANH.CLAMP)));
   const big = () => e.vsub(e.vconst(1), e.vdiv(e.vconst(2), e.vadd(vexp(e, fn, e.vadd(c(), c())), e.vconst(1))));
   s.when(m.i32.eqz(m.i32x4.all_true(small())), out, m.v128.bitselect(out.get(), big(), small()));
   return s.value(withSignOf(e, out.get(), x()));
@@ -141,7 +149,7 @@ export const verf: VUnary = (e, fn, x0) => {
   const out = s.local(e.vadd(e.vmul(horner(e, x2, ERF.S), x()), x()));
   // Not (|x| < SMALL): large or NaN lanes, which the exp form keeps NaN.
   const small = s.let(m.f32x4.lt(a(), e.vconst(ERF.SMALL)));
-  const c = () => m.f32x4.min(a(), e.vconst(ERF.CLAMP));
+  const c = () => m.f32x4.pmin(a(), e.vconst(ERF.CLAMP));
   const big = (): X => {
     const q = e.vadd(e.vmul(horner(e, c, ERF.L), c()), c());
     return withSignOf(e, e.vsub(e.vconst(1), vexp(e, fn, m.f32x4.neg(q))), x());

@@ -234,7 +234,8 @@ export function attention(c: KernelCtx): void {
       e.for(r.jb, e.i32(0), r.nb.get(), 1, [
         acc.set(masked(e, r, a, e.vload(e.add(row.get(), e.mulc(r.jb.get(), 16))))),
         e.vstore(e.add(row.get(), e.mulc(r.jb.get(), 16)), acc.get()),
-        mx.set(e.vmax(mx.get(), acc.get())),
+        // pmax: one instruction, where f32x4.max is several; a NaN it drops still makes the row NaN through exp.
+        mx.set(m.f32x4.pmax(mx.get(), acc.get())),
       ]),
       max.set(e.hmax(mx.get(), tmp)),
       sum.set(e.vzero()),

@@ -42,7 +42,7 @@ export function crossEntropyInto(c: KernelCtx, logits: At, labels: At, loss: At,
       px.set(e.add(e.i32(logits.addr), l.base.get())),
       ...(dlogits ? [pd.set(e.add(e.i32(dlogits.addr), l.base.get()))] : []),
       mx.set(e.vconst(-Infinity)),
-      ...sweep((n, col) => [mx.set(e.vmax(mx.get(), n === 4 ? xv(n, col) : m.v128.bitselect(xv(n, col), e.vconst(-Infinity), tailMask)))]),
+      ...sweep((n, col) => [mx.set(m.f32x4.pmax(mx.get(), n === 4 ? xv(n, col) : m.v128.bitselect(xv(n, col), e.vconst(-Infinity), tailMask)))]),
       max.set(e.hmax(mx.get(), tmp)),
       sum.set(e.vzero()),
       ...sweep((n, col) => [
