@@ -112,23 +112,40 @@ function weightedRows(e: Emitter, fn: Fn, ws: readonly Local[], n: Local, rows: 
   return s;
 }
 
-/** rows[j, ·] += splat(w[j])·x for j < n, x one C-float row: dk += dsᵀ·q and dv += pᵀ·dy, a row at a time. */
-function outerUpdate(e: Emitter, fn: Fn, w: Local, n: Local, x: Local, rows: Local, C: number): X[] {
-  const chunks = Math.ceil(C / 4);
-  const j = fn.i32();
-  const wj = fn.v128();
-  const at = fn.i32();
-  const xs = Array.from({ length: Math.min(chunks, 16) }, () => fn.v128());
-  const lanes = (ch: number) => Math.min(4, C - 4 * ch);
-  const xOf = (ch: number) => (ch < xs.length ? xs[ch]!.get() : e.vloadN(x.get(), lanes(ch), 16 * ch));
-  return [
-    ...xs.map((l, ch) => l.set(e.vloadN(x.get(), lanes(ch), 16 * ch))),
-    e.for(j, e.i32(0), n.get(), 1, [
-      wj.set(e.vsplatLoad(e.add(w.get(), e.mulc(j.get(), 4)))),
-      at.set(e.add(rows.get(), e.mulc(j.get(), 4 * C))),
-      ...Array.from({ length: chunks }, (_, ch) => e.vstoreN(at.get(), e.madd(wj.get(), xOf(ch), e.vloadN(at.get(), lanes(ch), 16 * ch)), lanes(ch), 16 * ch)),
-    ]),
-  ];
+/**
+ * out[j, ·] = Σ_i w[i, j]·x[i, ·] for j < S (dk = dsᵀ·q, dv = pᵀ·dy), w the unit's [T, S4] rows of
+ * weights, x T contiguous rows of C floats, out S contiguous rows: 4 keys × 8 columns in 8
+ * registers, i in order, from i = j0 under a causal mask (the weights of keys past a row's limit
+ * are zero, and so are the terms left out). Each element is the same sum, in the same order, as
+ * accumulating a row of weights at a time.
+ */
+function transposedProducts(e: Emitter, fn: Fn, w: Local, x: Local, out: Local, g: Geometry, causal: boolean, C: number): X[] {
+  const { T, S, S4 } = g;
+  const [j0, i, pw, px] = [fn.i32(), fn.i32(), fn.i32(), fn.i32()];
+  const acc = Array.from({ length: 8 }, () => fn.v128());
+  const bv = [fn.v128(), fn.v128()];
+  const av = fn.v128();
+  const tile = (mr: number, d0: number): X[] => {
+    const lanes = [Math.min(4, C - d0), Math.max(0, Math.min(4, C - d0 - 4))].filter((l) => l > 0);
+    const kBody: X[] = [];
+    lanes.forEach((l, v) => kBody.push(bv[v]!.set(e.vloadN(px.get(), l, 4 * d0 + 16 * v))));
+    for (let r = 0; r < mr; r++) {
+      kBody.push(av.set(e.vsplatLoad(pw.get(), 4 * r)));
+      lanes.forEach((_, v) => kBody.push(acc[2 * r + v]!.set(e.madd(av.get(), bv[v]!.get(), acc[2 * r + v]!.get()))));
+    }
+    kBody.push(pw.set(e.addc(pw.get(), 4 * S4)), px.set(e.addc(px.get(), 4 * C)));
+    const from = causal ? j0.get() : e.i32(0);
+    return [
+      ...acc.slice(0, 2 * mr).map((a) => a.set(e.vzero())),
+      pw.set(e.add(w.get(), e.mulc(e.add(e.mulc(from, S4), j0.get()), 4))),
+      px.set(e.add(x.get(), e.mulc(e.copyExpr(from), 4 * C))),
+      e.for(i, e.copyExpr(from), e.i32(T), 1, kBody),
+      ...Array.from({ length: mr }, (_, r) => lanes.map((l, v) => e.vstoreN(e.add(out.get(), e.mulc(e.addc(j0.get(), r), 4 * C)), acc[2 * r + v]!.get(), l, 4 * d0 + 16 * v))).flat(),
+    ];
+  };
+  const cols = (mr: number) => Array.from({ length: Math.ceil(C / 8) }, (_, b) => tile(mr, 8 * b)).flat();
+  const full = S - (S % 4);
+  return [e.forc(j0, 0, full, 4, cols(4)), ...(S % 4 ? [j0.set(e.i32(full)), ...cols(S % 4)] : [])];
 }
 
 /** Copies n rows of C floats from rows `from` apart to rows `to` apart: one copy when both are contiguous. */
@@ -275,22 +292,25 @@ export function attention(c: KernelCtx): void {
 
 export function attentionGrad(c: KernelCtx): void {
   const { e } = c;
-  const m = e.m;
   const { attrs: a, inputs, outputs } = KERNEL_KINDS.attention_grad.read(ats(c));
   const [dyr, qr, kr, vr, yr] = [rowsOf(inputs.dy, a.dyView), rowsOf(inputs.q, a.qView), rowsOf(inputs.k, a.kView), rowsOf(inputs.v, a.vView), rowsOf(inputs.y, a.yView)];
   const g = geometry(qr.view, kr.view, vr.view);
-  const { S, D, E, S4 } = g;
+  const { T, S, D, E, S4 } = g;
   // dq, dk and dv: their own outputs, or views of one (dqkv); dk transposed only in its own.
   const into = (t: At | undefined, view: readonly number[] | undefined) => rowsOf(outputs.dqkv ?? t!, outputs.dqkv ? view : undefined);
   const [dqr, dkr, dvr] = [into(outputs.dq, a.dqView), into(outputs.dk, a.dkView), into(outputs.dv, a.dvView)];
   c.phase((fn, tid) => {
     const [u, dy, q, k, v, y, lse, dq, dk, dv] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
-    const [kt, vt, kc, dkAcc, dvAcc] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
-    // Rows go in pairs, as in the forward: each row's products and weights in scratch.
+    const [kt, vt, kc, qc, dyc, dkAcc, dvAcc] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
+    // Rows go in pairs, as in the forward, their products and weights kept in the unit's [T, S4]
+    // weights (p or its dropout, and ds) for dk and dv at the end; kept and ds point at the pair's.
+    const [keptAll, dsAll] = [fn.i32(), fn.i32()];
     const [kept, ds] = [[fn.i32(), fn.i32()], [fn.i32(), fn.i32()]];
     // Rows read or accumulated through a view (a stride apart) go through contiguous copies in
     // scratch, as in the forward; a transposed dk accumulates as rows there too.
     const kStrided = kr.view.sT !== D;
+    const qStrided = qr.view.sT !== D;
+    const dyStrided = dyr.view.sT !== E;
     const dkLocal = a.dkTransposed || dkr.view.sT !== D;
     const dvLocal = dvr.view.sT !== E;
     const { drop, init } = dropoutOf(e, fn, a, inputs.step);
@@ -322,26 +342,23 @@ export function attentionGrad(c: KernelCtx): void {
       const last = rs.at(-1)!;
       return [
         ...rs.map((r, i) => dyis[i]!.set(e.add(dy.get(), e.mulc(r.i.get(), 4 * dyr.view.sT)))),
+        ...rs.flatMap((r, i) => [kept[i]!.set(e.add(keptAll.get(), e.mulc(r.i.get(), 4 * S4))), ds[i]!.set(e.add(dsAll.get(), e.mulc(r.i.get(), 4 * S4)))]),
         ...rowProducts(e, fn, rs.map((r) => r.qi), kt, last.nb, D, S4, ds.slice(0, n)),
         ...rowProducts(e, fn, dyis.slice(0, n), vt, last.nb, E, S4, kept.slice(0, n)),
         ...rs.flatMap((r, i) => weights(r, i)),
         ...rs.map((r, i) => dqis[i]!.set(e.add(dq.get(), e.mulc(r.i.get(), 4 * dqr.view.sT)))),
         ...weightedRows(e, fn, ds.slice(0, n), last.lim, kStrided ? kc : k, D, dqis.slice(0, n)),
-        ...rs.flatMap((r, i) => [
-          ...outerUpdate(e, fn, ds[i]!, r.lim, r.qi, dkLocal ? dkAcc : dk, D),
-          ...outerUpdate(e, fn, kept[i]!, r.lim, dyis[i]!, dvLocal ? dvAcc : dv, E),
-        ]),
       ];
     });
     return [
-      kt.set(c.threadScratch(4 * ((D + E) * S4 + 4 * S4 + (kStrided ? S * D : 0) + (dkLocal ? S * D : 0) + (dvLocal ? S * E : 0)), tid)),
+      kt.set(c.threadScratch(4 * ((D + E) * S4 + 2 * T * S4 + (kStrided ? S * D : 0) + (qStrided ? T * D : 0) + (dyStrided ? T * E : 0) + (dkLocal ? S * D : 0) + (dvLocal ? S * E : 0)), tid)),
       vt.set(e.addc(kt.get(), 4 * D * S4)),
-      kept[0]!.set(e.addc(vt.get(), 4 * E * S4)),
-      kept[1]!.set(e.addc(kept[0]!.get(), 4 * S4)),
-      ds[0]!.set(e.addc(kept[1]!.get(), 4 * S4)),
-      ds[1]!.set(e.addc(ds[0]!.get(), 4 * S4)),
-      kc.set(e.addc(ds[1]!.get(), 4 * S4)),
-      dkAcc.set(e.addc(kc.get(), kStrided ? 4 * S * D : 0)),
+      keptAll.set(e.addc(vt.get(), 4 * E * S4)),
+      dsAll.set(e.addc(keptAll.get(), 4 * T * S4)),
+      kc.set(e.addc(dsAll.get(), 4 * T * S4)),
+      qc.set(e.addc(kc.get(), kStrided ? 4 * S * D : 0)),
+      dyc.set(e.addc(qc.get(), qStrided ? 4 * T * D : 0)),
+      dkAcc.set(e.addc(dyc.get(), dyStrided ? 4 * T * E : 0)),
       dvAcc.set(e.addc(dkAcc.get(), dkLocal ? 4 * S * D : 0)),
       ...init,
       ...sharedLoop(c, fn, u, g.L, [
@@ -349,12 +366,14 @@ export function attentionGrad(c: KernelCtx): void {
           [dy, dyr], [q, qr], [k, kr], [v, vr], [y, yr], [lse, rowsOf({ ...inputs.lse, shape: [...inputs.lse.shape, 1] })],
           [dq, dqr], [dk, dkr], [dv, dvr],
         ]),
-        m.memory.fill(dkLocal ? dkAcc.get() : dk.get(), e.i32(0), e.i32(4 * S * D)),
-        m.memory.fill(dvLocal ? dvAcc.get() : dv.get(), e.i32(0), e.i32(4 * S * E)),
         ...(kStrided ? copyRows(e, fn, k, kr.view.sT, kc, D, S, D) : []),
+        ...(qStrided ? copyRows(e, fn, q, qr.view.sT, qc, D, T, D) : []),
+        ...(dyStrided ? copyRows(e, fn, dy, dyr.view.sT, dyc, E, T, E) : []),
         ...transpose(e, fn, k, kt, S, D, S4, kr.view.sT),
         ...transpose(e, fn, v, vt, S, E, S4, vr.view.sT),
         ...body,
+        ...transposedProducts(e, fn, dsAll, qStrided ? qc : q, dkLocal ? dkAcc : dk, g, a.causal, D),
+        ...transposedProducts(e, fn, keptAll, dyStrided ? dyc : dy, dvLocal ? dvAcc : dv, g, a.causal, E),
         ...(a.dkTransposed ? transpose(e, fn, dkAcc, dk, S, D, S) : dkLocal ? copyRows(e, fn, dkAcc, D, dk, dkr.view.sT, S, D) : []),
         ...(dvLocal ? copyRows(e, fn, dvAcc, E, dv, dvr.view.sT, S, E) : []),
       ]),
