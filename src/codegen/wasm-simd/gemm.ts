@@ -265,6 +265,8 @@ function rowsForm(ctx: KernelCtx, fn: Fn, g: Gemm, parallel: boolean, packed?: {
  * sequentially from L1/L2. The copies are O(K·(M + N)) against the product's O(M·N·K).
  */
 const PACK_MIN = 1 << 20;
+/** The longest k a block of 'blocks' packing covers: a tile's panels (1.5 and 6 KiB) stay in L1. */
+const KC_MAX = 128;
 /** A register tile: MR rows × NB columns (NB a multiple of 4). */
 interface Shape2 {
   MR: number;
@@ -280,11 +282,13 @@ const PACKED: Shape2 = { MR: 3, NB: 12 };
 
 /** Whether emitGemm packs `g`, and how: B once for all k ('whole', A read in place along k), or A and B per block of k ('blocks'). */
 function packing(g: Gemm): 'whole' | 'blocks' | undefined {
-  if (g.N < 8 || g.M * g.N * g.K < PACK_MIN) return undefined;
-  if (g.aK !== 1) return g.bN === 1 || g.bK === 1 ? 'blocks' : undefined;
+  if (g.N < 8 || g.M * g.N * g.K < PACK_MIN || (g.bN !== 1 && g.bK !== 1)) return undefined;
   // x·wᵀ, both read along k: the dots form reads them in place as fast.
-  if (g.bN !== 1) return undefined;
-  return g.K <= 1024 && g.M >= 64 ? 'whole' : 'blocks';
+  if (g.aK === 1 && g.bN !== 1) return undefined;
+  // A k short enough to sweep in one pass (a small batch's weight gradient) is read in place;
+  // B is worth a packed copy when many rows of tiles read it.
+  if (g.aK === 1 && g.K <= 1024) return g.M >= 256 ? 'whole' : undefined;
+  return g.K > KC_MAX ? 'blocks' : undefined;
 }
 
 /**
@@ -376,9 +380,6 @@ function packedWhole(ctx: KernelCtx, g: Gemm): void {
   });
   ctx.phase((fn) => rowsForm(ctx, fn, g, ctx.T > 1, { at: bp, panel }));
 }
-
-/** The longest k a block of 'blocks' packing covers: a tile's panels (2 and 4 KiB) stay in L1. */
-const KC_MAX = 128;
 
 /**
  * A long k (a weight gradient's batch) in blocks of KC: for each block, every thread packs the A
