@@ -51,26 +51,32 @@ function transpose(e: Emitter, fn: Fn, src: Local, dst: Local, S: number, C: num
  * out_r[j] = Σ_c a_r[c]·bᵀ[c, j] for the nb vector blocks of one or two rows a_r of C floats
  * (q·kᵀ, dy·vᵀ), bᵀ a transposed copy with rows of S4. Eight accumulators at a time (four blocks
  * of one row, or four of each of two: each load of bᵀ then serves both rows), then single
- * blocks; unrolled over c, head sizes being small.
+ * blocks.
  */
 function rowProducts(e: Emitter, fn: Fn, as: readonly Local[], bt: Local, nb: Local, C: number, S4: number, outs: readonly Local[]): X[] {
   const m = e.m;
   const jb = fn.i32();
   const xs = as.map(() => fn.v128());
+  // One c a loop iteration, as the gemm tiles: unrolled over c, V8 schedules the loads of many
+  // c ahead and spills the accumulators.
+  const [c, pb, pa] = [fn.i32(), fn.i32(), fn.i32()];
   const group = (blocks: number): X[] => {
     const acc = as.map(() => Array.from({ length: blocks }, () => fn.v128()));
-    const col = (k: number) => e.add(bt.get(), e.mulc(e.addc(jb.get(), k), 16));
-    const s: X[] = acc.flat().map((v) => v.set(e.vzero()));
     const bv = fn.v128();
-    for (let c = 0; c < C; c++) {
-      as.forEach((a, r) => s.push(xs[r]!.set(e.vsplatLoad(a.get(), 4 * c))));
-      for (let k = 0; k < blocks; k++) {
-        s.push(bv.set(e.vload(col(k), 4 * c * S4)));
-        acc.forEach((row, r) => s.push(row[k]!.set(e.madd(xs[r]!.get(), bv.get(), row[k]!.get()))));
-      }
+    const body: X[] = [];
+    as.forEach((a, r) => body.push(xs[r]!.set(e.vsplatLoad(e.add(a.get(), pa.get())))));
+    for (let k = 0; k < blocks; k++) {
+      body.push(bv.set(e.vload(pb.get(), 16 * k)));
+      acc.forEach((row, r) => body.push(row[k]!.set(e.madd(xs[r]!.get(), bv.get(), row[k]!.get()))));
     }
-    acc.forEach((row, r) => row.forEach((v, k) => s.push(e.vstore(e.add(outs[r]!.get(), e.mulc(e.addc(jb.get(), k), 16)), v.get()))));
-    return s;
+    body.push(pa.set(e.addc(pa.get(), 4)), pb.set(e.addc(pb.get(), 4 * S4)));
+    return [
+      ...acc.flat().map((v) => v.set(e.vzero())),
+      pa.set(e.i32(0)),
+      pb.set(e.add(bt.get(), e.mulc(jb.get(), 16))),
+      e.forc(c, 0, C, 1, body),
+      ...acc.flatMap((row, r) => row.map((v, k) => e.vstore(e.add(outs[r]!.get(), e.mulc(e.addc(jb.get(), k), 16)), v.get()))),
+    ];
   };
   const top = e.label('blk');
   const done = e.label('blkd');
