@@ -44,18 +44,19 @@ const flops = (kind: 'train' | 'eval', b: number) => {
   return g.nodes.reduce((s, n) => s + getOp(n.op).flops(n.inputs.map((i) => g.nodes[i]!.shape), n.shape, n.attrs), 0);
 };
 // A language model (training.dataset 'text') gets B windows of T byte ids from a fixed hash (a
-// step's speed does not depend on what the bytes say) and is measured in tokens; an image model
-// gets MNIST.
+// step's speed does not depend on what the bytes say) and is measured in tokens; an MNIST model
+// gets MNIST, any other image model hashed pixels (CIFAR's ResNet) with labels 0-9.
 const text = t.dataset === 'text';
-const T = t.input[0]!;
-const data = text ? undefined : loadDataset('mnist');
+const T = text ? t.input[0]! : t.input.reduce((a, d) => a * d, 1);
+const data = t.dataset === 'mnist' ? loadDataset('mnist') : undefined;
 const perExample = text ? T : 1;
 const unit = text ? 'tok' : 'img';
 const batch = (split: 'train' | 'test', first: number, n: number) => {
   if (!data) {
     let h = first + 1;
     const x = Float32Array.from({ length: n * T }, () => ((h = (Math.imul(h, 1103515245) + 12345) >>> 0) >>> 16) & 255);
-    return { x, labels: Float32Array.from(x, (v, i) => x[(i + 1) % x.length]!) };
+    if (text) return { x, labels: Float32Array.from(x, (v, i) => x[(i + 1) % x.length]!) };
+    return { x: x.map((v) => v / 255), labels: Float32Array.from({ length: n }, (_, i) => x[i]! % 10) };
   }
   const s = data[split];
   const idx = Uint32Array.from({ length: n }, (_, i) => (first + i) % s.count);

@@ -172,10 +172,15 @@ export interface ReduceSpec {
   domain: Shape;
   /** Per domain dimension: summed over. */
   reduced: readonly boolean[];
-  /** Output: the kept dimensions, row-major. */
-  out: number;
+  /** Output: the kept dimensions, row-major (or one per sum, when f gives several). */
+  out: number | readonly number[];
   ins: readonly Operand[];
-  f: (v: X[], fn: Fn) => X;
+  /**
+   * The term (or terms: several sums over the same operands in one pass, each summed exactly as
+   * it would be alone) at a vector of elements; the operands' values are local.gets (copyExpr one
+   * to read it twice).
+   */
+  f: (v: X[], fn: Fn) => X | X[];
   /** Applied to each f32 sum before it is stored (a mean's 1/count). */
   post?: (sum: X) => X;
   prologue?: (fn: Fn) => X[];
@@ -189,9 +194,12 @@ export interface ReduceSpec {
  *   more than a run's rounding.
  * - Innermost dimension kept (column sums over a batch): 4 outputs per vector, the reduced
  *   dimensions walked with strided vector loads.
+ * The loops depend only on the domain and the operands' shapes, so a sum computed with others
+ * in one pass has the bits it has alone over the same operands.
  */
 export function emitReduce(c: KernelCtx, spec: ReduceSpec): void {
   const dom = spec.domain;
+  const outs = typeof spec.out === 'number' ? [spec.out] : spec.out;
   const outStrides: number[] = new Array<number>(dom.length).fill(0);
   let acc = 1;
   for (let d = dom.length - 1; d >= 0; d--) {
@@ -210,9 +218,23 @@ export function emitReduce(c: KernelCtx, spec: ReduceSpec): void {
   const total = numel(dom);
   c.phase((fn, tid) => {
     const pro = spec.prologue?.(fn) ?? [];
-    if (innerKept) return [...pro, ...reduceInnerKept(c, fn, tid, kept, red, spec, total)];
-    return [...pro, ...reduceInnerReduced(c, fn, tid, kept, red, spec, total)];
+    const terms = termsOf(c, fn, spec, outs.length);
+    if (innerKept) return [...pro, ...reduceInnerKept(c, fn, tid, kept, red, spec, outs, terms, total)];
+    return [...pro, ...reduceInnerReduced(c, fn, tid, kept, red, spec, outs, terms, total)];
   });
+}
+
+/** The operands' values into locals, then f's terms: statements and the terms' values. */
+type Terms = (vals: X[]) => { set: X[]; terms: X[] };
+
+function termsOf(c: KernelCtx, fn: Fn, spec: ReduceSpec, count: number): Terms {
+  const locals = spec.ins.map(() => fn.v128());
+  return (vals) => {
+    const r = spec.f(locals.map((l) => l.get()), fn);
+    const terms = Array.isArray(r) ? r : [r];
+    if (terms.length !== count) throw new Error(`wasm reduce: ${terms.length} terms for ${count} outputs`);
+    return { set: vals.map((v, j) => locals[j]!.set(v)), terms };
+  };
 }
 
 /** Address expression for operand j given loop index locals of dims. */
@@ -225,7 +247,7 @@ function addrOf(c: KernelCtx, base: number, dims: readonly Dim[], idx: readonly 
   return a;
 }
 
-function reduceInnerReduced(c: KernelCtx, fn: Fn, tid: Local, kept: Dim[], red: Dim[], spec: ReduceSpec, total: number): X[] {
+function reduceInnerReduced(c: KernelCtx, fn: Fn, tid: Local, kept: Dim[], red: Dim[], spec: ReduceSpec, outs: readonly number[], termsAt: Terms, total: number): X[] {
   const { e } = c;
   const m = e.m;
   const nIn = spec.ins.length;
@@ -236,39 +258,46 @@ function reduceInnerReduced(c: KernelCtx, fn: Fn, tid: Local, kept: Dim[], red: 
   const redIdx = outerRed.map(() => fn.i32());
   const ptrs = spec.ins.map(() => fn.i32());
   const splats = spec.ins.map((_, j) => (inner.strides[j] === 0 ? fn.v128() : undefined));
-  const run = fn.v128();
-  const lo64 = fn.v128();
-  const hi64 = fn.v128();
+  const runs = outs.map(() => fn.v128());
+  const lo64 = outs.map(() => fn.v128());
+  const hi64 = outs.map(() => fn.v128());
   const t = fn.v128();
   const i = fn.i32();
   const manyRuns = outerRed.reduce((a, d) => a * d.n, 1) > 1;
 
   const vals = (n: number) => spec.ins.map((_, j) => (splats[j] ? splats[j]!.get() : e.vloadN(ptrs[j]!.get(), n)));
+  const add = (n: number, mask: boolean): X[] => {
+    const { set, terms } = termsAt(vals(n));
+    return [...set, ...terms.map((x, k) => runs[k]!.set(e.vadd(runs[k]!.get(), mask ? maskLanes(c, x, n) : x)))];
+  };
   const L4 = L - (L % 4);
   const rowDims = [...kept, ...outerRed];
   const rowIdx = [...keptIdx, ...redIdx];
   const runBody: X[] = [
     ...ptrs.map((p, j) => p.set(addrOf(c, spec.ins[j]!.addr, rowDims, rowIdx, j))),
     ...splats.flatMap((s, j) => (s ? [s.set(e.vsplatLoad(ptrs[j]!.get()))] : [])),
-    run.set(e.vzero()),
-    e.forc(i, 0, L4, 4, [run.set(e.vadd(run.get(), spec.f(vals(4), fn))), ...ptrs.map((p, j) => (inner.strides[j] === 1 ? p.set(e.addc(p.get(), 16)) : e.nop()))]),
-    ...(L % 4 ? [run.set(e.vadd(run.get(), maskLanes(c, spec.f(vals(L % 4), fn), L % 4)))] : []),
+    ...runs.map((r) => r.set(e.vzero())),
+    e.forc(i, 0, L4, 4, [...add(4, false), ...ptrs.map((p, j) => (inner.strides[j] === 1 ? p.set(e.addc(p.get(), 16)) : e.nop()))]),
+    ...(L % 4 ? add(L % 4, true) : []),
   ];
   if (manyRuns) {
-    runBody.push(lo64.set(m.f64x2.add(lo64.get(), m.f64x2.promote_low_f32x4(run.get()))));
-    runBody.push(hi64.set(m.f64x2.add(hi64.get(), m.f64x2.promote_low_f32x4(m.i8x16.shuffle(run.get(), run.get(), [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7])))));
+    runs.forEach((run, k) => {
+      runBody.push(lo64[k]!.set(m.f64x2.add(lo64[k]!.get(), m.f64x2.promote_low_f32x4(run.get()))));
+      runBody.push(hi64[k]!.set(m.f64x2.add(hi64[k]!.get(), m.f64x2.promote_low_f32x4(m.i8x16.shuffle(run.get(), run.get(), [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7])))));
+    });
   }
   let nest = runBody;
   for (let k = outerRed.length - 1; k >= 0; k--) nest = [e.forc(redIdx[k]!, 0, outerRed[k]!.n, 1, nest)];
-  let sum: X;
-  if (manyRuns) {
-    const s2 = m.f64x2.add(lo64.get(), hi64.get());
-    sum = m.f32.demote(m.f64.add(m.f64x2.extract_lane(t.tee(s2), 0), m.f64x2.extract_lane(t.get(), 1)));
-  } else {
-    sum = e.hsum(run.get(), t);
-  }
-  const outAddr = addrOf(c, spec.out, kept, keptIdx, nIn);
-  const perOutput: X[] = [...(manyRuns ? [lo64.set(e.vzero()), hi64.set(e.vzero())] : []), ...nest, m.f32.store(0, 4, outAddr, spec.post ? spec.post(sum) : sum)];
+  const sumOf = (k: number): X => {
+    if (!manyRuns) return e.hsum(runs[k]!.get(), t);
+    const s2 = m.f64x2.add(lo64[k]!.get(), hi64[k]!.get());
+    return m.f32.demote(m.f64.add(m.f64x2.extract_lane(t.tee(s2), 0), m.f64x2.extract_lane(t.get(), 1)));
+  };
+  const perOutput: X[] = [
+    ...(manyRuns ? [...lo64, ...hi64].map((l) => l.set(e.vzero())) : []),
+    ...nest,
+    ...outs.map((out, k) => m.f32.store(0, 4, addrOf(c, out, kept, keptIdx, nIn), spec.post ? spec.post(sumOf(k)) : sumOf(k))),
+  ];
   const parallel = e.T > 1 && total >= PARALLEL_MIN && kept.length > 0 && kept[0]!.n >= e.T;
   let body = perOutput;
   for (let k = kept.length - 1; k >= 0; k--) {
@@ -289,7 +318,7 @@ function maskLanes(c: KernelCtx, v: X, n: number): X {
   return c.e.m.v128.and(v, c.e.m.v128.const(mask));
 }
 
-function reduceInnerKept(c: KernelCtx, fn: Fn, tid: Local, kept: Dim[], red: Dim[], spec: ReduceSpec, total: number): X[] {
+function reduceInnerKept(c: KernelCtx, fn: Fn, tid: Local, kept: Dim[], red: Dim[], spec: ReduceSpec, outs: readonly number[], termsAt: Terms, total: number): X[] {
   const { e } = c;
   const m = e.m;
   const nIn = spec.ins.length;
@@ -312,19 +341,26 @@ function reduceInnerKept(c: KernelCtx, fn: Fn, tid: Local, kept: Dim[], red: Dim
     });
   // Column sums accumulate in f64 (two f64x2 per 4 columns): they are short and cheap, and a
   // bias gradient summed over the batch is often a small difference of large terms.
-  const lo = fn.v128();
-  const hi = fn.v128();
+  const lo = outs.map(() => fn.v128());
+  const hi = outs.map(() => fn.v128());
   const column = (n: number): X[] => {
-    let nest: X[] = [
-      tmp.set(spec.f(vals(n), fn)),
-      lo.set(m.f64x2.add(lo.get(), m.f64x2.promote_low_f32x4(tmp.get()))),
-      hi.set(m.f64x2.add(hi.get(), m.f64x2.promote_low_f32x4(m.i8x16.shuffle(tmp.get(), tmp.get(), [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7])))),
-    ];
+    const { set, terms } = termsAt(vals(n));
+    let nest: X[] = [...set];
+    terms.forEach((x, k) => {
+      nest.push(
+        tmp.set(x),
+        lo[k]!.set(m.f64x2.add(lo[k]!.get(), m.f64x2.promote_low_f32x4(tmp.get()))),
+        hi[k]!.set(m.f64x2.add(hi[k]!.get(), m.f64x2.promote_low_f32x4(m.i8x16.shuffle(tmp.get(), tmp.get(), [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7])))),
+      );
+    });
     for (let k = red.length - 1; k >= 0; k--) nest = [e.forc(rIdx[k]!, 0, red[k]!.n, 1, nest)];
-    const out = e.add(addrOf(c, spec.out, outerKept, kIdx, nIn), e.mulc(col.get(), 4));
-    const sum = m.i8x16.shuffle(m.f32x4.demote_f64x2_zero(lo.get()), m.f32x4.demote_f64x2_zero(hi.get()), [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]);
-    const res = spec.post ? postVec(c, accv.get(), spec.post) : accv.get();
-    return [lo.set(e.vzero()), hi.set(e.vzero()), ...nest, accv.set(sum), tmp.set(res), e.vstoreN(out, tmp.get(), n)];
+    const stores = outs.flatMap((o, k) => {
+      const out = e.add(addrOf(c, o, outerKept, kIdx, nIn), e.mulc(col.get(), 4));
+      const sum = m.i8x16.shuffle(m.f32x4.demote_f64x2_zero(lo[k]!.get()), m.f32x4.demote_f64x2_zero(hi[k]!.get()), [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]);
+      const res = spec.post ? postVec(c, accv.get(), spec.post) : accv.get();
+      return [accv.set(sum), tmp.set(res), e.vstoreN(out, tmp.get(), n)];
+    });
+    return [...[...lo, ...hi].map((l) => l.set(e.vzero())), ...nest, ...stores];
   };
   const L4 = L - (L % 4);
   const parallel = e.T > 1 && total >= PARALLEL_MIN;

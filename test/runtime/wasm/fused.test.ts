@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Program } from '../../../src/ir/program.ts';
+import type { Kernel, Program } from '../../../src/ir/program.ts';
 import { WASM_TARGET } from '../../../src/codegen/wasm-simd/target.ts';
 import { compileProgram } from '../../../src/passes/compile.ts';
 import { executeProgram, newArena, sliceOf } from '../../../src/runtime/reference/program.ts';
@@ -52,5 +52,42 @@ describe('wasm conv blocks with a stored argmax', () => {
       });
     }
     expect(failures).toEqual([]);
+  });
+});
+
+// batch_norm_grad_stats sums its partials in one pass over g and x; each must keep the bits its
+// op kernel gives alone (the order of every sum is the reduction's, not the pass's).
+describe('wasm batch_norm_grad_stats', () => {
+  it.each([[[3, 5, 7, 9]], [[13, 10]], [[2, 3, 1, 1]]])('x %j: every partial has the bits of its op kernel alone', async (shape) => {
+    const C = shape[1]!;
+    const n = shape.reduce((a, d) => a * d, 1);
+    let offset = 0;
+    const slice = (s: number[], value: string) => {
+      const out = { offset, bytes: 4 * s.reduce((a, d) => a * d, 1), shape: s, value };
+      offset += Math.ceil(out.bytes / 64) * 64;
+      return out;
+    };
+    const [g, x, mean, v, gamma] = [slice(shape, 'g'), slice(shape, 'x'), slice([C], 'mean'), slice([C], 'var'), slice([C], 'gamma')];
+    const fused = ['dgamma', 'dbeta', 'dmean', 'dvar'].map((r) => slice([C], r));
+    const alone = ['dgamma', 'dbeta', 'dmean', 'dvar'].map((r) => slice([C], `${r} alone`));
+    const ins = [g, x, mean, v, gamma];
+    const eps = 1e-5;
+    const axes = shape.length === 4 ? [0, 2, 3] : [0];
+    const kernels: Kernel[] = [
+      { name: 'k0', kind: 'batch_norm_grad_stats', ops: [], attrs: { eps, dgamma: true, dbeta: true, dmean: true, dvar: true }, inputs: ins, outputs: fused },
+      ...(['gamma', 'mean', 'var'] as const).map((wrt, i) => ({ name: `k${i + 1}`, kind: 'batch_norm_grad', ops: [], attrs: { eps, wrt }, inputs: ins, outputs: [alone[[0, 2, 3][i]!]!] })),
+      { name: 'k4', kind: 'sum', ops: [], attrs: { axes, keepdim: false }, inputs: [g], outputs: [alone[1]!] },
+    ];
+    const p: Program = { stage: 'train', batchSize: shape[0]!, state: [], inputs: {}, outputs: {}, constants: [], kernels, memory: { arenaBytes: offset, naiveBytes: offset, lowerBoundBytes: offset } };
+    const arena = new Float32Array(offset / 4);
+    const fill = (s: { offset: number }, count: number, f: (i: number) => number) => arena.set(Float32Array.from({ length: count }, (_, i) => f(i)), s.offset / 4);
+    fill(g, n, (i) => Math.sin(i * 1.3) * 2);
+    fill(x, n, (i) => Math.cos(i * 0.7) * 3 + 1);
+    fill(mean, C, (i) => 0.1 * i - 0.2);
+    fill(v, C, (i) => 0.5 + 0.3 * i);
+    fill(gamma, C, (i) => 1 - 0.1 * i);
+    const got = await runProgramOnce(p, [{ offset: 0, data: arena }], [...fused, ...alone]);
+    for (let r = 0; r < 4; r++) expect(Array.from(got[r]!)).toEqual(Array.from(got[4 + r]!));
+    expect(got.slice(0, 4).every((t) => t.some((y) => y !== 0))).toBe(true);
   });
 });
