@@ -132,9 +132,10 @@ for (const threads of threadList) {
   const gflops = flops('train', B) / (stepMs / 1000) / 1e9;
   // Inference at batch 1000 (a language model: batch 1, one window, as generation runs it).
   const ev = batch('test', 0, EVAL);
-  for (let s = 0; s < 3; s++) backend.evalStep(ev.x, ev.labels);
+  // A generation step takes a few ms: many more of them, so that the median holds still.
+  for (let s = 0; s < (text ? 30 : 3); s++) backend.evalStep(ev.x, ev.labels);
   const evTimes: number[] = [];
-  for (let s = 0; s < 15; s++) {
+  for (let s = 0; s < (text ? 300 : 15); s++) {
     const a = performance.now();
     backend.evalStep(ev.x, ev.labels);
     evTimes.push(performance.now() - a);
