@@ -106,7 +106,9 @@ export function benchFeed(data: TrainData, batchSize: number, normalize: Normali
     fillWindows(data.train, Uint32Array.from({ length: count }, (_, i) => (i * T) % (data.train.length - T - 1)), 0, count, T, x, labels);
     return { x, labels };
   };
-  return { train: windows(batchSize), infer: windows(1), perTrainStep: batchSize * T, perInferStep: 1, unit: 'tokens' };
+  // Generation's step reads one label, the next byte after the window (lastPositionGraph).
+  const one = windows(1);
+  return { train: windows(batchSize), infer: { x: one.x, labels: one.labels.slice(T - 1) }, perTrainStep: batchSize * T, perInferStep: 1, unit: 'tokens' };
 }
 
 /**
@@ -226,7 +228,8 @@ export async function benchKiln(m: ModelInfo, o: KilnRunOptions): Promise<{ resu
     const c0 = performance.now();
     // Only the wasm backend takes --threads (openSession refuses it for the others).
     const flags: SessionFlags = { backend: o.backend, threads: o.backend === 'wasm' ? String(o.threads) : undefined, data: o.data };
-    const session = await (o.open ?? openSession)(m.path, flags);
+    // A language model's batch-1 step is timed as generation runs it: the last position only.
+    const session = await (o.open ?? openSession)(m.path, flags, { generation: true });
     const openSeconds = Math.max(0, (performance.now() - c0) / 1000 - dataSeconds);
     backend = session.backend;
     const info = backend as Backend & Introspect;

@@ -24,6 +24,7 @@ import { compileProgram } from '../passes/compile.ts';
 import { diagnoseNonFinite } from '../runtime/check-numerics.ts';
 import type { TrainConfig } from '../runtime/trainer.ts';
 import { graphFor } from './graphs.ts';
+import { lastPositionGraph } from '../passes/last-position.ts';
 import { BACKENDS } from './flags.ts';
 import { choice, flipFlag, nonNegInt, nonNegNumber, normalizeFlag, positiveInt, randomCropFlag } from './options.ts';
 
@@ -343,11 +344,17 @@ export interface SessionHooks {
   onLint?: (file: string) => void;
   /** Keep the wasm backend's built modules between runs (the caller then awaits `Backend.prepare` for every step it runs). */
   stepCache?: StepCache;
+  /**
+   * A language model's evaluation step at batch 1 is generation's: the logits of the window's
+   * last position only (lastPositionGraph). For `kiln bench`, whose batch-1 step is a generation
+   * step; never for training, whose evaluation reads every position.
+   */
+  generation?: boolean;
 }
 
 /** Loads the model and the data, checks they fit each other, and starts a backend with fresh weights. */
 export async function openSession(modelPath: string, flags: SessionFlags, hooks: SessionHooks = {}): Promise<Session> {
-  const { onPlanned, onLint, stepCache } = hooks;
+  const { onPlanned, onLint, stepCache, generation } = hooks;
   const backendName = choice('--backend', flags.backend ?? BACKENDS[0], BACKENDS);
   const threads = threadCount(flags.threads, backendName);
   checkSessionFlags(flags);
@@ -360,7 +367,10 @@ export async function openSession(modelPath: string, flags: SessionFlags, hooks:
   const normalize = isText(data) ? MNIST_NORMALIZE : data.normalize;
   const steps = memoizeSteps({
     train: (b) => graphFor(loaded, 'train', { batchSize: b, optimizer: training.optimizer }),
-    eval: (b) => graphFor(loaded, 'eval', { batchSize: b, optimizer: training.optimizer }),
+    eval: (b) => {
+      const g = graphFor(loaded, 'eval', { batchSize: b, optimizer: training.optimizer });
+      return generation && b === 1 && isText(data) ? lastPositionGraph(g) : g;
+    },
   });
   const first = steps.train(training.batchSize);
   checkModelFitsData(loaded, first, data, steps, training);
