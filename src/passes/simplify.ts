@@ -5,6 +5,7 @@ import { elementwiseOf, opExpr } from '../ir/elementwise.ts';
 import { numel, sameShape } from '../ir/shape.ts';
 import { evalExpr } from '../ir/eval-expr.ts';
 import { eliminateDeadCode } from './dce.ts';
+import { constantValue } from './constant-value.ts';
 
 /**
  * An elementwise op on constants, evaluated by the reference interpreter of its template with
@@ -45,6 +46,14 @@ function foldTransposes(n: Omit<Node, 'id'>, ins: readonly Node[], existing: (ke
   return { inputs, attrs };
 }
 
+/** Which operand of where(c, a, b) a constant c picks everywhere: 1 (a) when all true, 2 (b) when all false. */
+function constantChoice(c: Float32Array | undefined): 1 | 2 | undefined {
+  if (!c || c.length === 0) return undefined;
+  if (c.every((v) => v === 0)) return 2;
+  if (c.every((v) => v !== 0)) return 1;
+  return undefined;
+}
+
 /**
  * Cleans a graph without changing what it computes: folds constant arithmetic, removes identity
  * views (a reshape, expand or sum_to to the shape it already has), collapses chains of reshapes
@@ -54,6 +63,7 @@ function foldTransposes(n: Omit<Node, 'id'>, ins: readonly Node[], existing: (ke
  */
 export function simplify(g: Graph): Graph {
   const nodes: Node[] = [];
+  const constants = new Map<number, Float32Array | undefined>();
   const remap: number[] = [];
   const seen = new Map<string, number>();
   /** A node made here, merged with an equal one. */
@@ -91,6 +101,16 @@ export function simplify(g: Graph): Graph {
     if (identity) {
       remap[n.id] = inputs[0]!;
       continue;
+    }
+    // where(c, a, b) with c a constant that is everywhere false (or true) is b (or a) when that
+    // operand has the result's shape: a causal mask's row that hides nothing, as the last
+    // position's step (last-position.ts) reads it.
+    if (n.op === 'where') {
+      const picked = constantChoice(constantValue({ nodes }, inputs[0]!, constants));
+      if (picked !== undefined && sameShape(ins[picked]!.shape, n.shape)) {
+        remap[n.id] = inputs[picked]!;
+        continue;
+      }
     }
     let node: Omit<Node, 'id'> = { ...n, inputs };
     if (n.op === 'reshape' && ins[0]!.op === 'reshape') node = { ...node, inputs: ins[0]!.inputs };

@@ -82,6 +82,24 @@ describe('simplify', () => {
     expect(ops(g)).toEqual(['input', 'permute', 'matmul', 'permute']);
   });
 
+  it('reads where(c, a, b) as b (or a) when c is a constant false (or true) everywhere, sliced or not', () => {
+    // A causal mask's last row hides nothing: the step cut to its last position (last-position.ts)
+    // then fuses as attention without a mask. Rows that hide something keep their where.
+    const b = new GraphBuilder();
+    const x = b.op('input', [], { name: 'x', shape: [2, 4] });
+    const i = b.op('iota', [], { shape: [4, 1], dim: 0 });
+    const j = b.op('iota', [], { shape: [1, 4], dim: 1 });
+    const mask = b.op('gt', [j, i]);
+    const last = b.op('slice', [mask], { dim: 0, start: 3, end: 4 });
+    const first = b.op('slice', [mask], { dim: 0, start: 0, end: 1 });
+    const inf = b.constant(-Infinity);
+    const g = simplify(graphOf(b, { a: b.op('where', [last, inf, x]), b: b.op('where', [first, inf, x]) }, x));
+    expect(g.outputs.a).toBe(g.inputs.x);
+    expect(g.nodes[g.outputs.b!]!.op).toBe('where');
+    const feeds = { x: Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8) };
+    expect(Array.from(runGraph(g, feeds, new Map()).get('b')!)).toEqual([1, -Infinity, -Infinity, -Infinity, 5, -Infinity, -Infinity, -Infinity]);
+  });
+
   it('drops what nothing reads and keeps the step interface', () => {
     const b = new GraphBuilder();
     const x = b.op('input', [], { name: 'x', shape: [2] });
