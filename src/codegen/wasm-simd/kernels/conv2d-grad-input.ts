@@ -1,5 +1,6 @@
 import { ints, pair } from '../../../ir/op.ts';
-import { convImage } from '../conv.ts';
+import { convImage, type ConvImage } from '../conv.ts';
+import { winogradFits, winogradImage, winogradScratchBytes, winogradWeightBytes, winogradWeights } from '../winograd.ts';
 import type { X } from '../emitter.ts';
 import { PARALLEL_MIN, onThread0, sharedLoop, type KernelCtx } from '../kernel.ts';
 
@@ -9,7 +10,9 @@ import { PARALLEL_MIN, onThread0, sharedLoop, type KernelCtx } from '../kernel.t
  * the weights transposed to [C, O] and flipped. Per image, in this thread's scratch:
  *   Gs[o, v, u] = g[o, oh, ow] at v = oh·sh + KH-1-ph, u = ow·sw + KW-1-pw (0 elsewhere),
  *   dx[c, ih, iw] = Σ_{o,kh,kw} Gs[o, ih+kh, iw+kw] · w[o, c, KH-1-kh, KW-1-kw]
- * Strides > 1 multiply by the zeros in between: the price of one vectorised path.
+ * Strides > 1 multiply by the zeros in between: the price of one vectorised path. Where
+ * winogradFits the convolution (3×3, stride 1), it runs as winogradImage on the flipped weights'
+ * transforms instead.
  */
 export function conv2dGradInput(c: KernelCtx): void {
   const { e } = c;
@@ -60,13 +63,26 @@ export function conv2dGradInput(c: KernelCtx): void {
       sw === 1
         ? m.memory.copy(e.addc(gsAt(o.get(), oh.get()), 4 * (owLo + colOff)), e.addc(gRow(o.get(), oh.get()), 4 * owLo), e.i32(4 * (owHi - owLo)))
         : e.forc(ow, owLo, owHi, 1, [e.storef(e.add(gsAt(o.get(), oh.get()), e.mulc(e.addc(e.mulc(ow.get(), sw), colOff), 4)), e.loadf(e.add(gRow(o.get(), oh.get()), e.mulc(ow.get(), 4))))]);
+    const p: ConvImage = { C: O, Hp: Hs, Wp: Ws, O: C, KH, KW, sh: 1, sw: 1, HO: H, WO: W, w: wt, live: { r0: ohLo * sh + rowOff, r1: (ohHi - 1) * sh + rowOff + 1, c0: owLo * sw + colOff, c1: (owHi - 1) * sw + colOff + 1 } };
+    const wino = sh === 1 && sw === 1 && winogradFits(p);
+    const init = [base.set(c.threadScratch(gsBytes + 64 + (wino ? 0 : wtBytes), tid)), gs.set(base.get())];
+    let image: X[];
+    if (wino) {
+      const ws = fn.i32();
+      // U[ξ, c, o] of wt[c, o] = w[o, c] flipped.
+      const at = (cc: X, oo: X, kh: number, kw: number) => e.add(e.i32(w), e.mulc(e.addc(e.mulc(e.add(e.mulc(oo, C), cc), KH * KW), (KH - 1 - kh) * KW + (KW - 1 - kw)), 4));
+      init.push(wt.set(c.threadScratch(winogradWeightBytes(C, O), tid)), ws.set(c.threadScratch(winogradScratchBytes(O), tid)), ...winogradWeights(e, fn, wt.get(), C, O, at));
+      image = winogradImage(e, fn, p, wt.get(), gs, out, ws.get());
+    } else {
+      init.push(wt.set(e.addc(base.get(), gsBytes + 64)), flip);
+      image = convImage(e, fn, p, gs, out);
+    }
     const perImage: X[] = [
       m.memory.fill(gs.get(), e.i32(0), e.i32(gsBytes)),
       ...(ohHi > ohLo && owHi > owLo ? [e.forc(o, 0, O, 1, [e.forc(oh, ohLo, ohHi, 1, [spreadRow])])] : []),
       out.set(e.add(e.i32(dx), e.mulc(n.get(), 4 * C * H * W))),
-      ...convImage(e, fn, { C: O, Hp: Hs, Wp: Ws, O: C, KH, KW, sh: 1, sw: 1, HO: H, WO: W, w: wt, live: { r0: ohLo * sh + rowOff, r1: (ohHi - 1) * sh + rowOff + 1, c0: owLo * sw + colOff, c1: (owHi - 1) * sw + colOff + 1 } }, gs, out),
+      ...image,
     ];
-    const init = [base.set(c.threadScratch(gsBytes + 64 + wtBytes, tid)), gs.set(base.get()), wt.set(e.addc(base.get(), gsBytes + 64)), flip];
     if (parallel) return [...init, ...sharedLoop(c, fn, n, N, perImage)];
     return onThread0(e, tid, [...init, e.forc(n, 0, N, 1, perImage)]);
   });

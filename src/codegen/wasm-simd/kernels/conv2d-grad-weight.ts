@@ -1,12 +1,14 @@
 import { ints, pair } from '../../../ir/op.ts';
 import { loadStrided } from '../conv.ts';
 import { ZIP_HI, ZIP_LO, type X } from '../emitter.ts';
+import { winogradGradWeight, winogradGradWeightFits } from '../winograd-grad-weight.ts';
 import { PARALLEL_MIN, onThread0, sharedLoop, span, type KernelCtx } from '../kernel.ts';
 
 /**
  * dw[o, c, kh, kw] = Σ_{n, oh, ow} g[n, o, oh, ow] · x[n, c, oh·sh - ph + kh, ow·sw - pw + kw].
  *
- * With a multiple of 4 output channels and at least 16 taps (C·KH·KW) to share each transposed
+ * 3×3 stride-1 shapes that winogradGradWeightFits go to winogradGradWeight. Otherwise, with a
+ * multiple of 4 output channels and at least 16 taps (C·KH·KW) to share each transposed
  * gradient, vectors run over output channels (byOutputChannels); otherwise over output columns,
  * as follows.
  *
@@ -57,6 +59,10 @@ export function conv2dGradWeight(c: KernelCtx): void {
     });
   }
 
+  if (KH === 3 && KW === 3 && sh === 1 && sw === 1 && Hp === HO + 2 && Wp === WO + 2 && winogradGradWeightFits({ N, O, C, HO, WO })) {
+    winogradGradWeight(c, xs, { N, O, C, HO, WO });
+    return;
+  }
   if (O % 4 === 0 && C * KH * KW >= 16) {
     byOutputChannels(c, xs, { N, O, HO, WO, C, KH, KW, sh, sw, Hp, Wp });
     return;

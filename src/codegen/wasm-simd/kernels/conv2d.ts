@@ -1,12 +1,14 @@
 import { pair } from '../../../ir/op.ts';
-import { convImage } from '../conv.ts';
+import { convImage, type ConvImage } from '../conv.ts';
+import { winogradFits, winogradImage, winogradScratchBytes, winogradWeightBytes, winogradWeights } from '../winograd.ts';
 import type { X } from '../emitter.ts';
 import { PARALLEL_MIN, onThread0, sharedLoop, type KernelCtx } from '../kernel.ts';
 
 /**
  * y = conv(x, w) + b, NCHW × OIHW, stride and zero padding. Threads take whole images. A padded
  * convolution first copies each image into this thread's scratch with its zero border, so the
- * inner loops never test bounds. Images are shared out as threads come for them (sharedLoop). The image loop: see convImage.
+ * inner loops never test bounds. Images are shared out as threads come for them (sharedLoop). The image loop: see convImage,
+ * or winogradImage for 3×3 stride-1 shapes it fits (each thread first transforms the weights).
  */
 export function conv2d(c: KernelCtx): void {
   const { e } = c;
@@ -49,8 +51,18 @@ export function conv2d(c: KernelCtx): void {
     } else {
       pad.push(img.set(e.add(e.i32(x), e.mulc(n.get(), 4 * C * H * W))));
     }
-    const perImage = [...pad, out.set(e.add(e.i32(y), e.mulc(n.get(), 4 * O * HO * WO))), ...convImage(e, fn, { C, Hp, Wp, O, KH, KW, sh, sw, HO, WO, w, bias, live: { r0: ph, r1: ph + H, c0: pw, c1: pw + W } }, img, out)];
+    const p: ConvImage = { C, Hp, Wp, O, KH, KW, sh, sw, HO, WO, w, bias, live: { r0: ph, r1: ph + H, c0: pw, c1: pw + W } };
     const init = padded ? [scratch.set(c.threadScratch(4 * C * Hp * Wp, tid))] : [];
+    let image: X[];
+    if (winogradFits(p)) {
+      const [u, ws] = [fn.i32(), fn.i32()];
+      init.push(u.set(c.threadScratch(winogradWeightBytes(O, C), tid)), ws.set(c.threadScratch(winogradScratchBytes(C), tid)));
+      init.push(...winogradWeights(e, fn, u.get(), O, C, (o, cc, kh, kw) => e.add(e.i32(w), e.mulc(e.addc(e.mulc(e.add(e.mulc(o, C), cc), KH * KW), kh * KW + kw), 4))));
+      image = winogradImage(e, fn, p, u.get(), img, out, ws.get());
+    } else {
+      image = convImage(e, fn, p, img, out);
+    }
+    const perImage = [...pad, out.set(e.add(e.i32(y), e.mulc(n.get(), 4 * O * HO * WO))), ...image];
     if (parallel) return [...init, ...sharedLoop(c, fn, n, N, perImage)];
     return onThread0(e, tid, [...init, e.forc(n, 0, N, 1, perImage)]);
   });

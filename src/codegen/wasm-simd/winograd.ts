@@ -1,0 +1,243 @@
+import type { ConvImage } from './conv.ts';
+import { EVEN, ODD, ZIP_HI, ZIP_LO, type Emitter, type Fn, type Local, type X } from './emitter.ts';
+
+/**
+ * Winograd F(2×2, 3×3) convolution of one padded image (Lavin & Gray, 2015): each 2×2 block of
+ * outputs ("tile") is A^T [(G w G^T) ⊙ (B^T d B)] A with d the tile's 4×4 input patch, so a tile
+ * costs 16 multiply-adds per channel pair instead of 36, and the transforms are additions shared
+ * across the other side's channels. Vectors run over 4 horizontally adjacent tiles (8 output
+ * columns); the 16 element-wise products are 16 small GEMMs over the input channels, run with a
+ * register tile of 4 output channels × 2 tile vectors (8 accumulators; per input channel 2 vector
+ * loads and 4 weight splats, the same load ratio as convImage).
+ *
+ * The sums are those of a direct convolution reassociated through the transforms (entries 0,
+ * ±1, ±½): results differ from convImage's in the last bits, not across thread counts (each
+ * image is one thread's, in a fixed order).
+ */
+
+/** Input channels × output channels below which the transforms cost more than they save (measured). */
+const MIN_CHANNELS = 8;
+
+/** Whether winogradImage computes this convolution: 3×3, stride 1, a padded input of HO + 2 rows and WO + 2 columns, WO a multiple of 8 and HO of 2, output channels in fours. */
+export function winogradFits(p: Pick<ConvImage, 'C' | 'O' | 'KH' | 'KW' | 'sh' | 'sw' | 'Hp' | 'Wp' | 'HO' | 'WO'>): boolean {
+  return p.KH === 3 && p.KW === 3 && p.sh === 1 && p.sw === 1 && p.Hp === p.HO + 2 && p.Wp === p.WO + 2 && p.HO % 2 === 0 && p.WO % 8 === 0 && p.O % 4 === 0 && p.C >= MIN_CHANNELS && p.O >= MIN_CHANNELS;
+}
+
+/** Bytes of the transformed weights U [16, O, C]. */
+export function winogradWeightBytes(O: number, C: number): number {
+  return 4 * 16 * O * C;
+}
+
+/** Locals winogradInput works in: four vectors, two more, two counters, a pointer, and 16 vectors of scratch at tb. */
+export interface InputTemps {
+  a: readonly [Local, Local, Local, Local];
+  d1: Local;
+  d2: Local;
+  i: Local;
+  j: Local;
+  pt: Local;
+  tb: Local;
+}
+
+/**
+ * V = B^T d B for 4 horizontally adjacent tiles (lanes): d is the 4×4 patch at `src` (rows 4·Wp
+ * bytes apart, tile l at column 2l), B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]; V[ξ] is
+ * stored at dst + ξ·xiStride. The rows of d first (each row's 4 columns deinterleaved from 4
+ * loads: columns 0-7 and 2-9 of the 4 tiles) into tb, then the columns of that.
+ */
+export function winogradInput(e: Emitter, t: InputTemps, src: X, Wp: number, dst: X, xiStride: number): X[] {
+  const m = e.m;
+  const [a0, a1, a2, a3] = t.a;
+  const { d1, d2, i, j, pt, tb } = t;
+  const row = (off: number, v: X) => e.vstore(e.add(tb.get(), e.mulc(i.get(), 64)), v, off);
+  const col = (r: number) => e.vload(e.add(tb.get(), e.mulc(j.get(), 16)), 64 * r);
+  return [
+    pt.set(src),
+    e.forc(i, 0, 4, 1, [
+      a0.set(e.vload(pt.get(), 0)),
+      a1.set(e.vload(pt.get(), 16)),
+      a2.set(e.vload(pt.get(), 8)),
+      a3.set(e.vload(pt.get(), 24)),
+      d1.set(m.i8x16.shuffle(a0.get(), a1.get(), ODD)),
+      d2.set(m.i8x16.shuffle(a2.get(), a3.get(), EVEN)),
+      row(0, e.vsub(m.i8x16.shuffle(a0.get(), a1.get(), EVEN), d2.get())),
+      row(16, e.vadd(d1.get(), d2.get())),
+      row(32, e.vsub(d2.get(), d1.get())),
+      row(48, e.vsub(d1.get(), m.i8x16.shuffle(a2.get(), a3.get(), ODD))),
+      pt.set(e.addc(pt.get(), 4 * Wp)),
+    ]),
+    // Column j of the row transforms → V[4·r + j] for r = 0..3.
+    pt.set(dst),
+    e.forc(j, 0, 4, 1, [
+      a0.set(col(0)),
+      a1.set(col(1)),
+      a2.set(col(2)),
+      a3.set(col(3)),
+      e.vstore(pt.get(), e.vsub(a0.get(), a2.get()), 0),
+      e.vstore(pt.get(), e.vadd(a1.get(), a2.get()), 4 * xiStride),
+      e.vstore(pt.get(), e.vsub(a2.get(), a1.get()), 8 * xiStride),
+      e.vstore(pt.get(), e.vsub(a1.get(), a3.get()), 12 * xiStride),
+      pt.set(e.addc(pt.get(), xiStride)),
+    ]),
+  ];
+}
+
+/** Tile vectors per strip: the GEMMs' register tile spans 2. */
+const TV = 2;
+/** Output channels per GEMM register tile. */
+const OB = 4;
+
+/** Bytes between V[ξ] and V[ξ + 1]: C·TV vectors and a line, since power-of-two strides would put all 16 in one cache set. */
+function vStrideOf(C: number): number {
+  return 16 * C * TV + 64;
+}
+
+/** Bytes of winogradImage's working buffers: V [16, C, TV] vectors, M [OB, 16, TV] vectors and 16 vectors of row sums. */
+export function winogradScratchBytes(C: number): number {
+  return 16 * vStrideOf(C) + 16 * (OB * 16 * TV + 16);
+}
+
+/**
+ * U[ξ, o, c] = (G w[o, c] G^T)[ξ] for every output channel o and input channel c, with
+ * G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1] and ξ = 4·row + column; `at(o, c, kh, kw)` is the address of
+ * the weight that tap (kh, kw) multiplies (a transposed convolution passes its flip).
+ */
+export function winogradWeights(e: Emitter, fn: Fn, u: X, O: number, C: number, at: (o: X, c: X, kh: number, kw: number) => X): X[] {
+  const m = e.m;
+  const [o, c, dst] = [fn.i32(), fn.i32(), fn.i32()];
+  const g = Array.from({ length: 9 }, () => fn.f32());
+  const h = Array.from({ length: 12 }, () => fn.f32());
+  const half = (v: X) => m.f32.mul(v, e.f32(0.5));
+  // Rows of G·w: w's rows 0, ½(0+1+2), ½(0-1+2), 2; then the same on the columns of that.
+  const rows = (src: (r: number, k: number) => X, set: (r: number, k: number, v: X) => X, n: number): X[] => {
+    const st: X[] = [];
+    for (let k = 0; k < n; k++) {
+      st.push(set(0, k, src(0, k)));
+      st.push(set(1, k, half(m.f32.add(m.f32.add(src(0, k), src(1, k)), src(2, k)))));
+      st.push(set(2, k, half(m.f32.add(m.f32.sub(src(0, k), src(1, k)), src(2, k)))));
+      st.push(set(3, k, src(2, k)));
+    }
+    return st;
+  };
+  const body: X[] = [];
+  for (let kh = 0; kh < 3; kh++) for (let kw = 0; kw < 3; kw++) body.push(g[kh * 3 + kw]!.set(e.loadf(at(o.get(), c.get(), kh, kw))));
+  body.push(...rows((r, k) => g[r * 3 + k]!.get(), (r, k, v) => h[r * 3 + k]!.set(v), 3));
+  body.push(dst.set(e.add(e.copyExpr(u), e.mulc(e.add(e.mulc(o.get(), C), c.get()), 4))));
+  // Columns: (G·w)·G^T, element [r, k] of the result is column k's transform of row r.
+  body.push(...rows((k, r) => h[r * 3 + k]!.get(), (k, r, v) => e.storef(dst.get(), v, 4 * (r * 4 + k) * O * C), 4));
+  return [e.forc(o, 0, O, 1, [e.forc(c, 0, C, 1, body)])];
+}
+
+/**
+ * out[o, ·, ·] = conv3×3(x, w)[o] (+ bias) for one image: x [C, HO+2, WO+2] padded, out
+ * [O, HO, WO], U from winogradWeights, `s` winogradScratchBytes(C) of this thread's scratch.
+ * Strips of TV tile vectors (row-major over the image's tile vectors) go through: the input
+ * transform of every channel into V; then per block of 4 output channels the 16 GEMMs into M and
+ * the output transform into out. Loops keep each basic block's loads few (see tapLoop in conv.ts).
+ */
+export function winogradImage(e: Emitter, fn: Fn, p: ConvImage, u: X, x: Local, out: Local, s: X): X[] {
+  const m = e.m;
+  const { C, O, HO, WO, Wp } = p;
+  const TVr = WO / 8;
+  const NT = (HO / 2) * TVr;
+  const plane = 4 * p.Hp * Wp;
+  const [vb, mb, tb, sv, cc, i, j, xi, o0, pv, pu, pt, ub] = Array.from({ length: 13 }, () => fn.i32());
+  const inB = Array.from({ length: TV }, () => fn.i32());
+  const outB = Array.from({ length: TV }, () => fn.i32());
+  const [a0, a1, a2, a3, d1, d2] = Array.from({ length: 6 }, () => fn.v128());
+  const acc = Array.from({ length: OB * TV }, () => fn.v128());
+  const vv = Array.from({ length: TV }, () => fn.v128());
+  const sp = fn.v128();
+  const vStride = vStrideOf(C);
+
+  // Tile vector tv at tile row ⌊tv / TVr⌋, tiles 4·(tv mod TVr) .. +3 of that row.
+  const locate = (t: number): X[] => {
+    const tv = e.addc(sv.get(), t);
+    const ty = m.i32.div_u(tv, e.i32(TVr));
+    const tx = m.i32.rem_u(e.copyExpr(tv), e.i32(TVr));
+    return [
+      inB[t]!.set(e.add(x.get(), e.add(e.mulc(ty, 8 * Wp), e.mulc(tx, 32)))),
+      outB[t]!.set(e.add(out.get(), e.add(e.mulc(e.copyExpr(ty), 8 * WO), e.mulc(e.copyExpr(tx), 32)))),
+    ];
+  };
+
+  const tmp = { a: [a0, a1, a2, a3] as const, d1, d2, i, j, pt, tb };
+  const inputTransform = (t: number): X[] => winogradInput(e, tmp, e.add(inB[t]!.get(), e.mulc(cc.get(), plane)), Wp, e.add(vb.get(), e.addc(e.mulc(cc.get(), 16 * TV), 16 * t)), vStride);
+
+  // M[jo, ξ, t] = Σ_c U[ξ, o0 + jo, c] · V[ξ, c, t] for the strip's tv tile vectors.
+  const gemm = (tv: number): X[] => [
+    e.forc(xi, 0, 16, 1, [
+      ...Array.from({ length: OB }, (_, jo) => acc.slice(jo * TV, jo * TV + tv).map((a) => a.set(e.vzero()))).flat(),
+      pv.set(e.add(vb.get(), e.mulc(xi.get(), vStride))),
+      pu.set(e.add(ub.get(), e.add(e.mulc(xi.get(), 4 * O * C), e.mulc(o0.get(), 4 * C)))),
+      e.forc(cc, 0, C, 1, [
+        ...vv.slice(0, tv).map((v, t) => v.set(e.vload(pv.get(), 16 * t))),
+        ...Array.from({ length: OB }, (_, jo) => [
+          sp.set(e.vsplatLoad(pu.get(), 4 * jo * C)),
+          ...vv.slice(0, tv).map((v, t) => acc[jo * TV + t]!.set(e.madd(v.get(), sp.get(), acc[jo * TV + t]!.get()))),
+        ]).flat(),
+        pv.set(e.addc(pv.get(), 16 * TV)),
+        pu.set(e.addc(pu.get(), 4)),
+      ]),
+      pt.set(e.add(mb.get(), e.mulc(xi.get(), 16 * TV))),
+      ...Array.from({ length: OB }, (_, jo) => acc.slice(jo * TV, jo * TV + tv).map((a, t) => e.vstore(pt.get(), a.get(), 16 * (jo * 16 * TV + t)))).flat(),
+    ]),
+  ];
+
+  // A^T M A for output channel o0 + j, tile vector t, A^T = [1 1 1 0; 0 1 -1 -1]: rows of M into
+  // tb (2 sums per row), then the two output rows, each interleaved back to 8 columns.
+  const outputTransform = (t: number): X[] => {
+    const bias = p.bias === undefined ? undefined : e.vsplatLoad(e.add(e.i32(p.bias), e.mulc(e.add(o0.get(), j.get()), 4)));
+    const y0 = e.vadd(e.vadd(a0.get(), a1.get()), a2.get());
+    const y1 = e.vsub(e.vsub(a1.get(), a2.get()), a3.get());
+    return [
+      pt.set(e.add(mb.get(), e.addc(e.mulc(j.get(), 16 * 16 * TV), 16 * t))),
+      e.forc(i, 0, 4, 1, [
+        a0.set(e.vload(pt.get(), 0)),
+        a1.set(e.vload(pt.get(), 16 * TV)),
+        a2.set(e.vload(pt.get(), 32 * TV)),
+        a3.set(e.vload(pt.get(), 48 * TV)),
+        e.vstore(e.add(tb.get(), e.mulc(i.get(), 32)), y0, 0),
+        e.vstore(e.add(tb.get(), e.mulc(i.get(), 32)), y1, 16),
+        pt.set(e.addc(pt.get(), 64 * TV)),
+      ]),
+      pt.set(e.add(outB[t]!.get(), e.mulc(e.add(o0.get(), j.get()), 4 * HO * WO))),
+      e.forc(i, 0, 2, 1, [
+        // Column i of the tiles from the row sums s[r, i] (tb + 32·r + 16·i): output row 0 is
+        // s0 + s1 + s2, row 1 is s1 - s2 - s3.
+        a0.set(e.vload(e.add(tb.get(), e.mulc(i.get(), 16)), 0)),
+        a1.set(e.vload(e.add(tb.get(), e.mulc(i.get(), 16)), 32)),
+        a2.set(e.vload(e.add(tb.get(), e.mulc(i.get(), 16)), 64)),
+        a3.set(e.vload(e.add(tb.get(), e.mulc(i.get(), 16)), 96)),
+        d1.set(bias ? e.vadd(e.vadd(e.vadd(a0.get(), a1.get()), a2.get()), bias) : e.vadd(e.vadd(a0.get(), a1.get()), a2.get())),
+        d2.set(bias ? e.vadd(e.vsub(e.vsub(a1.get(), a2.get()), a3.get()), e.copyExpr(bias)) : e.vsub(e.vsub(a1.get(), a2.get()), a3.get())),
+        e.vstore(e.add(tb.get(), e.mulc(i.get(), 16)), d1.get(), 128),
+        e.vstore(e.add(tb.get(), e.mulc(i.get(), 16)), d2.get(), 160),
+      ]),
+      // tb + 128: Y[0, 0], Y[0, 1], Y[1, 0], Y[1, 1] (row, column of the tile; lanes over tiles).
+      a0.set(e.vload(tb.get(), 128)),
+      a1.set(e.vload(tb.get(), 144)),
+      a2.set(e.vload(tb.get(), 160)),
+      a3.set(e.vload(tb.get(), 176)),
+      e.vstore(pt.get(), m.i8x16.shuffle(a0.get(), a1.get(), ZIP_LO), 0),
+      e.vstore(pt.get(), m.i8x16.shuffle(a0.get(), a1.get(), ZIP_HI), 16),
+      e.vstore(pt.get(), m.i8x16.shuffle(a2.get(), a3.get(), ZIP_LO), 4 * WO),
+      e.vstore(pt.get(), m.i8x16.shuffle(a2.get(), a3.get(), ZIP_HI), 4 * WO + 16),
+    ];
+  };
+
+  const strip = (tv: number): X[] => [
+    ...Array.from({ length: tv }, (_, t) => locate(t)).flat(),
+    e.forc(cc, 0, C, 1, Array.from({ length: tv }, (_, t) => inputTransform(t)).flat()),
+    e.forc(o0, 0, O, OB, [...gemm(tv), e.forc(j, 0, OB, 1, Array.from({ length: tv }, (_, t) => outputTransform(t)).flat())]),
+  ];
+  const full = NT - (NT % TV);
+  return [
+    ub.set(u),
+    vb.set(s),
+    mb.set(e.addc(vb.get(), 16 * vStride)),
+    tb.set(e.addc(mb.get(), 16 * OB * 16 * TV)),
+    e.forc(sv, 0, full, TV, strip(TV)),
+    ...(NT % TV ? [sv.set(e.i32(full)), ...strip(NT % TV)] : []),
+  ];
+}
