@@ -1,5 +1,6 @@
 import { ints, pair } from '../../../ir/op.ts';
 import { convImage, type ConvImage } from '../conv.ts';
+import { conv2dGradInputByPhases, gradInputShapes, phasesOf } from '../phase-split.ts';
 import { winogradFits, winogradImage, winogradScratchBytes, winogradWeightBytes, winogradWeights } from '../winograd.ts';
 import type { X } from '../emitter.ts';
 import { PARALLEL_MIN, onThread0, sharedLoop, type KernelCtx } from '../kernel.ts';
@@ -12,9 +13,12 @@ import { PARALLEL_MIN, onThread0, sharedLoop, type KernelCtx } from '../kernel.t
  *   dx[c, ih, iw] = Σ_{o,kh,kw} Gs[o, ih+kh, iw+kw] · w[o, c, KH-1-kh, KW-1-kw]
  * Strides > 1 multiply by the zeros in between: the price of one vectorised path. Where
  * winogradFits the convolution (3×3, stride 1), it runs as winogradImage on the flipped weights'
- * transforms instead.
+ * transforms instead. Stride 2 runs as the stride-1 input gradient of phase images, scattered
+ * back (src/codegen/wasm-simd/phase-split.ts): none of the spread gradient's zeros.
  */
 export function conv2dGradInput(c: KernelCtx): void {
+  const phases = phasesOf(c, ...gradInputShapes(c));
+  if (phases) return conv2dGradInputByPhases(c, phases, conv2dGradInput);
   const { e } = c;
   const m = e.m;
   const [N, O, HO, WO] = c.inShape(0) as [number, number, number, number];

@@ -1,5 +1,6 @@
 import { pair } from '../../../ir/op.ts';
 import { convImage, type ConvImage } from '../conv.ts';
+import { conv2dByPhases, phasesOf } from '../phase-split.ts';
 import { winogradFits, winogradImage, winogradScratchBytes, winogradWeightBytes, winogradWeights } from '../winograd.ts';
 import type { X } from '../emitter.ts';
 import { PARALLEL_MIN, onThread0, sharedLoop, type KernelCtx } from '../kernel.ts';
@@ -9,8 +10,11 @@ import { PARALLEL_MIN, onThread0, sharedLoop, type KernelCtx } from '../kernel.t
  * convolution first copies each image into this thread's scratch with its zero border, so the
  * inner loops never test bounds. Images are shared out as threads come for them (sharedLoop). The image loop: see convImage,
  * or winogradImage for 3×3 stride-1 shapes it fits (each thread first transforms the weights).
+ * Stride 2 runs as a stride-1 convolution of phase images (src/codegen/wasm-simd/phase-split.ts).
  */
 export function conv2d(c: KernelCtx): void {
+  const phases = phasesOf(c, c.inShape(0), c.inShape(1), c.outShape(0));
+  if (phases) return conv2dByPhases(c, phases, conv2d);
   const { e } = c;
   const m = e.m;
   const [N, C, H, W] = c.inShape(0) as [number, number, number, number];
