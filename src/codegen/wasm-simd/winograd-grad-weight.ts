@@ -1,14 +1,22 @@
 import { EVEN, ODD, type X } from './emitter.ts';
 import { onThread0, sharedLoop, span, type KernelCtx } from './kernel.ts';
+import { padImage } from './kernels/conv-block.ts';
 import { winogradInput } from './winograd.ts';
 
-/** The weight gradient's dimensions: g [N, O, HO, WO], the padded input [N, C, HO + 2, WO + 2]. */
+/** The weight gradient's dimensions: g [N, O, HO, WO], x [N, C, H, W] padded by (ph, pw) to HO + 2 × WO + 2. */
 export interface GradWeightDims {
   N: number;
   O: number;
   C: number;
   HO: number;
   WO: number;
+}
+
+interface Input {
+  H: number;
+  W: number;
+  ph: number;
+  pw: number;
 }
 
 /** Whether winogradGradWeight computes dw of this 3×3 stride-1 convolution (checked by the caller): whole tile vectors, channels in fours, enough of them to pay. */
@@ -28,16 +36,18 @@ const CHUNK_TILE_VECTORS = 128;
  * 0 1 1 1] (row 3 of G negated to match that B^T's row 3).
  *
  * Images go in fixed chunks of about CHUNK_TILE_VECTORS tile vectors; a thread takes a chunk,
- * transforms its inputs (V [16, C, tv]) and gradients (Gg [16, O, tv]) into its scratch, and runs
+ * copies each image with its zero border into its scratch (when padded), transforms its inputs (V [16, C, tv]) and gradients (Gg [16, O, tv]) into its scratch, and runs
  * the GEMMs with 4 output × 2 input channels of vector accumulators over the chunk's tile
  * vectors (lanes over 4 tiles, added across at the end): its partials S [16, O, C] go to the
  * chunk's slot. A second phase adds the chunks in order and applies A^T · A: the same sums in the
  * same order whatever the thread count.
  */
-export function winogradGradWeight(c: KernelCtx, xs: number, d: GradWeightDims): void {
+export function winogradGradWeight(c: KernelCtx, d: GradWeightDims & Input): void {
   const { e } = c;
   const m = e.m;
-  const { N, O, C, HO, WO } = d;
+  const { N, O, C, HO, WO, H, W, ph, pw } = d;
+  const padded = ph > 0 || pw > 0;
+  const x = c.inAddr(1);
   const Wp = WO + 2;
   const plane = 4 * (HO + 2) * Wp;
   const TVr = WO / 8;
@@ -65,7 +75,7 @@ export function winogradGradWeight(c: KernelCtx, xs: number, d: GradWeightDims):
     const vStride = 16 * C * TV + 64;
     const gStride = 16 * O * TV + 64;
     const first = e.mulc(chunk.get(), B);
-    const hi = fn.i32();
+    const [hi, img, pad] = [fn.i32(), fn.i32(), fn.i32()];
 
     // Slot k of the chunk: image n = chunk·B + ⌊k / perImage⌋, tile vector k mod perImage.
     const locate = [ty.set(m.i32.div_u(tv.get(), e.i32(TVr))), tx.set(m.i32.rem_u(tv.get(), e.i32(TVr)))];
@@ -74,7 +84,7 @@ export function winogradGradWeight(c: KernelCtx, xs: number, d: GradWeightDims):
       ...winogradInput(
         e,
         { a, d1, d2, i, j, pt, tb },
-        e.add(e.i32(xs), e.add(e.mulc(n.get(), C * plane), e.add(e.mulc(cc.get(), plane), e.add(e.mulc(ty.get(), 8 * Wp), e.mulc(tx.get(), 32))))),
+        e.add(img.get(), e.add(e.mulc(cc.get(), plane), e.add(e.mulc(ty.get(), 8 * Wp), e.mulc(tx.get(), 32)))),
         Wp,
         e.add(vb.get(), e.mulc(e.add(e.mulc(cc.get(), TV), slot(e.copyExpr(first))), 16)),
         vStride,
@@ -133,10 +143,14 @@ export function winogradGradWeight(c: KernelCtx, xs: number, d: GradWeightDims):
       // cnt = tile vectors in this chunk (the last may hold fewer images).
       hi.set(m.select(m.i32.lt_u(e.mulc(e.addc(chunk.get(), 1), B), e.i32(N)), e.mulc(e.addc(chunk.get(), 1), B), e.i32(N))),
       cnt.set(e.mulc(e.sub(hi.get(), e.mulc(chunk.get(), B)), perImage)),
-      e.for(n, e.mulc(chunk.get(), B), hi.get(), 1, [e.forc(tv, 0, perImage, 1, [...locate, inputs, grads])]),
+      e.for(n, e.mulc(chunk.get(), B), hi.get(), 1, [
+        // A padded image is copied with its zero border into this thread's scratch first.
+        ...(padded ? [img.set(pad.get()), ...padImage(e, fn, img, x, n, C, H, W, ph, pw)] : [img.set(e.add(e.i32(x), e.mulc(n.get(), C * plane)))]),
+        e.forc(tv, 0, perImage, 1, [...locate, inputs, grads]),
+      ]),
       gemm,
     ];
-    const init = [vb.set(c.threadScratch(16 * vStride, tid)), gb.set(c.threadScratch(gStride * 16, tid)), tb.set(c.threadScratch(256, tid))];
+    const init = [vb.set(c.threadScratch(16 * vStride, tid)), gb.set(c.threadScratch(gStride * 16, tid)), tb.set(c.threadScratch(256, tid)), ...(padded ? [pad.set(c.threadScratch(C * plane, tid))] : [])];
     if (e.T > 1 && chunks >= e.T) return [...init, ...sharedLoop(c, fn, chunk, chunks, chunkWork)];
     return onThread0(e, tid, [...init, e.forc(chunk, 0, chunks, 1, chunkWork)]);
   });

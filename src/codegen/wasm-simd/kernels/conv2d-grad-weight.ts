@@ -33,6 +33,10 @@ export function conv2dGradWeight(c: KernelCtx): void {
   const g = c.inAddr(0);
   const dw = c.outAddr(0);
   const parallel = e.T > 1 && N * O * HO * WO * C * KH * KW >= PARALLEL_MIN;
+  if (KH === 3 && KW === 3 && sh === 1 && sw === 1 && Hp === HO + 2 && Wp === WO + 2 && winogradGradWeightFits({ N, O, C, HO, WO })) {
+    winogradGradWeight(c, { N, O, C, HO, WO, H, W, ph, pw });
+    return;
+  }
   let xs = c.inAddr(1);
   if (padded) {
     xs = c.sharedScratch(4 * N * C * Hp * Wp + 64);
@@ -59,10 +63,6 @@ export function conv2dGradWeight(c: KernelCtx): void {
     });
   }
 
-  if (KH === 3 && KW === 3 && sh === 1 && sw === 1 && Hp === HO + 2 && Wp === WO + 2 && winogradGradWeightFits({ N, O, C, HO, WO })) {
-    winogradGradWeight(c, xs, { N, O, C, HO, WO });
-    return;
-  }
   if (O % 4 === 0 && C * KH * KW >= 16) {
     byOutputChannels(c, xs, { N, O, HO, WO, C, KH, KW, sh, sw, Hp, Wp });
     return;
