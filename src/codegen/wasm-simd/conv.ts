@@ -21,6 +21,21 @@ export interface ConvImage {
    * zeros for a whole tile are skipped. Skipping them changes no sum (x + 0·w = x for finite w).
    */
   live?: { r0: number; r1: number; c0: number; c1: number };
+  /**
+   * Taps in groups of their own kernel size, each over its own run of input planes and weights
+   * (the phase classes of a stride-2 convolution, src/codegen/wasm-simd/phase-split.ts); by
+   * default one group: all C planes, KH × KW taps, w. Not with `live`.
+   */
+  groups?: readonly TapGroup[];
+}
+
+/** C input planes from byte `x` past the image's base, KH × KW taps, weights [O, C, KH, KW] at w. */
+export interface TapGroup {
+  x: number;
+  w: number | Local;
+  C: number;
+  KH: number;
+  KW: number;
 }
 
 /** The taps a tile runs: kh in [khLo, khLo + nkh), kw in [kwLo, kwLo + nkw). */
@@ -152,21 +167,19 @@ export function convTile(p: Pick<ConvImage, 'O' | 'HO'>): { OB: number; R: numbe
  */
 export function convImage(e: Emitter, fn: Fn, p: ConvImage, x: Local, out: Local): X[] {
   const { OB, R } = convTile(p);
-  const taps = p.KH * p.KW;
-  const [o0, oh, ow, pwo, po] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
+  const [o0, oh, ow, po] = [fn.i32(), fn.i32(), fn.i32(), fn.i32()];
   const acc = Array.from({ length: R * OB }, () => fn.v128());
   const xv = Array.from({ length: R }, () => fn.v128());
   const s = fn.v128();
-  const wBase = typeof p.w === 'number' ? e.i32(p.w) : p.w.get();
-  const wPerO = p.C * taps;
-  const range: TapRange | undefined = deadTapShare(p, R) >= 0.15 ? { khLo: fn.i32(), nkh: fn.i32(), kwLo: fn.i32(), nkw: fn.i32() } : undefined;
+  const groups = (p.groups ?? [{ x: 0, w: p.w, C: p.C, KH: p.KH, KW: p.KW }]).map((g) => ({ ...g, pwo: fn.i32(), wPerO: g.C * g.KH * g.KW }));
+  const range: TapRange | undefined = !p.groups && deadTapShare(p, R) >= 0.15 ? { khLo: fn.i32(), nkh: fn.i32(), kwLo: fn.i32(), nkw: fn.i32() } : undefined;
 
   const tile = (ob: number, r: number, lanes: number): X[] => {
     const st: X[] = [];
     for (let rr = 0; rr < r; rr++)
       for (let j = 0; j < ob; j++) st.push(acc[rr * OB + j]!.set(p.bias === undefined ? e.vzero() : e.vsplatLoad(e.add(e.i32(p.bias), e.mulc(o0.get(), 4)), 4 * j)));
-    const base = e.add(x.get(), e.add(e.mulc(oh.get(), 4 * p.sh * p.Wp), e.mulc(ow.get(), 4 * p.sw)));
-    const tap = (px: Local, pw: Local): X[] => {
+    const base = () => e.add(x.get(), e.add(e.mulc(oh.get(), 4 * p.sh * p.Wp), e.mulc(ow.get(), 4 * p.sw)));
+    const tap = (wPerO: number) => (px: Local, pw: Local): X[] => {
       const t: X[] = [];
       for (let rr = 0; rr < r; rr++) t.push(xv[rr]!.set(loadStrided(e, px.get(), 4 * rr * p.sh * p.Wp, p.sw)));
       for (let j = 0; j < ob; j++) {
@@ -175,13 +188,17 @@ export function convImage(e: Emitter, fn: Fn, p: ConvImage, x: Local, out: Local
       }
       return t;
     };
-    if (range) {
-      // Interior tiles keep the constant-bound loop: the variable one costs ~13% when it skips
-      // nothing (measured on a 3×3, padding 1 conv).
-      const full = e.m.i32.and(e.m.i32.eq(range.nkh.get(), e.i32(p.KH)), e.m.i32.eq(range.nkw.get(), e.i32(p.KW)));
-      st.push(...liveTaps(e, { ...p, live: p.live! }, range, oh, r, ow, lanes), e.if(full, tapLoop(e, fn, p, base, pwo.get(), tap), tapLoop(e, fn, p, e.copyExpr(base), pwo.get(), tap, range)));
-    } else {
-      st.push(...tapLoop(e, fn, p, base, pwo.get(), tap));
+    for (const g of groups) {
+      const taps = { C: g.C, Hp: p.Hp, Wp: p.Wp, KH: g.KH, KW: g.KW };
+      const at = g.x ? e.addc(base(), g.x) : base();
+      if (range) {
+        // Interior tiles keep the constant-bound loop: the variable one costs ~13% when it skips
+        // nothing (measured on a 3×3, padding 1 conv).
+        const full = e.m.i32.and(e.m.i32.eq(range.nkh.get(), e.i32(p.KH)), e.m.i32.eq(range.nkw.get(), e.i32(p.KW)));
+        st.push(...liveTaps(e, { ...p, live: p.live! }, range, oh, r, ow, lanes), e.if(full, tapLoop(e, fn, taps, at, g.pwo.get(), tap(g.wPerO)), tapLoop(e, fn, taps, base(), g.pwo.get(), tap(g.wPerO), range)));
+      } else {
+        st.push(...tapLoop(e, fn, taps, at, g.pwo.get(), tap(g.wPerO)));
+      }
     }
     st.push(po.set(e.add(out.get(), e.add(e.mulc(o0.get(), 4 * p.HO * p.WO), e.add(e.mulc(oh.get(), 4 * p.WO), e.mulc(ow.get(), 4))))));
     for (let rr = 0; rr < r; rr++) for (let j = 0; j < ob; j++) st.push(e.vstoreN(po.get(), acc[rr * OB + j]!.get(), lanes, 4 * (j * p.HO * p.WO + rr * p.WO)));
@@ -191,7 +208,8 @@ export function convImage(e: Emitter, fn: Fn, p: ConvImage, x: Local, out: Local
   const W4 = p.WO - (p.WO % 4);
   const cols = (ob: number, r: number): X[] => [e.forc(ow, 0, W4, 4, tile(ob, r, 4)), ...(p.WO % 4 ? [ow.set(e.i32(W4)), ...tile(ob, r, p.WO % 4)] : [])];
   const HR = p.HO - (p.HO % R);
-  const rows = (ob: number): X[] => [pwo.set(e.add(e.copyExpr(wBase), e.mulc(o0.get(), 4 * wPerO))), e.forc(oh, 0, HR, R, cols(ob, R)), ...(p.HO % R ? [e.forc(oh, HR, p.HO, 1, cols(ob, 1))] : [])];
+  const weights = () => groups.map((g) => g.pwo.set(e.add(typeof g.w === 'number' ? e.i32(g.w) : g.w.get(), e.mulc(o0.get(), 4 * g.wPerO))));
+  const rows = (ob: number): X[] => [...weights(), e.forc(oh, 0, HR, R, cols(ob, R)), ...(p.HO % R ? [e.forc(oh, HR, p.HO, 1, cols(ob, 1))] : [])];
   const OF = p.O - (p.O % OB);
   return [e.forc(o0, 0, OF, OB, rows(OB)), ...(p.O % OB ? [o0.set(e.i32(OF)), ...rows(p.O % OB)] : [])];
 }
@@ -436,5 +454,24 @@ export function convPoolGradChannels(
     ]),
     ...store,
     ...(db !== undefined ? btot.map((b, j) => e.storef(e.add(e.copyExpr(db), e.mulc(o0.get(), 4)), e.hsum(b.get(), t), 4 * j)) : []),
+  ];
+}
+
+/** Copies image n of x [N, C, H, W] into `scratch` with a zero border of (ph, pw). */
+export function padImage(e: Emitter, fn: Fn, scratch: Local, x: number, n: Local, C: number, H: number, W: number, ph: number, pw: number): X[] {
+  const m = e.m;
+  const Hp = H + 2 * ph;
+  const Wp = W + 2 * pw;
+  const r = fn.i32();
+  return [
+    m.memory.fill(scratch.get(), e.i32(0), e.i32(4 * C * Hp * Wp)),
+    // Row r = c·H + h of the image.
+    e.forc(r, 0, C * H, 1, [
+      m.memory.copy(
+        e.add(scratch.get(), e.addc(e.add(e.mulc(m.i32.div_u(r.get(), e.i32(H)), 4 * Hp * Wp), e.mulc(m.i32.rem_u(r.get(), e.i32(H)), 4 * Wp)), 4 * (ph * Wp + pw))),
+        e.add(e.i32(x), e.add(e.mulc(n.get(), 4 * C * H * W), e.mulc(r.get(), 4 * W))),
+        e.i32(4 * W),
+      ),
+    ]),
   ];
 }

@@ -1,6 +1,6 @@
 import { EVEN, ODD, type X } from './emitter.ts';
 import { onThread0, sharedLoop, span, type KernelCtx } from './kernel.ts';
-import { padImage } from './kernels/conv-block.ts';
+import { padImage } from './conv.ts';
 import { winogradInput } from './winograd.ts';
 
 /** The weight gradient's dimensions: g [N, O, HO, WO], x [N, C, H, W] padded by (ph, pw) to HO + 2 × WO + 2. */

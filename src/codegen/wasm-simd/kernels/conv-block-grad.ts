@@ -1,12 +1,12 @@
 import { numel } from '../../../ir/shape.ts';
 import { opKernel } from '../expr.ts';
 import { emitGemm } from '../gemm.ts';
-import { convPoolGradChannels } from '../conv.ts';
+import { convPoolGradChannels, padImage } from '../conv.ts';
 import type { ViewOf } from '../../../ir/kernel-kind.ts';
 import { KERNEL_KINDS } from '../../../ir/kernels.ts';
 import { ats, derive, onThread0, PARALLEL_MIN, sharedLoop, span, type At, type KernelCtx } from '../kernel.ts';
 import { avgPool2dGrad } from './avg-pool2d-grad.ts';
-import { convBlock, convShape, padImage } from './conv-block.ts';
+import { convBlock, convShape } from './conv-block.ts';
 import { convBlockPoolAttrs as poolAttrs, poolWindow } from '../../../ir/ops/pool.ts';
 import { conv2dGradInput } from './conv2d-grad-input.ts';
 import { conv2dGradWeight } from './conv2d-grad-weight.ts';

@@ -3,7 +3,7 @@ import { KERNEL_KINDS, type ConvAttrs } from '../../../ir/kernels.ts';
 import { windowOut } from '../../../ir/shape.ts';
 import { opKernel } from '../expr.ts';
 import type { Emitter, Fn, Local, X } from '../emitter.ts';
-import { convPoolImage } from '../conv.ts';
+import { convPoolImage, padImage } from '../conv.ts';
 import { ats, derive, onThread0, PARALLEL_MIN, sharedLoop, type At, type KernelCtx } from '../kernel.ts';
 import { avgPool2d } from './avg-pool2d.ts';
 import { conv2d } from './conv2d.ts';
@@ -116,23 +116,4 @@ function convPool(c: KernelCtx, { attrs: a, inputs: { x, w, b }, outputs: { y, a
     if (parallel) return [...init, ...sharedLoop(c, fn, n, N, perImage)];
     return onThread0(e, tid, [...init, e.forc(n, 0, N, 1, perImage)]);
   });
-}
-
-/** Copies image n of x [N, C, H, W] into `scratch` with a zero border of (ph, pw). */
-export function padImage(e: Emitter, fn: Fn, scratch: Local, x: number, n: Local, C: number, H: number, W: number, ph: number, pw: number): X[] {
-  const m = e.m;
-  const Hp = H + 2 * ph;
-  const Wp = W + 2 * pw;
-  const r = fn.i32();
-  return [
-    m.memory.fill(scratch.get(), e.i32(0), e.i32(4 * C * Hp * Wp)),
-    // Row r = c·H + h of the image.
-    e.forc(r, 0, C * H, 1, [
-      m.memory.copy(
-        e.add(scratch.get(), e.addc(e.add(e.mulc(m.i32.div_u(r.get(), e.i32(H)), 4 * Hp * Wp), e.mulc(m.i32.rem_u(r.get(), e.i32(H)), 4 * Wp)), 4 * (ph * Wp + pw))),
-        e.add(e.i32(x), e.add(e.mulc(n.get(), 4 * C * H * W), e.mulc(r.get(), 4 * W))),
-        e.i32(4 * W),
-      ),
-    ]),
-  ];
 }

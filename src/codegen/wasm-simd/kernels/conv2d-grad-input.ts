@@ -18,7 +18,7 @@ import { PARALLEL_MIN, onThread0, sharedLoop, type KernelCtx } from '../kernel.t
  */
 export function conv2dGradInput(c: KernelCtx): void {
   const phases = phasesOf(c, ...gradInputShapes(c));
-  if (phases) return conv2dGradInputByPhases(c, phases, conv2dGradInput);
+  if (phases) return conv2dGradInputByPhases(c, phases);
   const { e } = c;
   const m = e.m;
   const [N, O, HO, WO] = c.inShape(0) as [number, number, number, number];

@@ -14,7 +14,7 @@ import { PARALLEL_MIN, onThread0, sharedLoop, type KernelCtx } from '../kernel.t
  */
 export function conv2d(c: KernelCtx): void {
   const phases = phasesOf(c, c.inShape(0), c.inShape(1), c.outShape(0));
-  if (phases) return conv2dByPhases(c, phases, conv2d);
+  if (phases) return conv2dByPhases(c, phases);
   const { e } = c;
   const m = e.m;
   const [N, C, H, W] = c.inShape(0) as [number, number, number, number];
