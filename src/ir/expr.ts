@@ -73,6 +73,17 @@ export function argsOf(s: ExprStep): readonly number[] {
   return 'args' in s ? s.args : [];
 }
 
+/**
+ * An expression whose output 0 a kernel reads as a value it computes itself (batch_norm_grad_stats
+ * with gExpr): `first`, the steps that output needs and it alone; `rest`, the other outputs.
+ * Steps only refer to earlier ones, so the prefix up to output 0 is closed.
+ */
+export function splitFirst(e: Expr): { first: Expr; rest: Expr } {
+  const k = e.outputs[0];
+  if (k === undefined) throw new Error('expr: no first output to split off');
+  return { first: { steps: e.steps.slice(0, k + 1), outputs: [k] }, rest: { steps: e.steps, outputs: e.outputs.slice(1) } };
+}
+
 const COMPARISONS: ReadonlySet<Prim> = new Set(['lt', 'le', 'gt', 'ge', 'eq']);
 
 /** Whether a step's value is boolean (a comparison). */

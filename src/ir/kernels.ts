@@ -211,30 +211,34 @@ export const KERNEL_KINDS = kindTable(
     dbeta: attr.flag('write dbeta'),
     dmean: attr.flag('write dmean'),
     dvar: attr.flag('write dvar'),
+    gExpr: attr.flag(
+      "g is not read from memory: it is expr's first output, computed at each element from the kernel's inputs in " +
+        'every pass (the elementwise ops that make it, fused: a ReLU mask, a residual sum before it)',
+    ),
   })({
     doc:
       "the per-channel partials of batch_norm from g = dL/dy, every sum over the same g and x in one kernel, r = 1/sqrt(var + eps): " +
       'dgamma = Σ g·(x-μ)·r, dbeta = Σ g, dmean = -Σ g·γ·r, dvar = -½ Σ g·γ·(x-μ)·r³ (batch_norm_grad wrt gamma, mean, var; sum)',
     inputs: {
-      g: role.one("[x's shape]"),
+      g: role.maybe("[x's shape]", { gExpr: false }),
       x: role.one('[N, C] or [N, C, H, W]'),
       mean: role.one('[C]'),
       var: role.one('[C]'),
       gamma: role.one('[C]'),
-      operands: role.many('epilogue operands'),
+      operands: role.many('expression operands'),
     },
     outputs: {
       dgamma: role.maybe('[C]', 'dgamma'),
       dbeta: role.maybe('[C]', 'dbeta'),
       dmean: role.maybe('[C]', 'dmean'),
       dvar: role.maybe('[C]', 'dvar'),
-      results: role.many("one per expr.outputs, [x's shape]", (_, e) => (e ? e.outputs.length : 0)),
+      results: role.many("one per expr.outputs but g's, [x's shape]", (a, e) => (e ? e.outputs.length - (a.gExpr ? 1 : 0) : 0)),
     },
     expr: {
       doc:
-        "an epilogue over x's domain after every partial (batch_norm's input gradient from them): " +
-        '{ input: k } is the kernel\'s input k, then (k past the inputs) its written partials in order, ' +
-        'read at the channel; no acc',
+        "with gExpr, output 0 is g, evaluated in the partials' pass too; the other outputs are an epilogue over x's domain " +
+        'after every partial (batch_norm\'s input gradient from them): { input: k } is the kernel\'s input k, then (k past ' +
+        'the inputs) its written partials in order, read at the channel; no acc. gExpr needs an expression',
       optional: true,
     },
   }),
@@ -389,7 +393,10 @@ export function inPlaceAllowed(k: Pick<Kernel, 'kind' | 'attrs' | 'inputs' | 'ou
   if (k.kind === 'batch_norm_stats') return i >= 1 && o >= 2;
   // batch_norm_grad_stats: its epilogue runs after every sum over g and x, and reads them and
   // its operands at the element it writes.
-  if (k.kind === 'batch_norm_grad_stats') return (i < 2 || i >= 5) && o >= ['dgamma', 'dbeta', 'dmean', 'dvar'].filter((r) => k.attrs[r] === true).length;
+  if (k.kind === 'batch_norm_grad_stats') {
+    const fixed = k.attrs.gExpr === true ? 4 : 5;
+    return (i < fixed - 3 || i >= fixed) && o >= ['dgamma', 'dbeta', 'dmean', 'dvar'].filter((r) => k.attrs[r] === true).length;
+  }
   return k.kind === 'elementwise' || k.kind === 'copy' || elementwiseOf(k.kind, k.attrs) !== undefined;
 }
 

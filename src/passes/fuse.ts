@@ -213,7 +213,8 @@ export function fuse(g: Graph, target: Pick<Target, 'maxStorageBuffers'>): Kerne
       stepOf.set(m, expandOp(b, elementwiseOf(n.op, n.attrs)!, n.attrs, read, { shapes, out: n.shape })!);
     }
     const written = [...(d.acc === undefined ? [] : [d.acc]), ...members].filter((v) => needed(v, inside));
-    return { ops, ...d.finish(operands, written, { steps: b.steps, outputs: written.map((v) => (v === d.acc ? b.acc() : stepOf.get(v)!)) }) };
+    const outs = d.pre === undefined ? written : [d.pre, ...written];
+    return { ops, ...d.finish(operands, written, { steps: b.steps, outputs: outs.map((v) => (v === d.acc ? b.acc() : stepOf.get(v)!)) }) };
   };
 
   const live = drafts.filter((d): d is Draft => d !== undefined);

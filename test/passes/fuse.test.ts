@@ -93,17 +93,19 @@ describe('fuse', () => {
     // With the running-statistics update (running = (1-m)·running + m·stat, var unbiased) as an
     // epilogue that writes both running tensors in place.
     expect(of('batch_norm_stats').map((k) => k.ops)).toEqual(Array(3).fill(['batch_mean', 'batch_var', 'axpby', 'mul', 'axpby']));
-    // With the input gradient from the partials (dx = dx̂-part + dvar·2(x-μ)/n + dmean/n) as an
-    // epilogue over x's domain.
-    const dx = ['add', 'add', 'batch_var_grad', 'expand', 'mul'];
-    expect(of('batch_norm_grad_stats').map((k) => [...k.ops].sort())).toEqual(Array(3).fill(['batch_norm_grad', 'batch_norm_grad', 'batch_norm_grad', ...dx, 'sum'].sort()));
+    // With the input gradient from the partials (dx = g·γ·r + dvar·2(x-μ)/n + dmean/n) as an
+    // epilogue over x's domain, and g itself, the ReLU's mask of the gradient, computed at each
+    // element in both passes (gExpr): never written.
+    const dx = ['add', 'add', 'batch_norm_grad', 'batch_var_grad', 'expand', 'mul'];
+    expect(of('batch_norm_grad_stats').map((k) => [...k.ops].sort())).toEqual(Array(3).fill(['relu_grad', 'batch_norm_grad', 'batch_norm_grad', 'batch_norm_grad', ...dx, 'sum'].sort()));
+    expect(of('batch_norm_grad_stats').map((k) => k.attrs.gExpr)).toEqual([true, true, true]);
     for (const k of [...of('batch_norm_stats'), ...of('batch_norm_grad_stats')]) expect(k.outputs).toHaveLength(k.kind === 'batch_norm_stats' ? 4 : 5);
-    expect(kinds(kg).filter((k) => k === 'elementwise')).toHaveLength(6);
+    expect(kinds(kg).filter((k) => k === 'elementwise')).toHaveLength(4);
     // Nothing of them is left running alone.
     expect(kinds(kg).filter((k) => k === 'batch_mean' || k === 'batch_var' || k === 'batch_norm_grad' || k === 'sum')).toEqual([]);
     // Under WebGPU's 8 buffers the five inputs and four outputs do not fit: dbeta stays a sum.
     const gpu = fuse(simplify(await sampleGraph('lenet', 'train', 64)), WEBGPU_PORTABLE);
-    expect(gpu.kernels.filter((k) => k.kind === 'batch_norm_grad_stats').map((k) => k.attrs.dbeta)).toEqual([false, false, false]);
+    expect(gpu.kernels.filter((k) => k.kind === 'batch_norm_grad_stats').map((k) => [k.attrs.dbeta, k.attrs.gExpr])).toEqual(Array(3).fill([false, false]));
     expect(kinds(gpu).filter((k) => k === 'batch_norm_stats')).toHaveLength(3);
   });
 

@@ -1,6 +1,6 @@
 import { elementwiseOf, opExpr } from '../../ir/elementwise.ts';
 import type { Attrs } from '../../ir/graph.ts';
-import { f64Steps, isBoolean, type Expr, type Prim, type StepOf } from '../../ir/expr.ts';
+import { argsOf, f64Steps, isBoolean, type Expr, type Prim, type StepOf } from '../../ir/expr.ts';
 import { streamKey, randomBits, type U32Ops } from '../../ir/rng.ts';
 import { numel, type Shape } from '../../ir/shape.ts';
 import { CTRL } from './abi.ts';
@@ -264,6 +264,38 @@ export function exprBody(c: KernelCtx, fn: Fn, tid: Local, domain: Shape, expr: 
       return vals;
     },
   }, thread);
+}
+
+/**
+ * An expression of one output as a value inside another kernel's loop (batch_norm_grad_stats'
+ * g, read by its reduction): its input steps as that loop's operands, and its value at a vector
+ * of them, the steps set into locals by `stmts`. Lane arithmetic only: positions, random bits
+ * and uniform f64 steps need mapBody's loop.
+ */
+export function exprInLoop(expr: Expr, inputs: readonly At[], domain: Shape): { ins: Operand[]; at: (e: Emitter, fn: Fn, v: readonly X[]) => { stmts: X[]; value: X } } {
+  if (expr.outputs.length !== 1) throw new Error('wasm expr: a value in a loop is one output');
+  const uniform = f64Steps(expr);
+  const ins: Operand[] = [];
+  const operandOf = new Map<number, number>();
+  expr.steps.forEach((s, j) => {
+    if (s.prim === 'index' || s.prim === 'rng' || s.prim === 'acc' || uniform[j]) throw new Error(`wasm expr: '${s.prim}' cannot be computed inside another kernel's loop`);
+    if (s.prim !== 'input') return;
+    const t = inputs[s.input]!;
+    const shape = s.channel && numel(t.shape) > 1 && domain.length >= 2 ? channelView(domain) : t.shape;
+    let i = ins.findIndex((o) => o.addr === t.addr && o.shape.join() === shape.join());
+    if (i < 0) i = ins.push({ addr: t.addr, shape }) - 1;
+    operandOf.set(j, i);
+  });
+  const at = (e: Emitter, fn: Fn, v: readonly X[]) => {
+    const locals = expr.steps.map(() => fn.v128());
+    const none = () => {
+      throw new Error('wasm expr: no lanes here');
+    };
+    const cx: Cx = { e, fn, at: { index: none } as unknown as Lanes, domain, expr, operand: (j) => e.copyExpr(v[operandOf.get(j)!]!), key: none };
+    const stmts = expr.steps.map((s, j) => locals[j]!.set((PRIMS[s.prim] as Vector<Prim>)(s, argsOf(s).map((k) => locals[k]!.get()), cx, j)));
+    return { stmts, value: locals[expr.outputs[0]!]!.get() };
+  };
+  return { ins, at };
 }
 
 /** out = base^n (f64) for an i32 n >= 0, by repeated squaring. */

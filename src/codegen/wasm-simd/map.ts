@@ -178,9 +178,10 @@ export interface ReduceSpec {
   /**
    * The term (or terms: several sums over the same operands in one pass, each summed exactly as
    * it would be alone) at a vector of elements; the operands' values are local.gets (copyExpr one
-   * to read it twice).
+   * to read it twice). With `stmts`, those run first at each vector (a value the terms share,
+   * set into a local).
    */
-  f: (v: X[], fn: Fn) => X | X[];
+  f: (v: X[], fn: Fn) => X | X[] | { stmts: X[]; terms: X[] };
   /** Applied to each f32 sum before it is stored (a mean's 1/count). */
   post?: (sum: X) => X;
   prologue?: (fn: Fn) => X[];
@@ -231,9 +232,9 @@ function termsOf(c: KernelCtx, fn: Fn, spec: ReduceSpec, count: number): Terms {
   const locals = spec.ins.map(() => fn.v128());
   return (vals) => {
     const r = spec.f(locals.map((l) => l.get()), fn);
-    const terms = Array.isArray(r) ? r : [r];
+    const { stmts, terms } = Array.isArray(r) ? { stmts: [], terms: r } : typeof r === 'object' ? r : { stmts: [], terms: [r] };
     if (terms.length !== count) throw new Error(`wasm reduce: ${terms.length} terms for ${count} outputs`);
-    return { set: vals.map((v, j) => locals[j]!.set(v)), terms };
+    return { set: [...vals.map((v, j) => locals[j]!.set(v)), ...stmts], terms };
   };
 }
 

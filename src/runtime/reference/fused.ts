@@ -2,6 +2,7 @@ import type { Attrs, Node } from '../../ir/graph.ts';
 import { foreachGroups, headRow, headView, KERNEL_KINDS, type ConvAttrs, type FusedKind } from '../../ir/kernels.ts';
 import { getOp } from '../../ir/op.ts';
 import type { Expr, Kernel } from '../../ir/program.ts';
+import { splitFirst } from '../../ir/expr.ts';
 import { numel, type Shape } from '../../ir/shape.ts';
 import { evalExpr } from '../../ir/eval-expr.ts';
 import { referenceKernels, type KernelContext } from './kernels/index.ts';
@@ -30,6 +31,12 @@ function runExpr(expr: Expr, operands: readonly Tensor[], acc: Tensor | undefine
   const outs = expr.outputs.map(() => new Float32Array(numel(domain)));
   evalExpr(expr, { domain, operands, acc: acc?.data, seed: ctx.seed }, outs, true);
   return outs.map((data) => ({ data, shape: domain }));
+}
+
+/** A kernel's expression where its attrs make one required. */
+function needExpr(k: Kernel, expr: Expr | undefined): Expr {
+  if (!expr) throw new Error(`${k.name}: ${k.kind} with gExpr has no expression`);
+  return expr;
 }
 
 const scalar = (v: number): Tensor => ({ data: Float32Array.of(v), shape: [] });
@@ -115,7 +122,9 @@ export const fusedKernels: { readonly [K in FusedKind]: FusedKernel } = {
   },
 
   batch_norm_grad_stats: (k, ins, ctx) => {
-    const { attrs: a, inputs: { g, x, mean, var: v, gamma }, expr } = KERNEL_KINDS.batch_norm_grad_stats.read(over(k, ins));
+    const { attrs: a, inputs: { g: gIn, x, mean, var: v, gamma }, expr } = KERNEL_KINDS.batch_norm_grad_stats.read(over(k, ins));
+    const parts = a.gExpr ? splitFirst(needExpr(k, expr)) : undefined;
+    const g = parts ? runExpr(parts.first, ins, undefined, x.shape, ctx)[0]! : gIn!;
     const partial = (wrt: string) => runOp('batch_norm_grad', { eps: a.eps, wrt }, [g, x, mean, v, gamma], ctx);
     const partials = [
       ...(a.dgamma ? [partial('gamma')] : []),
@@ -123,7 +132,8 @@ export const fusedKernels: { readonly [K in FusedKind]: FusedKernel } = {
       ...(a.dmean ? [partial('mean')] : []),
       ...(a.dvar ? [partial('var')] : []),
     ];
-    return [...partials, ...(expr ? runExpr(expr, [...ins, ...partials], undefined, x.shape, ctx) : [])];
+    const rest = parts ? parts.rest : expr;
+    return [...partials, ...(rest && rest.outputs.length ? runExpr(rest, [...ins, ...partials], undefined, x.shape, ctx) : [])];
   },
 
   attention: (k, ins, ctx) => {

@@ -1,22 +1,35 @@
+import { splitFirst } from '../../../ir/expr.ts';
 import { KERNEL_KINDS } from '../../../ir/kernels.ts';
+import { exprCode } from '../expr.ts';
 import { partsDispatch } from '../grid.ts';
 import { elementwise } from './elementwise.ts';
 import { Shader, type KernelCtx, type WgslDispatch } from '../shader.ts';
-import { gradPart } from './ops/batch-norm.ts';
+import { gradPart, type GradSource } from './ops/batch-norm.ts';
 
-/** batch_norm_grad_stats: every per-channel partial as an independent part of one dispatch. */
+/**
+ * batch_norm_grad_stats: every per-channel partial as an independent part of one dispatch. With
+ * gExpr each term computes g from the kernel's inputs, as the epilogue does.
+ */
 export function batchNormGradStats(ctx: KernelCtx): WgslDispatch[] {
   const k = ctx.kernel;
   const { attrs: a, inputs: { g, x, mean, var: v, gamma }, outputs, expr } = KERNEL_KINDS.batch_norm_grad_stats.read(k);
+  if (a.gExpr && !expr) throw new Error(`${k.name}: batch_norm_grad_stats with gExpr has no expression`);
   const sh = new Shader(ctx);
-  const ins = [g, x, mean, v, gamma];
+  const parts = expr && a.gExpr ? splitFirst(expr) : undefined;
+  const gSrc: GradSource = parts
+    ? (i) => {
+        const { lines, outputs: [value] } = exprCode({ sh, domain: x.shape, input: (j) => k.inputs[j]!, i, prefix: 'p' }, parts.first);
+        return { lines, value: value! };
+      }
+    : g!;
   const wanted = [['gamma', outputs.dgamma], ['beta', outputs.dbeta], ['mean', outputs.dmean], ['var', outputs.dvar]] as const;
-  const parts = wanted.flatMap(([wrt, out]) => (out ? [gradPart(sh, wrt, a.eps, ins, out)] : []));
-  const first = partsDispatch(sh, k.name, parts);
-  if (!expr) return [first];
+  const partials = wanted.flatMap(([wrt, out]) => (out ? [gradPart(sh, wrt, a.eps, [gSrc, x, mean, v, gamma], out)] : []));
+  const first = partsDispatch(sh, k.name, partials);
+  const rest = parts ? parts.rest : expr;
+  if (!rest || rest.outputs.length === 0) return [first];
   // The epilogue reads the partials every channel's workgroup wrote: a second dispatch, an
   // elementwise kernel over x's domain.
-  const partials = [outputs.dgamma, outputs.dbeta, outputs.dmean, outputs.dvar].filter((o) => o !== undefined);
-  const ew = { ...k, name: `${k.name}.dx`, kind: 'elementwise', attrs: {}, inputs: [...k.inputs, ...partials], outputs: outputs.results, expr };
+  const written = [outputs.dgamma, outputs.dbeta, outputs.dmean, outputs.dvar].filter((o) => o !== undefined);
+  const ew = { ...k, name: `${k.name}.dx`, kind: 'elementwise', attrs: {}, inputs: [...k.inputs, ...written], outputs: outputs.results, expr: rest };
   return [first, ...elementwise({ ...ctx, kernel: ew })];
 }

@@ -39,15 +39,20 @@ export function batchVar(ctx: KernelCtx): WgslDispatch[] {
   return [partsDispatch(sh, ctx.kernel.name, [varPart(sh, x!, mean!, ctx.kernel.outputs[0]!)])];
 }
 
+/** g as a partial reads it at flat index `i`: a tensor, or code computing it there (lines, then its value). */
+export type GradSource = Slice | ((i: string) => { lines: readonly string[]; value: string });
+
 /**
  * The part writing one per-channel partial of batch_norm (wrt mean, var or gamma; or `beta`, Σ g)
  * from its inputs (g, x, mean, var, gamma), with the per-channel factors (γ, r = 1/sqrt(var + eps))
  * taken out of the sum:
  *   mean: -γr·Σ g   var: -½γr³·Σ g·(x-μ)   gamma: r·Σ g·(x-μ)   beta: Σ g
  */
-export function gradPart(sh: Shader, wrt: unknown, eps: number, [g, x, mean, v, gamma]: readonly Slice[], out: Slice): AnyPart {
+export function gradPart(sh: Shader, wrt: unknown, eps: number, [g, x, mean, v, gamma]: readonly [GradSource, ...Slice[]], out: Slice): AnyPart {
   const i = channelIndex(x!);
-  const term = wrt === 'mean' || wrt === 'beta' ? `return ${sh.read(g!, i)};` : `return ${sh.read(g!, i)} * (${sh.read(x!, i)} - ${sh.read(mean!, 'o')});`;
+  const at = typeof g === 'function' ? g('gi') : { lines: [], value: sh.read(g, 'gi') };
+  const gv = [`let gi = ${i};`, ...at.lines].join('\n');
+  const term = wrt === 'mean' || wrt === 'beta' ? `${gv}\nreturn ${at.value};` : `${gv}\nreturn ${at.value} * (${sh.read(x!, 'gi')} - ${sh.read(mean!, 'o')});`;
   const r = () => `(1.0 / sqrt(${sh.read(v!, 'o')} + ${f32(eps)}))`;
   const gm = () => sh.read(gamma!, 'o');
   const scale = wrt === 'beta' ? '' : wrt === 'mean' ? `-${gm()} * ${r()} * ` : wrt === 'var' ? `-0.5 * ${gm()} * ${r()} * ${r()} * ${r()} * ` : wrt === 'gamma' ? `${r()} * ` : undefined;
@@ -60,6 +65,7 @@ export function batchNormGrad(ctx: KernelCtx): WgslDispatch[] {
   const wrt = ctx.kernel.attrs.wrt;
   if (wrt === 'x') return elementwiseOp(ctx);
   const sh = new Shader(ctx);
-  const part = gradPart(sh, wrt, num(ctx.kernel.attrs, 'eps'), ctx.kernel.inputs, ctx.kernel.outputs[0]!);
+  const [g, ...rest] = ctx.kernel.inputs;
+  const part = gradPart(sh, wrt, num(ctx.kernel.attrs, 'eps'), [g!, ...rest], ctx.kernel.outputs[0]!);
   return [partsDispatch(sh, ctx.kernel.name, [part])];
 }
