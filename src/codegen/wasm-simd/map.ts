@@ -1,6 +1,6 @@
 import { numel, type Shape } from '../../ir/shape.ts';
 import type { Fn, Local, X } from './emitter.ts';
-import { PARALLEL_MIN, span, onThread0, type KernelCtx } from './kernel.ts';
+import { PARALLEL_MIN, onThread0, sharedLoop, span, type KernelCtx } from './kernel.ts';
 
 /** A tensor read by a map or reduction, broadcast (NumPy rules) to the iteration domain. */
 export interface Operand {
@@ -93,6 +93,9 @@ function strideOut(shape: Shape, d: number): number {
   return s;
 }
 
+/** Elements per chunk of a flat parallel map (a multiple of 4): 64 KiB of each operand, some µs. */
+const MAP_CHUNK = 16384;
+
 const IOTA = new Uint8Array(new Int32Array([0, 1, 2, 3]).buffer);
 
 function mapNest(c: KernelCtx, fn: Fn, tid: Local, dims: Dim[], spec: MapSpec, outs: readonly Operand[], parallel: boolean): X[] {
@@ -151,15 +154,17 @@ function mapNest(c: KernelCtx, fn: Fn, tid: Local, dims: Dim[], spec: MapSpec, o
 
   if (outer.length === 0) {
     if (!parallel) return row(null, null);
-    const s = span(e, fn, tid, L, 4);
-    return [...s.init, ...row(s.lo.get(), s.hi.get())];
+    // Chunks of MAP_CHUNK elements taken as threads come (sharedLoop): a thread that loses its
+    // core holds up one chunk, not half the map.
+    const [q, lo, hi] = [fn.i32(), fn.i32(), fn.i32()];
+    const chunks = Math.ceil(L / MAP_CHUNK);
+    return sharedLoop(c, fn, q, chunks, [lo.set(e.mulc(q.get(), MAP_CHUNK)), hi.set(m.select(m.i32.lt_s(e.addc(lo.get(), MAP_CHUNK), e.i32(L)), e.addc(lo.get(), MAP_CHUNK), e.i32(L))), ...row(lo.get(), hi.get())]);
   }
-  // Outer loops, the outermost split across threads.
+  // Outer loops, the outermost shared out between threads as they come.
   let body = row(null, null);
   for (let k = outer.length - 1; k >= 0; k--) {
     if (k === 0 && parallel) {
-      const s = span(e, fn, tid, outer[0]!.n);
-      body = [...s.init, e.for(idx[0]!, s.lo.get(), s.hi.get(), 1, body)];
+      body = sharedLoop(c, fn, idx[0]!, outer[0]!.n, body);
     } else {
       body = [e.forc(idx[k]!, 0, outer[k]!.n, 1, body)];
     }
@@ -303,8 +308,8 @@ function reduceInnerReduced(c: KernelCtx, fn: Fn, tid: Local, kept: Dim[], red: 
   let body = perOutput;
   for (let k = kept.length - 1; k >= 0; k--) {
     if (k === 0 && parallel) {
-      const s = span(e, fn, tid, kept[0]!.n);
-      body = [...s.init, e.for(keptIdx[0]!, s.lo.get(), s.hi.get(), 1, body)];
+      // Each output summed whole by the thread that takes it: the same bits whoever does.
+      body = sharedLoop(c, fn, keptIdx[0]!, kept[0]!.n, body);
     } else {
       body = [e.forc(keptIdx[k]!, 0, kept[k]!.n, 1, body)];
     }
