@@ -378,7 +378,8 @@ export function foreachGroups<TI, TO>(k: KernelLike<TI, TO>): { expr: Expr; grou
  * Whether output `o` of a kernel may share the slice of its input `i`: each element is read before
  * it is written and no other element reads it. Holds for plain elementwise op kinds, `copy`,
  * `elementwise` kernels, `foreach` kernels within one group and the epilogues of batch_norm_stats
- * (operands) and batch_norm_grad_stats (g, x and operands).
+ * (operands) and batch_norm_grad_stats (g, x and operands; with gExpr, x and the operands g is
+ * computed from).
  */
 export function inPlaceAllowed(k: Pick<Kernel, 'kind' | 'attrs' | 'inputs' | 'outputs'>, i: number, o: number): boolean {
   const input = k.inputs[i];
@@ -391,8 +392,8 @@ export function inPlaceAllowed(k: Pick<Kernel, 'kind' | 'attrs' | 'inputs' | 'ou
   }
   // batch_norm_stats: its epilogue reads each [C] operand at the channel it writes.
   if (k.kind === 'batch_norm_stats') return i >= 1 && o >= 2;
-  // batch_norm_grad_stats: its epilogue runs after every sum over g and x, and reads them and
-  // its operands at the element it writes.
+  // batch_norm_grad_stats: its epilogue runs after every sum over g and x (a phase or dispatch of
+  // its own), and reads them and its operands at the element it writes.
   if (k.kind === 'batch_norm_grad_stats') {
     const fixed = k.attrs.gExpr === true ? 4 : 5;
     return (i < fixed - 3 || i >= fixed) && o >= ['dgamma', 'dbeta', 'dmean', 'dvar'].filter((r) => k.attrs[r] === true).length;
