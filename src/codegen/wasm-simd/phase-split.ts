@@ -124,39 +124,76 @@ function classWeights(c: KernelCtx, d: Phases, w: number, flipped: boolean): num
 }
 
 /**
- * dx of image n from its dX' at `src` [F, C, Hq, Wq]: row ih of a plane is phase row p = (ih + ph)
- * mod 2, i = ⌊(ih + ph) / 2⌋, its columns interleaved from phases (p, 0) and (p, 1) (zeros for a
- * phase no tap reads), built in `tmp` (tmpBytes of thread scratch, zero past column 2·Wq) from
- * column 0 of the padded row and copied from column pw.
+ * The part of each class's phase image that dx reads: rows [r0, r0 + rows) and columns [c0, c0 +
+ * cols), the phase positions 2i + p, 2j + q inside the padding (and inside Hq × Wq); `at`, its
+ * offset in floats in dX' [class][C][rows][cols] of an image.
+ */
+interface ClassRegion {
+  r0: number;
+  rows: number;
+  c0: number;
+  cols: number;
+  at: number;
+}
+
+function classRegions(d: Phases): ClassRegion[] {
+  const span = (lead: number, size: number, phase: number, limit: number) => {
+    const lo = Math.max(0, Math.ceil((lead - phase) / 2));
+    const hi = Math.min(limit - 1, Math.floor((lead + size - 1 - phase) / 2));
+    return [lo, Math.max(0, hi - lo + 1)] as const;
+  };
+  let at = 0;
+  return d.classes.map((_, f) => {
+    const [r0, rows] = span(d.ph, d.H, Math.floor(f / d.PC), d.Hq);
+    const [c0, cols] = span(d.pw, d.W, f % d.PC, d.Wq);
+    const r = { r0, rows, c0, cols, at };
+    at += d.C * rows * cols;
+    return r;
+  });
+}
+
+/**
+ * dx of image n from its classes' regions at `src` (classRegions): row ih of a plane is phase row
+ * p = (ih + ph) mod 2, i = ⌊(ih + ph) / 2⌋, its columns interleaved from phases (p, 0) and (p, 1)
+ * (zeros for a phase no tap reads) into `tmp` (tmpBytes of thread scratch) from padded column 0,
+ * and copied from column pw. Each class row is read from its phase column 0 on, ahead of its
+ * region: the columns that land outside [pw, pw + W) are never copied.
  */
 function scatterImage(e: Emitter, fn: Fn, d: Phases, src: Local, n: Local, dx: number, tmp: Local): X[] {
   const m = e.m;
-  const { C, H, W, ph, pw, PR, PC, Hq, Wq } = d;
-  const [cc, ih, p, i, row, j, to] = Array.from({ length: 7 }, () => fn.i32());
+  const { C, H, W, ph, pw, PR, PC, Wq } = d;
+  const regions = classRegions(d);
+  const [cc, ih, i, row0, row1, j, to] = Array.from({ length: 7 }, () => fn.i32());
   const [r0, r1] = [fn.v128(), fn.v128()];
-  const W4 = Wq - (Wq % 4);
-  // Columns 4j .. 4j+3 of both phase rows (the first `lanes`, the rest zero) → 8 columns of tmp.
-  const pairAt = (lanes: number): X[] => [
-    r0.set(e.vloadN(e.add(row.get(), e.mulc(j.get(), 4)), lanes)),
-    r1.set(PC > 1 ? e.vloadN(e.add(row.get(), e.mulc(j.get(), 4)), lanes, 4 * C * Hq * Wq) : e.vzero()),
-    e.vstore(e.add(tmp.get(), e.mulc(j.get(), 8)), m.i8x16.shuffle(r0.get(), r1.get(), ZIP_LO)),
-    e.vstore(e.add(tmp.get(), e.mulc(j.get(), 8)), m.i8x16.shuffle(r0.get(), r1.get(), ZIP_HI), 16),
-  ];
-  const zip = [
-    // Phase (p, 0)'s row i of channel cc; (p, 1)'s is C planes on.
-    row.set(e.add(src.get(), e.mulc(e.add(e.mulc(e.add(e.mulc(e.mulc(p.get(), PC), C), cc.get()), Hq), i.get()), 4 * Wq))),
-    e.forc(j, 0, W4, 4, pairAt(4)),
-    ...(Wq % 4 ? [j.set(e.i32(W4)), ...pairAt(Wq % 4)] : []),
-    m.memory.copy(to.get(), e.addc(tmp.get(), 4 * pw), e.i32(4 * W)),
-  ];
+  const rowOf = (f: number): X => {
+    const g = regions[f]!;
+    return e.add(src.get(), e.addc(e.mulc(e.add(e.mulc(cc.get(), g.rows), e.addc(i.get(), -g.r0)), 4 * g.cols), 4 * (g.at - g.c0)));
+  };
+  const fill = m.memory.fill(to.get(), e.i32(0), e.i32(4 * W));
+  const zip = (p: number): X => {
+    const g = regions[p * PC]!;
+    const pairs = [
+      row0.set(rowOf(p * PC)),
+      ...(PC > 1 ? [row1.set(rowOf(p * PC + 1))] : []),
+      // Columns 4j .. 4j+3 of both phase rows → 8 columns of tmp.
+      e.forc(j, 0, 4 * Math.ceil(Wq / 4), 4, [
+        r0.set(e.vload(e.add(row0.get(), e.mulc(j.get(), 4)))),
+        r1.set(PC > 1 ? e.vload(e.add(row1.get(), e.mulc(j.get(), 4))) : e.vzero()),
+        e.vstore(e.add(tmp.get(), e.mulc(j.get(), 8)), m.i8x16.shuffle(r0.get(), r1.get(), ZIP_LO)),
+        e.vstore(e.add(tmp.get(), e.mulc(j.get(), 8)), m.i8x16.shuffle(r0.get(), r1.get(), ZIP_HI), 16),
+      ]),
+      m.memory.copy(to.get(), e.addc(tmp.get(), 4 * pw), e.i32(4 * W)),
+    ];
+    // A phase row outside the region (past Hq) holds no gradient.
+    return e.if(m.i32.lt_u(e.addc(i.get(), -g.r0), e.i32(g.rows)), pairs, [e.copyExpr(fill)]);
+  };
   return [
     e.forc(cc, 0, C, 1, [
       e.forc(ih, 0, H, 1, [
         to.set(e.add(e.i32(dx), e.mulc(e.add(e.mulc(e.add(e.mulc(n.get(), C), cc.get()), H), ih.get()), 4 * W))),
-        p.set(m.i32.and(e.addc(ih.get(), ph), e.i32(1))),
         i.set(m.i32.shr_u(e.addc(ih.get(), ph), e.i32(1))),
-        // A phase row past the sub-kernel's (K = 1: odd rows) or past Hq holds no gradient.
-        e.if(m.i32.and(m.i32.lt_u(p.get(), e.i32(PR)), m.i32.lt_u(i.get(), e.i32(Hq))), zip, [m.memory.fill(to.get(), e.i32(0), e.i32(4 * W))]),
+        // Odd padded rows: phase row 1, or none for a 1-row kernel.
+        e.if(m.i32.and(e.addc(ih.get(), ph), e.i32(1)), [PR > 1 ? zip(1) : fill], [zip(0)]),
       ]),
     ]),
   ];
@@ -203,22 +240,32 @@ export function conv2dByPhases(c: KernelCtx, d: Phases): void {
  */
 export function conv2dGradInputByPhases(c: KernelCtx, d: Phases): void {
   const { e } = c;
-  const { C, O, F, HO, WO, Hq, Wq, KH2, KW2 } = d;
+  const { C, O, HO, WO, Wq, KH2, KW2 } = d;
   const ws = classWeights(c, d, c.inAddr(1), true);
   const [Hs, Ws] = [HO + 2 * (KH2 - 1), WO + 2 * (KW2 - 1)];
   c.phase((fn, tid) => {
     const [n, gs, at, dxs, out, tmp] = Array.from({ length: 6 }, () => fn.i32());
+    const regions = classRegions(d);
+    const floats = regions.reduce((a, g) => a + C * g.rows * g.cols, 0);
+    // The scatter reads each class row from its phase column 0 (up to 4 floats ahead of the
+    // region) to ⌈Wq/4⌉ vectors on: slack on both sides.
+    const slack = 16 + 4 * 4 * Math.ceil(Wq / 4);
     const init = [
       gs.set(c.threadScratch(4 * O * Hs * Ws + 64, tid)),
-      dxs.set(c.threadScratch(4 * F * C * Hq * Wq + 64, tid)),
+      dxs.set(e.addc(c.threadScratch(4 * floats + 2 * slack, tid), slack)),
       tmp.set(c.threadScratch(tmpBytes(d), tid)),
       e.m.memory.fill(tmp.get(), e.i32(0), e.i32(tmpBytes(d))),
     ];
-    const classes = d.classes.flatMap((k, f) => [
-      at.set(e.addc(gs.get(), 4 * ((KH2 - k.KH) * Ws + (KW2 - k.KW)))),
-      out.set(e.addc(dxs.get(), 4 * f * C * Hq * Wq)),
-      ...convImage(e, fn, { C: O, Hp: Hs, Wp: Ws, O: C, KH: k.KH, KW: k.KW, sh: 1, sw: 1, HO: Hq, WO: Wq, w: ws[f]! }, at, out),
-    ]);
+    // Each class's region of its phase image only: the outputs dx reads, none past them.
+    const classes = d.classes.flatMap((k, f) => {
+      const g = regions[f]!;
+      if (g.rows === 0 || g.cols === 0) return [];
+      return [
+        at.set(e.addc(gs.get(), 4 * ((KH2 - k.KH + g.r0) * Ws + (KW2 - k.KW + g.c0)))),
+        out.set(e.addc(dxs.get(), 4 * g.at)),
+        ...convImage(e, fn, { C: O, Hp: Hs, Wp: Ws, O: C, KH: k.KH, KW: k.KW, sh: 1, sw: 1, HO: g.rows, WO: g.cols, w: ws[f]! }, at, out),
+      ];
+    });
     const perImage = [...padImage(e, fn, gs, c.inAddr(0), n, O, HO, WO, KH2 - 1, KW2 - 1), ...classes, ...scatterImage(e, fn, d, dxs, n, c.outAddr(0), tmp)];
     return eachImage(c, fn, tid, n, d, init, perImage);
   });
