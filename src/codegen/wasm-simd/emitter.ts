@@ -252,7 +252,7 @@ interface RawApi {
 }
 
 /** Byte indices for i8x16.shuffle picking f32 lanes (0-3 of the first vector, 4-7 of the second). */
-const lanes = (...idx: number[]) => idx.flatMap((i) => [4 * i, 4 * i + 1, 4 * i + 2, 4 * i + 3]);
+export const lanes = (...idx: number[]) => idx.flatMap((i) => [4 * i, 4 * i + 1, 4 * i + 2, 4 * i + 3]);
 /** Lanes 0, 2, 4, 6 of the 8 floats in (a, b): the even columns. */
 export const EVEN = lanes(0, 2, 4, 6);
 /** Lanes 1, 3, 5, 7: the odd columns. */

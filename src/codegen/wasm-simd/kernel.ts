@@ -126,3 +126,17 @@ export function onThread0(e: Emitter, tid: Local, stmts: X[]): X[] {
   if (e.T === 1) return stmts;
   return [e.if(e.m.i32.eqz(tid.get()), stmts)];
 }
+
+/**
+ * The loop over a batch's N images in runs of `per` consecutive ones (n, a local, is the first;
+ * the last run takes N mod per where that is not 0): `body(count)` for each run, shared out as
+ * sharedLoop when `shared`, else a plain loop.
+ */
+export function imageRuns(c: KernelCtx, fn: Fn, n: Local, N: number, per: number, shared: boolean, body: (count: number) => X[]): X[] {
+  const e = c.e;
+  const r = fn.i32();
+  const runs = Math.ceil(N / per);
+  const tail = N % per;
+  const run = [n.set(e.mulc(r.get(), per)), ...(tail === 0 ? body(per) : [e.if(e.m.i32.lt_u(r.get(), e.i32(runs - 1)), body(per), body(tail))])];
+  return shared ? sharedLoop(c, fn, r, runs, run) : [e.forc(r, 0, runs, 1, run)];
+}

@@ -86,13 +86,13 @@ export function winogradInput(e: Emitter, t: InputTemps, src: X, Wp: number, dst
   ];
 }
 
-/** Tile vectors per strip: the GEMMs' register tile spans 2. */
-const TV = 2;
+/** Tile vectors per strip (F(4×4)'s: blocks of 4 tiles): the GEMMs' register tile spans 2. */
+export const TV = 2;
 /** Output channels per GEMM register tile. */
-const OB = 4;
+export const OB = 4;
 
-/** Bytes between V[ξ] and V[ξ + 1]: C·TV vectors and a line, since power-of-two strides would put all 16 in one cache set. */
-function vStrideOf(C: number): number {
+/** Bytes between V[ξ] and V[ξ + 1]: C·TV vectors and a line, since power-of-two strides would put all ξ in one cache set. */
+export function vStrideOf(C: number): number {
   return 16 * C * TV + 64;
 }
 
@@ -101,35 +101,126 @@ export function winogradScratchBytes(C: number): number {
   return 16 * vStrideOf(C) + 16 * (OB * 16 * TV + 16);
 }
 
+/** A Winograd weight transform G: its n rows, each a combination of a kernel column (v(0), v(1), v(2)). */
+export interface WeightTransform {
+  n: number;
+  rows(v: (k: number) => X): X[];
+}
+
 /**
- * U[ξ, o, c] = (G w[o, c] G^T)[ξ] for every output channel o and input channel c, with
- * G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1] and ξ = 4·row + column; `at(o, c, kh, kw)` is the address of
- * the weight that tap (kh, kw) multiplies (a transposed convolution passes its flip).
+ * U[ξ, o, c] = (G w[o, c] G^T)[ξ] for every output channel o and input channel c, ξ = n·row +
+ * column; `at(o, c, kh, kw)` is the address of the weight that tap (kh, kw) multiplies (a
+ * transposed convolution passes its flip).
  */
-export function winogradWeights(e: Emitter, fn: Fn, u: X, O: number, C: number, at: (o: X, c: X, kh: number, kw: number) => X): X[] {
-  const m = e.m;
+export function transformWeights(e: Emitter, fn: Fn, G: WeightTransform, u: X, O: number, C: number, at: (o: X, c: X, kh: number, kw: number) => X): X[] {
+  const { n } = G;
   const [o, c, dst] = [fn.i32(), fn.i32(), fn.i32()];
   const g = Array.from({ length: 9 }, () => fn.f32());
-  const h = Array.from({ length: 12 }, () => fn.f32());
-  const half = (v: X) => m.f32.mul(v, e.f32(0.5));
-  // Rows of G·w: w's rows 0, ½(0+1+2), ½(0-1+2), 2; then the same on the columns of that.
-  const rows = (src: (r: number, k: number) => X, set: (r: number, k: number, v: X) => X, n: number): X[] => {
-    const st: X[] = [];
-    for (let k = 0; k < n; k++) {
-      st.push(set(0, k, src(0, k)));
-      st.push(set(1, k, half(m.f32.add(m.f32.add(src(0, k), src(1, k)), src(2, k)))));
-      st.push(set(2, k, half(m.f32.add(m.f32.sub(src(0, k), src(1, k)), src(2, k)))));
-      st.push(set(3, k, src(2, k)));
-    }
-    return st;
-  };
+  const h = Array.from({ length: 3 * n }, () => fn.f32());
   const body: X[] = [];
   for (let kh = 0; kh < 3; kh++) for (let kw = 0; kw < 3; kw++) body.push(g[kh * 3 + kw]!.set(e.loadf(at(o.get(), c.get(), kh, kw))));
-  body.push(...rows((r, k) => g[r * 3 + k]!.get(), (r, k, v) => h[r * 3 + k]!.set(v), 3));
+  // h[a, kw] = (G·w)[a, kw]: G over the kernel's rows, for each column.
+  for (let kw = 0; kw < 3; kw++) G.rows((r) => g[r * 3 + kw]!.get()).forEach((v, a) => body.push(h[a * 3 + kw]!.set(v)));
   body.push(dst.set(e.add(e.copyExpr(u), e.mulc(e.add(e.mulc(o.get(), C), c.get()), 4))));
-  // Columns: (G·w)·G^T, element [r, k] of the result is column k's transform of row r.
-  body.push(...rows((k, r) => h[r * 3 + k]!.get(), (k, r, v) => e.storef(dst.get(), v, 4 * (r * 4 + k) * O * C), 4));
+  // U[a, b] = G over h's columns, for each row a.
+  for (let a = 0; a < n; a++) G.rows((kw) => h[a * 3 + kw]!.get()).forEach((v, b) => body.push(e.storef(dst.get(), v, 4 * (a * n + b) * O * C)));
   return [e.forc(o, 0, O, 1, [e.forc(c, 0, C, 1, body)])];
+}
+
+/** F(2×2, 3×3)'s G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]. */
+function g2(e: Emitter): WeightTransform {
+  const m = e.m;
+  const half = (v: X) => m.f32.mul(v, e.f32(0.5));
+  return { n: 4, rows: (v) => [v(0), half(m.f32.add(m.f32.add(v(0), v(1)), v(2))), half(m.f32.add(m.f32.sub(v(0), v(1)), v(2))), v(2)] };
+}
+
+/** U [16, O, C] of F(2×2, 3×3) (see transformWeights). */
+export function winogradWeights(e: Emitter, fn: Fn, u: X, O: number, C: number, at: (o: X, c: X, kh: number, kw: number) => X): X[] {
+  return transformWeights(e, fn, g2(e), u, O, C, at);
+}
+
+/** Where a Winograd strip's GEMMs read and write: V [xis, C, TV] vectors at vb (vStride bytes between ξ), U [xis, O, C] at u, M [OB, xis, TV] vectors at mb; output channels o0 .. o0 + OB - 1. */
+export interface StripGemm {
+  xis: number;
+  C: number;
+  O: number;
+  u: X;
+  vb: Local;
+  mb: Local;
+  o0: Local;
+}
+
+/**
+ * M[jo, ξ, t] = Σ_c U[ξ, o0 + jo, c] · V[ξ, c, t] for the strip's tv tile vectors: the element-wise
+ * products of a Winograd strip as xis small GEMMs over the input channels, with a register tile of
+ * OB output channels × tv vectors (per input channel tv vector loads and OB weight splats).
+ */
+export function winogradGemm(e: Emitter, fn: Fn, g: StripGemm, tv: number): X[] {
+  const { xis, C, O } = g;
+  const [xi, cc, pv, pu, pt] = Array.from({ length: 5 }, () => fn.i32());
+  const acc = Array.from({ length: OB * TV }, () => fn.v128());
+  const vv = Array.from({ length: TV }, () => fn.v128());
+  const sp = fn.v128();
+  const vStride = vStrideOf(C);
+  return [
+    e.forc(xi, 0, xis, 1, [
+      ...Array.from({ length: OB }, (_, jo) => acc.slice(jo * TV, jo * TV + tv).map((a) => a.set(e.vzero()))).flat(),
+      pv.set(e.add(g.vb.get(), e.mulc(xi.get(), vStride))),
+      pu.set(e.add(e.copyExpr(g.u), e.add(e.mulc(xi.get(), 4 * O * C), e.mulc(g.o0.get(), 4 * C)))),
+      e.forc(cc, 0, C, 1, [
+        ...vv.slice(0, tv).map((v, t) => v.set(e.vload(pv.get(), 16 * t))),
+        ...Array.from({ length: OB }, (_, jo) => [
+          sp.set(e.vsplatLoad(pu.get(), 4 * jo * C)),
+          ...vv.slice(0, tv).map((v, t) => acc[jo * TV + t]!.set(e.madd(v.get(), sp.get(), acc[jo * TV + t]!.get()))),
+        ]).flat(),
+        pv.set(e.addc(pv.get(), 16 * TV)),
+        pu.set(e.addc(pu.get(), 4)),
+      ]),
+      pt.set(e.add(g.mb.get(), e.mulc(xi.get(), 16 * TV))),
+      ...Array.from({ length: OB }, (_, jo) => acc.slice(jo * TV, jo * TV + tv).map((a, t) => e.vstore(pt.get(), a.get(), 16 * (jo * xis * TV + t)))).flat(),
+    ]),
+  ];
+}
+
+/** A Winograd image's strips: `count` tile vectors in strips of TV, and the transforms of tile vector t of the strip at sv. */
+export interface Strips extends Omit<StripGemm, 'vb' | 'mb'> {
+  count: number;
+  /** The thread's scratch: V, then M, then the transforms' own at tb. */
+  s: X;
+  vb: Local;
+  mb: Local;
+  tb: Local;
+  sv: Local;
+  cc: Local;
+  j: Local;
+  /** Where tile vector t's input and output are. */
+  locate(t: number): X[];
+  /** Tile vector t of channel cc into V. */
+  input(t: number): X[];
+  /** Output channel o0 + j of tile vector t from M. */
+  output(t: number): X[];
+}
+
+/**
+ * The loop of a Winograd image: per strip of TV tile vectors (a last one of count mod TV), the
+ * input transform of every channel into V; then per OB output channels the GEMMs into M and the
+ * output transform.
+ */
+export function winogradStrips(e: Emitter, fn: Fn, d: Strips): X[] {
+  const { xis, C, O, count, sv, cc, j } = d;
+  const strip = (tv: number): X[] => [
+    ...Array.from({ length: tv }, (_, t) => d.locate(t)).flat(),
+    e.forc(cc, 0, C, 1, Array.from({ length: tv }, (_, t) => d.input(t)).flat()),
+    e.forc(d.o0, 0, O, OB, [...winogradGemm(e, fn, d, tv), e.forc(j, 0, OB, 1, Array.from({ length: tv }, (_, t) => d.output(t)).flat())]),
+  ];
+  const full = count - (count % TV);
+  return [
+    d.vb.set(d.s),
+    d.mb.set(e.addc(d.vb.get(), xis * vStrideOf(C))),
+    d.tb.set(e.addc(d.mb.get(), 16 * OB * xis * TV)),
+    e.forc(sv, 0, full, TV, strip(TV)),
+    ...(count % TV ? [sv.set(e.i32(full)), ...strip(count % TV)] : []),
+  ];
 }
 
 /**
@@ -145,13 +236,10 @@ export function winogradImage(e: Emitter, fn: Fn, p: ConvImage, u: X, x: Local, 
   const TVr = WO / 8;
   const NT = (HO / 2) * TVr;
   const plane = 4 * p.Hp * Wp;
-  const [vb, mb, tb, sv, cc, i, j, xi, o0, pv, pu, pt, ub] = Array.from({ length: 13 }, () => fn.i32());
+  const [vb, mb, tb, sv, cc, i, j, o0, pt, ub] = Array.from({ length: 10 }, () => fn.i32());
   const inB = Array.from({ length: TV }, () => fn.i32());
   const outB = Array.from({ length: TV }, () => fn.i32());
   const [a0, a1, a2, a3, d1, d2] = Array.from({ length: 6 }, () => fn.v128());
-  const acc = Array.from({ length: OB * TV }, () => fn.v128());
-  const vv = Array.from({ length: TV }, () => fn.v128());
-  const sp = fn.v128();
   const vStride = vStrideOf(C);
 
   // Tile vector tv at tile row ⌊tv / TVr⌋, tiles 4·(tv mod TVr) .. +3 of that row.
@@ -167,26 +255,6 @@ export function winogradImage(e: Emitter, fn: Fn, p: ConvImage, u: X, x: Local, 
 
   const tmp = { a: [a0, a1, a2, a3] as const, d1, d2, i, j, pt, tb };
   const inputTransform = (t: number): X[] => winogradInput(e, tmp, e.add(inB[t]!.get(), e.mulc(cc.get(), plane)), Wp, e.add(vb.get(), e.addc(e.mulc(cc.get(), 16 * TV), 16 * t)), vStride);
-
-  // M[jo, ξ, t] = Σ_c U[ξ, o0 + jo, c] · V[ξ, c, t] for the strip's tv tile vectors.
-  const gemm = (tv: number): X[] => [
-    e.forc(xi, 0, 16, 1, [
-      ...Array.from({ length: OB }, (_, jo) => acc.slice(jo * TV, jo * TV + tv).map((a) => a.set(e.vzero()))).flat(),
-      pv.set(e.add(vb.get(), e.mulc(xi.get(), vStride))),
-      pu.set(e.add(ub.get(), e.add(e.mulc(xi.get(), 4 * O * C), e.mulc(o0.get(), 4 * C)))),
-      e.forc(cc, 0, C, 1, [
-        ...vv.slice(0, tv).map((v, t) => v.set(e.vload(pv.get(), 16 * t))),
-        ...Array.from({ length: OB }, (_, jo) => [
-          sp.set(e.vsplatLoad(pu.get(), 4 * jo * C)),
-          ...vv.slice(0, tv).map((v, t) => acc[jo * TV + t]!.set(e.madd(v.get(), sp.get(), acc[jo * TV + t]!.get()))),
-        ]).flat(),
-        pv.set(e.addc(pv.get(), 16 * TV)),
-        pu.set(e.addc(pu.get(), 4)),
-      ]),
-      pt.set(e.add(mb.get(), e.mulc(xi.get(), 16 * TV))),
-      ...Array.from({ length: OB }, (_, jo) => acc.slice(jo * TV, jo * TV + tv).map((a, t) => e.vstore(pt.get(), a.get(), 16 * (jo * 16 * TV + t)))).flat(),
-    ]),
-  ];
 
   // A^T M A for output channel o0 + j, tile vector t, A^T = [1 1 1 0; 0 1 -1 -1]: rows of M into
   // tb (2 sums per row), then the two output rows, each interleaved back to 8 columns.
@@ -230,18 +298,6 @@ export function winogradImage(e: Emitter, fn: Fn, p: ConvImage, u: X, x: Local, 
     ];
   };
 
-  const strip = (tv: number): X[] => [
-    ...Array.from({ length: tv }, (_, t) => locate(t)).flat(),
-    e.forc(cc, 0, C, 1, Array.from({ length: tv }, (_, t) => inputTransform(t)).flat()),
-    e.forc(o0, 0, O, OB, [...gemm(tv), e.forc(j, 0, OB, 1, Array.from({ length: tv }, (_, t) => outputTransform(t)).flat())]),
-  ];
-  const full = NT - (NT % TV);
-  return [
-    ub.set(u),
-    vb.set(s),
-    mb.set(e.addc(vb.get(), 16 * vStride)),
-    tb.set(e.addc(mb.get(), 16 * OB * 16 * TV)),
-    e.forc(sv, 0, full, TV, strip(TV)),
-    ...(NT % TV ? [sv.set(e.i32(full)), ...strip(NT % TV)] : []),
-  ];
+  return [ub.set(u), ...winogradStrips(e, fn, { xis: 16, C, O, u: ub.get(), count: NT, s, vb, mb, tb, sv, cc, j, o0, locate, input: inputTransform, output: outputTransform })];
 }
+

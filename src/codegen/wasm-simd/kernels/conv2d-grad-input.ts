@@ -1,9 +1,9 @@
 import { ints, pair } from '../../../ir/op.ts';
 import { convImage, type ConvImage } from '../conv.ts';
 import { conv2dGradInputByPhases, gradInputShapes, phasesOf } from '../phase-split.ts';
-import { winogradFits, winogradImage, winogradScratchBytes, winogradWeightBytes, winogradWeights } from '../winograd.ts';
+import { winogradPlan } from '../winograd-plan.ts';
 import type { X } from '../emitter.ts';
-import { PARALLEL_MIN, onThread0, sharedLoop, type KernelCtx } from '../kernel.ts';
+import { PARALLEL_MIN, imageRuns, onThread0, type KernelCtx } from '../kernel.ts';
 
 /**
  * dx of conv2d from (g, w): the transposed convolution, computed as a plain stride-1 convolution
@@ -11,9 +11,9 @@ import { PARALLEL_MIN, onThread0, sharedLoop, type KernelCtx } from '../kernel.t
  * the weights transposed to [C, O] and flipped. Per image, in this thread's scratch:
  *   Gs[o, v, u] = g[o, oh, ow] at v = oh·sh + KH-1-ph, u = ow·sw + KW-1-pw (0 elsewhere),
  *   dx[c, ih, iw] = Σ_{o,kh,kw} Gs[o, ih+kh, iw+kw] · w[o, c, KH-1-kh, KW-1-kw]
- * Strides > 1 multiply by the zeros in between: the price of one vectorised path. Where
- * winogradFits the convolution (3×3, stride 1), it runs as winogradImage on the flipped weights'
- * transforms instead. Stride 2 runs as the stride-1 input gradient of phase images, scattered
+ * Strides > 1 multiply by the zeros in between: the price of one vectorised path. Where a
+ * Winograd kernel fits the convolution (3×3, stride 1: winogradPlan), it runs on the flipped
+ * weights' transforms instead, on runs of images as that kernel takes them. Stride 2 runs as the stride-1 input gradient of phase images, scattered
  * back (src/codegen/wasm-simd/phase-split.ts): none of the spread gradient's zeros.
  */
 export function conv2dGradInput(c: KernelCtx): void {
@@ -47,7 +47,6 @@ export function conv2dGradInput(c: KernelCtx): void {
     const out = fn.i32();
     const n = fn.i32();
     const [o, cc, kh, kw, oh, ow] = [fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32(), fn.i32()];
-    const parallel = e.T > 1 && N >= e.T && N * O * H * W * C * KH * KW >= PARALLEL_MIN;
     // wt[c, o, kh, kw] = w[o, c, KH-1-kh, KW-1-kw]
     const flip = e.forc(cc, 0, C, 1, [
       e.forc(o, 0, O, 1, [
@@ -61,33 +60,36 @@ export function conv2dGradInput(c: KernelCtx): void {
         ]),
       ]),
     ]);
-    const gRow = (oo: X, r: X) => e.add(e.i32(g), e.add(e.mulc(n.get(), 4 * O * HO * WO), e.add(e.mulc(oo, 4 * HO * WO), e.mulc(r, 4 * WO))));
-    const gsAt = (oo: X, r: X) => e.add(gs.get(), e.add(e.mulc(oo, 4 * Hs * Ws), e.mulc(e.addc(e.mulc(r, sh), rowOff), 4 * Ws)));
-    const spreadRow: X =
+    // Row r of output channel oo of image n + i, and where it is spread to in that image's Gs.
+    const gRow = (i: number, oo: X, r: X) => e.add(e.i32(g), e.add(e.mulc(e.addc(n.get(), i), 4 * O * HO * WO), e.add(e.mulc(oo, 4 * HO * WO), e.mulc(r, 4 * WO))));
+    const gsAt = (i: number, oo: X, r: X) => e.add(gs.get(), e.addc(e.add(e.mulc(oo, 4 * Hs * Ws), e.mulc(e.addc(e.mulc(r, sh), rowOff), 4 * Ws)), i * gsBytes));
+    const spreadRow = (i: number): X =>
       sw === 1
-        ? m.memory.copy(e.addc(gsAt(o.get(), oh.get()), 4 * (owLo + colOff)), e.addc(gRow(o.get(), oh.get()), 4 * owLo), e.i32(4 * (owHi - owLo)))
-        : e.forc(ow, owLo, owHi, 1, [e.storef(e.add(gsAt(o.get(), oh.get()), e.mulc(e.addc(e.mulc(ow.get(), sw), colOff), 4)), e.loadf(e.add(gRow(o.get(), oh.get()), e.mulc(ow.get(), 4))))]);
+        ? m.memory.copy(e.addc(gsAt(i, o.get(), oh.get()), 4 * (owLo + colOff)), e.addc(gRow(i, o.get(), oh.get()), 4 * owLo), e.i32(4 * (owHi - owLo)))
+        : e.forc(ow, owLo, owHi, 1, [e.storef(e.add(gsAt(i, o.get(), oh.get()), e.mulc(e.addc(e.mulc(ow.get(), sw), colOff), 4)), e.loadf(e.add(gRow(i, o.get(), oh.get()), e.mulc(ow.get(), 4))))]);
     const p: ConvImage = { C: O, Hp: Hs, Wp: Ws, O: C, KH, KW, sh: 1, sw: 1, HO: H, WO: W, w: wt, live: { r0: ohLo * sh + rowOff, r1: (ohHi - 1) * sh + rowOff + 1, c0: owLo * sw + colOff, c1: (owHi - 1) * sw + colOff + 1 } };
-    const wino = sh === 1 && sw === 1 && winogradFits(p);
-    const init = [base.set(c.threadScratch(gsBytes + 64 + (wino ? 0 : wtBytes), tid)), gs.set(base.get())];
-    let image: X[];
+    const wino = sh === 1 && sw === 1 ? winogradPlan(p) : undefined;
+    const per = wino?.images ?? 1;
+    const init = [base.set(c.threadScratch(per * gsBytes + 64 + (wino ? 0 : wtBytes), tid)), gs.set(base.get())];
+    let image: (count: number) => X[];
     if (wino) {
       const ws = fn.i32();
       // U[ξ, c, o] of wt[c, o] = w[o, c] flipped.
       const at = (cc: X, oo: X, kh: number, kw: number) => e.add(e.i32(w), e.mulc(e.addc(e.mulc(e.add(e.mulc(oo, C), cc), KH * KW), (KH - 1 - kh) * KW + (KW - 1 - kw)), 4));
-      init.push(wt.set(c.threadScratch(winogradWeightBytes(C, O), tid)), ws.set(c.threadScratch(winogradScratchBytes(O), tid)), ...winogradWeights(e, fn, wt.get(), C, O, at));
-      image = winogradImage(e, fn, p, wt.get(), gs, out, ws.get());
+      init.push(wt.set(c.threadScratch(wino.weightBytes, tid)), ws.set(c.threadScratch(wino.scratchBytes, tid)), ...wino.weights(e, fn, wt.get(), at));
+      image = (count) => wino.image(e, fn, wt.get(), gs, out, ws.get(), count);
     } else {
       init.push(wt.set(e.addc(base.get(), gsBytes + 64)), flip);
-      image = convImage(e, fn, p, gs, out);
+      image = () => convImage(e, fn, p, gs, out);
     }
-    const perImage: X[] = [
-      m.memory.fill(gs.get(), e.i32(0), e.i32(gsBytes)),
-      ...(ohHi > ohLo && owHi > owLo ? [e.forc(o, 0, O, 1, [e.forc(oh, ohLo, ohHi, 1, [spreadRow])])] : []),
+    const run = (count: number): X[] => [
+      m.memory.fill(gs.get(), e.i32(0), e.i32(count * gsBytes)),
+      ...(ohHi > ohLo && owHi > owLo ? Array.from({ length: count }, (_, i) => e.forc(o, 0, O, 1, [e.forc(oh, ohLo, ohHi, 1, [spreadRow(i)])])) : []),
       out.set(e.add(e.i32(dx), e.mulc(n.get(), 4 * C * H * W))),
-      ...image,
+      ...image(count),
     ];
-    if (parallel) return [...init, ...sharedLoop(c, fn, n, N, perImage)];
-    return onThread0(e, tid, [...init, e.forc(n, 0, N, 1, perImage)]);
+    const parallel = e.T > 1 && Math.ceil(N / per) >= e.T && N * O * H * W * C * KH * KW >= PARALLEL_MIN;
+    const loop = imageRuns(c, fn, n, N, per, parallel, run);
+    return parallel ? [...init, ...loop] : onThread0(e, tid, [...init, ...loop]);
   });
 }

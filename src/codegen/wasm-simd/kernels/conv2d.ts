@@ -1,15 +1,16 @@
 import { pair } from '../../../ir/op.ts';
 import { convImage, type ConvImage } from '../conv.ts';
 import { conv2dByPhases, phasesOf } from '../phase-split.ts';
-import { winogradFits, winogradImage, winogradScratchBytes, winogradWeightBytes, winogradWeights } from '../winograd.ts';
+import { winogradPlan } from '../winograd-plan.ts';
 import type { X } from '../emitter.ts';
-import { PARALLEL_MIN, onThread0, sharedLoop, type KernelCtx } from '../kernel.ts';
+import { PARALLEL_MIN, imageRuns, onThread0, type KernelCtx } from '../kernel.ts';
 
 /**
  * y = conv(x, w) + b, NCHW × OIHW, stride and zero padding. Threads take whole images. A padded
  * convolution first copies each image into this thread's scratch with its zero border, so the
- * inner loops never test bounds. Images are shared out as threads come for them (sharedLoop). The image loop: see convImage,
- * or winogradImage for 3×3 stride-1 shapes it fits (each thread first transforms the weights).
+ * inner loops never test bounds. Images (or runs of them, as the Winograd kernel takes them) are
+ * shared out as threads come for them (imageRuns). The image loop: see convImage,
+ * or a Winograd kernel for 3×3 stride-1 shapes one fits (winogradPlan; each thread first transforms the weights).
  * Stride 2 runs as a stride-1 convolution of phase images (src/codegen/wasm-simd/phase-split.ts).
  */
 export function conv2d(c: KernelCtx): void {
@@ -33,41 +34,45 @@ export function conv2d(c: KernelCtx): void {
     const n = fn.i32();
     const img = fn.i32();
     const out = fn.i32();
-    const parallel = e.T > 1 && N >= e.T && N * O * HO * WO * C * KH * KW >= PARALLEL_MIN;
     const scratch = fn.i32();
-    const pad: X[] = [];
-    if (padded) {
-      const cc = fn.i32();
-      const hh = fn.i32();
-      pad.push(
-        m.memory.fill(scratch.get(), e.i32(0), e.i32(4 * C * Hp * Wp)),
+    const p: ConvImage = { C, Hp, Wp, O, KH, KW, sh, sw, HO, WO, w, bias, live: { r0: ph, r1: ph + H, c0: pw, c1: pw + W } };
+    const wino = winogradPlan(p);
+    const per = wino?.images ?? 1;
+    const imageBytes = 4 * C * Hp * Wp;
+    // Image n + i with its zero border at scratch + i·imageBytes.
+    const pad = (i: number): X[] => {
+      const [cc, hh] = [fn.i32(), fn.i32()];
+      const at = e.addc(scratch.get(), i * imageBytes);
+      return [
+        m.memory.fill(at, e.i32(0), e.i32(imageBytes)),
         e.forc(cc, 0, C, 1, [
           e.forc(hh, 0, H, 1, [
             m.memory.copy(
-              e.add(scratch.get(), e.add(e.mulc(cc.get(), 4 * Hp * Wp), e.addc(e.mulc(hh.get(), 4 * Wp), 4 * (ph * Wp + pw)))),
-              e.add(e.i32(x), e.add(e.mulc(n.get(), 4 * C * H * W), e.add(e.mulc(cc.get(), 4 * H * W), e.mulc(hh.get(), 4 * W)))),
+              e.add(e.copyExpr(at), e.add(e.mulc(cc.get(), 4 * Hp * Wp), e.addc(e.mulc(hh.get(), 4 * Wp), 4 * (ph * Wp + pw)))),
+              e.add(e.i32(x), e.add(e.mulc(e.addc(n.get(), i), 4 * C * H * W), e.add(e.mulc(cc.get(), 4 * H * W), e.mulc(hh.get(), 4 * W)))),
               e.i32(4 * W),
             ),
           ]),
         ]),
-        img.set(scratch.get()),
-      );
-    } else {
-      pad.push(img.set(e.add(e.i32(x), e.mulc(n.get(), 4 * C * H * W))));
-    }
-    const p: ConvImage = { C, Hp, Wp, O, KH, KW, sh, sw, HO, WO, w, bias, live: { r0: ph, r1: ph + H, c0: pw, c1: pw + W } };
-    const init = padded ? [scratch.set(c.threadScratch(4 * C * Hp * Wp, tid))] : [];
-    let image: X[];
-    if (winogradFits(p)) {
+      ];
+    };
+    const init = padded ? [scratch.set(c.threadScratch(per * imageBytes, tid))] : [];
+    let image: (count: number) => X[];
+    if (wino) {
       const [u, ws] = [fn.i32(), fn.i32()];
-      init.push(u.set(c.threadScratch(winogradWeightBytes(O, C), tid)), ws.set(c.threadScratch(winogradScratchBytes(C), tid)));
-      init.push(...winogradWeights(e, fn, u.get(), O, C, (o, cc, kh, kw) => e.add(e.i32(w), e.mulc(e.addc(e.mulc(e.add(e.mulc(o, C), cc), KH * KW), kh * KW + kw), 4))));
-      image = winogradImage(e, fn, p, u.get(), img, out, ws.get());
+      init.push(u.set(c.threadScratch(wino.weightBytes, tid)), ws.set(c.threadScratch(wino.scratchBytes, tid)));
+      init.push(...wino.weights(e, fn, u.get(), (o, cc, kh, kw) => e.add(e.i32(w), e.mulc(e.addc(e.mulc(e.add(e.mulc(o, C), cc), KH * KW), kh * KW + kw), 4))));
+      image = (count) => wino.image(e, fn, u.get(), img, out, ws.get(), count);
     } else {
-      image = convImage(e, fn, p, img, out);
+      image = () => convImage(e, fn, p, img, out);
     }
-    const perImage = [...pad, out.set(e.add(e.i32(y), e.mulc(n.get(), 4 * O * HO * WO))), ...image];
-    if (parallel) return [...init, ...sharedLoop(c, fn, n, N, perImage)];
-    return onThread0(e, tid, [...init, e.forc(n, 0, N, 1, perImage)]);
+    const run = (count: number): X[] => [
+      ...(padded ? [...Array.from({ length: count }, (_, i) => pad(i)).flat(), img.set(scratch.get())] : [img.set(e.add(e.i32(x), e.mulc(n.get(), 4 * C * H * W)))]),
+      out.set(e.add(e.i32(y), e.mulc(n.get(), 4 * O * HO * WO))),
+      ...image(count),
+    ];
+    const parallel = e.T > 1 && Math.ceil(N / per) >= e.T && N * O * HO * WO * C * KH * KW >= PARALLEL_MIN;
+    const loop = imageRuns(c, fn, n, N, per, parallel, run);
+    return parallel ? [...init, ...loop] : onThread0(e, tid, [...init, ...loop]);
   });
 }
