@@ -70,6 +70,113 @@ const LOW_PAIRS = lanes(0, 1, 4, 5);
 const HIGH_PAIRS = lanes(2, 3, 6, 7);
 
 /**
+ * F(4×4)'s transforms on vectors over the 4 tiles of a block (lane 2·ty + tx), in locals of fn:
+ * each reads its operands from d (d[0..5]) and hands each result to `store`.
+ */
+export function f4Transforms(e: Emitter, fn: Fn) {
+  const m = e.m;
+  const d = Array.from({ length: 6 }, () => fn.v128());
+  const [q0, q1, q2, q3] = [fn.v128(), fn.v128(), fn.v128(), fn.v128()];
+  const [ty, i, pt, pd] = [fn.i32(), fn.i32(), fn.i32(), fn.i32()];
+  const k = (v: X, n: number) => e.vmul(v, e.vconst(n));
+  const dv = d.map((l) => () => l.get());
+  const [d0, d1, d2, d3, d4, d5] = dv as [() => X, () => X, () => X, () => X, () => X, () => X];
+
+  /** B^T over d[0..5] (rows of a patch, or columns of the row transform): output b = 0..5. */
+  const bt = (store: (b: number, v: X) => X): X[] => [
+    store(0, e.vadd(e.vsub(k(d0(), 4), k(d2(), 5)), d4())),
+    q0.set(e.vsub(d4(), k(d2(), 4))),
+    q1.set(e.vsub(d3(), k(d1(), 4))),
+    store(1, e.vadd(q0.get(), q1.get())),
+    store(2, e.vsub(q0.get(), q1.get())),
+    q0.set(e.vsub(d4(), d2())),
+    q1.set(k(e.vsub(d3(), d1()), 2)),
+    store(3, e.vadd(q0.get(), q1.get())),
+    store(4, e.vsub(q0.get(), q1.get())),
+    store(5, e.vadd(e.vsub(k(d1(), 4), k(d3(), 5)), d5())),
+  ];
+  /** A^T over d[0..5]: output rows 0..3 (the forward's 4×4 tile), or 0..2 with `rows` 3: A^T's first three rows and the last column of the weight gradient's A'^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 1]. */
+  const at = (store: (r: number, v: X) => X, rows = 4): X[] => [
+    q0.set(e.vadd(d1(), d2())),
+    q1.set(e.vsub(d1(), d2())),
+    q2.set(e.vadd(d3(), d4())),
+    q3.set(e.vsub(d3(), d4())),
+    store(0, e.vadd(e.vadd(d0(), q0.get()), q2.get())),
+    store(1, e.vadd(q1.get(), k(q3.get(), 2))),
+    ...(rows === 4 ? [store(2, e.vadd(q0.get(), k(q2.get(), 4))), store(3, e.vadd(e.vadd(q1.get(), k(q3.get(), 8)), d5()))] : [store(2, e.vadd(e.vadd(q0.get(), k(q2.get(), 4)), d5()))]),
+  ];
+  /** The weight gradient's G' over d[0..3] (a tile's 4 gradients): ¼g0, -⅙(g0+g1+g2+g3), -⅙(g0-g1+g2-g3), (g0+2g1+4g2+8g3)/24, (g0-2g1+4g2-8g3)/24, g3. */
+  const gt = (store: (b: number, v: X) => X): X[] => [
+    store(0, k(d0(), 0.25)),
+    q0.set(e.vadd(d0(), d2())),
+    q1.set(e.vadd(d1(), d3())),
+    store(1, k(e.vadd(q0.get(), q1.get()), -1 / 6)),
+    store(2, k(e.vsub(q0.get(), q1.get()), -1 / 6)),
+    q0.set(e.vadd(d0(), k(d2(), 4))),
+    q1.set(e.vadd(k(d1(), 2), k(d3(), 8))),
+    store(3, k(e.vadd(q0.get(), q1.get()), 1 / 24)),
+    store(4, k(e.vsub(q0.get(), q1.get()), 1 / 24)),
+    store(5, d3()),
+  ];
+  /** The 4×4 transpose of vectors (a, b, c, dd) to `store`: row l is lane l of each (the first `rows` rows). */
+  const transpose = (a: X, b: X, c: X, dd: X, store: (l: number, v: X) => X, rows = 4): X[] => [
+    q0.set(m.i8x16.shuffle(a, b, ZIP_LO)),
+    q1.set(m.i8x16.shuffle(c, dd, ZIP_LO)),
+    ...(rows > 2 ? [q2.set(m.i8x16.shuffle(e.copyExpr(a), e.copyExpr(b), ZIP_HI)), q3.set(m.i8x16.shuffle(e.copyExpr(c), e.copyExpr(dd), ZIP_HI))] : []),
+    store(0, m.i8x16.shuffle(q0.get(), q1.get(), LOW_PAIRS)),
+    store(1, m.i8x16.shuffle(q0.get(), q1.get(), HIGH_PAIRS)),
+    ...(rows > 2 ? [store(2, m.i8x16.shuffle(q2.get(), q3.get(), LOW_PAIRS)), store(3, m.i8x16.shuffle(q2.get(), q3.get(), HIGH_PAIRS))] : []),
+  ];
+
+  /**
+   * V = B^T x B for a block's 4 tiles of one channel: x's block corner at src (rows 4·Wp bytes
+   * apart), V[ξ] to dst + ξ·stride; tb 36 vectors of scratch. Rows first, on the image's own rows
+   * (columns 0-3, 4-7 and 8-9 of the block: both tiles of a row): T[ty, a, col] at tb +
+   * 16·(18·ty + 3·a + col); then per a, the transpose into tile lanes and B^T over columns.
+   */
+  const input = (src: X, Wp: number, tb: X, dst: X, stride: number): X[] => {
+    const rowT = (col: number): X[] => [
+      ...d.map((l, r) => l.set(col < 2 ? e.vload(pt.get(), 4 * r * Wp + 16 * col) : m.v128.load64_zero(4 * r * Wp + 32, 8, pt.get()))),
+      ...bt((a, v) => e.vstore(e.add(e.copyExpr(tb), e.mulc(ty.get(), 16 * 18)), v, 16 * (3 * a + col))),
+    ];
+    const tAt = (tyy: number, col: number) => e.vload(pt.get(), 16 * (18 * tyy + col));
+    return [
+      pd.set(dst),
+      e.forc(ty, 0, 2, 1, [pt.set(e.add(e.copyExpr(src), e.mulc(ty.get(), 16 * Wp))), ...rowT(0), ...rowT(1), ...rowT(2)]),
+      e.forc(i, 0, 6, 1, [
+        pt.set(e.add(e.copyExpr(tb), e.mulc(i.get(), 48))),
+        ...transpose(tAt(0, 0), tAt(0, 1), tAt(1, 0), tAt(1, 1), (l, v) => d[l]!.set(v)),
+        ...transpose(tAt(0, 1), tAt(0, 2), tAt(1, 1), tAt(1, 2), (l, v) => d[4 + l]!.set(v), 2),
+        ...bt((b, v) => e.vstore(e.add(pd.get(), e.mulc(i.get(), 6 * stride)), v, b * stride)),
+      ]),
+    ];
+  };
+
+  /**
+   * Gg = G' g G'^T for a block's 4 tiles of one output channel's gradient: the block's corner at
+   * src (rows 4·W bytes apart), Gg[ξ] to dst + ξ·stride; tb 24 vectors of scratch. Rows first
+   * (R[ty, a, col] at tb + 16·(12·ty + 2·a + col)), then per a the transpose and G' over columns.
+   */
+  const grad = (src: X, W: number, tb: X, dst: X, stride: number): X[] => {
+    const rAt = (tyy: number, col: number) => e.vload(pt.get(), 16 * (12 * tyy + col));
+    return [
+      pd.set(dst),
+      e.forc(ty, 0, 2, 1, [
+        pt.set(e.add(e.copyExpr(src), e.mulc(ty.get(), 16 * W))),
+        ...[0, 1].flatMap((col) => [...d.slice(0, 4).map((l, r) => l.set(e.vload(pt.get(), 4 * r * W + 16 * col))), ...gt((a, v) => e.vstore(e.add(e.copyExpr(tb), e.mulc(ty.get(), 16 * 12)), v, 16 * (2 * a + col)))]),
+      ]),
+      e.forc(i, 0, 6, 1, [
+        pt.set(e.add(e.copyExpr(tb), e.mulc(i.get(), 32))),
+        ...transpose(rAt(0, 0), rAt(0, 1), rAt(1, 0), rAt(1, 1), (l, v) => d[l]!.set(v)),
+        ...gt((b, v) => e.vstore(e.add(pd.get(), e.mulc(i.get(), 6 * stride)), v, b * stride)),
+      ]),
+    ];
+  };
+
+  return { d, i, pt, at, transpose, input, grad };
+}
+
+/**
  * out[o, ·, ·] = conv3×3(x, w)[o] (+ bias) for `count` consecutive images: x [count, C, HO+2,
  * WO+2] padded, out [count, O, HO, WO], U from winograd4Weights, `s` winograd4ScratchBytes of
  * this thread's scratch. Strips of TV blocks (row-major over the images' 8×8 blocks) go through:
@@ -84,51 +191,12 @@ export function winograd4Image(e: Emitter, fn: Fn, p: ConvImage, u: X, x: Local,
   const perImage = (HO / 8) * BC;
   const NB = count * perImage;
   const plane = 4 * p.Hp * Wp;
-  const [vb, mb, tb, sv, cc, i, ty, o0, j, pt] = Array.from({ length: 10 }, () => fn.i32());
+  const [vb, mb, tb, sv, cc, o0, j] = Array.from({ length: 7 }, () => fn.i32());
   const inB = Array.from({ length: TV }, () => fn.i32());
   const outB = Array.from({ length: TV }, () => fn.i32());
-  const d = Array.from({ length: 6 }, () => fn.v128());
-  const [q0, q1, q2, q3] = [fn.v128(), fn.v128(), fn.v128(), fn.v128()];
+  const f4 = f4Transforms(e, fn);
+  const { d, i, pt, at, transpose } = f4;
   const vStride = vStrideOf(C);
-  const v4 = e.vconst(4);
-  const k = (v: X, n: number) => e.vmul(v, e.copyExpr(n === 4 ? v4 : e.vconst(n)));
-
-  // B^T over six values in d (rows of a patch, or columns of the row transform): stores output b.
-  const bt = (store: (b: number, v: X) => X): X[] => {
-    const [d0, d1, d2, d3, d4, d5] = d.map((l) => () => l.get());
-    return [
-      store(0, e.vadd(e.vsub(k(d0(), 4), k(d2(), 5)), d4())),
-      q0.set(e.vsub(d4(), k(d2(), 4))),
-      q1.set(e.vsub(d3(), k(d1(), 4))),
-      store(1, e.vadd(q0.get(), q1.get())),
-      store(2, e.vsub(q0.get(), q1.get())),
-      q0.set(e.vsub(d4(), d2())),
-      q1.set(k(e.vsub(d3(), d1()), 2)),
-      store(3, e.vadd(q0.get(), q1.get())),
-      store(4, e.vsub(q0.get(), q1.get())),
-      store(5, e.vadd(e.vsub(k(d1(), 4), k(d3(), 5)), d5())),
-    ];
-  };
-  // A^T over six values in d: output row r = 0..3 to `store`.
-  const at = (store: (r: number, v: X) => X): X[] => [
-    q0.set(e.vadd(d[1]!.get(), d[2]!.get())),
-    q1.set(e.vsub(d[1]!.get(), d[2]!.get())),
-    q2.set(e.vadd(d[3]!.get(), d[4]!.get())),
-    q3.set(e.vsub(d[3]!.get(), d[4]!.get())),
-    store(0, e.vadd(e.vadd(d[0]!.get(), q0.get()), q2.get())),
-    store(1, e.vadd(q1.get(), k(q3.get(), 2))),
-    store(2, e.vadd(q0.get(), k(q2.get(), 4))),
-    store(3, e.vadd(e.vadd(q1.get(), k(q3.get(), 8)), d[5]!.get())),
-  ];
-  // The 4×4 transpose of vectors (a, b, c, d) (as four lane pairs) to `store`: row l is lane l of each.
-  const transpose = (a: X, b: X, c: X, dd: X, store: (l: number, v: X) => X, rows = 4): X[] => [
-    q0.set(m.i8x16.shuffle(a, b, ZIP_LO)),
-    q1.set(m.i8x16.shuffle(c, dd, ZIP_LO)),
-    ...(rows > 2 ? [q2.set(m.i8x16.shuffle(e.copyExpr(a), e.copyExpr(b), ZIP_HI)), q3.set(m.i8x16.shuffle(e.copyExpr(c), e.copyExpr(dd), ZIP_HI))] : []),
-    store(0, m.i8x16.shuffle(q0.get(), q1.get(), LOW_PAIRS)),
-    store(1, m.i8x16.shuffle(q0.get(), q1.get(), HIGH_PAIRS)),
-    ...(rows > 2 ? [store(2, m.i8x16.shuffle(q2.get(), q3.get(), LOW_PAIRS)), store(3, m.i8x16.shuffle(q2.get(), q3.get(), HIGH_PAIRS))] : []),
-  ];
 
   // Block sv + t: image ⌊· / perImage⌋, and within it block row ⌊·/BC⌋, column · mod BC.
   const locate = (t: number): X[] => {
@@ -142,26 +210,8 @@ export function winograd4Image(e: Emitter, fn: Fn, p: ConvImage, u: X, x: Local,
     return [inB[t]!.set(e.add(imgIn, e.add(e.mulc(by, 32 * Wp), e.mulc(bx, 32)))), outB[t]!.set(e.add(imgOut, e.add(e.mulc(e.copyExpr(by), 32 * WO), e.mulc(e.copyExpr(bx), 32))))];
   };
 
-  // V = B^T d B for the block's 4 tiles of channel cc → V[ξ, cc, t]. Rows first, on the image's
-  // own rows (columns 0-3, 4-7 and 8-9 of the block: both tiles of a row): T[ty, a, col] at tb +
-  // 16·(18·ty + 3·a + col); then per a, the 4×4 transpose into tile lanes and B^T over columns.
-  const inputTransform = (t: number): X[] => {
-    const rowT = (col: number): X[] => [
-      ...d.map((l, r) => l.set(col < 2 ? e.vload(pt.get(), 4 * r * Wp + 16 * col) : m.v128.load64_zero(4 * r * Wp + 32, 8, pt.get()))),
-      ...bt((a, v) => e.vstore(e.add(tb.get(), e.mulc(ty.get(), 16 * 18)), v, 16 * (3 * a + col))),
-    ];
-    const tAt = (tyy: number, col: number) => e.vload(pt.get(), 16 * (18 * tyy + col));
-    const vAt = (b: number) => e.add(vb.get(), e.add(e.mulc(i.get(), 6 * vStride), e.addc(e.mulc(cc.get(), 16 * TV), 16 * t + b * vStride)));
-    return [
-      e.forc(ty, 0, 2, 1, [pt.set(e.add(inB[t]!.get(), e.add(e.mulc(cc.get(), plane), e.mulc(ty.get(), 16 * Wp)))), ...rowT(0), ...rowT(1), ...rowT(2)]),
-      e.forc(i, 0, 6, 1, [
-        pt.set(e.add(tb.get(), e.mulc(i.get(), 48))),
-        ...transpose(tAt(0, 0), tAt(0, 1), tAt(1, 0), tAt(1, 1), (l, v) => d[l]!.set(v)),
-        ...transpose(tAt(0, 1), tAt(0, 2), tAt(1, 1), tAt(1, 2), (l, v) => d[4 + l]!.set(v), 2),
-        ...bt((b, v) => e.vstore(vAt(b), v)),
-      ]),
-    ];
-  };
+  // V[ξ, cc, t] of the block's 4 tiles of channel cc.
+  const inputTransform = (t: number): X[] => f4.input(e.add(inB[t]!.get(), e.mulc(cc.get(), plane)), Wp, tb.get(), e.add(vb.get(), e.addc(e.mulc(cc.get(), 16 * TV), 16 * t)), vStride);
 
   // Y = A^T M A for output channel o0 + j, block t: A^T over M's rows (each column b) into
   // Z [4, 6] at tb, then over Z's columns per output row r, transposed back to the tiles' rows.
