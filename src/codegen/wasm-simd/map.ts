@@ -196,8 +196,8 @@ export interface ReduceSpec {
  * Emits a reduction. Loop order: kept dimensions outermost (split across threads), then the
  * reduced ones, so every sum lives in registers and is stored once.
  * - Innermost dimension reduced (per-channel sums over H·W): each contiguous run is summed in
- *   4 f32 lanes, and runs are added into f64 lanes, so long sums (N·H·W ≈ 43k terms) lose no
- *   more than a run's rounding.
+ *   4 f32 lanes (its even and odd vectors apart, then added), and runs are added into f64 lanes,
+ *   so long sums (N·H·W ≈ 43k terms) lose no more than a run's rounding.
  * - Innermost dimension kept (column sums over a batch): 4 outputs per vector, the reduced
  *   dimensions walked with strided vector loads.
  * The loops depend only on the domain and the operands' shapes, so a sum computed with others
@@ -265,6 +265,7 @@ function reduceInnerReduced(c: KernelCtx, fn: Fn, tid: Local, kept: Dim[], red: 
   const ptrs = spec.ins.map(() => fn.i32());
   const splats = spec.ins.map((_, j) => (inner.strides[j] === 0 ? fn.v128() : undefined));
   const runs = outs.map(() => fn.v128());
+  const odd = outs.map(() => fn.v128());
   const lo64 = outs.map(() => fn.v128());
   const hi64 = outs.map(() => fn.v128());
   const t = fn.v128();
@@ -272,19 +273,24 @@ function reduceInnerReduced(c: KernelCtx, fn: Fn, tid: Local, kept: Dim[], red: 
   const manyRuns = outerRed.reduce((a, d) => a * d.n, 1) > 1;
 
   const vals = (n: number) => spec.ins.map((_, j) => (splats[j] ? splats[j]!.get() : e.vloadN(ptrs[j]!.get(), n)));
-  const add = (n: number, mask: boolean): X[] => {
+  const add = (n: number, mask: boolean, into: Local[] = runs): X[] => {
     const { set, terms } = termsAt(vals(n));
-    return [...set, ...terms.map((x, k) => runs[k]!.set(e.vadd(runs[k]!.get(), mask ? maskLanes(c, x, n) : x)))];
+    return [...set, ...terms.map((x, k) => into[k]!.set(e.vadd(into[k]!.get(), mask ? maskLanes(c, x, n) : x)))];
   };
-  const L4 = L - (L % 4);
+  const step = ptrs.map((p, j) => (inner.strides[j] === 1 ? p.set(e.addc(p.get(), 16)) : e.nop()));
+  // Even and odd vectors of a run into two sums, added at its end: a single chain of adds waits
+  // out each add's latency (measured: a batch-norm statistics pass 2× slower).
+  const L8 = L - (L % 8);
   const rowDims = [...kept, ...outerRed];
   const rowIdx = [...keptIdx, ...redIdx];
   const runBody: X[] = [
     ...ptrs.map((p, j) => p.set(addrOf(c, spec.ins[j]!.addr, rowDims, rowIdx, j))),
     ...splats.flatMap((s, j) => (s ? [s.set(e.vsplatLoad(ptrs[j]!.get()))] : [])),
     ...runs.map((r) => r.set(e.vzero())),
-    e.forc(i, 0, L4, 4, [...add(4, false), ...ptrs.map((p, j) => (inner.strides[j] === 1 ? p.set(e.addc(p.get(), 16)) : e.nop()))]),
+    ...(L8 > 0 ? [...odd.map((r) => r.set(e.vzero())), e.forc(i, 0, L8, 8, [...add(4, false), ...step, ...add(4, false, odd), ...step.map((x) => e.copyExpr(x))])] : []),
+    ...(L % 8 >= 4 ? [...add(4, false), ...step.map((x) => e.copyExpr(x))] : []),
     ...(L % 4 ? add(L % 4, true) : []),
+    ...(L8 > 0 ? runs.map((r, k) => r.set(e.vadd(r.get(), odd[k]!.get()))) : []),
   ];
   if (manyRuns) {
     runs.forEach((run, k) => {
@@ -292,19 +298,20 @@ function reduceInnerReduced(c: KernelCtx, fn: Fn, tid: Local, kept: Dim[], red: 
       runBody.push(hi64[k]!.set(m.f64x2.add(hi64[k]!.get(), m.f64x2.promote_low_f32x4(m.i8x16.shuffle(run.get(), run.get(), [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7])))));
     });
   }
-  let nest = runBody;
-  for (let k = outerRed.length - 1; k >= 0; k--) nest = [e.forc(redIdx[k]!, 0, outerRed[k]!.n, 1, nest)];
   const sumOf = (k: number): X => {
     if (!manyRuns) return e.hsum(runs[k]!.get(), t);
     const s2 = m.f64x2.add(lo64[k]!.get(), hi64[k]!.get());
     return m.f32.demote(m.f64.add(m.f64x2.extract_lane(t.tee(s2), 0), m.f64x2.extract_lane(t.get(), 1)));
   };
-  const perOutput: X[] = [
-    ...(manyRuns ? [...lo64, ...hi64].map((l) => l.set(e.vzero())) : []),
-    ...nest,
-    ...outs.map((out, k) => m.f32.store(0, 4, addrOf(c, out, kept, keptIdx, nIn), spec.post ? spec.post(sumOf(k)) : sumOf(k))),
-  ];
+  const store = outs.map((out, k) => m.f32.store(0, 4, addrOf(c, out, kept, keptIdx, nIn), spec.post ? spec.post(sumOf(k)) : sumOf(k)));
   const parallel = e.T > 1 && total >= PARALLEL_MIN && kept.length > 0 && kept[0]!.n >= e.T;
+  const nestOf = (body: X[]): X[] => {
+    let nest = body;
+    for (let k = outerRed.length - 1; k >= 0; k--) nest = [e.forc(redIdx[k]!, 0, outerRed[k]!.n, 1, nest)];
+    return nest;
+  };
+  if (manyRuns && kept.length === 1 && kept[0]!.n > 1) return inGroups(c, fn, tid, kept[0]!.n, keptIdx[0]!, parallel, nestOf, runBody, runs, lo64, hi64, store);
+  const perOutput: X[] = [...(manyRuns ? [...lo64, ...hi64].map((l) => l.set(e.vzero())) : []), ...nestOf(runBody), ...store];
   let body = perOutput;
   for (let k = kept.length - 1; k >= 0; k--) {
     if (k === 0 && parallel) {
@@ -315,6 +322,45 @@ function reduceInnerReduced(c: KernelCtx, fn: Fn, tid: Local, kept: Dim[], red: 
     }
   }
   return parallel ? body : onThread0(e, tid, body);
+}
+
+/** Kept indices (channels) a thread takes at a time when runs of several are walked together. */
+const GROUP = 4;
+
+/**
+ * The sums of one kept dimension (channels, say) whose runs lie next to each other in memory
+ * under the reduced dimensions (x [N, C, H·W]): GROUP consecutive outputs at a time, their runs
+ * walked in memory order (for each n, the group's channels) instead of one output's runs a page
+ * apart after another, which leaves the prefetcher a page per run. Each output's f64 sums wait in
+ * the thread's scratch between its runs; every output still adds its runs in the same order,
+ * whole on the thread that takes its group: the bits of the one-at-a-time loop.
+ */
+function inGroups(c: KernelCtx, fn: Fn, tid: Local, K: number, k: Local, parallel: boolean, nestOf: (body: X[]) => X[], runBody: X[], runs: Local[], lo64: Local[], hi64: Local[], store: X[]): X[] {
+  const { e } = c;
+  const m = e.m;
+  const [grp, kk, cnt, acc] = [fn.i32(), fn.i32(), fn.i32(), fn.i32()];
+  const n = runs.length;
+  const at = (o: number, half: number) => e.add(acc.get(), e.addc(e.mulc(kk.get(), 32 * n), 32 * o + 16 * half));
+  const load = runs.flatMap((_, o) => [lo64[o]!.set(e.vload(at(o, 0))), hi64[o]!.set(e.vload(at(o, 1)))]);
+  const first = e.mulc(grp.get(), GROUP);
+  const body = [
+    // cnt = the group's outputs (the last group may hold fewer).
+    cnt.set(m.select(m.i32.lt_u(e.addc(first, GROUP), e.i32(K)), e.i32(GROUP), e.sub(e.i32(K), e.copyExpr(first)))),
+    e.for(kk, e.i32(0), cnt.get(), 1, runs.flatMap((_, o) => [e.vstore(at(o, 0), e.vzero()), e.vstore(at(o, 1), e.vzero())])),
+    ...nestOf([
+      e.for(kk, e.i32(0), cnt.get(), 1, [
+        k.set(e.add(e.mulc(grp.get(), GROUP), kk.get())),
+        ...load,
+        ...runBody,
+        ...runs.flatMap((_, o) => [e.vstore(at(o, 0), lo64[o]!.get()), e.vstore(at(o, 1), hi64[o]!.get())]),
+      ]),
+    ]),
+    e.for(kk, e.i32(0), cnt.get(), 1, [k.set(e.add(e.mulc(grp.get(), GROUP), kk.get())), ...load.map((x) => e.copyExpr(x)), ...store]),
+  ];
+  const groups = Math.ceil(K / GROUP);
+  const init = [acc.set(c.threadScratch(32 * n * GROUP, tid))];
+  if (parallel) return [...init, ...sharedLoop(c, fn, grp, groups, body)];
+  return onThread0(e, tid, [...init, e.forc(grp, 0, groups, 1, body)]);
 }
 
 /** Zeroes lanes n..3 of v (they hold f of zero-filled tails, which need not be 0). */
