@@ -2,9 +2,10 @@
  * The wasm backend on SimpleCNN, as the issue measures it: compile time, training images/s at
  * batch 64 on 1 and 2 threads (real MNIST batches, the sample's Adam step), inference images/s at
  * batch 1000 (a language model: tokens/s, and generation windows/s at batch 1), GFLOP/s over the IR's FLOP count, the fraction of this machine's SIMD peak
- * (src/cli/simd-peak.ts), and with --profile the time of every kernel and of each kernel kind.
+ * (src/cli/simd-peak.ts), with --profile the time of every kernel and of each kernel kind, and
+ * with --times every measured step's time (a shared machine's slow stretches show there).
  *
- *   node bench/run.mjs bench/wasm-simple-cnn.ts [--model samples/simple-cnn.ts] [--threads 1,2] [--steps 300] [--profile]
+ *   node bench/run.mjs bench/wasm-simple-cnn.ts [--model samples/simple-cnn.ts] [--threads 1,2] [--steps 300] [--profile] [--times]
  */
 import { availableParallelism } from 'node:os';
 import { graphFor } from '../src/cli/graphs.ts';
@@ -28,6 +29,7 @@ const model = arg('model', 'samples/simple-cnn.ts');
 const threadList = arg('threads', [1, availableParallelism()].filter((t, i, a) => a.indexOf(t) === i).join(',')).split(',').map(Number);
 const steps = Number(arg('steps', '300'));
 const profile = process.argv.includes('--profile');
+const stepTimes = process.argv.includes('--times');
 const optArg = arg('optimize', '');
 const optimize = optArg === '' ? undefined : optArg === 'none' ? false : /^\d$/.test(optArg) ? Number(optArg) : optArg.split(',');
 const say = (s: string) => process.stdout.write(`${s}\n`);
@@ -127,6 +129,7 @@ for (const threads of threadList) {
     backend.trainStep(x, labels, 20 + s, scalars);
     times.push(performance.now() - a);
   }
+  if (stepTimes) say(`step times, ms: ${times.map((ms) => ms.toFixed(0)).join(' ')}`);
   const stepMs = median(times);
   const trainIps = (B * perExample) / (stepMs / 1000);
   const gflops = flops('train', B) / (stepMs / 1000) / 1e9;
