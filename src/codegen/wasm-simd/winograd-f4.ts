@@ -13,9 +13,9 @@ import { OB, TV, transformWeights, vStrideOf, winogradStrips } from './winograd.
  *
  * The products are 36 small GEMMs over the input channels, run with a register tile of OB output
  * channels × TV blocks. Transform entries are 1, 2, 4, 5, 8 and G's ¼, ⅙, 1/12, 1/24: the sums
- * are those of a direct convolution reassociated (and G's sixths rounded), so results differ from
- * a direct convolution's by more than F(2×2)'s in the last bits; not across thread counts (each
- * image is one thread's, in a fixed order).
+ * are those of a direct convolution reassociated (and G's sixths rounded), with about 10× F(2×2)'s
+ * rounding (test/runtime/wasm/winograd.test.ts); not across thread counts (each image is one
+ * thread's, in a fixed order).
  */
 
 /** Fewest channels on either side: below it F(2×2) (or the direct kernel) is left to run, untried. */

@@ -12,7 +12,8 @@ import { EVEN, ODD, ZIP_HI, ZIP_LO, type Emitter, type Fn, type Local, type X } 
  *
  * The sums are those of a direct convolution reassociated through the transforms (entries 0,
  * ±1, ±½): results differ from convImage's in the last bits, not across thread counts (each
- * image is one thread's, in a fixed order).
+ * image is one thread's, in a fixed order). The GEMMs, the weight transform and the strip loop
+ * here are F(4×4, 3×3)'s too (winograd-f4.ts; which one runs: winograd-plan.ts).
  */
 
 /**
