@@ -252,7 +252,7 @@ interface RawApi {
 }
 
 /** Byte indices for i8x16.shuffle picking f32 lanes (0-3 of the first vector, 4-7 of the second). */
-export const lanes = (...idx: number[]) => idx.flatMap((i) => [4 * i, 4 * i + 1, 4 * i + 2, 4 * i + 3]);
+const lanes = (...idx: number[]) => idx.flatMap((i) => [4 * i, 4 * i + 1, 4 * i + 2, 4 * i + 3]);
 /** Lanes 0, 2, 4, 6 of the 8 floats in (a, b): the even columns. */
 export const EVEN = lanes(0, 2, 4, 6);
 /** Lanes 1, 3, 5, 7: the odd columns. */
@@ -260,6 +260,9 @@ export const ODD = lanes(1, 3, 5, 7);
 /** Interleaves a and b: a0 b0 a1 b1 (ZIP_LO) and a2 b2 a3 b3 (ZIP_HI). */
 export const ZIP_LO = lanes(0, 4, 1, 5);
 export const ZIP_HI = lanes(2, 6, 3, 7);
+/** Lanes (0, 1) of a then (0, 1) of b (LOW_PAIRS), and lanes (2, 3) of each: after ZIP_LO and ZIP_HI, the last step of a 4×4 transpose. */
+export const LOW_PAIRS = lanes(0, 1, 4, 5);
+export const HIGH_PAIRS = lanes(2, 3, 6, 7);
 
 /** ceil(n / k)·k */
 export function roundUp(n: number, k: number): number {

@@ -1,5 +1,5 @@
 import type { ConvImage } from './conv.ts';
-import { ZIP_HI, ZIP_LO, lanes, type Emitter, type Fn, type Local, type X } from './emitter.ts';
+import { HIGH_PAIRS, LOW_PAIRS, ZIP_HI, ZIP_LO, type Emitter, type Fn, type Local, type X } from './emitter.ts';
 import { OB, TV, transformWeights, vStrideOf, winogradStrips } from './winograd.ts';
 
 /**
@@ -64,10 +64,6 @@ export function winograd4Weights(e: Emitter, fn: Fn, u: X, O: number, C: number,
   ];
   return transformWeights(e, fn, { n: 6, rows }, u, O, C, at);
 }
-
-/** Picks lanes (0, 1, 4, 5) and (2, 3, 6, 7) of two zipped pairs: the halves of a 4×4 transpose. */
-const LOW_PAIRS = lanes(0, 1, 4, 5);
-const HIGH_PAIRS = lanes(2, 3, 6, 7);
 
 /**
  * F(4×4)'s transforms on vectors over the 4 tiles of a block (lane 2·ty + tx), in locals of fn:

@@ -1,6 +1,6 @@
 import { ints, pair } from '../../../ir/op.ts';
 import { loadStrided } from '../conv.ts';
-import { ZIP_HI, ZIP_LO, type X } from '../emitter.ts';
+import { HIGH_PAIRS, LOW_PAIRS, ZIP_HI, ZIP_LO, type X } from '../emitter.ts';
 import { winogradGradWeight, winogradGradWeightFits } from '../winograd-grad-weight.ts';
 import { PARALLEL_MIN, onThread0, sharedLoop, span, type KernelCtx } from '../kernel.ts';
 
@@ -266,7 +266,3 @@ function byOutputChannels(c: KernelCtx, xs: number, d: Dims): void {
 
 /** Floats of per-chunk partial sums the channel form may use (16 MiB): at most one chunk per image. */
 const MAX_PARTIALS = 1 << 22;
-
-/** Lanes (0, 1) of a then (0, 1) of b, and lanes (2, 3) of each: the last step of a 4×4 transpose. */
-const LOW_PAIRS = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
-const HIGH_PAIRS = [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31];
