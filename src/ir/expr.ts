@@ -84,6 +84,29 @@ export function splitFirst(e: Expr): { first: Expr; rest: Expr } {
   return { first: { steps: e.steps.slice(0, k + 1), outputs: [k] }, rest: { steps: e.steps, outputs: e.outputs.slice(1) } };
 }
 
+/**
+ * The expression of some of `e`'s outputs alone (by position in e.outputs): the steps they need,
+ * in order, renumbered. For a kernel whose outputs lie over two domains (batch_norm_stats), each
+ * domain's part is evaluated without the other's steps, whose operands would not broadcast.
+ */
+export function pickOutputs(e: Expr, which: readonly number[]): Expr {
+  const keep = new Set<number>();
+  const visit = (k: number) => {
+    if (keep.has(k)) return;
+    keep.add(k);
+    for (const a of argsOf(e.steps[k]!)) visit(a);
+  };
+  for (const o of which) visit(e.outputs[o]!);
+  const at = new Map<number, number>();
+  const steps: ExprStep[] = [];
+  e.steps.forEach((s, k) => {
+    if (!keep.has(k)) return;
+    at.set(k, steps.length);
+    steps.push('args' in s ? ({ ...s, args: s.args.map((a) => at.get(a)!) } as unknown as ExprStep) : s);
+  });
+  return { steps, outputs: which.map((o) => at.get(e.outputs[o]!)!) };
+}
+
 const COMPARISONS: ReadonlySet<Prim> = new Set(['lt', 'le', 'gt', 'ge', 'eq']);
 
 /** Whether a step's value is boolean (a comparison). */

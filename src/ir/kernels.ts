@@ -1,4 +1,5 @@
 import { elementwiseOf } from './elementwise.ts';
+import { pickOutputs } from './expr.ts';
 import { attr, defineKind, kindTable, role, type AttrSpec, type AttrsOf, type KernelLike } from './kernel-kind.ts';
 import { isStepSlice, type Expr, type Kernel, type Program, type Slice } from './program.ts';
 import { numel, type Shape } from './shape.ts';
@@ -190,17 +191,24 @@ export const KERNEL_KINDS = kindTable(
     outputs: { logits: role.one('[N, K]'), loss: role.one('[]'), dlogits: role.maybe('[N, K]', 'grad') },
   }),
 
-  defineKind('batch_norm_stats', {})({
+  defineKind('batch_norm_stats', {
+    xResults: attr.optional(attr.int("how many of expr's outputs, the last ones, lie over x's domain (absent: none)")),
+  })({
     doc:
       "a batch norm's training statistics in one kernel: mean = batch_mean(x), then var = batch_var(x, mean) " +
       '(biased, two passes over x as the op kernels make them: no cancellation)',
     inputs: { x: role.one('[N, C] or [N, C, H, W]'), operands: role.many('epilogue operands') },
-    outputs: { mean: role.one('[C]'), var: role.one('[C]'), results: role.many('one per expr.outputs, [C]', (_, e) => (e ? e.outputs.length : 0)) },
+    outputs: {
+      mean: role.one('[C]'),
+      var: role.one('[C]'),
+      results: role.many("one per expr.outputs: [C], then the last xResults x's shape", (_, e) => (e ? e.outputs.length : 0)),
+    },
     expr: {
       doc:
-        'a per-channel epilogue over [C] after both statistics (the running-statistics update of ' +
-        "torch.nn.BatchNorm's training forward): { input: 0 } is mean, { input: 1 } var, { input: k } operand k - 2 " +
-        '(the kernel\'s input k - 1); no acc',
+        'an epilogue after both statistics, over two domains: [C] (the running-statistics update of ' +
+        "torch.nn.BatchNorm's training forward), then x's shape (the normalization itself, the ReLU after it, a residual " +
+        'sum: each element of x read once more, mean and var at its channel). { input: 0 } is mean, { input: 1 } var, ' +
+        "{ input: k } operand k - 2 (the kernel's input k - 1; x itself, where the x-domain part reads it, is an operand too); no acc",
       optional: true,
     },
   }),
@@ -374,6 +382,14 @@ export function foreachGroups<TI, TO>(k: KernelLike<TI, TO>): { expr: Expr; grou
   return { expr, groups };
 }
 
+/** batch_norm_stats' epilogue as its two parts: over [C] (the running statistics), then the last xResults outputs over x's shape. */
+export function statsEpilogue(a: { readonly xResults?: number }, expr: Expr): { channel: Expr; wide: Expr } {
+  const wide = a.xResults ?? 0;
+  const narrow = expr.outputs.length - wide;
+  const range = (from: number, n: number) => Array.from({ length: n }, (_, j) => from + j);
+  return { channel: pickOutputs(expr, range(0, narrow)), wide: pickOutputs(expr, range(narrow, wide)) };
+}
+
 /**
  * Whether output `o` of a kernel may share the slice of its input `i`: each element is read before
  * it is written and no other element reads it. Holds for plain elementwise op kinds, `copy`,
@@ -381,7 +397,7 @@ export function foreachGroups<TI, TO>(k: KernelLike<TI, TO>): { expr: Expr; grou
  * (operands) and batch_norm_grad_stats (g, x and operands; with gExpr, x and the operands g is
  * computed from).
  */
-export function inPlaceAllowed(k: Pick<Kernel, 'kind' | 'attrs' | 'inputs' | 'outputs'>, i: number, o: number): boolean {
+export function inPlaceAllowed(k: Pick<Kernel, 'kind' | 'attrs' | 'inputs' | 'outputs' | 'expr'>, i: number, o: number): boolean {
   const input = k.inputs[i];
   const output = k.outputs[o];
   if (!input || !output || input.bytes !== output.bytes || numel(input.shape) !== numel(output.shape)) return false;
@@ -390,8 +406,15 @@ export function inPlaceAllowed(k: Pick<Kernel, 'kind' | 'attrs' | 'inputs' | 'ou
     const b = k.attrs.groupOutputs as number;
     return i < a * (k.attrs.groups as number) && Math.floor(i / a) === Math.floor(o / b);
   }
-  // batch_norm_stats: its epilogue reads each [C] operand at the channel it writes.
-  if (k.kind === 'batch_norm_stats') return i >= 1 && o >= 2;
+  // batch_norm_stats: its epilogue reads each operand at the element (or channel) it writes; the
+  // x-domain part runs after the [C] part, which must not overwrite what the x part still reads
+  // (its expression's input i + 1).
+  if (k.kind === 'batch_norm_stats') {
+    if (i < 1 || o < 2) return false;
+    const xResults = (k.attrs.xResults as number | undefined) ?? 0;
+    if (o - 2 >= k.outputs.length - 2 - xResults || xResults === 0 || !k.expr) return true;
+    return !statsEpilogue({ xResults }, k.expr).wide.steps.some((s) => s.prim === 'input' && s.input === i + 1);
+  }
   // batch_norm_grad_stats: its epilogue runs after every sum over g and x (a phase or dispatch of
   // its own), and reads them and its operands at the element it writes.
   if (k.kind === 'batch_norm_grad_stats') {

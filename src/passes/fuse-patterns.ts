@@ -42,6 +42,12 @@ export interface Draft {
   pre?: number;
   domain?: Shape;
   /**
+   * A second epilogue domain, after `domain`'s (batch_norm_stats: x's shape, where the
+   * normalization joins the statistics it reads). Its members may read `domain`'s open outputs
+   * but not its members.
+   */
+  wide?: Shape;
+  /**
    * For a kind that takes an epilogue: the kernel, from what its epilogue reads beyond the fixed
    * inputs, what it writes (`acc` alone, without an expression) and the expression.
    */
@@ -260,21 +266,24 @@ export function matchBatchNorm(ctx: FuseCtx, claimed: ReadonlySet<number>): Draf
     const kind = KERNEL_KINDS.batch_norm_stats;
     const k = kind.build({}, { x, operands: [] }, { mean: m.id, var: v.id, results: [] });
     if (!ctx.fits(k.inputs, k.outputs)) continue;
-    // The running-statistics update (momentum blends of mean and var) joins as a per-channel
-    // epilogue: the fusion pass inlines it with mean and var as operands, read here as the
-    // kind's inputs 0 and 1.
+    // Two epilogues join, inlined by the fusion pass with mean and var as operands, read here as
+    // the kind's inputs 0 and 1: the running-statistics update (momentum blends of mean and var)
+    // over [C], and over x's shape the normalization and what follows it elementwise (ReLU,
+    // dropout, a residual sum), which reads x as one more operand.
     const finish = (operands: readonly number[], results: readonly number[], expr?: Expr) => {
       if (!expr) return k;
-      const own = operands.filter((o) => o !== m.id && o !== v.id);
+      const own = [...new Set(operands.filter((o) => o !== m.id && o !== v.id))];
+      const readsX = expr.steps.some((s) => s.prim === 'input' && s.input === 0);
+      if (readsX && !own.includes(x)) own.push(x);
       const at = (o: number) => (o === m.id ? 0 : o === v.id ? 1 : 2 + own.indexOf(o));
-      const steps = expr.steps.map((s) => {
-        if (s.prim !== 'input') return s;
-        if (s.input === 0) throw new Error('fuse: a batch_norm_stats epilogue cannot read x');
-        return { ...s, input: at(operands[s.input - 1]!) };
-      });
-      return kind.build({}, { x, operands: own }, { mean: m.id, var: v.id, results }, { steps, outputs: expr.outputs });
+      const steps = expr.steps.map((s) => (s.prim !== 'input' ? s : { ...s, input: at(s.input === 0 ? x : operands[s.input - 1]!) }));
+      // Results over [C] first, then those over x's shape, as the kind lists them.
+      const order = [...results.keys()].sort((a, b) => Number(wideOf(results[a]!)) - Number(wideOf(results[b]!)));
+      const xResults = results.filter(wideOf).length;
+      return kind.build(xResults ? { xResults } : {}, { x, operands: own }, { mean: m.id, var: v.id, results: order.map((j) => results[j]!) }, { steps, outputs: order.map((j) => expr.outputs[j]!) });
     };
-    drafts.push({ nodes: [m.id, v.id], ...k, open: [m.id, v.id], epilogue: [], domain: g.nodes[m.id]!.shape, finish });
+    const wideOf = (r: number) => sameShape(g.nodes[r]!.shape, g.nodes[x]!.shape);
+    drafts.push({ nodes: [m.id, v.id], ...k, open: [m.id, v.id], epilogue: [], domain: g.nodes[m.id]!.shape, wide: g.nodes[x]!.shape, finish });
   }
   const groups = new Map<string, Node[]>();
   for (const n of g.nodes) {

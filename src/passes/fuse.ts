@@ -136,7 +136,11 @@ export function fuse(g: Graph, target: Pick<Target, 'maxStorageBuffers'>): Kerne
     const cands = [...new Set(e.inputs.flatMap((u) => {
       const i = owner.get(u);
       const d = i === undefined ? undefined : drafts[i];
-      return d?.epilogue && sameShape(d.domain!, e.shape) && (u === d.acc || d.epilogue.includes(u) || d.open?.includes(u)) ? [i!] : [];
+      if (!d?.epilogue || !(u === d.acc || d.epilogue.includes(u) || d.open?.includes(u))) return [];
+      if (sameShape(d.domain!, e.shape)) return [i!];
+      // The wide domain's members read the narrow one's open outputs, never its members.
+      const narrow = (v: number) => d.epilogue!.includes(v) && !sameShape(g.nodes[v]!.shape, d.wide!);
+      return d.wide && sameShape(d.wide, e.shape) && !e.inputs.some(narrow) ? [i!] : [];
     }))];
     const options = cands.length > 1 ? [cands, ...cands.map((c) => [c])] : cands.map((c) => [c]);
     for (const ids of options) {

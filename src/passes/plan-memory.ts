@@ -210,7 +210,7 @@ function bestFit(order: readonly Buffer[], base: number): { offsets: Map<Buffer,
 }
 
 /** A kernel's operands as shapes and sizes, enough to ask whether it may write in place. */
-function slices(k: KernelGraph['kernels'][number], kg: KernelGraph): Pick<Kernel, 'kind' | 'attrs' | 'inputs' | 'outputs'> {
+function slices(k: KernelGraph['kernels'][number], kg: KernelGraph): Pick<Kernel, 'kind' | 'attrs' | 'inputs' | 'outputs' | 'expr'> {
   const s = (v: number): Slice => ({ offset: 0, bytes: 4 * Math.max(1, numel(kg.values[v]!.shape)), shape: kg.values[v]!.shape });
-  return { kind: k.kind, attrs: k.attrs, inputs: k.inputs.map(s), outputs: k.outputs.map(s) };
+  return { kind: k.kind, attrs: k.attrs, inputs: k.inputs.map(s), outputs: k.outputs.map(s), expr: k.expr };
 }

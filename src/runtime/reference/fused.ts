@@ -1,5 +1,5 @@
 import type { Attrs, Node } from '../../ir/graph.ts';
-import { foreachGroups, headRow, headView, KERNEL_KINDS, type ConvAttrs, type FusedKind } from '../../ir/kernels.ts';
+import { foreachGroups, headRow, headView, KERNEL_KINDS, statsEpilogue, type ConvAttrs, type FusedKind } from '../../ir/kernels.ts';
 import { getOp } from '../../ir/op.ts';
 import type { Expr, Kernel } from '../../ir/program.ts';
 import { splitFirst } from '../../ir/expr.ts';
@@ -115,10 +115,13 @@ export const fusedKernels: { readonly [K in FusedKind]: FusedKernel } = {
   },
 
   batch_norm_stats: (k, ins, ctx) => {
-    const { inputs: { x, operands }, expr } = KERNEL_KINDS.batch_norm_stats.read(over(k, ins));
+    const { attrs: a, inputs: { x, operands }, expr } = KERNEL_KINDS.batch_norm_stats.read(over(k, ins));
     const mean = runOp('batch_mean', {}, [x], ctx);
     const v = runOp('batch_var', {}, [x, mean], ctx);
-    return [mean, v, ...(expr ? runExpr(expr, [mean, v, ...operands], undefined, mean.shape, ctx) : [])];
+    if (!expr) return [mean, v];
+    const parts = statsEpilogue(a, expr);
+    const run = (e: Expr, domain: Shape) => (e.outputs.length ? runExpr(e, [mean, v, ...operands], undefined, domain, ctx) : []);
+    return [mean, v, ...run(parts.channel, mean.shape), ...run(parts.wide, x.shape)];
   },
 
   batch_norm_grad_stats: (k, ins, ctx) => {

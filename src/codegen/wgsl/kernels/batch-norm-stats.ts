@@ -1,22 +1,30 @@
-import { KERNEL_KINDS } from '../../../ir/kernels.ts';
+import { KERNEL_KINDS, statsEpilogue } from '../../../ir/kernels.ts';
 import { exprCode } from '../expr.ts';
 import { partsDispatch } from '../grid.ts';
 import { Shader, type KernelCtx, type WgslDispatch } from '../shader.ts';
+import { elementwise } from './elementwise.ts';
 import { meanPart, varPart } from './ops/batch-norm.ts';
 
 /** batch_norm_stats: the mean, then (a second dispatch, which reads it) the variance about it. */
 export function batchNormStats(ctx: KernelCtx): WgslDispatch[] {
   const k = ctx.kernel;
-  const { inputs: { x, operands }, outputs: { mean, var: v, results }, expr } = KERNEL_KINDS.batch_norm_stats.read(k);
+  const { attrs: a, inputs: { x, operands }, outputs: { mean, var: v, results }, expr } = KERNEL_KINDS.batch_norm_stats.read(k);
   const first = new Shader(ctx);
   const second = new Shader(ctx);
   let part = varPart(second, x, mean, v);
-  if (expr) {
+  const parts = expr && statsEpilogue(a, expr);
+  const ins = [mean, v, ...operands];
+  const narrow = parts ? parts.channel.outputs.length : 0;
+  if (parts && narrow) {
     // The running-statistics epilogue, by the thread that stores var[c], after it: it reads var[c]
     // back (its own write) and mean[c] (the first dispatch's).
-    const ins = [mean, v, ...operands];
-    const { lines, outputs } = exprCode({ sh: second, domain: mean.shape, input: (j) => ins[j]!, i: 'o', prefix: 'e' }, expr);
+    const { lines, outputs } = exprCode({ sh: second, domain: mean.shape, input: (j) => ins[j]!, i: 'o', prefix: 'e' }, parts.channel);
     part = { ...part, store: [part.store, ...lines, ...outputs.map((e, j) => `${second.write(results[j]!, 'o')} = ${e};`)].join('\n') };
   }
-  return [partsDispatch(first, `${k.name}.mean`, [meanPart(first, x, mean)]), partsDispatch(second, `${k.name}.var`, [part])];
+  const stats = [partsDispatch(first, `${k.name}.mean`, [meanPart(first, x, mean)]), partsDispatch(second, `${k.name}.var`, [part])];
+  if (!parts || parts.wide.outputs.length === 0) return stats;
+  // The normalization reads every channel's statistics: a third dispatch, an elementwise kernel
+  // over x's domain.
+  const ew = { ...k, name: `${k.name}.norm`, kind: 'elementwise', attrs: {}, inputs: ins, outputs: results.slice(narrow), expr: parts.wide };
+  return [...stats, ...elementwise({ ...ctx, kernel: ew })];
 }
