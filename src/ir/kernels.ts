@@ -223,6 +223,16 @@ export const KERNEL_KINDS = kindTable(
       "g is not read from memory: it is expr's first output, computed at each element from the kernel's inputs in " +
         'every pass (the elementwise ops that make it, fused: a ReLU mask, a residual sum before it)',
     ),
+    gPool: attr.optional(
+      attr.oneOf(
+        ['max', 'avg'],
+        "with gExpr, the pool's backward that makes an operand of g's ops is computed too, a plane at a time (the pool after " +
+          "this batch norm's ReLU): max_pool2d_grad(gPooled, poolIn) or avg_pool2d_grad(gPooled) at the element",
+      ),
+    ),
+    poolKernel: attr.optional(attr.pair('[kh, kw] of the pool (gPool)')),
+    poolStride: attr.optional(attr.pair('[sh, sw] of the pool (gPool)')),
+    poolPadding: attr.optional(attr.pair('[ph, pw] of the pool (gPool)')),
   })({
     doc:
       "the per-channel partials of batch_norm from g = dL/dy, every sum over the same g and x in one kernel, r = 1/sqrt(var + eps): " +
@@ -233,6 +243,11 @@ export const KERNEL_KINDS = kindTable(
       mean: role.one('[C]'),
       var: role.one('[C]'),
       gamma: role.one('[C]'),
+      gPooled: role.maybe(
+        "[N, C, PH, PW]: the pool's output gradient; the expression's input of this index reads the pool's backward of it at the element, not it",
+        { gPool: ['max', 'avg'] },
+      ),
+      poolIn: role.maybe("[x's shape]: the pool's input, whose window argmax routes the gradient", { gPool: 'max' }),
       operands: role.many('expression operands'),
     },
     outputs: {
@@ -240,6 +255,10 @@ export const KERNEL_KINDS = kindTable(
       dbeta: role.maybe('[C]', 'dbeta'),
       dmean: role.maybe('[C]', 'dmean'),
       dvar: role.maybe('[C]', 'dvar'),
+      pooled: role.maybe(
+        "[x's shape]: the pool's backward (gPool), made by the partials' pass and read back by the input gradient's, where the pool's own kernel would have written it",
+        { gPool: ['max', 'avg'] },
+      ),
       results: role.many("one per expr.outputs but g's, [x's shape]", (a, e) => (e ? e.outputs.length - (a.gExpr ? 1 : 0) : 0)),
     },
     expr: {
@@ -417,9 +436,12 @@ export function inPlaceAllowed(k: Pick<Kernel, 'kind' | 'attrs' | 'inputs' | 'ou
   }
   // batch_norm_grad_stats: its epilogue runs after every sum over g and x (a phase or dispatch of
   // its own), and reads them and its operands at the element it writes.
+  // With gPool the pool's backward reads a window of gPooled and poolIn around each element: neither
+  // may be written over.
   if (k.kind === 'batch_norm_grad_stats') {
-    const fixed = k.attrs.gExpr === true ? 4 : 5;
-    return (i < fixed - 3 || i >= fixed) && o >= ['dgamma', 'dbeta', 'dmean', 'dvar'].filter((r) => k.attrs[r] === true).length;
+    const fixed = (k.attrs.gExpr === true ? 4 : 5) + (k.attrs.gPool === 'max' ? 2 : k.attrs.gPool === 'avg' ? 1 : 0);
+    const written = ['dgamma', 'dbeta', 'dmean', 'dvar'].filter((r) => k.attrs[r] === true).length + (k.attrs.gPool === undefined ? 0 : 1);
+    return (i < (k.attrs.gExpr === true ? 1 : 2) || i >= fixed) && o >= written;
   }
   return k.kind === 'elementwise' || k.kind === 'copy' || elementwiseOf(k.kind, k.attrs) !== undefined;
 }

@@ -300,20 +300,30 @@ export function matchBatchNorm(ctx: FuseCtx, claimed: ReadonlySet<number>): Draf
     const kind = KERNEL_KINDS.batch_norm_grad_stats;
     const chain = gradChain(ctx, claimed, taken, gy, g.nodes[x]!.shape);
     const made = new Set(chain);
-    const leaves = [...new Set(chain.flatMap((n) => g.nodes[n]!.inputs.filter((u) => !made.has(u))))];
-    found: for (const gExpr of chain.length ? [true, false] : [false]) {
+    const outside = [...new Set(chain.flatMap((n) => g.nodes[n]!.inputs.filter((u) => !made.has(u))))];
+    const pool = poolGradOf(ctx, claimed, taken, chain, outside, g.nodes[x]!.shape);
+    const tries: [boolean, Node | undefined][] = chain.length ? [[true, pool], ...(pool ? [[true, undefined] as [boolean, undefined]] : []), [false, undefined]] : [[false, undefined]];
+    found: for (const [gExpr, pg] of tries) {
+      const leaves = pg ? [...outside.filter((u) => u !== pg.id), ...pg.inputs] : outside;
       for (const dbeta of [sum, undefined]) {
-        const outputs = { dgamma: one('gamma'), dbeta, dmean: one('mean'), dvar: one('var') };
-        const partials = Object.values(outputs).filter((o): o is number => o !== undefined);
+        const sums = { dgamma: one('gamma'), dbeta, dmean: one('mean'), dvar: one('var') };
+        const partials = Object.values(sums).filter((o): o is number => o !== undefined);
+        const outputs = { ...sums, pooled: pg?.id };
         if (partials.length < 2) break found;
-        const attrs = { eps: first.attrs.eps as number, ...Object.fromEntries(Object.entries(outputs).map(([r, o]) => [r, o !== undefined])), gExpr } as {
-          eps: number; dgamma: boolean; dbeta: boolean; dmean: boolean; dvar: boolean; gExpr: boolean;
+        const poolAttrs = pg && {
+          gPool: pg.op === 'max_pool2d_grad' ? ('max' as const) : ('avg' as const),
+          poolKernel: pair(pg.attrs, 'kernel'),
+          poolStride: pair(pg.attrs, 'stride'),
+          poolPadding: pair(pg.attrs, 'padding'),
         };
-        const fixed = { g: gExpr ? undefined : gy, x, mean, var: v, gamma };
+        const attrs = { eps: first.attrs.eps as number, ...Object.fromEntries(Object.entries(sums).map(([r, o]) => [r, o !== undefined])), gExpr, ...poolAttrs } as {
+          eps: number; dgamma: boolean; dbeta: boolean; dmean: boolean; dvar: boolean; gExpr: boolean;
+        } & Partial<NonNullable<typeof poolAttrs>>;
+        const fixed = { g: gExpr ? undefined : gy, x, mean, var: v, gamma, gPooled: pg?.inputs[0], poolIn: pg?.inputs[1] };
         const lists = kind.layout(fixed, outputs);
         // Room left for the input gradient's epilogue: without it, g made inside would cost more than it saves.
         if (!(gExpr ? ctx.fits([...lists.inputs, ...leaves], lists.outputs, 2) : ctx.fits(lists.inputs, lists.outputs))) continue;
-        for (const n of [...partials, ...(gExpr ? chain : [])]) taken.add(n);
+        for (const n of [...partials, ...(gExpr ? chain : []), ...(pg ? [pg.id] : [])]) taken.add(n);
         // The input gradient from the partials (batch_var_grad and the dmean term added to the wrt-x
         // part) joins as an epilogue over x's domain. The fusion pass numbers the operands past the
         // fixed inputs; a partial, or its channel view ([1, C] or [1, C, 1, 1]), is read here as
@@ -324,25 +334,44 @@ export function matchBatchNorm(ctx: FuseCtx, claimed: ReadonlySet<number>): Draf
             return kind.build(attrs, { ...fixed, operands: [] }, { ...outputs, results: [] });
           }
           const partialOf = (o: number) => partials.indexOf(g.nodes[o]!.op === 'reshape' ? g.nodes[o]!.inputs[0]! : o);
-          const own = operands.filter((o) => partialOf(o) < 0);
+          const own = operands.filter((o) => partialOf(o) < 0 && o !== pg?.id);
           const nIn = lists.inputs.length;
           const steps = expr.steps.map((s) => {
             if (s.prim !== 'input' || s.input < nIn) return s;
             const o = operands[s.input - nIn]!;
+            // The pool's backward, computed: read as the gPooled input.
+            if (o === pg?.id) return { ...s, input: lists.inputs.indexOf(pg.inputs[0]!) };
             const p = partialOf(o);
             if (p < 0) return { ...s, input: nIn + own.indexOf(o) };
             return o === partials[p] ? { ...s, input: nIn + own.length + p } : { prim: 'input' as const, input: nIn + own.length + p, channel: true as const };
           });
           return kind.build(attrs, { ...fixed, operands: own }, { ...outputs, results }, { steps, outputs: expr.outputs });
         };
-        const nodes = [...partials, ...(gExpr ? chain : [])];
+        const nodes = [...partials, ...(gExpr ? chain : []), ...(pg ? [pg.id] : [])];
         const epilogue = gExpr ? [...chain].sort((a, b) => a - b) : [];
-        drafts.push({ kind: kind.kind, attrs, nodes, inputs: lists.inputs, outputs: lists.outputs, open: partials, epilogue, ...(gExpr ? { pre: gy } : {}), domain: g.nodes[x]!.shape, finish });
+        // g's ops read the pool's gradient, the kernel's own output.
+        const open = [...partials, ...(pg ? [pg.id] : [])];
+        drafts.push({ kind: kind.kind, attrs, nodes, inputs: lists.inputs, outputs: lists.outputs, open, epilogue, ...(gExpr ? { pre: gy } : {}), domain: g.nodes[x]!.shape, finish });
         break found;
       }
     }
   }
   return drafts;
+}
+
+/**
+ * The pool backward whose result only g's ops read (LeNet's max_pool2d_grad into the ReLU's mask
+ * before bn1): the batch norm's gradient kernel computes it too, a plane at a time, instead of
+ * reading a gradient the size of x that a kernel of its own wrote (gPool). Needs a 4-D x.
+ */
+function poolGradOf(ctx: FuseCtx, claimed: ReadonlySet<number>, taken: ReadonlySet<number>, chain: readonly number[], outside: readonly number[], shape: Shape): Node | undefined {
+  const { g, users, roots } = ctx;
+  if (shape.length !== 4) return undefined;
+  const inChain = new Set(chain);
+  const found = outside.map((u) => g.nodes[u]!).filter((n) =>
+    (n.op === 'max_pool2d_grad' || n.op === 'avg_pool2d_grad') && sameShape(n.shape, shape) && !claimed.has(n.id) && !taken.has(n.id) && !roots.has(n.id) && users[n.id]!.every((u) => inChain.has(u)),
+  );
+  return found.length === 1 ? found[0] : undefined;
 }
 
 /**

@@ -22,7 +22,7 @@ export const SAMPLES = ['simple-cnn', 'lenet', 'mlp'] as const;
  * each, global average pooling, Nesterov SGD under a one-cycle schedule); attention-tiny (causal
  * self-attention: split, heads by transpose, batched matmul, a tril mask, softmax over the last dim).
  */
-export const FIXTURE_MODELS = { 'resnet-tiny': 'test/fixtures/models/resnet-tiny.ts', 'attention-tiny': 'test/fixtures/models/attention-tiny.ts' } as const;
+export const FIXTURE_MODELS = { 'resnet-tiny': 'test/fixtures/models/resnet-tiny.ts', 'attention-tiny': 'test/fixtures/models/attention-tiny.ts', 'bn-pools': 'test/fixtures/models/bn-pools.ts' } as const;
 export type Sample = (typeof SAMPLES)[number] | keyof typeof FIXTURE_MODELS;
 export const MODELS: readonly Sample[] = [...SAMPLES, ...(Object.keys(FIXTURE_MODELS) as (keyof typeof FIXTURE_MODELS)[])];
 

@@ -25,7 +25,12 @@ export interface ExprEnv {
   readonly acc?: string;
   /** Prefix for the step variables, so several expressions can share a function. */
   readonly prefix?: string;
+  /** For an input the kind computes at the element instead of reading it: its WGSL value there. */
+  readonly computed?: Computed;
 }
+
+/** A kind's input computed at element env.i (batch_norm_grad_stats' gPooled), or undefined: read as usual. */
+export type Computed = (input: number, env: ExprEnv) => string | undefined;
 
 /**
  * 1 - b^t for Adam's bias corrections, given ln b. Computed as -expm1(t·ln b): the plain
@@ -88,6 +93,8 @@ const bin = (op: string) => (_: unknown, [a, b]: readonly string[]) => `${a} ${o
 
 const PRIMS: { readonly [P in Prim]: Code<P> } = {
   input: (s, _, env) => {
+    const made = env.computed?.(s.input, env);
+    if (made !== undefined) return made;
     const t = env.input(s.input);
     if (numel(t.shape) === 1) return env.sh.scalar(t);
     if (s.channel) {

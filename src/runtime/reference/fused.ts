@@ -125,9 +125,13 @@ export const fusedKernels: { readonly [K in FusedKind]: FusedKernel } = {
   },
 
   batch_norm_grad_stats: (k, ins, ctx) => {
-    const { attrs: a, inputs: { g: gIn, x, mean, var: v, gamma }, expr } = KERNEL_KINDS.batch_norm_grad_stats.read(over(k, ins));
+    const { attrs: a, inputs: { g: gIn, x, mean, var: v, gamma, gPooled, poolIn }, expr } = KERNEL_KINDS.batch_norm_grad_stats.read(over(k, ins));
     const parts = a.gExpr ? splitFirst(needExpr(k, expr)) : undefined;
-    const g = parts ? runExpr(parts.first, ins, undefined, x.shape, ctx)[0]! : gIn!;
+    // With gPool the expression reads the pool's backward where it names gPooled.
+    const pool = a.gPool && { kernel: a.poolKernel!, stride: a.poolStride!, padding: a.poolPadding! };
+    const pooled = pool && gPooled && (a.gPool === 'max' ? runOp('max_pool2d_grad', pool, [gPooled, poolIn!], ctx) : runOp('avg_pool2d_grad', { ...pool, shape: x.shape }, [gPooled], ctx));
+    const read = ins.map((t) => (pooled && t === gPooled ? pooled : t));
+    const g = parts ? runExpr(parts.first, read, undefined, x.shape, ctx)[0]! : gIn!;
     const partial = (wrt: string) => runOp('batch_norm_grad', { eps: a.eps, wrt }, [g, x, mean, v, gamma], ctx);
     const partials = [
       ...(a.dgamma ? [partial('gamma')] : []),
@@ -136,7 +140,7 @@ export const fusedKernels: { readonly [K in FusedKind]: FusedKernel } = {
       ...(a.dvar ? [partial('var')] : []),
     ];
     const rest = parts ? parts.rest : expr;
-    return [...partials, ...(rest && rest.outputs.length ? runExpr(rest, [...ins, ...partials], undefined, x.shape, ctx) : [])];
+    return [...partials, ...(pooled ? [pooled] : []), ...(rest && rest.outputs.length ? runExpr(rest, [...read, ...partials], undefined, x.shape, ctx) : [])];
   },
 
   attention: (k, ins, ctx) => {

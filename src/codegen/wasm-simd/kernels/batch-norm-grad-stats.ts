@@ -2,7 +2,12 @@ import { splitFirst } from '../../../ir/expr.ts';
 import { KERNEL_KINDS } from '../../../ir/kernels.ts';
 import { emitExpr, exprInLoop } from '../expr.ts';
 import { ats, type At, type KernelCtx } from '../kernel.ts';
-import { emitReduce, type Operand } from '../map.ts';
+import { emitReduce, type Operand, type RowScratch } from '../map.ts';
+import type { Attrs } from '../../../ir/graph.ts';
+import { poolWindow } from '../../../ir/ops/pool.ts';
+import type { Fn, Local, X } from '../emitter.ts';
+import { avgPoolGradPlane } from './avg-pool2d-grad.ts';
+import { maxPoolGradPlane } from './max-pool2d-grad.ts';
 import { partialTerm } from './batch-norm-grad.ts';
 import { allButChannel, channelView } from './channels.ts';
 
@@ -14,15 +19,18 @@ import { allButChannel, channelView } from './channels.ts';
  */
 export function batchNormGradStats(c: KernelCtx): void {
   const k = ats(c);
-  const { attrs: a, inputs: { g, x, mean, var: v, gamma }, outputs, expr } = KERNEL_KINDS.batch_norm_grad_stats.read(k);
+  const { attrs: a, inputs: { g, x, mean, var: v, gamma, gPooled, poolIn }, outputs, expr } = KERNEL_KINDS.batch_norm_grad_stats.read(k);
   const all: [string, At | undefined][] = [['gamma', outputs.dgamma], ['beta', outputs.dbeta], ['mean', outputs.dmean], ['var', outputs.dvar]];
   const wanted = all.filter((w): w is [string, At] => w[1] !== undefined);
   const terms = wanted.map(([wrt]) => partialTerm(c.e, wrt, a.eps));
   const stats: Operand[] = [{ addr: x.addr, shape: x.shape }, ...[mean, v, gamma].map((t) => ({ addr: t.addr, shape: channelView(x.shape) }))];
   if (a.gExpr && !expr) throw new Error(`${c.k.name}: batch_norm_grad_stats with gExpr has no expression`);
   const parts = expr && a.gExpr ? splitFirst(expr) : undefined;
-  const made = parts && exprInLoop(parts.first, k.inputs, x.shape);
+  const pooled = gPooled && poolScratch(c, a, gPooled, poolIn, outputs.pooled!);
+  const inputs = pooled ? k.inputs.map((t) => (t === gPooled ? pooled.input : t)) : k.inputs;
+  const made = parts && exprInLoop(parts.first, inputs, x.shape);
   emitReduce(c, {
+    scratch: pooled?.scratch,
     domain: x.shape,
     reduced: allButChannel(x.shape),
     out: wanted.map(([, o]) => o.addr),
@@ -36,5 +44,26 @@ export function batchNormGradStats(c: KernelCtx): void {
   });
   // The epilogue (the input gradient from the partials): one more phase over x's domain.
   const rest = parts ? parts.rest : expr;
-  if (rest && rest.outputs.length) emitExpr(c, x.shape, rest, { inputs: [...k.inputs, ...wanted.map(([, o]) => o)] }, outputs.results);
+  const kept = pooled ? k.inputs.map((t) => (t === gPooled ? pooled.kept : t)) : k.inputs;
+  if (rest && rest.outputs.length) emitExpr(c, x.shape, rest, { inputs: [...kept, ...wanted.map(([, o]) => o)] }, outputs.results);
+}
+
+/**
+ * gPool: the pool's backward, made a plane at a time by the partials' pass before its run over
+ * the plane (the plane of the pool's input it reads is the one the ReLU's mask reads next, in
+ * cache) into the kernel's `pooled` output, which the input gradient's pass reads back. Made
+ * again there instead of read, it cost more than the read (LeNet's bn1: 0.49 against 0.43 ms).
+ */
+function poolScratch(c: KernelCtx, a: { gPool?: 'max' | 'avg' } & Attrs, gPooled: At, poolIn: At | undefined, kept: At): { input: At & { scratch: true }; kept: At; scratch: RowScratch } {
+  const shape = kept.shape;
+  const [, , H, W] = shape as [number, number, number, number];
+  const p = poolWindow(a, 'pool');
+  const dims = { gShape: gPooled.shape, xShape: shape };
+  const fill = (fn: Fn, offset: Local, base: Local): X[] => {
+    const pl = fn.i32();
+    const plane = [pl.set(c.e.m.i32.div_u(offset.get(), c.e.i32(H * W)))];
+    if (a.gPool === 'max') return [...plane, ...maxPoolGradPlane(c.e, fn, p, dims, gPooled.addr, poolIn!.addr, pl, base.get())];
+    return [...plane, ...avgPoolGradPlane(c.e, fn, p, dims, gPooled.addr, pl, base.get())];
+  };
+  return { input: { addr: -1, shape: [1, 1, H, W], scratch: true }, kept, scratch: { bytes: 4 * H * W, fill, keep: kept.addr } };
 }

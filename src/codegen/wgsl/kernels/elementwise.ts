@@ -1,7 +1,7 @@
 import { opExpr } from '../../../ir/elementwise.ts';
 import { foreachGroups } from '../../../ir/kernels.ts';
 import { numel } from '../../../ir/shape.ts';
-import { exprCode } from '../expr.ts';
+import { exprCode, type Computed } from '../expr.ts';
 import { partsDispatch, type Part } from '../grid.ts';
 import { Shader, u32, type KernelCtx, type WgslDispatch } from '../shader.ts';
 
@@ -13,11 +13,11 @@ export function elementwiseOp(ctx: KernelCtx): WgslDispatch[] {
 }
 
 /** `elementwise`: a chain of elementwise steps over the outputs' shape, one thread per element. */
-export function elementwise(ctx: KernelCtx): WgslDispatch[] {
+export function elementwise(ctx: KernelCtx, computed?: Computed): WgslDispatch[] {
   const sh = new Shader(ctx);
   const k = ctx.kernel;
   const domain = k.outputs[0]!.shape;
-  const { lines, outputs } = exprCode({ sh, domain, input: (j) => k.inputs[j]!, i: 'o' }, k.expr!);
+  const { lines, outputs } = exprCode({ sh, domain, input: (j) => k.inputs[j]!, i: 'o', computed }, k.expr!);
   const store = [...lines, ...outputs.map((v, j) => `${sh.write(k.outputs[j]!, 'o')} = ${v};`)].join('\n');
   return [partsDispatch(sh, k.name, [{ count: numel(domain), length: 0, store }])];
 }

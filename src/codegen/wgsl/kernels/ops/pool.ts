@@ -77,24 +77,42 @@ export function maxPool2dGrad(ctx: KernelCtx): WgslDispatch[] {
   const sh = new Shader(ctx);
   const [g, x] = ctx.kernel.inputs;
   const dx = ctx.kernel.outputs[0]!;
-  const p = poolWindow(ctx.kernel.attrs);
-  const { H, W } = planes(x!);
-  const [, , HO, WO] = g!.shape;
-  sh.helper('window_max', WINDOW_MAX);
-  sh.helper('argmax', argmaxFn('window_argmax', H, W, p, (plane, pos) => sh.read(x!, `${plane} + ${pos}`)));
-  const store = [
+  const at = poolGradFn(sh, 'max', poolWindow(ctx.kernel.attrs), g!, dx.shape, x);
+  return [partsDispatch(sh, ctx.kernel.name, [{ count: numel(dx.shape), length: 0, store: `${sh.write(dx, 'o')} = ${at}(o);` }])];
+}
+
+/**
+ * Registers `fn <name>(o: u32) -> f32`: the pool's backward of g at element o of the pool's input
+ * (shape `shape`), by gathering from the windows that cover it. Max routes each window's
+ * gradient to its argmax, recomputed from x by the forward's rule; avg gives each covered
+ * element g/(kh·kw). Returns the function's name. Used by the pool gradient kernels and by
+ * batch_norm_grad_stats with gPool, which computes the gradient where it needs it.
+ */
+export function poolGradFn(sh: Shader, pool: 'max' | 'avg', p: PoolWindow, g: Slice, shape: readonly number[], x?: Slice): string {
+  const [, , H, W] = shape as [number, number, number, number];
+  const [, , HO, WO] = g.shape as [number, number, number, number];
+  const name = `${pool}_pool_grad_${sh.buf(g)}`;
+  const gAt = `${sh.read(g, `(nc * ${u32(HO)} + u32(oh)) * ${u32(WO)} + u32(ow)`)}`;
+  let take = gAt;
+  if (pool === 'max') {
+    if (!x) throw new Error('wgsl: max_pool2d_grad needs the pool input');
+    sh.helper('window_max', WINDOW_MAX);
+    sh.helper('argmax', argmaxFn('window_argmax', H, W, p, (plane, pos) => sh.read(x, `${plane} + ${pos}`)));
+    take = `select(0.0, ${gAt}, window_argmax(nc * ${u32(H * W)}, u32(oh), u32(ow)).pos == pos)`;
+  }
+  sh.helper(name, [
+    `fn ${name}(o: u32) -> f32 {`,
     `let pos = o % ${u32(H * W)};`,
     `let nc = o / ${u32(H * W)};`,
-    coveringRange(p, HO!, WO!, `(pos / ${u32(W)})`, `(pos % ${u32(W)})`),
+    coveringRange(p, HO, WO, `(pos / ${u32(W)})`, `(pos % ${u32(W)})`),
     'var sum: f32 = 0.0;',
     'for (var oh = ohLo; oh <= ohHi; oh++) {',
-    '  for (var ow = owLo; ow <= owHi; ow++) {',
-    `    if (window_argmax(nc * ${u32(H * W)}, u32(oh), u32(ow)).pos == pos) { sum += ${sh.read(g!, `(nc * ${u32(HO!)} + u32(oh)) * ${u32(WO!)} + u32(ow)`)}; }`,
-    '  }',
+    `  for (var ow = owLo; ow <= owHi; ow++) { sum += ${take}; }`,
     '}',
-    `${sh.write(dx, 'o')} = sum;`,
-  ].join('\n');
-  return [partsDispatch(sh, ctx.kernel.name, [{ count: numel(dx.shape), length: 0, store }])];
+    `return ${pool === 'max' ? 'sum' : `sum / ${f32(p.kh * p.kw)}`};`,
+    '}',
+  ].join('\n'));
+  return name;
 }
 
 /** count_include_pad=True: every window divides by kh·kw (see the reference kernel for why that is PyTorch's divisor here). */
@@ -126,20 +144,8 @@ export function avgPool2dGrad(ctx: KernelCtx): WgslDispatch[] {
   const sh = new Shader(ctx);
   const g = ctx.kernel.inputs[0]!;
   const dx = ctx.kernel.outputs[0]!;
-  const p = poolWindow(ctx.kernel.attrs);
-  const [, , H, W] = dx.shape;
-  const [, , HO, WO] = g.shape;
-  const store = [
-    `let pos = o % ${u32(H! * W!)};`,
-    `let nc = o / ${u32(H! * W!)};`,
-    coveringRange(p, HO!, WO!, `(pos / ${u32(W!)})`, `(pos % ${u32(W!)})`),
-    'var sum: f32 = 0.0;',
-    'for (var oh = ohLo; oh <= ohHi; oh++) {',
-    `  for (var ow = owLo; ow <= owHi; ow++) { sum += ${sh.read(g, `(nc * ${u32(HO!)} + u32(oh)) * ${u32(WO!)} + u32(ow)`)}; }`,
-    '}',
-    `${sh.write(dx, 'o')} = sum / ${f32(p.kh * p.kw)};`,
-  ].join('\n');
-  return [partsDispatch(sh, ctx.kernel.name, [{ count: numel(dx.shape), length: 0, store }])];
+  const at = poolGradFn(sh, 'avg', poolWindow(ctx.kernel.attrs), g, dx.shape);
+  return [partsDispatch(sh, ctx.kernel.name, [{ count: numel(dx.shape), length: 0, store: `${sh.write(dx, 'o')} = ${at}(o);` }])];
 }
 
 /**
