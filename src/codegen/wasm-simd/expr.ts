@@ -6,7 +6,7 @@ import { numel, type Shape } from '../../ir/shape.ts';
 import { CTRL } from './abi.ts';
 import type { Emitter, Fn, Local, X } from './emitter.ts';
 import type { At, KernelCtx } from './kernel.ts';
-import { mapBody, type Lanes, type Operand, type RowScratch } from './map.ts';
+import { mapBody, type Lanes, type Operand } from './map.ts';
 import { vexp, verf, vlog, vtanh } from './math.ts';
 
 /**
@@ -18,10 +18,8 @@ import { vexp, verf, vlog, vtanh } from './math.ts';
 
 /** Sources of an expression's operands: kernel inputs (and acc) in memory, by address. */
 export interface ExprSources {
-  /** An input marked `scratch` is read from `scratch`, filled before each row. */
-  inputs: readonly (At & { readonly scratch?: true })[];
+  inputs: readonly At[];
   acc?: At;
-  scratch?: RowScratch;
 }
 
 /** What a primitive's code may use besides its operands' f32x4 values. */
@@ -197,9 +195,9 @@ export function exprBody(c: KernelCtx, fn: Fn, tid: Local, domain: Shape, expr: 
   const uniform = f64Steps(expr);
   const ins: Operand[] = [];
   const operandOf = new Map<number, number>();
-  const addOperand = (j: number, addr: number, shape: Shape, scratch?: true) => {
-    let i = ins.findIndex((o) => o.addr === addr && o.shape.join() === shape.join() && o.scratch === scratch);
-    if (i < 0) i = ins.push(scratch ? { addr, shape, scratch } : { addr, shape }) - 1;
+  const addOperand = (j: number, addr: number, shape: Shape) => {
+    let i = ins.findIndex((o) => o.addr === addr && o.shape.join() === shape.join());
+    if (i < 0) i = ins.push({ addr, shape }) - 1;
     operandOf.set(j, i);
   };
   expr.steps.forEach((s, j) => {
@@ -208,7 +206,7 @@ export function exprBody(c: KernelCtx, fn: Fn, tid: Local, domain: Shape, expr: 
       addOperand(j, src.acc.addr, domain);
     } else if (s.prim === 'input') {
       const t = src.inputs[s.input]!;
-      addOperand(j, t.addr, s.channel && numel(t.shape) > 1 && domain.length >= 2 ? channelView(domain) : t.shape, t.scratch);
+      addOperand(j, t.addr, s.channel && numel(t.shape) > 1 && domain.length >= 2 ? channelView(domain) : t.shape);
     }
   });
   /** The f32 scalar a counter primitive reads: a one-element input or a literal. */
@@ -225,7 +223,6 @@ export function exprBody(c: KernelCtx, fn: Fn, tid: Local, domain: Shape, expr: 
   return mapBody(c, fn, tid, {
     outs,
     ins,
-    scratch: src.scratch,
     prologue: (fn) => {
       const pro: X[] = [];
       const f64Locals: Local[] = [];
@@ -275,7 +272,7 @@ export function exprBody(c: KernelCtx, fn: Fn, tid: Local, domain: Shape, expr: 
  * of them, the steps set into locals by `stmts`. Lane arithmetic only: positions, random bits
  * and uniform f64 steps need mapBody's loop.
  */
-export function exprInLoop(expr: Expr, inputs: ExprSources['inputs'], domain: Shape): { ins: Operand[]; at: (e: Emitter, fn: Fn, v: readonly X[]) => { stmts: X[]; value: X } } {
+export function exprInLoop(expr: Expr, inputs: readonly (At & { readonly filled?: true })[], domain: Shape): { ins: Operand[]; at: (e: Emitter, fn: Fn, v: readonly X[]) => { stmts: X[]; value: X } } {
   if (expr.outputs.length !== 1) throw new Error('wasm expr: a value in a loop is one output');
   const uniform = f64Steps(expr);
   const ins: Operand[] = [];
@@ -285,8 +282,8 @@ export function exprInLoop(expr: Expr, inputs: ExprSources['inputs'], domain: Sh
     if (s.prim !== 'input') return;
     const t = inputs[s.input]!;
     const shape = s.channel && numel(t.shape) > 1 && domain.length >= 2 ? channelView(domain) : t.shape;
-    let i = ins.findIndex((o) => o.addr === t.addr && o.shape.join() === shape.join() && o.scratch === t.scratch);
-    if (i < 0) i = ins.push(t.scratch ? { addr: t.addr, shape, scratch: true } : { addr: t.addr, shape }) - 1;
+    let i = ins.findIndex((o) => o.addr === t.addr && o.shape.join() === shape.join() && o.filled === t.filled);
+    if (i < 0) i = ins.push(t.filled ? { addr: t.addr, shape, filled: true } : { addr: t.addr, shape }) - 1;
     operandOf.set(j, i);
   });
   const at = (e: Emitter, fn: Fn, v: readonly X[]) => {

@@ -6,44 +6,27 @@ import { PARALLEL_MIN, onThread0, sharedLoop, span, type KernelCtx } from './ker
 export interface Operand {
   readonly addr: number;
   readonly shape: Shape;
-  /** Read from the row scratch (RowScratch) instead of addr; its shape broadcasts over the rows. */
-  readonly scratch?: true;
+  /** Read from the run's RowFill instead of addr; its shape broadcasts over the runs. */
+  readonly filled?: true;
 }
 
 /**
- * A buffer of the thread's own that a map or reduction fills before each row (a run of its
- * innermost dimension) and `scratch` operands read: a value made a plane at a time
- * (batch_norm_grad_stats' pool backward) that never reaches memory whole.
+ * A domain-sized buffer that a reduction fills a run (of its innermost dimension) at a time,
+ * just before the run, for `filled` operands to read there while it is in cache: a value made a
+ * plane at a time (batch_norm_grad_stats' pool backward), kept for a later phase to read.
  */
-export interface RowScratch {
-  readonly bytes: number;
-  /** Statements filling it at `base` for the row whose first element is `offset` (flat, in the domain). */
+export interface RowFill {
+  /** The buffer's address. */
+  readonly at: number;
+  /** Statements filling the run whose first element is `offset` (flat, in the domain), at `base`. */
   fill(fn: Fn, offset: Local, base: Local): X[];
-  /**
-   * A domain-sized buffer (its address) whose row at `offset` is the scratch instead of the
-   * thread's own: what the rows were filled with stays there for a later phase to read.
-   */
-  readonly keep?: number;
 }
 
-/** The locals of a RowScratch in one phase function: the thread's buffer and the row's offset. */
-interface ScratchLocals {
-  readonly spec: RowScratch;
-  readonly base: Local;
-  readonly offset: Local;
-}
-
-function scratchLocals(c: KernelCtx, fn: Fn, tid: Local, spec: RowScratch | undefined): { locals?: ScratchLocals; init: X[] } {
-  if (!spec) return { init: [] };
-  const locals = { spec, base: fn.i32(), offset: fn.i32() };
-  return { locals, init: spec.keep === undefined ? [locals.base.set(c.threadScratch(spec.bytes, tid))] : [] };
-}
-
-/** A row's scratch: its offset, the base where it is kept, then the fill. */
-function fillRow(c: KernelCtx, fn: Fn, scr: ScratchLocals, offset: X): X[] {
+/** A run's fill: its offset, where it goes, then the statements; `base` is where `filled` operands read. */
+function fillRun(c: KernelCtx, fn: Fn, spec: RowFill, offset: X): { base: Local; stmts: X[] } {
   const { e } = c;
-  const keep = scr.spec.keep;
-  return [scr.offset.set(offset), ...(keep === undefined ? [] : [scr.base.set(e.add(e.i32(keep), e.mulc(scr.offset.get(), 4)))]), ...scr.spec.fill(fn, scr.offset, scr.base)];
+  const [off, base] = [fn.i32(), fn.i32()];
+  return { base, stmts: [off.set(offset), base.set(e.add(e.i32(spec.at), e.mulc(off.get(), 4))), ...spec.fill(fn, off, base)] };
 }
 
 /** Element strides of `from` read as if broadcast to `to` (0 along broadcast dimensions). */
@@ -102,8 +85,6 @@ export interface MapSpec {
   f: (v: X[], fn: Fn, at: Lanes) => X | X[];
   /** Statements every thread runs first (scalars f reads from locals). */
   prologue?: (fn: Fn) => X[];
-  /** Filled before each row, for the `scratch` operands: rows are never split between threads. */
-  scratch?: RowScratch;
 }
 
 /**
@@ -120,10 +101,9 @@ export function mapBody(c: KernelCtx, fn: Fn, tid: Local, spec: MapSpec, thread 
   const shape = outs[0]!.shape;
   const total = numel(shape);
   const dims = collapse(shape.map((n, d) => ({ n, strides: [...spec.ins.map((x) => broadcastStrides(x.shape, shape)[d]!), ...outs.map(() => strideOut(shape, d))] })));
-  const parallel = total >= PARALLEL_MIN && e.T > 1 && !(spec.scratch && dims.length < 2);
-  const scr = scratchLocals(c, fn, tid, spec.scratch);
-  const pro = [...scr.init, ...(spec.prologue?.(fn) ?? [])];
-  const body = mapNest(c, fn, tid, dims, spec, outs, parallel, scr.locals);
+  const parallel = total >= PARALLEL_MIN && e.T > 1;
+  const pro = spec.prologue?.(fn) ?? [];
+  const body = mapNest(c, fn, tid, dims, spec, outs, parallel);
   if (parallel || e.T === 1) return [...pro, ...body];
   return [e.if(e.m.i32.eq(tid.get(), e.i32(thread % e.T)), [...pro, ...body])];
 }
@@ -139,7 +119,7 @@ const MAP_CHUNK = 16384;
 
 const IOTA = new Uint8Array(new Int32Array([0, 1, 2, 3]).buffer);
 
-function mapNest(c: KernelCtx, fn: Fn, tid: Local, dims: Dim[], spec: MapSpec, outs: readonly Operand[], parallel: boolean, scr: ScratchLocals | undefined): X[] {
+function mapNest(c: KernelCtx, fn: Fn, tid: Local, dims: Dim[], spec: MapSpec, outs: readonly Operand[], parallel: boolean): X[] {
   const { e } = c;
   const m = e.m;
   const nIn = spec.ins.length;
@@ -147,7 +127,6 @@ function mapNest(c: KernelCtx, fn: Fn, tid: Local, dims: Dim[], spec: MapSpec, o
   const results = outs.map(() => fn.v128());
   const asList = (r: X | X[]) => (Array.isArray(r) ? r : [r]);
   if (dims.length === 0) {
-    if (scr) throw new Error('wasm map: a row scratch over a one-element domain');
     // A scalar: one lane.
     const at: Lanes = { index: () => m.v128.const(IOTA) };
     const v = asList(spec.f(spec.ins.map((x) => e.vloadN(e.i32(x.addr), 1)), fn, at));
@@ -167,15 +146,11 @@ function mapNest(c: KernelCtx, fn: Fn, tid: Local, dims: Dim[], spec: MapSpec, o
   const row = (lo: X | null, hi: X | null): X[] => {
     const stmts: X[] = [];
     ptrs.forEach((p, j) => {
-      let a: X = scr && !isOut(j) && spec.ins[j]!.scratch ? scr.base.get() : e.i32(bases[j]!);
+      let a: X = e.i32(bases[j]!);
       outer.forEach((d, k) => (a = e.add(a, e.mulc(idx[k]!.get(), 4 * d.strides[j]!))));
       if (lo && (isOut(j) || inner.strides[j] === 1)) a = e.add(a, e.mulc(e.copyExpr(lo), 4));
       stmts.push(p.set(a));
     });
-    if (scr) {
-      if (scr.spec.keep !== undefined) throw new Error('wasm map: a kept row scratch is filled by a reduction');
-      stmts.push(...fillRow(c, fn, scr, m.i32.shr_u(e.sub(ptrs[nIn]!.get(), e.i32(outs[0]!.addr)), e.i32(2))));
-    }
     splats.forEach((s, j) => s && stmts.push(s.set(e.vsplatLoad(ptrs[j]!.get()))));
     const vals = (n: number) => spec.ins.map((_, j) => (splats[j] ? splats[j]!.get() : e.vloadN(ptrs[j]!.get(), n)));
     const step = (n: number): X[] => {
@@ -236,8 +211,8 @@ export interface ReduceSpec {
   /** Applied to each f32 sum before it is stored (a mean's 1/count). */
   post?: (sum: X) => X;
   prologue?: (fn: Fn) => X[];
-  /** Filled before each run of the innermost (reduced) dimension, for the `scratch` operands. */
-  scratch?: RowScratch;
+  /** Filled before each run of the innermost (reduced) dimension, for the `filled` operands. */
+  fill?: RowFill;
 }
 
 /**
@@ -262,9 +237,8 @@ export function emitReduce(c: KernelCtx, spec: ReduceSpec): void {
       acc *= dom[d]!;
     }
   }
-  // With a row scratch, one more column: the domain's own strides, which give a run's offset.
-  const own = dom.map((_, d) => strideOut(dom, d));
-  const raw: Dim[] = dom.map((n, d) => ({ n, reduced: spec.reduced[d], strides: [...spec.ins.map((x) => broadcastStrides(x.shape, dom)[d]!), outStrides[d]!, ...(spec.scratch ? [own[d]!] : [])] }));
+  // With a fill, one more column: the domain's own strides, which give a run's offset.
+  const raw: Dim[] = dom.map((n, d) => ({ n, reduced: spec.reduced[d], strides: [...spec.ins.map((x) => broadcastStrides(x.shape, dom)[d]!), outStrides[d]!, ...(spec.fill ? [strideOut(dom, d)] : [])] }));
   const dims = collapse(raw);
   const kept = dims.filter((d) => !d.reduced);
   const red = dims.filter((d) => d.reduced);
@@ -272,13 +246,12 @@ export function emitReduce(c: KernelCtx, spec: ReduceSpec): void {
   if (dims.length === 0) red.push({ n: 1, reduced: true, strides: new Array<number>(spec.ins.length + 1).fill(0) });
   const innerKept = dims.length > 0 && !dims[dims.length - 1]!.reduced;
   const total = numel(dom);
-  if (spec.scratch && innerKept) throw new Error('wasm reduce: a row scratch needs the innermost dimension reduced');
+  if (spec.fill && innerKept) throw new Error('wasm reduce: a fill needs the innermost dimension reduced');
   c.phase((fn, tid) => {
-    const scr = scratchLocals(c, fn, tid, spec.scratch);
-    const pro = [...scr.init, ...(spec.prologue?.(fn) ?? [])];
+    const pro = spec.prologue?.(fn) ?? [];
     const terms = termsOf(c, fn, spec, outs.length);
     if (innerKept) return [...pro, ...reduceInnerKept(c, fn, tid, kept, red, spec, outs, terms, total)];
-    return [...pro, ...reduceInnerReduced(c, fn, tid, kept, red, spec, outs, terms, total, scr.locals)];
+    return [...pro, ...reduceInnerReduced(c, fn, tid, kept, red, spec, outs, terms, total)];
   });
 }
 
@@ -305,7 +278,7 @@ function addrOf(c: KernelCtx, base: number, dims: readonly Dim[], idx: readonly 
   return a;
 }
 
-function reduceInnerReduced(c: KernelCtx, fn: Fn, tid: Local, kept: Dim[], red: Dim[], spec: ReduceSpec, outs: readonly number[], termsAt: Terms, total: number, scr?: ScratchLocals): X[] {
+function reduceInnerReduced(c: KernelCtx, fn: Fn, tid: Local, kept: Dim[], red: Dim[], spec: ReduceSpec, outs: readonly number[], termsAt: Terms, total: number): X[] {
   const { e } = c;
   const m = e.m;
   const nIn = spec.ins.length;
@@ -335,9 +308,10 @@ function reduceInnerReduced(c: KernelCtx, fn: Fn, tid: Local, kept: Dim[], red: 
   const L8 = L - (L % 8);
   const rowDims = [...kept, ...outerRed];
   const rowIdx = [...keptIdx, ...redIdx];
+  const filled = spec.fill && fillRun(c, fn, spec.fill, m.i32.shr_u(addrOf(c, 0, rowDims, rowIdx, nIn + 1), e.i32(2)));
   const runBody: X[] = [
-    ...(scr ? fillRow(c, fn, scr, m.i32.shr_u(addrOf(c, 0, rowDims, rowIdx, nIn + 1), e.i32(2))) : []),
-    ...ptrs.map((p, j) => p.set(scr && spec.ins[j]!.scratch ? scr.base.get() : addrOf(c, spec.ins[j]!.addr, rowDims, rowIdx, j))),
+    ...(filled ? filled.stmts : []),
+    ...ptrs.map((p, j) => p.set(filled && spec.ins[j]!.filled ? filled.base.get() : addrOf(c, spec.ins[j]!.addr, rowDims, rowIdx, j))),
     ...splats.flatMap((s, j) => (s ? [s.set(e.vsplatLoad(ptrs[j]!.get()))] : [])),
     ...runs.map((r) => r.set(e.vzero())),
     ...(L8 > 0 ? [...odd.map((r) => r.set(e.vzero())), e.forc(i, 0, L8, 8, [...add(4, false), ...step, ...add(4, false, odd), ...step.map((x) => e.copyExpr(x))])] : []),

@@ -2,7 +2,7 @@ import { splitFirst } from '../../../ir/expr.ts';
 import { KERNEL_KINDS } from '../../../ir/kernels.ts';
 import { emitExpr, exprInLoop } from '../expr.ts';
 import { ats, type At, type KernelCtx } from '../kernel.ts';
-import { emitReduce, type Operand, type RowScratch } from '../map.ts';
+import { emitReduce, type Operand, type RowFill } from '../map.ts';
 import type { Attrs } from '../../../ir/graph.ts';
 import { poolWindow } from '../../../ir/ops/pool.ts';
 import type { Fn, Local, X } from '../emitter.ts';
@@ -26,11 +26,11 @@ export function batchNormGradStats(c: KernelCtx): void {
   const stats: Operand[] = [{ addr: x.addr, shape: x.shape }, ...[mean, v, gamma].map((t) => ({ addr: t.addr, shape: channelView(x.shape) }))];
   if (a.gExpr && !expr) throw new Error(`${c.k.name}: batch_norm_grad_stats with gExpr has no expression`);
   const parts = expr && a.gExpr ? splitFirst(expr) : undefined;
-  const pooled = gPooled && poolScratch(c, a, gPooled, poolIn, outputs.pooled!);
+  const pooled = gPooled && poolFill(c, a, gPooled, poolIn, outputs.pooled!);
   const inputs = pooled ? k.inputs.map((t) => (t === gPooled ? pooled.input : t)) : k.inputs;
   const made = parts && exprInLoop(parts.first, inputs, x.shape);
   emitReduce(c, {
-    scratch: pooled?.scratch,
+    fill: pooled?.fill,
     domain: x.shape,
     reduced: allButChannel(x.shape),
     out: wanted.map(([, o]) => o.addr),
@@ -54,7 +54,7 @@ export function batchNormGradStats(c: KernelCtx): void {
  * cache) into the kernel's `pooled` output, which the input gradient's pass reads back. Made
  * again there instead of read, it cost more than the read (LeNet's bn1: 0.49 against 0.43 ms).
  */
-function poolScratch(c: KernelCtx, a: { gPool?: 'max' | 'avg' } & Attrs, gPooled: At, poolIn: At | undefined, kept: At): { input: At & { scratch: true }; kept: At; scratch: RowScratch } {
+function poolFill(c: KernelCtx, a: { gPool?: 'max' | 'avg' } & Attrs, gPooled: At, poolIn: At | undefined, kept: At): { input: At & { filled: true }; kept: At; fill: RowFill } {
   const shape = kept.shape;
   const [, , H, W] = shape as [number, number, number, number];
   const p = poolWindow(a, 'pool');
@@ -65,5 +65,5 @@ function poolScratch(c: KernelCtx, a: { gPool?: 'max' | 'avg' } & Attrs, gPooled
     if (a.gPool === 'max') return [...plane, ...maxPoolGradPlane(c.e, fn, p, dims, gPooled.addr, poolIn!.addr, pl, base.get())];
     return [...plane, ...avgPoolGradPlane(c.e, fn, p, dims, gPooled.addr, pl, base.get())];
   };
-  return { input: { addr: -1, shape: [1, 1, H, W], scratch: true }, kept, scratch: { bytes: 4 * H * W, fill, keep: kept.addr } };
+  return { input: { addr: -1, shape: [1, 1, H, W], filled: true }, kept, fill: { at: kept.addr, fill } };
 }
