@@ -193,6 +193,11 @@ export const KERNEL_KINDS = kindTable(
 
   defineKind('batch_norm_stats', {
     xResults: attr.optional(attr.int("how many of expr's outputs, the last ones, lie over x's domain (absent: none)")),
+    pool: attr.optional(attr.oneOf(['max', 'avg'], "a 4-D x's pool of the x-domain output poolOf (the max or average pool after the ReLU), a plane at a time as each is written")),
+    poolOf: attr.optional(attr.int('which x-domain output the pool reads, counted among them (pool)')),
+    poolKernel: attr.optional(attr.pair('[kh, kw] (pool)')),
+    poolStride: attr.optional(attr.pair('[sh, sw] (pool)')),
+    poolPadding: attr.optional(attr.pair('[ph, pw] (pool)')),
   })({
     doc:
       "a batch norm's training statistics in one kernel: mean = batch_mean(x), then var = batch_var(x, mean) " +
@@ -201,6 +206,7 @@ export const KERNEL_KINDS = kindTable(
     outputs: {
       mean: role.one('[C]'),
       var: role.one('[C]'),
+      pooled: role.maybe('[N, C, PH, PW]: max_pool2d or avg_pool2d (as the ops compute them) of the x-domain output poolOf', { pool: ['max', 'avg'] }),
       results: role.many("one per expr.outputs: [C], then the last xResults x's shape", (_, e) => (e ? e.outputs.length : 0)),
     },
     expr: {
@@ -429,9 +435,10 @@ export function inPlaceAllowed(k: Pick<Kernel, 'kind' | 'attrs' | 'inputs' | 'ou
   // x-domain part runs after the [C] part, which must not overwrite what the x part still reads
   // (its expression's input i + 1).
   if (k.kind === 'batch_norm_stats') {
-    if (i < 1 || o < 2) return false;
+    const fixed = k.attrs.pool === undefined ? 2 : 3;
+    if (i < 1 || o < fixed) return false;
     const xResults = (k.attrs.xResults as number | undefined) ?? 0;
-    if (o - 2 >= k.outputs.length - 2 - xResults || xResults === 0 || !k.expr) return true;
+    if (o - fixed >= k.outputs.length - fixed - xResults || xResults === 0 || !k.expr) return true;
     return !statsEpilogue({ xResults }, k.expr).wide.steps.some((s) => s.prim === 'input' && s.input === i + 1);
   }
   // batch_norm_grad_stats: its epilogue runs after every sum over g and x (a phase or dispatch of

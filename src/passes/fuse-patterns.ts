@@ -48,6 +48,11 @@ export interface Draft {
    */
   wide?: Shape;
   /**
+   * A node past the epilogue the kind may compute from one of the epilogue's written values
+   * (batch_norm_stats: the pool after the ReLU): which nodes it accepts, and the one it took.
+   */
+  tail?: { accepts: (n: Node) => boolean; node?: number };
+  /**
    * For a kind that takes an epilogue: the kernel, from what its epilogue reads beyond the fixed
    * inputs, what it writes (`acc` alone, without an expression) and the expression.
    */
@@ -270,6 +275,7 @@ export function matchBatchNorm(ctx: FuseCtx, claimed: ReadonlySet<number>): Draf
     // the kind's inputs 0 and 1: the running-statistics update (momentum blends of mean and var)
     // over [C], and over x's shape the normalization and what follows it elementwise (ReLU,
     // dropout, a residual sum), which reads x as one more operand.
+    const tail: NonNullable<Draft['tail']> = { accepts: (n) => (n.op === 'max_pool2d' || n.op === 'avg_pool2d') && g.nodes[x]!.shape.length === 4 };
     const finish = (operands: readonly number[], results: readonly number[], expr?: Expr) => {
       if (!expr) return k;
       const own = [...new Set(operands.filter((o) => o !== m.id && o !== v.id))];
@@ -280,10 +286,20 @@ export function matchBatchNorm(ctx: FuseCtx, claimed: ReadonlySet<number>): Draf
       // Results over [C] first, then those over x's shape, as the kind lists them.
       const order = [...results.keys()].sort((a, b) => Number(wideOf(results[a]!)) - Number(wideOf(results[b]!)));
       const xResults = results.filter(wideOf).length;
-      return kind.build(xResults ? { xResults } : {}, { x, operands: own }, { mean: m.id, var: v.id, results: order.map((j) => results[j]!) }, { steps, outputs: order.map((j) => expr.outputs[j]!) });
+      const ordered = order.map((j) => results[j]!);
+      // The pool after the normalization, of one of its written outputs.
+      const p = tail.node === undefined ? undefined : g.nodes[tail.node]!;
+      const pool = p && {
+        pool: p.op === 'max_pool2d' ? ('max' as const) : ('avg' as const),
+        poolOf: ordered.indexOf(p.inputs[0]!) - (ordered.length - xResults),
+        poolKernel: pair(p.attrs, 'kernel'),
+        poolStride: pair(p.attrs, 'stride'),
+        poolPadding: pair(p.attrs, 'padding'),
+      };
+      return kind.build({ ...(xResults ? { xResults } : {}), ...pool }, { x, operands: own }, { mean: m.id, var: v.id, pooled: p?.id, results: ordered }, { steps, outputs: order.map((j) => expr.outputs[j]!) });
     };
     const wideOf = (r: number) => sameShape(g.nodes[r]!.shape, g.nodes[x]!.shape);
-    drafts.push({ nodes: [m.id, v.id], ...k, open: [m.id, v.id], epilogue: [], domain: g.nodes[m.id]!.shape, wide: g.nodes[x]!.shape, finish });
+    drafts.push({ nodes: [m.id, v.id], ...k, open: [m.id, v.id], epilogue: [], domain: g.nodes[m.id]!.shape, wide: g.nodes[x]!.shape, tail, finish });
   }
   const groups = new Map<string, Node[]>();
   for (const n of g.nodes) {

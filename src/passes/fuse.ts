@@ -157,13 +157,33 @@ export function fuse(g: Graph, target: Pick<Target, 'maxStorageBuffers'>): Kerne
     return false;
   };
 
+  /**
+   * Node n into the kernel whose epilogue writes its one input, as that kind's tail (the pool
+   * after a batch norm's ReLU): the input must reach memory anyway (the backward reads it), or the
+   * tail would read what no one writes.
+   */
+  const takeTail = (n: Node): boolean => {
+    const [y] = n.inputs;
+    const i = y === undefined || n.inputs.length !== 1 ? undefined : owner.get(y);
+    const d = i === undefined ? undefined : drafts[i];
+    if (!d?.tail || d.tail.node !== undefined || !d.tail.accepts(n) || !d.epilogue!.includes(y!) || !sameShape(g.nodes[y!]!.shape, d.wide ?? d.domain!)) return false;
+    if (!needed(y!, new Set([...d.nodes, n.id])) || !canMerge([i!], n)) return false;
+    d.tail.node = n.id;
+    d.nodes.push(n.id);
+    // A fixed output from now on: later merges count its buffer.
+    d.outputs.push(n.id);
+    owner.set(n.id, i!);
+    claimed.add(n.id);
+    return true;
+  };
+
   for (const n of g.nodes) {
     if (claimed.has(n.id) || LEAVES.has(n.op) || n.op === 'reshape') continue;
     if (n.op === 'linear') add(linearDraft(n));
     else if (n.op === 'layer_norm' || n.op === 'layer_norm_grad') add(layerNormDraft(n));
     else if (isElementwise(n)) {
       if (!attach(n)) add({ kind: 'elementwise', attrs: {}, nodes: [n.id], inputs: [], outputs: [], epilogue: [n.id], domain: n.shape, finish: elementwiseKernel });
-    } else add({ kind: n.op, attrs: n.attrs, nodes: [n.id], inputs: [...n.inputs], outputs: [n.id] });
+    } else if (!takeTail(n)) add({ kind: n.op, attrs: n.attrs, nodes: [n.id], inputs: [...n.inputs], outputs: [n.id] });
   }
 
   // Independent elementwise kernels of one phase over the same domain run as one launch when

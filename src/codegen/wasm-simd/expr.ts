@@ -6,7 +6,7 @@ import { numel, type Shape } from '../../ir/shape.ts';
 import { CTRL } from './abi.ts';
 import type { Emitter, Fn, Local, X } from './emitter.ts';
 import type { At, KernelCtx } from './kernel.ts';
-import { mapBody, type Lanes, type Operand } from './map.ts';
+import { mapBody, type Lanes, type MapSpec, type Operand } from './map.ts';
 import { vexp, verf, vlog, vtanh } from './math.ts';
 
 /**
@@ -189,7 +189,7 @@ export function emitExpr(c: KernelCtx, domain: Shape, expr: Expr, src: ExprSourc
 }
 
 /** The statements of an expression map (see mapBody for `thread`). */
-export function exprBody(c: KernelCtx, fn: Fn, tid: Local, domain: Shape, expr: Expr, src: ExprSources, outs: readonly At[], thread = 0): X[] {
+export function exprBody(c: KernelCtx, fn: Fn, tid: Local, domain: Shape, expr: Expr, src: ExprSources, outs: readonly At[], thread = 0, after?: MapSpec['after']): X[] {
   const { e } = c;
   const m = e.m;
   const uniform = f64Steps(expr);
@@ -223,6 +223,7 @@ export function exprBody(c: KernelCtx, fn: Fn, tid: Local, domain: Shape, expr: 
   return mapBody(c, fn, tid, {
     outs,
     ins,
+    after,
     prologue: (fn) => {
       const pro: X[] = [];
       const f64Locals: Local[] = [];

@@ -85,6 +85,12 @@ export interface MapSpec {
   f: (v: X[], fn: Fn, at: Lanes) => X | X[];
   /** Statements every thread runs first (scalars f reads from locals). */
   prologue?: (fn: Fn) => X[];
+  /**
+   * Statements after each row (a run of the innermost dimension, `length` elements from flat
+   * index `offset`), on the thread that wrote it, while it is in cache: batch_norm_stats' pool of
+   * the plane it normalized. Rows are then never split between threads.
+   */
+  after?: (fn: Fn, offset: Local, length: number) => X[];
 }
 
 /**
@@ -101,7 +107,7 @@ export function mapBody(c: KernelCtx, fn: Fn, tid: Local, spec: MapSpec, thread 
   const shape = outs[0]!.shape;
   const total = numel(shape);
   const dims = collapse(shape.map((n, d) => ({ n, strides: [...spec.ins.map((x) => broadcastStrides(x.shape, shape)[d]!), ...outs.map(() => strideOut(shape, d))] })));
-  const parallel = total >= PARALLEL_MIN && e.T > 1;
+  const parallel = total >= PARALLEL_MIN && e.T > 1 && !(spec.after && dims.length < 2);
   const pro = spec.prologue?.(fn) ?? [];
   const body = mapNest(c, fn, tid, dims, spec, outs, parallel);
   if (parallel || e.T === 1) return [...pro, ...body];
@@ -151,6 +157,11 @@ function mapNest(c: KernelCtx, fn: Fn, tid: Local, dims: Dim[], spec: MapSpec, o
       if (lo && (isOut(j) || inner.strides[j] === 1)) a = e.add(a, e.mulc(e.copyExpr(lo), 4));
       stmts.push(p.set(a));
     });
+    const start = spec.after && fn.i32();
+    if (start) {
+      if (lo || hi) throw new Error('wasm map: a row split between threads cannot run `after`');
+      stmts.push(start.set(m.i32.shr_u(e.sub(ptrs[nIn]!.get(), e.i32(outs[0]!.addr)), e.i32(2))));
+    }
     splats.forEach((s, j) => s && stmts.push(s.set(e.vsplatLoad(ptrs[j]!.get()))));
     const vals = (n: number) => spec.ins.map((_, j) => (splats[j] ? splats[j]!.get() : e.vloadN(ptrs[j]!.get(), n)));
     const step = (n: number): X[] => {
@@ -170,6 +181,7 @@ function mapNest(c: KernelCtx, fn: Fn, tid: Local, dims: Dim[], spec: MapSpec, o
       stmts.push(e.forc(i, 0, L4, 4, [...step(4), ...advance]));
       if (L % 4) stmts.push(...step(L % 4));
     }
+    if (start) stmts.push(...spec.after!(fn, start, L));
     return stmts;
   };
 

@@ -121,7 +121,10 @@ export const fusedKernels: { readonly [K in FusedKind]: FusedKernel } = {
     if (!expr) return [mean, v];
     const parts = statsEpilogue(a, expr);
     const run = (e: Expr, domain: Shape) => (e.outputs.length ? runExpr(e, [mean, v, ...operands], undefined, domain, ctx) : []);
-    return [mean, v, ...run(parts.channel, mean.shape), ...run(parts.wide, x.shape)];
+    const wide = run(parts.wide, x.shape);
+    const pool = a.pool && { kernel: a.poolKernel!, stride: a.poolStride!, padding: a.poolPadding! };
+    const pooled = pool ? [runOp(poolOp(a.pool!), pool, [wide[a.poolOf!]!], ctx)] : [];
+    return [mean, v, ...pooled, ...run(parts.channel, mean.shape), ...wide];
   },
 
   batch_norm_grad_stats: (k, ins, ctx) => {

@@ -3,12 +3,13 @@ import { exprCode } from '../expr.ts';
 import { partsDispatch } from '../grid.ts';
 import { Shader, type KernelCtx, type WgslDispatch } from '../shader.ts';
 import { elementwise } from './elementwise.ts';
+import { avgPool2d, maxPool2d } from './ops/pool.ts';
 import { meanPart, varPart } from './ops/batch-norm.ts';
 
 /** batch_norm_stats: the mean, then (a second dispatch, which reads it) the variance about it. */
 export function batchNormStats(ctx: KernelCtx): WgslDispatch[] {
   const k = ctx.kernel;
-  const { attrs: a, inputs: { x, operands }, outputs: { mean, var: v, results }, expr } = KERNEL_KINDS.batch_norm_stats.read(k);
+  const { attrs: a, inputs: { x, operands }, outputs: { mean, var: v, pooled, results }, expr } = KERNEL_KINDS.batch_norm_stats.read(k);
   const first = new Shader(ctx);
   const second = new Shader(ctx);
   let part = varPart(second, x, mean, v);
@@ -26,5 +27,9 @@ export function batchNormStats(ctx: KernelCtx): WgslDispatch[] {
   // The normalization reads every channel's statistics: a third dispatch, an elementwise kernel
   // over x's domain.
   const ew = { ...k, name: `${k.name}.norm`, kind: 'elementwise', attrs: {}, inputs: ins, outputs: results.slice(narrow), expr: parts.wide };
-  return [...stats, ...elementwise({ ...ctx, kernel: ew })];
+  const norm = [...stats, ...elementwise({ ...ctx, kernel: ew })];
+  if (!pooled || a.pool === undefined) return norm;
+  // The pool of the normalized output: a fourth dispatch, the pool's own kernel.
+  const pk = { ...k, name: `${k.name}.pool`, kind: a.pool === 'max' ? 'max_pool2d' : 'avg_pool2d', attrs: { kernel: a.poolKernel!, stride: a.poolStride!, padding: a.poolPadding! }, inputs: [results[narrow + a.poolOf!]!], outputs: [pooled], expr: undefined };
+  return [...norm, ...(a.pool === 'max' ? maxPool2d : avgPool2d)({ ...ctx, kernel: pk })];
 }
