@@ -193,6 +193,9 @@ export const KERNEL_KINDS = kindTable(
 
   defineKind('batch_norm_stats', {
     xResults: attr.optional(attr.int("how many of expr's outputs, the last ones, lie over x's domain (absent: none)")),
+    scalarResults: attr.optional(
+      attr.int("how many of expr's outputs, after the [C] ones, have one element: small independent work riding in the launch (num_batches_tracked += 1)"),
+    ),
     pool: attr.optional(attr.oneOf(['max', 'avg'], "a 4-D x's pool of the x-domain output poolOf (the max or average pool after the ReLU), a plane at a time as each is written")),
     poolOf: attr.optional(attr.int('which x-domain output the pool reads, counted among them (pool)')),
     poolKernel: attr.optional(attr.pair('[kh, kw] (pool)')),
@@ -207,12 +210,12 @@ export const KERNEL_KINDS = kindTable(
       mean: role.one('[C]'),
       var: role.one('[C]'),
       pooled: role.maybe('[N, C, PH, PW]: max_pool2d or avg_pool2d (as the ops compute them) of the x-domain output poolOf', { pool: ['max', 'avg'] }),
-      results: role.many("one per expr.outputs: [C], then the last xResults x's shape", (_, e) => (e ? e.outputs.length : 0)),
+      results: role.many("one per expr.outputs: [C], then scalarResults of one element, then the last xResults x's shape", (_, e) => (e ? e.outputs.length : 0)),
     },
     expr: {
       doc:
-        'an epilogue after both statistics, over two domains: [C] (the running-statistics update of ' +
-        "torch.nn.BatchNorm's training forward), then x's shape (the normalization itself, the ReLU after it, a residual " +
+        'an epilogue after both statistics, over three domains: [C] (the running-statistics update of ' +
+        "torch.nn.BatchNorm's training forward), one element (the step counters), then x's shape (the normalization itself, the ReLU after it, a residual " +
         'sum: each element of x read once more, mean and var at its channel). { input: 0 } is mean, { input: 1 } var, ' +
         "{ input: k } operand k - 2 (the kernel's input k - 1; x itself, where the x-domain part reads it, is an operand too); no acc",
       optional: true,
@@ -407,12 +410,15 @@ export function foreachGroups<TI, TO>(k: KernelLike<TI, TO>): { expr: Expr; grou
   return { expr, groups };
 }
 
-/** batch_norm_stats' epilogue as its two parts: over [C] (the running statistics), then the last xResults outputs over x's shape. */
-export function statsEpilogue(a: { readonly xResults?: number }, expr: Expr): { channel: Expr; wide: Expr } {
-  const wide = a.xResults ?? 0;
-  const narrow = expr.outputs.length - wide;
+/**
+ * batch_norm_stats' epilogue as its three parts, each with only the steps it needs: over [C] (the
+ * running statistics), of one element (scalarResults), then over x's shape (the last xResults).
+ */
+export function statsEpilogue(a: { readonly xResults?: number; readonly scalarResults?: number }, expr: Expr): { channel: Expr; scalar: Expr; wide: Expr } {
+  const [wide, scalar] = [a.xResults ?? 0, a.scalarResults ?? 0];
+  const narrow = expr.outputs.length - wide - scalar;
   const range = (from: number, n: number) => Array.from({ length: n }, (_, j) => from + j);
-  return { channel: pickOutputs(expr, range(0, narrow)), wide: pickOutputs(expr, range(narrow, wide)) };
+  return { channel: pickOutputs(expr, range(0, narrow)), scalar: pickOutputs(expr, range(narrow, scalar)), wide: pickOutputs(expr, range(narrow + scalar, wide)) };
 }
 
 /**
@@ -431,15 +437,18 @@ export function inPlaceAllowed(k: Pick<Kernel, 'kind' | 'attrs' | 'inputs' | 'ou
     const b = k.attrs.groupOutputs as number;
     return i < a * (k.attrs.groups as number) && Math.floor(i / a) === Math.floor(o / b);
   }
-  // batch_norm_stats: its epilogue reads each operand at the element (or channel) it writes; the
-  // x-domain part runs after the [C] part, which must not overwrite what the x part still reads
-  // (its expression's input i + 1).
+  // batch_norm_stats: each part of its epilogue reads each operand at the element (or channel) it
+  // writes, but the parts run side by side (or one after another): a part may not overwrite what
+  // another reads (the expression's input i + 1).
   if (k.kind === 'batch_norm_stats') {
     const fixed = k.attrs.pool === undefined ? 2 : 3;
     if (i < 1 || o < fixed) return false;
-    const xResults = (k.attrs.xResults as number | undefined) ?? 0;
-    if (o - fixed >= k.outputs.length - fixed - xResults || xResults === 0 || !k.expr) return true;
-    return !statsEpilogue({ xResults }, k.expr).wide.steps.some((s) => s.prim === 'input' && s.input === i + 1);
+    if (!k.expr) return true;
+    const parts = statsEpilogue(k.attrs as { xResults?: number; scalarResults?: number }, k.expr);
+    const r = o - fixed;
+    const [nc, ns] = [parts.channel.outputs.length, parts.scalar.outputs.length];
+    const mine = r < nc ? parts.channel : r < nc + ns ? parts.scalar : parts.wide;
+    return ![parts.channel, parts.scalar, parts.wide].some((e) => e !== mine && e.steps.some((s) => s.prim === 'input' && s.input === i + 1));
   }
   // batch_norm_grad_stats: its epilogue runs after every sum over g and x (a phase or dispatch of
   // its own), and reads them and its operands at the element it writes.

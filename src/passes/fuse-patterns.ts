@@ -4,7 +4,7 @@ import type { Built } from '../ir/kernel-kind.ts';
 import { KERNEL_KINDS } from '../ir/kernels.ts';
 import { pair } from '../ir/op.ts';
 import type { Expr } from '../ir/program.ts';
-import { sameShape, type Shape } from '../ir/shape.ts';
+import { numel, sameShape, type Shape } from '../ir/shape.ts';
 import { elementwiseOf, opExpr } from '../ir/elementwise.ts';
 
 /** What the fusion pass knows of the graph while it matches. */
@@ -52,6 +52,8 @@ export interface Draft {
    * (batch_norm_stats: the pool after the ReLU): which nodes it accepts, and the one it took.
    */
   tail?: { accepts: (n: Node) => boolean; node?: number };
+  /** Takes one-element elementwise work of its phase into its epilogue (batch_norm_stats: the step counters). */
+  scalars?: true;
   /**
    * For a kind that takes an epilogue: the kernel, from what its epilogue reads beyond the fixed
    * inputs, what it writes (`acc` alone, without an expression) and the expression.
@@ -283,9 +285,10 @@ export function matchBatchNorm(ctx: FuseCtx, claimed: ReadonlySet<number>): Draf
       if (readsX && !own.includes(x)) own.push(x);
       const at = (o: number) => (o === m.id ? 0 : o === v.id ? 1 : 2 + own.indexOf(o));
       const steps = expr.steps.map((s) => (s.prim !== 'input' ? s : { ...s, input: at(s.input === 0 ? x : operands[s.input - 1]!) }));
-      // Results over [C] first, then those over x's shape, as the kind lists them.
-      const order = [...results.keys()].sort((a, b) => Number(wideOf(results[a]!)) - Number(wideOf(results[b]!)));
-      const xResults = results.filter(wideOf).length;
+      // Results over [C] first, then those of one element, then those over x's shape, as the kind lists them.
+      const order = [...results.keys()].sort((a, b) => classOf(results[a]!) - classOf(results[b]!));
+      const xResults = results.filter((r) => classOf(r) === 2).length;
+      const scalarResults = results.filter((r) => classOf(r) === 1).length;
       const ordered = order.map((j) => results[j]!);
       // The pool after the normalization, of one of its written outputs.
       const p = tail.node === undefined ? undefined : g.nodes[tail.node]!;
@@ -296,10 +299,16 @@ export function matchBatchNorm(ctx: FuseCtx, claimed: ReadonlySet<number>): Draf
         poolStride: pair(p.attrs, 'stride'),
         poolPadding: pair(p.attrs, 'padding'),
       };
-      return kind.build({ ...(xResults ? { xResults } : {}), ...pool }, { x, operands: own }, { mean: m.id, var: v.id, pooled: p?.id, results: ordered }, { steps, outputs: order.map((j) => expr.outputs[j]!) });
+      return kind.build({ ...(xResults ? { xResults } : {}), ...(scalarResults ? { scalarResults } : {}), ...pool }, { x, operands: own }, { mean: m.id, var: v.id, pooled: p?.id, results: ordered }, { steps, outputs: order.map((j) => expr.outputs[j]!) });
     };
-    const wideOf = (r: number) => sameShape(g.nodes[r]!.shape, g.nodes[x]!.shape);
-    drafts.push({ nodes: [m.id, v.id], ...k, open: [m.id, v.id], epilogue: [], domain: g.nodes[m.id]!.shape, wide: g.nodes[x]!.shape, tail, finish });
+    const classOf = (r: number) => {
+      const s = g.nodes[r]!.shape;
+      if (sameShape(s, g.nodes[m.id]!.shape)) return 0;
+      if (sameShape(s, g.nodes[x]!.shape)) return 2;
+      if (numel(s) === 1) return 1;
+      throw new Error(`fuse: a batch_norm_stats epilogue writes %${r} [${s.join(', ')}], neither [C], one element nor x's shape`);
+    };
+    drafts.push({ nodes: [m.id, v.id], ...k, open: [m.id, v.id], epilogue: [], domain: g.nodes[m.id]!.shape, wide: g.nodes[x]!.shape, tail, scalars: true, finish });
   }
   const groups = new Map<string, Node[]>();
   for (const n of g.nodes) {

@@ -196,11 +196,17 @@ export function fuse(g: Graph, target: Pick<Target, 'maxStorageBuffers'>): Kerne
     const phases = new Set(d.nodes.map((n) => g.nodes[n]!.phase));
     return phases.size === 1 && !phases.has('update') ? [...phases][0] : undefined;
   };
+  // One-element work (step counters) rides in the first kernel of its phase that takes it.
+  const rides = (a: Draft, b: Draft) => a.scalars === true && b.kind === 'elementwise' && numel(b.domain!) === 1;
   for (let i = 0; i < drafts.length; i++) {
     for (let j = i + 1; j < drafts.length; j++) {
       const [a, b] = [drafts[i], drafts[j]];
-      if (a?.kind !== 'elementwise' || b?.kind !== 'elementwise' || !sameShape(a.domain!, b.domain!)) continue;
-      if (phaseOf(a) === undefined || phaseOf(a) !== phaseOf(b)) continue;
+      if (!a || !b || phaseOf(a) === undefined || phaseOf(a) !== phaseOf(b)) continue;
+      if (rides(a, b)) {
+        if (canMerge([i, j])) merge(i, [i, j]);
+        continue;
+      }
+      if (a.kind !== 'elementwise' || b.kind !== 'elementwise' || !sameShape(a.domain!, b.domain!)) continue;
       const ra = operandsOf(a);
       const shares = [...operandsOf(b)].some((v) => ra.has(v));
       if ((shares || numel(a.domain!) <= SMALL_DOMAIN) && canMerge([i, j])) merge(i, [i, j]);

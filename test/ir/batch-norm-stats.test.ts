@@ -53,6 +53,27 @@ describe("batch_norm_stats' two-domain epilogue", () => {
     expect(picked.steps.some((s) => s.prim === 'abs')).toBe(false);
   });
 
+  it('puts one-element outputs (step counters) in a part of their own, which may not overwrite what another part reads', () => {
+    const b = new ExprBuilder();
+    const counter = b.bin('add', b.input(2), b.c(1));
+    // The [C] part reads the counter's old value too (a cumulative average: momentum None).
+    const blend = b.bin('div', b.input(0), counter);
+    const k: Kernel = {
+      name: 'k0',
+      kind: 'batch_norm_stats',
+      ops: ['batch_mean', 'batch_var', 'add', 'div'],
+      attrs: { scalarResults: 1 },
+      inputs: [sl([2, 3], 'x'), sl([], 'num_batches_tracked')],
+      outputs: [sl([3], 'mean'), sl([3], 'var'), sl([3], 'running_mean.new'), sl([], 'num_batches_tracked.new')],
+      expr: { steps: b.steps, outputs: [blend, counter] },
+    };
+    const { channel, scalar, wide } = statsEpilogue(k.attrs, k.expr!);
+    expect([channel.outputs.length, scalar.outputs.length, wide.outputs.length]).toEqual([1, 1, 0]);
+    expect(scalar.steps.map((s) => s.prim)).toEqual(['input', 'const', 'add']);
+    expect(inPlaceAllowed(k, 1, 3)).toBe(false);
+    expect(inPlaceAllowed({ ...k, expr: { steps: b.steps, outputs: [b.bin('mul', b.input(0), b.c(2)), counter] } }, 1, 3)).toBe(true);
+  });
+
   it('writes the running mean over its old value unless the x part, which runs after, still reads it', () => {
     // Output 2 (the running mean's new value) over input 1 (its old value).
     expect(inPlaceAllowed(stats(false), 1, 2)).toBe(true);

@@ -124,7 +124,7 @@ export const fusedKernels: { readonly [K in FusedKind]: FusedKernel } = {
     const wide = run(parts.wide, x.shape);
     const pool = a.pool && { kernel: a.poolKernel!, stride: a.poolStride!, padding: a.poolPadding! };
     const pooled = pool ? [runOp(poolOp(a.pool!), pool, [wide[a.poolOf!]!], ctx)] : [];
-    return [mean, v, ...pooled, ...run(parts.channel, mean.shape), ...wide];
+    return [mean, v, ...pooled, ...run(parts.channel, mean.shape), ...run(parts.scalar, []), ...wide];
   },
 
   batch_norm_grad_stats: (k, ins, ctx) => {

@@ -21,15 +21,18 @@ export function batchNormStats(c: KernelCtx): void {
   batchVar(derive(c, 'batch_var', {}, [x, mean], [v]));
   if (!expr) return;
   // The epilogue, one third phase: the running-statistics update over [C] (a few hundred elements
-  // at most, on the second thread where there is one) beside the normalization over x's domain.
+  // at most, on the second thread where there is one) and the step counters beside the
+  // normalization over x's domain.
   // The two are independent: the [C] part writes in place only what the x part does not read
   // (inPlaceAllowed).
-  const { channel, wide } = statsEpilogue(a, expr);
+  const { channel, scalar, wide } = statsEpilogue(a, expr);
   const src = { inputs: [mean, v, ...operands] };
-  const narrow = channel.outputs.length;
+  const narrow = channel.outputs.length + scalar.outputs.length;
+  const counters = results.slice(channel.outputs.length, narrow);
   const after = pooled && a.pool !== undefined ? poolAfter(c, a, results[narrow + a.poolOf!]!, pooled) : undefined;
   c.phase((fn, tid) => [
-    ...(narrow ? exprBody(c, fn, tid, mean.shape, channel, src, results.slice(0, narrow), 1) : []),
+    ...(channel.outputs.length ? exprBody(c, fn, tid, mean.shape, channel, src, results.slice(0, channel.outputs.length), 1) : []),
+    ...(counters.length ? exprBody(c, fn, tid, [], scalar, src, counters, 1) : []),
     ...(wide.outputs.length ? exprBody(c, fn, tid, x.shape, wide, src, results.slice(narrow), 0, after) : []),
   ]);
 }

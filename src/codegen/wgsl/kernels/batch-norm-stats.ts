@@ -15,12 +15,15 @@ export function batchNormStats(ctx: KernelCtx): WgslDispatch[] {
   let part = varPart(second, x, mean, v);
   const parts = expr && statsEpilogue(a, expr);
   const ins = [mean, v, ...operands];
-  const narrow = parts ? parts.channel.outputs.length : 0;
+  const perChannel = parts ? parts.channel.outputs.length : 0;
+  const narrow = perChannel + (parts ? parts.scalar.outputs.length : 0);
   if (parts && narrow) {
     // The running-statistics epilogue, by the thread that stores var[c], after it: it reads var[c]
-    // back (its own write) and mean[c] (the first dispatch's).
+    // back (its own write) and mean[c] (the first dispatch's). The step counters by channel 0's.
     const { lines, outputs } = exprCode({ sh: second, domain: mean.shape, input: (j) => ins[j]!, i: 'o', prefix: 'e' }, parts.channel);
-    part = { ...part, store: [part.store, ...lines, ...outputs.map((e, j) => `${second.write(results[j]!, 'o')} = ${e};`)].join('\n') };
+    const one = exprCode({ sh: second, domain: [], input: (j) => ins[j]!, i: '0u', prefix: 's' }, parts.scalar);
+    const counters = one.outputs.length ? [`if (o == 0u) {`, ...one.lines, ...one.outputs.map((e, j) => `${second.write(results[perChannel + j]!, '0u')} = ${e};`), '}'] : [];
+    part = { ...part, store: [part.store, ...lines, ...outputs.map((e, j) => `${second.write(results[j]!, 'o')} = ${e};`), ...counters].join('\n') };
   }
   const stats = [partsDispatch(first, `${k.name}.mean`, [meanPart(first, x, mean)]), partsDispatch(second, `${k.name}.var`, [part])];
   if (!parts || parts.wide.outputs.length === 0) return stats;
