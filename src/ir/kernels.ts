@@ -1,6 +1,6 @@
 import { elementwiseOf } from './elementwise.ts';
 import { pickOutputs } from './expr.ts';
-import { attr, defineKind, kindTable, role, type AttrSpec, type AttrsOf, type KernelLike } from './kernel-kind.ts';
+import { attr, defineKind, kindTable, role, type AttrSpec, type AttrsOf, type Built, type KernelLike } from './kernel-kind.ts';
 import { isStepSlice, type Expr, type Kernel, type Program, type Slice } from './program.ts';
 import { numel, type Shape } from './shape.ts';
 
@@ -185,10 +185,32 @@ export const KERNEL_KINDS = kindTable(
     outputs: { loss: role.one('[]'), dlogits: role.maybe('[N, K]', 'grad') },
   }),
 
-  defineKind('linear_cross_entropy', { bias: attr.flag('b is given'), grad: attr.flag('write dlogits'), gradScale: attr.number('dL/dloss') })({
-    doc: 'logits = x·wᵀ + b, then softmax_cross_entropy on them; the logits are written too (an output of the step)',
-    inputs: { x: role.one('[N, I]'), w: role.one('[K, I]'), b: role.maybe('[K]', 'bias'), labels: role.one('[N]') },
-    outputs: { logits: role.one('[N, K]'), loss: role.one('[]'), dlogits: role.maybe('[N, K]', 'grad') },
+  defineKind('linear_cross_entropy', {
+    bias: attr.flag('b is given'),
+    grad: attr.flag('write dlogits'),
+    gradScale: attr.number('dL/dloss'),
+    backward: attr.optional(attr.flag("with grad, the layer's own backward too, from dlogits: a linear_grad (splitLinearCrossEntropy)")),
+    dx: attr.optional(attr.flag('with backward, compute dx')),
+  })({
+    doc:
+      'logits = x·wᵀ + b, then softmax_cross_entropy on them; the logits are written too (an output of the step). With ' +
+      "backward, then the layer's gradients from dlogits as linear_grad computes them: dw = dlogitsᵀ·x, db = Σ_n dlogits, dx = dlogits·w (then an epilogue)",
+    inputs: {
+      x: role.one('[N, I]'),
+      w: role.one('[K, I]'),
+      b: role.maybe('[K]', 'bias'),
+      labels: role.one('[N]'),
+      operands: role.many("the dx epilogue's operands"),
+    },
+    outputs: {
+      logits: role.one('[N, K]'),
+      loss: role.one('[]'),
+      dlogits: role.maybe('[N, K]', 'grad'),
+      dw: role.maybe('[K, I]', 'backward'),
+      db: role.maybe('[K]', { backward: true, bias: true }),
+      results: role.many('[N, I], with dx: dx itself, or one per expr.outputs', (a, e) => (!a.dx ? 0 : e ? e.outputs.length : 1)),
+    },
+    expr: { doc: "only with dx: the epilogue on dx (acc = dx at the element); { input: k } is the kernel's input k", optional: true },
   }),
 
   defineKind('batch_norm_stats', {
@@ -408,6 +430,34 @@ export function foreachGroups<TI, TO>(k: KernelLike<TI, TO>): { expr: Expr; grou
     outputs: outputs.grouped.slice(t * a.groupOutputs, (t + 1) * a.groupOutputs),
   }));
   return { expr, groups };
+}
+
+/**
+ * A linear_cross_entropy kernel with backward as the two kernels it runs one after the other: the
+ * forward one (logits, loss, dlogits) and the linear_grad that reads its dlogits, with the
+ * epilogue's inputs renumbered for it. Every backend runs it so, with its own kernels of the two
+ * kinds: the last layer's forward, loss and backward in one launch.
+ */
+export function splitLinearCrossEntropy<TI, TO>(k: KernelLike<TI, TO>, dlogitsAsInput: (o: TO) => TI): { forward: Built<TI> & { outputs: TO[] }; backward: Built<TI> & { outputs: TO[] } } {
+  const { attrs: a, inputs: i, outputs: o, expr } = KERNEL_KINDS.linear_cross_entropy.read(k);
+  if (!a.backward || !o.dlogits || !o.dw) throw new Error('linear_cross_entropy: no backward to split off');
+  const fwd = KERNEL_KINDS.linear_cross_entropy.build<TI | TO>({ bias: a.bias, grad: a.grad, gradScale: a.gradScale }, { x: i.x, w: i.w, b: i.b, labels: i.labels, operands: [] }, { logits: o.logits, loss: o.loss, dlogits: o.dlogits, results: [] });
+  const dx = a.dx === true;
+  // The epilogue reads the composed kernel's inputs (x, w, b, labels, operands...); linear_grad's are (g, x, w, operands...).
+  const fixed = k.inputs.length - i.operands.length;
+  const at = (input: number) => {
+    if (input >= fixed) return (dx ? 3 : 2) + input - fixed;
+    if (k.inputs[input] === i.x) return 1;
+    if (dx && k.inputs[input] === i.w) return 2;
+    throw new Error('linear_cross_entropy: the dx epilogue reads the bias or the labels, which linear_grad does not have');
+  };
+  const e = expr && { steps: expr.steps.map((s) => (s.prim === 'input' ? { ...s, input: at(s.input) } : s)), outputs: expr.outputs };
+  const kind = KERNEL_KINDS.linear_grad;
+  const bwdIn = { g: dlogitsAsInput(o.dlogits), x: i.x, w: dx ? i.w : undefined, operands: [...i.operands] };
+  const bwdOut = { dw: o.dw, db: o.db, results: [...o.results] };
+  const attrs = { bias: o.db !== undefined, dx };
+  const bwd = e ? kind.build<TI | TO>(attrs, bwdIn, bwdOut, e) : kind.build<TI | TO>(attrs, bwdIn, bwdOut);
+  return { forward: fwd as Built<TI> & { outputs: TO[] }, backward: bwd as Built<TI> & { outputs: TO[] } };
 }
 
 /**

@@ -198,7 +198,22 @@ export function matchCrossEntropy(ctx: FuseCtx, claimed: ReadonlySet<number>): D
     const mine = new Set(outs);
     if (l.op === 'linear' && !claimed.has(l.id) && users[logits]!.every((u) => mine.has(u))) {
       const [x, w, b] = l.inputs as [number, number, number | undefined];
-      const k = KERNEL_KINDS.linear_cross_entropy.build({ bias: b !== undefined, ...attrs }, { x, w, b, labels }, { logits, loss: ce.id, dlogits: grad?.id });
+      const kind = KERNEL_KINDS.linear_cross_entropy;
+      // The layer's own backward from dlogits joins: its forward, loss and backward in one launch.
+      const bwd = grad && linearGradsOf(ctx, claimed, l);
+      if (bwd && bwd.grad === grad.id) {
+        const full = { bias: b !== undefined, ...attrs, backward: true, dx: bwd.dx !== undefined };
+        const fixedIn = { x, w, b, labels };
+        const fixedOut = { logits, loss: ce.id, dlogits: grad.id, dw: bwd.dw, db: bwd.db };
+        const lists = kind.layout(fixedIn, fixedOut);
+        const nodes = [l.id, ...outs, bwd.dw, ...(bwd.db === undefined ? [] : [bwd.db]), ...(bwd.dx === undefined ? [] : [bwd.dx])];
+        if (ctx.fits(lists.inputs, [...lists.outputs, ...(bwd.dx === undefined ? [] : [bwd.dx])])) {
+          const finish: Draft['finish'] = (operands, results, expr) => kind.build(full, { ...fixedIn, operands }, { ...fixedOut, results }, expr);
+          drafts.push(gradDraft(kind.kind, full, nodes, lists, bwd.dx === undefined ? undefined : g.nodes[bwd.dx]!, finish));
+          continue;
+        }
+      }
+      const k = kind.build({ bias: b !== undefined, ...attrs }, { x, w, b, labels, operands: [] }, { logits, loss: ce.id, dlogits: grad?.id, results: [] });
       if (ctx.fits(k.inputs, k.outputs)) {
         drafts.push({ nodes: [l.id, ...outs], ...k });
         continue;
@@ -208,6 +223,23 @@ export function matchCrossEntropy(ctx: FuseCtx, claimed: ReadonlySet<number>): D
     if (ctx.fits(k.inputs, k.outputs)) drafts.push({ nodes: outs, ...k });
   }
   return drafts;
+}
+
+/** The gradient nodes of linear layer l from dL/dy (`grad`), found from the weight gradient; undefined unless exactly one set matches. */
+function linearGradsOf(ctx: FuseCtx, claimed: ReadonlySet<number>, l: Node): { grad: number; dw: number; db?: number; dx?: number } | undefined {
+  const { g, users } = ctx;
+  const [x, w, b] = l.inputs as [number, number, number | undefined];
+  const found = users[x]!.map((u) => g.nodes[u]!).flatMap((dw) => {
+    if (dw.op !== 'matmul' || dw.inputs[1] !== x || dw.attrs.transA !== true || dw.attrs.transB === true || !sameShape(dw.shape, g.nodes[w]!.shape)) return [];
+    const grad = dw.inputs[0]!;
+    if (!sameShape(g.nodes[grad]!.shape, l.shape) || claimed.has(dw.id)) return [];
+    const gu = users[grad]!.map((u) => g.nodes[u]!);
+    const db = gu.find((n) => isSum(n, [0]))?.id;
+    const dx = gu.find((n) => n.op === 'matmul' && n.inputs[1] === w && n.attrs.transA !== true && n.attrs.transB !== true)?.id;
+    if ((b === undefined) !== (db === undefined)) return [];
+    return [{ grad, dw: dw.id, db, dx }];
+  });
+  return found.length === 1 ? found[0] : undefined;
 }
 
 /** A gradient kernel's draft; the gradient `acc` computes, when given, takes an elementwise epilogue. */
@@ -221,23 +253,14 @@ function gradDraft(kind: string, attrs: Attrs, nodes: number[], fixed: { inputs:
  * mask and dropout), filled in by the fusion driver.
  */
 export function matchLinearGrads(ctx: FuseCtx, claimed: ReadonlySet<number>): Draft[] {
-  const { g, users } = ctx;
+  const { g } = ctx;
   const drafts: Draft[] = [];
   for (const l of g.nodes) {
     if (l.op !== 'linear') continue;
-    const [x, w, b] = l.inputs as [number, number, number | undefined];
-    const found = users[x]!.map((u) => g.nodes[u]!).flatMap((dw) => {
-      if (dw.op !== 'matmul' || dw.inputs[1] !== x || dw.attrs.transA !== true || dw.attrs.transB === true || !sameShape(dw.shape, g.nodes[w]!.shape)) return [];
-      const grad = dw.inputs[0]!;
-      if (!sameShape(g.nodes[grad]!.shape, l.shape) || claimed.has(dw.id)) return [];
-      const gu = users[grad]!.map((u) => g.nodes[u]!);
-      const db = gu.find((n) => isSum(n, [0]))?.id;
-      const dx = gu.find((n) => n.op === 'matmul' && n.inputs[1] === w && n.attrs.transA !== true && n.attrs.transB !== true)?.id;
-      if ((b === undefined) !== (db === undefined)) return [];
-      return [{ grad, dw: dw.id, db, dx }];
-    });
-    if (found.length !== 1) continue;
-    const { grad, dw, db, dx } = found[0]!;
+    const [x, w] = l.inputs as [number, number];
+    const found = linearGradsOf(ctx, claimed, l);
+    if (!found) continue;
+    const { grad, dw, db, dx } = found;
     const nodes = [dw, ...(db === undefined ? [] : [db]), ...(dx === undefined ? [] : [dx])];
     const kind = KERNEL_KINDS.linear_grad;
     const attrs = { bias: db !== undefined, dx: dx !== undefined };

@@ -1,4 +1,4 @@
-import { KERNEL_KINDS, type ConvAttrs } from '../ir/kernels.ts';
+import { KERNEL_KINDS, splitLinearCrossEntropy, type ConvAttrs } from '../ir/kernels.ts';
 import { numel, windowOut, type Shape } from '../ir/shape.ts';
 import type { Target } from '../ir/target.ts';
 import { baseOf, producers, rootValues, type FusedKernel, type KernelGraph } from './kernel-graph.ts';
@@ -38,7 +38,9 @@ export function recomputeOrStore(kg: KernelGraph, target: Pick<Target, 'maxStora
     const gy = ins.gy!;
     const li = prod.get(baseOf(kg.values, gy));
     const l = li === undefined ? undefined : kernels[li];
-    const lv = l?.kind === 'linear_grad' ? KERNEL_KINDS.linear_grad.read(l) : undefined;
+    // The layer's gradient kernel, or the last layer's, inside its linear_cross_entropy.
+    const composed = l?.kind === 'linear_cross_entropy' && l.attrs.backward === true;
+    const lv = l?.kind === 'linear_grad' ? KERNEL_KINDS.linear_grad.read(l) : composed ? KERNEL_KINDS.linear_grad.read(splitLinearCrossEntropy(l!, (o) => o).backward) : undefined;
     const dx = lv && !lv.expr ? lv.outputs.results[0] : undefined;
     if (lv && dx !== undefined && dx === baseOf(kg.values, gy) && !roots.has(dx) && readers(dx).every((r) => r === bi)) {
       const { g: g2, x, w: w2 } = lv.inputs;
@@ -49,7 +51,10 @@ export function recomputeOrStore(kg: KernelGraph, target: Pick<Target, 'maxStora
         const lops = [...l!.ops];
         lops.splice(lops.indexOf('matmul'), 1);
         const { dw, db } = lv.outputs;
-        kernels[li!] = { ops: lops, ...KERNEL_KINDS.linear_grad.build({ ...lv.attrs, dx: false }, { g: g2, x, operands: [] }, { dw, db, results: [] }) };
+        if (composed) {
+          const ce = KERNEL_KINDS.linear_cross_entropy.read(l!);
+          kernels[li!] = { ops: lops, ...KERNEL_KINDS.linear_cross_entropy.build({ ...ce.attrs, dx: false }, { ...ce.inputs, operands: [] }, { ...ce.outputs, results: [] }) };
+        } else kernels[li!] = { ops: lops, ...KERNEL_KINDS.linear_grad.build({ ...lv.attrs, dx: false }, { g: g2, x, operands: [] }, { dw, db, results: [] }) };
         [attrs, ins, ops] = [folded.attrs, folded.inputs, ['matmul', ...ops]];
       }
     }

@@ -38,7 +38,8 @@ describe('recompute or store', () => {
     expect(grad.attrs).toMatchObject({ saved: 'argmax', fold: false });
     expect(names(kg, grad.inputs).slice(1)).toEqual(['%7', '%7.argmax', 'x']);
     expect(grad.ops).toEqual(['max_pool2d_grad', 'relu_grad', 'conv2d_grad_weight', 'sum']);
-    expect(kernel(kg, 'linear_grad').attrs).toEqual({ bias: true, dx: true });
+    // The last layer's gradients in its linear_cross_entropy kernel, dx among them.
+    expect(kernel(kg, 'linear_cross_entropy').attrs).toMatchObject({ backward: true, dx: true });
   });
 
   it("weighs bytes by the target's balance: at 8 flops a byte (a core's DRAM balance) SimpleCNN recomputes conv1", async () => {
@@ -67,7 +68,10 @@ describe('recompute or store', () => {
   it('stores the input gradient of a wide linear layer (64 outputs: 128 flops an element > 16 to store it)', () => {
     const kg = run(convNet(3, 3, [64, 10]));
     expect(kernel(kg, 'conv_block_grad').attrs.fold).toBe(false);
-    expect(kg.kernels.filter((k) => k.kind === 'linear_grad').map((k) => k.attrs.dx)).toEqual([true, true]);
+    expect(kg.kernels.filter((k) => k.kind === 'linear_grad' || k.kind === 'linear_cross_entropy').map((k) => [k.kind, k.attrs.dx])).toEqual([
+      ['linear_cross_entropy', true],
+      ['linear_grad', true],
+    ]);
   });
 
   it('does not fold when the kernel would bind more storage buffers than allowed', () => {

@@ -42,9 +42,9 @@ export interface At {
  * A context for running another kind's generator inside a fused kernel, on given addresses
  * (intermediates in scratch). Its phases and scratch come out of the parent's.
  */
-export function derive(c: KernelCtx, kind: string, attrs: Kernel['attrs'], ins: readonly At[], outs: readonly At[]): KernelCtx {
+export function derive(c: KernelCtx, kind: string, attrs: Kernel['attrs'], ins: readonly At[], outs: readonly At[], expr?: Kernel['expr']): KernelCtx {
   const slice = (t: At) => ({ offset: -1, bytes: 4 * Math.max(1, t.shape.reduce((a, d) => a * d, 1)), shape: t.shape });
-  const k: Kernel = { name: `${c.k.name}.${kind}`, kind, ops: [kind], attrs, inputs: ins.map(slice), outputs: outs.map(slice) };
+  const k: Kernel = { name: `${c.k.name}.${kind}`, kind, ops: [kind], attrs, inputs: ins.map(slice), outputs: outs.map(slice), ...(expr ? { expr } : {}) };
   return {
     e: c.e,
     k,

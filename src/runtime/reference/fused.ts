@@ -1,5 +1,5 @@
 import type { Attrs, Node } from '../../ir/graph.ts';
-import { foreachGroups, headRow, headView, KERNEL_KINDS, statsEpilogue, type ConvAttrs, type FusedKind } from '../../ir/kernels.ts';
+import { foreachGroups, headRow, headView, KERNEL_KINDS, splitLinearCrossEntropy, statsEpilogue, type ConvAttrs, type FusedKind } from '../../ir/kernels.ts';
 import { getOp } from '../../ir/op.ts';
 import type { Expr, Kernel } from '../../ir/program.ts';
 import { splitFirst } from '../../ir/expr.ts';
@@ -111,7 +111,10 @@ export const fusedKernels: { readonly [K in FusedKind]: FusedKernel } = {
   linear_cross_entropy: (k, ins, ctx) => {
     const { attrs, inputs: { x, w, b, labels } } = KERNEL_KINDS.linear_cross_entropy.read(over(k, ins));
     const logits = runOp('linear', {}, b ? [x, w, b] : [x, w], ctx);
-    return [logits, ...crossEntropy(attrs, logits, labels, ctx)];
+    const forward = [logits, ...crossEntropy(attrs, logits, labels, ctx)];
+    if (!attrs.backward) return forward;
+    const { backward } = splitLinearCrossEntropy(over(k, ins), () => forward[2]!);
+    return [...forward, ...fusedKernels.linear_grad({ ...k, ...backward, inputs: [], expr: backward.expr }, backward.inputs, ctx)];
   },
 
   batch_norm_stats: (k, ins, ctx) => {

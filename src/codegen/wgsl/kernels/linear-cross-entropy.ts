@@ -1,4 +1,5 @@
-import { KERNEL_KINDS } from '../../../ir/kernels.ts';
+import { KERNEL_KINDS, splitLinearCrossEntropy } from '../../../ir/kernels.ts';
+import { linearGrad } from './linear-grad.ts';
 import { partsDispatch } from '../grid.ts';
 import { Shader, u32, type KernelCtx, type WgslDispatch } from '../shader.ts';
 import { crossEntropyParts } from './softmax-cross-entropy.ts';
@@ -17,8 +18,12 @@ export function linearCrossEntropy(ctx: KernelCtx): WgslDispatch[] {
   const term = `return ${lin.read(x, `(o / ${u32(K)}) * ${u32(I!)} + r`)} * ${lin.read(w, `(o % ${u32(K)}) * ${u32(I!)} + r`)};`;
   const store = `${lin.write(logits, 'o')} = acc${b ? ` + ${lin.read(b, `o % ${u32(K)}`)}` : ''};`;
   const ce = new Shader(ctx);
-  return [
+  const forward = [
     partsDispatch(lin, `${k.name}.logits`, [{ count: N! * K, length: I!, term, store }]),
     partsDispatch(ce, `${k.name}.loss`, crossEntropyParts(ce, logits, labels, loss, dlogits, attrs.gradScale)),
   ];
+  if (!attrs.backward) return forward;
+  // The layer's linear_grad from dlogits, as its own kernel's dispatches.
+  const { backward: g } = splitLinearCrossEntropy(k, (o) => o);
+  return [...forward, ...linearGrad({ ...ctx, kernel: { ...k, ...g, name: `${k.name}.grad`, expr: g.expr } })];
 }
