@@ -18,7 +18,7 @@ describe('kiln compile', () => {
     const bundle = join(dir, 'cnn.kiln');
     const c = kiln(['compile', 'samples/simple-cnn.ts', '--batch-size', '32', '-o', bundle]);
     expect(c.code, c.stderr).toBe(0);
-    expect(c.stderr).toMatch(/train batch +32: 5 wasm \/ 6 webgpu kernels/);
+    expect(c.stderr).toMatch(/train batch +32: 4 wasm \/ 6 webgpu kernels/);
     expect(c.stderr).toMatch(/eval +batch 1000: 2 wasm \/ 2 webgpu kernels/);
     // The same arena figure, in the same unit, as `kiln ir` prints for the step.
     const arena = /train batch +32: .* arena ([\d.]+ [kMG]?B)/.exec(c.stderr)?.[1];

@@ -6,8 +6,9 @@ describe('kiln ir: kernel stages', () => {
     const r = kiln(['ir', 'samples/simple-cnn.ts', '--stage', 'planned']);
     expect(r.code).toBe(0);
     const lines = r.stdout.split('\n');
-    // For the wasm backend, by default: it binds no buffers, so one launch updates every parameter.
-    expect(lines[0]).toBe('# planned train step, batch 64: 5 kernels');
+    // For the wasm backend, by default: it binds no buffers, so one launch updates every parameter
+    // and one runs the last layer's forward, loss and backward.
+    expect(lines[0]).toBe('# planned train step, batch 64: 4 kernels');
     expect(lines[1]).toMatch(/^k0_conv_block\s+conv_block\(conv2d relu max_pool2d\)\s+x\[64,1,28,28\]@\d+ 201 kB, .* -> %7\[64,32,13,13\]@\d+ 1\.38 MB, %7\.argmax\[64,32,13,13\]@\d+ 1\.38 MB$/);
     expect(r.stdout).toMatch(/^memory: {2}arena [\d.]+ MB \(\d+ bytes\); naive [\d.]+ MB: planning saves \d+%$/m);
     expect(r.stdout).toMatch(/lower bound [\d.]+ MB \(peak live bytes\): the arena is 1\.\d{3}x the bound/);
