@@ -594,7 +594,7 @@ export const CASES: BadInputCase[] = [
     },
     args: (d) => ['eval', `${d.in}/m.kiln`, ...data, '--weights', SHARED.weights],
     code: 1,
-    stderr: lines("error: in/bundle-truncated/m.kiln is not a kiln bundle: it does not parse as JSON (Unterminated string in JSON at position 16217)", '  hint: rebuild it with `kiln compile MODEL.ts -o FILE.kiln`'),
+    stderr: lines("error: in/bundle-truncated/m.kiln is not a kiln bundle: it does not parse as JSON (Unterminated string in JSON at position 16075)", '  hint: rebuild it with `kiln compile MODEL.ts -o FILE.kiln`'),
   },
   {
     name: 'bundle-empty',
