@@ -11,9 +11,10 @@ import { batchVar } from './batch-var.ts';
 
 /**
  * batch_norm_stats (src/ir/kernels.ts): the mean, then the variance about it, as two phases of one
- * kernel (the barrier between them is the step's own). Two passes, as the op kernels make them:
- * a one-pass Σx, Σx² in f32 loses the variance of a channel whose mean is large against its
- * spread, and the second pass mostly hits cache (x is at most a few MB for these layers).
+ * kernel (the barrier between them is the step's own), then the epilogue as a third. Two passes,
+ * as the op kernels make them: a one-pass Σx, Σx² in f32 loses the variance of a channel whose
+ * mean is large against its spread, and the second pass mostly hits cache (x is at most a few MB
+ * for these layers).
  */
 export function batchNormStats(c: KernelCtx): void {
   const { attrs: a, inputs: { x, operands }, outputs: { mean, var: v, pooled, results }, expr } = KERNEL_KINDS.batch_norm_stats.read(ats(c));
@@ -22,9 +23,8 @@ export function batchNormStats(c: KernelCtx): void {
   if (!expr) return;
   // The epilogue, one third phase: the running-statistics update over [C] (a few hundred elements
   // at most, on the second thread where there is one) and the step counters beside the
-  // normalization over x's domain.
-  // The two are independent: the [C] part writes in place only what the x part does not read
-  // (inPlaceAllowed).
+  // normalization over x's domain (and its pool, plane by plane). The parts are independent: none
+  // writes in place what another reads (inPlaceAllowed).
   const { channel, scalar, wide } = statsEpilogue(a, expr);
   const src = { inputs: [mean, v, ...operands] };
   const narrow = channel.outputs.length + scalar.outputs.length;

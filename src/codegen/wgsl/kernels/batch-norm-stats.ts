@@ -6,7 +6,11 @@ import { elementwise } from './elementwise.ts';
 import { avgPool2d, maxPool2d } from './ops/pool.ts';
 import { meanPart, varPart } from './ops/batch-norm.ts';
 
-/** batch_norm_stats: the mean, then (a second dispatch, which reads it) the variance about it. */
+/**
+ * batch_norm_stats: the mean, then (a second dispatch, which reads it) the variance about it with
+ * the per-channel and one-element epilogue, then the normalization over x's domain (a third) and
+ * its pool (a fourth).
+ */
 export function batchNormStats(ctx: KernelCtx): WgslDispatch[] {
   const k = ctx.kernel;
   const { attrs: a, inputs: { x, operands }, outputs: { mean, var: v, pooled, results }, expr } = KERNEL_KINDS.batch_norm_stats.read(k);
