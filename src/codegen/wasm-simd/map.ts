@@ -363,8 +363,18 @@ function reduceInnerReduced(c: KernelCtx, fn: Fn, tid: Local, kept: Dim[], red: 
   return parallel ? body : onThread0(e, tid, body);
 }
 
-/** Kept indices (channels) a thread takes at a time when runs of several are walked together. */
+/** Kept indices (channels) a thread takes at a time when runs of several are walked together, at most. */
 const GROUP = 4;
+
+/**
+ * Channels per group: at most GROUP, in a number of groups the threads share evenly where that
+ * is possible (LeNet's 6 channels on 2 threads: 3 and 3, not 4 and 2). The bits do not depend
+ * on it: each channel is summed whole, in its own order.
+ */
+function groupOf(K: number, T: number): number {
+  const groups = Math.ceil(Math.ceil(K / GROUP) / T) * T;
+  return Math.max(1, Math.ceil(K / groups));
+}
 
 /**
  * The sums of one kept dimension (channels, say) whose runs lie next to each other in memory
@@ -381,23 +391,24 @@ function inGroups(c: KernelCtx, fn: Fn, tid: Local, K: number, k: Local, paralle
   const n = runs.length;
   const at = (o: number, half: number) => e.add(acc.get(), e.addc(e.mulc(kk.get(), 32 * n), 32 * o + 16 * half));
   const load = runs.flatMap((_, o) => [lo64[o]!.set(e.vload(at(o, 0))), hi64[o]!.set(e.vload(at(o, 1)))]);
-  const first = e.mulc(grp.get(), GROUP);
+  const G = groupOf(K, e.T);
+  const first = e.mulc(grp.get(), G);
   const body = [
     // cnt = the group's outputs (the last group may hold fewer).
-    cnt.set(m.select(m.i32.lt_u(e.addc(first, GROUP), e.i32(K)), e.i32(GROUP), e.sub(e.i32(K), e.copyExpr(first)))),
+    cnt.set(m.select(m.i32.lt_u(e.addc(first, G), e.i32(K)), e.i32(G), e.sub(e.i32(K), e.copyExpr(first)))),
     e.for(kk, e.i32(0), cnt.get(), 1, runs.flatMap((_, o) => [e.vstore(at(o, 0), e.vzero()), e.vstore(at(o, 1), e.vzero())])),
     ...nestOf([
       e.for(kk, e.i32(0), cnt.get(), 1, [
-        k.set(e.add(e.mulc(grp.get(), GROUP), kk.get())),
+        k.set(e.add(e.mulc(grp.get(), G), kk.get())),
         ...load,
         ...runBody,
         ...runs.flatMap((_, o) => [e.vstore(at(o, 0), lo64[o]!.get()), e.vstore(at(o, 1), hi64[o]!.get())]),
       ]),
     ]),
-    e.for(kk, e.i32(0), cnt.get(), 1, [k.set(e.add(e.mulc(grp.get(), GROUP), kk.get())), ...load.map((x) => e.copyExpr(x)), ...store]),
+    e.for(kk, e.i32(0), cnt.get(), 1, [k.set(e.add(e.mulc(grp.get(), G), kk.get())), ...load.map((x) => e.copyExpr(x)), ...store]),
   ];
-  const groups = Math.ceil(K / GROUP);
-  const init = [acc.set(c.threadScratch(32 * n * GROUP, tid))];
+  const groups = Math.ceil(K / G);
+  const init = [acc.set(c.threadScratch(32 * n * G, tid))];
   if (parallel) return [...init, ...sharedLoop(c, fn, grp, groups, body)];
   return onThread0(e, tid, [...init, e.forc(grp, 0, groups, 1, body)]);
 }
