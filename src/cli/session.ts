@@ -350,17 +350,45 @@ export interface SessionHooks {
    * step; never for training, whose evaluation reads every position.
    */
   generation?: boolean;
+  /**
+   * Return with the model's checks still running on a worker (`loaded.checked`), for a caller that
+   * awaits them itself once its own start-up work (building the steps) is done. Default: the
+   * session opens only after they pass.
+   */
+  checkAside?: boolean;
 }
 
 /** Loads the model and the data, checks they fit each other, and starts a backend with fresh weights. */
 export async function openSession(modelPath: string, flags: SessionFlags, hooks: SessionHooks = {}): Promise<Session> {
-  const { onPlanned, onLint, stepCache, generation } = hooks;
+  const { onLint, stepCache } = hooks;
   const backendName = choice('--backend', flags.backend ?? BACKENDS[0], BACKENDS);
   const threads = threadCount(flags.threads, backendName);
   checkSessionFlags(flags);
   // binaryen is imported alongside loading the model, unless the modules will be read back.
   if (backendName === 'wasm' && !stepCache?.builtFrom(modelBytes(modelPath))) preloadWasmBackend();
-  const loaded = await loadModelFile(modelPath, { onLint });
+  // The checks run on a worker while the model is traced and its backend started; a failure in
+  // between waits for them, whose error (where they find one) says more about the same mistake.
+  const loaded = await loadModelFile(modelPath, { onLint, lintAside: true });
+  let session: Session;
+  try {
+    session = await startSession(loaded, modelPath, backendName, threads, flags, hooks);
+  } catch (e) {
+    await loaded.checked;
+    throw e;
+  }
+  if (!hooks.checkAside) {
+    try {
+      await loaded.checked;
+    } catch (e) {
+      session.backend.dispose();
+      throw e;
+    }
+  }
+  return session;
+}
+
+async function startSession(loaded: LoadedModel, modelPath: string, backendName: string, threads: number | undefined, flags: SessionFlags, hooks: SessionHooks): Promise<Session> {
+  const { onPlanned, stepCache, generation } = hooks;
   const training = mergeFlags(loaded.training, flags);
   const data = loadData(loaded, training, flags);
   // The dataset's own default when neither the flag nor the model file gives one (text has none to apply).

@@ -52,6 +52,8 @@ export interface TrainRun {
   checkNumerics?: TrainConfig['checkNumerics'];
   /** Set when the caller has written the header already (trainHeader), as early as it could. */
   headerWritten?: boolean;
+  /** The model's checks, still running while the steps are built: awaited before the first step. */
+  checked?: Promise<void>;
 }
 
 /** The run's first line: what is trained on what, and how. */
@@ -155,6 +157,13 @@ export async function runTraining(run: TrainRun, flags: RunFlags): Promise<void>
   const prepareStart = performance.now();
   const shapes = feedSteps(feed.sizes, evaluation.sizes);
   for (const [kind, batch] of shapes) await backend.prepare(kind, batch);
+  const prepareSeconds = (performance.now() - prepareStart) / 1000;
+  try {
+    await run.checked;
+  } catch (e) {
+    backend.dispose();
+    throw e;
+  }
   const batches = (kind: string) => shapes.filter(([k]) => k === kind).map(([, b]) => b).join(' and ');
 
   let stopping = false;
@@ -165,7 +174,7 @@ export async function runTraining(run: TrainRun, flags: RunFlags): Promise<void>
   };
   process.on('SIGINT', onSigint);
   // After the handler: a Ctrl-C prompted by this line finds it in place.
-  err.write(`kiln: ${run.prepared} the train step (batch ${batches('train')}) and the eval step (batch ${batches('eval')}) in ${((performance.now() - prepareStart) / 1000).toFixed(2)} s\n`);
+  err.write(`kiln: ${run.prepared} the train step (batch ${batches('train')}) and the eval step (batch ${batches('eval')}) in ${prepareSeconds.toFixed(2)} s\n`);
   const progress = progressHooks(t.epochs, units);
   // Opened at the first step's line: a run that fails before any step leaves no empty file.
   let log: number | undefined;

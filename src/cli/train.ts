@@ -26,6 +26,8 @@ export async function trainCommand(modelPath: string, flags: TrainFlags): Promis
     // The TypeScript checker takes about a second on a model it has not seen pass: say so at once.
     onLint: (file) => process.stderr.write(`kiln: checking ${file} (types and tracing rules; not again until it changes)\n`),
     stepCache: StepCache.open(),
+    // The checks finish on their worker while runTraining builds the steps.
+    checkAside: true,
   });
   await runTraining(
     {
@@ -43,6 +45,7 @@ export async function trainCommand(modelPath: string, flags: TrainFlags): Promis
       command: `kiln train ${s.loaded.file}`,
       checkNumerics: flags.checkNumerics ? s.checkNumerics : undefined,
       headerWritten: true,
+      checked: s.loaded.checked,
     },
     flags,
   );

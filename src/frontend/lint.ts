@@ -20,6 +20,7 @@ import { F, nn } from './api.ts';
 import { closest } from './closest.ts';
 import { lintPassed, recordLintPass } from './lint-cache.ts';
 import { kilnRoot } from './source-loc.ts';
+import { evalWorkerSource } from '../runtime/wasm/threads-node.ts';
 
 /**
  * What `new nn.X(...)` and `F.x(...)` may name: read from the API objects themselves, so a layer
@@ -66,6 +67,52 @@ export async function lintModelFile(path: string, options: LintOptions = {}): Pr
   const { problems, localFiles } = await lint(path, text, options);
   if (problems.length > 0) throw problems[0];
   if (cacheKey) recordLintPass(cacheKey, abs, text, localFiles);
+}
+
+/** What a lint worker posts: the verdict, a KilnError's fields, or a crash's text. */
+type WorkerVerdict = { ok: true } | { error: { code: string; message: string; loc?: SourceLoc; hint?: string } } | { crash: string };
+
+/**
+ * lintModelFile on a worker thread, so that the check (a second or more of TypeScript on a model
+ * it has not seen pass) overlaps what the caller does next: tracing, building the wasm modules.
+ * The promise settles with the verdict; the cache is consulted here first, so an unchanged model
+ * that passed starts no worker. Where this module is not a built chunk (the sources under a test
+ * runner, which a plain worker cannot load) the check runs on this thread instead.
+ */
+export async function lintModelFileAside(path: string, options: { cache: string | null; onRun?: () => void }): Promise<void> {
+  const here = import.meta.url;
+  if (!here.endsWith('.mjs') && !here.endsWith('.js')) return lintModelFile(path, options);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    // The worker's own read reports it, as lintModelFile does.
+    text = '';
+  }
+  if (options.cache && text && lintPassed(options.cache, resolvePath(path), text)) return;
+  options.onRun?.();
+  const { Worker } = await import('node:worker_threads');
+  const verdict = await new Promise<WorkerVerdict>((resolve) => {
+    const worker = new Worker(evalWorkerSource(lintWorker), { eval: true, workerData: { url: here, path, cache: options.cache } });
+    worker.once('message', resolve);
+    worker.once('error', (e) => resolve({ crash: e.stack ?? String(e) }));
+    worker.once('exit', (code) => resolve({ crash: `the lint worker exited with code ${code} before its verdict` }));
+  });
+  if ('ok' in verdict) return;
+  if ('error' in verdict) throw new KilnError(verdict.error.code, verdict.error.message, verdict.error.loc, verdict.error.hint);
+  throw new Error(verdict.crash);
+}
+
+/** The lint worker's program (see evalWorkerSource): this very chunk imported again, its check run, the verdict posted. */
+function lintWorker({ parentPort, workerData }: typeof import('node:worker_threads')): void {
+  const { url, path, cache } = workerData as { url: string; path: string; cache: string | null };
+  import(url)
+    .then((m: typeof import('./lint.ts')) => m.lintModelFile(path, { cache }))
+    .then(
+      () => parentPort!.postMessage({ ok: true }),
+      (e: { name?: string; code?: string; message?: string; loc?: unknown; hint?: string; stack?: string }) =>
+        parentPort!.postMessage(e?.name === 'KilnError' ? { error: { code: e.code, message: e.message, loc: e.loc, hint: e.hint } } : { crash: String(e?.stack ?? e) }),
+    );
 }
 
 /**

@@ -33,6 +33,11 @@ export interface LoadedModel {
   readonly code: string;
   /** Precompiled Programs when loaded from a bundle, keyed `train/64`, `eval/1000`. */
   readonly compiled?: readonly Precompiled[];
+  /**
+   * The checks' verdict: settled already, unless `lintAside` left them running on a worker. The
+   * caller must await it before it trains or reports anything of the model's as sound.
+   */
+  readonly checked: Promise<void>;
 }
 
 export interface LoadOptions {
@@ -42,6 +47,12 @@ export interface LoadOptions {
   lintCache?: string | null;
   /** Called when the checks run (they take about a second), not when the cache knows the file passed. */
   onLint?: (file: string) => void;
+  /**
+   * Run the checks on a worker and return without waiting for them (`checked` settles with their
+   * verdict); a failure to bundle or construct the model still waits, and reports the checks'
+   * error where they find one.
+   */
+  lintAside?: boolean;
 }
 
 /** Loads a model file (.ts, .js) or a bundle written by `kiln compile` (.kiln). */
@@ -54,7 +65,7 @@ export async function loadModelFile(path: string, opts: LoadOptions = {}): Promi
   if (extname(abs) === BUNDLE_EXT) {
     const b = readBundle(abs, file);
     const loaded = instantiate(await importCode(b.code, file), b.file, b.code, () => b.training);
-    return { ...loaded, compiled: b.compiled };
+    return { ...loaded, compiled: b.compiled, checked: Promise.resolve() };
   }
   if (!['.ts', '.mts', '.js', '.mjs'].includes(extname(abs))) {
     throw new KilnError('not-a-model', `${file} is not a model file`, undefined, `model files end in .ts (or .js); compiled bundles end in ${BUNDLE_EXT}`);
@@ -63,16 +74,30 @@ export async function loadModelFile(path: string, opts: LoadOptions = {}): Promi
   // error is the one reported (it says more than esbuild's about the same mistake).
   const bundling = bundleModel(abs, file);
   bundling.catch(() => {});
+  let checked = Promise.resolve();
   if (opts.lint !== false) {
-    const { lintModelFile } = await import('./lint.ts');
-    await lintModelFile(file, { cache: opts.lintCache === undefined ? kilnCacheDir() : opts.lintCache, onRun: opts.onLint && (() => opts.onLint!(file)) });
+    const lint = await import('./lint.ts');
+    const lintOpts = { cache: opts.lintCache === undefined ? kilnCacheDir() : opts.lintCache, onRun: opts.onLint && (() => opts.onLint!(file)) };
+    if (opts.lintAside) {
+      checked = lint.lintModelFileAside(file, lintOpts);
+      // Handled here so that a verdict nobody awaits yet is no unhandled rejection; the caller's
+      // await still sees it.
+      checked.catch(() => {});
+    } else {
+      await lint.lintModelFile(file, lintOpts);
+    }
   }
-  const code = await bundling;
-  const at: SourceLoc = { file, line: 1, col: 1 };
-  return instantiate(await importCode(code, file), file, code, (raw) => resolveTraining(raw, locateTraining(abs, file) ?? at));
+  try {
+    const code = await bundling;
+    const at: SourceLoc = { file, line: 1, col: 1 };
+    return { ...instantiate(await importCode(code, file), file, code, (raw) => resolveTraining(raw, locateTraining(abs, file) ?? at)), checked };
+  } catch (e) {
+    await checked;
+    throw e;
+  }
 }
 
-function instantiate(exports: Record<string, unknown>, file: string, code: string, training: (raw: unknown) => ResolvedTraining): LoadedModel {
+function instantiate(exports: Record<string, unknown>, file: string, code: string, training: (raw: unknown) => ResolvedTraining): Omit<LoadedModel, 'checked'> {
   const at: SourceLoc = { file, line: 1, col: 1 };
   const Ctor = exports.default;
   if (typeof Ctor !== 'function' || !(Ctor.prototype instanceof Module)) {

@@ -100,6 +100,28 @@ describe('kiln train / eval on an IDX dataset folder', () => {
     expect(r.stderr).toMatch(/error: training label 12 at index 5 of .* is out of range for samples\/mlp\.ts, which outputs 10 classes \(labels 0\.\.9\)/);
   });
 
+  it("the model's checks finish on a worker while the steps compile: a type error that tracing never sees still stops the run before its first step", () => {
+    // The line runs (an unused local), so the model traces, compiles and would train: only the
+    // type checker, on its worker, knows it is wrong, and its verdict must come before step 1.
+    const model = out('type-error.ts');
+    writeFileSync(model, readFileSync('samples/mlp.ts', 'utf8').replace('forward(x: Tensor): Tensor {', 'forward(x: Tensor): Tensor {\n    const label: number = "wide";\n    void label;'));
+    const cache = mkdtempSync(join(tmpdir(), 'kiln-lint-cache-'));
+    const r = kiln(['train', model, '--data', data, '--max-steps', '1', '--save', out('type-error.safetensors'), '--log', out('type-error.log')], process.cwd(), { KILN_CACHE_DIR: cache });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/kiln: checking .*type-error\.ts/);
+    expect(r.stderr).toMatch(/error: .*type-error\.ts:16:11: type error: Type 'string' is not assignable to type 'number'\./);
+    expect(r.stdout).not.toMatch(/Train Batch/);
+    expect(existsSync(out('type-error.safetensors')) || existsSync(out('type-error.log'))).toBe(false);
+    // The fixed file passes, is remembered, and is not checked again.
+    writeFileSync(model, readFileSync('samples/mlp.ts', 'utf8'));
+    for (const checking of [true, false]) {
+      const ok = kiln(['train', model, '--data', data, '--max-steps', '1'], process.cwd(), { KILN_CACHE_DIR: cache });
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(ok.stderr.includes('kiln: checking'), ok.stderr).toBe(checking);
+    }
+    rmSync(cache, { recursive: true, force: true });
+  });
+
   it('bad flags are named', () => {
     expect(kiln(['train', 'samples/mlp.ts', '--lr', 'fast']).stderr).toMatch(/--lr must be a non-negative number; got 'fast'/);
     expect(kiln(['train', 'samples/mlp.ts', '--optimizer', 'rmsprop']).stderr).toMatch(/--optimizer must be one of sgd, adam, adamw/);

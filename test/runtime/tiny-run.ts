@@ -14,7 +14,7 @@ import type { TrainConfig } from '../../src/runtime/trainer.ts';
 
 export const training = resolveTraining({ input: [1, 6, 6], batchSize: 32, epochs: 2, optimizer: { type: 'adam', lr: 0.01 } }, { file: 'test', line: 1, col: 1 });
 const create = () => new nn.Sequential(new nn.Flatten(), new nn.Linear(36, 16), new nn.BatchNorm1d(16), new nn.ReLU(), new nn.Dropout(0.3), new nn.Linear(16, 3));
-export const loaded: LoadedModel = { file: 'test', name: 'Tiny', model: create(), training, create, code: '' };
+export const loaded: LoadedModel = { file: 'test', name: 'Tiny', model: create(), training, create, code: '', checked: Promise.resolve() };
 
 function split(count: number, salt: number) {
   const images = Uint8Array.from({ length: count * 36 }, (_, i) => (i * 37 + salt * 11 + ((i * i) % 13)) % 256);
