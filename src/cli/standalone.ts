@@ -10,7 +10,7 @@ import { stateLayout, wasmStep } from '../codegen/wasm-simd/step.ts';
 import { WASM_TARGET } from '../codegen/wasm-simd/target.ts';
 import { wgslStep } from '../codegen/wgsl/step.ts';
 import { WEBGPU_PORTABLE } from '../codegen/wgsl/target.ts';
-import { loadModelFile } from '../frontend/loader.ts';
+import { loadModelFile, type LoadedModel } from '../frontend/loader.ts';
 import { kilnRoot } from '../frontend/source-loc.ts';
 import { KilnError } from '../ir/errors.ts';
 import { humanCount, summarize } from '../ir/printer/summary.ts';
@@ -78,7 +78,20 @@ export async function compileStandalone(modelPath: string, flags: StandaloneFlag
   // after the model file, which a bundle records.
   if (flags.output) checkOutput(resolve(flags.output));
   const binaryen = backends !== 'webgpu' ? loadBinaryen() : undefined;
-  const loaded = await loadModelFile(modelPath);
+  // The checks run on a worker while the steps are built; a failure in between waits for them,
+  // whose error (where they find one) says more about the same mistake.
+  const loaded = await loadModelFile(modelPath, { lintAside: true });
+  try {
+    await writeStandalone(loaded, flags, { t0, backends, threadCounts, binaryen });
+  } catch (e) {
+    await loaded.checked;
+    throw e;
+  }
+}
+
+/** The bundle of a loaded model (see compileStandalone), written once the model's checks passed. */
+async function writeStandalone(loaded: LoadedModel, flags: StandaloneFlags, o: { t0: number; backends: 'wasm' | 'webgpu' | 'all'; threadCounts: number[]; binaryen: Promise<unknown> | undefined }): Promise<void> {
+  const { t0, backends, threadCounts, binaryen } = o;
   const training = mergeFlags(loaded.training, { ...flags, data: undefined });
   const out = resolve(flags.output ?? `${basename(loaded.file).replace(/\.[^.]+$/, '')}.kiln`);
   checkOutput(out);
@@ -197,6 +210,7 @@ export async function compileStandalone(modelPath: string, flags: StandaloneFlag
     files: Object.fromEntries([...files].map(([name, bytes]) => [name, sha256(bytes)])),
   };
   files.set('manifest.json', new TextEncoder().encode(JSON.stringify(manifest, null, 1) + '\n'));
+  await loaded.checked;
   writeFolder(out, files);
 
   const kib = (n: number) => `${(n / 1024).toFixed(0)} KiB`;

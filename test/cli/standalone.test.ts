@@ -53,6 +53,17 @@ describe('kiln compile --standalone', () => {
     expect(all(bundle).filter((f) => f !== 'manifest.json').sort()).toEqual(Object.keys(m.files).sort());
   });
 
+  it("writes nothing for a model its checks reject, though the steps were built beside them (a type error tracing never sees)", () => {
+    const model = join(dir, 'type-error.ts');
+    writeFileSync(model, readFileSync('samples/mlp.ts', 'utf8').replace('forward(x: Tensor): Tensor {', 'forward(x: Tensor): Tensor {\n    const label: number = "wide";\n    void label;'));
+    const out = join(dir, 'type-error.kiln');
+    const r = kiln(['compile', model, '--standalone', '-o', out, '--backend', 'wasm', '--threads', '1'], process.cwd(), { KILN_CACHE_DIR: 'off' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error: .*type-error\.ts:16:11: type error: Type 'string' is not assignable to type 'number'\./);
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.startsWith('type-error.kiln'))).toEqual([]);
+  });
+
   it('the runtime holds nothing of the compiler and no static node: import', () => {
     const rt = readFileSync(join(bundle, 'kiln-runtime.mjs'), 'utf8');
     for (const word of ['binaryen', 'ts-morph', 'esbuild', 'wgsl_reflect', 'typescript']) expect(rt.includes(word), word).toBe(false);
