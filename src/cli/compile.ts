@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import { KilnError } from '../ir/errors.ts';
 import { numel } from '../ir/shape.ts';
 import { BUNDLE_EXT, programKey, writeBundle, type Precompiled } from '../frontend/bundle.ts';
-import { loadModelFile } from '../frontend/loader.ts';
+import { loadModelFile, whileChecking, type LoadedModel } from '../frontend/loader.ts';
 import type { Graph } from '../ir/graph.ts';
 import type { Program } from '../ir/program.ts';
 import { layoutState } from '../codegen/wasm-simd/layout.ts';
@@ -42,7 +42,13 @@ export async function compileCommand(modelPath: string, flags: CompileFlags): Pr
   // after the model file, which a bundle records.
   if (flags.output) checkWritable('-o', flags.output);
   const t0 = performance.now();
-  const loaded = await loadModelFile(modelPath);
+  // The checks run on a worker while the steps are compiled (see whileChecking).
+  const loaded = await loadModelFile(modelPath, { lintAside: true });
+  await whileChecking(loaded, () => writeCompiled(loaded, flags, t0));
+}
+
+/** The bundle of a loaded model (see compileCommand), written once the model's checks passed. */
+async function writeCompiled(loaded: LoadedModel, flags: CompileFlags, t0: number): Promise<void> {
   const training = mergeFlags(loaded.training, flags);
   const out = flags.output ?? `${basename(loaded.file).replace(/\.[^.]+$/, '')}${BUNDLE_EXT}`;
   checkWritable('-o', out);
@@ -57,6 +63,7 @@ export async function compileCommand(modelPath: string, flags: CompileFlags): Pr
     const kernels = ps.map((p, i) => `${p.kernels.length} ${i === 0 ? 'wasm' : 'webgpu'}`).join(' / ');
     lines.push(`  ${stage.padEnd(5)} batch ${String(batch).padStart(4)}: ${kernels} kernels, ${humanCount(summarize(graph).flopsPerStep)}FLOP per step, arena ${humanBytes(m.arenaBytes)} (naive ${humanBytes(m.naiveBytes)}, lower bound ${humanBytes(m.lowerBoundBytes)})`);
   }
+  await loaded.checked;
   writeBundle(out, { format: 'kiln-bundle', version: 3, name: loaded.name, file: loaded.file, code: loaded.code, training, compiled });
   const size = statSync(out).size;
   process.stderr.write(`kiln: compiled ${loaded.name} (${loaded.file}) in ${((performance.now() - t0) / 1000).toFixed(2)} s\n${lines.join('\n')}\nkiln: wrote ${out} (${(size / 1024).toFixed(0)} KiB); run it with: kiln train ${out}\n`);

@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { KilnError } from '../ir/errors.ts';
 import { fmtShape } from '../ir/shape.ts';
 import { precompiledFor } from '../frontend/bundle.ts';
-import { loadModelFile, type LoadedModel } from '../frontend/loader.ts';
+import { loadModelFile, whileChecking, type LoadedModel } from '../frontend/loader.ts';
 import type { Graph } from '../ir/graph.ts';
 import type { Program } from '../ir/program.ts';
 import type { Target } from '../ir/target.ts';
@@ -369,22 +369,7 @@ export async function openSession(modelPath: string, flags: SessionFlags, hooks:
   // The checks run on a worker while the model is traced and its backend started; a failure in
   // between waits for them, whose error (where they find one) says more about the same mistake.
   const loaded = await loadModelFile(modelPath, { onLint, lintAside: true });
-  let session: Session;
-  try {
-    session = await startSession(loaded, modelPath, backendName, threads, flags, hooks);
-  } catch (e) {
-    await loaded.checked;
-    throw e;
-  }
-  if (!hooks.checkAside) {
-    try {
-      await loaded.checked;
-    } catch (e) {
-      session.backend.dispose();
-      throw e;
-    }
-  }
-  return session;
+  return whileChecking(loaded, () => startSession(loaded, modelPath, backendName, threads, flags, hooks), { undo: (s) => s.backend.dispose(), awaitChecks: !hooks.checkAside });
 }
 
 async function startSession(loaded: LoadedModel, modelPath: string, backendName: string, threads: number | undefined, flags: SessionFlags, hooks: SessionHooks): Promise<Session> {

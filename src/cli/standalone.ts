@@ -10,7 +10,7 @@ import { stateLayout, wasmStep } from '../codegen/wasm-simd/step.ts';
 import { WASM_TARGET } from '../codegen/wasm-simd/target.ts';
 import { wgslStep } from '../codegen/wgsl/step.ts';
 import { WEBGPU_PORTABLE } from '../codegen/wgsl/target.ts';
-import { loadModelFile, type LoadedModel } from '../frontend/loader.ts';
+import { loadModelFile, whileChecking, type LoadedModel } from '../frontend/loader.ts';
 import { kilnRoot } from '../frontend/source-loc.ts';
 import { KilnError } from '../ir/errors.ts';
 import { humanCount, summarize } from '../ir/printer/summary.ts';
@@ -81,12 +81,7 @@ export async function compileStandalone(modelPath: string, flags: StandaloneFlag
   // The checks run on a worker while the steps are built; a failure in between waits for them,
   // whose error (where they find one) says more about the same mistake.
   const loaded = await loadModelFile(modelPath, { lintAside: true });
-  try {
-    await writeStandalone(loaded, flags, { t0, backends, threadCounts, binaryen });
-  } catch (e) {
-    await loaded.checked;
-    throw e;
-  }
+  await whileChecking(loaded, () => writeStandalone(loaded, flags, { t0, backends, threadCounts, binaryen }));
 }
 
 /** The bundle of a loaded model (see compileStandalone), written once the model's checks passed. */

@@ -97,6 +97,31 @@ export async function loadModelFile(path: string, opts: LoadOptions = {}): Promi
   }
 }
 
+/**
+ * Runs `work` on a model whose checks may still be running (`lintAside`). If `work` fails, the
+ * checks are awaited first: their error, where they find one, says more about the same mistake
+ * (a tensor in an `if` that tracing took one branch of). If it succeeds, the result is returned
+ * once they pass (`undo` releasing what it made if they do not), or at once with `awaitChecks`
+ * false, for a caller that awaits `loaded.checked` itself before anything counts on it.
+ */
+export async function whileChecking<T>(loaded: LoadedModel, work: () => Promise<T>, opts: { undo?: (made: T) => void; awaitChecks?: boolean } = {}): Promise<T> {
+  let made: T;
+  try {
+    made = await work();
+  } catch (e) {
+    await loaded.checked;
+    throw e;
+  }
+  if (opts.awaitChecks === false) return made;
+  try {
+    await loaded.checked;
+  } catch (e) {
+    opts.undo?.(made);
+    throw e;
+  }
+  return made;
+}
+
 function instantiate(exports: Record<string, unknown>, file: string, code: string, training: (raw: unknown) => ResolvedTraining): Omit<LoadedModel, 'checked'> {
   const at: SourceLoc = { file, line: 1, col: 1 };
   const Ctor = exports.default;

@@ -7,13 +7,22 @@ import { WASM_TARGET } from '../../src/codegen/wasm-simd/target.ts';
 import { webgpuTarget } from '../../src/codegen/wgsl/target.ts';
 import { precompiledFor, readBundle } from '../../src/frontend/bundle.ts';
 import { REFERENCE_TARGET } from '../../src/runtime/reference/target.ts';
-import { kiln, miniMnist } from './helpers.ts';
+import { kiln, miniMnist, typeErrorModel } from './helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kiln-compile-'));
 const data = miniMnist(join(dir, 'mini'), 96, 50);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('kiln compile', () => {
+  it('writes no bundle for a model its checks reject, though its steps were compiled beside them', () => {
+    const { path: model, error } = typeErrorModel(join(dir, 'type-error.ts'));
+    const bundle = join(dir, 'type-error.kiln');
+    const c = kiln(['compile', model, '-o', bundle], process.cwd(), { KILN_CACHE_DIR: 'off' });
+    expect(c.code).toBe(1);
+    expect(c.stderr).toMatch(error);
+    expect(existsSync(bundle)).toBe(false);
+  });
+
   it('writes a bundle that trains exactly like the model file', () => {
     const bundle = join(dir, 'cnn.kiln');
     const c = kiln(['compile', 'samples/simple-cnn.ts', '--batch-size', '32', '-o', bundle]);

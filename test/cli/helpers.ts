@@ -58,3 +58,13 @@ export function miniMnist(dir: string, train = 256, test = 100): string {
   for (const [name, dims, magic, data] of files) writeFileSync(join(dir, `${name}.gz`), gzipSync(idx(magic, dims, data)));
   return dir;
 }
+
+/**
+ * samples/mlp.ts with a type error on a line that runs (an unused local), written to `path`: the
+ * model traces, compiles and would train, and only the type checker knows it is wrong. `error`
+ * matches the message kiln gives for it.
+ */
+export function typeErrorModel(path: string): { path: string; error: RegExp } {
+  writeFileSync(path, readFileSync('samples/mlp.ts', 'utf8').replace('forward(x: Tensor): Tensor {', 'forward(x: Tensor): Tensor {\n    const label: number = "wide";\n    void label;'));
+  return { path, error: /error: .*\.ts:16:11: type error: Type 'string' is not assignable to type 'number'\./ };
+}
