@@ -3,6 +3,7 @@ import { StepCache } from '../runtime/wasm/step-cache.ts';
 import { isStandaloneDir, openStandaloneRun } from './standalone-run.ts';
 import { checkRunFlags, runTraining, trainHeader, type RunFlags } from './train-run.ts';
 import { evalBatchFor, openSession, type SessionFlags } from './session.ts';
+import { whileChecking } from '../frontend/loader.ts';
 
 export interface TrainFlags extends SessionFlags, RunFlags {
   checkNumerics?: boolean;
@@ -29,24 +30,28 @@ export async function trainCommand(modelPath: string, flags: TrainFlags): Promis
     // The checks finish on their worker while runTraining builds the steps.
     checkAside: true,
   });
-  await runTraining(
-    {
-      name: s.loaded.name,
-      file: s.loaded.file,
-      backend: s.backend,
-      data: s.data,
-      training: s.training,
-      normalize: s.normalize,
-      augment: s.training.augment,
-      initDraws: s.initDraws,
-      evalBatchSize: evalBatchFor(s.training),
-      modelState: s.modelState,
-      prepared: 'compiled',
-      command: `kiln train ${s.loaded.file}`,
-      checkNumerics: flags.checkNumerics ? s.checkNumerics : undefined,
-      headerWritten: true,
-      checked: s.loaded.checked,
-    },
-    flags,
-  );
+  // runTraining awaits the checks before its first step; an error before that (--init, --resume)
+  // waits for them too (whileChecking).
+  const training = () =>
+    runTraining(
+      {
+        name: s.loaded.name,
+        file: s.loaded.file,
+        backend: s.backend,
+        data: s.data,
+        training: s.training,
+        normalize: s.normalize,
+        augment: s.training.augment,
+        initDraws: s.initDraws,
+        evalBatchSize: evalBatchFor(s.training),
+        modelState: s.modelState,
+        prepared: 'compiled',
+        command: `kiln train ${s.loaded.file}`,
+        checkNumerics: flags.checkNumerics ? s.checkNumerics : undefined,
+        headerWritten: true,
+        checked: s.loaded.checked,
+      },
+      flags,
+    );
+  await whileChecking(s.loaded, training, { awaitChecks: false });
 }

@@ -111,6 +111,13 @@ describe('kiln train / eval on an IDX dataset folder', () => {
     expect(r.stderr).toMatch(error);
     expect(r.stdout).not.toMatch(/Train Batch/);
     expect(existsSync(out('type-error.safetensors')) || existsSync(out('type-error.log'))).toBe(false);
+    // An error the run meets before its first step (another model's weights for --init) waits for
+    // the checks: theirs is the one reported, as when they ran first.
+    const cnn = kiln(['train', 'samples/simple-cnn.ts', '--data', data, '--max-steps', '1', '--save', out('cnn-init.safetensors')]);
+    expect(cnn.code, cnn.stderr).toBe(0);
+    const init = kiln(['train', model, '--data', data, '--max-steps', '1', '--init', out('cnn-init.safetensors')], process.cwd(), { KILN_CACHE_DIR: cache });
+    expect(init.code).toBe(1);
+    expect(init.stderr).toMatch(error);
     // The fixed file passes, is remembered, and is not checked again.
     writeFileSync(model, readFileSync('samples/mlp.ts', 'utf8'));
     for (const checking of [true, false]) {
